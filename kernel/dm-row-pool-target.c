@@ -1,0 +1,216 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The "row-pool" target: binds a metadata device and a data device into a
+ * pool that holds disks and their snapshots.  The table-line grammar is in
+ * include/uapi/linux/dm-row.h and Documentation/dm-row.rst.
+ */
+#include <linux/module.h>
+#include <linux/slab.h>
+
+#include "dm-row.h"
+
+#define DM_MSG_PREFIX "row-pool"
+
+/* What a pool table line asks for, once parsed. */
+struct pool_config {
+	sector_t block_sectors;
+	u64 low_water_blocks;
+	bool read_only;
+	bool error_if_no_space;
+	unsigned int no_space_timeout;	/* seconds */
+	unsigned int cache_blocks;	/* metadata block cache size, 0 = default */
+};
+
+struct pool_c {
+	struct dm_target *ti;
+	struct dm_dev *metadata_dev;
+	struct dm_dev *data_dev;
+	struct pool_config cfg;
+};
+
+static int parse_block_size(struct dm_arg_set *as, struct pool_config *cfg,
+			    char **error)
+{
+	const char *arg = dm_shift_arg(as);
+	unsigned long long sectors;
+
+	if (kstrtoull(arg, 10, &sectors) ||
+	    sectors < DM_ROW_MIN_BLOCK_SECTORS ||
+	    sectors > DM_ROW_MAX_BLOCK_SECTORS ||
+	    !is_power_of_2(sectors)) {
+		*error = "Invalid data block size: need a power of two of 8..2048 sectors";
+		return -EINVAL;
+	}
+	cfg->block_sectors = sectors;
+	return 0;
+}
+
+static int parse_low_water_mark(struct dm_arg_set *as, struct pool_config *cfg,
+				char **error)
+{
+	const char *arg = dm_shift_arg(as);
+
+	if (kstrtoull(arg, 10, &cfg->low_water_blocks)) {
+		*error = "Invalid low water mark: need a number of data blocks";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_uint_feature_value(struct dm_arg_set *as, unsigned int *value,
+				    char **error, char *message)
+{
+	const char *arg;
+
+	if (!as->argc) {
+		*error = message;
+		return -EINVAL;
+	}
+	arg = dm_shift_arg(as);
+	if (kstrtouint(arg, 10, value)) {
+		*error = message;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_features(struct dm_arg_set *as, struct pool_config *cfg,
+			  struct dm_target *ti)
+{
+	static const struct dm_arg feature_count = {
+		0, 6, "Invalid number of pool feature arguments"
+	};
+	unsigned int argc;
+	const char *name;
+	int r;
+
+	if (!as->argc)
+		return 0;
+
+	r = dm_read_arg_group(&feature_count, as, &argc, &ti->error);
+	if (r)
+		return -EINVAL;
+
+	while (argc) {
+		struct dm_arg_set values = { .argc = argc - 1, .argv = as->argv + 1 };
+
+		name = dm_shift_arg(as);
+		argc--;
+
+		if (!strcasecmp(name, "read_only")) {
+			cfg->read_only = true;
+			continue;
+		}
+		if (!strcasecmp(name, "error_if_no_space")) {
+			cfg->error_if_no_space = true;
+			continue;
+		}
+		if (!strcasecmp(name, "no_space_timeout")) {
+			r = parse_uint_feature_value(&values, &cfg->no_space_timeout,
+						     &ti->error,
+						     "no_space_timeout needs a number of seconds");
+		} else if (!strcasecmp(name, "cache_blocks")) {
+			r = parse_uint_feature_value(&values, &cfg->cache_blocks,
+						     &ti->error,
+						     "cache_blocks needs a number of metadata blocks");
+		} else {
+			ti->error = "Unknown pool feature";
+			return -EINVAL;
+		}
+		if (r)
+			return r;
+		dm_shift_arg(as);
+		argc--;
+	}
+	return 0;
+}
+
+static int get_pool_device(struct dm_target *ti, const char *path,
+			   struct dm_dev **dev, char **error, char *message)
+{
+	int r = dm_get_device(ti, path, DMROW_OPEN_READ_WRITE, dev);
+
+	if (r)
+		*error = message;
+	return r;
+}
+
+/*
+ * Construct a pool:
+ *   <metadata dev> <data dev> <data block size> <low water mark>
+ *   [<#feature args> <arg>*]
+ */
+static int pool_ctr(struct dm_target *ti, unsigned int argc, char **argv)
+{
+	struct dm_arg_set as = { .argc = argc, .argv = argv };
+	struct pool_c *pc;
+	int r;
+
+	if (argc < 4) {
+		ti->error = "Invalid argument count: need <metadata dev> <data dev> <data block size> <low water mark> [<#features> <arg>*]";
+		return -EINVAL;
+	}
+
+	pc = kzalloc(sizeof(*pc), GFP_KERNEL);
+	if (!pc) {
+		ti->error = "Cannot allocate pool context";
+		return -ENOMEM;
+	}
+	pc->ti = ti;
+	pc->cfg.no_space_timeout = DM_ROW_DEFAULT_NO_SPACE_TIMEOUT;
+
+	dm_consume_args(&as, 2);
+	r = parse_block_size(&as, &pc->cfg, &ti->error);
+	if (r)
+		goto out_free_pc;
+	r = parse_low_water_mark(&as, &pc->cfg, &ti->error);
+	if (r)
+		goto out_free_pc;
+	r = parse_features(&as, &pc->cfg, ti);
+	if (r)
+		goto out_free_pc;
+
+	r = get_pool_device(ti, argv[0], &pc->metadata_dev, &ti->error,
+			    "Cannot open metadata device");
+	if (r)
+		goto out_free_pc;
+	r = get_pool_device(ti, argv[1], &pc->data_dev, &ti->error,
+			    "Cannot open data device");
+	if (r)
+		goto out_put_metadata;
+
+	/* Pool metadata is not opened by this build yet. */
+	ti->error = "Pool metadata support is not built in";
+	r = -EOPNOTSUPP;
+
+	dm_put_device(ti, pc->data_dev);
+out_put_metadata:
+	dm_put_device(ti, pc->metadata_dev);
+out_free_pc:
+	kfree(pc);
+	return r;
+}
+
+static void pool_dtr(struct dm_target *ti)
+{
+	struct pool_c *pc = ti->private;
+
+	dm_put_device(ti, pc->data_dev);
+	dm_put_device(ti, pc->metadata_dev);
+	kfree(pc);
+}
+
+static int pool_map(struct dm_target *ti, struct bio *bio)
+{
+	return DM_MAPIO_KILL;
+}
+
+struct target_type dmrow_pool_target = {
+	.name = DM_ROW_POOL_TARGET_NAME,
+	.version = { DM_ROW_VERSION_MAJOR, DM_ROW_VERSION_MINOR,
+		     DM_ROW_VERSION_PATCH },
+	.module = THIS_MODULE,
+	.ctr = pool_ctr,
+	.dtr = pool_dtr,
+	.map = pool_map,
+};

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * snapctl command table.  Each command group lives in its own file and
+ * exports a NULL-terminated array of struct snapctl_cmd.
+ */
+#ifndef SNAPCTL_H
+#define SNAPCTL_H
+
+#include <stdbool.h>
+
+/* Exit codes, documented in Documentation/snapctl.8. */
+enum snapctl_exit {
+	EXIT_OK = 0,
+	EXIT_FAILURE_GENERIC = 1,	/* the operation failed */
+	EXIT_USAGE = 2,			/* bad command line */
+	EXIT_NOT_FOUND = 3,		/* no such pool, disk, snapshot */
+	EXIT_BUSY = 4,			/* device in use, operation in progress */
+	EXIT_NO_SPACE = 5,		/* pool full or quota reached */
+	EXIT_REFUSED = 6,		/* would destroy data; needs --force/--yes */
+	EXIT_CORRUPT = 7,		/* metadata or export is damaged */
+};
+
+/* Command flags. */
+#define CMD_NEEDS_ROOT	0x1	/* talks to device-mapper */
+#define CMD_JSON	0x2	/* accepts --json */
+
+struct snapctl_ctx {
+	bool json;
+	const char *prog;
+};
+
+struct snapctl_cmd {
+	const char *noun;	/* NULL for top-level verbs */
+	const char *verb;
+	const char *usage;	/* one line: arguments and options */
+	const char *help;	/* what it does, one or more lines */
+	unsigned int flags;
+	int (*run)(struct snapctl_ctx *ctx, int argc, char **argv);
+};
+
+extern const struct snapctl_cmd snapctl_misc_cmds[];
+
+void snapctl_print_cmd_help(const struct snapctl_cmd *cmd);
+int snapctl_usage_error(const struct snapctl_cmd *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+#endif /* SNAPCTL_H */
