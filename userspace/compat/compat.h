@@ -3,12 +3,14 @@
  * The userspace shim that lets the metadata core in kernel/ compile
  * unchanged as a userspace library.  userspace/compat/include/ shadows the
  * kernel headers the core includes; each of them includes this file, which
- * supplies the kernel types and helpers the core uses with libc, pthreads
- * and liburcu underneath.
+ * supplies the kernel types and helpers the core uses, on top of libc and
+ * pthreads.
  */
 #ifndef DMROW_COMPAT_H
 #define DMROW_COMPAT_H
 
+#include <assert.h>
+#include <endian.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -17,23 +19,143 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <endian.h>
 
-typedef uint8_t u8;
-typedef uint16_t u16;
-typedef uint32_t u32;
-typedef uint64_t u64;
-typedef int8_t s8;
-typedef int16_t s16;
-typedef int32_t s32;
-typedef int64_t s64;
-typedef uint16_t __le16;
-typedef uint32_t __le32;
-typedef uint64_t __le64;
-typedef uint8_t __u8;
-typedef uint16_t __u16;
-typedef uint32_t __u32;
-typedef uint64_t __u64;
-typedef uint64_t sector_t;
+/* __u8 .. __le64 come from the system's <linux/types.h>. */
+#include <linux/types.h>
+
+typedef __u8 u8;
+typedef __u16 u16;
+typedef __u32 u32;
+typedef __u64 u64;
+typedef __s8 s8;
+typedef __s16 s16;
+typedef __s32 s32;
+typedef __s64 s64;
+typedef u64 sector_t;
+
+#undef static_assert
+#define static_assert(expr, ...) _Static_assert(expr, #expr)
+
+#define __packed	__attribute__((packed))
+#define __must_check	__attribute__((warn_unused_result))
+#define likely(x)	__builtin_expect(!!(x), 1)
+#define unlikely(x)	__builtin_expect(!!(x), 0)
+#define fallthrough	__attribute__((fallthrough))
+
+/* Byte order. */
+#define cpu_to_le16(x)	htole16(x)
+#define cpu_to_le32(x)	htole32(x)
+#define cpu_to_le64(x)	htole64(x)
+#define le16_to_cpu(x)	le16toh(x)
+#define le32_to_cpu(x)	le32toh(x)
+#define le64_to_cpu(x)	le64toh(x)
+static inline void le32_add_cpu(__le32 *var, u32 val)
+{
+	*var = cpu_to_le32(le32_to_cpu(*var) + val);
+}
+static inline void le64_add_cpu(__le64 *var, u64 val)
+{
+	*var = cpu_to_le64(le64_to_cpu(*var) + val);
+}
+
+/* Arithmetic. */
+#define U32_MAX		UINT32_MAX
+#define U64_MAX		UINT64_MAX
+#define min(a, b)	((a) < (b) ? (a) : (b))
+#define max(a, b)	((a) > (b) ? (a) : (b))
+#define min_t(t, a, b)	((t)(a) < (t)(b) ? (t)(a) : (t)(b))
+#define max_t(t, a, b)	((t)(a) > (t)(b) ? (t)(a) : (t)(b))
+#define DIV_ROUND_UP(n, d)	(((n) + (d) - 1) / (d))
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+#define BIT(n)		(1UL << (n))
+#define GENMASK_ULL(h, l) ((~0ULL << (l)) & (~0ULL >> (63 - (h))))
+static inline u64 div_u64_rem(u64 dividend, u32 divisor, u32 *remainder)
+{
+	*remainder = dividend % divisor;
+	return dividend / divisor;
+}
+static inline u64 div_u64(u64 dividend, u32 divisor)
+{
+	return dividend / divisor;
+}
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Memory.  Allocation flags only matter to the kernel. */
+typedef unsigned int gfp_t;
+#define GFP_KERNEL	0u
+#define GFP_NOIO	0u
+#define __GFP_ZERO	1u
+static inline void *kmalloc(size_t size, gfp_t flags)
+{
+	return (flags & __GFP_ZERO) ? calloc(1, size) : malloc(size);
+}
+static inline void *kzalloc(size_t size, gfp_t flags)
+{
+	(void)flags;
+	return calloc(1, size);
+}
+static inline void *kcalloc(size_t n, size_t size, gfp_t flags)
+{
+	(void)flags;
+	return calloc(n, size);
+}
+#define kvmalloc(size, flags)	kmalloc(size, flags)
+#define kvzalloc(size, flags)	kzalloc(size, flags)
+#define kvcalloc(n, size, flags) kcalloc(n, size, flags)
+#define kfree(p)		free((void *)(p))
+#define kvfree(p)		free((void *)(p))
+
+/* Strings. */
+static inline size_t strscpy(char *dst, const char *src, size_t size)
+{
+	size_t len = strnlen(src, size);
+
+	if (!size)
+		return -E2BIG;
+	if (len >= size) {
+		memcpy(dst, src, size - 1);
+		dst[size - 1] = '\0';
+		return -E2BIG;
+	}
+	memcpy(dst, src, len + 1);
+	return len;
+}
+
+/* Diagnostics. */
+#define pr_err(fmt, ...)	fprintf(stderr, "dm-row: " fmt, ##__VA_ARGS__)
+#define pr_warn(fmt, ...)	fprintf(stderr, "dm-row: " fmt, ##__VA_ARGS__)
+#define pr_info(fmt, ...)	do { } while (0)
+#define pr_debug(fmt, ...)	do { } while (0)
+#define DMERR(fmt, ...)		fprintf(stderr, "dm-row: " fmt "\n", ##__VA_ARGS__)
+#define DMWARN(fmt, ...)	fprintf(stderr, "dm-row: " fmt "\n", ##__VA_ARGS__)
+#define DMERR_LIMIT		DMERR
+#define DMINFO(fmt, ...)	do { } while (0)
+#define WARN_ON(cond)		({ int __c = !!(cond); if (__c) fprintf(stderr, "WARN_ON(%s) at %s:%d\n", #cond, __FILE__, __LINE__); __c; })
+#define WARN_ON_ONCE(cond)	WARN_ON(cond)
+#define BUG_ON(cond)		assert(!(cond))
+#define BUG()			abort()
+#define might_sleep()		do { } while (0)
+#define cond_resched()		do { } while (0)
+
+/* Locks: the core takes its own pool lock; these back it in userspace. */
+struct mutex {
+	pthread_mutex_t m;
+};
+#define mutex_init(l)		pthread_mutex_init(&(l)->m, NULL)
+#define mutex_destroy(l)	pthread_mutex_destroy(&(l)->m)
+#define mutex_lock(l)		pthread_mutex_lock(&(l)->m)
+#define mutex_unlock(l)		pthread_mutex_unlock(&(l)->m)
+
+struct rw_semaphore {
+	pthread_rwlock_t l;
+};
+#define init_rwsem(s)		pthread_rwlock_init(&(s)->l, NULL)
+#define down_read(s)		pthread_rwlock_rdlock(&(s)->l)
+#define up_read(s)		pthread_rwlock_unlock(&(s)->l)
+#define down_write(s)		pthread_rwlock_wrlock(&(s)->l)
+#define up_write(s)		pthread_rwlock_unlock(&(s)->l)
+#define down_read_trylock(s)	(pthread_rwlock_tryrdlock(&(s)->l) == 0)
+#define lockdep_assert_held(l)	do { } while (0)
 
 #endif /* DMROW_COMPAT_H */

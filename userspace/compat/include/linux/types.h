@@ -1,3 +1,4 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* Userspace stand-in for <linux/types.h>: see userspace/compat/compat.h. */
+/* Userspace stand-in for <linux/types.h>: the system header plus the shim. */
+#include_next <linux/types.h>
 #include "../../compat.h"

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Copy-on-write B+trees with reference-counted nodes, the structure behind
+ * every dm-row map: the block maps of disks and snapshots, the disk and
+ * snapshot records, and the space maps' indexes.
+ *
+ * Keys are u64; a tree's values have a fixed size.  A tree is named by the
+ * location of its root; 0 is the empty tree.  Trees share nodes: sharing a
+ * whole tree is one more reference on its root (dmrow_tm_inc()), and a
+ * change to a shared tree copies only the path it touches.  Leaf values
+ * may themselves hold references (a mapping holds its data block); the
+ * value type's inc/dec keep those counts right as leaves are copied and
+ * freed.
+ *
+ * All functions may block.  Lookups, walks and diffs need the pool metadata
+ * lock held for reading; insert, remove and del for writing.  Functions
+ * that change a tree return its new root in *new_root.
+ */
+#ifndef DM_ROW_BTREE_H
+#define DM_ROW_BTREE_H
+
+#include <linux/types.h>
+
+struct dmrow_tm;
+
+#define DMROW_BTREE_MAX_DEPTH 16
+#define DMROW_BTREE_MAX_VALUE_SIZE 512
+
+struct dmrow_btree_value_type {
+	unsigned int size;
+	void *context;
+	/* A leaf holding @value was copied: the value has one more holder. */
+	int (*inc)(void *context, const void *value);
+	/* A leaf holding @value was freed or the value was dropped. */
+	int (*dec)(void *context, const void *value);
+};
+
+struct dmrow_btree_info {
+	struct dmrow_tm *tm;
+	struct dmrow_btree_value_type vt;
+};
+
+int dmrow_btree_lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *value);
+
+/* The first entry with a key >= @key: -ENODATA if there is none. */
+int dmrow_btree_lookup_next(struct dmrow_btree_info *info, u64 root, u64 key,
+			    u64 *found_key, void *value);
+
+/*
+ * Insert or overwrite.  If an entry was overwritten, *replaced is set and
+ * its value copied to @old_value (the caller drops what it held); either
+ * may be NULL if the caller knows the key is new.
+ */
+int dmrow_btree_insert(struct dmrow_btree_info *info, u64 root, u64 key,
+		       const void *value, u64 *new_root, void *old_value,
+		       bool *replaced);
+
+/* Remove @key; its value is copied to @old_value.  -ENODATA if absent. */
+int dmrow_btree_remove(struct dmrow_btree_info *info, u64 root, u64 key,
+		       u64 *new_root, void *old_value);
+
+/* Drop one reference to a tree, freeing what nothing else shares. */
+int dmrow_btree_del(struct dmrow_btree_info *info, u64 root);
+
+/* In key order; a nonzero return from @fn stops the walk and is returned. */
+int dmrow_btree_walk(struct dmrow_btree_info *info, u64 root,
+		     int (*fn)(void *context, u64 key, const void *value),
+		     void *context);
+
+/*
+ * Every key whose value differs between two trees of the same value type,
+ * in key order: @fn gets NULL for the side that lacks the key.  Subtrees
+ * the two share are skipped, so the cost grows with the difference, not
+ * with the size of the trees.
+ */
+int dmrow_btree_diff(struct dmrow_btree_info *info, u64 root_a, u64 root_b,
+		     int (*fn)(void *context, u64 key, const void *value_a,
+			       const void *value_b),
+		     void *context);
+
+/*
+ * The values that only this tree holds (reached through nodes referenced
+ * once): what dmrow_btree_del() would release if called now.
+ */
+int dmrow_btree_walk_exclusive(struct dmrow_btree_info *info, u64 root,
+			       int (*fn)(void *context, u64 key, const void *value),
+			       void *context);
+
+/* Node statistics, for checks and dumps. */
+struct dmrow_btree_stats {
+	u64 nr_entries;
+	u64 nr_nodes;
+	unsigned int height;
+};
+
+/*
+ * Check a tree's structure: checksums, key order, lower bounds, equal leaf
+ * depth.  @node_fn, if set, is called once per node reference.
+ */
+int dmrow_btree_check(struct dmrow_btree_info *info, u64 root,
+		      int (*node_fn)(void *context, u64 b), void *context,
+		      struct dmrow_btree_stats *stats);
+
+extern const struct dmrow_validator dmrow_btree_validator;
+
+#endif /* DM_ROW_BTREE_H */

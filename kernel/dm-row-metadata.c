@@ -1,0 +1,1905 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Pool metadata: disks, snapshot chains and block maps.
+ *
+ * The pieces.  Every disk's live head and every snapshot is a mapping tree
+ * (dm-row-btree.c): virtual block -> data block plus the pool time of the
+ * write.  Taking a snapshot adds a reference to the live head's root and
+ * records it as the newest link of the disk's chain; the live head and the
+ * snapshot then share every node until a write makes the live head copy
+ * the path it changes.  Reading any snapshot is one tree lookup, however
+ * long the chain: a chain is a list of independent (but shared) trees, not
+ * a stack of deltas to search through.
+ *
+ * Sharing, per block.  A write to a block that a snapshot or clone still
+ * sees must go elsewhere (redirect-on-write); a write to a block only the
+ * live head sees may overwrite it.  Each mapping carries the pool time of
+ * its write, and each disk the pool time of its last snapshot
+ * (snapshotted_time): a mapping older than that may be shared.  The test
+ * is conservative (after the snapshot is deleted the block is in fact
+ * exclusive, and a write still goes elsewhere, freeing the old block) and
+ * never wrong, including for clones and rollbacks, which give the disk a
+ * tree whose every mapping is older than its snapshotted_time.
+ *
+ * Deltas.  A snapshot's delta (what it holds that its predecessor does
+ * not) is the diff of two trees, which skips shared subtrees and so costs
+ * what changed.  It is computed when first asked for and kept in the
+ * snapshot record; deleting the predecessor clears it.  Snapshot creation
+ * stays O(1).
+ *
+ * Deleting a snapshot drops one reference to its root: nodes shared with
+ * the neighbours lose a reference, nodes only it held are freed and their
+ * data blocks lose a reference.  Blocks its successor still needs stay,
+ * now part of the successor's delta.  Cost grows with what the snapshot
+ * owned.  Merging deletes all but the newest of a run.  Rolling back
+ * points the live head at the snapshot's root and drops the old live tree:
+ * O(1) plus freeing what only the live head held.  A clone is a new disk
+ * whose root is the snapshot's.
+ *
+ * Crash safety.  All changes go to shadow copies (dm-row-transaction.c);
+ * a commit writes every dirty block, flushes, writes the superblock into
+ * the slot of this transaction's parity, and flushes again.  Whatever the
+ * moment of a crash, the newer valid superblock describes a complete,
+ * consistent state: the last commit, or the one before it.
+ *
+ * In-core state: the superblock, the space maps' in-flight deltas and one
+ * cached record per disk touched (its root changes with every shadowing
+ * write and is written back at commit).  Nothing grows with disk size or
+ * snapshot count.
+ */
+#include <linux/kernel.h>
+#include <linux/errno.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/rwsem.h>
+#include <linux/crc32c.h>
+
+#include <linux/dm-row.h>
+
+#include "dm-row-metadata.h"
+#include "dm-row-block-manager.h"
+#include "dm-row-btree.h"
+#include "dm-row-space-map.h"
+#include "dm-row-transaction.h"
+
+#define MAX_SNAPSHOTS_AT_ONCE 64
+
+/* In-core copy of a disk record, written back at commit when changed. */
+struct disk_state {
+	struct disk_state *next;
+	struct row_disk_disk rec;
+	bool changed;
+};
+
+struct dmrow_metadata {
+	struct rw_semaphore lock;
+	struct dmrow_bm *bm;
+	struct dmrow_tm tm;
+	struct dmrow_sm metadata_sm;
+	struct dmrow_sm data_sm;
+	struct dmrow_btree_info mapping_info;
+	struct dmrow_btree_info disk_info;
+	struct dmrow_btree_info snapshot_info;
+	struct row_disk_superblock sb;		/* the open transaction's */
+	struct row_disk_superblock committed_sb;
+	struct disk_state *disks;
+	bool read_only;
+	bool failed;
+	bool dirty;
+};
+
+/*----------------------------------------------------------------
+ * Superblock
+ *--------------------------------------------------------------*/
+
+static u32 superblock_csum(const void *data)
+{
+	return crc32c(DMROW_CSUM_SEED_SUPERBLOCK, (const u8 *)data + sizeof(__le32),
+		      DMROW_METADATA_BLOCK_SIZE - sizeof(__le32));
+}
+
+static void sb_prepare_for_write(const struct dmrow_validator *v, void *data, u64 blocknr)
+{
+	struct row_disk_superblock *sb = data;
+
+	sb->hdr.blocknr = cpu_to_le64(blocknr);
+	sb->hdr.csum = cpu_to_le32(superblock_csum(data));
+}
+
+static int sb_check(const struct dmrow_validator *v, const void *data, u64 blocknr)
+{
+	const struct row_disk_superblock *sb = data;
+
+	if (le64_to_cpu(sb->magic) != DMROW_SUPERBLOCK_MAGIC)
+		return -EILSEQ;
+	if (le32_to_cpu(sb->hdr.csum) != superblock_csum(data)) {
+		DMERR_LIMIT("superblock %llu: bad checksum", (unsigned long long)blocknr);
+		return -EILSEQ;
+	}
+	if (le64_to_cpu(sb->hdr.blocknr) != blocknr) {
+		DMERR_LIMIT("superblock %llu: claims to be block %llu",
+			    (unsigned long long)blocknr,
+			    (unsigned long long)le64_to_cpu(sb->hdr.blocknr));
+		return -EILSEQ;
+	}
+	return 0;
+}
+
+static const struct dmrow_validator sb_validator = {
+	.name = "superblock",
+	.prepare_for_write = sb_prepare_for_write,
+	.check = sb_check,
+};
+
+static bool block_is_zero(const void *data)
+{
+	const u64 *p = data;
+	unsigned int i;
+
+	for (i = 0; i < DMROW_METADATA_BLOCK_SIZE / sizeof(*p); i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+int dmrow_md_is_unformatted(struct dmrow_bm *bm, bool *unformatted)
+{
+	struct dmrow_block *blk;
+	unsigned int slot;
+	int r;
+
+	*unformatted = true;
+	if (dmrow_bm_nr_blocks(bm) < DMROW_SUPERBLOCK_SLOTS)
+		return -ENOSPC;
+	for (slot = 0; slot < DMROW_SUPERBLOCK_SLOTS; slot++) {
+		r = dmrow_bm_read_lock(bm, slot, NULL, &blk);
+		if (r)
+			return r;
+		if (!block_is_zero(dmrow_block_data(blk)))
+			*unformatted = false;
+		dmrow_bm_unlock(blk);
+	}
+	return 0;
+}
+
+/* Check what a valid superblock says before anything trusts it. */
+static int sb_check_fields(const struct row_disk_superblock *sb, u64 nr_metadata_blocks,
+			   bool read_only)
+{
+	u32 dbs = le32_to_cpu(sb->data_block_sectors);
+	u64 unknown_incompat = le64_to_cpu(sb->incompat_flags) & ~DMROW_FEATURE_INCOMPAT_SUPP;
+	u64 unknown_ro = le64_to_cpu(sb->ro_compat_flags) & ~DMROW_FEATURE_RO_COMPAT_SUPP;
+
+	if (le32_to_cpu(sb->version) != DMROW_FORMAT_VERSION) {
+		DMERR("metadata format version %u is not supported (this build reads %u)",
+		      le32_to_cpu(sb->version), DMROW_FORMAT_VERSION);
+		return -EOPNOTSUPP;
+	}
+	if (unknown_incompat) {
+		DMERR("metadata uses unsupported incompatible features %llx",
+		      (unsigned long long)unknown_incompat);
+		return -EOPNOTSUPP;
+	}
+	if (unknown_ro && !read_only) {
+		DMERR("metadata uses features %llx this build can only read",
+		      (unsigned long long)unknown_ro);
+		return -EROFS;
+	}
+	if (le32_to_cpu(sb->metadata_block_size) != DMROW_METADATA_BLOCK_SIZE ||
+	    dbs < 8 || dbs > 2048 || (dbs & (dbs - 1))) {
+		DMERR("superblock: bad block sizes");
+		return -EILSEQ;
+	}
+	if (le64_to_cpu(sb->metadata_sm.nr_blocks) > nr_metadata_blocks) {
+		DMERR("metadata device is smaller (%llu blocks) than the pool's metadata (%llu)",
+		      (unsigned long long)nr_metadata_blocks,
+		      (unsigned long long)le64_to_cpu(sb->metadata_sm.nr_blocks));
+		return -EINVAL;
+	}
+	if (le64_to_cpu(sb->data_sm.nr_blocks) > DMROW_MAX_DATA_BLOCKS ||
+	    le32_to_cpu(sb->time) > DMROW_MAX_POOL_TIME) {
+		DMERR("superblock: values out of range");
+		return -EILSEQ;
+	}
+	return 0;
+}
+
+/* Read both slots; the valid one with the newest transaction wins. */
+static int read_newest_superblock(struct dmrow_bm *bm, bool read_only,
+				  struct row_disk_superblock *result)
+{
+	struct dmrow_block *blk;
+	bool found = false;
+	unsigned int slot;
+	int r, last_error = -EILSEQ;
+
+	for (slot = 0; slot < DMROW_SUPERBLOCK_SLOTS; slot++) {
+		const struct row_disk_superblock *sb;
+
+		r = dmrow_bm_read_lock(bm, slot, &sb_validator, &blk);
+		if (r == -EILSEQ)
+			continue;
+		if (r)
+			return r;
+		sb = dmrow_block_data(blk);
+		r = sb_check_fields(sb, dmrow_bm_nr_blocks(bm), read_only);
+		if (r) {
+			last_error = r;
+		} else if (!found || le64_to_cpu(sb->hdr.txn) > le64_to_cpu(result->hdr.txn)) {
+			memcpy(result, sb, sizeof(*result));
+			found = true;
+		}
+		dmrow_bm_unlock(blk);
+	}
+	if (!found)
+		DMERR("no valid superblock");
+	return found ? 0 : last_error;
+}
+
+/*----------------------------------------------------------------
+ * Set-up
+ *--------------------------------------------------------------*/
+
+static void unpack_mapping(const void *value, u64 *block, u32 *time)
+{
+	__le64 le;
+	u64 v;
+
+	memcpy(&le, value, sizeof(le));
+	v = le64_to_cpu(le);
+	*block = v & (DMROW_MAX_DATA_BLOCKS - 1);
+	*time = v >> DMROW_MAPPING_BLOCK_BITS;
+}
+
+static __le64 pack_mapping(u64 block, u32 time)
+{
+	return cpu_to_le64(((u64)time << DMROW_MAPPING_BLOCK_BITS) | block);
+}
+
+static int mapping_inc(void *context, const void *value)
+{
+	struct dmrow_metadata *md = context;
+	u64 block;
+	u32 time;
+
+	unpack_mapping(value, &block, &time);
+	return dmrow_sm_inc(&md->data_sm, block);
+}
+
+static int mapping_dec(void *context, const void *value)
+{
+	struct dmrow_metadata *md = context;
+	u64 block;
+	u32 time;
+
+	unpack_mapping(value, &block, &time);
+	return dmrow_sm_dec(&md->data_sm, block);
+}
+
+static void drop_disk_states(struct dmrow_metadata *md)
+{
+	while (md->disks) {
+		struct disk_state *ds = md->disks;
+
+		md->disks = ds->next;
+		kfree(ds);
+	}
+}
+
+static void destroy_in_core(struct dmrow_metadata *md)
+{
+	drop_disk_states(md);
+	dmrow_sm_exit(&md->data_sm);
+	dmrow_sm_exit(&md->metadata_sm);
+}
+
+/* Build the in-core state from md->sb (or from nothing, when formatting). */
+static int create_in_core(struct dmrow_metadata *md, bool format)
+{
+	int r;
+
+	md->tm.bm = md->bm;
+	md->tm.metadata_sm = &md->metadata_sm;
+	md->tm.txn = le64_to_cpu(md->sb.hdr.txn) + 1;
+
+	r = dmrow_sm_init(&md->metadata_sm, &md->tm, true,
+			  format ? NULL : &md->sb.metadata_sm, dmrow_bm_nr_blocks(md->bm));
+	if (r)
+		return r;
+	r = dmrow_sm_init(&md->data_sm, &md->tm, false,
+			  format ? NULL : &md->sb.data_sm,
+			  le64_to_cpu(md->sb.data_sm.nr_blocks));
+	if (r) {
+		dmrow_sm_exit(&md->metadata_sm);
+		return r;
+	}
+
+	md->mapping_info.tm = &md->tm;
+	md->mapping_info.vt.size = sizeof(__le64);
+	md->mapping_info.vt.context = md;
+	md->mapping_info.vt.inc = mapping_inc;
+	md->mapping_info.vt.dec = mapping_dec;
+	md->disk_info.tm = &md->tm;
+	md->disk_info.vt.size = sizeof(struct row_disk_disk);
+	md->snapshot_info.tm = &md->tm;
+	md->snapshot_info.vt.size = sizeof(struct row_disk_snapshot);
+	md->disks = NULL;
+	md->dirty = false;
+	return 0;
+}
+
+static struct dmrow_metadata *alloc_md(struct dmrow_bm *bm)
+{
+	struct dmrow_metadata *md = kzalloc(sizeof(*md), GFP_KERNEL);
+
+	if (!md)
+		return NULL;
+	init_rwsem(&md->lock);
+	md->bm = bm;
+	return md;
+}
+
+static int __commit(struct dmrow_metadata *md);
+
+int dmrow_md_format(struct dmrow_bm *bm, u32 data_block_sectors, u64 nr_data_blocks,
+		    const u8 uuid[16], struct dmrow_metadata **result)
+{
+	struct dmrow_metadata *md;
+	unsigned int slot;
+	int r;
+
+	if (data_block_sectors < 8 || data_block_sectors > 2048 ||
+	    (data_block_sectors & (data_block_sectors - 1)) ||
+	    nr_data_blocks > DMROW_MAX_DATA_BLOCKS)
+		return -EINVAL;
+	if (dmrow_bm_nr_blocks(bm) < 16)
+		return -ENOSPC;
+
+	md = alloc_md(bm);
+	if (!md)
+		return -ENOMEM;
+	md->sb.magic = cpu_to_le64(DMROW_SUPERBLOCK_MAGIC);
+	md->sb.version = cpu_to_le32(DMROW_FORMAT_VERSION);
+	md->sb.metadata_block_size = cpu_to_le32(DMROW_METADATA_BLOCK_SIZE);
+	memcpy(md->sb.uuid, uuid, sizeof(md->sb.uuid));
+	md->sb.data_block_sectors = cpu_to_le32(data_block_sectors);
+	md->sb.next_snapshot_id = cpu_to_le64(1);
+	md->sb.manual_quota = cpu_to_le32(DMROW_DEFAULT_QUOTA);
+	md->sb.auto_quota = cpu_to_le32(DMROW_DEFAULT_QUOTA);
+	md->sb.data_sm.nr_blocks = cpu_to_le64(nr_data_blocks);
+
+	r = create_in_core(md, true);
+	if (r)
+		goto out_free;
+	/* The superblock slots are taken before anything is allocated. */
+	for (slot = 0; slot < DMROW_SUPERBLOCK_SLOTS; slot++) {
+		r = dmrow_sm_inc(&md->metadata_sm, slot);
+		if (r)
+			goto out_destroy;
+	}
+	md->dirty = true;
+	r = __commit(md);
+	if (r)
+		goto out_destroy;
+	*result = md;
+	return 0;
+
+out_destroy:
+	destroy_in_core(md);
+out_free:
+	kfree(md);
+	return r;
+}
+
+int dmrow_md_open(struct dmrow_bm *bm, bool read_only, struct dmrow_metadata **result)
+{
+	struct dmrow_metadata *md;
+	bool unformatted;
+	int r;
+
+	r = dmrow_md_is_unformatted(bm, &unformatted);
+	if (r)
+		return r;
+	if (unformatted)
+		return -ENODATA;
+
+	md = alloc_md(bm);
+	if (!md)
+		return -ENOMEM;
+	r = read_newest_superblock(bm, read_only, &md->sb);
+	if (r)
+		goto out_free;
+	md->committed_sb = md->sb;
+	md->read_only = read_only;
+	r = create_in_core(md, false);
+	if (r)
+		goto out_free;
+	*result = md;
+	return 0;
+
+out_free:
+	kfree(md);
+	return r;
+}
+
+void dmrow_md_close(struct dmrow_metadata *md)
+{
+	if (!md)
+		return;
+	destroy_in_core(md);
+	kfree(md);
+}
+
+/*----------------------------------------------------------------
+ * Disk records
+ *--------------------------------------------------------------*/
+
+static int __get_disk(struct dmrow_metadata *md, u64 id, struct disk_state **result)
+{
+	struct disk_state *ds;
+	int r;
+
+	for (ds = md->disks; ds; ds = ds->next) {
+		if (le64_to_cpu(ds->rec.id) == id) {
+			*result = ds;
+			return 0;
+		}
+	}
+	ds = kzalloc(sizeof(*ds), GFP_NOIO);
+	if (!ds)
+		return -ENOMEM;
+	r = dmrow_btree_lookup(&md->disk_info, le64_to_cpu(md->sb.disk_tree_root), id,
+			       &ds->rec);
+	if (r) {
+		kfree(ds);
+		return r;
+	}
+	if (le64_to_cpu(ds->rec.id) != id) {
+		DMERR_LIMIT("disk record %llu names disk %llu", (unsigned long long)id,
+			    (unsigned long long)le64_to_cpu(ds->rec.id));
+		kfree(ds);
+		return -EILSEQ;
+	}
+	ds->next = md->disks;
+	md->disks = ds;
+	*result = ds;
+	return 0;
+}
+
+/* A live disk: exists and has not been removed. */
+static int __get_live_disk(struct dmrow_metadata *md, u64 id, struct disk_state **result)
+{
+	int r = __get_disk(md, id, result);
+
+	if (!r && (le32_to_cpu((*result)->rec.flags) & DMROW_DISK_REMOVED))
+		return -ENODATA;
+	return r;
+}
+
+static void __disk_changed(struct dmrow_metadata *md, struct disk_state *ds)
+{
+	ds->changed = true;
+	md->dirty = true;
+}
+
+static int __flush_disks(struct dmrow_metadata *md)
+{
+	struct disk_state *ds;
+	u64 root = le64_to_cpu(md->sb.disk_tree_root);
+	int r;
+
+	for (ds = md->disks; ds; ds = ds->next) {
+		if (!ds->changed)
+			continue;
+		r = dmrow_btree_insert(&md->disk_info, root, le64_to_cpu(ds->rec.id),
+				       &ds->rec, &root, NULL, NULL);
+		if (r)
+			return r;
+		ds->changed = false;
+	}
+	md->sb.disk_tree_root = cpu_to_le64(root);
+	return 0;
+}
+
+static int __delete_disk_record(struct dmrow_metadata *md, struct disk_state *ds)
+{
+	struct disk_state **p;
+	u64 root;
+	int r;
+
+	r = dmrow_btree_remove(&md->disk_info, le64_to_cpu(md->sb.disk_tree_root),
+			       le64_to_cpu(ds->rec.id), &root, NULL);
+	if (r && r != -ENODATA)
+		return r;
+	if (!r)
+		md->sb.disk_tree_root = cpu_to_le64(root);
+	for (p = &md->disks; *p != ds; p = &(*p)->next)
+		;
+	*p = ds->next;
+	kfree(ds);
+	md->dirty = true;
+	return 0;
+}
+
+static void disk_to_info(const struct row_disk_disk *rec, struct dmrow_disk_info *info)
+{
+	info->id = le64_to_cpu(rec->id);
+	info->size_blocks = le64_to_cpu(rec->size_blocks);
+	info->created = le64_to_cpu(rec->created);
+	info->first_snapshot = le64_to_cpu(rec->first_snapshot);
+	info->last_snapshot = le64_to_cpu(rec->last_snapshot);
+	info->origin_snapshot = le64_to_cpu(rec->origin_snapshot);
+	info->flags = le32_to_cpu(rec->flags);
+	info->nr_manual = le32_to_cpu(rec->nr_manual);
+	info->nr_auto = le32_to_cpu(rec->nr_auto);
+	info->policy_id = le32_to_cpu(rec->policy_id);
+	memcpy(info->name, rec->name, DMROW_NAME_LEN);
+	info->name[DMROW_NAME_LEN - 1] = '\0';
+}
+
+/*----------------------------------------------------------------
+ * Snapshot records
+ *--------------------------------------------------------------*/
+
+static int __get_snap(struct dmrow_metadata *md, u64 id, struct row_disk_snapshot *rec)
+{
+	int r;
+
+	if (!id)
+		return -ENODATA;
+	r = dmrow_btree_lookup(&md->snapshot_info, le64_to_cpu(md->sb.snapshot_tree_root),
+			       id, rec);
+	if (!r && le64_to_cpu(rec->id) != id) {
+		DMERR_LIMIT("snapshot record %llu names snapshot %llu",
+			    (unsigned long long)id, (unsigned long long)le64_to_cpu(rec->id));
+		return -EILSEQ;
+	}
+	return r;
+}
+
+static int __put_snap(struct dmrow_metadata *md, const struct row_disk_snapshot *rec)
+{
+	u64 root;
+	int r;
+
+	r = dmrow_btree_insert(&md->snapshot_info, le64_to_cpu(md->sb.snapshot_tree_root),
+			       le64_to_cpu(rec->id), rec, &root, NULL, NULL);
+	if (r)
+		return r;
+	md->sb.snapshot_tree_root = cpu_to_le64(root);
+	md->dirty = true;
+	return 0;
+}
+
+static void snap_to_info(const struct row_disk_snapshot *rec, struct dmrow_snapshot_info *info)
+{
+	info->id = le64_to_cpu(rec->id);
+	info->disk_id = le64_to_cpu(rec->disk_id);
+	info->prev = le64_to_cpu(rec->prev);
+	info->next = le64_to_cpu(rec->next);
+	info->created = le64_to_cpu(rec->created);
+	info->size_blocks = le64_to_cpu(rec->size_blocks);
+	info->delta_blocks = le64_to_cpu(rec->delta_blocks);
+	info->retention_until = le64_to_cpu(rec->retention_until);
+	info->group_id = le64_to_cpu(rec->group_id);
+	info->time = le32_to_cpu(rec->time);
+	info->flags = le32_to_cpu(rec->flags);
+	info->policy_id = le32_to_cpu(rec->policy_id);
+	memcpy(info->name, rec->name, DMROW_NAME_LEN);
+	info->name[DMROW_NAME_LEN - 1] = '\0';
+}
+
+/* Names are printable ASCII without blanks, shorter than DMROW_NAME_LEN. */
+static bool name_valid(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name[i]; i++) {
+		if (i >= DMROW_NAME_LEN - 1)
+			return false;
+		if (name[i] <= ' ' || name[i] > '~')
+			return false;
+	}
+	return true;
+}
+
+static bool name_equal(const char *stored, const char *name)
+{
+	return !strncmp(stored, name, DMROW_NAME_LEN);
+}
+
+/* Is @name taken by a snapshot of the chain starting at @first? */
+static int __snapshot_name_taken(struct dmrow_metadata *md, u64 first, const char *name,
+				 bool *taken)
+{
+	struct row_disk_snapshot rec;
+	unsigned int hops = 0;
+	u64 id;
+	int r;
+
+	*taken = false;
+	if (!name[0])
+		return 0;
+	for (id = first; id; id = le64_to_cpu(rec.next)) {
+		if (++hops > 1u << 20)
+			return -EILSEQ;		/* a cycle in the chain */
+		r = __get_snap(md, id, &rec);
+		if (r)
+			return r == -ENODATA ? -EILSEQ : r;
+		if (name_equal(rec.name, name)) {
+			*taken = true;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int __disk_name_taken(struct dmrow_metadata *md, const char *name, bool *taken)
+{
+	struct row_disk_disk rec;
+	struct disk_state *ds;
+	u64 key = 0, found;
+	int r;
+
+	*taken = false;
+	if (!name[0])
+		return 0;
+	for (ds = md->disks; ds; ds = ds->next) {
+		if (name_equal(ds->rec.name, name)) {
+			*taken = true;
+			return 0;
+		}
+	}
+	for (;;) {
+		r = dmrow_btree_lookup_next(&md->disk_info, le64_to_cpu(md->sb.disk_tree_root),
+					    key, &found, &rec);
+		if (r == -ENODATA)
+			return 0;
+		if (r)
+			return r;
+		/* Cached records are newer than the tree's. */
+		for (ds = md->disks; ds; ds = ds->next)
+			if (le64_to_cpu(ds->rec.id) == found)
+				break;
+		if (!ds && name_equal(rec.name, name)) {
+			*taken = true;
+			return 0;
+		}
+		if (found == ~0ULL)
+			return 0;
+		key = found + 1;
+	}
+}
+
+/*----------------------------------------------------------------
+ * Guards
+ *--------------------------------------------------------------*/
+
+static int __check_writable(struct dmrow_metadata *md)
+{
+	if (md->failed)
+		return -EIO;
+	if (md->read_only)
+		return -EROFS;
+	return 0;
+}
+
+static int __check_readable(struct dmrow_metadata *md)
+{
+	return md->failed ? -EIO : 0;
+}
+
+/*----------------------------------------------------------------
+ * Commit and abort
+ *--------------------------------------------------------------*/
+
+static int __write_superblock(struct dmrow_metadata *md)
+{
+	u64 txn = md->tm.txn;
+	struct dmrow_block *blk;
+	int r;
+
+	r = dmrow_bm_write_lock_zero(md->bm, txn % DMROW_SUPERBLOCK_SLOTS, &sb_validator, &blk);
+	if (r)
+		return r;
+	md->sb.hdr.txn = cpu_to_le64(txn);
+	memcpy(dmrow_block_data(blk), &md->sb, sizeof(md->sb));
+	dmrow_bm_unlock(blk);
+	return 0;
+}
+
+static int __commit(struct dmrow_metadata *md)
+{
+	int r;
+
+	if (!md->dirty)
+		return 0;
+	r = __flush_disks(md);
+	if (r)
+		return r;
+	r = dmrow_sm_commit(&md->data_sm);
+	if (r)
+		return r;
+	/* Last: applying the metadata space map's deltas allocates metadata. */
+	r = dmrow_sm_commit(&md->metadata_sm);
+	if (r)
+		return r;
+	dmrow_sm_to_disk(&md->data_sm, &md->sb.data_sm);
+	dmrow_sm_to_disk(&md->metadata_sm, &md->sb.metadata_sm);
+
+	/* Everything the new superblock points at must be on disk before it. */
+	r = dmrow_bm_flush(md->bm);
+	if (r)
+		return r;
+	r = __write_superblock(md);
+	if (r)
+		return r;
+	r = dmrow_bm_flush(md->bm);
+	if (r)
+		return r;
+
+	dmrow_sm_committed(&md->data_sm);
+	dmrow_sm_committed(&md->metadata_sm);
+	md->committed_sb = md->sb;
+	md->tm.txn++;
+	md->dirty = false;
+	return 0;
+}
+
+int dmrow_md_commit(struct dmrow_metadata *md)
+{
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __commit(md);
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_abort(struct dmrow_metadata *md)
+{
+	int r;
+
+	down_write(&md->lock);
+	destroy_in_core(md);
+	md->sb = md->committed_sb;
+	r = create_in_core(md, false);
+	if (r)
+		md->failed = true;
+	up_write(&md->lock);
+	return r;
+}
+
+bool dmrow_md_dirty(struct dmrow_metadata *md)
+{
+	bool dirty;
+
+	down_read(&md->lock);
+	dirty = md->dirty;
+	up_read(&md->lock);
+	return dirty;
+}
+
+void dmrow_md_set_read_only(struct dmrow_metadata *md)
+{
+	down_write(&md->lock);
+	md->read_only = true;
+	up_write(&md->lock);
+}
+
+void dmrow_md_set_failed(struct dmrow_metadata *md)
+{
+	down_write(&md->lock);
+	md->failed = true;
+	up_write(&md->lock);
+}
+
+int dmrow_md_set_needs_check(struct dmrow_metadata *md)
+{
+	int r;
+
+	down_write(&md->lock);
+	r = __check_readable(md);
+	if (!r && !md->read_only) {
+		md->sb.hdr.flags = cpu_to_le32(le32_to_cpu(md->sb.hdr.flags) | DMROW_SB_NEEDS_CHECK);
+		md->dirty = true;
+		r = __commit(md);
+	}
+	up_write(&md->lock);
+	return r;
+}
+
+/*----------------------------------------------------------------
+ * Pool
+ *--------------------------------------------------------------*/
+
+int dmrow_md_pool_info(struct dmrow_metadata *md, struct dmrow_pool_info *info)
+{
+	int r;
+
+	down_read(&md->lock);
+	r = __check_readable(md);
+	if (!r) {
+		info->transaction_id = le64_to_cpu(md->committed_sb.hdr.txn);
+		info->metadata_blocks = md->metadata_sm.nr_blocks;
+		info->metadata_used = md->metadata_sm.nr_allocated;
+		info->data_blocks = md->data_sm.nr_blocks;
+		info->data_used = md->data_sm.nr_allocated;
+		info->data_block_sectors = le32_to_cpu(md->sb.data_block_sectors);
+		info->time = le32_to_cpu(md->sb.time);
+		info->manual_quota = le32_to_cpu(md->sb.manual_quota);
+		info->auto_quota = le32_to_cpu(md->sb.auto_quota);
+		info->next_snapshot_id = le64_to_cpu(md->sb.next_snapshot_id);
+		info->needs_check = le32_to_cpu(md->sb.hdr.flags) & DMROW_SB_NEEDS_CHECK;
+		info->read_only = md->read_only;
+		memcpy(info->uuid, md->sb.uuid, sizeof(info->uuid));
+	}
+	up_read(&md->lock);
+	return r;
+}
+
+int dmrow_md_set_quota(struct dmrow_metadata *md, u32 manual, u32 automatic)
+{
+	int r;
+
+	if (manual > 65536 || automatic > 65536)
+		return -EINVAL;
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r) {
+		md->sb.manual_quota = cpu_to_le32(manual);
+		md->sb.auto_quota = cpu_to_le32(automatic);
+		md->dirty = true;
+	}
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_resize_data(struct dmrow_metadata *md, u64 nr_data_blocks)
+{
+	int r;
+
+	if (nr_data_blocks > DMROW_MAX_DATA_BLOCKS)
+		return -EINVAL;
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r && nr_data_blocks != md->data_sm.nr_blocks) {
+		r = dmrow_sm_extend(&md->data_sm, nr_data_blocks);
+		if (!r)
+			md->dirty = true;
+	}
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_resize_metadata(struct dmrow_metadata *md, u64 nr_metadata_blocks)
+{
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r && nr_metadata_blocks > dmrow_bm_nr_blocks(md->bm))
+		r = -EINVAL;
+	if (!r && nr_metadata_blocks != md->metadata_sm.nr_blocks) {
+		r = dmrow_sm_extend(&md->metadata_sm, nr_metadata_blocks);
+		if (!r)
+			md->dirty = true;
+	}
+	up_write(&md->lock);
+	return r;
+}
+
+/*----------------------------------------------------------------
+ * Disks
+ *--------------------------------------------------------------*/
+
+int dmrow_md_create_disk(struct dmrow_metadata *md, u64 id, u64 size_blocks,
+			 const char *name, u64 now)
+{
+	struct disk_state *ds;
+	bool taken;
+	int r;
+
+	if (id > DM_ROW_MAX_DISK_ID || !size_blocks || !name_valid(name))
+		return -EINVAL;
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (r)
+		goto out;
+	r = __get_disk(md, id, &ds);
+	if (!r) {
+		r = -EEXIST;
+		goto out;
+	}
+	if (r != -ENODATA)
+		goto out;
+	r = __disk_name_taken(md, name, &taken);
+	if (r)
+		goto out;
+	if (taken) {
+		r = -EEXIST;
+		goto out;
+	}
+
+	ds = kzalloc(sizeof(*ds), GFP_NOIO);
+	if (!ds) {
+		r = -ENOMEM;
+		goto out;
+	}
+	ds->rec.id = cpu_to_le64(id);
+	ds->rec.size_blocks = cpu_to_le64(size_blocks);
+	ds->rec.created = cpu_to_le64(now);
+	ds->rec.snapshotted_time = md->sb.time;
+	strscpy(ds->rec.name, name, DMROW_NAME_LEN);
+	ds->next = md->disks;
+	md->disks = ds;
+	__disk_changed(md, ds);
+out:
+	up_write(&md->lock);
+	return r;
+}
+
+static int __delete_snapshot(struct dmrow_metadata *md, u64 snap_id);
+
+int dmrow_md_remove_disk(struct dmrow_metadata *md, u64 id)
+{
+	struct row_disk_snapshot rec;
+	struct disk_state *ds;
+	u64 snap;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (r)
+		goto out;
+	r = __get_live_disk(md, id, &ds);
+	if (r)
+		goto out;
+
+	if (le32_to_cpu(ds->rec.flags) & DMROW_DISK_DELETE_AUTO_SNAPS) {
+		for (snap = le64_to_cpu(ds->rec.first_snapshot); snap; ) {
+			r = __get_snap(md, snap, &rec);
+			if (r)
+				goto out;
+			snap = le64_to_cpu(rec.next);
+			if (le32_to_cpu(rec.flags) & DMROW_SNAP_AUTO) {
+				r = __delete_snapshot(md, le64_to_cpu(rec.id));
+				if (r)
+					goto out;
+			}
+		}
+	}
+
+	r = dmrow_btree_del(&md->mapping_info, le64_to_cpu(ds->rec.root));
+	if (r)
+		goto out;
+	ds->rec.root = 0;
+	if (!ds->rec.first_snapshot) {
+		r = __delete_disk_record(md, ds);
+	} else {
+		ds->rec.flags = cpu_to_le32(le32_to_cpu(ds->rec.flags) | DMROW_DISK_REMOVED);
+		__disk_changed(md, ds);
+	}
+out:
+	up_write(&md->lock);
+	return r;
+}
+
+static int __discard(struct dmrow_metadata *md, struct disk_state *ds, u64 begin, u64 end)
+{
+	u64 root = le64_to_cpu(ds->rec.root), vblock = begin;
+	__le64 value;
+	int r;
+
+	while (vblock < end) {
+		r = dmrow_btree_lookup_next(&md->mapping_info, root, vblock, &vblock, NULL);
+		if (r == -ENODATA || (!r && vblock >= end))
+			break;
+		if (r)
+			return r;
+		r = dmrow_btree_remove(&md->mapping_info, root, vblock, &root, &value);
+		if (r)
+			return r;
+		ds->rec.root = cpu_to_le64(root);
+		__disk_changed(md, ds);
+		r = mapping_dec(md, &value);
+		if (r)
+			return r;
+		vblock++;
+	}
+	return 0;
+}
+
+int dmrow_md_resize_disk(struct dmrow_metadata *md, u64 id, u64 size_blocks)
+{
+	struct disk_state *ds;
+	int r;
+
+	if (!size_blocks)
+		return -EINVAL;
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __get_live_disk(md, id, &ds);
+	if (!r && size_blocks < le64_to_cpu(ds->rec.size_blocks))
+		r = __discard(md, ds, size_blocks, le64_to_cpu(ds->rec.size_blocks));
+	if (!r) {
+		ds->rec.size_blocks = cpu_to_le64(size_blocks);
+		__disk_changed(md, ds);
+	}
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_get_disk(struct dmrow_metadata *md, u64 id, struct dmrow_disk_info *info)
+{
+	struct disk_state *ds;
+	int r;
+
+	/* Loading a record into the cache changes in-core state: write lock. */
+	down_write(&md->lock);
+	r = __check_readable(md);
+	if (!r)
+		r = __get_disk(md, id, &ds);
+	if (!r)
+		disk_to_info(&ds->rec, info);
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_next_disk(struct dmrow_metadata *md, u64 from, struct dmrow_disk_info *info)
+{
+	struct row_disk_disk rec;
+	struct disk_state *ds;
+	u64 found;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_readable(md);
+	if (!r && !md->read_only)
+		r = __flush_disks(md);
+	if (!r)
+		r = dmrow_btree_lookup_next(&md->disk_info, le64_to_cpu(md->sb.disk_tree_root),
+					    from, &found, &rec);
+	if (!r) {
+		for (ds = md->disks; ds; ds = ds->next)
+			if (le64_to_cpu(ds->rec.id) == found)
+				rec = ds->rec;
+		disk_to_info(&rec, info);
+	}
+	up_write(&md->lock);
+	return r;
+}
+
+static int set_disk_field(struct dmrow_metadata *md, u64 id, const char *name,
+			  const u32 *flags, const u32 *policy_id)
+{
+	struct disk_state *ds;
+	bool taken;
+	int r;
+
+	if (name && !name_valid(name))
+		return -EINVAL;
+	if (flags && (*flags & ~DMROW_DISK_DELETE_AUTO_SNAPS))
+		return -EINVAL;
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __get_live_disk(md, id, &ds);
+	if (!r && name && !name_equal(ds->rec.name, name)) {
+		r = __disk_name_taken(md, name, &taken);
+		if (!r && taken)
+			r = -EEXIST;
+		if (!r) {
+			memset(ds->rec.name, 0, DMROW_NAME_LEN);
+			strscpy(ds->rec.name, name, DMROW_NAME_LEN);
+		}
+	}
+	if (!r && flags)
+		ds->rec.flags = cpu_to_le32((le32_to_cpu(ds->rec.flags) & DMROW_DISK_REMOVED) |
+					    *flags);
+	if (!r && policy_id)
+		ds->rec.policy_id = cpu_to_le32(*policy_id);
+	if (!r)
+		__disk_changed(md, ds);
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_set_disk_name(struct dmrow_metadata *md, u64 id, const char *name)
+{
+	return set_disk_field(md, id, name, NULL, NULL);
+}
+
+int dmrow_md_set_disk_flags(struct dmrow_metadata *md, u64 id, u32 flags)
+{
+	return set_disk_field(md, id, NULL, &flags, NULL);
+}
+
+int dmrow_md_set_disk_policy(struct dmrow_metadata *md, u64 id, u32 policy_id)
+{
+	return set_disk_field(md, id, NULL, NULL, &policy_id);
+}
+
+/*----------------------------------------------------------------
+ * The I/O path
+ *--------------------------------------------------------------*/
+
+/* The root of a disk's live head or of one of its snapshots. */
+static int __image_root(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
+			u64 *root, struct disk_state **live)
+{
+	struct row_disk_snapshot rec;
+	struct disk_state *ds;
+	int r;
+
+	*live = NULL;
+	if (!snap_id) {
+		r = __get_live_disk(md, disk_id, &ds);
+		if (r)
+			return r;
+		*root = le64_to_cpu(ds->rec.root);
+		*live = ds;
+		return 0;
+	}
+	r = __get_snap(md, snap_id, &rec);
+	if (r)
+		return r;
+	if (le64_to_cpu(rec.disk_id) != disk_id)
+		return -ENODATA;
+	*root = le64_to_cpu(rec.root);
+	return 0;
+}
+
+int dmrow_md_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
+			u64 vblock, struct dmrow_mapping *result)
+{
+	struct disk_state *live;
+	__le64 value;
+	u64 root;
+	u32 time;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_readable(md);
+	if (!r)
+		r = __image_root(md, disk_id, snap_id, &root, &live);
+	if (!r)
+		r = dmrow_btree_lookup(&md->mapping_info, root, vblock, &value);
+	if (!r) {
+		unpack_mapping(&value, &result->data_block, &time);
+		result->shared = !live || time < le32_to_cpu(live->rec.snapshotted_time);
+	}
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block)
+{
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = dmrow_sm_alloc(&md->data_sm, data_block);
+	if (!r)
+		md->dirty = true;
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block)
+{
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = dmrow_sm_dec(&md->data_sm, data_block);
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
+			  u64 data_block)
+{
+	struct disk_state *ds;
+	bool replaced;
+	__le64 value, old;
+	u64 root;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __get_live_disk(md, disk_id, &ds);
+	if (r)
+		goto out;
+	if (vblock >= le64_to_cpu(ds->rec.size_blocks) || data_block >= md->data_sm.nr_blocks) {
+		r = -EINVAL;
+		goto out;
+	}
+	value = pack_mapping(data_block, le32_to_cpu(md->sb.time));
+	r = dmrow_btree_insert(&md->mapping_info, le64_to_cpu(ds->rec.root), vblock, &value,
+			       &root, &old, &replaced);
+	if (r)
+		goto out;
+	ds->rec.root = cpu_to_le64(root);
+	__disk_changed(md, ds);
+	if (replaced)
+		r = mapping_dec(md, &old);
+out:
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_discard(struct dmrow_metadata *md, u64 disk_id, u64 begin, u64 end)
+{
+	struct disk_state *ds;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __get_live_disk(md, disk_id, &ds);
+	if (!r)
+		r = __discard(md, ds, begin, end);
+	up_write(&md->lock);
+	return r;
+}
+
+/*----------------------------------------------------------------
+ * Snapshots
+ *--------------------------------------------------------------*/
+
+/* Unlink and free one snapshot; its successor's delta must be recomputed. */
+static int __delete_snapshot(struct dmrow_metadata *md, u64 snap_id)
+{
+	struct row_disk_snapshot rec, neighbour;
+	struct disk_state *ds;
+	u64 root;
+	int r;
+
+	r = __get_snap(md, snap_id, &rec);
+	if (r)
+		return r;
+	r = __get_disk(md, le64_to_cpu(rec.disk_id), &ds);
+	if (r)
+		return r == -ENODATA ? -EILSEQ : r;
+
+	r = dmrow_btree_del(&md->mapping_info, le64_to_cpu(rec.root));
+	if (r)
+		return r;
+
+	if (rec.prev) {
+		r = __get_snap(md, le64_to_cpu(rec.prev), &neighbour);
+		if (r)
+			return r == -ENODATA ? -EILSEQ : r;
+		neighbour.next = rec.next;
+		r = __put_snap(md, &neighbour);
+		if (r)
+			return r;
+	} else {
+		ds->rec.first_snapshot = rec.next;
+	}
+	if (rec.next) {
+		r = __get_snap(md, le64_to_cpu(rec.next), &neighbour);
+		if (r)
+			return r == -ENODATA ? -EILSEQ : r;
+		neighbour.prev = rec.prev;
+		neighbour.delta_blocks = cpu_to_le64(DMROW_DELTA_UNKNOWN);
+		r = __put_snap(md, &neighbour);
+		if (r)
+			return r;
+	} else {
+		ds->rec.last_snapshot = rec.prev;
+	}
+	if (le32_to_cpu(rec.flags) & DMROW_SNAP_AUTO)
+		ds->rec.nr_auto = cpu_to_le32(le32_to_cpu(ds->rec.nr_auto) - 1);
+	else
+		ds->rec.nr_manual = cpu_to_le32(le32_to_cpu(ds->rec.nr_manual) - 1);
+	__disk_changed(md, ds);
+
+	r = dmrow_btree_remove(&md->snapshot_info, le64_to_cpu(md->sb.snapshot_tree_root),
+			       snap_id, &root, NULL);
+	if (r)
+		return r;
+	md->sb.snapshot_tree_root = cpu_to_le64(root);
+
+	/* A removed disk's record goes with its last snapshot. */
+	if ((le32_to_cpu(ds->rec.flags) & DMROW_DISK_REMOVED) && !ds->rec.first_snapshot)
+		return __delete_disk_record(md, ds);
+	return 0;
+}
+
+/* The oldest automatic snapshot of a chain, 0 if none. */
+static int __oldest_auto(struct dmrow_metadata *md, struct disk_state *ds, u64 *snap_id)
+{
+	struct row_disk_snapshot rec;
+	u64 id;
+	int r;
+
+	*snap_id = 0;
+	for (id = le64_to_cpu(ds->rec.first_snapshot); id; id = le64_to_cpu(rec.next)) {
+		r = __get_snap(md, id, &rec);
+		if (r)
+			return r == -ENODATA ? -EILSEQ : r;
+		if (le32_to_cpu(rec.flags) & DMROW_SNAP_AUTO) {
+			*snap_id = id;
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* Everything that can refuse a snapshot is checked before anything changes. */
+static int __validate_snapshots(struct dmrow_metadata *md, unsigned int nr,
+				const u64 *disk_ids,
+				const struct dmrow_snapshot_attrs *attrs)
+{
+	struct disk_state *ds;
+	unsigned int i, j;
+	bool taken;
+	int r;
+
+	if (!nr || nr > MAX_SNAPSHOTS_AT_ONCE)
+		return -EINVAL;
+	if (le32_to_cpu(md->sb.time) >= DMROW_MAX_POOL_TIME)
+		return -ENOSPC;
+	for (i = 0; i < nr; i++) {
+		if (!name_valid(attrs[i].name) ||
+		    (attrs[i].flags & ~(DMROW_SNAP_AUTO | DMROW_SNAP_APP_CONSISTENT)))
+			return -EINVAL;
+		for (j = 0; j < i; j++)
+			if (disk_ids[j] == disk_ids[i])
+				return -EINVAL;
+		r = __get_live_disk(md, disk_ids[i], &ds);
+		if (r)
+			return r;
+		if (attrs[i].flags & DMROW_SNAP_AUTO) {
+			if (!md->sb.auto_quota)
+				return -EDQUOT;
+		} else if (le32_to_cpu(ds->rec.nr_manual) >= le32_to_cpu(md->sb.manual_quota)) {
+			return -EDQUOT;
+		}
+		r = __snapshot_name_taken(md, le64_to_cpu(ds->rec.first_snapshot),
+					  attrs[i].name, &taken);
+		if (r)
+			return r;
+		if (taken)
+			return -EEXIST;
+	}
+	return 0;
+}
+
+static int __take_snapshot(struct dmrow_metadata *md, struct disk_state *ds,
+			   const struct dmrow_snapshot_attrs *attrs, u64 group_id,
+			   u64 *snap_id)
+{
+	struct row_disk_snapshot rec, prev;
+	u64 id = le64_to_cpu(md->sb.next_snapshot_id);
+	u64 root = le64_to_cpu(ds->rec.root);
+	int r;
+
+	if (root) {
+		r = dmrow_tm_inc(&md->tm, root);
+		if (r)
+			return r;
+	}
+	memset(&rec, 0, sizeof(rec));
+	rec.id = cpu_to_le64(id);
+	rec.disk_id = ds->rec.id;
+	rec.root = cpu_to_le64(root);
+	rec.prev = ds->rec.last_snapshot;
+	rec.created = cpu_to_le64(attrs->created);
+	rec.size_blocks = ds->rec.size_blocks;
+	rec.delta_blocks = cpu_to_le64(DMROW_DELTA_UNKNOWN);
+	rec.retention_until = cpu_to_le64(attrs->retention_until);
+	rec.group_id = cpu_to_le64(group_id);
+	rec.time = md->sb.time;
+	rec.flags = cpu_to_le32(attrs->flags);
+	rec.policy_id = cpu_to_le32(attrs->policy_id);
+	strscpy(rec.name, attrs->name, DMROW_NAME_LEN);
+	r = __put_snap(md, &rec);
+	if (r)
+		return r;
+
+	if (ds->rec.last_snapshot) {
+		r = __get_snap(md, le64_to_cpu(ds->rec.last_snapshot), &prev);
+		if (r)
+			return r == -ENODATA ? -EILSEQ : r;
+		prev.next = rec.id;
+		r = __put_snap(md, &prev);
+		if (r)
+			return r;
+	} else {
+		ds->rec.first_snapshot = rec.id;
+	}
+	ds->rec.last_snapshot = rec.id;
+	if (attrs->flags & DMROW_SNAP_AUTO)
+		ds->rec.nr_auto = cpu_to_le32(le32_to_cpu(ds->rec.nr_auto) + 1);
+	else
+		ds->rec.nr_manual = cpu_to_le32(le32_to_cpu(ds->rec.nr_manual) + 1);
+	__disk_changed(md, ds);
+	md->sb.next_snapshot_id = cpu_to_le64(id + 1);
+	*snap_id = id;
+	return 0;
+}
+
+int dmrow_md_create_snapshots(struct dmrow_metadata *md, unsigned int nr,
+			      const u64 *disk_ids,
+			      const struct dmrow_snapshot_attrs *attrs,
+			      u64 *snap_ids)
+{
+	struct disk_state *ds;
+	unsigned int i;
+	u64 victim;
+	u32 time;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __validate_snapshots(md, nr, disk_ids, attrs);
+	if (r)
+		goto out;
+
+	/* Automatic snapshots over quota make room by evicting the oldest. */
+	for (i = 0; i < nr; i++) {
+		if (!(attrs[i].flags & DMROW_SNAP_AUTO))
+			continue;
+		r = __get_live_disk(md, disk_ids[i], &ds);
+		while (!r && le32_to_cpu(ds->rec.nr_auto) >= le32_to_cpu(md->sb.auto_quota)) {
+			r = __oldest_auto(md, ds, &victim);
+			if (!r && !victim)
+				r = -EILSEQ;	/* the count says there is one */
+			if (!r)
+				r = __delete_snapshot(md, victim);
+		}
+		if (r)
+			goto out;
+	}
+
+	for (i = 0; i < nr; i++) {
+		r = __get_live_disk(md, disk_ids[i], &ds);
+		if (!r)
+			r = __take_snapshot(md, ds, &attrs[i], nr > 1 ? snap_ids[0] : 0,
+					    &snap_ids[i]);
+		if (r)
+			goto out;
+	}
+
+	/* One tick for all: every mapping of these disks is now shared. */
+	time = le32_to_cpu(md->sb.time) + 1;
+	md->sb.time = cpu_to_le32(time);
+	for (i = 0; i < nr; i++) {
+		r = __get_live_disk(md, disk_ids[i], &ds);
+		if (r)
+			goto out;
+		ds->rec.snapshotted_time = cpu_to_le32(time);
+	}
+out:
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_delete_snapshot(struct dmrow_metadata *md, u64 snap_id)
+{
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __delete_snapshot(md, snap_id);
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_merge_snapshots(struct dmrow_metadata *md, u64 first, u64 last)
+{
+	struct row_disk_snapshot rec;
+	unsigned int hops = 0;
+	u64 id, next;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (r)
+		goto out;
+	/* @last must follow @first in the same chain. */
+	for (id = first; ; id = le64_to_cpu(rec.next)) {
+		r = __get_snap(md, id, &rec);
+		if (r || id == last)
+			break;
+		if (!rec.next || ++hops > 1u << 20) {
+			r = -EINVAL;
+			break;
+		}
+	}
+	if (r)
+		goto out;
+	for (id = first; id != last; id = next) {
+		r = __get_snap(md, id, &rec);
+		if (r)
+			break;
+		next = le64_to_cpu(rec.next);
+		r = __delete_snapshot(md, id);
+		if (r)
+			break;
+	}
+out:
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_rollback(struct dmrow_metadata *md, u64 disk_id, u64 snap_id)
+{
+	struct row_disk_snapshot rec;
+	struct disk_state *ds;
+	u64 root;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __get_live_disk(md, disk_id, &ds);
+	if (!r)
+		r = __get_snap(md, snap_id, &rec);
+	if (r)
+		goto out;
+	if (le64_to_cpu(rec.disk_id) != disk_id) {
+		r = -EINVAL;
+		goto out;
+	}
+	root = le64_to_cpu(rec.root);
+	if (root) {
+		r = dmrow_tm_inc(&md->tm, root);
+		if (r)
+			goto out;
+	}
+	r = dmrow_btree_del(&md->mapping_info, le64_to_cpu(ds->rec.root));
+	if (r)
+		goto out;
+	ds->rec.root = rec.root;
+	ds->rec.size_blocks = rec.size_blocks;
+	/* Every mapping of the snapshot is older than the current time. */
+	ds->rec.snapshotted_time = md->sb.time;
+	__disk_changed(md, ds);
+out:
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_clone(struct dmrow_metadata *md, u64 snap_id, u64 new_disk_id,
+		   const char *name, u64 now)
+{
+	struct row_disk_snapshot rec;
+	struct disk_state *ds;
+	bool taken;
+	int r;
+
+	if (new_disk_id > DM_ROW_MAX_DISK_ID || !name_valid(name))
+		return -EINVAL;
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __get_snap(md, snap_id, &rec);
+	if (r)
+		goto out;
+	r = __get_disk(md, new_disk_id, &ds);
+	if (!r)
+		r = -EEXIST;
+	if (r != -ENODATA)
+		goto out;
+	r = __disk_name_taken(md, name, &taken);
+	if (!r && taken)
+		r = -EEXIST;
+	if (!r && rec.root)
+		r = dmrow_tm_inc(&md->tm, le64_to_cpu(rec.root));
+	if (r)
+		goto out;
+
+	ds = kzalloc(sizeof(*ds), GFP_NOIO);
+	if (!ds) {
+		r = -ENOMEM;
+		goto out;
+	}
+	ds->rec.id = cpu_to_le64(new_disk_id);
+	ds->rec.root = rec.root;
+	ds->rec.size_blocks = rec.size_blocks;
+	ds->rec.created = cpu_to_le64(now);
+	ds->rec.origin_snapshot = rec.id;
+	ds->rec.snapshotted_time = md->sb.time;
+	strscpy(ds->rec.name, name, DMROW_NAME_LEN);
+	ds->next = md->disks;
+	md->disks = ds;
+	__disk_changed(md, ds);
+out:
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_get_snapshot(struct dmrow_metadata *md, u64 snap_id,
+			  struct dmrow_snapshot_info *info)
+{
+	struct row_disk_snapshot rec;
+	int r;
+
+	down_read(&md->lock);
+	r = __check_readable(md);
+	if (!r)
+		r = __get_snap(md, snap_id, &rec);
+	if (!r)
+		snap_to_info(&rec, info);
+	up_read(&md->lock);
+	return r;
+}
+
+int dmrow_md_next_snapshot(struct dmrow_metadata *md, u64 from,
+			   struct dmrow_snapshot_info *info)
+{
+	struct row_disk_snapshot rec;
+	u64 found;
+	int r;
+
+	down_read(&md->lock);
+	r = __check_readable(md);
+	if (!r)
+		r = dmrow_btree_lookup_next(&md->snapshot_info,
+					    le64_to_cpu(md->sb.snapshot_tree_root),
+					    from, &found, &rec);
+	if (!r)
+		snap_to_info(&rec, info);
+	up_read(&md->lock);
+	return r;
+}
+
+static int set_snapshot_field(struct dmrow_metadata *md, u64 snap_id, const char *name,
+			      const u64 *retention_until)
+{
+	struct row_disk_snapshot rec;
+	struct disk_state *ds;
+	bool taken;
+	int r;
+
+	if (name && !name_valid(name))
+		return -EINVAL;
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __get_snap(md, snap_id, &rec);
+	if (!r && name && !name_equal(rec.name, name)) {
+		r = __get_disk(md, le64_to_cpu(rec.disk_id), &ds);
+		if (!r)
+			r = __snapshot_name_taken(md, le64_to_cpu(ds->rec.first_snapshot),
+						  name, &taken);
+		if (!r && taken)
+			r = -EEXIST;
+		if (!r) {
+			memset(rec.name, 0, DMROW_NAME_LEN);
+			strscpy(rec.name, name, DMROW_NAME_LEN);
+		}
+	}
+	if (!r && retention_until)
+		rec.retention_until = cpu_to_le64(*retention_until);
+	if (!r)
+		r = __put_snap(md, &rec);
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_set_snapshot_name(struct dmrow_metadata *md, u64 snap_id, const char *name)
+{
+	return set_snapshot_field(md, snap_id, name, NULL);
+}
+
+int dmrow_md_set_snapshot_retention(struct dmrow_metadata *md, u64 snap_id,
+				    u64 retention_until)
+{
+	return set_snapshot_field(md, snap_id, NULL, &retention_until);
+}
+
+/*----------------------------------------------------------------
+ * Accounting
+ *--------------------------------------------------------------*/
+
+/* Count the blocks the newer image holds that the older does not. */
+static int count_held(void *context, u64 key, const void *older, const void *newer)
+{
+	u64 *count = context;
+
+	if (newer)
+		(*count)++;
+	return 0;
+}
+
+static int __snapshot_delta(struct dmrow_metadata *md, struct row_disk_snapshot *rec,
+			    u64 *blocks)
+{
+	struct row_disk_snapshot prev;
+	u64 prev_root = 0;
+	int r;
+
+	if (le64_to_cpu(rec->delta_blocks) != DMROW_DELTA_UNKNOWN) {
+		*blocks = le64_to_cpu(rec->delta_blocks);
+		return 0;
+	}
+	if (rec->prev) {
+		r = __get_snap(md, le64_to_cpu(rec->prev), &prev);
+		if (r)
+			return r == -ENODATA ? -EILSEQ : r;
+		prev_root = le64_to_cpu(prev.root);
+	}
+	*blocks = 0;
+	r = dmrow_btree_diff(&md->mapping_info, prev_root, le64_to_cpu(rec->root),
+			     count_held, blocks);
+	if (r)
+		return r;
+	/* Keep it: it cannot change until the predecessor goes. */
+	if (!md->read_only && !md->failed) {
+		rec->delta_blocks = cpu_to_le64(*blocks);
+		r = __put_snap(md, rec);
+	}
+	return r;
+}
+
+int dmrow_md_snapshot_delta(struct dmrow_metadata *md, u64 snap_id, u64 *blocks)
+{
+	struct row_disk_snapshot rec;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_readable(md);
+	if (!r)
+		r = __get_snap(md, snap_id, &rec);
+	if (!r)
+		r = __snapshot_delta(md, &rec, blocks);
+	up_write(&md->lock);
+	return r;
+}
+
+struct exclusive_count {
+	struct dmrow_metadata *md;
+	u64 blocks;
+};
+
+static int count_exclusive(void *context, u64 key, const void *value)
+{
+	struct exclusive_count *ec = context;
+	u64 block;
+	u32 time, count;
+	int r;
+
+	unpack_mapping(value, &block, &time);
+	r = dmrow_sm_get_count(&ec->md->data_sm, block, &count);
+	if (!r && count == 1)
+		ec->blocks++;
+	return r;
+}
+
+int dmrow_md_snapshot_exclusive(struct dmrow_metadata *md, u64 snap_id, u64 *blocks)
+{
+	struct exclusive_count ec = { .md = md };
+	struct row_disk_snapshot rec;
+	int r;
+
+	down_read(&md->lock);
+	r = __check_readable(md);
+	if (!r)
+		r = __get_snap(md, snap_id, &rec);
+	if (!r)
+		r = dmrow_btree_walk_exclusive(&md->mapping_info, le64_to_cpu(rec.root),
+					       count_exclusive, &ec);
+	*blocks = ec.blocks;
+	up_read(&md->lock);
+	return r;
+}
+
+int dmrow_md_disk_delta(struct dmrow_metadata *md, u64 disk_id, u64 *blocks)
+{
+	struct row_disk_snapshot newest;
+	struct disk_state *ds;
+	u64 newest_root = 0;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_readable(md);
+	if (!r)
+		r = __get_live_disk(md, disk_id, &ds);
+	if (!r && ds->rec.last_snapshot) {
+		r = __get_snap(md, le64_to_cpu(ds->rec.last_snapshot), &newest);
+		newest_root = le64_to_cpu(newest.root);
+	}
+	*blocks = 0;
+	if (!r)
+		r = dmrow_btree_diff(&md->mapping_info, newest_root,
+				     le64_to_cpu(ds->rec.root), count_held, blocks);
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_chain_capacity(struct dmrow_metadata *md, u64 disk_id, u64 *blocks)
+{
+	struct row_disk_snapshot rec;
+	struct disk_state *ds;
+	u64 id, delta;
+	int r;
+
+	*blocks = 0;
+	down_write(&md->lock);
+	r = __check_readable(md);
+	if (!r)
+		r = __get_disk(md, disk_id, &ds);
+	for (id = r ? 0 : le64_to_cpu(ds->rec.first_snapshot); id && !r;
+	     id = le64_to_cpu(rec.next)) {
+		r = __get_snap(md, id, &rec);
+		if (!r)
+			r = __snapshot_delta(md, &rec, &delta);
+		if (!r)
+			*blocks += delta;
+	}
+	up_write(&md->lock);
+	return r;
+}
+
+static int count_entries(void *context, u64 key, const void *value)
+{
+	(*(u64 *)context)++;
+	return 0;
+}
+
+int dmrow_md_mapped_blocks(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
+			   u64 *blocks)
+{
+	struct disk_state *live;
+	u64 root;
+	int r;
+
+	*blocks = 0;
+	down_write(&md->lock);
+	r = __check_readable(md);
+	if (!r)
+		r = __image_root(md, disk_id, snap_id, &root, &live);
+	if (!r)
+		r = dmrow_btree_walk(&md->mapping_info, root, count_entries, blocks);
+	up_write(&md->lock);
+	return r;
+}
+
+struct diff_context {
+	int (*fn)(void *context, u64 vblock, u64 data_block);
+	void *context;
+};
+
+static int diff_entry(void *context, u64 key, const void *older, const void *newer)
+{
+	struct diff_context *dc = context;
+	u64 block = DMROW_UNMAPPED;
+	u32 time;
+
+	if (newer)
+		unpack_mapping(newer, &block, &time);
+	return dc->fn(dc->context, key, block);
+}
+
+int dmrow_md_diff(struct dmrow_metadata *md, u64 disk_id, u64 from_snap, u64 to_snap,
+		  int (*fn)(void *context, u64 vblock, u64 data_block), void *context)
+{
+	struct diff_context dc = { .fn = fn, .context = context };
+	struct disk_state *live;
+	u64 from_root = 0, to_root;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_readable(md);
+	if (!r && from_snap)
+		r = __image_root(md, disk_id, from_snap, &from_root, &live);
+	if (!r)
+		r = __image_root(md, disk_id, to_snap, &to_root, &live);
+	if (!r)
+		r = dmrow_btree_diff(&md->mapping_info, from_root, to_root, diff_entry, &dc);
+	up_write(&md->lock);
+	return r;
+}

@@ -1,0 +1,200 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Pool metadata: disks, snapshot chains and block maps, with crash-safe
+ * commits.  The interface the pool target, the offline tools and the tests
+ * use; the design essay is at the top of dm-row-metadata.c.
+ *
+ * Locking: every function takes the metadata lock itself (for reading or
+ * writing as it needs) and may block.  None may be called from map().
+ *
+ * Errors: -ENODATA (no such disk, snapshot or mapping), -EEXIST (id or name
+ * taken), -EINVAL (bad argument), -EDQUOT (snapshot quota reached),
+ * -ENOSPC (data or metadata space exhausted), -EBUSY (refused while in
+ * use), -EILSEQ (metadata corrupt), -EIO, -EROFS (the pool is read-only).
+ * A modifying function that fails with anything but the argument errors
+ * (-ENODATA, -EEXIST, -EINVAL, -EDQUOT, -EBUSY) may have left the open
+ * transaction half done: the caller must dmrow_md_abort() it.
+ *
+ * Once read-only (dmrow_md_set_read_only(), or opened so), modifying
+ * functions return -EROFS and lookups keep working.  Once failed
+ * (dmrow_md_set_failed()), everything returns -EIO.
+ */
+#ifndef DM_ROW_METADATA_H
+#define DM_ROW_METADATA_H
+
+#include <linux/types.h>
+#include <dm-row/ondisk.h>
+
+struct dmrow_bm;
+struct dmrow_metadata;
+
+#define DMROW_DEFAULT_QUOTA	256
+
+/* Pool. */
+struct dmrow_pool_info {
+	u64 transaction_id;
+	u64 metadata_blocks;
+	u64 metadata_used;
+	u64 data_blocks;
+	u64 data_used;
+	u32 data_block_sectors;
+	u32 time;
+	u32 manual_quota;
+	u32 auto_quota;
+	u64 next_snapshot_id;
+	bool needs_check;
+	bool read_only;
+	u8 uuid[16];
+};
+
+/* The superblock slots are all zero: nothing was ever formatted here. */
+int dmrow_md_is_unformatted(struct dmrow_bm *bm, bool *unformatted);
+
+int dmrow_md_format(struct dmrow_bm *bm, u32 data_block_sectors, u64 nr_data_blocks,
+		    const u8 uuid[16], struct dmrow_metadata **result);
+int dmrow_md_open(struct dmrow_bm *bm, bool read_only, struct dmrow_metadata **result);
+/* Frees the in-core state; commits nothing. */
+void dmrow_md_close(struct dmrow_metadata *md);
+
+int dmrow_md_commit(struct dmrow_metadata *md);
+/* Forget the open transaction: back to the last commit. */
+int dmrow_md_abort(struct dmrow_metadata *md);
+/* Whether the open transaction changed anything. */
+bool dmrow_md_dirty(struct dmrow_metadata *md);
+
+void dmrow_md_set_read_only(struct dmrow_metadata *md);
+void dmrow_md_set_failed(struct dmrow_metadata *md);
+/* Record in the superblock that the pool needs an offline check (commits). */
+int dmrow_md_set_needs_check(struct dmrow_metadata *md);
+
+int dmrow_md_pool_info(struct dmrow_metadata *md, struct dmrow_pool_info *info);
+int dmrow_md_set_quota(struct dmrow_metadata *md, u32 manual, u32 automatic);
+/* The data or metadata device grew. */
+int dmrow_md_resize_data(struct dmrow_metadata *md, u64 nr_data_blocks);
+int dmrow_md_resize_metadata(struct dmrow_metadata *md, u64 nr_metadata_blocks);
+
+/* Disks. */
+struct dmrow_disk_info {
+	u64 id;
+	u64 size_blocks;
+	u64 created;
+	u64 first_snapshot;
+	u64 last_snapshot;
+	u64 origin_snapshot;
+	u32 flags;		/* DMROW_DISK_* */
+	u32 nr_manual;
+	u32 nr_auto;
+	u32 policy_id;
+	char name[DMROW_NAME_LEN];
+};
+
+int dmrow_md_create_disk(struct dmrow_metadata *md, u64 id, u64 size_blocks,
+			 const char *name, u64 now);
+/*
+ * Drop a disk's live head.  Its snapshots stay (a removed disk's chain can
+ * still be cloned) unless it has DMROW_DISK_DELETE_AUTO_SNAPS, which
+ * deletes its automatic ones; the record goes with the last snapshot.
+ */
+int dmrow_md_remove_disk(struct dmrow_metadata *md, u64 id);
+int dmrow_md_resize_disk(struct dmrow_metadata *md, u64 id, u64 size_blocks);
+int dmrow_md_get_disk(struct dmrow_metadata *md, u64 id, struct dmrow_disk_info *info);
+/* The disk with the smallest id >= @from: -ENODATA past the last. */
+int dmrow_md_next_disk(struct dmrow_metadata *md, u64 from, struct dmrow_disk_info *info);
+int dmrow_md_set_disk_name(struct dmrow_metadata *md, u64 id, const char *name);
+int dmrow_md_set_disk_flags(struct dmrow_metadata *md, u64 id, u32 flags);
+int dmrow_md_set_disk_policy(struct dmrow_metadata *md, u64 id, u32 policy_id);
+
+/* The I/O path. */
+struct dmrow_mapping {
+	u64 data_block;
+	bool shared;		/* held by a snapshot or clone too: write elsewhere */
+};
+
+/* Look up @vblock in a disk's live head (@snap_id 0) or in a snapshot. */
+int dmrow_md_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
+			u64 vblock, struct dmrow_mapping *result);
+/* A free data block, referenced once until handed to insert_block. */
+int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block);
+/* Give back an allocated block that was never inserted. */
+int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block);
+/* Map @vblock of a live head to @data_block (takes over its reference). */
+int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
+			  u64 data_block);
+/* Unmap [@begin, @end) of a live head. */
+int dmrow_md_discard(struct dmrow_metadata *md, u64 disk_id, u64 begin, u64 end);
+
+/* Snapshots. */
+struct dmrow_snapshot_attrs {
+	const char *name;	/* "" for none; unique per disk otherwise */
+	u64 created;
+	u32 flags;		/* DMROW_SNAP_* */
+	u32 policy_id;
+	u64 retention_until;
+};
+
+struct dmrow_snapshot_info {
+	u64 id;
+	u64 disk_id;
+	u64 prev;
+	u64 next;
+	u64 created;
+	u64 size_blocks;
+	u64 delta_blocks;	/* DMROW_DELTA_UNKNOWN until computed */
+	u64 retention_until;
+	u64 group_id;
+	u32 time;
+	u32 flags;
+	u32 policy_id;
+	char name[DMROW_NAME_LEN];
+};
+
+/*
+ * Snapshot @nr disks at one point in time, in one transaction.  A manual
+ * snapshot over quota fails with -EDQUOT; an automatic one evicts the
+ * disk's oldest automatic snapshot.
+ */
+int dmrow_md_create_snapshots(struct dmrow_metadata *md, unsigned int nr,
+			      const u64 *disk_ids,
+			      const struct dmrow_snapshot_attrs *attrs,
+			      u64 *snap_ids);
+int dmrow_md_delete_snapshot(struct dmrow_metadata *md, u64 snap_id);
+/* Collapse the consecutive snapshots @first..@last into @last. */
+int dmrow_md_merge_snapshots(struct dmrow_metadata *md, u64 first, u64 last);
+/* Make the disk's content the snapshot's; later snapshots are kept. */
+int dmrow_md_rollback(struct dmrow_metadata *md, u64 disk_id, u64 snap_id);
+/* A new disk sharing the snapshot's blocks. */
+int dmrow_md_clone(struct dmrow_metadata *md, u64 snap_id, u64 new_disk_id,
+		   const char *name, u64 now);
+int dmrow_md_get_snapshot(struct dmrow_metadata *md, u64 snap_id,
+			  struct dmrow_snapshot_info *info);
+/* The snapshot with the smallest id >= @from: -ENODATA past the last. */
+int dmrow_md_next_snapshot(struct dmrow_metadata *md, u64 from,
+			   struct dmrow_snapshot_info *info);
+int dmrow_md_set_snapshot_name(struct dmrow_metadata *md, u64 snap_id, const char *name);
+int dmrow_md_set_snapshot_retention(struct dmrow_metadata *md, u64 snap_id,
+				    u64 retention_until);
+
+/* Space accounting, in data blocks. */
+/* Blocks the snapshot holds that its predecessor does not (computed once, kept). */
+int dmrow_md_snapshot_delta(struct dmrow_metadata *md, u64 snap_id, u64 *blocks);
+/* Blocks nothing but this snapshot holds: freed by deleting it. */
+int dmrow_md_snapshot_exclusive(struct dmrow_metadata *md, u64 snap_id, u64 *blocks);
+/* Blocks the live head holds that its newest snapshot does not. */
+int dmrow_md_disk_delta(struct dmrow_metadata *md, u64 disk_id, u64 *blocks);
+/* All the disk's snapshots hold: the sum of their deltas. */
+int dmrow_md_chain_capacity(struct dmrow_metadata *md, u64 disk_id, u64 *blocks);
+/* Blocks mapped in a disk's live head (@snap_id 0) or a snapshot. */
+int dmrow_md_mapped_blocks(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
+			   u64 *blocks);
+
+/*
+ * The blocks that differ between two images of one chain: @from_snap (0:
+ * the empty disk) and @to_snap (0: the disk's live head).  @fn gets each
+ * changed virtual block in order, with the data block @to_snap maps it to,
+ * or DMROW_UNMAPPED if @to_snap does not map it.
+ */
+#define DMROW_UNMAPPED (~0ULL)
+int dmrow_md_diff(struct dmrow_metadata *md, u64 disk_id, u64 from_snap, u64 to_snap,
+		  int (*fn)(void *context, u64 vblock, u64 data_block), void *context);
+
+#endif /* DM_ROW_METADATA_H */

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Space maps: the reference count of every block of a device.  One for the
+ * data device (a count per data block: how many mapping-tree leaves point
+ * at it) and one for the metadata device (how many parents each metadata
+ * block has).  See the design comment in dm-row-space-map.c.
+ *
+ * All functions may block and need the pool metadata lock held for writing,
+ * except dmrow_sm_get_count() and the nr_* readers (read lock is enough).
+ */
+#ifndef DM_ROW_SPACE_MAP_H
+#define DM_ROW_SPACE_MAP_H
+
+#include <dm-row/ondisk.h>
+#include "dm-row-btree.h"
+#include "dm-row-delta-map.h"
+
+struct dmrow_tm;
+
+struct dmrow_sm {
+	struct dmrow_tm *tm;
+	struct dmrow_btree_info index_info;
+	bool deferred;			/* the metadata space map: see the design comment */
+	u64 nr_blocks;
+	u64 nr_allocated;
+	u64 index_root;
+	u64 committed_index_root;
+	u64 alloc_hint;
+	struct dmrow_delta_map pending;	/* deferred changes */
+};
+
+/* Set up from an on-disk description, or empty for @nr_blocks if @disk is NULL. */
+int dmrow_sm_init(struct dmrow_sm *sm, struct dmrow_tm *tm, bool deferred,
+		  const struct row_disk_space_map *disk, u64 nr_blocks);
+void dmrow_sm_exit(struct dmrow_sm *sm);
+
+int dmrow_sm_get_count(struct dmrow_sm *sm, u64 b, u32 *count);
+int dmrow_sm_inc(struct dmrow_sm *sm, u64 b);
+int dmrow_sm_dec(struct dmrow_sm *sm, u64 b);
+
+/* Find a block free now and in the committed state, and take it (count 1). */
+int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b);
+
+/* The device grew. */
+int dmrow_sm_extend(struct dmrow_sm *sm, u64 nr_blocks);
+
+/* Apply the deferred changes; then describe the map for the superblock. */
+int dmrow_sm_commit(struct dmrow_sm *sm);
+void dmrow_sm_to_disk(struct dmrow_sm *sm, struct row_disk_space_map *disk);
+/* The superblock describing the map is durable: it is the committed state. */
+void dmrow_sm_committed(struct dmrow_sm *sm);
+
+static inline u64 dmrow_sm_nr_free(struct dmrow_sm *sm)
+{
+	return sm->nr_blocks - sm->nr_allocated;
+}
+
+/* Call @fn for every block with a nonzero count, in block order. */
+int dmrow_sm_walk(struct dmrow_sm *sm,
+		  int (*fn)(void *context, u64 b, u32 count), void *context);
+
+extern const struct dmrow_validator dmrow_refcount_validator;
+
+#endif /* DM_ROW_SPACE_MAP_H */

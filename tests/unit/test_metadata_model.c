@@ -1,0 +1,742 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Randomized model-based test of the metadata core.
+ *
+ * A trivially correct model (arrays: every image, live or snapshot, maps
+ * each virtual block to a data block and the token last written there)
+ * runs beside the real metadata on a file-backed pool.  Random operations
+ * (writes, discards, snapshots of one or several disks, deletes, merges,
+ * rollbacks, clones, disk removal, commits, close and reopen, and crashes
+ * that drop a random subset of the metadata writes since the last flush)
+ * are applied to both, and both are compared: every block of every image,
+ * the content tokens on the simulated data device, every snapshot's delta
+ * and exclusive count, and the pool's data space figure.
+ *
+ *   DMROW_MODEL_SEED=<n>   replay one run (the seed is printed on failure)
+ *   DMROW_MODEL_OPS=<n>    number of operations (default 100000)
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <time.h>
+#include <unistd.h>
+
+#include "dm-row-metadata.h"
+#include "../../userspace/compat/public/block-cache.h"
+
+#define NV		1024	/* virtual blocks per disk: several leaves */
+#define MAX_IMAGES	48
+#define MAX_DISKS	6
+#define DATA_BLOCKS	16384
+#define METADATA_BLOCKS	8192
+#define CACHE_BLOCKS	48
+#define MANUAL_QUOTA	6
+#define AUTO_QUOTA	3
+#define NONE		(~0ULL)
+
+struct image {
+	bool used;
+	bool live;
+	bool removed;		/* live image of a removed disk: no content */
+	u64 disk;
+	u64 snap;		/* 0 for the live image */
+	bool is_auto;
+	u64 block[NV];
+	u64 token[NV];
+};
+
+struct model {
+	struct image img[MAX_IMAGES];
+	u64 next_disk_id;
+};
+
+static struct model model, committed;
+static u64 data_tokens[DATA_BLOCKS];
+static u64 token_seq;
+static u64 rng_state;
+static u64 seed;
+static u64 op_index;
+static const char *op_name = "setup";
+
+static struct dmrow_bm *bm;
+static struct dmrow_metadata *md;
+static int meta_fd;
+
+/*----------------------------------------------------------------*/
+
+static u64 rnd(void)
+{
+	/* xorshift64* */
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dULL;
+}
+
+static unsigned int rnd_below(unsigned int n)
+{
+	return n ? rnd() % n : 0;
+}
+
+#define check(cond, ...) do {							\
+	if (!(cond)) {								\
+		fprintf(stderr, "model test failed: seed=%llu op=%llu (%s): ",	\
+			(unsigned long long)seed, (unsigned long long)op_index,	\
+			op_name);						\
+		fprintf(stderr, __VA_ARGS__);					\
+		fprintf(stderr, "\n");						\
+		fail();								\
+	}									\
+} while (0)
+
+#define check_ok(expr) do {							\
+	int r__ = (expr);							\
+	check(r__ == 0, "%s returned %d", #expr, r__);				\
+} while (0)
+
+/*----------------------------------------------------------------*/
+
+static struct image *find_live(u64 disk)
+{
+	for (int i = 0; i < MAX_IMAGES; i++)
+		if (model.img[i].used && model.img[i].live && model.img[i].disk == disk)
+			return &model.img[i];
+	return NULL;
+}
+
+static struct image *free_image(void)
+{
+	for (int i = 0; i < MAX_IMAGES; i++)
+		if (!model.img[i].used)
+			return &model.img[i];
+	return NULL;
+}
+
+static int nr_images(void)
+{
+	int n = 0;
+
+	for (int i = 0; i < MAX_IMAGES; i++)
+		n += model.img[i].used;
+	return n;
+}
+
+/* A random image with the given liveness; NULL if none. */
+static struct image *random_image(bool live)
+{
+	struct image *pick[MAX_IMAGES];
+	int n = 0;
+
+	for (int i = 0; i < MAX_IMAGES; i++)
+		if (model.img[i].used && model.img[i].live == live && !model.img[i].removed)
+			pick[n++] = &model.img[i];
+	return n ? pick[rnd_below(n)] : NULL;
+}
+
+/* The disk's snapshots in chain order. */
+static int chain_of(u64 disk, struct image **chain)
+{
+	int n = 0;
+
+	for (int i = 0; i < MAX_IMAGES; i++)
+		if (model.img[i].used && !model.img[i].live && model.img[i].disk == disk)
+			chain[n++] = &model.img[i];
+	/* Snapshot ids grow with time: sort by id. */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && chain[j - 1]->snap > chain[j]->snap; j--) {
+			struct image *t = chain[j];
+
+			chain[j] = chain[j - 1];
+			chain[j - 1] = t;
+		}
+	return n;
+}
+
+static void copy_content(struct image *dst, const struct image *src)
+{
+	memcpy(dst->block, src->block, sizeof(dst->block));
+	memcpy(dst->token, src->token, sizeof(dst->token));
+}
+
+static void drop_disk_if_gone(u64 disk)
+{
+	struct image *chain[MAX_IMAGES];
+	struct image *live = find_live(disk);
+
+	if (live && live->removed && !chain_of(disk, chain))
+		live->used = false;
+}
+
+/*----------------------------------------------------------------
+ * Open, commit, crash
+ *--------------------------------------------------------------*/
+
+static void open_pool(bool format)
+{
+	bm = dmrow_bm_open_fd(meta_fd, METADATA_BLOCKS, CACHE_BLOCKS, false);
+	check(bm, "cannot create block cache");
+	dmrow_bm_arm_crash_log(bm);
+	if (format) {
+		u8 uuid[16] = { 1, 2, 3 };
+
+		check_ok(dmrow_md_format(bm, 8, DATA_BLOCKS, uuid, &md));
+		check_ok(dmrow_md_set_quota(md, MANUAL_QUOTA, AUTO_QUOTA));
+		check_ok(dmrow_md_commit(md));
+	} else {
+		check_ok(dmrow_md_open(bm, false, &md));
+	}
+}
+
+static void close_pool(void)
+{
+	dmrow_md_close(md);
+	dmrow_bm_destroy(bm);
+	md = NULL;
+	bm = NULL;
+}
+
+static void commit(void)
+{
+	check_ok(dmrow_md_commit(md));
+	committed = model;
+}
+
+static bool keep_write_randomly(void *arg)
+{
+	return rnd() & 1;
+}
+
+/* After losing the open transaction the model is the committed one. */
+static void restore_committed_model(void)
+{
+	model = committed;
+	/*
+	 * Data writes are not transactional: a live block overwritten in place
+	 * after the commit shows the newer token.  Snapshots are never written.
+	 */
+	for (int i = 0; i < MAX_IMAGES; i++) {
+		struct image *img = &model.img[i];
+
+		if (!img->used || !img->live || img->removed)
+			continue;
+		for (int v = 0; v < NV; v++)
+			if (img->block[v] != NONE)
+				img->token[v] = data_tokens[img->block[v]];
+	}
+}
+
+static void crash(void)
+{
+	dmrow_md_close(md);
+	dmrow_bm_crash(bm, keep_write_randomly, NULL);
+	dmrow_bm_destroy(bm);
+	open_pool(false);
+	restore_committed_model();
+}
+
+static void abort_transaction(void)
+{
+	check_ok(dmrow_md_abort(md));
+	restore_committed_model();
+}
+
+/*----------------------------------------------------------------
+ * Verification
+ *--------------------------------------------------------------*/
+
+/* How many images map each data block: recomputed by verify_all(). */
+static u32 image_refs[DATA_BLOCKS];
+
+static void count_image_refs(void)
+{
+	memset(image_refs, 0, sizeof(image_refs));
+	for (int i = 0; i < MAX_IMAGES; i++) {
+		const struct image *img = &model.img[i];
+
+		if (!img->used || img->removed)
+			continue;
+		for (int v = 0; v < NV; v++)
+			if (img->block[v] != NONE)
+				image_refs[img->block[v]]++;
+	}
+}
+
+static void verify_image(struct image *img)
+{
+	struct dmrow_mapping m;
+
+	for (int v = 0; v < NV; v++) {
+		int r = dmrow_md_find_block(md, img->disk, img->snap, v, &m);
+
+		if (img->block[v] == NONE) {
+			check(r == -ENODATA, "disk %llu snap %llu block %d: expected unmapped, got %d",
+			      (unsigned long long)img->disk, (unsigned long long)img->snap, v, r);
+			continue;
+		}
+		check(r == 0, "disk %llu snap %llu block %d: lookup %d",
+		      (unsigned long long)img->disk, (unsigned long long)img->snap, v, r);
+		check(m.data_block == img->block[v],
+		      "disk %llu snap %llu block %d: maps to %llu, model %llu",
+		      (unsigned long long)img->disk, (unsigned long long)img->snap, v,
+		      (unsigned long long)m.data_block, (unsigned long long)img->block[v]);
+		check(data_tokens[m.data_block] == img->token[v],
+		      "disk %llu snap %llu block %d: data %llu holds token %llu, expected %llu",
+		      (unsigned long long)img->disk, (unsigned long long)img->snap, v,
+		      (unsigned long long)m.data_block,
+		      (unsigned long long)data_tokens[m.data_block],
+		      (unsigned long long)img->token[v]);
+	}
+}
+
+static u64 count_delta(const struct image *img, const struct image *prev)
+{
+	u64 n = 0;
+
+	for (int v = 0; v < NV; v++)
+		if (img->block[v] != NONE && (!prev || prev->block[v] != img->block[v]))
+			n++;
+	return n;
+}
+
+static void verify_chain(u64 disk)
+{
+	struct image *chain[MAX_IMAGES];
+	struct image *live = find_live(disk);
+	struct dmrow_disk_info info;
+	int n = chain_of(disk, chain);
+	u64 blocks, capacity = 0;
+
+	check_ok(dmrow_md_get_disk(md, disk, &info));
+	check(info.first_snapshot == (n ? chain[0]->snap : 0), "disk %llu: first snapshot",
+	      (unsigned long long)disk);
+	check(info.last_snapshot == (n ? chain[n - 1]->snap : 0), "disk %llu: last snapshot",
+	      (unsigned long long)disk);
+	for (int i = 0; i < n; i++) {
+		u64 expect = count_delta(chain[i], i ? chain[i - 1] : NULL);
+		u64 exclusive = 0;
+
+		check_ok(dmrow_md_snapshot_delta(md, chain[i]->snap, &blocks));
+		check(blocks == expect, "snapshot %llu: delta %llu, model %llu",
+		      (unsigned long long)chain[i]->snap, (unsigned long long)blocks,
+		      (unsigned long long)expect);
+		capacity += expect;
+		for (int v = 0; v < NV; v++)
+			if (chain[i]->block[v] != NONE && image_refs[chain[i]->block[v]] == 1)
+				exclusive++;
+		check_ok(dmrow_md_snapshot_exclusive(md, chain[i]->snap, &blocks));
+		check(blocks == exclusive, "snapshot %llu: exclusive %llu, model %llu",
+		      (unsigned long long)chain[i]->snap, (unsigned long long)blocks,
+		      (unsigned long long)exclusive);
+	}
+	check_ok(dmrow_md_chain_capacity(md, disk, &blocks));
+	check(blocks == capacity, "disk %llu: chain capacity %llu, model %llu",
+	      (unsigned long long)disk, (unsigned long long)blocks, (unsigned long long)capacity);
+	if (live && !live->removed) {
+		check_ok(dmrow_md_disk_delta(md, disk, &blocks));
+		check(blocks == count_delta(live, n ? chain[n - 1] : NULL),
+		      "disk %llu: live delta %llu", (unsigned long long)disk,
+		      (unsigned long long)blocks);
+	}
+}
+
+static void verify_all(void)
+{
+	struct dmrow_pool_info pool;
+	u64 used = 0;
+
+	count_image_refs();
+	for (u64 b = 0; b < DATA_BLOCKS; b++)
+		used += image_refs[b] != 0;
+	for (int i = 0; i < MAX_IMAGES; i++) {
+		struct image *img = &model.img[i];
+
+		if (!img->used)
+			continue;
+		if (img->live && img->removed) {
+			struct dmrow_disk_info info;
+
+			check_ok(dmrow_md_get_disk(md, img->disk, &info));
+			check(info.flags & DMROW_DISK_REMOVED, "disk %llu should be removed",
+			      (unsigned long long)img->disk);
+			continue;
+		}
+		verify_image(img);
+		if (img->live)
+			verify_chain(img->disk);
+	}
+	check_ok(dmrow_md_pool_info(md, &pool));
+	check(pool.data_used == used, "data blocks used %llu, model %llu",
+	      (unsigned long long)pool.data_used, (unsigned long long)used);
+}
+
+/*----------------------------------------------------------------
+ * Operations
+ *--------------------------------------------------------------*/
+
+static void op_write(void)
+{
+	struct image *img = random_image(true);
+	struct dmrow_mapping m;
+	u64 b, token;
+	int v, r;
+
+	if (!img)
+		return;
+	v = rnd_below(NV);
+	token = ++token_seq;
+	r = dmrow_md_find_block(md, img->disk, 0, v, &m);
+	check(r == 0 || r == -ENODATA, "find_block %d", r);
+	if (!r && !m.shared) {
+		check(m.data_block == img->block[v], "in-place target differs from model");
+		data_tokens[m.data_block] = token;
+		img->token[v] = token;
+		return;
+	}
+	r = dmrow_md_alloc_data_block(md, &b);
+	if (r == -ENOSPC)
+		return;
+	check(r == 0, "alloc %d", r);
+	data_tokens[b] = token;
+	r = dmrow_md_insert_block(md, img->disk, v, b);
+	if (r == -ENOSPC) {
+		abort_transaction();
+		return;
+	}
+	check(r == 0, "insert %d", r);
+	img->block[v] = b;
+	img->token[v] = token;
+}
+
+static void op_discard(void)
+{
+	struct image *img = random_image(true);
+	int begin, end, r;
+
+	if (!img)
+		return;
+	begin = rnd_below(NV);
+	end = begin + 1 + rnd_below(rnd_below(4) ? 4 : NV);
+	if (end > NV)
+		end = NV;
+	r = dmrow_md_discard(md, img->disk, begin, end);
+	if (r == -ENOSPC) {
+		abort_transaction();
+		return;
+	}
+	check(r == 0, "discard %d", r);
+	for (int v = begin; v < end; v++) {
+		img->block[v] = NONE;
+		img->token[v] = 0;
+	}
+}
+
+static void evict_oldest_auto(u64 disk)
+{
+	struct image *chain[MAX_IMAGES];
+	int n = chain_of(disk, chain), nr_auto = 0;
+
+	for (int i = 0; i < n; i++)
+		nr_auto += chain[i]->is_auto;
+	for (int i = 0; i < n && nr_auto >= AUTO_QUOTA; i++) {
+		if (chain[i]->is_auto) {
+			chain[i]->used = false;
+			nr_auto--;
+		}
+	}
+}
+
+static void op_snapshot(void)
+{
+	unsigned int nr = 1 + (rnd_below(4) == 0 ? rnd_below(3) : 0);
+	struct dmrow_snapshot_attrs attrs[3];
+	u64 disks[3], ids[3];
+	struct image *lives[3];
+	bool over_quota = false;
+	unsigned int i, j;
+	int r;
+
+	for (i = 0; i < nr; i++) {
+		lives[i] = random_image(true);
+		if (!lives[i])
+			return;
+		for (j = 0; j < i; j++)
+			if (lives[j] == lives[i])
+				return;
+		disks[i] = lives[i]->disk;
+		memset(&attrs[i], 0, sizeof(attrs[i]));
+		attrs[i].name = "";
+		attrs[i].created = op_index;
+		attrs[i].flags = rnd_below(2) ? DMROW_SNAP_AUTO : 0;
+	}
+	if (nr_images() + (int)nr > MAX_IMAGES - 2)
+		return;
+	for (i = 0; i < nr; i++) {
+		struct image *chain[MAX_IMAGES];
+		int n = chain_of(disks[i], chain), manual = 0;
+
+		for (j = 0; j < (unsigned int)n; j++)
+			manual += !chain[j]->is_auto;
+		if (!(attrs[i].flags & DMROW_SNAP_AUTO) && manual >= MANUAL_QUOTA)
+			over_quota = true;
+	}
+
+	r = dmrow_md_create_snapshots(md, nr, disks, attrs, ids);
+	if (over_quota) {
+		check(r == -EDQUOT, "snapshot over quota returned %d", r);
+		return;
+	}
+	if (r == -ENOSPC) {
+		abort_transaction();
+		return;
+	}
+	check(r == 0, "create_snapshots %d", r);
+	for (i = 0; i < nr; i++) {
+		struct image *snap;
+
+		if (attrs[i].flags & DMROW_SNAP_AUTO)
+			evict_oldest_auto(disks[i]);
+		snap = free_image();
+		check(snap, "model full");
+		memset(snap, 0, sizeof(*snap));
+		snap->used = true;
+		snap->disk = disks[i];
+		snap->snap = ids[i];
+		snap->is_auto = attrs[i].flags & DMROW_SNAP_AUTO;
+		copy_content(snap, lives[i]);
+	}
+}
+
+static void op_delete(void)
+{
+	struct image *img = random_image(false);
+	u64 disk;
+	int r;
+
+	if (!img)
+		return;
+	disk = img->disk;
+	r = dmrow_md_delete_snapshot(md, img->snap);
+	if (r == -ENOSPC) {
+		abort_transaction();
+		return;
+	}
+	check(r == 0, "delete %d", r);
+	img->used = false;
+	drop_disk_if_gone(disk);
+}
+
+static void op_merge(void)
+{
+	struct image *img = random_image(false), *chain[MAX_IMAGES];
+	int n, first, last, r;
+	u64 disk;
+
+	if (!img)
+		return;
+	disk = img->disk;
+	n = chain_of(disk, chain);
+	first = rnd_below(n);
+	last = first + rnd_below(n - first);
+	/* A run the wrong way round is refused and changes nothing. */
+	if (last > first)
+		check(dmrow_md_merge_snapshots(md, chain[last]->snap, chain[first]->snap) == -EINVAL,
+		      "reversed merge accepted");
+	r = dmrow_md_merge_snapshots(md, chain[first]->snap, chain[last]->snap);
+	if (r == -ENOSPC) {
+		abort_transaction();
+		return;
+	}
+	check(r == 0, "merge %d", r);
+	for (int i = first; i < last; i++)
+		chain[i]->used = false;
+}
+
+static void op_rollback(void)
+{
+	struct image *snap = random_image(false), *live;
+	int r;
+
+	if (!snap)
+		return;
+	live = find_live(snap->disk);
+	if (!live || live->removed) {
+		check(dmrow_md_rollback(md, snap->disk, snap->snap) == -ENODATA,
+		      "rollback of a removed disk");
+		return;
+	}
+	r = dmrow_md_rollback(md, snap->disk, snap->snap);
+	if (r == -ENOSPC) {
+		abort_transaction();
+		return;
+	}
+	check(r == 0, "rollback %d", r);
+	copy_content(live, snap);
+}
+
+static void op_clone(void)
+{
+	struct image *snap = random_image(false), *clone;
+	int disks = 0, r;
+	char name[32];
+
+	if (!snap)
+		return;
+	for (int i = 0; i < MAX_IMAGES; i++)
+		disks += model.img[i].used && model.img[i].live;
+	if (disks >= MAX_DISKS || nr_images() >= MAX_IMAGES - 4)
+		return;
+	snprintf(name, sizeof(name), "clone-%llu", (unsigned long long)model.next_disk_id);
+	r = dmrow_md_clone(md, snap->snap, model.next_disk_id, name, op_index);
+	if (r == -ENOSPC) {
+		abort_transaction();
+		return;
+	}
+	check(r == 0, "clone %d", r);
+	clone = free_image();
+	memset(clone, 0, sizeof(*clone));
+	clone->used = true;
+	clone->live = true;
+	clone->disk = model.next_disk_id++;
+	copy_content(clone, snap);
+}
+
+static void op_create_disk(void)
+{
+	struct image *img;
+	int disks = 0;
+
+	for (int i = 0; i < MAX_IMAGES; i++)
+		disks += model.img[i].used && model.img[i].live;
+	if (disks >= MAX_DISKS || nr_images() >= MAX_IMAGES - 4)
+		return;
+	check_ok(dmrow_md_create_disk(md, model.next_disk_id, NV, "", op_index));
+	img = free_image();
+	memset(img, 0, sizeof(*img));
+	img->used = true;
+	img->live = true;
+	img->disk = model.next_disk_id++;
+	for (int v = 0; v < NV; v++)
+		img->block[v] = NONE;
+}
+
+static void op_remove_disk(void)
+{
+	struct image *img = random_image(true);
+	int r;
+
+	if (!img)
+		return;
+	r = dmrow_md_remove_disk(md, img->disk);
+	if (r == -ENOSPC) {
+		abort_transaction();
+		return;
+	}
+	check(r == 0, "remove disk %d", r);
+	img->removed = true;
+	for (int v = 0; v < NV; v++)
+		img->block[v] = NONE;
+	drop_disk_if_gone(img->disk);
+}
+
+static void op_reopen(void)
+{
+	commit();
+	close_pool();
+	open_pool(false);
+}
+
+/*----------------------------------------------------------------*/
+
+static void run_model(void **state)
+{
+	const char *env_seed = getenv("DMROW_MODEL_SEED");
+	const char *env_ops = getenv("DMROW_MODEL_OPS");
+	u64 nr_ops = env_ops ? strtoull(env_ops, NULL, 0) : 100000;
+	char path[] = "/tmp/dm-row-model.XXXXXX";
+
+	(void)state;
+	seed = env_seed ? strtoull(env_seed, NULL, 0) : (u64)time(NULL) ^ (u64)getpid() << 20;
+	rng_state = seed ? seed : 1;
+	printf("metadata model: seed %llu, %llu operations\n", (unsigned long long)seed,
+	       (unsigned long long)nr_ops);
+
+	meta_fd = mkstemp(path);
+	check(meta_fd >= 0, "mkstemp");
+	unlink(path);
+	check(ftruncate(meta_fd, (off_t)METADATA_BLOCKS * DMROW_METADATA_BLOCK_SIZE) == 0,
+	      "ftruncate");
+	memset(&model, 0, sizeof(model));
+	model.next_disk_id = 1;
+	open_pool(true);
+	op_create_disk();
+	op_create_disk();
+	commit();
+
+	for (op_index = 0; op_index < nr_ops; op_index++) {
+		unsigned int dice = rnd_below(1000);
+
+		if (dice < 520) {
+			op_name = "write";
+			op_write();
+		} else if (dice < 580) {
+			op_name = "discard";
+			op_discard();
+		} else if (dice < 680) {
+			op_name = "snapshot";
+			op_snapshot();
+		} else if (dice < 740) {
+			op_name = "delete";
+			op_delete();
+		} else if (dice < 760) {
+			op_name = "merge";
+			op_merge();
+		} else if (dice < 790) {
+			op_name = "rollback";
+			op_rollback();
+		} else if (dice < 805) {
+			op_name = "clone";
+			op_clone();
+		} else if (dice < 815) {
+			op_name = "create disk";
+			op_create_disk();
+		} else if (dice < 820) {
+			op_name = "remove disk";
+			op_remove_disk();
+		} else if (dice < 950) {
+			op_name = "commit";
+			commit();
+		} else if (dice < 960) {
+			op_name = "reopen";
+			op_reopen();
+		} else if (dice < 975) {
+			op_name = "crash";
+			crash();
+		} else if (dice < 978) {
+			op_name = "verify";
+			verify_all();
+		} else {
+			op_name = "write burst";
+			for (int i = 0; i < 64; i++)
+				op_write();
+		}
+	}
+	op_name = "final verify";
+	commit();
+	verify_all();
+	op_reopen();
+	verify_all();
+	close_pool();
+	close(meta_fd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(run_model),
+	};
+
+	return cmocka_run_group_tests_name("metadata_model", tests, NULL, NULL);
+}
