@@ -956,6 +956,7 @@ int dmrow_btree_diff(struct dmrow_btree_info *info, u64 root_a, u64 root_b,
 struct check_state {
 	struct dmrow_btree_info *info;
 	int (*node_fn)(void *context, u64 b);
+	int (*value_fn)(void *context, u64 key, const void *value);
 	void *context;
 	struct dmrow_btree_stats *stats;
 	int leaf_depth;		/* -1 until the first leaf */
@@ -977,8 +978,13 @@ static int check_rec(struct check_state *cs, u64 b, u64 lower, unsigned int dept
 	}
 	if (cs->node_fn) {
 		r = cs->node_fn(cs->context, b);
-		if (r)
+		if (r < 0)
 			return r;
+		if (r > 0) {
+			/* Seen before through another parent: checked then. */
+			cs->have_last = false;
+			return 0;
+		}
 	}
 	r = read_node(cs->info, b, &blk, &n);
 	if (r)
@@ -1006,6 +1012,8 @@ static int check_rec(struct check_state *cs, u64 b, u64 lower, unsigned int dept
 			goto out;
 		}
 		cs->stats->nr_entries += nr_entries(n);
+		for (i = 0; i < nr_entries(n) && cs->value_fn && !r; i++)
+			r = cs->value_fn(cs->context, key_at(n, i), value_at(n, i));
 		cs->last_key = key_at(n, nr_entries(n) - 1);
 		cs->have_last = true;
 		goto out;
@@ -1021,9 +1029,17 @@ int dmrow_btree_check(struct dmrow_btree_info *info, u64 root,
 		      int (*node_fn)(void *context, u64 b), void *context,
 		      struct dmrow_btree_stats *stats)
 {
+	return dmrow_btree_check_visit(info, root, node_fn, NULL, context, stats);
+}
+
+int dmrow_btree_check_visit(struct dmrow_btree_info *info, u64 root,
+			    int (*node_fn)(void *context, u64 b),
+			    int (*value_fn)(void *context, u64 key, const void *value),
+			    void *context, struct dmrow_btree_stats *stats)
+{
 	struct check_state cs = {
-		.info = info, .node_fn = node_fn, .context = context,
-		.stats = stats, .leaf_depth = -1,
+		.info = info, .node_fn = node_fn, .value_fn = value_fn,
+		.context = context, .stats = stats, .leaf_depth = -1,
 	};
 	int r;
 

@@ -101,6 +101,16 @@ int dmrow_btree_check(struct dmrow_btree_info *info, u64 root,
 		      int (*node_fn)(void *context, u64 b), void *context,
 		      struct dmrow_btree_stats *stats);
 
+/*
+ * The same, for checking trees that share nodes: @node_fn may return 1 to
+ * skip a node (and what is below it) already checked through another
+ * parent; @value_fn is called for every entry of every leaf checked.
+ */
+int dmrow_btree_check_visit(struct dmrow_btree_info *info, u64 root,
+			    int (*node_fn)(void *context, u64 b),
+			    int (*value_fn)(void *context, u64 key, const void *value),
+			    void *context, struct dmrow_btree_stats *stats);
+
 extern const struct dmrow_validator dmrow_btree_validator;
 
 #endif /* DM_ROW_BTREE_H */

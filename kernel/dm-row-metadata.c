@@ -56,37 +56,7 @@
 
 #include <linux/dm-row.h>
 
-#include "dm-row-metadata.h"
-#include "dm-row-block-manager.h"
-#include "dm-row-btree.h"
-#include "dm-row-space-map.h"
-#include "dm-row-transaction.h"
-
-#define MAX_SNAPSHOTS_AT_ONCE 64
-
-/* In-core copy of a disk record, written back at commit when changed. */
-struct disk_state {
-	struct disk_state *next;
-	struct row_disk_disk rec;
-	bool changed;
-};
-
-struct dmrow_metadata {
-	struct rw_semaphore lock;
-	struct dmrow_bm *bm;
-	struct dmrow_tm tm;
-	struct dmrow_sm metadata_sm;
-	struct dmrow_sm data_sm;
-	struct dmrow_btree_info mapping_info;
-	struct dmrow_btree_info disk_info;
-	struct dmrow_btree_info snapshot_info;
-	struct row_disk_superblock sb;		/* the open transaction's */
-	struct row_disk_superblock committed_sb;
-	struct disk_state *disks;
-	bool read_only;
-	bool failed;
-	bool dirty;
-};
+#include "dm-row-metadata-internal.h"
 
 /*----------------------------------------------------------------
  * Superblock
@@ -240,29 +210,13 @@ static int read_newest_superblock(struct dmrow_bm *bm, bool read_only,
  * Set-up
  *--------------------------------------------------------------*/
 
-static void unpack_mapping(const void *value, u64 *block, u32 *time)
-{
-	__le64 le;
-	u64 v;
-
-	memcpy(&le, value, sizeof(le));
-	v = le64_to_cpu(le);
-	*block = v & (DMROW_MAX_DATA_BLOCKS - 1);
-	*time = v >> DMROW_MAPPING_BLOCK_BITS;
-}
-
-static __le64 pack_mapping(u64 block, u32 time)
-{
-	return cpu_to_le64(((u64)time << DMROW_MAPPING_BLOCK_BITS) | block);
-}
-
 static int mapping_inc(void *context, const void *value)
 {
 	struct dmrow_metadata *md = context;
 	u64 block;
 	u32 time;
 
-	unpack_mapping(value, &block, &time);
+	dmrow_unpack_mapping(value, &block, &time);
 	return dmrow_sm_inc(&md->data_sm, block);
 }
 
@@ -272,7 +226,7 @@ static int mapping_dec(void *context, const void *value)
 	u64 block;
 	u32 time;
 
-	unpack_mapping(value, &block, &time);
+	dmrow_unpack_mapping(value, &block, &time);
 	return dmrow_sm_dec(&md->data_sm, block);
 }
 
@@ -1169,7 +1123,7 @@ int dmrow_md_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 	if (!r)
 		r = dmrow_btree_lookup(&md->mapping_info, root, vblock, &value);
 	if (!r) {
-		unpack_mapping(&value, &result->data_block, &time);
+		dmrow_unpack_mapping(&value, &result->data_block, &time);
 		result->shared = !live || time < le32_to_cpu(live->rec.snapshotted_time);
 	}
 	up_write(&md->lock);
@@ -1221,7 +1175,7 @@ int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
 		r = -EINVAL;
 		goto out;
 	}
-	value = pack_mapping(data_block, le32_to_cpu(md->sb.time));
+	value = dmrow_pack_mapping(data_block, le32_to_cpu(md->sb.time));
 	r = dmrow_btree_insert(&md->mapping_info, le64_to_cpu(ds->rec.root), vblock, &value,
 			       &root, &old, &replaced);
 	if (r)
@@ -1772,7 +1726,7 @@ static int count_exclusive(void *context, u64 key, const void *value)
 	u32 time, count;
 	int r;
 
-	unpack_mapping(value, &block, &time);
+	dmrow_unpack_mapping(value, &block, &time);
 	r = dmrow_sm_get_count(&ec->md->data_sm, block, &count);
 	if (!r && count == 1)
 		ec->blocks++;
@@ -1880,7 +1834,7 @@ static int diff_entry(void *context, u64 key, const void *older, const void *new
 	u32 time;
 
 	if (newer)
-		unpack_mapping(newer, &block, &time);
+		dmrow_unpack_mapping(newer, &block, &time);
 	return dc->fn(dc->context, key, block);
 }
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "dm-row-metadata.h"
+#include "dm-row-check.h"
 #include "../../userspace/compat/public/block-cache.h"
 
 #define NV		1024	/* virtual blocks per disk: several leaves */
@@ -342,6 +343,11 @@ static void verify_chain(u64 disk)
 	}
 }
 
+static void print_problem(void *context, const char *message)
+{
+	fprintf(stderr, "check: %s\n", message);
+}
+
 static void verify_all(void)
 {
 	struct dmrow_pool_info pool;
@@ -368,6 +374,15 @@ static void verify_all(void)
 			verify_chain(img->disk);
 	}
 	check_ok(dmrow_md_pool_info(md, &pool));
+	if (!dmrow_md_dirty(md)) {
+		struct dmrow_check_result result;
+
+		check_ok(dmrow_md_check(md, &result, print_problem, NULL));
+		check(!result.nr_problems, "metadata check found %llu problems",
+		      (unsigned long long)result.nr_problems);
+		check(result.data_used == used, "check: data used %llu",
+		      (unsigned long long)result.data_used);
+	}
 	check(pool.data_used == used, "data blocks used %llu, model %llu",
 	      (unsigned long long)pool.data_used, (unsigned long long)used);
 }
@@ -716,6 +731,8 @@ static void run_model(void **state)
 			crash();
 		} else if (dice < 978) {
 			op_name = "verify";
+			if (rnd_below(2))
+				commit();
 			verify_all();
 		} else {
 			op_name = "write burst";

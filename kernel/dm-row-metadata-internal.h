@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The in-core pool metadata, shared by the files of the metadata layer
+ * (dm-row-metadata.c and the checker, dm-row-check.c).  Nothing outside the
+ * metadata layer includes this.
+ */
+#ifndef DM_ROW_METADATA_INTERNAL_H
+#define DM_ROW_METADATA_INTERNAL_H
+
+#include <linux/rwsem.h>
+
+#include "dm-row-metadata.h"
+#include "dm-row-block-manager.h"
+#include "dm-row-btree.h"
+#include "dm-row-space-map.h"
+#include "dm-row-transaction.h"
+
+#define MAX_SNAPSHOTS_AT_ONCE 64
+
+/* In-core copy of a disk record, written back at commit when changed. */
+struct disk_state {
+	struct disk_state *next;
+	struct row_disk_disk rec;
+	bool changed;
+};
+
+struct dmrow_metadata {
+	struct rw_semaphore lock;
+	struct dmrow_bm *bm;
+	struct dmrow_tm tm;
+	struct dmrow_sm metadata_sm;
+	struct dmrow_sm data_sm;
+	struct dmrow_btree_info mapping_info;
+	struct dmrow_btree_info disk_info;
+	struct dmrow_btree_info snapshot_info;
+	struct row_disk_superblock sb;		/* the open transaction's */
+	struct row_disk_superblock committed_sb;
+	struct disk_state *disks;
+	bool read_only;
+	bool failed;
+	bool dirty;
+};
+
+
+/* Mapping values: the data block in the low bits, the pool time above. */
+static inline void dmrow_unpack_mapping(const void *value, u64 *block, u32 *time)
+{
+	__le64 le;
+	u64 v;
+
+	memcpy(&le, value, sizeof(le));
+	v = le64_to_cpu(le);
+	*block = v & (DMROW_MAX_DATA_BLOCKS - 1);
+	*time = v >> DMROW_MAPPING_BLOCK_BITS;
+}
+
+static inline __le64 dmrow_pack_mapping(u64 block, u32 time)
+{
+	return cpu_to_le64(((u64)time << DMROW_MAPPING_BLOCK_BITS) | block);
+}
+
+#endif /* DM_ROW_METADATA_INTERNAL_H */
