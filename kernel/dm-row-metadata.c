@@ -268,6 +268,7 @@ static int create_in_core(struct dmrow_metadata *md, bool format)
 		return r;
 	}
 
+	md->data_sm.no_reuse_in_txn = true;
 	md->mapping_info.tm = &md->tm;
 	md->mapping_info.vt.size = sizeof(__le64);
 	md->mapping_info.vt.context = md;

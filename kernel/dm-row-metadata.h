@@ -113,7 +113,10 @@ struct dmrow_mapping {
 /* Look up @vblock in a disk's live head (@snap_id 0) or in a snapshot. */
 int dmrow_md_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			u64 vblock, struct dmrow_mapping *result);
-/* A free data block, referenced once until handed to insert_block. */
+/*
+ * A free data block, referenced once until handed to insert_block.
+ * -EAGAIN: commit first (the only free blocks were freed in this transaction).
+ */
 int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block);
 /* Give back an allocated block that was never inserted. */
 int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block);

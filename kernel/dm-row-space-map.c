@@ -32,6 +32,13 @@
  *
  * The data space map changes its tree directly: its refcount blocks are
  * metadata blocks, whose own counts go to the deferred metadata map.
+ *
+ * Data I/O may still be in flight to a block when it is freed (a read of
+ * the old copy of a block being overwritten elsewhere, say).  The data
+ * space map therefore never hands a block out twice in one transaction:
+ * its allocation hint only moves forward, and once it has gone all the way
+ * round to where the transaction started, allocation answers -EAGAIN.  The
+ * pool commits (after waiting for in-flight data I/O) and tries again.
  */
 #include <linux/kernel.h>
 #include <linux/errno.h>
@@ -305,6 +312,10 @@ static int find_free_in_range(struct dmrow_sm *sm, u64 index, unsigned int start
 			continue;
 		if (sm->deferred && dmrow_delta_map_get(&sm->pending, b))
 			continue;
+		if (sm->no_reuse_in_txn && sm->wrapped && b >= sm->txn_start) {
+			r = -EAGAIN;
+			break;
+		}
 		*found = b;
 		r = 0;
 		break;
@@ -326,8 +337,12 @@ int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b)
 
 	if (!sm->nr_blocks || sm->nr_allocated >= sm->nr_blocks)
 		return -ENOSPC;
-	if (sm->alloc_hint >= sm->nr_blocks)
+	if (sm->alloc_hint >= sm->nr_blocks) {
 		sm->alloc_hint = 0;
+		sm->wrapped = true;
+	}
+	if (sm->no_reuse_in_txn && sm->wrapped && sm->alloc_hint >= sm->txn_start)
+		return -EAGAIN;
 
 	index = sm->alloc_hint / PER_BLOCK;
 	start = sm->alloc_hint % PER_BLOCK;
@@ -339,13 +354,21 @@ int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b)
 			if (r)
 				return r;
 			sm->alloc_hint = *b + 1;
+			if (sm->alloc_hint >= sm->nr_blocks) {
+				sm->alloc_hint = 0;
+				sm->wrapped = true;
+			}
 			return 0;
 		}
 		if (r != -ENOSPC)
 			return r;
 		start = 0;
-		if (++index >= nr_ranges)
+		if (++index >= nr_ranges) {
 			index = 0;
+			sm->wrapped = true;
+		}
+		if (sm->no_reuse_in_txn && sm->wrapped && index * PER_BLOCK >= sm->txn_start)
+			return sm->nr_allocated < sm->nr_blocks ? -EAGAIN : -ENOSPC;
 	}
 	return -ENOSPC;
 }
@@ -412,6 +435,8 @@ void dmrow_sm_to_disk(struct dmrow_sm *sm, struct row_disk_space_map *disk)
 void dmrow_sm_committed(struct dmrow_sm *sm)
 {
 	sm->committed_index_root = sm->index_root;
+	sm->txn_start = sm->alloc_hint;
+	sm->wrapped = false;
 }
 
 struct walk_state {

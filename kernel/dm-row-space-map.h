@@ -27,6 +27,10 @@ struct dmrow_sm {
 	u64 committed_index_root;
 	u64 alloc_hint;
 	struct dmrow_delta_map pending;	/* deferred changes */
+	/* Data space map: never hand out again a block freed in this transaction. */
+	bool no_reuse_in_txn;
+	u64 txn_start;			/* alloc_hint when the transaction began */
+	bool wrapped;			/* the hint went past the end since then */
 };
 
 /* Set up from an on-disk description, or empty for @nr_blocks if @disk is NULL. */
@@ -38,7 +42,11 @@ int dmrow_sm_get_count(struct dmrow_sm *sm, u64 b, u32 *count);
 int dmrow_sm_inc(struct dmrow_sm *sm, u64 b);
 int dmrow_sm_dec(struct dmrow_sm *sm, u64 b);
 
-/* Find a block free now and in the committed state, and take it (count 1). */
+/*
+ * Find a block free now and in the committed state, and take it (count 1).
+ * -ENOSPC: none.  -EAGAIN (no_reuse_in_txn only): the free blocks were all
+ * freed in the open transaction; commit and try again.
+ */
 int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b);
 
 /* The device grew. */

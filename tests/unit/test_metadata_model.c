@@ -31,7 +31,7 @@
 #define NV		1024	/* virtual blocks per disk: several leaves */
 #define MAX_IMAGES	48
 #define MAX_DISKS	6
-#define DATA_BLOCKS	16384
+#define DATA_BLOCKS	2500
 #define METADATA_BLOCKS	8192
 #define CACHE_BLOCKS	48
 #define MANUAL_QUOTA	6
@@ -61,6 +61,7 @@ static u64 rng_state;
 static u64 seed;
 static u64 op_index;
 static const char *op_name = "setup";
+static u64 nr_eagain, nr_enospc, nr_crashes;
 
 static struct dmrow_bm *bm;
 static struct dmrow_metadata *md;
@@ -231,6 +232,7 @@ static void restore_committed_model(void)
 
 static void crash(void)
 {
+	nr_crashes++;
 	dmrow_md_close(md);
 	dmrow_bm_crash(bm, keep_write_randomly, NULL);
 	dmrow_bm_destroy(bm);
@@ -411,8 +413,16 @@ static void op_write(void)
 		return;
 	}
 	r = dmrow_md_alloc_data_block(md, &b);
-	if (r == -ENOSPC)
+	if (r == -EAGAIN) {
+		/* Blocks freed in this transaction come back after a commit. */
+		nr_eagain++;
+		commit();
+		r = dmrow_md_alloc_data_block(md, &b);
+	}
+	if (r == -ENOSPC) {
+		nr_enospc++;
 		return;
+	}
 	check(r == 0, "alloc %d", r);
 	data_tokens[b] = token;
 	r = dmrow_md_insert_block(md, img->disk, v, b);
@@ -747,6 +757,9 @@ static void run_model(void **state)
 	verify_all();
 	close_pool();
 	close(meta_fd);
+	printf("metadata model: %llu crashes, %llu full-pool retries after commit, %llu writes refused for space\n",
+	       (unsigned long long)nr_crashes, (unsigned long long)nr_eagain,
+	       (unsigned long long)nr_enospc);
 }
 
 int main(void)
