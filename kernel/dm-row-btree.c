@@ -27,6 +27,9 @@
  * internal node is a lower bound of child i's keys (lowered when a smaller
  * key is inserted), which is all lookups and diffs rely on.
  */
+#define DM_MSG_PREFIX "row-metadata"
+
+#include <linux/device-mapper.h>
 #include <linux/kernel.h>
 #include <linux/errno.h>
 #include <linux/string.h>
@@ -598,6 +601,7 @@ static int collapse_root(struct dmrow_btree_info *info, u64 *root)
 	const struct row_disk_btree_node *n;
 	struct dmrow_block *blk;
 	u64 child;
+	u32 count;
 	int r;
 
 	for (;;) {
@@ -610,8 +614,17 @@ static int collapse_root(struct dmrow_btree_info *info, u64 *root)
 		}
 		child = child_at(n, 0);
 		dmrow_tm_unlock(info->tm, blk);
-		/* The root is ours alone (just shadowed): its reference moves to the child. */
-		r = dmrow_tm_dec(info->tm, *root);
+		/*
+		 * A root ours alone is freed and its reference moves to the
+		 * child.  Only the first root was just shadowed: a lower one
+		 * may be shared with another tree, keeps its reference to the
+		 * child then, and the child needs one more for being our root.
+		 */
+		r = dmrow_tm_ref_count(info->tm, *root, &count);
+		if (!r && count > 1)
+			r = dmrow_tm_inc(info->tm, child);
+		if (!r)
+			r = dmrow_tm_dec(info->tm, *root);
 		if (r)
 			return r;
 		*root = child;

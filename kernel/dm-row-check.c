@@ -13,6 +13,9 @@
  * Memory grows with the metadata in use (two counts per referenced block):
  * this is an offline tool's trade, not the I/O path's.
  */
+#define DM_MSG_PREFIX "row-metadata"
+
+#include <linux/device-mapper.h>
 #include <linux/kernel.h>
 #include <linux/errno.h>
 #include <linux/slab.h>

@@ -4,19 +4,21 @@
  * read-only view of one of its snapshots.
  *
  *   <pool dev> <disk id> [<snapshot id>]
+ *
+ * All the work is the pool's (dm-row-pool.c): map() hands every bio to the
+ * pool's worker.
  */
 #include <linux/module.h>
 #include <linux/slab.h>
 
-#include "dm-row.h"
+#include "dm-row-pool.h"
 
 #define DM_MSG_PREFIX "row"
 
 struct disk_c {
-	struct dm_target *ti;
 	struct dm_dev *pool_dev;
-	u64 disk_id;
-	u64 snapshot_id;	/* 0: the live head */
+	struct dmrow_pool *pool;
+	struct dmrow_disk_binding binding;
 };
 
 static int parse_disk_id(const char *arg, u64 *disk_id, char **error)
@@ -37,6 +39,40 @@ static int parse_snapshot_id(const char *arg, u64 *snapshot_id, char **error)
 	return 0;
 }
 
+/* The disk (or snapshot) must exist and be at least as long as the target. */
+static int check_image(struct dm_target *ti, struct disk_c *dc)
+{
+	struct dmrow_pool *pool = dc->pool;
+	struct dmrow_snapshot_info snap;
+	struct dmrow_disk_info disk;
+	u64 size_blocks;
+	int r;
+
+	r = dmrow_md_get_disk(pool->md, dc->binding.disk_id, &disk);
+	if (r) {
+		ti->error = r == -ENODATA ? "No such disk in the pool" : "Cannot read disk record";
+		return r == -ENODATA ? -EINVAL : r;
+	}
+	size_blocks = disk.size_blocks;
+	if (dc->binding.snap_id) {
+		r = dmrow_md_get_snapshot(pool->md, dc->binding.snap_id, &snap);
+		if (r || snap.disk_id != dc->binding.disk_id) {
+			ti->error = r && r != -ENODATA ? "Cannot read snapshot record" :
+				    "No such snapshot of this disk";
+			return r && r != -ENODATA ? r : -EINVAL;
+		}
+		size_blocks = snap.size_blocks;
+	} else if (disk.flags & DMROW_DISK_REMOVED) {
+		ti->error = "The disk was removed; only its snapshots remain";
+		return -EINVAL;
+	}
+	if (ti->len > (size_blocks << pool->block_shift)) {
+		ti->error = "Target is longer than the disk";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 {
 	struct disk_c *dc;
@@ -52,13 +88,11 @@ static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Cannot allocate disk context";
 		return -ENOMEM;
 	}
-	dc->ti = ti;
-
-	r = parse_disk_id(argv[1], &dc->disk_id, &ti->error);
+	r = parse_disk_id(argv[1], &dc->binding.disk_id, &ti->error);
 	if (r)
 		goto out_free_dc;
 	if (argc == 3) {
-		r = parse_snapshot_id(argv[2], &dc->snapshot_id, &ti->error);
+		r = parse_snapshot_id(argv[2], &dc->binding.snap_id, &ti->error);
 		if (r)
 			goto out_free_dc;
 	}
@@ -68,11 +102,38 @@ static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Cannot open pool device";
 		goto out_free_dc;
 	}
+	dc->pool = dmrow_pool_lookup_and_get(dc->pool_dev->bdev);
+	if (!dc->pool) {
+		ti->error = "Pool device is not an active row-pool";
+		r = -EINVAL;
+		goto out_put_dev;
+	}
+	r = check_image(ti, dc);
+	if (r)
+		goto out_put_pool;
+	r = dm_set_target_max_io_len(ti, dc->pool->cfg.block_sectors);
+	if (r) {
+		ti->error = "Cannot set the I/O size limit";
+		goto out_put_pool;
+	}
 
-	/* Binding to a pool needs the pool metadata, not in this build yet. */
-	ti->error = "Pool device is not a row-pool";
-	r = -EINVAL;
+	dc->binding.ti = ti;
+	dc->binding.pool = dc->pool;
+	ti->private = dc;
+	ti->per_io_data_size = sizeof(struct dmrow_bio_ctx);
+	ti->accounts_remapped_io = true;
+	ti->num_flush_bios = 1;
+	ti->flush_supported = true;
+	if (!dc->binding.snap_id) {
+		ti->num_discard_bios = 1;
+		ti->discards_supported = true;
+	}
+	dmrow_pool_attach_disk(dc->pool, &dc->binding);
+	return 0;
 
+out_put_pool:
+	dmrow_pool_put(dc->pool);
+out_put_dev:
 	dm_put_device(ti, dc->pool_dev);
 out_free_dc:
 	kfree(dc);
@@ -83,13 +144,92 @@ static void disk_dtr(struct dm_target *ti)
 {
 	struct disk_c *dc = ti->private;
 
+	dmrow_pool_detach_disk(dc->pool, &dc->binding);
+	dmrow_pool_put(dc->pool);
 	dm_put_device(ti, dc->pool_dev);
 	kfree(dc);
 }
 
 static int disk_map(struct dm_target *ti, struct bio *bio)
 {
-	return DM_MAPIO_KILL;
+	struct disk_c *dc = ti->private;
+	struct dmrow_bio_ctx *ctx = dm_per_bio_data(bio, sizeof(*ctx));
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->disk = &dc->binding;
+	if (bio_sectors(bio) || bio_op(bio) != REQ_OP_WRITE) {
+		bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
+		ctx->vblock = bio->bi_iter.bi_sector >> dc->pool->block_shift;
+	}
+	dmrow_pool_defer_bio(dc->pool, bio);
+	return DM_MAPIO_SUBMITTED;
+}
+
+static void disk_postsuspend(struct dm_target *ti)
+{
+	struct disk_c *dc = ti->private;
+
+	dc->binding.suspended = true;
+}
+
+static void disk_resume(struct dm_target *ti)
+{
+	struct disk_c *dc = ti->private;
+
+	dc->binding.suspended = false;
+}
+
+/*
+ * Status: <disk id> <snapshot id or -> <pool mode>
+ * Table:  <pool dev> <disk id> [<snapshot id>]
+ */
+static void disk_status(struct dm_target *ti, status_type_t type, unsigned int status_flags,
+			char *result, unsigned int maxlen)
+{
+	struct disk_c *dc = ti->private;
+	unsigned int sz = 0;
+	char buf[BDEVNAME_SIZE];
+
+	switch (type) {
+	case STATUSTYPE_INFO:
+		DMEMIT("%llu ", (unsigned long long)dc->binding.disk_id);
+		if (dc->binding.snap_id)
+			DMEMIT("%llu", (unsigned long long)dc->binding.snap_id);
+		else
+			DMEMIT("-");
+		DMEMIT(" %s", dmrow_pool_mode_name(dmrow_pool_mode(dc->pool)));
+		break;
+	case STATUSTYPE_TABLE:
+		DMEMIT("%s %llu", format_dev_t(buf, dc->pool_dev->bdev->bd_dev),
+		       (unsigned long long)dc->binding.disk_id);
+		if (dc->binding.snap_id)
+			DMEMIT(" %llu", (unsigned long long)dc->binding.snap_id);
+		break;
+	default:
+		break;
+	}
+}
+
+static int disk_iterate_devices(struct dm_target *ti, iterate_devices_callout_fn fn,
+				void *data)
+{
+	struct disk_c *dc = ti->private;
+
+	return fn(ti, dc->pool_dev, 0, ti->len, data);
+}
+
+static void disk_io_hints(struct dm_target *ti, struct queue_limits *limits)
+{
+	struct disk_c *dc = ti->private;
+	unsigned int block_bytes = dc->pool->cfg.block_sectors << SECTOR_SHIFT;
+
+	limits->io_min = block_bytes;
+	limits->io_opt = block_bytes;
+	if (!dc->binding.snap_id) {
+		limits->discard_granularity = block_bytes;
+		limits->max_hw_discard_sectors = dc->pool->cfg.block_sectors * 1024;
+		limits->max_discard_sectors = dc->pool->cfg.block_sectors * 1024;
+	}
 }
 
 struct target_type dmrow_disk_target = {
@@ -100,4 +240,9 @@ struct target_type dmrow_disk_target = {
 	.ctr = disk_ctr,
 	.dtr = disk_dtr,
 	.map = disk_map,
+	.postsuspend = disk_postsuspend,
+	.resume = disk_resume,
+	.status = disk_status,
+	.iterate_devices = disk_iterate_devices,
+	.io_hints = disk_io_hints,
 };

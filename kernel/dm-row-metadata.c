@@ -47,6 +47,9 @@
  * write and is written back at commit).  Nothing grows with disk size or
  * snapshot count.
  */
+#define DM_MSG_PREFIX "row-metadata"
+
+#include <linux/device-mapper.h>
 #include <linux/kernel.h>
 #include <linux/errno.h>
 #include <linux/slab.h>

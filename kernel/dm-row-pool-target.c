@@ -7,22 +7,13 @@
 #include <linux/module.h>
 #include <linux/slab.h>
 
-#include "dm-row.h"
+#include "dm-row-pool.h"
 
 #define DM_MSG_PREFIX "row-pool"
 
-/* What a pool table line asks for, once parsed. */
-struct pool_config {
-	sector_t block_sectors;
-	u64 low_water_blocks;
-	bool read_only;
-	bool error_if_no_space;
-	unsigned int no_space_timeout;	/* seconds */
-	unsigned int cache_blocks;	/* metadata block cache size, 0 = default */
-};
-
 struct pool_c {
 	struct dm_target *ti;
+	struct dmrow_pool *pool;
 	struct dm_dev *metadata_dev;
 	struct dm_dev *data_dev;
 	struct pool_config cfg;
@@ -179,10 +170,17 @@ static int pool_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	if (r)
 		goto out_put_metadata;
 
-	/* Pool metadata is not opened by this build yet. */
-	ti->error = "Pool metadata support is not built in";
-	r = -EOPNOTSUPP;
+	r = dmrow_pool_get(ti, dm_table_get_md(ti->table), pc->metadata_dev->bdev,
+			   pc->data_dev->bdev, &pc->cfg, &pc->pool);
+	if (r)
+		goto out_put_data;
 
+	ti->private = pc;
+	ti->num_flush_bios = 0;
+	ti->discards_supported = false;
+	return 0;
+
+out_put_data:
 	dm_put_device(ti, pc->data_dev);
 out_put_metadata:
 	dm_put_device(ti, pc->metadata_dev);
@@ -195,14 +193,128 @@ static void pool_dtr(struct dm_target *ti)
 {
 	struct pool_c *pc = ti->private;
 
+	dmrow_pool_put(pc->pool);
 	dm_put_device(ti, pc->data_dev);
 	dm_put_device(ti, pc->metadata_dev);
 	kfree(pc);
 }
 
+/*
+ * The pool device itself holds nothing a user should read or write: reads
+ * return zeroes (so probing tools find nothing), writes fail.
+ */
 static int pool_map(struct dm_target *ti, struct bio *bio)
 {
+	if (bio_op(bio) == REQ_OP_READ) {
+		zero_fill_bio(bio);
+		bio_endio(bio);
+		return DM_MAPIO_SUBMITTED;
+	}
 	return DM_MAPIO_KILL;
+}
+
+static int pool_preresume(struct dm_target *ti)
+{
+	struct pool_c *pc = ti->private;
+
+	return dmrow_pool_bind(pc->pool, ti, pc->data_dev->bdev, &pc->cfg);
+}
+
+static void pool_resume(struct dm_target *ti)
+{
+	struct pool_c *pc = ti->private;
+
+	dmrow_pool_resume(pc->pool);
+}
+
+static void pool_postsuspend(struct dm_target *ti)
+{
+	struct pool_c *pc = ti->private;
+
+	dmrow_pool_suspend(pc->pool);
+}
+
+static int pool_message(struct dm_target *ti, unsigned int argc, char **argv,
+			char *result, unsigned int maxlen)
+{
+	struct pool_c *pc = ti->private;
+
+	return dmrow_pool_run_message(pc->pool, argc, argv, result, maxlen);
+}
+
+static void emit_features(const struct pool_config *cfg, char *result, unsigned int maxlen,
+			  unsigned int *psz)
+{
+	unsigned int sz = *psz, count = 0;
+
+	count += cfg->read_only;
+	count += cfg->error_if_no_space;
+	count += cfg->no_space_timeout != DM_ROW_DEFAULT_NO_SPACE_TIMEOUT ? 2 : 0;
+	count += cfg->cache_blocks ? 2 : 0;
+	DMEMIT(" %u", count);
+	if (cfg->read_only)
+		DMEMIT(" read_only");
+	if (cfg->error_if_no_space)
+		DMEMIT(" error_if_no_space");
+	if (cfg->no_space_timeout != DM_ROW_DEFAULT_NO_SPACE_TIMEOUT)
+		DMEMIT(" no_space_timeout %u", cfg->no_space_timeout);
+	if (cfg->cache_blocks)
+		DMEMIT(" cache_blocks %u", cfg->cache_blocks);
+	*psz = sz;
+}
+
+/*
+ * Status (see Documentation/dm-row.rst):
+ *   <transaction id> <metadata used>/<metadata total>
+ *   <data used>/<data total> <mode> <needs_check|->
+ *   <error_if_no_space|queue_if_no_space> <metadata_low|->
+ */
+static void pool_status(struct dm_target *ti, status_type_t type, unsigned int status_flags,
+			char *result, unsigned int maxlen)
+{
+	struct pool_c *pc = ti->private;
+	struct dmrow_pool *pool = pc->pool;
+	struct dmrow_pool_info info;
+	unsigned int sz = 0;
+	char buf[BDEVNAME_SIZE];
+	enum pool_mode mode;
+
+	switch (type) {
+	case STATUSTYPE_INFO:
+		mode = dmrow_pool_mode(pool);
+		if (mode == POOL_FAIL || dmrow_md_pool_info(pool->md, &info)) {
+			DMEMIT("Fail");
+			break;
+		}
+		DMEMIT("%llu %llu/%llu %llu/%llu %s %s %s %s",
+		       (unsigned long long)info.transaction_id,
+		       (unsigned long long)info.metadata_used,
+		       (unsigned long long)info.metadata_blocks,
+		       (unsigned long long)info.data_used,
+		       (unsigned long long)info.data_blocks,
+		       dmrow_pool_mode_name(mode),
+		       info.needs_check ? "needs_check" : "-",
+		       pool->cfg.error_if_no_space ? "error_if_no_space" : "queue_if_no_space",
+		       pool->metadata_low ? "metadata_low" : "-");
+		break;
+	case STATUSTYPE_TABLE:
+		DMEMIT("%s", format_dev_t(buf, pc->metadata_dev->bdev->bd_dev));
+		DMEMIT(" %s %llu %llu", format_dev_t(buf, pc->data_dev->bdev->bd_dev),
+		       (unsigned long long)pc->cfg.block_sectors,
+		       (unsigned long long)pc->cfg.low_water_blocks);
+		emit_features(&pc->cfg, result, maxlen, &sz);
+		break;
+	default:
+		break;
+	}
+}
+
+static int pool_iterate_devices(struct dm_target *ti, iterate_devices_callout_fn fn,
+				void *data)
+{
+	struct pool_c *pc = ti->private;
+
+	return fn(ti, pc->data_dev, 0, ti->len, data);
 }
 
 struct target_type dmrow_pool_target = {
@@ -213,4 +325,10 @@ struct target_type dmrow_pool_target = {
 	.ctr = pool_ctr,
 	.dtr = pool_dtr,
 	.map = pool_map,
+	.postsuspend = pool_postsuspend,
+	.preresume = pool_preresume,
+	.resume = pool_resume,
+	.message = pool_message,
+	.status = pool_status,
+	.iterate_devices = pool_iterate_devices,
 };

@@ -40,6 +40,9 @@
  * round to where the transaction started, allocation answers -EAGAIN.  The
  * pool commits (after waiting for in-flight data I/O) and tries again.
  */
+#define DM_MSG_PREFIX "row-metadata"
+
+#include <linux/device-mapper.h>
 #include <linux/kernel.h>
 #include <linux/errno.h>
 #include <linux/string.h>
@@ -168,9 +171,12 @@ int dmrow_sm_get_count(struct dmrow_sm *sm, u64 b, u32 *count)
 /*
  * Write @new_count for @b into the tree; @old_count is what it holds now.
  * When applying a deferred change, @pending_adjust takes it out of the
- * delta map at the same moment, so that the count seen by everything this
- * function goes on to do (shadowing index nodes, which may include @b
- * itself) stays right.
+ * delta map at the moment the new count becomes visible, so that the count
+ * seen by everything this function goes on to do (shadowing index nodes,
+ * which may include @b itself) stays right.  If the refcount block is
+ * changed where the index already points, that is at once; if it is new
+ * or was copied elsewhere, the index leads to the old count until the
+ * insert below has made the new block reachable.
  */
 static int tree_set_count(struct dmrow_sm *sm, u64 b, u32 old_count, u32 new_count,
 			  s32 pending_adjust)
@@ -178,7 +184,7 @@ static int tree_set_count(struct dmrow_sm *sm, u64 b, u32 old_count, u32 new_cou
 	struct row_disk_sm_index_entry entry;
 	struct row_disk_refcount_block *rb;
 	struct dmrow_block *blk;
-	bool unused;
+	bool unused, moved;
 	u64 index = b / PER_BLOCK;
 	u32 nr_free;
 	int r;
@@ -187,10 +193,12 @@ static int tree_set_count(struct dmrow_sm *sm, u64 b, u32 old_count, u32 new_cou
 	if (r == -ENODATA) {
 		r = dmrow_tm_new_block(sm->tm, &dmrow_refcount_validator, &blk);
 		nr_free = PER_BLOCK;
+		moved = true;
 	} else if (!r) {
 		r = dmrow_tm_shadow(sm->tm, le64_to_cpu(entry.blocknr),
 				    &dmrow_refcount_validator, &blk, &unused);
 		nr_free = le32_to_cpu(entry.nr_free);
+		moved = !r && dmrow_block_location(blk) != le64_to_cpu(entry.blocknr);
 	}
 	if (r)
 		return r;
@@ -202,7 +210,7 @@ static int tree_set_count(struct dmrow_sm *sm, u64 b, u32 old_count, u32 new_cou
 		return -EILSEQ;
 	}
 	rb->counts[b % PER_BLOCK] = cpu_to_le32(new_count);
-	if (pending_adjust)
+	if (pending_adjust && !moved)
 		dmrow_delta_map_add(&sm->pending, b, pending_adjust);	/* an existing entry */
 	if (!old_count && new_count)
 		nr_free--;
@@ -213,8 +221,11 @@ static int tree_set_count(struct dmrow_sm *sm, u64 b, u32 old_count, u32 new_cou
 	entry.reserved = 0;
 	dmrow_tm_unlock(sm->tm, blk);
 
-	return dmrow_btree_insert(&sm->index_info, sm->index_root, index, &entry,
-				  &sm->index_root, NULL, NULL);
+	r = dmrow_btree_insert(&sm->index_info, sm->index_root, index, &entry,
+			       &sm->index_root, NULL, NULL);
+	if (!r && pending_adjust && moved)
+		dmrow_delta_map_add(&sm->pending, b, pending_adjust);	/* an existing entry */
+	return r;
 }
 
 static int change_count(struct dmrow_sm *sm, u64 b, int delta)

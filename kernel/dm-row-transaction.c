@@ -2,6 +2,9 @@
 /*
  * Copy-on-write access to metadata blocks; see dm-row-transaction.h.
  */
+#define DM_MSG_PREFIX "row-metadata"
+
+#include <linux/device-mapper.h>
 #include <linux/kernel.h>
 #include <linux/errno.h>
 #include <linux/string.h>

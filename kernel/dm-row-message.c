@@ -1,0 +1,809 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The control plane: pool messages (`dmsetup message <pool> 0 <verb> ...`).
+ * Every message runs on the pool's worker, so it is ordered with the I/O
+ * path; every message that changes metadata commits before it returns.
+ * The grammar is in include/uapi/linux/dm-row.h and Documentation/dm-row.rst.
+ *
+ * A message that prints returns 1 with its text in the result buffer, one
+ * record per line, "key=value" fields separated by spaces.  Listings stop
+ * before the buffer would overflow and end with "next=<id>" when there is
+ * more to fetch.
+ */
+#include <linux/kernel.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
+
+#include "dm-row-pool.h"
+
+#define DM_MSG_PREFIX "row-pool"
+
+struct msg_ctx {
+	struct dmrow_pool *pool;
+	unsigned int argc;
+	char **argv;
+	char *result;
+	unsigned int maxlen;
+	unsigned int sz;
+	bool overflow;
+	const char *why;	/* why it was refused, for the log */
+};
+
+struct msg_handler {
+	const char *verb;
+	unsigned int min_args;	/* after the verb */
+	unsigned int max_args;
+	bool changes;		/* commits, and is refused on a read-only pool */
+	bool frees_space;	/* allowed even when metadata space is low */
+	int (*fn)(struct msg_ctx *m);
+};
+
+/*----------------------------------------------------------------*/
+
+static __printf(2, 3) void emit(struct msg_ctx *m, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (m->overflow || !m->result)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(m->result + m->sz, m->maxlen - m->sz, fmt, ap);
+	va_end(ap);
+	if (n < 0 || m->sz + n >= m->maxlen) {
+		m->result[m->sz] = '\0';
+		m->overflow = true;
+		return;
+	}
+	m->sz += n;
+}
+
+/* Room for one more record of about @need bytes, plus a "next=" line? */
+static bool room_for(struct msg_ctx *m, unsigned int need)
+{
+	return m->result && m->sz + need + 32 < m->maxlen;
+}
+
+static int parse_u64(struct msg_ctx *m, const char *arg, u64 *value, const char *what)
+{
+	if (kstrtou64(arg, 10, value)) {
+		m->why = what;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_u32(struct msg_ctx *m, const char *arg, u32 *value, const char *what)
+{
+	if (kstrtou32(arg, 10, value)) {
+		m->why = what;
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static u64 now_seconds(void)
+{
+	return ktime_get_real_seconds();
+}
+
+static sector_t block_sectors(struct msg_ctx *m)
+{
+	return m->pool->cfg.block_sectors;
+}
+
+/* A size in sectors, a whole number of blocks, as blocks. */
+static int parse_size(struct msg_ctx *m, const char *arg, u64 *blocks)
+{
+	u64 sectors;
+	int r = parse_u64(m, arg, &sectors, "size must be a number of sectors");
+
+	if (r)
+		return r;
+	if (!sectors || sectors & (block_sectors(m) - 1)) {
+		m->why = "size must be a positive multiple of the data block size";
+		return -EINVAL;
+	}
+	*blocks = sectors >> m->pool->block_shift;
+	return 0;
+}
+
+/* "key=value": the value if @arg starts with @key=, else NULL. */
+static const char *value_of(const char *arg, const char *key)
+{
+	size_t len = strlen(key);
+
+	return !strncmp(arg, key, len) && arg[len] == '=' ? arg + len + 1 : NULL;
+}
+
+/*----------------------------------------------------------------
+ * Disks
+ *--------------------------------------------------------------*/
+
+static int msg_create_disk(struct msg_ctx *m)
+{
+	u64 id, blocks;
+	int r;
+
+	r = parse_u64(m, m->argv[1], &id, "disk id must be a number");
+	if (!r)
+		r = parse_size(m, m->argv[2], &blocks);
+	if (r)
+		return r;
+	r = dmrow_md_create_disk(m->pool->md, id, blocks, m->argc > 3 ? m->argv[3] : "",
+				 now_seconds());
+	if (r == -EEXIST)
+		m->why = "a disk with this id or name exists";
+	return r;
+}
+
+static int msg_remove_disk(struct msg_ctx *m)
+{
+	u64 id;
+	int r = parse_u64(m, m->argv[1], &id, "disk id must be a number");
+
+	if (r)
+		return r;
+	if (dmrow_pool_disk_active(m->pool, id, 0, true)) {
+		m->why = "the disk's device is active: remove it first";
+		return -EBUSY;
+	}
+	return dmrow_md_remove_disk(m->pool->md, id);
+}
+
+static int msg_resize_disk(struct msg_ctx *m)
+{
+	struct dmrow_disk_info info;
+	u64 id, blocks;
+	int r;
+
+	r = parse_u64(m, m->argv[1], &id, "disk id must be a number");
+	if (!r)
+		r = parse_size(m, m->argv[2], &blocks);
+	if (!r)
+		r = dmrow_md_get_disk(m->pool->md, id, &info);
+	if (r)
+		return r;
+	if (blocks < info.size_blocks && dmrow_pool_disk_active(m->pool, id, 0, false)) {
+		m->why = "shrinking a disk needs its device suspended or removed";
+		return -EBUSY;
+	}
+	return dmrow_md_resize_disk(m->pool->md, id, blocks);
+}
+
+static int msg_set_disk(struct msg_ctx *m)
+{
+	struct dmrow_disk_info info;
+	const char *v;
+	unsigned int i;
+	u64 id;
+	u32 n;
+	int r;
+
+	r = parse_u64(m, m->argv[1], &id, "disk id must be a number");
+	if (!r)
+		r = dmrow_md_get_disk(m->pool->md, id, &info);
+	for (i = 2; i < m->argc && !r; i++) {
+		if ((v = value_of(m->argv[i], "name"))) {
+			r = dmrow_md_set_disk_name(m->pool->md, id, v);
+		} else if ((v = value_of(m->argv[i], "delete_auto_snapshots"))) {
+			r = parse_u32(m, v, &n, "delete_auto_snapshots is 0 or 1");
+			if (!r && n > 1)
+				r = -EINVAL;
+			if (!r)
+				r = dmrow_md_set_disk_flags(m->pool->md, id,
+							    n ? DMROW_DISK_DELETE_AUTO_SNAPS : 0);
+		} else if ((v = value_of(m->argv[i], "policy"))) {
+			r = parse_u32(m, v, &n, "policy must be a number");
+			if (!r)
+				r = dmrow_md_set_disk_policy(m->pool->md, id, n);
+		} else {
+			m->why = "unknown disk attribute (name=, delete_auto_snapshots=, policy=)";
+			r = -EINVAL;
+		}
+	}
+	if (r == -EEXIST)
+		m->why = "another disk has this name";
+	return r;
+}
+
+/*----------------------------------------------------------------
+ * Snapshots
+ *--------------------------------------------------------------*/
+
+#define MAX_SNAPSHOT_DISKS 64
+
+/* Split "a,b,c" in place into up to @max strings. */
+static unsigned int split_list(char *list, char **items, unsigned int max)
+{
+	unsigned int n = 0;
+	char *item;
+
+	while ((item = strsep(&list, ",")) && n < max + 1)
+		items[n++] = item;
+	return n;
+}
+
+/*
+ * snapshot <disk id>[,<disk id>...] [name=<n>[,<n>...]] [kind=manual|auto]
+ *          [consistency=crash|app] [policy=<id>] [retention=<secs>] [time=<secs>]
+ */
+static int msg_snapshot(struct msg_ctx *m)
+{
+	struct dmrow_snapshot_attrs *attrs = NULL;
+	char *ids[MAX_SNAPSHOT_DISKS + 1], *names[MAX_SNAPSHOT_DISKS + 1];
+	u64 *disks = NULL, *snaps = NULL, created = now_seconds(), retention = 0;
+	unsigned int nr, nr_names = 0, i;
+	u32 flags = 0, policy = 0;
+	const char *v;
+	int r;
+
+	nr = split_list(m->argv[1], ids, MAX_SNAPSHOT_DISKS);
+	if (nr > MAX_SNAPSHOT_DISKS) {
+		m->why = "at most 64 disks in one snapshot";
+		return -EINVAL;
+	}
+	for (i = 2; i < m->argc; i++) {
+		if ((v = value_of(m->argv[i], "name"))) {
+			nr_names = split_list((char *)v, names, MAX_SNAPSHOT_DISKS);
+		} else if ((v = value_of(m->argv[i], "kind"))) {
+			if (!strcmp(v, "auto")) {
+				flags |= DMROW_SNAP_AUTO;
+			} else if (strcmp(v, "manual")) {
+				m->why = "kind is manual or auto";
+				return -EINVAL;
+			}
+		} else if ((v = value_of(m->argv[i], "consistency"))) {
+			if (!strcmp(v, "app")) {
+				flags |= DMROW_SNAP_APP_CONSISTENT;
+			} else if (strcmp(v, "crash")) {
+				m->why = "consistency is crash or app";
+				return -EINVAL;
+			}
+		} else if ((v = value_of(m->argv[i], "policy"))) {
+			if (parse_u32(m, v, &policy, "policy must be a number"))
+				return -EINVAL;
+		} else if ((v = value_of(m->argv[i], "retention"))) {
+			if (parse_u64(m, v, &retention, "retention must be seconds since the epoch"))
+				return -EINVAL;
+		} else if ((v = value_of(m->argv[i], "time"))) {
+			if (parse_u64(m, v, &created, "time must be seconds since the epoch"))
+				return -EINVAL;
+		} else {
+			m->why = "unknown snapshot attribute (name=, kind=, consistency=, policy=, retention=, time=)";
+			return -EINVAL;
+		}
+	}
+	if (nr_names && nr_names != nr) {
+		m->why = "give one name per disk";
+		return -EINVAL;
+	}
+
+	disks = kcalloc(nr, sizeof(*disks), GFP_KERNEL);
+	snaps = kcalloc(nr, sizeof(*snaps), GFP_KERNEL);
+	attrs = kcalloc(nr, sizeof(*attrs), GFP_KERNEL);
+	r = -ENOMEM;
+	if (!disks || !snaps || !attrs)
+		goto out;
+	for (i = 0; i < nr; i++) {
+		r = parse_u64(m, ids[i], &disks[i], "disk ids must be numbers");
+		if (r)
+			goto out;
+		attrs[i].name = nr_names ? names[i] : "";
+		attrs[i].created = created;
+		attrs[i].flags = flags;
+		attrs[i].policy_id = policy;
+		attrs[i].retention_until = retention;
+	}
+
+	/* Every write acknowledged so far, and nothing in flight: see dm-row-pool.c. */
+	r = dmrow_pool_commit(m->pool);
+	if (r)
+		goto out;
+	r = dmrow_md_create_snapshots(m->pool->md, nr, disks, attrs, snaps);
+	if (r == -EDQUOT)
+		m->why = "snapshot quota reached";
+	else if (r == -EEXIST)
+		m->why = "the disk has a snapshot of this name";
+	if (r)
+		goto out;
+	for (i = 0; i < nr; i++)
+		emit(m, "%s%llu", i ? " " : "", (unsigned long long)snaps[i]);
+	emit(m, "\n");
+	r = 1;
+out:
+	kfree(attrs);
+	kfree(snaps);
+	kfree(disks);
+	return r;
+}
+
+static int msg_delete_snapshot(struct msg_ctx *m)
+{
+	struct dmrow_snapshot_info info;
+	u64 id;
+	int r;
+
+	r = parse_u64(m, m->argv[1], &id, "snapshot id must be a number");
+	if (!r)
+		r = dmrow_md_get_snapshot(m->pool->md, id, &info);
+	if (r)
+		return r;
+	if (dmrow_pool_disk_active(m->pool, info.disk_id, id, true)) {
+		m->why = "the snapshot's device is active: remove it first";
+		return -EBUSY;
+	}
+	return dmrow_md_delete_snapshot(m->pool->md, id);
+}
+
+static int msg_merge(struct msg_ctx *m)
+{
+	struct dmrow_snapshot_info info;
+	u64 first, last, id;
+	int r;
+
+	r = parse_u64(m, m->argv[1], &first, "snapshot id must be a number");
+	if (!r)
+		r = parse_u64(m, m->argv[2], &last, "snapshot id must be a number");
+	/* None of the snapshots that go may have an active device. */
+	for (id = first; !r && id && id != last; id = info.next) {
+		r = dmrow_md_get_snapshot(m->pool->md, id, &info);
+		if (!r && dmrow_pool_disk_active(m->pool, info.disk_id, id, true)) {
+			m->why = "a snapshot to be merged has an active device";
+			r = -EBUSY;
+		}
+	}
+	if (r)
+		return r;
+	r = dmrow_md_merge_snapshots(m->pool->md, first, last);
+	if (r == -EINVAL)
+		m->why = "the second snapshot must follow the first in the same chain";
+	return r;
+}
+
+static int msg_rollback(struct msg_ctx *m)
+{
+	u64 disk, snap;
+	int r;
+
+	r = parse_u64(m, m->argv[1], &disk, "disk id must be a number");
+	if (!r)
+		r = parse_u64(m, m->argv[2], &snap, "snapshot id must be a number");
+	if (r)
+		return r;
+	if (dmrow_pool_disk_active(m->pool, disk, 0, false)) {
+		m->why = "rollback needs the disk's device suspended or removed";
+		return -EBUSY;
+	}
+	r = dmrow_pool_commit(m->pool);
+	if (!r)
+		r = dmrow_md_rollback(m->pool->md, disk, snap);
+	if (r == -EINVAL)
+		m->why = "the snapshot belongs to another disk";
+	return r;
+}
+
+static int msg_clone(struct msg_ctx *m)
+{
+	u64 snap, disk;
+	int r;
+
+	r = parse_u64(m, m->argv[1], &snap, "snapshot id must be a number");
+	if (!r)
+		r = parse_u64(m, m->argv[2], &disk, "disk id must be a number");
+	if (r)
+		return r;
+	r = dmrow_md_clone(m->pool->md, snap, disk, m->argc > 3 ? m->argv[3] : "",
+			   now_seconds());
+	if (r == -EEXIST)
+		m->why = "a disk with this id or name exists";
+	return r;
+}
+
+static int msg_set_snapshot(struct msg_ctx *m)
+{
+	const char *v;
+	unsigned int i;
+	u64 id, n;
+	int r;
+
+	r = parse_u64(m, m->argv[1], &id, "snapshot id must be a number");
+	for (i = 2; i < m->argc && !r; i++) {
+		if ((v = value_of(m->argv[i], "name"))) {
+			r = dmrow_md_set_snapshot_name(m->pool->md, id, v);
+		} else if ((v = value_of(m->argv[i], "retention"))) {
+			r = parse_u64(m, v, &n, "retention must be seconds since the epoch");
+			if (!r)
+				r = dmrow_md_set_snapshot_retention(m->pool->md, id, n);
+		} else {
+			m->why = "unknown snapshot attribute (name=, retention=)";
+			r = -EINVAL;
+		}
+	}
+	if (r == -EEXIST)
+		m->why = "the disk has a snapshot of this name";
+	return r;
+}
+
+static int msg_set_quota(struct msg_ctx *m)
+{
+	u32 manual, automatic;
+	int r;
+
+	r = parse_u32(m, m->argv[1], &manual, "quota must be a number");
+	if (!r)
+		r = parse_u32(m, m->argv[2], &automatic, "quota must be a number");
+	if (!r)
+		r = dmrow_md_set_quota(m->pool->md, manual, automatic);
+	if (r == -EINVAL)
+		m->why = "quotas are 0..65536";
+	return r;
+}
+
+static int msg_commit(struct msg_ctx *m)
+{
+	return dmrow_pool_commit(m->pool);
+}
+
+/*----------------------------------------------------------------
+ * Reports
+ *--------------------------------------------------------------*/
+
+static void emit_name(struct msg_ctx *m, const char *name)
+{
+	emit(m, " name=%s", name[0] ? name : "-");
+}
+
+static void emit_disk(struct msg_ctx *m, const struct dmrow_disk_info *d)
+{
+	emit(m, "disk id=%llu size=%llu created=%llu first=%llu last=%llu origin=%llu removed=%d delete_auto_snapshots=%d manual=%u auto=%u policy=%u",
+	     (unsigned long long)d->id,
+	     (unsigned long long)(d->size_blocks << m->pool->block_shift),
+	     (unsigned long long)d->created, (unsigned long long)d->first_snapshot,
+	     (unsigned long long)d->last_snapshot, (unsigned long long)d->origin_snapshot,
+	     !!(d->flags & DMROW_DISK_REMOVED), !!(d->flags & DMROW_DISK_DELETE_AUTO_SNAPS),
+	     d->nr_manual, d->nr_auto, d->policy_id);
+	emit_name(m, d->name);
+	emit(m, "\n");
+}
+
+static void emit_snapshot(struct msg_ctx *m, const struct dmrow_snapshot_info *s)
+{
+	emit(m, "snapshot id=%llu disk=%llu prev=%llu next=%llu created=%llu size=%llu kind=%s consistency=%s policy=%u retention=%llu group=%llu",
+	     (unsigned long long)s->id, (unsigned long long)s->disk_id,
+	     (unsigned long long)s->prev, (unsigned long long)s->next,
+	     (unsigned long long)s->created,
+	     (unsigned long long)(s->size_blocks << m->pool->block_shift),
+	     s->flags & DMROW_SNAP_AUTO ? "auto" : "manual",
+	     s->flags & DMROW_SNAP_APP_CONSISTENT ? "app" : "crash", s->policy_id,
+	     (unsigned long long)s->retention_until, (unsigned long long)s->group_id);
+	emit_name(m, s->name);
+	emit(m, "\n");
+}
+
+/* info pool | info disk <id> | info snapshot <id> */
+static int msg_info(struct msg_ctx *m)
+{
+	struct dmrow_snapshot_info snap;
+	struct dmrow_disk_info disk;
+	struct dmrow_pool_info pool;
+	u64 id;
+	int r;
+
+	if (!strcmp(m->argv[1], "pool")) {
+		r = dmrow_md_pool_info(m->pool->md, &pool);
+		if (r)
+			return r;
+		emit(m, "pool uuid=%pUb block_size=%u transaction=%llu metadata_blocks=%llu metadata_used=%llu data_blocks=%llu data_used=%llu manual_quota=%u auto_quota=%u mode=%s needs_check=%d\n",
+		     pool.uuid, pool.data_block_sectors,
+		     (unsigned long long)pool.transaction_id,
+		     (unsigned long long)pool.metadata_blocks,
+		     (unsigned long long)pool.metadata_used,
+		     (unsigned long long)pool.data_blocks, (unsigned long long)pool.data_used,
+		     pool.manual_quota, pool.auto_quota,
+		     dmrow_pool_mode_name(dmrow_pool_mode(m->pool)), pool.needs_check);
+		return 1;
+	}
+	if (m->argc < 3) {
+		m->why = "info pool | info disk <id> | info snapshot <id>";
+		return -EINVAL;
+	}
+	r = parse_u64(m, m->argv[2], &id, "id must be a number");
+	if (r)
+		return r;
+	if (!strcmp(m->argv[1], "disk")) {
+		r = dmrow_md_get_disk(m->pool->md, id, &disk);
+		if (!r)
+			emit_disk(m, &disk);
+	} else if (!strcmp(m->argv[1], "snapshot")) {
+		r = dmrow_md_get_snapshot(m->pool->md, id, &snap);
+		if (!r)
+			emit_snapshot(m, &snap);
+	} else {
+		m->why = "info pool | info disk <id> | info snapshot <id>";
+		r = -EINVAL;
+	}
+	return r ? r : 1;
+}
+
+/* list_disks [<from id>] */
+static int msg_list_disks(struct msg_ctx *m)
+{
+	struct dmrow_disk_info disk;
+	u64 from = 0;
+	int r = 0;
+
+	if (m->argc > 1 && parse_u64(m, m->argv[1], &from, "id must be a number"))
+		return -EINVAL;
+	for (;;) {
+		if (!room_for(m, 400)) {
+			emit(m, "next=%llu\n", (unsigned long long)from);
+			break;
+		}
+		r = dmrow_md_next_disk(m->pool->md, from, &disk);
+		if (r == -ENODATA) {
+			r = 0;
+			break;
+		}
+		if (r)
+			return r;
+		emit_disk(m, &disk);
+		from = disk.id + 1;
+	}
+	return 1;
+}
+
+/* list_snapshots <disk id> [<from snapshot id>]: the chain, oldest first */
+static int msg_list_snapshots(struct msg_ctx *m)
+{
+	struct dmrow_snapshot_info snap;
+	struct dmrow_disk_info disk;
+	u64 disk_id, id;
+	int r;
+
+	r = parse_u64(m, m->argv[1], &disk_id, "disk id must be a number");
+	if (!r)
+		r = dmrow_md_get_disk(m->pool->md, disk_id, &disk);
+	if (r)
+		return r;
+	id = disk.first_snapshot;
+	if (m->argc > 2 && parse_u64(m, m->argv[2], &id, "snapshot id must be a number"))
+		return -EINVAL;
+	while (id) {
+		if (!room_for(m, 400)) {
+			emit(m, "next=%llu\n", (unsigned long long)id);
+			break;
+		}
+		r = dmrow_md_get_snapshot(m->pool->md, id, &snap);
+		if (r)
+			return r;
+		if (snap.disk_id != disk_id) {
+			m->why = "the snapshot belongs to another disk";
+			return -EINVAL;
+		}
+		emit_snapshot(m, &snap);
+		id = snap.next;
+	}
+	return 1;
+}
+
+/* space snapshot <id> | space disk <id>: what the object holds */
+static int msg_space(struct msg_ctx *m)
+{
+	u64 id, a, b, c;
+	int r;
+
+	r = parse_u64(m, m->argv[2], &id, "id must be a number");
+	if (r)
+		return r;
+	if (!strcmp(m->argv[1], "snapshot")) {
+		struct dmrow_snapshot_info snap;
+
+		r = dmrow_md_get_snapshot(m->pool->md, id, &snap);
+		if (!r)
+			r = dmrow_md_snapshot_delta(m->pool->md, id, &a);
+		if (!r)
+			r = dmrow_md_snapshot_exclusive(m->pool->md, id, &b);
+		if (!r)
+			r = dmrow_md_mapped_blocks(m->pool->md, snap.disk_id, id, &c);
+		if (!r)
+			emit(m, "snapshot id=%llu delta_blocks=%llu exclusive_blocks=%llu mapped_blocks=%llu\n",
+			     (unsigned long long)id, (unsigned long long)a,
+			     (unsigned long long)b, (unsigned long long)c);
+	} else if (!strcmp(m->argv[1], "disk")) {
+		struct dmrow_disk_info disk;
+
+		r = dmrow_md_get_disk(m->pool->md, id, &disk);
+		if (!r)
+			r = dmrow_md_chain_capacity(m->pool->md, id, &a);
+		b = c = 0;
+		if (!r && !(disk.flags & DMROW_DISK_REMOVED)) {
+			r = dmrow_md_disk_delta(m->pool->md, id, &b);
+			if (!r)
+				r = dmrow_md_mapped_blocks(m->pool->md, id, 0, &c);
+		}
+		if (!r)
+			emit(m, "disk id=%llu chain_blocks=%llu live_delta_blocks=%llu mapped_blocks=%llu\n",
+			     (unsigned long long)id, (unsigned long long)a,
+			     (unsigned long long)b, (unsigned long long)c);
+	} else {
+		m->why = "space snapshot <id> | space disk <id>";
+		r = -EINVAL;
+	}
+	return r ? r : 1;
+}
+
+struct diff_emitter {
+	struct msg_ctx *m;
+	u64 run_start;		/* current run of changed blocks */
+	u64 run_len;
+	u64 next;		/* where to resume when the buffer is full */
+	bool full;
+};
+
+static bool flush_run(struct diff_emitter *de)
+{
+	if (!de->run_len)
+		return true;
+	if (!room_for(de->m, 48))
+		return false;
+	emit(de->m, "%llu+%llu\n", (unsigned long long)de->run_start,
+	     (unsigned long long)de->run_len);
+	de->run_len = 0;
+	return true;
+}
+
+static int diff_block(void *context, u64 vblock, u64 data_block)
+{
+	struct diff_emitter *de = context;
+
+	if (de->run_len && de->run_start + de->run_len == vblock) {
+		de->run_len++;
+		return 0;
+	}
+	if (!flush_run(de)) {
+		de->next = de->run_start;
+		de->full = true;
+		return 1;	/* stop the walk */
+	}
+	de->run_start = vblock;
+	de->run_len = 1;
+	return 0;
+}
+
+static int diff_block_from(void *context, u64 vblock, u64 data_block)
+{
+	struct diff_emitter *de = context;
+
+	return vblock < de->next ? 0 : diff_block(context, vblock, data_block);
+}
+
+/*
+ * diff <disk id> <from snapshot|0> <to snapshot|0> [<start block>]:
+ * the runs of blocks that differ, "<first block>+<count>" per line (in data
+ * blocks), then "next=<block>" if the buffer filled up, else "end".
+ */
+static int msg_diff(struct msg_ctx *m)
+{
+	struct diff_emitter de = { .m = m };
+	u64 disk, from, to;
+	int r;
+
+	r = parse_u64(m, m->argv[1], &disk, "disk id must be a number");
+	if (!r)
+		r = parse_u64(m, m->argv[2], &from, "snapshot id must be a number");
+	if (!r)
+		r = parse_u64(m, m->argv[3], &to, "snapshot id must be a number");
+	if (!r && m->argc > 4)
+		r = parse_u64(m, m->argv[4], &de.next, "start must be a block number");
+	if (r)
+		return r;
+	r = dmrow_md_diff(m->pool->md, disk, from, to, diff_block_from, &de);
+	if (r < 0)
+		return r;
+	if (!de.full && !flush_run(&de)) {
+		de.next = de.run_start;
+		de.full = true;
+	}
+	if (de.full)
+		emit(m, "next=%llu\n", (unsigned long long)de.next);
+	else
+		emit(m, "end\n");
+	return 1;
+}
+
+/*----------------------------------------------------------------*/
+
+/* Errors that refuse a message before it changes anything. */
+static bool is_refusal(int r)
+{
+	return r == -EINVAL || r == -ENODATA || r == -EEXIST || r == -EDQUOT || r == -EBUSY;
+}
+
+static const struct msg_handler handlers[] = {
+	{ "commit",		0, 0, false, true,  msg_commit },
+	{ "create_disk",	2, 3, true,  false, msg_create_disk },
+	{ "remove_disk",	1, 1, true,  true,  msg_remove_disk },
+	{ "resize_disk",	2, 2, true,  false, msg_resize_disk },
+	{ "set_disk",		2, 4, true,  true,  msg_set_disk },
+	{ "snapshot",		1, 7, true,  false, msg_snapshot },
+	{ "delete_snapshot",	1, 1, true,  true,  msg_delete_snapshot },
+	{ "merge",		2, 2, true,  true,  msg_merge },
+	{ "rollback",		2, 2, true,  false, msg_rollback },
+	{ "clone",		2, 3, true,  false, msg_clone },
+	{ "set_snapshot",	2, 3, true,  true,  msg_set_snapshot },
+	{ "set_quota",		2, 2, true,  true,  msg_set_quota },
+	{ "info",		1, 2, false, true,  msg_info },
+	{ "list_disks",		0, 1, false, true,  msg_list_disks },
+	{ "list_snapshots",	1, 2, false, true,  msg_list_snapshots },
+	{ "space",		2, 2, false, true,  msg_space },
+	{ "diff",		3, 4, false, true,  msg_diff },
+};
+
+int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **argv,
+			  char *result, unsigned int maxlen)
+{
+	struct msg_ctx m = {
+		.pool = pool, .argc = argc, .argv = argv, .result = result, .maxlen = maxlen,
+	};
+	const struct msg_handler *h = NULL;
+	enum pool_mode mode;
+	unsigned int i;
+	int r;
+
+	if (result && maxlen)
+		result[0] = '\0';
+	for (i = 0; i < ARRAY_SIZE(handlers); i++)
+		if (!strcasecmp(argv[0], handlers[i].verb))
+			h = &handlers[i];
+	if (!h) {
+		DMWARN("unknown message '%s'", argv[0]);
+		return -EINVAL;
+	}
+	if (argc - 1 < h->min_args || argc - 1 > h->max_args) {
+		DMWARN("message '%s' takes %u to %u arguments, not %u", h->verb,
+		       h->min_args, h->max_args, argc - 1);
+		return -EINVAL;
+	}
+
+	mode = dmrow_pool_mode(pool);
+	if (mode == POOL_FAIL) {
+		DMWARN("message '%s' refused: the pool has failed", h->verb);
+		return -EIO;
+	}
+	if (h->changes && mode == POOL_READ_ONLY && !(pool->metadata_low && h->frees_space)) {
+		DMWARN("message '%s' refused: the pool is read-only%s", h->verb,
+		       pool->metadata_low ? " for lack of metadata space: delete snapshots" : "");
+		return pool->metadata_low ? -ENOSPC : -EROFS;
+	}
+
+	if (h->changes) {
+		/* Commit what the I/O path did, so a failure below loses only this message. */
+		r = dmrow_pool_commit(pool);
+		if (r)
+			return r;
+	}
+	r = h->fn(&m);
+	if (r < 0) {
+		if (is_refusal(r)) {
+			DMWARN("message '%s' refused: %s", h->verb,
+			       m.why ? m.why : r == -ENODATA ? "no such disk or snapshot" : "invalid");
+		} else if (h->changes) {
+			/* Past the checks: the change may be half done. */
+			dmrow_pool_metadata_failed(pool, h->verb, r);
+		}
+		return r;
+	}
+	if (h->changes) {
+		int c = dmrow_pool_commit(pool);
+
+		if (c)
+			return c;
+		if (h->frees_space)
+			dmrow_pool_space_freed(pool);
+	}
+	if (m.overflow)
+		DMWARN("message '%s': result truncated", h->verb);
+	return r;
+}

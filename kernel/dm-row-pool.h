@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * A pool: the metadata and data devices, the open metadata, the worker
+ * that does all metadata work, and the I/O path of the disks in it.
+ * Shared by the pool target, the disk target and the message handlers.
+ */
+#ifndef DM_ROW_POOL_H
+#define DM_ROW_POOL_H
+
+#include <linux/bio.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+
+#include "dm-row.h"
+#include "dm-row-metadata.h"
+
+/*
+ * Pool modes, ordered by degradation and compared with >=.  A pool never
+ * leaves POOL_FAIL; every change raises a dm event.
+ */
+enum pool_mode {
+	POOL_WRITE,		/* normal */
+	POOL_OUT_OF_DATA_SPACE,	/* writes needing a new block wait (then fail) */
+	POOL_READ_ONLY,		/* metadata cannot change: reads, in-place writes */
+	POOL_FAIL,		/* metadata unusable: all I/O fails */
+};
+
+/* What a pool table line asks for, once parsed. */
+struct pool_config {
+	sector_t block_sectors;
+	u64 low_water_blocks;
+	bool read_only;
+	bool error_if_no_space;
+	unsigned int no_space_timeout;	/* seconds, 0: wait forever */
+	unsigned int cache_blocks;	/* metadata block cache, 0: default */
+};
+
+struct dmrow_bm;
+struct dm_kcopyd_client;
+
+struct dmrow_pool {
+	struct list_head list;		/* in the pool table */
+	struct mapped_device *pool_md;	/* the pool's own dm device */
+	struct block_device *metadata_bdev;
+	unsigned int ref_count;		/* under the pool table lock */
+
+	struct dm_target *ti;		/* the pool target now bound, for events */
+	struct block_device *data_bdev;
+	struct pool_config cfg;
+	unsigned int block_shift;	/* log2 of block_sectors */
+
+	struct dmrow_bm *bm;
+	struct dmrow_metadata *md;
+	struct dm_kcopyd_client *copier;
+
+	struct workqueue_struct *wq;
+	struct work_struct worker;
+	struct delayed_work waker;		/* periodic commit */
+	struct delayed_work no_space_timeout;
+
+	spinlock_t lock;			/* protects the lists below and mode */
+	struct bio_list deferred;		/* bios for the worker */
+	struct bio_list retry_on_space;		/* waiting for free data blocks */
+	struct bio_list commit_waiters;		/* done, completed after the next commit */
+	struct list_head messages;		/* control operations for the worker */
+	struct list_head reverts;		/* failed new-block writes to undo */
+	struct hlist_head *pending;		/* blocks with a new-block write in flight */
+	enum pool_mode mode;
+	bool no_space_timed_out;
+	bool low_water_signalled;
+	bool metadata_low;			/* read-only for lack of metadata space */
+	bool suspended;
+
+	atomic_t in_flight;			/* data I/O we submitted, not yet done */
+	wait_queue_head_t in_flight_wait;
+	unsigned long last_commit;		/* jiffies */
+	struct list_head disks;			/* active disk targets, under lock */
+};
+
+/* The pool table: pools by their dm device (disk targets find them so). */
+struct dmrow_pool *dmrow_pool_find(struct mapped_device *pool_md);
+int dmrow_pool_get(struct dm_target *ti, struct mapped_device *pool_md,
+		   struct block_device *metadata_bdev, struct block_device *data_bdev,
+		   const struct pool_config *cfg, struct dmrow_pool **result);
+void dmrow_pool_put(struct dmrow_pool *pool);
+/* For a disk target: hold the pool its table line names. */
+struct dmrow_pool *dmrow_pool_lookup_and_get(struct block_device *pool_bdev);
+
+/* Pool target hooks. */
+int dmrow_pool_bind(struct dmrow_pool *pool, struct dm_target *ti,
+		    struct block_device *data_bdev, const struct pool_config *cfg);
+void dmrow_pool_suspend(struct dmrow_pool *pool);
+void dmrow_pool_resume(struct dmrow_pool *pool);
+enum pool_mode dmrow_pool_mode(struct dmrow_pool *pool);
+const char *dmrow_pool_mode_name(enum pool_mode mode);
+
+/* The I/O path, for the disk target. */
+struct dmrow_disk_binding {
+	struct list_head list;		/* in pool->disks */
+	struct dm_target *ti;
+	struct dmrow_pool *pool;
+	u64 disk_id;
+	u64 snap_id;			/* 0: the live head */
+	bool suspended;
+};
+
+struct dmrow_bio_ctx {
+	struct dmrow_disk_binding *disk;
+	u64 vblock;
+	u64 new_block;			/* the block a new-block write goes to */
+	u64 old_block;			/* what it replaced, DMROW_UNMAPPED if none */
+	unsigned int flags;
+	bio_end_io_t *saved_end_io;
+	void *saved_private;
+	int kcopyd_error;
+};
+
+void dmrow_pool_defer_bio(struct dmrow_pool *pool, struct bio *bio);
+void dmrow_pool_attach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db);
+void dmrow_pool_detach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db);
+bool dmrow_pool_disk_active(struct dmrow_pool *pool, u64 disk_id, u64 snap_id,
+			    bool include_suspended);
+
+/* Control operations (dm-row-message.c) run on the worker through this. */
+struct dmrow_message {
+	struct list_head list;
+	unsigned int argc;
+	char **argv;
+	char *result;
+	unsigned int maxlen;
+	int error;
+	struct completion done;
+};
+
+int dmrow_pool_run_message(struct dmrow_pool *pool, unsigned int argc, char **argv,
+			   char *result, unsigned int maxlen);
+/* On the worker: wait for in-flight data I/O, then commit. */
+int dmrow_pool_commit(struct dmrow_pool *pool);
+/* On the worker: a metadata change failed; drop it and degrade the pool. */
+void dmrow_pool_metadata_failed(struct dmrow_pool *pool, const char *op, int r);
+/* On the worker: space may have been freed; let waiting writes try again. */
+void dmrow_pool_space_freed(struct dmrow_pool *pool);
+/* dm-row-message.c */
+int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **argv,
+			  char *result, unsigned int maxlen);
+
+#endif /* DM_ROW_POOL_H */

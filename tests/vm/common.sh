@@ -1,0 +1,231 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers for tests/vm scenario tests.  Source it first thing:
+#
+#	. "$DMROW_SRC/tests/vm/common.sh"
+#
+# A test passes when it exits 0, is skipped when it exits 77 (skip) and fails
+# otherwise.  The shell runs with errexit, nounset and pipefail: an unchecked
+# failing command fails the test, and the location is printed.  Cleanups
+# registered with on_exit run last-in first-out however the test ends,
+# including on the runner's timeout.
+#
+# Environment provided by the runner:
+#   DMROW_SRC      source tree (read-only)
+#   DMROW_KO       dm-row.ko built for the running kernel, or empty
+#   DMROW_DISKS    virtio disks, space separated (/dev/vda /dev/vdb ...)
+#   TEST_TMP       scratch directory, emptied after the test
+#   TEST_NAME      group/NNN-name
+#   VM_OUTDIR      host work directory, writable (for artifacts)
+#   DM_DISABLE_UDEV=1 (there is no udev: libdevmapper creates the nodes)
+
+set -eEuo pipefail
+shopt -s inherit_errexit
+
+_ON_EXIT=()
+
+log_note() {
+	echo "NOTE: $*"
+}
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+
+# log_must CMD [ARGS...]: run CMD, fail the test if it exits nonzero.
+log_must() {
+	local rc=0
+	echo "+ $*"
+	"$@" || rc=$?
+	[[ $rc -eq 0 ]] || fail "'$*' exited $rc"
+}
+
+# log_mustnot CMD [ARGS...]: run CMD, fail the test if it succeeds.
+log_mustnot() {
+	local rc=0
+	echo "+ ! $*"
+	"$@" || rc=$?
+	[[ $rc -ne 0 ]] || fail "'$*' succeeded but should have failed"
+	[[ $rc -lt 124 ]] || fail "'$*' died (exit $rc) instead of failing"
+}
+
+# assert_eq ACTUAL EXPECTED [WHAT]
+assert_eq() {
+	[[ "$1" == "$2" ]] || fail "${3:-assert_eq}: expected '$2', got '$1'"
+}
+
+# on_exit CMD [ARGS...]: register a cleanup.  One argument is run as a shell
+# string; several are run as a command with those exact arguments.
+on_exit() {
+	if [[ $# -eq 1 ]]; then
+		_ON_EXIT+=("$1")
+	else
+		_ON_EXIT+=("${*@Q}")
+	fi
+}
+
+_run_on_exit() {
+	local rc=$? i c
+	set +eE
+	trap - ERR
+	for ((i = ${#_ON_EXIT[@]} - 1; i >= 0; i--)); do
+		c=${_ON_EXIT[i]}
+		echo "cleanup: $c"
+		if ! eval "$c"; then
+			echo "FAIL: cleanup '$c' failed" >&2
+			[[ $rc -eq 0 ]] && rc=1
+		fi
+	done
+	exit "$rc"
+}
+
+_on_error() {
+	local rc=$?
+	echo "FAIL: ${BASH_SOURCE[1]##*/}:${BASH_LINENO[0]}: '$BASH_COMMAND' exited $rc" >&2
+}
+
+trap _run_on_exit EXIT
+trap _on_error ERR
+trap 'exit 143' TERM
+trap 'exit 130' INT
+
+# ---------------------------------------------------------------------------
+# Requirements
+
+require_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null || skip "$c not installed"
+	done
+}
+
+# require_disks N: skip unless at least N virtio disks are attached.
+require_disks() {
+	local -a d
+	read -r -a d <<<"${DMROW_DISKS:-}"
+	[[ ${#d[@]} -ge $1 ]] || skip "needs $1 disk(s), have ${#d[@]} (scripts/vm --disks)"
+}
+
+# disk N: print the N-th (from 0) virtio disk.
+disk() {
+	local -a d
+	read -r -a d <<<"${DMROW_DISKS:-}"
+	[[ $1 -lt ${#d[@]} ]] || fail "no disk $1 (have: ${DMROW_DISKS:-none})"
+	echo "${d[$1]}"
+}
+
+# require_module NAME [PARAMS...]: modprobe a kernel module or skip.
+require_module() {
+	modprobe "$@" || skip "kernel module $1 not available"
+}
+
+# ---------------------------------------------------------------------------
+# dm-row module
+
+_dmrow_modname() {
+	local n
+	n=$(modinfo -F name "$DMROW_KO" 2>/dev/null || true)
+	[[ -n $n ]] || n=$(basename "$DMROW_KO" .ko)
+	echo "${n//-/_}"
+}
+
+# load_module [PARAMS...]: load dm-row.ko and what it depends on, unless it
+# is loaded already.  Skips the test when no module was built for this kernel.
+load_module() {
+	local d deps
+	[[ -n ${DMROW_KO:-} && -f ${DMROW_KO:-} ]] ||
+		skip "no dm-row.ko built for $(uname -r)"
+	[[ -d /sys/module/$(_dmrow_modname) ]] && return 0
+	log_must modprobe -a dm-mod dm-bufio
+	modprobe libcrc32c 2>/dev/null || true
+	deps=$(modinfo -F depends "$DMROW_KO")
+	for d in ${deps//,/ }; do
+		log_must modprobe "$d"
+	done
+	log_must insmod "$DMROW_KO" "$@"
+}
+
+unload_module() {
+	local m
+	[[ -n ${DMROW_KO:-} ]] || return 0
+	m=$(_dmrow_modname)
+	[[ -d /sys/module/$m ]] || return 0
+	log_must rmmod "$m"
+}
+
+# ---------------------------------------------------------------------------
+# Device mapper
+
+# dmsetup_create NAME TABLE [DMSETUP-ARGS...]: create a device, make sure its
+# node exists and register its removal.
+dmsetup_create() {
+	local name=$1 table=$2
+	shift 2
+	log_must dmsetup create --noudevsync "$@" "$name" --table "$table"
+	on_exit dmsetup_remove "$name"
+	[[ -b /dev/mapper/$name ]] || dmsetup mknodes "$name"
+	[[ -b /dev/mapper/$name ]] || fail "no /dev/mapper/$name after create"
+}
+
+# dmsetup_remove NAME: remove a device if it exists; retry while it is busy.
+dmsetup_remove() {
+	local name=$1 i
+	for ((i = 0; i < 50; i++)); do
+		dmsetup info "$name" >/dev/null 2>&1 || return 0
+		dmsetup remove --noudevsync "$name" 2>/dev/null && return 0
+		sleep 0.2
+	done
+	dmsetup remove --noudevsync "$name"
+}
+
+# dev_sectors DEV: size of a block device in 512-byte sectors.
+dev_sectors() {
+	blockdev --getsz "$1"
+}
+
+# ---------------------------------------------------------------------------
+# Data
+
+# sha256_of DEV|FILE [OFFSET_BYTES LEN_BYTES]: checksum of a range (default:
+# all of it).  A block device's page cache is dropped first so the data is
+# read from the device, not from a stale cache of an earlier read.
+sha256_of() {
+	local dev=$1 off=${2:-0} len=${3:-}
+	[[ -b $dev ]] && blockdev --flushbufs "$dev"
+	if [[ -n $len ]]; then
+		dd if="$dev" bs=1M iflag=skip_bytes,count_bytes skip="$off" \
+			count="$len" status=none | sha256sum | cut -d' ' -f1
+	else
+		dd if="$dev" bs=1M iflag=skip_bytes skip="$off" status=none |
+			sha256sum | cut -d' ' -f1
+	fi
+}
+
+# write_random DEV OFFSET_BYTES LEN_BYTES [SEED]: write reproducible
+# pseudo-random data (same SEED, same bytes) with O_DIRECT, then print its
+# sha256.
+write_random() {
+	local dev=$1 off=$2 len=$3 seed=${4:-$RANDOM}
+	command -v openssl >/dev/null || fail "write_random needs openssl"
+	head -c "$len" /dev/zero |
+		openssl enc -aes-128-ctr -nosalt -pass "pass:$seed" -pbkdf2 |
+		dd of="$dev" bs=1M iflag=fullblock oflag=direct,seek_bytes seek="$off" \
+			conv=notrunc status=none
+	sha256_of "$dev" "$off" "$len"
+}
+
+# zero_dev DEV [MIB]: zero the first MIB MiB (default all) of a device.
+zero_dev() {
+	if [[ -n ${2:-} ]]; then
+		dd if=/dev/zero of="$1" bs=1M count="$2" oflag=direct conv=notrunc status=none
+	else
+		blkdiscard -z "$1" 2>/dev/null ||
+			dd if=/dev/zero of="$1" bs=1M oflag=direct conv=notrunc status=none
+	fi
+}
