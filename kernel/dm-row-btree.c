@@ -977,7 +977,9 @@ struct check_state {
 	u64 last_key;
 };
 
-static int check_rec(struct check_state *cs, u64 b, u64 lower, unsigned int depth)
+/* Every key under @b must be >= @lower and, if @bounded, < @upper. */
+static int check_rec(struct check_state *cs, u64 b, u64 lower, u64 upper, bool bounded,
+		     unsigned int depth)
 {
 	const struct row_disk_btree_node *n;
 	struct dmrow_block *blk;
@@ -1003,8 +1005,8 @@ static int check_rec(struct check_state *cs, u64 b, u64 lower, unsigned int dept
 	if (r)
 		return r;
 	cs->stats->nr_nodes++;
-	if (key_at(n, 0) < lower) {
-		DMERR_LIMIT("btree node %llu: key below its parent's bound",
+	if (key_at(n, 0) < lower || (bounded && key_at(n, nr_entries(n) - 1) >= upper)) {
+		DMERR_LIMIT("btree node %llu: keys outside the range its parent gives it",
 			    (unsigned long long)b);
 		r = -EILSEQ;
 		goto out;
@@ -1031,8 +1033,12 @@ static int check_rec(struct check_state *cs, u64 b, u64 lower, unsigned int dept
 		cs->have_last = true;
 		goto out;
 	}
-	for (i = 0; i < nr_entries(n) && !r; i++)
-		r = check_rec(cs, child_at(n, i), key_at(n, i), depth + 1);
+	for (i = 0; i < nr_entries(n) && !r; i++) {
+		bool last = i + 1 == nr_entries(n);
+
+		r = check_rec(cs, child_at(n, i), key_at(n, i),
+			      last ? upper : key_at(n, i + 1), bounded || !last, depth + 1);
+	}
 out:
 	dmrow_tm_unlock(cs->info->tm, blk);
 	return r;
@@ -1059,7 +1065,7 @@ int dmrow_btree_check_visit(struct dmrow_btree_info *info, u64 root,
 	memset(stats, 0, sizeof(*stats));
 	if (!root)
 		return 0;
-	r = check_rec(&cs, root, 0, 0);
+	r = check_rec(&cs, root, 0, 0, false, 0);
 	stats->height = cs.leaf_depth + 1;
 	return r;
 }

@@ -177,14 +177,19 @@ static int sb_check_fields(const struct row_disk_superblock *sb, u64 nr_metadata
 	return 0;
 }
 
-/* Read both slots; the valid one with the newest transaction wins. */
+/*
+ * Read both slots; the one with a good checksum and the newest transaction
+ * wins.  Only then are its fields judged: a newest superblock this build
+ * must refuse refuses the pool, rather than letting the older slot be
+ * opened and then overwritten.
+ */
 static int read_newest_superblock(struct dmrow_bm *bm, bool read_only,
 				  struct row_disk_superblock *result)
 {
 	struct dmrow_block *blk;
 	bool found = false;
 	unsigned int slot;
-	int r, last_error = -EILSEQ;
+	int r;
 
 	for (slot = 0; slot < DMROW_SUPERBLOCK_SLOTS; slot++) {
 		const struct row_disk_superblock *sb;
@@ -195,18 +200,17 @@ static int read_newest_superblock(struct dmrow_bm *bm, bool read_only,
 		if (r)
 			return r;
 		sb = dmrow_block_data(blk);
-		r = sb_check_fields(sb, dmrow_bm_nr_blocks(bm), read_only);
-		if (r) {
-			last_error = r;
-		} else if (!found || le64_to_cpu(sb->hdr.txn) > le64_to_cpu(result->hdr.txn)) {
+		if (!found || le64_to_cpu(sb->hdr.txn) > le64_to_cpu(result->hdr.txn)) {
 			memcpy(result, sb, sizeof(*result));
 			found = true;
 		}
 		dmrow_bm_unlock(blk);
 	}
-	if (!found)
+	if (!found) {
 		DMERR("no valid superblock");
-	return found ? 0 : last_error;
+		return -EILSEQ;
+	}
+	return sb_check_fields(result, dmrow_bm_nr_blocks(bm), read_only);
 }
 
 /*----------------------------------------------------------------
@@ -329,11 +333,19 @@ int dmrow_md_format(struct dmrow_bm *bm, u32 data_block_sectors, u64 nr_data_blo
 	r = create_in_core(md, true);
 	if (r)
 		goto out_free;
-	/* The superblock slots are taken before anything is allocated. */
+	/*
+	 * The superblock slots are taken before anything is allocated, and
+	 * wiped: an older pool's superblock must not outlive the format.
+	 */
 	for (slot = 0; slot < DMROW_SUPERBLOCK_SLOTS; slot++) {
+		struct dmrow_block *blk;
+
 		r = dmrow_sm_inc(&md->metadata_sm, slot);
+		if (!r)
+			r = dmrow_bm_write_lock_zero(bm, slot, NULL, &blk);
 		if (r)
 			goto out_destroy;
+		dmrow_bm_unlock(blk);
 	}
 	md->dirty = true;
 	r = __commit(md);
@@ -1393,7 +1405,7 @@ int dmrow_md_create_snapshots(struct dmrow_metadata *md, unsigned int nr,
 {
 	struct disk_state *ds;
 	unsigned int i;
-	u64 victim;
+	u64 victim, group_id;
 	u32 time;
 	int r;
 
@@ -1420,11 +1432,12 @@ int dmrow_md_create_snapshots(struct dmrow_metadata *md, unsigned int nr,
 			goto out;
 	}
 
+	/* An instance snapshot's group is named after its first snapshot. */
+	group_id = nr > 1 ? le64_to_cpu(md->sb.next_snapshot_id) : 0;
 	for (i = 0; i < nr; i++) {
 		r = __get_live_disk(md, disk_ids[i], &ds);
 		if (!r)
-			r = __take_snapshot(md, ds, &attrs[i], nr > 1 ? snap_ids[0] : 0,
-					    &snap_ids[i]);
+			r = __take_snapshot(md, ds, &attrs[i], group_id, &snap_ids[i]);
 		if (r)
 			goto out;
 	}

@@ -40,7 +40,7 @@
 /* Superblock flags. */
 #define DMROW_SB_NEEDS_CHECK		(1U << 0)
 
-/* Per block type checksum seeds (xor'ed into the crc32c seed). */
+/* Per block type checksum seeds: the crc32c's starting value. */
 #define DMROW_CSUM_SEED_SUPERBLOCK	0x5b0f8926U
 #define DMROW_CSUM_SEED_BTREE		0x2904697eU
 #define DMROW_CSUM_SEED_REFCOUNT	0x7a7d77bcU
@@ -176,7 +176,7 @@ struct row_disk_superblock {
 	__le64 incompat_flags;
 	__u8 uuid[16];
 	__le32 data_block_sectors;
-	__le32 time;			/* pool time: bumped by every snapshot and clone */
+	__le32 time;			/* pool time: bumped by every snapshot operation */
 	__le64 next_snapshot_id;
 	__le32 manual_quota;		/* per disk */
 	__le32 auto_quota;		/* per disk */

@@ -229,3 +229,53 @@ zero_dev() {
 			dd if=/dev/zero of="$1" bs=1M oflag=direct conv=notrunc status=none
 	fi
 }
+
+# ---------------------------------------------------------------------------
+# dm-row pools and disks
+
+# pool_create NAME METADEV DATADEV [BLOCK_SECTORS [LOW_WATER [FEATURES...]]]:
+# create a row-pool device over the two devices and register its removal.
+pool_create() {
+	local name=$1 meta=$2 data=$3 bs=${4:-8} lw=${5:-0}
+	shift $(($# < 5 ? $# : 5))
+	local features=""
+	[[ $# -gt 0 ]] && features=" $# $*"
+	dmsetup_create "$name" "0 $(dev_sectors "$data") row-pool $meta $data $bs $lw$features"
+}
+
+# pool_msg POOL WORDS...: send a message to a pool, print its answer.
+pool_msg() {
+	local pool=$1
+	shift
+	dmsetup message "$pool" 0 "$@"
+}
+
+# pool_field POOL FIELD: one key=value field of 'info pool'.
+pool_field() {
+	pool_msg "$1" info pool | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# disk_create POOL ID SIZE_SECTORS [NAME]: a disk in the pool and its device
+# POOL-dID.
+disk_create() {
+	local pool=$1 id=$2 size=$3 name=${4:-}
+	log_must pool_msg "$pool" create_disk "$id" "$size" $name
+	dmsetup_create "$pool-d$id" "0 $size row /dev/mapper/$pool $id"
+}
+
+# snap_view POOL DISK SNAP SIZE_SECTORS: the read-only device POOL-dDISK-sSNAP.
+snap_view() {
+	dmsetup_create "$1-d$2-s$3" "0 $4 row /dev/mapper/$1 $2 $3" --readonly
+}
+
+# snapshot POOL DISK[,DISK...] [ATTRS...]: take a snapshot, print its id(s).
+snapshot() {
+	local pool=$1
+	shift
+	pool_msg "$pool" snapshot "$@"
+}
+
+# kernel_log_has REGEX: the guest kernel log contains a matching line.
+kernel_log_has() {
+	dmesg | grep -Eq "$1"
+}
