@@ -16,6 +16,7 @@
 #include "snapctl.h"
 
 static const struct snapctl_cmd *const command_tables[] = {
+	snapctl_offline_cmds,
 	snapctl_misc_cmds,
 };
 

@@ -39,6 +39,7 @@ struct snapctl_cmd {
 };
 
 extern const struct snapctl_cmd snapctl_misc_cmds[];
+extern const struct snapctl_cmd snapctl_offline_cmds[];
 
 void snapctl_print_cmd_help(const struct snapctl_cmd *cmd);
 int snapctl_usage_error(const struct snapctl_cmd *cmd, const char *fmt, ...)
