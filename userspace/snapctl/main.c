@@ -16,6 +16,9 @@
 #include "snapctl.h"
 
 static const struct snapctl_cmd *const command_tables[] = {
+	snapctl_pool_cmds,
+	snapctl_disk_cmds,
+	snapctl_snapshot_cmds,
 	snapctl_offline_cmds,
 	snapctl_misc_cmds,
 };

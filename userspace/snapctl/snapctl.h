@@ -40,6 +40,13 @@ struct snapctl_cmd {
 
 extern const struct snapctl_cmd snapctl_misc_cmds[];
 extern const struct snapctl_cmd snapctl_offline_cmds[];
+extern const struct snapctl_cmd snapctl_pool_cmds[];
+extern const struct snapctl_cmd snapctl_disk_cmds[];
+extern const struct snapctl_cmd snapctl_snapshot_cmds[];
+
+struct record;
+/* A snapshot by id, name, or <disk>/<name>; prints the error and returns an exit code. */
+int snapctl_find_snapshot(const char *pool, const char *spec, struct record *rec);
 
 void snapctl_print_cmd_help(const struct snapctl_cmd *cmd);
 int snapctl_usage_error(const struct snapctl_cmd *cmd, const char *fmt, ...)

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Talking to a row-pool through its messages (Documentation/dm-row.rst):
+ * sending them, reading their "kind key=value ..." records, following
+ * "next=" pages, and naming the devices snapctl makes.
+ */
+#ifndef SNAPCTL_POOLCTL_H
+#define SNAPCTL_POOLCTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define RECORD_MAX_FIELDS 32
+
+struct record {
+	char *kind;			/* "disk", "snapshot", "pool" */
+	unsigned int nr_fields;
+	char *keys[RECORD_MAX_FIELDS];
+	char *values[RECORD_MAX_FIELDS];
+	char *buf;
+};
+
+struct record_list {
+	unsigned int nr;
+	struct record *records;
+};
+
+int record_parse(const char *line, struct record *rec);
+void record_free(struct record *rec);
+const char *record_get(const struct record *rec, const char *key);
+uint64_t record_u64(const struct record *rec, const char *key);
+void record_list_free(struct record_list *list);
+
+/* Send "words..." to pool @pool; the answer's records go to @list (may be NULL). */
+int pool_send(const char *pool, struct record_list *list, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* A listing message that pages with "next=": "<verb> <args> [<from>]". */
+int pool_list(const char *pool, const char *verb, const char *args, struct record_list *list);
+
+int pool_info(const char *pool, struct record *info);
+/* A disk by name or numeric id: its record. -ENOENT if none. */
+int pool_find_disk(const char *pool, const char *disk, struct record *rec);
+/* A snapshot by id, or by name within @disk_id (0: any disk; ambiguity is -EEXIST). */
+int pool_find_snapshot(const char *pool, uint64_t disk_id, const char *snap,
+		       struct record *rec);
+
+/* Device names: "<pool>-<disk name>", "<pool>-<disk name>@<snapshot name or id>". */
+void disk_device_name(const char *pool, const struct record *disk, char *buf, size_t len);
+void view_device_name(const char *pool, const struct record *disk,
+		      const struct record *snap, char *buf, size_t len);
+void device_uuid(const char *pool_uuid, const char *what, uint64_t id, char *buf, size_t len);
+
+/* Parse "10G", "512M", "4096" (bytes; K M G T P, binary) into bytes. */
+int parse_size(const char *s, uint64_t *bytes);
+
+#endif

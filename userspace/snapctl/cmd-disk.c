@@ -1,0 +1,514 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * snapctl disk ...: create, list, remove, resize, set; and clone.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "dmctl.h"
+#include "json.h"
+#include "table.h"
+
+static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_disk_remove(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv);
+
+enum { DISK_CREATE, DISK_LIST, DISK_REMOVE, DISK_RESIZE, DISK_SET, CLONE };
+
+const struct snapctl_cmd snapctl_disk_cmds[] = {
+	[DISK_CREATE] = {
+		.noun = "disk", .verb = "create",
+		.usage = "<pool> <name> --size <size> [--id <n>]",
+		.help = "Create a disk in a pool and its device /dev/mapper/<pool>-<name>.\n"
+			"The size is rounded up to whole data blocks (K, M, G, T suffixes).",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_disk_create,
+	},
+	[DISK_LIST] = {
+		.noun = "disk", .verb = "list",
+		.usage = "<pool> [--json]",
+		.help = "List a pool's disks: size, snapshots, space their chain holds, space\n"
+			"written since the newest snapshot.",
+		.flags = CMD_NEEDS_ROOT | CMD_JSON,
+		.run = cmd_disk_list,
+	},
+	[DISK_REMOVE] = {
+		.noun = "disk", .verb = "remove",
+		.usage = "<pool> <disk> [--yes]",
+		.help = "Remove a disk's device and its live data.  Its snapshots stay (clone\n"
+			"them to get the data back) unless the disk is set to delete its\n"
+			"automatic ones.  Refused while the disk is in use; asks to confirm.",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_disk_remove,
+	},
+	[DISK_RESIZE] = {
+		.noun = "disk", .verb = "resize",
+		.usage = "<pool> <disk> --size <size> [--yes]",
+		.help = "Grow or shrink a disk.  Shrinking drops the data past the new end and\n"
+			"needs --yes (or a confirmation); the disk must not be in use.",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_disk_resize,
+	},
+	[DISK_SET] = {
+		.noun = "disk", .verb = "set",
+		.usage = "<pool> <disk> [--name <name>] [--delete-auto-snapshots yes|no]",
+		.help = "Rename a disk, or choose whether removing it deletes its automatic\n"
+			"snapshots.",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_disk_set,
+	},
+	[CLONE] = {
+		.verb = "clone",
+		.usage = "<pool> <snapshot> <new disk name>",
+		.help = "Create a new disk from a snapshot, at once, sharing its blocks; the\n"
+			"snapshot is an id, a name, or <disk>/<name>.",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_clone,
+	},
+	{ 0 }
+};
+
+/*----------------------------------------------------------------*/
+
+static int find_disk_or_fail(const char *pool, const char *disk, struct record *rec)
+{
+	int r = pool_find_disk(pool, disk, rec);
+
+	if (r == -ENOENT)
+		return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s' (see 'snapctl disk list %s')",
+				 pool, disk, pool);
+	if (r)
+		return message_failed("looking up the disk", r);
+	return 0;
+}
+
+static uint64_t next_free_disk_id(const char *pool)
+{
+	struct record_list disks;
+	uint64_t next = 1;
+	unsigned int i;
+
+	if (pool_list(pool, "list_disks", "", &disks))
+		return next;
+	for (i = 0; i < disks.nr; i++)
+		if (record_u64(&disks.records[i], "id") >= next)
+			next = record_u64(&disks.records[i], "id") + 1;
+	record_list_free(&disks);
+	return next;
+}
+
+static int name_is_valid(const char *name)
+{
+	size_t i;
+
+	if (!name[0] || strlen(name) > 63 || (name[0] >= '0' && name[0] <= '9'))
+		return 0;
+	for (i = 0; name[i]; i++)
+		if (name[i] <= ' ' || name[i] > '~' || strchr("/@", name[i]))
+			return 0;
+	return 1;
+}
+
+static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "id", required_argument, NULL, 'i' },
+		{ 0 }
+	};
+	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_CREATE];
+	uint64_t bytes = 0, id = 0, block, sectors;
+	struct pool_config_file cfg;
+	struct record disk;
+	char idbuf[32], *end;
+	int c, ind, r;
+
+	while ((c = next_option(cmd, argc, argv, "s:i:", options, &ind)) != -1) {
+		if (c == 's') {
+			if (parse_size(optarg, &bytes) || !bytes)
+				return snapctl_usage_error(cmd, "size must be a positive size such as 10G, not '%s'",
+							   optarg);
+		} else if (c == 'i') {
+			id = strtoull(optarg, &end, 10);
+			if (*end || !id || id > 16777215)
+				return snapctl_usage_error(cmd, "disk id must be a number of 1..16777215");
+		} else {
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - ind != 2)
+		return snapctl_usage_error(cmd, argc - ind < 2 ? "missing the pool or the disk name" :
+					   "unexpected argument");
+	if (!bytes)
+		return snapctl_usage_error(cmd, "--size is needed");
+	if (!name_is_valid(argv[ind + 1]))
+		return snapctl_usage_error(cmd, "'%s' is not a valid disk name (printable, no blanks, '/' or '@', not starting with a digit, at most 63 bytes)",
+					   argv[ind + 1]);
+	r = open_pool(argv[ind], &cfg);
+	if (r)
+		return r;
+	block = pool_block_bytes(cfg.name);
+	sectors = ((bytes + block - 1) / block * block) >> 9;
+	if (!id)
+		id = next_free_disk_id(cfg.name);
+	r = pool_send(cfg.name, NULL, "create_disk %" PRIu64 " %" PRIu64 " %s", id, sectors,
+		      argv[ind + 1]);
+	if (r == -EEXIST)
+		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' or numbered %" PRIu64 " already",
+				 cfg.name, argv[ind + 1], id);
+	if (r)
+		return message_failed("creating the disk", r);
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+	r = pool_find_disk(cfg.name, idbuf, &disk);
+	if (!r)
+		r = activate_disk(cfg.name, &disk);
+	if (r)
+		return fail_with(exit_for_errno(r), "disk created but its device failed: %s", strerror(-r));
+	if (!ctx->json)
+		printf("disk %s created: /dev/mapper/%s-%s (id %" PRIu64 ")\n", argv[ind + 1], cfg.name,
+		       argv[ind + 1], id);
+	record_free(&disk);
+	return EXIT_OK;
+}
+
+static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	static const char *const headers[] = {
+		"ID>", "NAME", "SIZE>", "SNAPSHOTS>", "CHAIN>", "SINCE LAST>", "STATE", "DEVICE"
+	};
+	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_LIST];
+	struct pool_config_file cfg;
+	struct record_list disks, space;
+	char a[32], b[32], c[32], dev[256];
+	uint64_t bs;
+	struct table t;
+	struct json j;
+	unsigned int i;
+	int r;
+
+	if (argc != 1 || argv[0][0] == '-')
+		return snapctl_usage_error(cmd, argc ? "give exactly one pool name" : "missing the pool name");
+	r = open_pool(argv[0], &cfg);
+	if (r)
+		return r;
+	bs = pool_block_bytes(cfg.name);
+	r = pool_list(cfg.name, "list_disks", "", &disks);
+	if (r)
+		return message_failed("listing disks", r);
+	if (ctx->json) {
+		json_init(&j, stdout);
+		json_begin_array(&j, NULL);
+	} else {
+		table_init(&t, 8, headers);
+	}
+	for (i = 0; i < disks.nr; i++) {
+		const struct record *d = &disks.records[i];
+		uint64_t chain = 0, delta = 0, mapped = 0;
+		bool removed = record_u64(d, "removed");
+
+		if (!pool_send(cfg.name, &space, "space disk %" PRIu64, record_u64(d, "id"))) {
+			if (space.nr) {
+				chain = record_u64(&space.records[0], "chain_blocks");
+				delta = record_u64(&space.records[0], "live_delta_blocks");
+				mapped = record_u64(&space.records[0], "mapped_blocks");
+			}
+			record_list_free(&space);
+		}
+		disk_device_name(cfg.name, d, dev, sizeof(dev));
+		if (ctx->json) {
+			json_begin_object(&j, NULL);
+			json_u64(&j, "id", record_u64(d, "id"));
+			json_string(&j, "name", record_get(d, "name"));
+			json_u64(&j, "size_bytes", record_u64(d, "size") << 9);
+			json_u64(&j, "created", record_u64(d, "created"));
+			json_bool(&j, "removed", removed);
+			json_u64(&j, "manual_snapshots", record_u64(d, "manual"));
+			json_u64(&j, "auto_snapshots", record_u64(d, "auto"));
+			json_u64(&j, "chain_bytes", chain * bs);
+			json_u64(&j, "since_last_snapshot_bytes", delta * bs);
+			json_u64(&j, "mapped_bytes", mapped * bs);
+			json_u64(&j, "origin_snapshot", record_u64(d, "origin"));
+			json_bool(&j, "delete_auto_snapshots", record_u64(d, "delete_auto_snapshots"));
+			if (!removed) {
+				char path[300];
+
+				snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
+				json_string(&j, "device", path);
+			}
+			json_end_object(&j);
+		} else {
+			table_add_row(&t, "%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\t%s\t%s\t%s",
+				      record_u64(d, "id"), record_get(d, "name"),
+				      human_bytes(record_u64(d, "size") << 9, a, sizeof(a)),
+				      record_u64(d, "manual") + record_u64(d, "auto"),
+				      human_bytes(chain * bs, b, sizeof(b)),
+				      removed ? "-" : human_bytes(delta * bs, c, sizeof(c)),
+				      removed ? "removed" : device_in_use(dev) ? "in use" : "live",
+				      removed ? "-" : dev);
+		}
+	}
+	if (ctx->json) {
+		json_end_array(&j);
+		json_finish(&j);
+	} else {
+		table_print(&t, stdout);
+		table_free(&t);
+	}
+	record_list_free(&disks);
+	return EXIT_OK;
+}
+
+/* Common parsing: "<pool> <disk> [--yes]" plus the disk's record. */
+static int pool_disk_args(const struct snapctl_cmd *cmd, int argc, char **argv, bool *yes,
+			  struct pool_config_file *cfg, struct record *disk)
+{
+	const char *words[2];
+	int i, n = 0, r;
+
+	for (i = 0; i < argc; i++) {
+		if (yes && (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y")))
+			*yes = true;
+		else if (argv[i][0] == '-')
+			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
+		else if (n == 2)
+			return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[i]);
+		else
+			words[n++] = argv[i];
+	}
+	if (n < 2)
+		return snapctl_usage_error(cmd, "missing the pool or the disk");
+	r = open_pool(words[0], cfg);
+	if (r)
+		return r;
+	return find_disk_or_fail(cfg->name, words[1], disk);
+}
+
+static int cmd_disk_remove(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_REMOVE];
+	struct pool_config_file cfg;
+	struct record disk;
+	char dev[256], question[300];
+	bool yes = false;
+	int r;
+
+	r = pool_disk_args(cmd, argc, argv, &yes, &cfg, &disk);
+	if (r)
+		return r;
+	disk_device_name(cfg.name, &disk, dev, sizeof(dev));
+	if (record_u64(&disk, "removed")) {
+		record_free(&disk);
+		return fail_with(EXIT_NOT_FOUND, "disk '%s' was removed already; only its snapshots remain",
+				 argv[1]);
+	}
+	if (device_in_use(dev)) {
+		record_free(&disk);
+		return fail_with(EXIT_BUSY, "/dev/mapper/%s is in use; unmount or close it first", dev);
+	}
+	snprintf(question, sizeof(question), "Remove disk %s and the data written to it since its last snapshot?",
+		 record_get(&disk, "name"));
+	if (!yes && !confirm(question)) {
+		record_free(&disk);
+		return fail_with(EXIT_REFUSED, "disk not removed: its live data would be lost; add --yes");
+	}
+	r = dmctl_remove(dev);
+	if (r && r != -ENXIO && r != -ENODEV) {
+		record_free(&disk);
+		return fail_with(exit_for_errno(r), "cannot remove /dev/mapper/%s: %s", dev, strerror(-r));
+	}
+	r = pool_send(cfg.name, NULL, "remove_disk %" PRIu64, record_u64(&disk, "id"));
+	record_free(&disk);
+	if (r)
+		return message_failed("removing the disk", r);
+	if (!ctx->json)
+		printf("disk removed\n");
+	return EXIT_OK;
+}
+
+static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ 0 }
+	};
+	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_RESIZE];
+	uint64_t bytes = 0, block, sectors, old;
+	struct pool_config_file cfg;
+	struct record disk;
+	char dev[256], params[300];
+	bool yes = false;
+	int c, ind, r;
+
+	while ((c = next_option(cmd, argc, argv, "s:y", options, &ind)) != -1) {
+		if (c == 's') {
+			if (parse_size(optarg, &bytes) || !bytes)
+				return snapctl_usage_error(cmd, "size must be a positive size such as 10G");
+		} else if (c == 'y') {
+			yes = true;
+		} else {
+			return EXIT_USAGE;
+		}
+	}
+	if (!bytes)
+		return snapctl_usage_error(cmd, "--size is needed");
+	r = pool_disk_args(cmd, argc - ind, argv + ind, NULL, &cfg, &disk);
+	if (r)
+		return r;
+	block = pool_block_bytes(cfg.name);
+	sectors = ((bytes + block - 1) / block * block) >> 9;
+	old = record_u64(&disk, "size");
+	disk_device_name(cfg.name, &disk, dev, sizeof(dev));
+	if (sectors < old) {
+		if (device_in_use(dev)) {
+			record_free(&disk);
+			return fail_with(EXIT_BUSY, "/dev/mapper/%s is in use; shrink the filesystem and close the disk first",
+					 dev);
+		}
+		if (!yes && !confirm("Shrinking drops the data past the new end. Continue?")) {
+			record_free(&disk);
+			return fail_with(EXIT_REFUSED, "disk not shrunk: data past the new end would be lost; add --yes");
+		}
+		/* The device goes first: the pool refuses to shrink a disk in use. */
+		dmctl_remove(dev);
+	}
+	r = pool_send(cfg.name, NULL, "resize_disk %" PRIu64 " %" PRIu64, record_u64(&disk, "id"),
+		      sectors);
+	if (r) {
+		record_free(&disk);
+		return message_failed("resizing the disk", r);
+	}
+	snprintf(params, sizeof(params), "/dev/mapper/%s %" PRIu64, cfg.name, record_u64(&disk, "id"));
+	if (sectors < old) {
+		char idbuf[32];
+
+		record_free(&disk);
+		snprintf(idbuf, sizeof(idbuf), "%s", argv[ind + 1]);
+		r = pool_find_disk(cfg.name, idbuf, &disk);
+		if (!r)
+			r = activate_disk(cfg.name, &disk);
+	} else {
+		r = dmctl_reload(dev, sectors, "row", params);
+	}
+	record_free(&disk);
+	if (r)
+		return fail_with(exit_for_errno(r), "disk resized but its device was not: %s", strerror(-r));
+	if (!ctx->json)
+		printf("disk resized to %" PRIu64 " bytes\n", sectors << 9);
+	return EXIT_OK;
+}
+
+static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "delete-auto-snapshots", required_argument, NULL, 'd' },
+		{ 0 }
+	};
+	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_SET];
+	const char *name = NULL;
+	struct pool_config_file cfg;
+	struct record disk;
+	int c, ind, r, del = -1;
+
+	while ((c = next_option(cmd, argc, argv, "n:d:", options, &ind)) != -1) {
+		if (c == 'n') {
+			if (!name_is_valid(optarg))
+				return snapctl_usage_error(cmd, "'%s' is not a valid disk name", optarg);
+			name = optarg;
+		} else if (c == 'd') {
+			if (!strcmp(optarg, "yes"))
+				del = 1;
+			else if (!strcmp(optarg, "no"))
+				del = 0;
+			else
+				return snapctl_usage_error(cmd, "--delete-auto-snapshots takes yes or no");
+		} else {
+			return EXIT_USAGE;
+		}
+	}
+	if (!name && del < 0)
+		return snapctl_usage_error(cmd, "nothing to set: give --name or --delete-auto-snapshots");
+	r = pool_disk_args(cmd, argc - ind, argv + ind, NULL, &cfg, &disk);
+	if (r)
+		return r;
+	if (name) {
+		char old_dev[256], new_dev[256];
+		struct record renamed;
+
+		disk_device_name(cfg.name, &disk, old_dev, sizeof(old_dev));
+		if (device_in_use(old_dev)) {
+			record_free(&disk);
+			return fail_with(EXIT_BUSY, "/dev/mapper/%s is in use; a disk in use keeps its name",
+					 old_dev);
+		}
+		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " name=%s", record_u64(&disk, "id"), name);
+		if (!r) {
+			/* The device is named after the disk: recreate it. */
+			dmctl_remove(old_dev);
+			if (!pool_find_disk(cfg.name, name, &renamed)) {
+				disk_device_name(cfg.name, &renamed, new_dev, sizeof(new_dev));
+				if (!record_u64(&renamed, "removed"))
+					r = activate_disk(cfg.name, &renamed);
+				record_free(&renamed);
+			}
+		}
+	}
+	if (!r && del >= 0)
+		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " delete_auto_snapshots=%d",
+			      record_u64(&disk, "id"), del);
+	record_free(&disk);
+	if (r)
+		return message_failed("setting the disk", r);
+	(void)ctx;
+	return EXIT_OK;
+}
+
+static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[CLONE];
+	struct pool_config_file cfg;
+	struct record snap, disk;
+	char idbuf[32];
+	uint64_t id;
+	int r;
+
+	if (argc != 3 || argv[0][0] == '-' || argv[1][0] == '-' || argv[2][0] == '-')
+		return snapctl_usage_error(cmd, argc < 3 ? "missing the pool, the snapshot or the new disk name" :
+					   "expects exactly three arguments");
+	if (!name_is_valid(argv[2]))
+		return snapctl_usage_error(cmd, "'%s' is not a valid disk name", argv[2]);
+	r = open_pool(argv[0], &cfg);
+	if (r)
+		return r;
+	r = snapctl_find_snapshot(cfg.name, argv[1], &snap);
+	if (r)
+		return r;
+	id = next_free_disk_id(cfg.name);
+	r = pool_send(cfg.name, NULL, "clone %" PRIu64 " %" PRIu64 " %s", record_u64(&snap, "id"), id,
+		      argv[2]);
+	record_free(&snap);
+	if (r == -EEXIST)
+		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' already", cfg.name, argv[2]);
+	if (r)
+		return message_failed("cloning", r);
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+	r = pool_find_disk(cfg.name, idbuf, &disk);
+	if (!r) {
+		r = activate_disk(cfg.name, &disk);
+		record_free(&disk);
+	}
+	if (r)
+		return fail_with(exit_for_errno(r), "clone made but its device failed: %s", strerror(-r));
+	if (!ctx->json)
+		printf("disk %s created from the snapshot: /dev/mapper/%s-%s (id %" PRIu64 ")\n", argv[2],
+		       cfg.name, argv[2], id);
+	return EXIT_OK;
+}

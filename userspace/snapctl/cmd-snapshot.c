@@ -1,0 +1,878 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * snapctl snapshot ...: create (one disk or several at once, optionally
+ * application-consistent), list, info, delete, rollback, merge, view, unview.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "dmctl.h"
+#include "json.h"
+#include "table.h"
+
+static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_snap_info(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_snap_rollback(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_snap_merge(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_snap_view(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_snap_unview(struct snapctl_ctx *ctx, int argc, char **argv);
+
+enum { SNAP_CREATE, SNAP_LIST, SNAP_INFO, SNAP_DELETE, SNAP_ROLLBACK, SNAP_MERGE, SNAP_VIEW,
+       SNAP_UNVIEW };
+
+const struct snapctl_cmd snapctl_snapshot_cmds[] = {
+	[SNAP_CREATE] = {
+		.noun = "snapshot", .verb = "create",
+		.usage = "<pool> <disk>... [--name <name>[,<name>...]] [--freeze] [--freeze-timeout <s>]\n"
+			 "                 [--pre-hook <cmd>] [--post-hook <cmd>] [--hook-timeout <s>]\n"
+			 "                 [--retention-days <n>] [--json]",
+		.help = "Snapshot one disk, or several disks of the pool at one point in time\n"
+			"(an instance snapshot).  The snapshot holds every write acknowledged\n"
+			"before it and none after (crash-consistent).\n\n"
+			"  --name              one name per disk, unique within the disk\n"
+			"                      [snap_<yyyyMMdd>_<HHmmss>]\n"
+			"  --freeze            freeze the filesystems mounted on the disks while\n"
+			"                      the snapshot is taken (application-consistent);\n"
+			"                      they are always thawed, also on error or timeout\n"
+			"  --freeze-timeout    longest freeze, seconds [10]\n"
+			"  --pre-hook, --post-hook\n"
+			"                      commands run before freezing and after thawing;\n"
+			"                      a failing pre-hook cancels the snapshot\n"
+			"  --hook-timeout      longest a hook may run, seconds [30]\n"
+			"  --retention-days    keep for this many days (recorded; 0: forever)",
+		.flags = CMD_NEEDS_ROOT | CMD_JSON,
+		.run = cmd_snap_create,
+	},
+	[SNAP_LIST] = {
+		.noun = "snapshot", .verb = "list",
+		.usage = "<pool> [<disk>] [--json]",
+		.help = "List snapshots, oldest first per disk, with the space each holds: its\n"
+			"delta (blocks changed since the one before) and its exclusive space\n"
+			"(what deleting it would free).",
+		.flags = CMD_NEEDS_ROOT | CMD_JSON,
+		.run = cmd_snap_list,
+	},
+	[SNAP_INFO] = {
+		.noun = "snapshot", .verb = "info",
+		.usage = "<pool> <snapshot> [--json]",
+		.help = "Show one snapshot; <snapshot> is an id, a name, or <disk>/<name>.",
+		.flags = CMD_NEEDS_ROOT | CMD_JSON,
+		.run = cmd_snap_info,
+	},
+	[SNAP_DELETE] = {
+		.noun = "snapshot", .verb = "delete",
+		.usage = "<pool> <snapshot>...",
+		.help = "Delete snapshots.  Blocks a later snapshot still needs are kept for it;\n"
+			"the rest is freed.",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_snap_delete,
+	},
+	[SNAP_ROLLBACK] = {
+		.noun = "snapshot", .verb = "rollback",
+		.usage = "<pool> <disk> <snapshot> [--yes] [--force]",
+		.help = "Make a disk's content a snapshot's.  Data written after the snapshot\n"
+			"is lost (later snapshots are kept): asks for confirmation, or --yes.\n"
+			"A disk in use (mounted, open) is refused unless --force.",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_snap_rollback,
+	},
+	[SNAP_MERGE] = {
+		.noun = "snapshot", .verb = "merge",
+		.usage = "<pool> <first snapshot> <last snapshot>",
+		.help = "Collapse consecutive snapshots of one disk into the newest of them.",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_snap_merge,
+	},
+	[SNAP_VIEW] = {
+		.noun = "snapshot", .verb = "view",
+		.usage = "<pool> <snapshot>",
+		.help = "Make a read-only device of a snapshot: /dev/mapper/<pool>-<disk>@<snapshot>.",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_snap_view,
+	},
+	[SNAP_UNVIEW] = {
+		.noun = "snapshot", .verb = "unview",
+		.usage = "<pool> <snapshot>",
+		.help = "Remove a snapshot's read-only device.",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_snap_unview,
+	},
+	{ 0 }
+};
+
+/*----------------------------------------------------------------
+ * Application consistency: hooks and filesystem freezing
+ *--------------------------------------------------------------*/
+
+/* Run a shell command with a timeout; 0 if it exited 0. */
+static int run_hook(const char *what, const char *command, unsigned int timeout)
+{
+	struct timespec start, now;
+	int status;
+	pid_t pid;
+
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		setpgid(0, 0);
+		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+		_exit(127);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		pid_t done = waitpid(pid, &status, WNOHANG);
+
+		if (done == pid)
+			break;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec - start.tv_sec >= (time_t)timeout) {
+			kill(-pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fprintf(stderr, "snapctl: %s '%s' did not finish in %u s and was killed\n",
+				what, command, timeout);
+			return -ETIMEDOUT;
+		}
+		usleep(20 * 1000);
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		fprintf(stderr, "snapctl: %s '%s' failed (exit status %d)\n", what, command,
+			WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		return -ECANCELED;
+	}
+	return 0;
+}
+
+#define MAX_FROZEN 64
+
+struct freezer {
+	int fds[MAX_FROZEN];
+	char paths[MAX_FROZEN][256];
+	unsigned int nr;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;		/* the snapshot is taken: the watchdog can go */
+	bool timed_out;
+	unsigned int timeout;
+};
+
+static void thaw_all(struct freezer *fz)
+{
+	unsigned int i;
+
+	for (i = 0; i < fz->nr; i++) {
+		if (fz->fds[i] < 0)
+			continue;
+		if (ioctl(fz->fds[i], FITHAW, 0) && errno != EINVAL)
+			fprintf(stderr, "snapctl: cannot thaw %s: %s\n", fz->paths[i], strerror(errno));
+		close(fz->fds[i]);
+		fz->fds[i] = -1;
+	}
+}
+
+/* The freeze never outlasts its timeout, whatever the snapshot does. */
+static void *freeze_watchdog(void *arg)
+{
+	struct freezer *fz = arg;
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += fz->timeout;
+	pthread_mutex_lock(&fz->lock);
+	while (!fz->done) {
+		if (pthread_cond_timedwait(&fz->cond, &fz->lock, &deadline) == ETIMEDOUT &&
+		    !fz->done) {
+			fz->timed_out = true;
+			thaw_all(fz);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&fz->lock);
+	return NULL;
+}
+
+/* Mount points of the block device @major:@minor (from /proc/self/mountinfo). */
+static int add_mounts_of(struct freezer *fz, unsigned int major, unsigned int minor)
+{
+	char line[4096], dev[32], mnt[2048];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	if (!f)
+		return -errno;
+	snprintf(dev, sizeof(dev), "%u:%u", major, minor);
+	while (fgets(line, sizeof(line), f)) {
+		char id_dev[32];
+
+		/* "<id> <parent> <major:minor> <root> <mount point> ..." */
+		if (sscanf(line, "%*s %*s %31s %*s %2047s", id_dev, mnt) != 2 || strcmp(id_dev, dev))
+			continue;
+		if (fz->nr == MAX_FROZEN)
+			break;
+		if (strlen(mnt) >= sizeof(fz->paths[0]))
+			continue;	/* a mount point too long to name: not ours */
+		memcpy(fz->paths[fz->nr], mnt, strlen(mnt) + 1);
+		fz->fds[fz->nr] = -1;
+		fz->nr++;
+	}
+	fclose(f);
+	return 0;
+}
+
+static int freeze_all(struct freezer *fz)
+{
+	unsigned int i;
+
+	for (i = 0; i < fz->nr; i++) {
+		fz->fds[i] = open(fz->paths[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fz->fds[i] < 0 || ioctl(fz->fds[i], FIFREEZE, 0)) {
+			int e = errno;
+
+			if (fz->fds[i] >= 0)
+				close(fz->fds[i]);
+			fz->fds[i] = -1;
+			fprintf(stderr, "snapctl: cannot freeze %s: %s\n", fz->paths[i], strerror(e));
+			return -e;
+		}
+	}
+	return 0;
+}
+
+/*----------------------------------------------------------------*/
+
+int snapctl_find_snapshot(const char *pool, const char *spec, struct record *rec)
+{
+	const char *slash = strchr(spec, '/');
+	struct record disk;
+	uint64_t disk_id = 0;
+	char diskname[128];
+	int r;
+
+	if (slash) {
+		snprintf(diskname, sizeof(diskname), "%.*s", (int)(slash - spec), spec);
+		r = pool_find_disk(pool, diskname, &disk);
+		if (r)
+			return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s'", pool, diskname);
+		disk_id = record_u64(&disk, "id");
+		record_free(&disk);
+		spec = slash + 1;
+	}
+	r = pool_find_snapshot(pool, disk_id, spec, rec);
+	if (r == -ENOENT)
+		return fail_with(EXIT_NOT_FOUND, "pool '%s' has no snapshot '%s' (see 'snapctl snapshot list %s')",
+				 pool, spec, pool);
+	if (r == -EEXIST)
+		return fail_with(EXIT_USAGE, "several disks have a snapshot named '%s'; say <disk>/%s or use its id",
+				 spec, spec);
+	if (r)
+		return message_failed("looking up the snapshot", r);
+	return 0;
+}
+
+static int split_names(char *list, char **names, unsigned int max)
+{
+	unsigned int n = 0;
+	char *name;
+
+	while ((name = strsep(&list, ",")))
+		if (n < max)
+			names[n++] = name;
+		else
+			return -1;
+	return n;
+}
+
+#define MAX_DISKS 64
+
+static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "freeze", no_argument, NULL, 'f' },
+		{ "freeze-timeout", required_argument, NULL, 'F' },
+		{ "pre-hook", required_argument, NULL, 'p' },
+		{ "post-hook", required_argument, NULL, 'P' },
+		{ "hook-timeout", required_argument, NULL, 'H' },
+		{ "retention-days", required_argument, NULL, 'r' },
+		{ 0 }
+	};
+	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_CREATE];
+	struct freezer fz = { .timeout = 10, .lock = PTHREAD_MUTEX_INITIALIZER,
+			      .cond = PTHREAD_COND_INITIALIZER };
+	unsigned int hook_timeout = 30, retention_days = 0, nr_disks, i;
+	const char *pre_hook = NULL, *post_hook = NULL;
+	char *names[MAX_DISKS], *name_list = NULL, msg[4096], ids[1024], autoname[64];
+	struct record disks[MAX_DISKS];
+	struct pool_config_file cfg;
+	char *raw = NULL;
+	bool freeze = false, watchdog = false;
+	pthread_t watchdog_thread;
+	int c, ind, r, nr_names = 0, hook_error = 0;
+	time_t now = time(NULL);
+	struct tm tm;
+	char *end;
+
+	while ((c = next_option(cmd, argc, argv, "n:fF:p:P:H:r:", options, &ind)) != -1) {
+		switch (c) {
+		case 'n':
+			name_list = optarg;
+			break;
+		case 'f':
+			freeze = true;
+			break;
+		case 'F':
+		case 'H':
+		case 'r': {
+			unsigned long v = strtoul(optarg, &end, 10);
+
+			if (*end || *optarg == '-' || v > (c == 'r' ? 65536UL : 3600UL))
+				return snapctl_usage_error(cmd, "'%s' is not a valid number for this option",
+							   optarg);
+			if (c == 'F')
+				fz.timeout = v ? v : 1;
+			else if (c == 'H')
+				hook_timeout = v ? v : 1;
+			else
+				retention_days = v;
+			break;
+		}
+		case 'p':
+			pre_hook = optarg;
+			break;
+		case 'P':
+			post_hook = optarg;
+			break;
+		default:
+			return EXIT_USAGE;
+		}
+	}
+	if (argc - ind < 2)
+		return snapctl_usage_error(cmd, "missing the pool or the disk");
+	nr_disks = argc - ind - 1;
+	if (nr_disks > MAX_DISKS)
+		return snapctl_usage_error(cmd, "at most %d disks in one snapshot", MAX_DISKS);
+	if (name_list) {
+		nr_names = split_names(name_list, names, MAX_DISKS);
+		if (nr_names != (int)nr_disks)
+			return snapctl_usage_error(cmd, "give one name per disk (%u disks)", nr_disks);
+		for (i = 0; i < nr_disks; i++)
+			if (!names[i][0] || strlen(names[i]) > 63 || strchr(names[i], ' ') ||
+			    strchr(names[i], '/') || strchr(names[i], '@') ||
+			    (names[i][0] >= '0' && names[i][0] <= '9'))
+				return snapctl_usage_error(cmd, "'%s' is not a valid snapshot name (no blanks, '/' or '@', not starting with a digit, at most 63 bytes)",
+							   names[i]);
+	}
+	r = open_pool(argv[ind], &cfg);
+	if (r)
+		return r;
+
+	ids[0] = '\0';
+	for (i = 0; i < nr_disks; i++) {
+		struct dm_device_info dev;
+		char devname[256];
+
+		r = pool_find_disk(cfg.name, argv[ind + 1 + i], &disks[i]);
+		if (r) {
+			while (i--)
+				record_free(&disks[i]);
+			return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s'", cfg.name,
+					 argv[ind + 1 + i]);
+		}
+		snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%" PRIu64, i ? "," : "",
+			 record_u64(&disks[i], "id"));
+		disk_device_name(cfg.name, &disks[i], devname, sizeof(devname));
+		if (freeze && !dmctl_info(devname, &dev) && dev.exists)
+			add_mounts_of(&fz, dev.major, dev.minor);
+	}
+
+	/* Default names: snap_<yyyyMMdd>_<HHmmss>, the same for the whole group. */
+	gmtime_r(&now, &tm);
+	strftime(autoname, sizeof(autoname), "snap_%Y%m%d_%H%M%S", &tm);
+	snprintf(msg, sizeof(msg), "snapshot %s name=", ids);
+	for (i = 0; i < nr_disks; i++)
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s%s", i ? "," : "",
+			 nr_names ? names[i] : autoname);
+	snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " consistency=%s time=%lld",
+		 freeze ? "app" : "crash", (long long)now);
+	if (retention_days)
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " retention=%lld",
+			 (long long)now + retention_days * 86400LL);
+
+	if (pre_hook) {
+		r = run_hook("pre-hook", pre_hook, hook_timeout);
+		if (r) {
+			r = fail_with(EXIT_FAILURE_GENERIC, "snapshot cancelled: the pre-hook failed");
+			goto out;
+		}
+	}
+	if (freeze && fz.nr) {
+		r = freeze_all(&fz);
+		if (!r && !pthread_create(&watchdog_thread, NULL, freeze_watchdog, &fz))
+			watchdog = true;
+		if (r) {
+			thaw_all(&fz);
+			r = fail_with(EXIT_FAILURE_GENERIC, "snapshot cancelled: a filesystem could not be frozen");
+			goto hooks;
+		}
+	}
+
+	r = dmctl_message(cfg.name, msg, &raw);
+
+	if (watchdog) {
+		pthread_mutex_lock(&fz.lock);
+		fz.done = true;
+		pthread_cond_signal(&fz.cond);
+		pthread_mutex_unlock(&fz.lock);
+		pthread_join(watchdog_thread, NULL);
+	}
+	thaw_all(&fz);
+	if (fz.timed_out)
+		fprintf(stderr, "snapctl: warning: the freeze hit its %u s timeout; filesystems were thawed before the snapshot completed\n",
+			fz.timeout);
+	if (r) {
+		r = message_failed("taking the snapshot", r);
+	} else {
+		/* The answer is the new ids, one per disk, in order. */
+		const char *consistency = freeze && fz.nr && !fz.timed_out ? "application" : "crash";
+		char *cursor = raw;
+		struct json j;
+
+		if (ctx->json) {
+			json_init(&j, stdout);
+			json_begin_object(&j, NULL);
+			json_begin_array(&j, "snapshots");
+		}
+		for (i = 0; i < nr_disks; i++) {
+			uint64_t id = strtoull(cursor, &cursor, 10);
+
+			if (ctx->json) {
+				json_begin_object(&j, NULL);
+				json_u64(&j, "id", id);
+				json_string(&j, "disk", record_get(&disks[i], "name"));
+				json_string(&j, "name", nr_names ? names[i] : autoname);
+				json_end_object(&j);
+			} else {
+				printf("snapshot %" PRIu64 " of disk %s: %s (%s-consistent)\n", id,
+				       record_get(&disks[i], "name"), nr_names ? names[i] : autoname,
+				       consistency);
+			}
+		}
+		if (ctx->json) {
+			json_end_array(&j);
+			json_string(&j, "consistency", consistency);
+			json_end_object(&j);
+			json_finish(&j);
+		}
+		r = EXIT_OK;
+	}
+	free(raw);
+hooks:
+	if (post_hook) {
+		hook_error = run_hook("post-hook", post_hook, hook_timeout);
+		if (hook_error && !r)
+			r = EXIT_FAILURE_GENERIC;
+	}
+out:
+	for (i = 0; i < nr_disks; i++)
+		record_free(&disks[i]);
+	return r;
+}
+
+/*----------------------------------------------------------------*/
+
+static const char *date_string(uint64_t seconds, char *buf, size_t len)
+{
+	time_t t = (time_t)seconds;
+	struct tm tm;
+
+	if (!seconds || !gmtime_r(&t, &tm))
+		return "-";
+	strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	return buf;
+}
+
+static void snapshot_json(struct json *j, const char *pool, const struct record *snap,
+			  uint64_t bs)
+{
+	struct record_list space;
+	uint64_t delta = 0, exclusive = 0;
+
+	if (!pool_send(pool, &space, "space snapshot %" PRIu64, record_u64(snap, "id"))) {
+		if (space.nr) {
+			delta = record_u64(&space.records[0], "delta_blocks");
+			exclusive = record_u64(&space.records[0], "exclusive_blocks");
+		}
+		record_list_free(&space);
+	}
+	json_begin_object(j, NULL);
+	json_u64(j, "id", record_u64(snap, "id"));
+	json_u64(j, "disk", record_u64(snap, "disk"));
+	json_string(j, "name", record_get(snap, "name"));
+	json_u64(j, "created", record_u64(snap, "created"));
+	json_string(j, "kind", record_get(snap, "kind"));
+	json_string(j, "consistency", record_get(snap, "consistency"));
+	json_u64(j, "size_bytes", record_u64(snap, "size") << 9);
+	json_u64(j, "delta_bytes", delta * bs);
+	json_u64(j, "exclusive_bytes", exclusive * bs);
+	json_u64(j, "retention_until", record_u64(snap, "retention"));
+	json_u64(j, "policy", record_u64(snap, "policy"));
+	json_u64(j, "group", record_u64(snap, "group"));
+	json_u64(j, "prev", record_u64(snap, "prev"));
+	json_u64(j, "next", record_u64(snap, "next"));
+	json_end_object(j);
+}
+
+static void snapshot_row(struct table *t, const char *pool, const struct record *disk,
+			 const struct record *snap, uint64_t bs)
+{
+	struct record_list space;
+	uint64_t delta = 0, exclusive = 0;
+	char a[32], b[32], c[32];
+
+	if (!pool_send(pool, &space, "space snapshot %" PRIu64, record_u64(snap, "id"))) {
+		if (space.nr) {
+			delta = record_u64(&space.records[0], "delta_blocks");
+			exclusive = record_u64(&space.records[0], "exclusive_blocks");
+		}
+		record_list_free(&space);
+	}
+	table_add_row(t, "%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s\t%s", record_u64(snap, "id"),
+		      record_get(disk, "name"), record_get(snap, "name"),
+		      date_string(record_u64(snap, "created"), c, sizeof(c)),
+		      record_get(snap, "kind"), record_get(snap, "consistency"),
+		      human_bytes(delta * bs, a, sizeof(a)), human_bytes(exclusive * bs, b, sizeof(b)));
+}
+
+static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	static const char *const headers[] = {
+		"ID>", "DISK", "NAME", "CREATED (UTC)", "KIND", "CONSISTENCY", "DELTA>", "EXCLUSIVE>"
+	};
+	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_LIST];
+	struct record_list disks, snaps;
+	struct pool_config_file cfg;
+	struct record one;
+	struct table t;
+	struct json j;
+	unsigned int d, s;
+	char arg[32];
+	uint64_t bs;
+	int r;
+
+	if (argc < 1 || argc > 2 || argv[0][0] == '-' || (argc == 2 && argv[1][0] == '-'))
+		return snapctl_usage_error(cmd, argc < 1 ? "missing the pool name" : "bad arguments");
+	r = open_pool(argv[0], &cfg);
+	if (r)
+		return r;
+	bs = pool_block_bytes(cfg.name);
+	if (argc == 2) {
+		r = pool_find_disk(cfg.name, argv[1], &one);
+		if (r)
+			return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s'", cfg.name, argv[1]);
+		disks.nr = 1;
+		disks.records = malloc(sizeof(one));
+		if (!disks.records)
+			return EXIT_FAILURE_GENERIC;
+		disks.records[0] = one;
+	} else {
+		r = pool_list(cfg.name, "list_disks", "", &disks);
+		if (r)
+			return message_failed("listing disks", r);
+	}
+	if (ctx->json) {
+		json_init(&j, stdout);
+		json_begin_array(&j, NULL);
+	} else {
+		table_init(&t, 8, headers);
+	}
+	for (d = 0; d < disks.nr; d++) {
+		snprintf(arg, sizeof(arg), "%" PRIu64, record_u64(&disks.records[d], "id"));
+		r = pool_list(cfg.name, "list_snapshots", arg, &snaps);
+		if (r)
+			break;
+		for (s = 0; s < snaps.nr; s++) {
+			if (ctx->json)
+				snapshot_json(&j, cfg.name, &snaps.records[s], bs);
+			else
+				snapshot_row(&t, cfg.name, &disks.records[d], &snaps.records[s], bs);
+		}
+		record_list_free(&snaps);
+	}
+	if (ctx->json) {
+		json_end_array(&j);
+		json_finish(&j);
+	} else {
+		table_print(&t, stdout);
+		table_free(&t);
+	}
+	record_list_free(&disks);
+	return r ? message_failed("listing snapshots", r) : EXIT_OK;
+}
+
+static int cmd_snap_info(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_INFO];
+	struct pool_config_file cfg;
+	struct record snap;
+	struct json j;
+	unsigned int f;
+	int r;
+
+	if (argc != 2 || argv[0][0] == '-' || argv[1][0] == '-')
+		return snapctl_usage_error(cmd, argc < 2 ? "missing the pool or the snapshot" :
+					   "expects a pool and a snapshot");
+	r = open_pool(argv[0], &cfg);
+	if (!r)
+		r = snapctl_find_snapshot(cfg.name, argv[1], &snap);
+	if (r)
+		return r;
+	if (ctx->json) {
+		json_init(&j, stdout);
+		snapshot_json(&j, cfg.name, &snap, pool_block_bytes(cfg.name));
+		json_finish(&j);
+	} else {
+		for (f = 0; f < snap.nr_fields; f++)
+			printf("%-16s %s\n", snap.keys[f], snap.values[f]);
+	}
+	record_free(&snap);
+	return EXIT_OK;
+}
+
+static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_DELETE];
+	struct pool_config_file cfg;
+	struct record snap;
+	int i, r;
+
+	if (argc < 2)
+		return snapctl_usage_error(cmd, "missing the pool or the snapshot");
+	for (i = 0; i < argc; i++)
+		if (argv[i][0] == '-')
+			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
+	r = open_pool(argv[0], &cfg);
+	if (r)
+		return r;
+	for (i = 1; i < argc; i++) {
+		r = snapctl_find_snapshot(cfg.name, argv[i], &snap);
+		if (r)
+			return r;
+		r = pool_send(cfg.name, NULL, "delete_snapshot %" PRIu64, record_u64(&snap, "id"));
+		if (r == -EBUSY) {
+			record_free(&snap);
+			return fail_with(EXIT_BUSY, "snapshot '%s' has an active view; run 'snapctl snapshot unview %s %s' first",
+					 argv[i], cfg.name, argv[i]);
+		}
+		record_free(&snap);
+		if (r)
+			return message_failed("deleting the snapshot", r);
+	}
+	(void)ctx;
+	return EXIT_OK;
+}
+
+static int cmd_snap_rollback(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_ROLLBACK];
+	const char *words[3];
+	struct pool_config_file cfg;
+	struct record disk, snap;
+	char dev[256], question[400];
+	bool yes = false, force = false;
+	int i, n = 0, r, rr;
+
+	for (i = 0; i < argc; i++) {
+		if (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))
+			yes = true;
+		else if (!strcmp(argv[i], "--force"))
+			force = true;
+		else if (argv[i][0] == '-')
+			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
+		else if (n == 3)
+			return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[i]);
+		else
+			words[n++] = argv[i];
+	}
+	if (n < 3)
+		return snapctl_usage_error(cmd, "missing the pool, the disk or the snapshot");
+	r = open_pool(words[0], &cfg);
+	if (r)
+		return r;
+	r = pool_find_disk(cfg.name, words[1], &disk);
+	if (r)
+		return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s'", cfg.name, words[1]);
+	r = pool_find_snapshot(cfg.name, record_u64(&disk, "id"), words[2], &snap);
+	if (r) {
+		record_free(&disk);
+		return fail_with(EXIT_NOT_FOUND, "disk '%s' has no snapshot '%s'", words[1], words[2]);
+	}
+	disk_device_name(cfg.name, &disk, dev, sizeof(dev));
+	if (device_in_use(dev) && !force) {
+		r = fail_with(EXIT_BUSY, "/dev/mapper/%s is in use (mounted or open); unmount it, or add --force to roll back under its user",
+			      dev);
+		goto out;
+	}
+	snprintf(question, sizeof(question),
+		 "Roll disk %s back to snapshot %s? Data written after the snapshot is lost.",
+		 record_get(&disk, "name"), record_get(&snap, "name"));
+	if (!yes && !confirm(question)) {
+		r = fail_with(EXIT_REFUSED, "not rolled back: data written after the snapshot would be lost; add --yes");
+		goto out;
+	}
+
+	/* The pool rolls back a disk only while its device is suspended. */
+	r = dmctl_suspend(dev);
+	if (r) {
+		r = fail_with(exit_for_errno(r), "cannot suspend /dev/mapper/%s: %s", dev, strerror(-r));
+		goto out;
+	}
+	r = pool_send(cfg.name, NULL, "rollback %" PRIu64 " %" PRIu64, record_u64(&disk, "id"),
+		      record_u64(&snap, "id"));
+	if (!r && record_u64(&snap, "size") != record_u64(&disk, "size")) {
+		char params[300];
+
+		snprintf(params, sizeof(params), "/dev/mapper/%s %" PRIu64, cfg.name,
+			 record_u64(&disk, "id"));
+		rr = dmctl_reload(dev, record_u64(&snap, "size"), "row", params);
+	} else {
+		rr = dmctl_resume(dev);
+	}
+	if (r)
+		r = message_failed("rolling back", r);
+	else if (rr)
+		r = fail_with(exit_for_errno(rr), "rolled back, but /dev/mapper/%s did not resume: %s",
+			      dev, strerror(-rr));
+	else if (!ctx->json)
+		printf("disk %s rolled back to snapshot %s\n", record_get(&disk, "name"),
+		       record_get(&snap, "name"));
+out:
+	record_free(&snap);
+	record_free(&disk);
+	return r;
+}
+
+static int cmd_snap_merge(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_MERGE];
+	struct pool_config_file cfg;
+	struct record first, last;
+	int r;
+
+	if (argc != 3 || argv[0][0] == '-' || argv[1][0] == '-' || argv[2][0] == '-')
+		return snapctl_usage_error(cmd, argc < 3 ? "missing the pool or a snapshot" :
+					   "expects a pool and two snapshots");
+	r = open_pool(argv[0], &cfg);
+	if (!r)
+		r = snapctl_find_snapshot(cfg.name, argv[1], &first);
+	if (r)
+		return r;
+	r = snapctl_find_snapshot(cfg.name, argv[2], &last);
+	if (r) {
+		record_free(&first);
+		return r;
+	}
+	r = pool_send(cfg.name, NULL, "merge %" PRIu64 " %" PRIu64, record_u64(&first, "id"),
+		      record_u64(&last, "id"));
+	record_free(&first);
+	record_free(&last);
+	if (r == -EINVAL)
+		return fail_with(EXIT_USAGE, "'%s' must be older than '%s' in the same disk's chain",
+				 argv[1], argv[2]);
+	if (r)
+		return message_failed("merging", r);
+	(void)ctx;
+	return EXIT_OK;
+}
+
+static int view_args(const struct snapctl_cmd *cmd, int argc, char **argv,
+		     struct pool_config_file *cfg, struct record *disk, struct record *snap,
+		     char *dev, size_t len)
+{
+	char idbuf[32];
+	int r;
+
+	if (argc != 2 || argv[0][0] == '-' || argv[1][0] == '-')
+		return snapctl_usage_error(cmd, argc < 2 ? "missing the pool or the snapshot" :
+					   "expects a pool and a snapshot");
+	r = open_pool(argv[0], cfg);
+	if (!r)
+		r = snapctl_find_snapshot(cfg->name, argv[1], snap);
+	if (r)
+		return r;
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, record_u64(snap, "disk"));
+	r = pool_find_disk(cfg->name, idbuf, disk);
+	if (r) {
+		record_free(snap);
+		return message_failed("looking up the snapshot's disk", r);
+	}
+	view_device_name(cfg->name, disk, snap, dev, len);
+	return 0;
+}
+
+static int cmd_snap_view(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	struct pool_config_file cfg;
+	struct record disk, snap, info;
+	char dev[300], params[300], uuid[128];
+	int r;
+
+	r = view_args(&snapctl_snapshot_cmds[SNAP_VIEW], argc, argv, &cfg, &disk, &snap, dev,
+		      sizeof(dev));
+	if (r)
+		return r;
+	r = pool_info(cfg.name, &info);
+	if (!r) {
+		device_uuid(record_get(&info, "uuid"), "snap", record_u64(&snap, "id"), uuid,
+			    sizeof(uuid));
+		record_free(&info);
+		snprintf(params, sizeof(params), "/dev/mapper/%s %" PRIu64 " %" PRIu64, cfg.name,
+			 record_u64(&disk, "id"), record_u64(&snap, "id"));
+		r = dmctl_create(dev, uuid, record_u64(&snap, "size"), "row", params, true);
+	}
+	record_free(&disk);
+	record_free(&snap);
+	if (r == -EBUSY || r == -EEXIST)
+		return fail_with(EXIT_BUSY, "/dev/mapper/%s exists already", dev);
+	if (r)
+		return fail_with(exit_for_errno(r), "cannot create /dev/mapper/%s: %s", dev, strerror(-r));
+	if (!ctx->json)
+		printf("/dev/mapper/%s\n", dev);
+	return EXIT_OK;
+}
+
+static int cmd_snap_unview(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	struct pool_config_file cfg;
+	struct record disk, snap;
+	char dev[300];
+	int r;
+
+	r = view_args(&snapctl_snapshot_cmds[SNAP_UNVIEW], argc, argv, &cfg, &disk, &snap, dev,
+		      sizeof(dev));
+	if (r)
+		return r;
+	record_free(&disk);
+	record_free(&snap);
+	if (device_in_use(dev))
+		return fail_with(EXIT_BUSY, "/dev/mapper/%s is in use; unmount or close it first", dev);
+	r = dmctl_remove(dev);
+	if (r == -ENXIO || r == -ENODEV)
+		return fail_with(EXIT_NOT_FOUND, "/dev/mapper/%s does not exist", dev);
+	if (r)
+		return fail_with(exit_for_errno(r), "cannot remove /dev/mapper/%s: %s", dev, strerror(-r));
+	(void)ctx;
+	return EXIT_OK;
+}

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Helpers shared by snapctl's command files; see common.h.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "dmctl.h"
+
+int exit_for_errno(int r)
+{
+	switch (-r) {
+	case 0:
+		return EXIT_OK;
+	case ENOENT:
+	case ENODATA:
+	case ENODEV:
+	case ENXIO:
+		return EXIT_NOT_FOUND;
+	case EBUSY:
+		return EXIT_BUSY;
+	case ENOSPC:
+	case EDQUOT:
+		return EXIT_NO_SPACE;
+	case EILSEQ:
+		return EXIT_CORRUPT;
+	case EINVAL:
+		return EXIT_USAGE;
+	default:
+		return EXIT_FAILURE_GENERIC;
+	}
+}
+
+int fail_with(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "snapctl: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+int message_failed(const char *what, int r)
+{
+	const char *hint = "";
+
+	switch (-r) {
+	case EDQUOT:
+		hint = ": the disk has as many snapshots as its quota allows; delete some or raise the quota (snapctl pool quota)";
+		break;
+	case ENOSPC:
+		hint = ": the pool is out of space; delete snapshots or grow the data device";
+		break;
+	case EBUSY:
+		hint = ": a device involved is in use; unmount or close it first";
+		break;
+	case EROFS:
+		hint = ": the pool is read-only; see 'snapctl pool status' and run 'snapctl check'";
+		break;
+	case EEXIST:
+		hint = ": the name or id is taken";
+		break;
+	case ENODATA:
+	case ENOENT:
+		hint = ": no such disk or snapshot";
+		break;
+	case EIO:
+		hint = ": the pool has failed; see the kernel log";
+		break;
+	}
+	return fail_with(exit_for_errno(r), "%s failed: %s%s", what, strerror(-r), hint);
+}
+
+int next_option(const struct snapctl_cmd *cmd, int argc, char **argv, const char *shortopts,
+		const struct option *longopts, int *optind_out)
+{
+	int c;
+
+	/* getopt wants a program name in front. */
+	opterr = 0;
+	c = getopt_long(argc + 1, argv - 1, shortopts, longopts, NULL);
+	*optind_out = optind - 1;
+	if (c == '?') {
+		if (optopt)
+			snapctl_usage_error(cmd, "option '-%c' is unknown or needs a value", optopt);
+		else
+			snapctl_usage_error(cmd, "unknown option or missing value: '%s'",
+					    argv[optind - 2]);
+	} else if (c == ':') {
+		snapctl_usage_error(cmd, "option '%s' needs a value", argv[optind - 2]);
+		c = '?';
+	}
+	return c;
+}
+
+int open_pool(const char *name, struct pool_config_file *cfg)
+{
+	struct dm_device_info info;
+	int r;
+
+	if (!config_name_valid(name))
+		return fail_with(EXIT_USAGE, "'%s' is not a valid pool name", name);
+	r = config_load(name, cfg);
+	if (r == -ENOENT)
+		return fail_with(EXIT_NOT_FOUND, "no pool '%s' (see 'snapctl pool list')", name);
+	if (r)
+		return fail_with(EXIT_FAILURE_GENERIC, "cannot read the definition of pool '%s' in %s: %s",
+				 name, config_dir(), strerror(-r));
+	r = dmctl_info(name, &info);
+	if (r || !info.exists)
+		return fail_with(EXIT_NOT_FOUND, "pool '%s' is not active; run 'snapctl pool activate %s'",
+				 name, name);
+	return 0;
+}
+
+bool confirm(const char *question)
+{
+	char answer[16];
+
+	if (!isatty(STDIN_FILENO))
+		return false;
+	fprintf(stderr, "%s [y/N] ", question);
+	if (!fgets(answer, sizeof(answer), stdin))
+		return false;
+	return answer[0] == 'y' || answer[0] == 'Y';
+}
+
+uint64_t pool_block_bytes(const char *pool)
+{
+	struct record info;
+	uint64_t bytes = 4096;
+
+	if (!pool_info(pool, &info)) {
+		bytes = record_u64(&info, "block_size") << 9;
+		record_free(&info);
+	}
+	return bytes;
+}
+
+int activate_disk(const char *pool, const struct record *disk)
+{
+	struct record info;
+	char name[256], params[300], uuid[128];
+	struct dm_device_info dev;
+	int r;
+
+	disk_device_name(pool, disk, name, sizeof(name));
+	if (!dmctl_info(name, &dev) && dev.exists)
+		return 0;
+	r = pool_info(pool, &info);
+	if (r)
+		return r;
+	device_uuid(record_get(&info, "uuid"), "disk", record_u64(disk, "id"), uuid, sizeof(uuid));
+	record_free(&info);
+	snprintf(params, sizeof(params), "/dev/mapper/%s %" PRIu64, pool, record_u64(disk, "id"));
+	return dmctl_create(name, uuid, record_u64(disk, "size"), "row", params, false);
+}
+
+bool device_in_use(const char *name)
+{
+	struct dm_device_info info;
+
+	return !dmctl_info(name, &info) && info.exists && info.open_count > 0;
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by snapctl's command files.
+ */
+#ifndef SNAPCTL_COMMON_H
+#define SNAPCTL_COMMON_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "poolctl.h"
+#include "snapctl.h"
+
+/* Map a negative errno to snapctl's exit codes (snapctl.h). */
+int exit_for_errno(int r);
+
+/* Print "snapctl: <message>" and return @code. */
+int fail_with(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * A failed pool message: one line naming what failed and why, with a hint
+ * for the usual causes; returns the exit code.
+ */
+int message_failed(const char *what, int r);
+
+/*
+ * getopt_long over a command's arguments (argv[0] is the first argument,
+ * not the verb).  Unknown options and missing values become usage errors.
+ * Returns the option, -1 at the end, or '?' after printing the error.
+ */
+int next_option(const struct snapctl_cmd *cmd, int argc, char **argv, const char *shortopts,
+		const struct option *longopts, int *optind_out);
+
+/* The pool must be defined (config) and active (dm device present). */
+int open_pool(const char *name, struct pool_config_file *cfg);
+
+/* Ask "question [y/N]" on a TTY; false without one. */
+bool confirm(const char *question);
+
+/* Bytes per data block of an active pool. */
+uint64_t pool_block_bytes(const char *pool);
+
+/* Create the dm device of a disk (live head) if it is not there. */
+int activate_disk(const char *pool, const struct record *disk);
+/* Is a dm device open (mounted, held)? */
+bool device_in_use(const char *name);
+
+#endif
