@@ -4,12 +4,14 @@
 #
 #   make                 module (for KVER) and userspace
 #   make module          dm-row.ko for KVER (default: the installed Debian 6.1 kernel)
-#   make userspace       snapctl and the unit tests
+#   make userspace       snapctl, the unit tests and the crash-test replayer
 #   make check           set-up, unit tests, then the VM test suite
 #   make check-unit      cmocka unit tests only
 #   make check-vm        VM tests only (TESTS=group|group/test, default all)
 #   make demo            set-up, build, and the main demo in the VM
 #   make bench           the benchmark harness in the VM
+#   make bench-core      userspace micro-benchmark of the metadata core
+#   make fuzz            libFuzzer harnesses (clang); make check-fuzz runs them
 #   make lint            sparse on the module, cppcheck on the userspace
 #   make setup           install every build and test dependency (Debian packages)
 #   make install         snapctl, its man page and the module into DESTDIR
@@ -34,6 +36,9 @@ APP_CPPFLAGS := -Iinclude -Iinclude/uapi -Iuserspace/lib -Iuserspace/compat/publ
 
 include userspace/Makefile.inc
 include tests/unit/Makefile.inc
+include tests/crash/Makefile.inc
+include tests/fuzz/Makefile.inc
+include bench/core/Makefile.inc
 
 .PHONY: all module userspace check check-unit check-vm demo bench lint setup \
 	install clean
@@ -45,7 +50,7 @@ module:
 	scripts/build-module $(KVER)
 	cp $(BUILD)/$(KVER)/dm-row.ko dm-row.ko
 
-userspace: $(USERSPACE_BINS) $(UNIT_TEST_BINS)
+userspace: $(USERSPACE_BINS) $(UNIT_TEST_BINS) $(CRASH_BINS)
 
 setup:
 	scripts/setup

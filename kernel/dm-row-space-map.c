@@ -375,6 +375,13 @@ int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b)
 			return r;
 		start = 0;
 		if (++index >= nr_ranges) {
+			/*
+			 * Wrapping a second time passes txn_start, even when no
+			 * free block beyond it made find_free_in_range() say so:
+			 * what follows was handed out in this transaction.
+			 */
+			if (sm->no_reuse_in_txn && sm->wrapped)
+				return sm->nr_allocated < sm->nr_blocks ? -EAGAIN : -ENOSPC;
 			index = 0;
 			sm->wrapped = true;
 		}

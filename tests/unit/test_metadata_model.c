@@ -135,6 +135,7 @@ static struct image *random_image(bool live)
 	for (int i = 0; i < MAX_IMAGES; i++)
 		if (model.img[i].used && model.img[i].live == live && !model.img[i].removed)
 			pick[n++] = &model.img[i];
+	/* cppcheck-suppress uninitvar ; pick[0..n-1] were set above */
 	return n ? pick[rnd_below(n)] : NULL;
 }
 
