@@ -65,6 +65,7 @@ check-unit: $(UNIT_TEST_BINS)
 TESTS ?= all
 check-vm: module userspace
 	scripts/vm run --kver $(KVER) $(TESTS)
+	tests/reboot/run --kver $(KVER)
 
 demo: setup
 	$(MAKE) module userspace
