@@ -117,6 +117,35 @@ static const char *value_of(const char *arg, const char *key)
 	return !strncmp(arg, key, len) && arg[len] == '=' ? arg + len + 1 : NULL;
 }
 
+/*
+ * Does a snapshot of @disk_id that would go have an active device?  With
+ * @auto_only, the automatic ones (what remove_disk deletes with
+ * delete_auto_snapshots); with @oldest_auto_only, just the oldest automatic
+ * one (what an automatic snapshot over quota evicts).
+ */
+static bool doomed_view_active(struct msg_ctx *m, u64 disk_id, bool oldest_auto_only)
+{
+	struct dmrow_snapshot_info snap;
+	struct dmrow_disk_info disk;
+	unsigned int hops = 0;
+	u64 id;
+
+	if (dmrow_md_get_disk(m->pool->md, disk_id, &disk))
+		return false;
+	for (id = disk.first_snapshot; id && hops++ <= disk.nr_manual + disk.nr_auto;
+	     id = snap.next) {
+		if (dmrow_md_get_snapshot(m->pool->md, id, &snap))
+			return false;
+		if (!(snap.flags & DMROW_SNAP_AUTO))
+			continue;
+		if (dmrow_pool_disk_active(m->pool, disk_id, id, true))
+			return true;
+		if (oldest_auto_only)
+			return false;
+	}
+	return false;
+}
+
 /*----------------------------------------------------------------
  * Disks
  *--------------------------------------------------------------*/
@@ -149,6 +178,10 @@ static int msg_remove_disk(struct msg_ctx *m)
 		m->why = "the disk's device is active: remove it first";
 		return -EBUSY;
 	}
+	if (doomed_view_active(m, id, false)) {
+		m->why = "an automatic snapshot that goes with the disk has an active device";
+		return -EBUSY;
+	}
 	return dmrow_md_remove_disk(m->pool->md, id);
 }
 
@@ -174,37 +207,47 @@ static int msg_resize_disk(struct msg_ctx *m)
 
 static int msg_set_disk(struct msg_ctx *m)
 {
+	const char *name = NULL, *v;
 	struct dmrow_disk_info info;
-	const char *v;
+	int del = -1, policy = -1;
 	unsigned int i;
-	u64 id;
 	u32 n;
+	u64 id;
 	int r;
 
 	r = parse_u64(m, m->argv[1], &id, "disk id must be a number");
-	if (!r)
-		r = dmrow_md_get_disk(m->pool->md, id, &info);
-	for (i = 2; i < m->argc && !r; i++) {
+	if (r)
+		return r;
+	/* All attributes are checked before any is applied. */
+	for (i = 2; i < m->argc; i++) {
 		if ((v = value_of(m->argv[i], "name"))) {
-			r = dmrow_md_set_disk_name(m->pool->md, id, v);
+			name = v;
 		} else if ((v = value_of(m->argv[i], "delete_auto_snapshots"))) {
-			r = parse_u32(m, v, &n, "delete_auto_snapshots is 0 or 1");
-			if (!r && n > 1)
-				r = -EINVAL;
-			if (!r)
-				r = dmrow_md_set_disk_flags(m->pool->md, id,
-							    n ? DMROW_DISK_DELETE_AUTO_SNAPS : 0);
+			if (parse_u32(m, v, &n, "delete_auto_snapshots is 0 or 1") || n > 1) {
+				m->why = "delete_auto_snapshots is 0 or 1";
+				return -EINVAL;
+			}
+			del = n;
 		} else if ((v = value_of(m->argv[i], "policy"))) {
-			r = parse_u32(m, v, &n, "policy must be a number");
-			if (!r)
-				r = dmrow_md_set_disk_policy(m->pool->md, id, n);
+			if (parse_u32(m, v, &n, "policy must be a number") || n > INT_MAX)
+				return -EINVAL;
+			policy = n;
 		} else {
 			m->why = "unknown disk attribute (name=, delete_auto_snapshots=, policy=)";
-			r = -EINVAL;
+			return -EINVAL;
 		}
 	}
+	r = dmrow_md_get_disk(m->pool->md, id, &info);
+	if (!r && name)
+		r = dmrow_md_set_disk_name(m->pool->md, id, name);
+	if (!r && del >= 0)
+		r = dmrow_md_set_disk_flags(m->pool->md, id, del ? DMROW_DISK_DELETE_AUTO_SNAPS : 0);
+	if (!r && policy >= 0)
+		r = dmrow_md_set_disk_policy(m->pool->md, id, policy);
 	if (r == -EEXIST)
 		m->why = "another disk has this name";
+	else if (r == -EINVAL)
+		m->why = "invalid name";
 	return r;
 }
 
@@ -297,6 +340,26 @@ static int msg_snapshot(struct msg_ctx *m)
 		attrs[i].retention_until = retention;
 	}
 
+	/* An automatic snapshot over quota evicts the oldest: not one in use. */
+	if (flags & DMROW_SNAP_AUTO) {
+		struct dmrow_pool_info pool;
+
+		r = dmrow_md_pool_info(m->pool->md, &pool);
+		for (i = 0; !r && i < nr; i++) {
+			struct dmrow_disk_info disk;
+
+			if (dmrow_md_get_disk(m->pool->md, disks[i], &disk))
+				continue;
+			if (disk.nr_auto >= pool.auto_quota &&
+			    doomed_view_active(m, disks[i], true)) {
+				m->why = "the automatic snapshot to evict has an active device";
+				r = -EBUSY;
+			}
+		}
+		if (r)
+			goto out;
+	}
+
 	/* Every write acknowledged so far, and nothing in flight: see dm-row-pool.c. */
 	r = dmrow_pool_commit(m->pool);
 	if (r)
@@ -306,6 +369,8 @@ static int msg_snapshot(struct msg_ctx *m)
 		m->why = "snapshot quota reached";
 	else if (r == -EEXIST)
 		m->why = "the disk has a snapshot of this name";
+	else if (r == -ERANGE)
+		m->why = "the pool has taken all the snapshots its clock allows (2^24)";
 	if (r)
 		goto out;
 	for (i = 0; i < nr; i++)
@@ -403,26 +468,35 @@ static int msg_clone(struct msg_ctx *m)
 
 static int msg_set_snapshot(struct msg_ctx *m)
 {
-	const char *v;
+	const char *name = NULL, *v;
+	bool set_retention = false;
+	u64 id, retention = 0;
 	unsigned int i;
-	u64 id, n;
 	int r;
 
 	r = parse_u64(m, m->argv[1], &id, "snapshot id must be a number");
-	for (i = 2; i < m->argc && !r; i++) {
+	if (r)
+		return r;
+	for (i = 2; i < m->argc; i++) {
 		if ((v = value_of(m->argv[i], "name"))) {
-			r = dmrow_md_set_snapshot_name(m->pool->md, id, v);
+			name = v;
 		} else if ((v = value_of(m->argv[i], "retention"))) {
-			r = parse_u64(m, v, &n, "retention must be seconds since the epoch");
-			if (!r)
-				r = dmrow_md_set_snapshot_retention(m->pool->md, id, n);
+			if (parse_u64(m, v, &retention, "retention must be seconds since the epoch"))
+				return -EINVAL;
+			set_retention = true;
 		} else {
 			m->why = "unknown snapshot attribute (name=, retention=)";
-			r = -EINVAL;
+			return -EINVAL;
 		}
 	}
+	if (name)
+		r = dmrow_md_set_snapshot_name(m->pool->md, id, name);
+	if (!r && set_retention)
+		r = dmrow_md_set_snapshot_retention(m->pool->md, id, retention);
 	if (r == -EEXIST)
 		m->why = "the disk has a snapshot of this name";
+	else if (r == -EINVAL)
+		m->why = "invalid name";
 	return r;
 }
 
@@ -537,18 +611,18 @@ static int msg_list_disks(struct msg_ctx *m)
 	if (m->argc > 1 && parse_u64(m, m->argv[1], &from, "id must be a number"))
 		return -EINVAL;
 	for (;;) {
+		r = dmrow_md_next_disk(m->pool->md, from, &disk);
+		if (r == -ENODATA)
+			break;
+		if (r)
+			return r;
 		if (!room_for(m, 400)) {
 			emit(m, "next=%llu\n", (unsigned long long)from);
 			break;
 		}
-		r = dmrow_md_next_disk(m->pool->md, from, &disk);
-		if (r == -ENODATA) {
-			r = 0;
-			break;
-		}
-		if (r)
-			return r;
 		emit_disk(m, &disk);
+		if (disk.id == U64_MAX)
+			break;
 		from = disk.id + 1;
 	}
 	return 1;
@@ -718,7 +792,8 @@ static int msg_diff(struct msg_ctx *m)
 /* Errors that refuse a message before it changes anything. */
 static bool is_refusal(int r)
 {
-	return r == -EINVAL || r == -ENODATA || r == -EEXIST || r == -EDQUOT || r == -EBUSY;
+	return r == -EINVAL || r == -ENODATA || r == -ENOENT || r == -EEXIST || r == -EDQUOT ||
+	       r == -EBUSY || r == -ERANGE;
 }
 
 static const struct msg_handler handlers[] = {
@@ -726,14 +801,14 @@ static const struct msg_handler handlers[] = {
 	{ "create_disk",	2, 3, true,  false, msg_create_disk },
 	{ "remove_disk",	1, 1, true,  true,  msg_remove_disk },
 	{ "resize_disk",	2, 2, true,  false, msg_resize_disk },
-	{ "set_disk",		2, 4, true,  true,  msg_set_disk },
+	{ "set_disk",		2, 4, true,  false, msg_set_disk },
 	{ "snapshot",		1, 7, true,  false, msg_snapshot },
 	{ "delete_snapshot",	1, 1, true,  true,  msg_delete_snapshot },
 	{ "merge",		2, 2, true,  true,  msg_merge },
 	{ "rollback",		2, 2, true,  false, msg_rollback },
 	{ "clone",		2, 3, true,  false, msg_clone },
-	{ "set_snapshot",	2, 3, true,  true,  msg_set_snapshot },
-	{ "set_quota",		2, 2, true,  true,  msg_set_quota },
+	{ "set_snapshot",	2, 3, true,  false, msg_set_snapshot },
+	{ "set_quota",		2, 2, true,  false, msg_set_quota },
 	{ "info",		1, 2, false, true,  msg_info },
 	{ "list_disks",		0, 1, false, true,  msg_list_disks },
 	{ "list_snapshots",	1, 2, false, true,  msg_list_snapshots },
@@ -789,6 +864,11 @@ int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **arg
 		if (is_refusal(r)) {
 			DMWARN("message '%s' refused: %s", h->verb,
 			       m.why ? m.why : r == -ENODATA ? "no such disk or snapshot" : "invalid");
+		} else if (h->changes && r == -ENOMEM) {
+			/* Out of memory: drop what the message did, nothing is damaged. */
+			DMWARN("message '%s' failed: out of memory", h->verb);
+			if (dmrow_md_abort(pool->md))
+				dmrow_pool_metadata_failed(pool, h->verb, r);
 		} else if (h->changes) {
 			/* Past the checks: the change may be half done. */
 			dmrow_pool_metadata_failed(pool, h->verb, r);

@@ -65,6 +65,8 @@ bool dmrow_md_dirty(struct dmrow_metadata *md);
 void dmrow_md_set_read_only(struct dmrow_metadata *md);
 void dmrow_md_set_failed(struct dmrow_metadata *md);
 /* Record in the superblock that the pool needs an offline check (commits). */
+/* ... and that it had one and is clean (commits). */
+int dmrow_md_clear_needs_check(struct dmrow_metadata *md);
 int dmrow_md_set_needs_check(struct dmrow_metadata *md);
 
 int dmrow_md_pool_info(struct dmrow_metadata *md, struct dmrow_pool_info *info);
@@ -110,7 +112,10 @@ struct dmrow_mapping {
 	bool shared;		/* held by a snapshot or clone too: write elsewhere */
 };
 
-/* Look up @vblock in a disk's live head (@snap_id 0) or in a snapshot. */
+/*
+ * Look up @vblock in a disk's live head (@snap_id 0) or in a snapshot.
+ * -ENODATA: not mapped.  -ENOENT: no such live disk or snapshot of it.
+ */
 int dmrow_md_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			u64 vblock, struct dmrow_mapping *result);
 /*
@@ -154,7 +159,8 @@ struct dmrow_snapshot_info {
 /*
  * Snapshot @nr disks at one point in time, in one transaction.  A manual
  * snapshot over quota fails with -EDQUOT; an automatic one evicts the
- * disk's oldest automatic snapshot.
+ * disk's oldest automatic snapshot.  -ERANGE: the pool's clock (2^24
+ * snapshot operations) is exhausted.
  */
 int dmrow_md_create_snapshots(struct dmrow_metadata *md, unsigned int nr,
 			      const u64 *disk_ids,

@@ -65,6 +65,11 @@ static int parse_uint_feature_value(struct dm_arg_set *as, unsigned int *value,
 	return 0;
 }
 
+static bool pc_timeout_too_long(unsigned int seconds)
+{
+	return seconds > 86400;
+}
+
 static int parse_features(struct dm_arg_set *as, struct pool_config *cfg,
 			  struct dm_target *ti)
 {
@@ -100,6 +105,10 @@ static int parse_features(struct dm_arg_set *as, struct pool_config *cfg,
 			r = parse_uint_feature_value(&values, &cfg->no_space_timeout,
 						     &ti->error,
 						     "no_space_timeout needs a number of seconds");
+			if (!r && pc_timeout_too_long(cfg->no_space_timeout)) {
+				ti->error = "no_space_timeout is at most 86400 seconds";
+				r = -EINVAL;
+			}
 		} else if (!strcasecmp(name, "cache_blocks")) {
 			r = parse_uint_feature_value(&values, &cfg->cache_blocks,
 						     &ti->error,
@@ -160,6 +169,11 @@ static int pool_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	r = parse_features(&as, &pc->cfg, ti);
 	if (r)
 		goto out_free_pc;
+	if (as.argc) {
+		ti->error = "Unexpected arguments after the features";
+		r = -EINVAL;
+		goto out_free_pc;
+	}
 
 	r = get_pool_device(ti, argv[0], &pc->metadata_dev, &ti->error,
 			    "Cannot open metadata device");

@@ -361,16 +361,15 @@ static void no_space(struct dmrow_pool *pool, struct bio *bio)
 		bio_list_add(&pool->retry_on_space, bio);
 	spin_unlock_irqrestore(&pool->lock, flags);
 
+	if (pool->mode < POOL_OUT_OF_DATA_SPACE) {
+		set_pool_mode(pool, POOL_OUT_OF_DATA_SPACE);
+		if (wait && pool->cfg.no_space_timeout)
+			queue_delayed_work(pool->wq, &pool->no_space_timeout,
+					   (unsigned long)pool->cfg.no_space_timeout * HZ);
+	}
 	if (!wait) {
 		bio->bi_status = BLK_STS_NOSPC;
 		bio_endio(bio);
-		return;
-	}
-	if (pool->mode < POOL_OUT_OF_DATA_SPACE) {
-		set_pool_mode(pool, POOL_OUT_OF_DATA_SPACE);
-		if (pool->cfg.no_space_timeout)
-			queue_delayed_work(pool->wq, &pool->no_space_timeout,
-					   pool->cfg.no_space_timeout * HZ);
 	}
 }
 
@@ -586,6 +585,9 @@ static void process_read(struct dmrow_pool *pool, struct bio *bio)
 	if (r == -ENODATA) {
 		zero_fill_bio(bio);
 		bio_endio(bio);
+	} else if (r == -ENOENT) {
+		/* The disk or snapshot is gone (deleted under an active device). */
+		fail_bio(bio, BLK_STS_IOERR);
 	} else if (r) {
 		DMERR_LIMIT("%pg: lookup of block %llu failed: %d", pool->metadata_bdev,
 			    (unsigned long long)ctx->vblock, r);
@@ -628,6 +630,10 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 		ctx->flags |= CTX_COMMIT;
 
 	r = dmrow_md_find_block(pool->md, db->disk_id, 0, ctx->vblock, &m);
+	if (r == -ENOENT) {
+		fail_bio(bio, BLK_STS_IOERR);	/* the disk was removed */
+		return;
+	}
 	if (r && r != -ENODATA) {
 		DMERR_LIMIT("%pg: lookup of block %llu failed: %d", pool->metadata_bdev,
 			    (unsigned long long)ctx->vblock, r);
@@ -663,6 +669,17 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 		return;
 	}
 	r = dmrow_md_insert_block(pool->md, db->disk_id, ctx->vblock, new_block);
+	if (r == -EINVAL || r == -ENOENT) {
+		/*
+		 * Past the disk's end (its device is longer than the disk after
+		 * a shrink or rollback it was suspended for) or a removed disk:
+		 * the write fails, the pool is fine.
+		 */
+		release_pending(pool, db->disk_id, ctx->vblock);
+		dmrow_md_release_data_block(pool->md, new_block);
+		fail_bio(bio, BLK_STS_IOERR);
+		return;
+	}
 	if (r) {
 		release_pending(pool, db->disk_id, ctx->vblock);
 		dmrow_pool_metadata_failed(pool, "insert mapping", r);
@@ -1000,8 +1017,18 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 	r = check_block_size(pool, error);
 	if (r)
 		goto out_close_md;
-	if (cfg->read_only)
+	if (cfg->read_only) {
 		pool->mode = POOL_READ_ONLY;
+	} else {
+		struct dmrow_pool_info info;
+
+		if (!dmrow_md_pool_info(pool->md, &info) && info.needs_check) {
+			DMWARN("%pg: the pool needs a check (run 'snapctl check'); opening it read-only",
+			       metadata_bdev);
+			dmrow_md_set_read_only(pool->md);
+			pool->mode = POOL_READ_ONLY;
+		}
+	}
 
 	pool->copier = dm_kcopyd_client_create(NULL);
 	if (IS_ERR(pool->copier)) {
@@ -1066,6 +1093,10 @@ int dmrow_pool_get(struct dm_target *ti, struct mapped_device *pool_md,
 			r = -EINVAL;
 		} else if (pool->cfg.block_sectors != cfg->block_sectors) {
 			ti->error = "A pool's data block size cannot be changed";
+			r = -EINVAL;
+		} else if (pool->cfg.read_only != cfg->read_only ||
+			   pool->cfg.cache_blocks != cfg->cache_blocks) {
+			ti->error = "read_only and cache_blocks cannot change in a reload: remove and recreate the pool device";
 			r = -EINVAL;
 		} else {
 			pool->ref_count++;
@@ -1134,6 +1165,18 @@ int dmrow_pool_bind(struct dmrow_pool *pool, struct dm_target *ti,
 		      pool->metadata_bdev, (unsigned long long)info.data_blocks,
 		      (unsigned long long)nr_data_blocks);
 		return -EINVAL;
+	}
+	if (bdev_nr_sectors(pool->metadata_bdev) / DMROW_SECTORS_PER_METADATA_BLOCK >
+	    info.metadata_blocks && pool->mode < POOL_READ_ONLY) {
+		r = dmrow_md_resize_metadata(pool->md, bdev_nr_sectors(pool->metadata_bdev) /
+						       DMROW_SECTORS_PER_METADATA_BLOCK);
+		if (!r)
+			r = dmrow_md_commit(pool->md);
+		if (r) {
+			dmrow_pool_metadata_failed(pool, "grow metadata device", r);
+			return r;
+		}
+		DMINFO("%pg: metadata device grew", pool->metadata_bdev);
 	}
 	pool->ti = ti;
 	pool->data_bdev = data_bdev;
