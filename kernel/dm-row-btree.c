@@ -196,12 +196,29 @@ const struct dmrow_validator dmrow_btree_validator = {
 	.check = node_check,
 };
 
-/* A node read from disk must also fit the tree it is found in. */
+/*
+ * A node read from disk must also fit the tree it is found in.
+ *
+ * The block manager runs a validator on a block's first read only, with
+ * whichever validator asked first: a block that a corrupt pointer leads to
+ * may have passed as a refcount block and never met node_check().  So the
+ * geometry every access to the node trusts (flags, max_entries and
+ * nr_entries, which place the values and bound the loops) is checked here,
+ * on every read, or a refcount block taken for a node reads far past its
+ * end.
+ */
 static int check_node_fits(struct dmrow_btree_info *info,
 			   const struct row_disk_btree_node *n, u64 b)
 {
+	u32 flags = le32_to_cpu(n->hdr.flags);
 	u32 expect = is_leaf(n) ? info->vt.size : sizeof(__le64);
 
+	if ((flags != DMROW_BTREE_LEAF && flags != DMROW_BTREE_INTERNAL) ||
+	    le32_to_cpu(n->max_entries) != max_entries_for(expect) ||
+	    nr_entries(n) > le32_to_cpu(n->max_entries)) {
+		DMERR_LIMIT("btree node %llu: bad geometry", (unsigned long long)b);
+		return -EILSEQ;
+	}
 	if (le32_to_cpu(n->value_size) != expect) {
 		DMERR_LIMIT("btree node %llu: value size %u where %u expected",
 			    (unsigned long long)b, le32_to_cpu(n->value_size), expect);
@@ -227,6 +244,60 @@ static int read_node(struct dmrow_btree_info *info, u64 b, struct dmrow_block **
 	if (r)
 		dmrow_tm_unlock(info->tm, *blk);
 	return r;
+}
+
+/*
+ * The keys a node may hold, as its parent says: [lower, upper), or from
+ * lower up if !bounded.  The root may hold any key; child i of an internal
+ * node gets [key[i], key[i + 1]), its last child the parent's own upper
+ * bound.
+ *
+ * Walks that visit every child check each node against its range.  In a
+ * corrupt tree whose entries point again and again at the same child (or
+ * back up the tree), a walk would otherwise visit that subtree once per
+ * path to it: a handful of nodes can make it 253^depth steps, a hang.  The
+ * ranges of the entries at one level are disjoint, so a node (never empty)
+ * fits only one of them: with the check, a walk reads every node at most
+ * once per level.
+ */
+struct key_range {
+	u64 lower, upper;
+	bool bounded;
+};
+
+static const struct key_range all_keys;
+
+static struct key_range child_range(const struct row_disk_btree_node *n, u32 i,
+				    const struct key_range *parent)
+{
+	struct key_range r = { .lower = key_at(n, i) };
+
+	if (i + 1 < nr_entries(n)) {
+		r.upper = key_at(n, i + 1);
+		r.bounded = true;
+	} else {
+		r.upper = parent->upper;
+		r.bounded = parent->bounded;
+	}
+	return r;
+}
+
+/* read_node(), for a node that must hold keys in @range only. */
+static int read_node_in(struct dmrow_btree_info *info, u64 b, const struct key_range *range,
+			struct dmrow_block **blk, const struct row_disk_btree_node **n)
+{
+	int r = read_node(info, b, blk, n);
+
+	if (r)
+		return r;
+	if (key_at(*n, 0) < range->lower ||
+	    (range->bounded && key_at(*n, nr_entries(*n) - 1) >= range->upper)) {
+		DMERR_LIMIT("btree node %llu: keys outside the range its parent gives it",
+			    (unsigned long long)b);
+		dmrow_tm_unlock(info->tm, *blk);
+		return -EILSEQ;
+	}
+	return 0;
 }
 
 /*----------------------------------------------------------------
@@ -268,17 +339,19 @@ int dmrow_btree_lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *v
 	return -ENODATA;
 }
 
-static int lookup_next_rec(struct dmrow_btree_info *info, u64 b, u64 key,
-			   u64 *found_key, void *value, unsigned int depth)
+static int lookup_next_rec(struct dmrow_btree_info *info, u64 b,
+			   const struct key_range *range, u64 key, u64 *found_key,
+			   void *value, unsigned int depth)
 {
 	const struct row_disk_btree_node *n;
 	struct dmrow_block *blk;
+	struct key_range cr;
 	u32 i;
 	int r;
 
 	if (depth >= DMROW_BTREE_MAX_DEPTH)
 		return -EILSEQ;
-	r = read_node(info, b, &blk, &n);
+	r = read_node_in(info, b, range, &blk, &n);
 	if (r)
 		return r;
 
@@ -296,7 +369,8 @@ static int lookup_next_rec(struct dmrow_btree_info *info, u64 b, u64 key,
 	} else {
 		/* The subtree that may hold @key, then the ones after it. */
 		for (i = max(lower_bound(n, key), 0); i < nr_entries(n); i++) {
-			r = lookup_next_rec(info, child_at(n, i), key, found_key,
+			cr = child_range(n, i, range);
+			r = lookup_next_rec(info, child_at(n, i), &cr, key, found_key,
 					    value, depth + 1);
 			if (r != -ENODATA)
 				break;
@@ -311,7 +385,7 @@ int dmrow_btree_lookup_next(struct dmrow_btree_info *info, u64 root, u64 key,
 {
 	if (!root)
 		return -ENODATA;
-	return lookup_next_rec(info, root, key, found_key, value, 0);
+	return lookup_next_rec(info, root, &all_keys, key, found_key, value, 0);
 }
 
 /*----------------------------------------------------------------
@@ -600,11 +674,19 @@ static int collapse_root(struct dmrow_btree_info *info, u64 *root)
 {
 	const struct row_disk_btree_node *n;
 	struct dmrow_block *blk;
+	unsigned int depth;
 	u64 child;
 	u32 count;
 	int r;
 
-	for (;;) {
+	/*
+	 * No deeper than a tree can be: in a corrupt tree the single children
+	 * may lead round in a circle, and shared ones (inc the child, dec the
+	 * root) would keep every count as it was, round and round.
+	 */
+	for (depth = 0; ; depth++) {
+		if (depth >= DMROW_BTREE_MAX_DEPTH)
+			return -EILSEQ;
 		r = read_node(info, *root, &blk, &n);
 		if (r)
 			return r;
@@ -655,10 +737,12 @@ int dmrow_btree_remove(struct dmrow_btree_info *info, u64 root, u64 key,
  * Delete
  *--------------------------------------------------------------*/
 
-static int del_rec(struct dmrow_btree_info *info, u64 b, unsigned int depth)
+static int del_rec(struct dmrow_btree_info *info, u64 b, const struct key_range *range,
+		   unsigned int depth)
 {
 	const struct row_disk_btree_node *n;
 	struct dmrow_block *blk;
+	struct key_range cr;
 	u32 count, i;
 	int r;
 
@@ -670,14 +754,16 @@ static int del_rec(struct dmrow_btree_info *info, u64 b, unsigned int depth)
 	if (count > 1)
 		return dmrow_tm_dec(info->tm, b);
 
-	r = read_node(info, b, &blk, &n);
+	r = read_node_in(info, b, range, &blk, &n);
 	if (r)
 		return r;
 	for (i = 0; i < nr_entries(n) && !r; i++) {
-		if (is_leaf(n))
+		if (is_leaf(n)) {
 			r = info->vt.dec ? info->vt.dec(info->vt.context, value_at(n, i)) : 0;
-		else
-			r = del_rec(info, child_at(n, i), depth + 1);
+		} else {
+			cr = child_range(n, i, range);
+			r = del_rec(info, child_at(n, i), &cr, depth + 1);
+		}
 	}
 	dmrow_tm_unlock(info->tm, blk);
 	if (r)
@@ -689,19 +775,21 @@ int dmrow_btree_del(struct dmrow_btree_info *info, u64 root)
 {
 	if (!root)
 		return 0;
-	return del_rec(info, root, 0);
+	return del_rec(info, root, &all_keys, 0);
 }
 
 /*----------------------------------------------------------------
  * Walks
  *--------------------------------------------------------------*/
 
-static int walk_rec(struct dmrow_btree_info *info, u64 b, bool exclusive_only,
+static int walk_rec(struct dmrow_btree_info *info, u64 b, const struct key_range *range,
+		    bool exclusive_only,
 		    int (*fn)(void *context, u64 key, const void *value),
 		    void *context, unsigned int depth)
 {
 	const struct row_disk_btree_node *n;
 	struct dmrow_block *blk;
+	struct key_range cr;
 	u32 i, count;
 	int r;
 
@@ -712,15 +800,17 @@ static int walk_rec(struct dmrow_btree_info *info, u64 b, bool exclusive_only,
 		if (r || count > 1)
 			return r;
 	}
-	r = read_node(info, b, &blk, &n);
+	r = read_node_in(info, b, range, &blk, &n);
 	if (r)
 		return r;
 	for (i = 0; i < nr_entries(n) && !r; i++) {
-		if (is_leaf(n))
+		if (is_leaf(n)) {
 			r = fn(context, key_at(n, i), value_at(n, i));
-		else
-			r = walk_rec(info, child_at(n, i), exclusive_only, fn, context,
+		} else {
+			cr = child_range(n, i, range);
+			r = walk_rec(info, child_at(n, i), &cr, exclusive_only, fn, context,
 				     depth + 1);
+		}
 	}
 	dmrow_tm_unlock(info->tm, blk);
 	return r;
@@ -730,14 +820,14 @@ int dmrow_btree_walk(struct dmrow_btree_info *info, u64 root,
 		     int (*fn)(void *context, u64 key, const void *value),
 		     void *context)
 {
-	return root ? walk_rec(info, root, false, fn, context, 0) : 0;
+	return root ? walk_rec(info, root, &all_keys, false, fn, context, 0) : 0;
 }
 
 int dmrow_btree_walk_exclusive(struct dmrow_btree_info *info, u64 root,
 			       int (*fn)(void *context, u64 key, const void *value),
 			       void *context)
 {
-	return root ? walk_rec(info, root, true, fn, context, 0) : 0;
+	return root ? walk_rec(info, root, &all_keys, true, fn, context, 0) : 0;
 }
 
 /*----------------------------------------------------------------
@@ -757,6 +847,7 @@ struct cursor {
 	struct {
 		struct dmrow_block *blk;
 		const struct row_disk_btree_node *n;
+		struct key_range range;
 		u32 i;
 	} path[DMROW_BTREE_MAX_DEPTH];
 };
@@ -783,12 +874,17 @@ static int tree_height(struct dmrow_btree_info *info, u64 root, unsigned int *he
 
 static int cursor_push(struct cursor *c, u64 b)
 {
+	struct key_range range = all_keys;
 	int r;
 
 	if (c->depth + 1 >= (int)c->height)
 		return -EILSEQ;
+	if (c->depth >= 0)
+		range = child_range(c->path[c->depth].n, c->path[c->depth].i,
+				    &c->path[c->depth].range);
 	c->depth++;
-	r = read_node(c->info, b, &c->path[c->depth].blk, &c->path[c->depth].n);
+	c->path[c->depth].range = range;
+	r = read_node_in(c->info, b, &range, &c->path[c->depth].blk, &c->path[c->depth].n);
 	if (r) {
 		c->depth--;
 		return r;

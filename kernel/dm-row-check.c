@@ -252,9 +252,11 @@ static int check_chain(struct checker *c, const struct row_disk_disk *disk)
 	int r;
 
 	for (id = le64_to_cpu(disk->first_snapshot); id; id = le64_to_cpu(rec.next)) {
-		if (++nr > (1u << 20)) {
-			report(c, "disk %llu: snapshot chain loops",
-			       (unsigned long long)le64_to_cpu(disk->id));
+		/* Walking past the counted snapshots: a loop, or counts that lie. */
+		if (++nr > dmrow_chain_max_len(disk)) {
+			report(c, "disk %llu: snapshot chain loops or is longer than the %llu snapshots counted",
+			       (unsigned long long)le64_to_cpu(disk->id),
+			       (unsigned long long)dmrow_chain_max_len(disk));
 			return 0;
 		}
 		r = dmrow_btree_lookup(&c->md->snapshot_info,

@@ -42,6 +42,17 @@ struct dmrow_metadata {
 };
 
 
+/*
+ * The most steps a walk along a disk's snapshot chain can take: the chain
+ * holds nr_manual + nr_auto snapshots.  A walk that needs more has met a
+ * loop in corrupt metadata (or counts that lie), and stops with -EILSEQ
+ * rather than go round forever under the metadata lock.
+ */
+static inline u64 dmrow_chain_max_len(const struct row_disk_disk *disk)
+{
+	return (u64)le32_to_cpu(disk->nr_manual) + le32_to_cpu(disk->nr_auto);
+}
+
 /* Mapping values: the data block in the low bits, the pool time above. */
 static inline void dmrow_unpack_mapping(const void *value, u64 *block, u32 *time)
 {

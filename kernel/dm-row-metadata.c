@@ -578,20 +578,19 @@ static bool name_equal(const char *stored, const char *name)
 	return !strncmp(stored, name, DMROW_NAME_LEN);
 }
 
-/* Is @name taken by a snapshot of the chain starting at @first? */
-static int __snapshot_name_taken(struct dmrow_metadata *md, u64 first, const char *name,
-				 bool *taken)
+/* Is @name taken by a snapshot of @ds's chain? */
+static int __snapshot_name_taken(struct dmrow_metadata *md, struct disk_state *ds,
+				 const char *name, bool *taken)
 {
 	struct row_disk_snapshot rec;
-	unsigned int hops = 0;
-	u64 id;
+	u64 id, hops = 0;
 	int r;
 
 	*taken = false;
 	if (!name[0])
 		return 0;
-	for (id = first; id; id = le64_to_cpu(rec.next)) {
-		if (++hops > 1u << 20)
+	for (id = le64_to_cpu(ds->rec.first_snapshot); id; id = le64_to_cpu(rec.next)) {
+		if (++hops > dmrow_chain_max_len(&ds->rec))
 			return -EILSEQ;		/* a cycle in the chain */
 		r = __get_snap(md, id, &rec);
 		if (r)
@@ -766,6 +765,21 @@ void dmrow_md_set_failed(struct dmrow_metadata *md)
 	up_write(&md->lock);
 }
 
+int dmrow_md_clear_needs_check(struct dmrow_metadata *md)
+{
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r && (le32_to_cpu(md->sb.hdr.flags) & DMROW_SB_NEEDS_CHECK)) {
+		md->sb.hdr.flags = cpu_to_le32(le32_to_cpu(md->sb.hdr.flags) & ~DMROW_SB_NEEDS_CHECK);
+		md->dirty = true;
+		r = __commit(md);
+	}
+	up_write(&md->lock);
+	return r;
+}
+
 int dmrow_md_set_needs_check(struct dmrow_metadata *md)
 {
 	int r;
@@ -917,7 +931,7 @@ int dmrow_md_remove_disk(struct dmrow_metadata *md, u64 id)
 {
 	struct row_disk_snapshot rec;
 	struct disk_state *ds;
-	u64 snap;
+	u64 snap, hops = 0, max_hops;
 	int r;
 
 	down_write(&md->lock);
@@ -929,7 +943,13 @@ int dmrow_md_remove_disk(struct dmrow_metadata *md, u64 id)
 		goto out;
 
 	if (le32_to_cpu(ds->rec.flags) & DMROW_DISK_DELETE_AUTO_SNAPS) {
+		/* The counts shrink as snapshots go: bound the walk by the start's. */
+		max_hops = dmrow_chain_max_len(&ds->rec);
 		for (snap = le64_to_cpu(ds->rec.first_snapshot); snap; ) {
+			if (++hops > max_hops) {
+				r = -EILSEQ;
+				goto out;
+			}
 			r = __get_snap(md, snap, &rec);
 			if (r)
 				goto out;
@@ -1033,6 +1053,15 @@ int dmrow_md_next_disk(struct dmrow_metadata *md, u64 from, struct dmrow_disk_in
 	if (!r)
 		r = dmrow_btree_lookup_next(&md->disk_info, le64_to_cpu(md->sb.disk_tree_root),
 					    from, &found, &rec);
+	/*
+	 * Callers iterate with info->id + 1: a record that names another
+	 * disk than its key could send them back, round and round.
+	 */
+	if (!r && le64_to_cpu(rec.id) != found) {
+		DMERR_LIMIT("disk record %llu names disk %llu", (unsigned long long)found,
+			    (unsigned long long)le64_to_cpu(rec.id));
+		r = -EILSEQ;
+	}
 	if (!r) {
 		for (ds = md->disks; ds; ds = ds->next)
 			if (le64_to_cpu(ds->rec.id) == found)
@@ -1109,16 +1138,16 @@ static int __image_root(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 	if (!snap_id) {
 		r = __get_live_disk(md, disk_id, &ds);
 		if (r)
-			return r;
+			return r == -ENODATA ? -ENOENT : r;
 		*root = le64_to_cpu(ds->rec.root);
 		*live = ds;
 		return 0;
 	}
 	r = __get_snap(md, snap_id, &rec);
 	if (r)
-		return r;
+		return r == -ENODATA ? -ENOENT : r;
 	if (le64_to_cpu(rec.disk_id) != disk_id)
-		return -ENODATA;
+		return -ENOENT;
 	*root = le64_to_cpu(rec.root);
 	return 0;
 }
@@ -1141,6 +1170,16 @@ int dmrow_md_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 	if (!r) {
 		dmrow_unpack_mapping(&value, &result->data_block, &time);
 		result->shared = !live || time < le32_to_cpu(live->rec.snapshotted_time);
+		/*
+		 * The I/O path sends bios where this says: a corrupt mapping
+		 * must not aim them past the data the pool owns.
+		 */
+		if (result->data_block >= md->data_sm.nr_blocks) {
+			DMERR_LIMIT("disk %llu block %llu maps to data block %llu, past the end",
+				    (unsigned long long)disk_id, (unsigned long long)vblock,
+				    (unsigned long long)result->data_block);
+			r = -EILSEQ;
+		}
 	}
 	up_write(&md->lock);
 	return r;
@@ -1288,11 +1327,13 @@ static int __delete_snapshot(struct dmrow_metadata *md, u64 snap_id)
 static int __oldest_auto(struct dmrow_metadata *md, struct disk_state *ds, u64 *snap_id)
 {
 	struct row_disk_snapshot rec;
-	u64 id;
+	u64 id, hops = 0;
 	int r;
 
 	*snap_id = 0;
 	for (id = le64_to_cpu(ds->rec.first_snapshot); id; id = le64_to_cpu(rec.next)) {
+		if (++hops > dmrow_chain_max_len(&ds->rec))
+			return -EILSEQ;
 		r = __get_snap(md, id, &rec);
 		if (r)
 			return r == -ENODATA ? -EILSEQ : r;
@@ -1317,7 +1358,7 @@ static int __validate_snapshots(struct dmrow_metadata *md, unsigned int nr,
 	if (!nr || nr > MAX_SNAPSHOTS_AT_ONCE)
 		return -EINVAL;
 	if (le32_to_cpu(md->sb.time) >= DMROW_MAX_POOL_TIME)
-		return -ENOSPC;
+		return -ERANGE;		/* the pool's clock is exhausted */
 	for (i = 0; i < nr; i++) {
 		if (!name_valid(attrs[i].name) ||
 		    (attrs[i].flags & ~(DMROW_SNAP_AUTO | DMROW_SNAP_APP_CONSISTENT)))
@@ -1334,8 +1375,7 @@ static int __validate_snapshots(struct dmrow_metadata *md, unsigned int nr,
 		} else if (le32_to_cpu(ds->rec.nr_manual) >= le32_to_cpu(md->sb.manual_quota)) {
 			return -EDQUOT;
 		}
-		r = __snapshot_name_taken(md, le64_to_cpu(ds->rec.first_snapshot),
-					  attrs[i].name, &taken);
+		r = __snapshot_name_taken(md, ds, attrs[i].name, &taken);
 		if (r)
 			return r;
 		if (taken)
@@ -1471,12 +1511,19 @@ int dmrow_md_delete_snapshot(struct dmrow_metadata *md, u64 snap_id)
 int dmrow_md_merge_snapshots(struct dmrow_metadata *md, u64 first, u64 last)
 {
 	struct row_disk_snapshot rec;
-	unsigned int hops = 0;
-	u64 id, next;
+	struct disk_state *ds;
+	u64 id, next, hops = 0;
 	int r;
 
 	down_write(&md->lock);
 	r = __check_writable(md);
+	if (!r)
+		r = __get_snap(md, first, &rec);
+	if (!r) {
+		r = __get_disk(md, le64_to_cpu(rec.disk_id), &ds);
+		if (r == -ENODATA)
+			r = -EILSEQ;
+	}
 	if (r)
 		goto out;
 	/* @last must follow @first in the same chain. */
@@ -1484,8 +1531,12 @@ int dmrow_md_merge_snapshots(struct dmrow_metadata *md, u64 first, u64 last)
 		r = __get_snap(md, id, &rec);
 		if (r || id == last)
 			break;
-		if (!rec.next || ++hops > 1u << 20) {
+		if (!rec.next) {
 			r = -EINVAL;
+			break;
+		}
+		if (++hops > dmrow_chain_max_len(&ds->rec)) {
+			r = -EILSEQ;	/* a cycle in the chain */
 			break;
 		}
 	}
@@ -1621,6 +1672,12 @@ int dmrow_md_next_snapshot(struct dmrow_metadata *md, u64 from,
 		r = dmrow_btree_lookup_next(&md->snapshot_info,
 					    le64_to_cpu(md->sb.snapshot_tree_root),
 					    from, &found, &rec);
+	/* As for disks: callers go on from info->id + 1. */
+	if (!r && le64_to_cpu(rec.id) != found) {
+		DMERR_LIMIT("snapshot record %llu names snapshot %llu",
+			    (unsigned long long)found, (unsigned long long)le64_to_cpu(rec.id));
+		r = -EILSEQ;
+	}
 	if (!r)
 		snap_to_info(&rec, info);
 	up_read(&md->lock);
@@ -1644,8 +1701,7 @@ static int set_snapshot_field(struct dmrow_metadata *md, u64 snap_id, const char
 	if (!r && name && !name_equal(rec.name, name)) {
 		r = __get_disk(md, le64_to_cpu(rec.disk_id), &ds);
 		if (!r)
-			r = __snapshot_name_taken(md, le64_to_cpu(ds->rec.first_snapshot),
-						  name, &taken);
+			r = __snapshot_name_taken(md, ds, name, &taken);
 		if (!r && taken)
 			r = -EEXIST;
 		if (!r) {
@@ -1795,7 +1851,7 @@ int dmrow_md_chain_capacity(struct dmrow_metadata *md, u64 disk_id, u64 *blocks)
 {
 	struct row_disk_snapshot rec;
 	struct disk_state *ds;
-	u64 id, delta;
+	u64 id, delta, hops = 0;
 	int r;
 
 	*blocks = 0;
@@ -1805,6 +1861,10 @@ int dmrow_md_chain_capacity(struct dmrow_metadata *md, u64 disk_id, u64 *blocks)
 		r = __get_disk(md, disk_id, &ds);
 	for (id = r ? 0 : le64_to_cpu(ds->rec.first_snapshot); id && !r;
 	     id = le64_to_cpu(rec.next)) {
+		if (++hops > dmrow_chain_max_len(&ds->rec)) {
+			r = -EILSEQ;
+			break;
+		}
 		r = __get_snap(md, id, &rec);
 		if (!r)
 			r = __snapshot_delta(md, &rec, &delta);
