@@ -118,12 +118,13 @@ static const char *value_of(const char *arg, const char *key)
 }
 
 /*
- * Does a snapshot of @disk_id that would go have an active device?  With
- * @auto_only, the automatic ones (what remove_disk deletes with
- * delete_auto_snapshots); with @oldest_auto_only, just the oldest automatic
- * one (what an automatic snapshot over quota evicts).
+ * Does a snapshot of @disk_id that would go have an active device?  The
+ * @nr_oldest_auto oldest automatic snapshots are checked: U32_MAX for all of
+ * them (what remove_disk deletes with delete_auto_snapshots), or as many as
+ * an automatic snapshot over quota evicts (more than one when the quota was
+ * lowered below the count).
  */
-static bool doomed_view_active(struct msg_ctx *m, u64 disk_id, bool oldest_auto_only)
+static bool doomed_view_active(struct msg_ctx *m, u64 disk_id, u32 nr_oldest_auto)
 {
 	struct dmrow_snapshot_info snap;
 	struct dmrow_disk_info disk;
@@ -140,7 +141,7 @@ static bool doomed_view_active(struct msg_ctx *m, u64 disk_id, bool oldest_auto_
 			continue;
 		if (dmrow_pool_disk_active(m->pool, disk_id, id, true))
 			return true;
-		if (oldest_auto_only)
+		if (!--nr_oldest_auto)
 			return false;
 	}
 	return false;
@@ -169,16 +170,21 @@ static int msg_create_disk(struct msg_ctx *m)
 
 static int msg_remove_disk(struct msg_ctx *m)
 {
+	struct dmrow_disk_info disk;
 	u64 id;
 	int r = parse_u64(m, m->argv[1], &id, "disk id must be a number");
 
+	if (!r)
+		r = dmrow_md_get_disk(m->pool->md, id, &disk);
 	if (r)
 		return r;
 	if (dmrow_pool_disk_active(m->pool, id, 0, true)) {
 		m->why = "the disk's device is active: remove it first";
 		return -EBUSY;
 	}
-	if (doomed_view_active(m, id, false)) {
+	/* Without delete_auto_snapshots every snapshot stays: views may too. */
+	if ((disk.flags & DMROW_DISK_DELETE_AUTO_SNAPS) &&
+	    doomed_view_active(m, id, U32_MAX)) {
 		m->why = "an automatic snapshot that goes with the disk has an active device";
 		return -EBUSY;
 	}
@@ -350,8 +356,13 @@ static int msg_snapshot(struct msg_ctx *m)
 
 			if (dmrow_md_get_disk(m->pool->md, disks[i], &disk))
 				continue;
-			if (disk.nr_auto >= pool.auto_quota &&
-			    doomed_view_active(m, disks[i], true)) {
+			/*
+			 * A quota lowered below the count evicts several, and a
+			 * quota of 0 evicts none: the snapshot fails with EDQUOT.
+			 */
+			if (pool.auto_quota && disk.nr_auto >= pool.auto_quota &&
+			    doomed_view_active(m, disks[i],
+					       disk.nr_auto - pool.auto_quota + 1)) {
 				m->why = "the automatic snapshot to evict has an active device";
 				r = -EBUSY;
 			}
@@ -406,13 +417,15 @@ static int msg_merge(struct msg_ctx *m)
 {
 	struct dmrow_snapshot_info info;
 	u64 first, last, id;
+	unsigned int hops;
 	int r;
 
 	r = parse_u64(m, m->argv[1], &first, "snapshot id must be a number");
 	if (!r)
 		r = parse_u64(m, m->argv[2], &last, "snapshot id must be a number");
-	/* None of the snapshots that go may have an active device. */
-	for (id = first; !r && id && id != last; id = info.next) {
+	/* None of the snapshots that go may have an active device (bounded: see quotas). */
+	for (id = first, hops = 0; !r && id && id != last && hops++ < 2 * 65536;
+	     id = info.next) {
 		r = dmrow_md_get_snapshot(m->pool->md, id, &info);
 		if (!r && dmrow_pool_disk_active(m->pool, info.disk_id, id, true)) {
 			m->why = "a snapshot to be merged has an active device";
