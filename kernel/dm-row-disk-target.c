@@ -214,8 +214,15 @@ static int disk_iterate_devices(struct dm_target *ti, iterate_devices_callout_fn
 				void *data)
 {
 	struct disk_c *dc = ti->private;
+	sector_t len = bdev_nr_sectors(dc->pool_dev->bdev);
 
-	return fn(ti, dc->pool_dev, 0, ti->len, data);
+	/*
+	 * Disks are thinly provisioned: one may be larger than its pool,
+	 * whose device is as long as the data device.  Report the pool
+	 * device whole, as dm-thin does, not @ti->len of it, which dm would
+	 * refuse as "too small for target".
+	 */
+	return len ? fn(ti, dc->pool_dev, 0, len, data) : 0;
 }
 
 static void disk_io_hints(struct dm_target *ti, struct queue_limits *limits)

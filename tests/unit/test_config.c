@@ -33,8 +33,10 @@ static int setup(void **state)
 		return -1;
 	snprintf(e->root, sizeof(e->root), "%s/snapctl-config-XXXXXX",
 		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(e->root))
+	if (!mkdtemp(e->root)) {
+		free(e);
 		return -1;
+	}
 	/* Two levels that do not exist: config_save() creates them. */
 	snprintf(e->dir, sizeof(e->dir), "%s/etc/pools", e->root);
 	setenv("SNAPCTL_CONFIG_DIR", e->dir, 1);

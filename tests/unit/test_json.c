@@ -27,8 +27,10 @@ static int setup(void **state)
 	if (!c)
 		return -1;
 	c->f = open_memstream(&c->text, &c->len);
-	if (!c->f)
+	if (!c->f) {
+		free(c);
 		return -1;
+	}
 	json_init(&c->j, c->f);
 	*state = c;
 	return 0;

@@ -279,3 +279,158 @@ snapshot() {
 kernel_log_has() {
 	dmesg | grep -Eq "$1"
 }
+
+# pool_status_field POOL N: the N-th word (from 1) of the pool's status after
+# the target name: 1 transaction id, 2 metadata used/total, 3 data
+# used/total, 4 mode, 5 needs_check, 6 no-space policy, 7 metadata_low.
+pool_status_field() {
+	local -a w
+	read -r -a w <<<"$(dmsetup status "$1")"
+	echo "${w[$(($2 + 2))]}"
+}
+
+# pool_data_used POOL: data blocks in use, from the pool's status.
+pool_data_used() {
+	local f
+	f=$(pool_status_field "$1" 3)
+	echo "${f%/*}"
+}
+
+# pool_space POOL snapshot|disk ID FIELD: one key=value field of 'space'.
+pool_space() {
+	local out re=" $4=([^[:space:]]*)"
+	out=$(pool_msg "$1" space "$2" "$3")
+	[[ " $out" =~ $re ]] || fail "no $4 in: $out"
+	echo "${BASH_REMATCH[1]}"
+}
+
+# dmrow_io ARGS...: tests/vm/dmrow-io.py, for many small writes and messages
+# from one process, and the ring writer and checker of snapshots under load.
+dmrow_io() {
+	python3 "$DMROW_SRC/tests/vm/dmrow-io.py" "$@"
+}
+
+# io_start: start one 'dmrow_io batch' for the test; io CMD...: send it a
+# command and print its answer unless that is "ok" (see dmrow-io.py),
+# failing on an error.  Writes and checksums then cost no process start.
+io_start() {
+	mkfifo "$TEST_TMP/io.in" "$TEST_TMP/io.out"
+	dmrow_io batch <"$TEST_TMP/io.in" >"$TEST_TMP/io.out" &
+	_IO_PID=$!
+	exec {_IO_W}>"$TEST_TMP/io.in" {_IO_R}<"$TEST_TMP/io.out"
+	on_exit io_stop
+}
+
+io() {
+	local line
+	kill -0 "$_IO_PID" 2>/dev/null || fail "dmrow_io is gone, before: $*"
+	echo "$*" >&"$_IO_W"
+	read -r line <&"$_IO_R" || fail "dmrow_io died on: $*"
+	[[ $line != error:* ]] || fail "dmrow_io: $line"
+	[[ $line == ok ]] || echo "$line"
+}
+
+io_stop() {
+	exec {_IO_W}>&- {_IO_R}<&-
+	wait "$_IO_PID"
+}
+
+# random_stream LEN SEED: print the LEN bytes that write_random writes for
+# SEED, e.g. to build the expected image of a device in a file.
+random_stream() {
+	head -c "$1" /dev/zero |
+		openssl enc -aes-128-ctr -nosalt -pass "pass:$2" -pbkdf2
+}
+
+# ---------------------------------------------------------------------------
+# snapctl
+
+# Output of the last expect_exit: standard output and standard error, as
+# files and as arrays of lines (CMD_OUT_LINES, CMD_ERR_LINES).
+CMD_OUT=${TEST_TMP:-/tmp}/cmd.out
+CMD_ERR=${TEST_TMP:-/tmp}/cmd.err
+CMD_OUT_LINES=()
+CMD_ERR_LINES=()
+
+# expect_exit CODE CMD [ARGS...]: run CMD, fail unless it exits CODE.  Its
+# output is echoed and kept for out_has and err_has.  (Builtins only: under
+# emulation every process start costs.)
+expect_exit() {
+	local want=$1 rc=0 start=${EPOCHREALTIME/[.,]/} ms
+	shift
+	"$@" >"$CMD_OUT" 2>"$CMD_ERR" || rc=$?
+	ms=$(((${EPOCHREALTIME/[.,]/} - start) / 1000))
+	printf '+ %s [exit %d, expected %d; %d.%03ds]\n' "$*" $rc "$want" $((ms / 1000)) $((ms % 1000))
+	mapfile -t CMD_OUT_LINES <"$CMD_OUT"
+	mapfile -t CMD_ERR_LINES <"$CMD_ERR"
+	[[ ${#CMD_OUT_LINES[@]} -eq 0 ]] || printf '  1| %s\n' "${CMD_OUT_LINES[@]:0:40}"
+	[[ ${#CMD_ERR_LINES[@]} -eq 0 ]] || printf '  2| %s\n' "${CMD_ERR_LINES[@]:0:40}"
+	[[ $rc -eq $want ]] || fail "'$*' exited $rc, expected $want"
+}
+
+# _lines_match REGEX LINE...: one of the lines matches the extended regex.
+_lines_match() {
+	local re=$1 line
+	shift
+	for line in "$@"; do
+		[[ $line =~ $re ]] && return 0
+	done
+	return 1
+}
+
+# out_has REGEX, err_has REGEX: the last expect_exit printed a matching line.
+out_has() {
+	_lines_match "$1" "${CMD_OUT_LINES[@]}" || fail "no line matching '$1' on standard output"
+}
+
+err_has() {
+	_lines_match "$1" "${CMD_ERR_LINES[@]}" || fail "no line matching '$1' on standard error"
+}
+
+# snapctl_contract "NOUN VERB" [ARGS...]: what every snapctl command keeps.
+# '--help' prints its usage on standard output and exits 0; an unknown option
+# (given after ARGS, so after valid arguments) exits 2 before doing anything,
+# with one error line naming the option, then at most a hint to --help.
+snapctl_contract() {
+	local cmd=$1
+	local -a words
+	read -r -a words <<<"$cmd"
+	shift
+	expect_exit 0 snapctl "${words[@]}" "$@" --help
+	out_has "^Usage:"
+	out_has "^  snapctl $cmd "
+	expect_exit 2 snapctl "${words[@]}" "$@" --no-such-option
+	[[ ${#CMD_OUT_LINES[@]} -eq 0 ]] || fail "a usage error printed on standard output"
+	[[ ${CMD_ERR_LINES[0]} == "snapctl: "*"'--no-such-option'"* ]] ||
+		fail "the error does not name the option: '${CMD_ERR_LINES[0]}'"
+	[[ ${#CMD_ERR_LINES[@]} -eq 1 ||
+		(${#CMD_ERR_LINES[@]} -eq 2 && ${CMD_ERR_LINES[1]} == "Try 'snapctl $cmd --help'.") ]] ||
+		fail "more than one line of error and a hint to --help"
+}
+
+# snapctl_pool NAME [METADEV DATADEV]: create a pool with snapctl (--force,
+# whatever the devices held; default: the first two disks) and register its
+# removal.  Pool definitions go to $TEST_TMP/pools (/etc is read-only).
+snapctl_pool() {
+	local name=$1 meta=${2:-$(disk 0)} data=${3:-$(disk 1)}
+	export SNAPCTL_CONFIG_DIR=${SNAPCTL_CONFIG_DIR:-$TEST_TMP/pools}
+	log_must snapctl pool create "$name" --metadata "$meta" --data "$data" --force
+	on_exit snapctl_pool_remove "$name"
+}
+
+# snapctl_pool_remove NAME: deactivate and destroy a pool if it is defined.
+snapctl_pool_remove() {
+	[[ -f ${SNAPCTL_CONFIG_DIR:-/etc/dm-row/pools}/$1.conf ]] || return 0
+	snapctl pool remove "$1" --yes
+}
+
+# mount_fs DEV DIR [MKFS-ARGS...]: make an ext4 filesystem on DEV, mount it
+# on DIR and register the unmount.
+mount_fs() {
+	local dev=$1 dir=$2
+	shift 2
+	log_must mkfs.ext4 -q -F -E nodiscard "$@" "$dev"
+	mkdir -p "$dir"
+	log_must mount "$dev" "$dir"
+	on_exit "! mountpoint -q '$dir' || umount '$dir'"
+}

@@ -99,7 +99,7 @@ int config_save(const struct pool_config_file *cfg)
 {
 	char path[512], tmp[520];
 	FILE *f;
-	int r;
+	int fd, r;
 
 	r = mkdir_p(config_dir());
 	if (r)
@@ -124,7 +124,13 @@ int config_save(const struct pool_config_file *cfg)
 		unlink(tmp);
 		return r;
 	}
-	return 0;
+	/* The rename itself must reach the disk before the pool is relied on. */
+	fd = open(config_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	r = fsync(fd) ? -errno : 0;
+	close(fd);
+	return r;
 }
 
 int config_remove(const char *name)

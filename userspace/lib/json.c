@@ -15,6 +15,10 @@ void json_init(struct json *j, FILE *out)
 
 static void write_escaped(FILE *out, const char *s)
 {
+	if (!s) {
+		fputs("null", out);	/* a field the kernel did not report */
+		return;
+	}
 	fputc('"', out);
 	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;

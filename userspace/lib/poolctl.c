@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dmctl.h"
 #include "poolctl.h"
@@ -317,9 +318,14 @@ int parse_size(const char *s, uint64_t *bytes)
 	char *end;
 	int shift = 0;
 
+	/* strtoull() would take blanks, a sign, and wrap "-1" around. */
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
 	errno = 0;
 	value = strtoull(s, &end, 10);
-	if (errno || end == s || *s == '-')
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno || end == s)
 		return -EINVAL;
 	if (*end) {
 		unit = strchr(units, *end >= 'a' ? *end - 32 : *end);
@@ -327,7 +333,7 @@ int parse_size(const char *s, uint64_t *bytes)
 			return -EINVAL;
 		shift = 10 * (int)(unit - units + 1);
 		end++;
-		if (!strcmp(end, "iB") || !strcmp(end, "B"))
+		if (!strcasecmp(end, "iB") || !strcasecmp(end, "B"))
 			end += strlen(end);
 		if (*end)
 			return -EINVAL;

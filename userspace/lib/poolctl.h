@@ -50,7 +50,11 @@ void view_device_name(const char *pool, const struct record *disk,
 		      const struct record *snap, char *buf, size_t len);
 void device_uuid(const char *pool_uuid, const char *what, uint64_t id, char *buf, size_t len);
 
-/* Parse "10G", "512M", "4096" (bytes; K M G T P, binary) into bytes. */
+/*
+ * Parse "10G", "512M", "4096" (bytes; K M G T P, binary; optional "B" or
+ * "iB" after the unit) into bytes.  -EINVAL if malformed, -ERANGE if it
+ * does not fit in 64 bits.
+ */
 int parse_size(const char *s, uint64_t *bytes);
 
 #endif

@@ -38,7 +38,7 @@ static int probe_dmrow(const char *path)
 
 int probe_device(const char *path, char *what, size_t len)
 {
-	const char *type = NULL;
+	const char *type = NULL, *usage = NULL;
 	blkid_probe pr;
 	int r;
 
@@ -54,12 +54,22 @@ int probe_device(const char *path, char *what, size_t len)
 	if (!pr)
 		return errno ? -errno : -EIO;
 	blkid_probe_enable_superblocks(pr, 1);
-	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+	blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_USAGE);
 	blkid_probe_enable_partitions(pr, 1);
 	r = blkid_do_safeprobe(pr);
 	if (r == 0) {
-		if (!blkid_probe_lookup_value(pr, "TYPE", &type, NULL))
-			snprintf(what, len, "%s signature", type);
+		if (!blkid_probe_lookup_value(pr, "TYPE", &type, NULL)) {
+			if (blkid_probe_lookup_value(pr, "USAGE", &usage, NULL))
+				usage = "";
+			if (!strcmp(usage, "filesystem"))
+				snprintf(what, len, "%s filesystem", type);
+			else if (!strcmp(usage, "raid"))
+				snprintf(what, len, "%s RAID member", type);
+			else if (!strcmp(usage, "crypto"))
+				snprintf(what, len, "%s encrypted volume", type);
+			else
+				snprintf(what, len, "%s signature", type);
+		}
 		else if (!blkid_probe_lookup_value(pr, "PTTYPE", &type, NULL))
 			snprintf(what, len, "%s partition table", type);
 		else

@@ -74,9 +74,13 @@ void table_print(struct table *t, FILE *out)
 				width[i] = len;
 		}
 	}
-	for (i = 0; i < t->nr_columns; i++)
-		fprintf(out, "%s%*.*s", i ? "  " : "", t->right[i] ? (int)width[i] : -(int)width[i],
-			(int)header_len(t, i), t->headers[i]);
+	for (i = 0; i < t->nr_columns; i++) {
+		/* Like the cells: a last left-aligned column is not padded. */
+		bool last = i + 1 == t->nr_columns;
+		int w = t->right[i] ? (int)width[i] : last ? 0 : -(int)width[i];
+
+		fprintf(out, "%s%*.*s", i ? "  " : "", w, (int)header_len(t, i), t->headers[i]);
+	}
 	fputc('\n', out);
 	for (r = 0; r < t->nr_rows; r++) {
 		for (i = 0; i < t->nr_columns; i++) {

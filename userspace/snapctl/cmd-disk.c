@@ -125,6 +125,7 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_CREATE];
 	uint64_t bytes = 0, id = 0, block, sectors;
+	bool chosen_id;
 	struct pool_config_file cfg;
 	struct record disk;
 	char idbuf[32], *end;
@@ -156,13 +157,17 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		return r;
 	block = pool_block_bytes(cfg.name);
 	sectors = ((bytes + block - 1) / block * block) >> 9;
+	chosen_id = id != 0;
 	if (!id)
 		id = next_free_disk_id(cfg.name);
 	r = pool_send(cfg.name, NULL, "create_disk %" PRIu64 " %" PRIu64 " %s", id, sectors,
 		      argv[ind + 1]);
-	if (r == -EEXIST)
+	if (r == -EEXIST && chosen_id)
 		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' or numbered %" PRIu64 " already",
 				 cfg.name, argv[ind + 1], id);
+	if (r == -EEXIST)
+		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' already", cfg.name,
+				 argv[ind + 1]);
 	if (r)
 		return message_failed("creating the disk", r);
 	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
@@ -193,7 +198,10 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	unsigned int i;
 	int r;
 
-	if (argc != 1 || argv[0][0] == '-')
+	r = no_options(cmd, argc, argv);
+	if (r)
+		return r;
+	if (argc != 1)
 		return snapctl_usage_error(cmd, argc ? "give exactly one pool name" : "missing the pool name");
 	r = open_pool(argv[0], &cfg);
 	if (r)
@@ -480,7 +488,10 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 	uint64_t id;
 	int r;
 
-	if (argc != 3 || argv[0][0] == '-' || argv[1][0] == '-' || argv[2][0] == '-')
+	r = no_options(cmd, argc, argv);
+	if (r)
+		return r;
+	if (argc != 3)
 		return snapctl_usage_error(cmd, argc < 3 ? "missing the pool, the snapshot or the new disk name" :
 					   "expects exactly three arguments");
 	if (!name_is_valid(argv[2]))

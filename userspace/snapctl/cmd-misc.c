@@ -24,8 +24,9 @@ const struct snapctl_cmd snapctl_misc_cmds[] = {
 static int cmd_version(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	if (argc > 0)
-		return snapctl_usage_error(&snapctl_misc_cmds[0],
-					   "unexpected argument '%s'", argv[0]);
+		return snapctl_usage_error(&snapctl_misc_cmds[0], argv[0][0] == '-' ?
+					   "unknown option '%s'" : "unexpected argument '%s'",
+					   argv[0]);
 	if (ctx->json)
 		printf("{\"snapctl\":\"%d.%d.%d\",\"target_version\":[%d,%d,%d]}\n",
 		       DM_ROW_VERSION_MAJOR, DM_ROW_VERSION_MINOR, DM_ROW_VERSION_PATCH,

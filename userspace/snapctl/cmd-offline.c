@@ -9,6 +9,7 @@
  * They only read.  On a pool that is active, they see its last commit.
  * This file is compiled with the core's headers (see userspace/Makefile.inc).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,7 +34,8 @@ const struct snapctl_cmd snapctl_offline_cmds[] = {
 		.usage = "<metadata device|image> [--json]",
 		.help = "Check a pool's metadata offline: every checksum, tree, chain link and\n"
 			"reference count.  Exit status 0: clean; 7: problems found (each is\n"
-			"listed); 1: the device could not be read as a pool.",
+			"listed); 3: no such device or image; 1: the device could not be read\n"
+			"as a pool.",
 		.flags = CMD_JSON,
 		.run = cmd_check,
 	},
@@ -60,7 +62,7 @@ static int offline_open(const struct snapctl_cmd *cmd, const char *path,
 	off->bm = dmrow_bm_open_path(path, CACHE_BLOCKS, true, &error);
 	if (!off->bm) {
 		fprintf(stderr, "snapctl: cannot open %s: %s\n", path, strerror(-error));
-		return EXIT_FAILURE_GENERIC;
+		return error == -ENOENT ? EXIT_NOT_FOUND : EXIT_FAILURE_GENERIC;
 	}
 	r = dmrow_md_open(off->bm, true, &off->md);
 	if (r) {
@@ -87,16 +89,20 @@ static void offline_close(struct offline *off)
 
 static const char *one_path(const struct snapctl_cmd *cmd, int argc, char **argv, int *err)
 {
+	int i;
+
+	for (i = 0; i < argc; i++) {
+		if (argv[i][0] == '-' && argv[i][1]) {
+			*err = snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
+			return NULL;
+		}
+	}
 	if (argc < 1) {
 		*err = snapctl_usage_error(cmd, "missing the metadata device or image");
 		return NULL;
 	}
 	if (argc > 1) {
 		*err = snapctl_usage_error(cmd, "unexpected argument '%s'", argv[1]);
-		return NULL;
-	}
-	if (argv[0][0] == '-') {
-		*err = snapctl_usage_error(cmd, "unknown option '%s'", argv[0]);
 		return NULL;
 	}
 	return argv[0];

@@ -257,7 +257,7 @@ static int cmd_pool_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			return fail_with(EXIT_FAILURE_GENERIC, "cannot probe %s: %s", devices[i],
 					 strerror(-r));
 		if (r > 0 && !force)
-			return fail_with(EXIT_REFUSED, "%s holds a %s; use --force to overwrite it",
+			return fail_with(EXIT_REFUSED, "%s is not empty, it holds: %s; use --force to overwrite it",
 					 devices[i], what);
 	}
 
@@ -315,11 +315,12 @@ static int cmd_pool_activate(struct snapctl_ctx *ctx, int argc, char **argv)
 		return r ? fail_with(EXIT_FAILURE_GENERIC, "cannot read %s: %s", config_dir(),
 				     strerror(-r)) : failed;
 	}
+	r = no_options(cmd, argc, argv);
+	if (r)
+		return r;
 	if (argc < 1)
 		return snapctl_usage_error(cmd, "missing the pool name (or --all)");
 	for (i = 0; i < argc; i++) {
-		if (argv[i][0] == '-')
-			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
 		r = config_load(argv[i], &cfg);
 		if (r)
 			return fail_with(exit_for_errno(r == -EINVAL ? -ENOENT : r),
@@ -333,17 +334,39 @@ static int cmd_pool_activate(struct snapctl_ctx *ctx, int argc, char **argv)
 struct removal {
 	const char *pool;
 	size_t pool_len;
+	char pool_dev[32];	/* "<major>:<minor> ", as tables name the pool */
 	int error;
 	const char *busy;
 	char busy_name[256];
 };
 
-/* Disk devices are "<pool>-<disk>", views "<pool>-<disk>@<snap>". */
+/*
+ * Disk devices are "<pool>-<disk>", views "<pool>-<disk>@<snap>"; but the
+ * name alone does not tell the disks of pool "a" from pool "a-b" and its
+ * disks: a device is the pool's if its table is a row target on the pool.
+ */
+static bool on_pool(const struct removal *rm, const char *name)
+{
+	char *type = NULL, *params = NULL;
+	uint64_t sectors;
+	bool ours;
+
+	if (name[rm->pool_len] != '-' || !rm->pool_dev[0])
+		return false;
+	if (dmctl_table(name, &sectors, &type, &params))
+		return false;
+	ours = type && params && !strcmp(type, "row") &&
+	       !strncmp(params, rm->pool_dev, strlen(rm->pool_dev));
+	free(type);
+	free(params);
+	return ours;
+}
+
 static int check_busy(void *context, const char *name)
 {
 	struct removal *rm = context;
 
-	if (name[rm->pool_len] != '-')
+	if (!on_pool(rm, name))
 		return 0;
 	if (device_in_use(name)) {
 		snprintf(rm->busy_name, sizeof(rm->busy_name), "%s", name);
@@ -358,7 +381,7 @@ static int remove_device(void *context, const char *name)
 	struct removal *rm = context;
 	int r;
 
-	if (name[rm->pool_len] != '-')
+	if (!on_pool(rm, name))
 		return 0;
 	r = dmctl_remove(name);
 	if (r && !rm->error)
@@ -369,11 +392,15 @@ static int remove_device(void *context, const char *name)
 static int deactivate(const char *pool)
 {
 	struct removal rm = { .pool = pool, .pool_len = strlen(pool) };
+	struct dm_device_info info;
 	int r;
 
+	if (!dmctl_info(pool, &info) && info.exists)
+		snprintf(rm.pool_dev, sizeof(rm.pool_dev), "%u:%u ", info.major, info.minor);
 	r = dmctl_for_each(pool, check_busy, &rm);
 	if (rm.busy)
-		return fail_with(EXIT_BUSY, "%s is in use; unmount or close it first", rm.busy);
+		return fail_with(EXIT_BUSY, "/dev/mapper/%s is in use; unmount or close it first",
+				 rm.busy);
 	if (r)
 		return fail_with(EXIT_FAILURE_GENERIC, "cannot list devices: %s", strerror(-r));
 	dmctl_for_each(pool, remove_device, &rm);
@@ -393,11 +420,12 @@ static int cmd_pool_deactivate(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct pool_config_file cfg;
 	int i, r;
 
+	r = no_options(cmd, argc, argv);
+	if (r)
+		return r;
 	if (argc < 1)
 		return snapctl_usage_error(cmd, "missing the pool name");
 	for (i = 0; i < argc; i++) {
-		if (argv[i][0] == '-')
-			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
 		if (config_load(argv[i], &cfg))
 			return fail_with(EXIT_NOT_FOUND, "no pool '%s' (see 'snapctl pool list')", argv[i]);
 		r = deactivate(argv[i]);
@@ -504,6 +532,9 @@ static int cmd_pool_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct listing l = { .ctx = ctx };
 	int r;
 
+	r = no_options(&snapctl_pool_cmds[POOL_LIST], argc, argv);
+	if (r)
+		return r;
 	if (argc > 0)
 		return snapctl_usage_error(&snapctl_pool_cmds[POOL_LIST], "unexpected argument '%s'",
 					   argv[0]);
@@ -535,7 +566,10 @@ static int cmd_pool_status(struct snapctl_ctx *ctx, int argc, char **argv)
 	uint64_t bs;
 	int r;
 
-	if (argc != 1 || argv[0][0] == '-')
+	r = no_options(cmd, argc, argv);
+	if (r)
+		return r;
+	if (argc != 1)
 		return snapctl_usage_error(cmd, argc ? "give exactly one pool name" : "missing the pool name");
 	r = open_pool(argv[0], &cfg);
 	if (r)
@@ -597,18 +631,26 @@ static int cmd_pool_quota(struct snapctl_ctx *ctx, int argc, char **argv)
 	}
 	if (ind >= argc)
 		return snapctl_usage_error(cmd, "missing the pool name");
+	if (ind + 1 < argc)
+		return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[ind + 1]);
 	r = open_pool(argv[ind], &cfg);
 	if (r)
 		return r;
 	r = pool_info(cfg.name, &info);
 	if (r)
 		return message_failed("reading the pool", r);
-	if (manual < 0)
+	if (manual >= 0 || automatic >= 0) {
+		if (manual < 0)
+			manual = record_u64(&info, "manual_quota");
+		if (automatic < 0)
+			automatic = record_u64(&info, "auto_quota");
+		r = pool_send(cfg.name, NULL, "set_quota %ld %ld", manual, automatic);
+	} else {
+		/* Only showing them: nothing to change. */
 		manual = record_u64(&info, "manual_quota");
-	if (automatic < 0)
 		automatic = record_u64(&info, "auto_quota");
+	}
 	record_free(&info);
-	r = pool_send(cfg.name, NULL, "set_quota %ld %ld", manual, automatic);
 	if (r)
 		return message_failed("setting the quotas", r);
 	if (ctx->json) {

@@ -130,9 +130,13 @@ static int run_hook(const char *what, const char *command, unsigned int timeout)
 		return -errno;
 	if (!pid) {
 		setpgid(0, 0);
+		/* snapctl's standard output is for its results (--json). */
+		dup2(STDERR_FILENO, STDOUT_FILENO);
 		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
 		_exit(127);
 	}
+	/* Also here, so that a timeout cannot come before the child's own call. */
+	setpgid(pid, pid);
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		pid_t done = waitpid(pid, &status, WNOHANG);
@@ -271,6 +275,9 @@ int snapctl_find_snapshot(const char *pool, const char *spec, struct record *rec
 		spec = slash + 1;
 	}
 	r = pool_find_snapshot(pool, disk_id, spec, rec);
+	if (r == -ENOENT && slash)
+		return fail_with(EXIT_NOT_FOUND, "disk '%s' of pool '%s' has no snapshot '%s' (see 'snapctl snapshot list %s %s')",
+				 diskname, pool, spec, pool, diskname);
 	if (r == -ENOENT)
 		return fail_with(EXIT_NOT_FOUND, "pool '%s' has no snapshot '%s' (see 'snapctl snapshot list %s')",
 				 pool, spec, pool);
@@ -338,8 +345,11 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		case 'r': {
 			unsigned long v = strtoul(optarg, &end, 10);
 
-			if (*end || *optarg == '-' || v > (c == 'r' ? 65536UL : 3600UL))
-				return snapctl_usage_error(cmd, "'%s' is not a valid number for this option",
+			if (*end || !*optarg || *optarg == '-' || v > (c == 'r' ? 65536UL : 3600UL))
+				return snapctl_usage_error(cmd, "--%s takes a number of %s, not '%s'",
+							   c == 'F' ? "freeze-timeout" :
+							   c == 'H' ? "hook-timeout" : "retention-days",
+							   c == 'r' ? "days (0..65536)" : "seconds (0..3600)",
 							   optarg);
 			if (c == 'F')
 				fz.timeout = v ? v : 1;
@@ -367,7 +377,8 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (name_list) {
 		nr_names = split_names(name_list, names, MAX_DISKS);
 		if (nr_names != (int)nr_disks)
-			return snapctl_usage_error(cmd, "give one name per disk (%u disks)", nr_disks);
+			return snapctl_usage_error(cmd, "give one name per disk (%u disk%s)", nr_disks,
+						   nr_disks == 1 ? "" : "s");
 		for (i = 0; i < nr_disks; i++)
 			if (!names[i][0] || strlen(names[i]) > 63 || strchr(names[i], ' ') ||
 			    strchr(names[i], '/') || strchr(names[i], '@') ||
@@ -386,10 +397,14 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 
 		r = pool_find_disk(cfg.name, argv[ind + 1 + i], &disks[i]);
 		if (r) {
+			const char *missing = argv[ind + 1 + i];
+
 			while (i--)
 				record_free(&disks[i]);
-			return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s'", cfg.name,
-					 argv[ind + 1 + i]);
+			if (r != -ENOENT)
+				return message_failed("looking up the disk", r);
+			return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s' (see 'snapctl disk list %s')",
+					 cfg.name, missing, cfg.name);
 		}
 		snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%" PRIu64, i ? "," : "",
 			 record_u64(&disks[i], "id"));
@@ -405,8 +420,12 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < nr_disks; i++)
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s%s", i ? "," : "",
 			 nr_names ? names[i] : autoname);
+	/* Application-consistent only if there is something to freeze. */
+	if (freeze && !fz.nr)
+		fprintf(stderr, "snapctl: note: no filesystem is mounted on %s; nothing to freeze, the snapshot is crash-consistent\n",
+			nr_disks > 1 ? "these disks" : "this disk");
 	snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " consistency=%s time=%lld",
-		 freeze ? "app" : "crash", (long long)now);
+		 fz.nr ? "app" : "crash", (long long)now);
 	if (retention_days)
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " retention=%lld",
 			 (long long)now + retention_days * 86400LL);
@@ -572,8 +591,12 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	uint64_t bs;
 	int r;
 
-	if (argc < 1 || argc > 2 || argv[0][0] == '-' || (argc == 2 && argv[1][0] == '-'))
-		return snapctl_usage_error(cmd, argc < 1 ? "missing the pool name" : "bad arguments");
+	r = no_options(cmd, argc, argv);
+	if (r)
+		return r;
+	if (argc < 1 || argc > 2)
+		return snapctl_usage_error(cmd, argc < 1 ? "missing the pool name" :
+					   "expects a pool and at most one disk");
 	r = open_pool(argv[0], &cfg);
 	if (r)
 		return r;
@@ -631,7 +654,10 @@ static int cmd_snap_info(struct snapctl_ctx *ctx, int argc, char **argv)
 	unsigned int f;
 	int r;
 
-	if (argc != 2 || argv[0][0] == '-' || argv[1][0] == '-')
+	r = no_options(cmd, argc, argv);
+	if (r)
+		return r;
+	if (argc != 2)
 		return snapctl_usage_error(cmd, argc < 2 ? "missing the pool or the snapshot" :
 					   "expects a pool and a snapshot");
 	r = open_pool(argv[0], &cfg);
@@ -771,7 +797,10 @@ static int cmd_snap_merge(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct record first, last;
 	int r;
 
-	if (argc != 3 || argv[0][0] == '-' || argv[1][0] == '-' || argv[2][0] == '-')
+	r = no_options(cmd, argc, argv);
+	if (r)
+		return r;
+	if (argc != 3)
 		return snapctl_usage_error(cmd, argc < 3 ? "missing the pool or a snapshot" :
 					   "expects a pool and two snapshots");
 	r = open_pool(argv[0], &cfg);
@@ -804,7 +833,10 @@ static int view_args(const struct snapctl_cmd *cmd, int argc, char **argv,
 	char idbuf[32];
 	int r;
 
-	if (argc != 2 || argv[0][0] == '-' || argv[1][0] == '-')
+	r = no_options(cmd, argc, argv);
+	if (r)
+		return r;
+	if (argc != 2)
 		return snapctl_usage_error(cmd, argc < 2 ? "missing the pool or the snapshot" :
 					   "expects a pool and a snapshot");
 	r = open_pool(argv[0], cfg);
@@ -826,6 +858,7 @@ static int cmd_snap_view(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	struct pool_config_file cfg;
 	struct record disk, snap, info;
+	struct dm_device_info existing;
 	char dev[300], params[300], uuid[128];
 	int r;
 
@@ -833,7 +866,11 @@ static int cmd_snap_view(struct snapctl_ctx *ctx, int argc, char **argv)
 		      sizeof(dev));
 	if (r)
 		return r;
-	r = pool_info(cfg.name, &info);
+	/* libdevmapper does not report a taken name as such: look first. */
+	if (!dmctl_info(dev, &existing) && existing.exists)
+		r = -EEXIST;
+	else
+		r = pool_info(cfg.name, &info);
 	if (!r) {
 		device_uuid(record_get(&info, "uuid"), "snap", record_u64(&snap, "id"), uuid,
 			    sizeof(uuid));

@@ -90,16 +90,31 @@ int next_option(const struct snapctl_cmd *cmd, int argc, char **argv, const char
 	c = getopt_long(argc + 1, argv - 1, shortopts, longopts, NULL);
 	*optind_out = optind - 1;
 	if (c == '?') {
-		if (optopt)
-			snapctl_usage_error(cmd, "option '-%c' is unknown or needs a value", optopt);
+		/* getopt moved past the offending word, unless inside "-abc". */
+		const char *word = optind >= 2 && optind - 2 < argc ? argv[optind - 2] : "";
+
+		if (!strncmp(word, "--", 2))
+			snapctl_usage_error(cmd, optopt ? "option '%s' needs a value" :
+					    "unknown option '%s'", word);
+		else if (optopt && strchr(shortopts, optopt))
+			snapctl_usage_error(cmd, "option '-%c' needs a value", optopt);
 		else
-			snapctl_usage_error(cmd, "unknown option or missing value: '%s'",
-					    argv[optind - 2]);
+			snapctl_usage_error(cmd, "unknown option '-%c'", optopt ? optopt : '?');
 	} else if (c == ':') {
 		snapctl_usage_error(cmd, "option '%s' needs a value", argv[optind - 2]);
 		c = '?';
 	}
 	return c;
+}
+
+int no_options(const struct snapctl_cmd *cmd, int argc, char **argv)
+{
+	int i;
+
+	for (i = 0; i < argc; i++)
+		if (argv[i][0] == '-' && argv[i][1])
+			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
+	return 0;
 }
 
 int open_pool(const char *name, struct pool_config_file *cfg)

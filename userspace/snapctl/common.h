@@ -33,6 +33,12 @@ int message_failed(const char *what, int r);
 int next_option(const struct snapctl_cmd *cmd, int argc, char **argv, const char *shortopts,
 		const struct option *longopts, int *optind_out);
 
+/*
+ * For commands that take no options (besides --help and --json, which main()
+ * handles): a usage error naming the first word that looks like one, else 0.
+ */
+int no_options(const struct snapctl_cmd *cmd, int argc, char **argv);
+
 /* The pool must be defined (config) and active (dm device present). */
 int open_pool(const char *name, struct pool_config_file *cfg);
 

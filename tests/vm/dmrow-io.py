@@ -1,0 +1,235 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0
+"""I/O and device-mapper message driver for the VM tests (common.sh: dmrow_io).
+
+Under emulation every process start costs a large fraction of a second, so a
+test that interleaves hundreds of small writes and pool messages, or that
+must write and take snapshots concurrently, does it from one process.
+Standard library only: the guest runs the host's python3.
+
+  dmrow-io.py batch
+      Commands on stdin, one per line, each answered by one line on stdout
+      (so that a shell can drive it through a pair of FIFOs: common.sh io);
+      a failing command is answered "error: ..." and ends the batch, exit 1.
+        model DEV SIZE        keep an in-memory image of DEV's first SIZE
+                              bytes (zeroes at first), updated by 'write'
+        write DEV OFF LEN     write LEN random bytes at OFF with O_DIRECT: "ok"
+        sha DEV [OFF LEN]     sha256 of (a range of) the image of DEV
+        read DEV OFF LEN      sha256 of a range of DEV, read with O_DIRECT
+        msg DEV WORD...       send a target message (as 'dmsetup message DEV
+                              0 WORD...'); the reply, lines joined by ';'
+
+  dmrow-io.py seqwrite DEV OFF NBLOCKS PROGRESS STOP
+      Write 4 KiB blocks with O_DIRECT, one at a time, in a ring of NBLOCKS
+      blocks at OFF: write number s goes to block s % NBLOCKS and holds a
+      pattern naming s.  After each write completes, PROGRESS (replaced
+      atomically) holds the number of completed writes.  Stops when the
+      file STOP exists.
+
+  dmrow-io.py seqcheck DEV:OFF:NBLOCKS:LO:HI...
+      Check that a device holds exactly the first S writes of seqwrite's
+      ring, for some LO <= S <= HI, and print S.  Exits 1 otherwise.
+"""
+
+import errno
+import fcntl
+import hashlib
+import mmap
+import os
+import struct
+import sys
+
+BLOCK = 4096
+
+# <linux/dm-ioctl.h>
+DM_IOCTL_STRUCT = struct.Struct("=3IIIIiIII Q128s129s7x")  # struct dm_ioctl, 312 bytes
+DM_TARGET_MSG = (3 << 30) | (DM_IOCTL_STRUCT.size << 16) | (0xFD << 8) | 14
+DM_DATA_OUT_FLAG = 1 << 16
+DM_BUFFER_FULL_FLAG = 1 << 8
+DM_BUFSIZE = 256 << 10
+
+_control = None
+
+
+def dm_message(dev, words):
+    """Send a target message to sector 0 of dm device DEV; return the reply."""
+    global _control
+    if _control is None:
+        _control = os.open("/dev/mapper/control", os.O_RDWR)
+    name = os.path.basename(dev).encode()
+    start = DM_IOCTL_STRUCT.size
+    text = " ".join(words).encode() + b"\0"
+    buf = bytearray(DM_BUFSIZE)
+    DM_IOCTL_STRUCT.pack_into(buf, 0, 4, 0, 0, DM_BUFSIZE, start, 0, 0, 0, 0, 0, 0,
+                              name, b"")
+    struct.pack_into("=Q", buf, start, 0)  # struct dm_target_msg: sector
+    buf[start + 8:start + 8 + len(text)] = text
+    fcntl.ioctl(_control, DM_TARGET_MSG, buf, True)
+    fields = DM_IOCTL_STRUCT.unpack_from(buf, 0)
+    flags = fields[7]
+    if flags & DM_BUFFER_FULL_FLAG:
+        raise OSError(errno.ENOBUFS, "message reply does not fit")
+    if not flags & DM_DATA_OUT_FLAG:
+        return ""
+    out = bytes(buf[fields[4]:fields[3]])
+    return out.split(b"\0", 1)[0].decode()
+
+
+def aligned(size):
+    return mmap.mmap(-1, size)
+
+
+def cmd_batch():
+    models = {}
+    fds = {}
+
+    def fd_of(dev):
+        if dev not in fds:
+            fds[dev] = os.open(dev, os.O_RDWR | os.O_DIRECT)
+        return fds[dev]
+
+    def do(words):
+        op = words[0]
+        if op == "model":
+            models[words[1]] = bytearray(int(words[2]))
+            return "ok"
+        if op == "write":
+            dev, off, length = words[1], int(words[2]), int(words[3])
+            data = os.urandom(length)
+            buf = aligned(length)
+            buf.write(data)
+            n = os.pwrite(fd_of(dev), buf, off)
+            buf.close()
+            if n != length:
+                raise OSError(errno.EIO, "short write")
+            if dev in models:
+                models[dev][off:off + length] = data
+            return "ok"
+        if op == "sha":
+            image = models[words[1]]
+            if len(words) > 2:
+                off, length = int(words[2]), int(words[3])
+                image = image[off:off + length]
+            return hashlib.sha256(image).hexdigest()
+        if op == "read":
+            dev, off, length = words[1], int(words[2]), int(words[3])
+            fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
+            buf = aligned(1 << 20)
+            h = hashlib.sha256()
+            while length > 0:
+                n = os.preadv(fd, [memoryview(buf)[:min(length, 1 << 20)]], off)
+                if n <= 0:
+                    raise OSError(errno.EIO, "short read")
+                h.update(buf[:n])
+                off += n
+                length -= n
+            os.close(fd)
+            buf.close()
+            return h.hexdigest()
+        if op == "msg":
+            return dm_message(words[1], words[2:]).strip().replace("\n", ";")
+        raise ValueError("unknown command " + op)
+
+    for line in sys.stdin:
+        words = line.split()
+        if not words:
+            continue
+        try:
+            print(do(words), flush=True)
+        except (OSError, ValueError, IndexError, KeyError) as e:
+            print("error: %s: %s" % (line.strip(), e), flush=True)
+            return 1
+    return 0
+
+
+def pattern(seq):
+    rec = b"dmrow-seq-%021d\n" % seq
+    return rec * (BLOCK // len(rec))
+
+
+def cmd_seqwrite(dev, off, nblocks, progress, stop):
+    off, nblocks = int(off), int(nblocks)
+    fd = os.open(dev, os.O_WRONLY | os.O_DIRECT)
+    buf = aligned(BLOCK)
+    tmp = progress + ".tmp"
+    seq = 0
+    while True:
+        if seq % 16 == 0 and os.path.exists(stop):
+            break
+        buf.seek(0)
+        buf.write(pattern(seq))
+        if os.pwrite(fd, buf, off + (seq % nblocks) * BLOCK) != BLOCK:
+            raise OSError(errno.EIO, "short write")
+        seq += 1
+        with open(tmp, "w") as f:
+            f.write("%d\n" % seq)
+        os.replace(tmp, progress)
+    os.close(fd)
+    return 0
+
+
+def seqcheck_one(dev, off, nblocks, lo, hi):
+    """The number of ring writes DEV holds, or an error string."""
+    fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
+    chunk = 256
+    buf = aligned(chunk * BLOCK)
+    zero = bytes(BLOCK)
+    seqs = []
+    for first in range(0, nblocks, chunk):
+        n = min(chunk, nblocks - first)
+        got = os.preadv(fd, [memoryview(buf)[:n * BLOCK]], off + first * BLOCK)
+        if got != n * BLOCK:
+            return "short read at block %d" % first
+        for i in range(n):
+            blk = buf[i * BLOCK:(i + 1) * BLOCK]
+            j = first + i
+            if blk == zero:
+                seqs.append(None)
+                continue
+            try:
+                s = int(blk[10:31])
+            except ValueError:
+                return "block %d holds neither zeroes nor a ring write" % j
+            if blk != pattern(s) or s % nblocks != j:
+                return "block %d holds a damaged or misplaced write (claims %d)" % (j, s)
+            seqs.append(s)
+    os.close(fd)
+    written = [s for s in seqs if s is not None]
+    total = max(written) + 1 if written else 0
+    for j, s in enumerate(seqs):
+        want = None if total <= j else j + ((total - 1 - j) // nblocks) * nblocks
+        if s != want:
+            return "block %d holds write %s, expected %s for a cut after %d writes" % (
+                j, s, want, total)
+    if not lo <= total <= hi:
+        return "holds the first %d writes, outside the acknowledged window [%d, %d]" % (
+            total, lo, hi)
+    return total
+
+
+def cmd_seqcheck(specs):
+    rc = 0
+    for spec in specs:
+        dev, off, nblocks, lo, hi = spec.rsplit(":", 4)
+        r = seqcheck_one(dev, int(off), int(nblocks), int(lo), int(hi))
+        if isinstance(r, str):
+            print("%s: %s" % (dev, r))
+            rc = 1
+        else:
+            print("%s: ok, first %d writes (window %s..%s)" % (dev, r, lo, hi))
+    return rc
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "batch":
+        return cmd_batch()
+    if len(argv) == 7 and argv[1] == "seqwrite":
+        return cmd_seqwrite(*argv[2:])
+    if len(argv) >= 3 and argv[1] == "seqcheck":
+        return cmd_seqcheck(argv[2:])
+    sys.stderr.write(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
