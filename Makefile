@@ -5,7 +5,7 @@
 #   make                 module (for KVER) and userspace
 #   make module          dm-row.ko for KVER (default: the installed Debian 6.1 kernel)
 #   make userspace       snapctl, the unit tests and the crash-test replayer
-#   make check           set-up, unit tests, then the VM test suite
+#   make check           set-up, unit tests, fuzzers (30 s each), then the VM test suite
 #   make check-unit      cmocka unit tests only
 #   make check-vm        VM tests only (TESTS=group|group/test, default all)
 #   make demo            set-up, build, and the main demo in the VM
@@ -57,7 +57,11 @@ setup:
 
 check: setup
 	$(MAKE) check-unit
+	$(MAKE) check-fuzz FUZZ_TIME=$(CHECK_FUZZ_TIME)
 	$(MAKE) check-vm
+
+# make check runs each fuzzer this long; longer campaigns: make check-fuzz.
+CHECK_FUZZ_TIME ?= 30
 
 check-unit: $(UNIT_TEST_BINS)
 	scripts/run-unit-tests $(UNIT_TEST_BINS)
