@@ -14,6 +14,9 @@ Standard library only: the guest runs the host's python3.
         model DEV SIZE        keep an in-memory image of DEV's first SIZE
                               bytes (zeroes at first), updated by 'write'
         write DEV OFF LEN     write LEN random bytes at OFF with O_DIRECT: "ok"
+        copy FROM TO          copy the image of FROM to TO (any names: to keep
+                              a snapshot's image, or to restore it after a
+                              rollback): "ok"
         sha DEV [OFF LEN]     sha256 of (a range of) the image of DEV
         read DEV OFF LEN      sha256 of a range of DEV, read with O_DIRECT
         msg DEV WORD...       send a target message (as 'dmsetup message DEV
@@ -81,12 +84,6 @@ def aligned(size):
 
 def cmd_batch():
     models = {}
-    fds = {}
-
-    def fd_of(dev):
-        if dev not in fds:
-            fds[dev] = os.open(dev, os.O_RDWR | os.O_DIRECT)
-        return fds[dev]
 
     def do(words):
         op = words[0]
@@ -98,12 +95,19 @@ def cmd_batch():
             data = os.urandom(length)
             buf = aligned(length)
             buf.write(data)
-            n = os.pwrite(fd_of(dev), buf, off)
-            buf.close()
+            fd = os.open(dev, os.O_WRONLY | os.O_DIRECT)  # not kept: devices come and go
+            try:
+                n = os.pwrite(fd, buf, off)
+            finally:
+                os.close(fd)
+                buf.close()
             if n != length:
                 raise OSError(errno.EIO, "short write")
             if dev in models:
                 models[dev][off:off + length] = data
+            return "ok"
+        if op == "copy":
+            models[words[2]] = bytearray(models[words[1]])
             return "ok"
         if op == "sha":
             image = models[words[1]]
@@ -116,15 +120,17 @@ def cmd_batch():
             fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
             buf = aligned(1 << 20)
             h = hashlib.sha256()
-            while length > 0:
-                n = os.preadv(fd, [memoryview(buf)[:min(length, 1 << 20)]], off)
-                if n <= 0:
-                    raise OSError(errno.EIO, "short read")
-                h.update(buf[:n])
-                off += n
-                length -= n
-            os.close(fd)
-            buf.close()
+            try:
+                while length > 0:
+                    n = os.preadv(fd, [memoryview(buf)[:min(length, 1 << 20)]], off)
+                    if n <= 0:
+                        raise OSError(errno.EIO, "short read")
+                    h.update(buf[:n])
+                    off += n
+                    length -= n
+            finally:
+                os.close(fd)
+                buf.close()
             return h.hexdigest()
         if op == "msg":
             return dm_message(words[1], words[2:]).strip().replace("\n", ";")
