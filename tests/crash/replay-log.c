@@ -5,11 +5,12 @@
  *   replay-log --log DEV [--replay DEV] [--start N] [--limit N]
  *              [--find-flushes] [--list] [-v]
  *
- * The log format (Documentation/admin-guide/device-mapper/log-writes.rst in
- * the kernel tree describes the target; the layout below was checked against
- * what the target writes, by tests/vm/crash/001-log-format.sh).  All
- * integers are little-endian.  The unit of the log is "sectorsize", the
- * logical block size of the logged device, recorded in the superblock.
+ * The log format.  Documentation/admin-guide/device-mapper/log-writes.rst
+ * in the kernel tree describes the target and its log ordering; the layout
+ * below is what the target writes, as tests/vm/crash/001-log-format.sh
+ * checks.  All integers are little-endian.  The unit of the log is
+ * "sectorsize", the logical block size of the logged device, recorded in
+ * the superblock.
  *
  *   byte 0            superblock: le64 magic (0x6a736677736872), le64
  *                     version (1), le64 nr_entries, le32 sectorsize

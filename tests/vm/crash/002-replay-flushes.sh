@@ -23,7 +23,15 @@
 # made durable, each block as that step left it; a step in flight at that
 # entry, and writes not flushed yet, may each be there or not, block by
 # block.  At the last flush before a step's mark, a step that ends durable
-# must be there in full.
+# must be there in full.  The metadata is also given to `snapctl check`
+# (when snapctl has it) before the pool loads.
+#
+# dm-log-writes logs a FUA write when it completes, but a plain write that
+# completed before it only at the next flush, after it: where the two
+# overlap, a replay puts the older data over the FUA data, a state no disk
+# can be in.  dm-row does exactly that when a partial FUA write lands in a
+# block kcopyd has just filled, so the partial writes here that need a copy
+# are not FUA, and replay-log's "ambiguous order" warning fails the test.
 
 . "$DMROW_SRC/tests/vm/common.sh"
 
@@ -59,7 +67,7 @@ cow=/dev/ram1
 # after the step, SYNC[step] is 1 when the step ended with everything
 # before it durable (a flush, a FUA write, or a message, which commits).
 
-declare -A CUR=() MODEL=() SNAP_DISK=()
+declare -A CUR=() MODEL=()
 declare -a DEVS=("") SYNC=(1) DESC=("start: no pool")
 step=0
 
@@ -155,12 +163,11 @@ new_disk() {
 	CUR[d$1]="${sums[*]}"
 }
 
-# take_snapshot DISK: prints nothing; sets $snap to the new snapshot's id.
+# take_snapshot DISK: sets $snap to the new snapshot's id.
 take_snapshot() {
 	snap=$(snapshot pool "$1")
 	[[ $snap =~ ^[0-9]+$ ]] || fail "snapshot of disk $1 gave '$snap'"
 	CUR[s$snap]=${CUR[d$1]}
-	SNAP_DISK[$snap]=$1
 }
 
 delete_snapshot() {
@@ -268,23 +275,26 @@ cat "$TEST_TMP/list.err"
 if grep -q "ambiguous order" "$TEST_TMP/list.err"; then
 	fail "the workload made overlapping FUA and plain writes, which the log cannot order"
 fi
-while read -r n flags _ nr mark; do
+while read -r n flags sector nr mark; do
 	[[ $n == "#" ]] && continue
 	E_FLAGS[n]=$flags
 	E_MARK[n]=${mark:-}
 	[[ $flags == *FUA* || $flags == *FLUSH* ]] && ((nr > 0)) && E_FLAGS[n]+=",DATA"
+	[[ $flags != MARK ]] && ((nr > 0 && sector < META_SECTORS)) && E_FLAGS[n]+=",META"
 done <"$TEST_TMP/list"
 nr_entries=${#E_FLAGS[@]}
 
 # For each FLUSH/FUA entry: the steps whose result may be found there
 # (WIN_LO..WIN_HI).  Entries with no write between them share a state:
-# GROUP[entry] is the first entry of its group.  STRICT[group] is set when
-# a member is the last flush before a step's mark and that step ends
-# durable: these states are always checked.
-declare -a FLUSHES=() WIN_LO=() WIN_HI=() GROUP=() STATES=() STRICT=()
+# GROUP[entry] is the first entry of its group.  At the last flush before
+# a step's mark, a step that ends durable must be there in full.
+# META_CHANGED[group] is set when the metadata device was written since the
+# previous state.
+declare -a FLUSHES=() WIN_LO=() WIN_HI=() GROUP=() STATES=() META_CHANGED=()
 done_steps=0
 last_sync=0
 dirty=1
+meta_dirty=1
 group=-1
 for ((n = 0; n < nr_entries; n++)); do
 	f=${E_FLAGS[n]}
@@ -299,13 +309,17 @@ for ((n = 0; n < nr_entries; n++)); do
 		;;
 	*)
 		dirty=1
+		[[ $f == *META* ]] && meta_dirty=1
 		continue ;;
 	esac
 	[[ $f == *DATA* ]] && dirty=1
+	[[ $f == *META* ]] && meta_dirty=1
 	if ((dirty)); then
 		group=$n
 		dirty=0
 		STATES+=("$n")
+		META_CHANGED[n]=$meta_dirty
+		meta_dirty=0
 	fi
 	FLUSHES+=("$n")
 	GROUP[n]=$group
@@ -319,33 +333,10 @@ for ((n = 0; n < nr_entries; n++)); do
 	done
 	if ((m < nr_entries)) && [[ ${E_MARK[m]} == "step-$next" ]] && ((SYNC[next])); then
 		WIN_LO[n]=$next
-		STRICT[group]=1
 	fi
 done
 ((${#STATES[@]} > 0)) || fail "no flush in the log"
-
-# Check every state, or (CRASH_MAX_STATES=N, 0 for all) the strict ones
-# and an even sample of the others.
-max=${CRASH_MAX_STATES:-0}
-declare -a CHECK=()
-if ((max == 0 || ${#STATES[@]} <= max)); then
-	CHECK=("${STATES[@]}")
-else
-	others=()
-	for g in "${STATES[@]}"; do
-		[[ -n ${STRICT[g]:-} ]] && continue
-		others+=("$g")
-	done
-	room=$((max - (${#STATES[@]} - ${#others[@]})))
-	declare -A pick=()
-	for ((i = 0; i < room && i < ${#others[@]}; i++)); do
-		pick[${others[i * ${#others[@]} / room]}]=1
-	done
-	for g in "${STATES[@]}"; do
-		[[ -n ${STRICT[g]:-} || -n ${pick[$g]:-} ]] && CHECK+=("$g")
-	done
-fi
-log_note "log: $nr_entries entries, ${#FLUSHES[@]} FLUSH/FUA, ${#STATES[@]} distinct states; checking ${#CHECK[@]} (workload took ${SECONDS}s)"
+log_note "log: $nr_entries entries, ${#FLUSHES[@]} FLUSH/FUA, ${#STATES[@]} distinct states (workload took ${SECONDS}s)"
 
 # ---------------------------------------------------------------------------
 # Replay and check
@@ -458,12 +449,13 @@ check_entry() {
 replayed=-1
 failures=0
 checked=0
-for g in "${CHECK[@]}"; do
+for g in "${STATES[@]}"; do
 	log_must "$REPLAY" --log "$logdev" --replay "$replay" --start $((replayed + 1)) --limit "$g"
 	replayed=$g
 
 	cr_create "cr-ovl,$MINOR,rw,0 $TOTAL_SECTORS snapshot $replay $cow N 8;cr-meta,$((MINOR + 1)),rw,0 $META_SECTORS linear $OVL 0;cr-data,$((MINOR + 2)),rw,0 $DATA_SECTORS linear $OVL $META_SECTORS"
-	if ((have_check && WIN_LO[g] >= 1)); then
+	# The checker reads the metadata as the crash left it, before the pool.
+	if ((have_check && WIN_LO[g] >= 1 && META_CHANGED[g])); then
 		log_must snapctl check /dev/mapper/cr-meta
 	fi
 	if ! cr_create "cr-pool,$((MINOR + 3)),rw,0 $DATA_SECTORS row-pool $META $DATA 8 0"; then

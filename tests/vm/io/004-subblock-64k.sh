@@ -16,7 +16,7 @@
 . "$DMROW_SRC/tests/vm/common.sh"
 
 require_disks 2
-require_cmd fio
+require_cmd fio python3
 load_module
 
 zero_dev "$(disk 0)" 4
@@ -27,14 +27,14 @@ dev=/dev/mapper/pool-d1
 MiB=$((1 << 20))
 KiB=1024
 len=$((4 * MiB))			# the range checked
-file_sha() { sha256sum <"$1" | cut -d' ' -f1; }
+io_start
+io model $dev $len
 
 # 2 MiB of data in 32 blocks.
-log_must write_random $dev 0 $((2 * MiB)) 1
-{ random_stream $((2 * MiB)) 1; head -c $((2 * MiB)) /dev/zero; } >expect
-cp expect expect-s1
+io write $dev 0 $((2 * MiB))
 assert_eq "$(pool_data_used pool)" 32 "data blocks after 2 MiB"
 s1=$(snapshot pool 1)
+io copy $dev s1
 
 # offset:length of each write, and the 64 KiB blocks they touch.
 writes=(
@@ -48,23 +48,19 @@ writes=(
 	$((3 * MiB + 60 * KiB)):8192	# blocks 48 and 49, never written
 )
 touched=9
-seed=100
 for w in "${writes[@]}"; do
-	off=${w%:*} wlen=${w#*:}
-	seed=$((seed + 1))
-	log_must write_random $dev "$off" "$wlen" $seed
-	random_stream "$wlen" $seed |
-		dd of=expect bs=4096 seek=$((off / 4096)) conv=notrunc status=none
+	echo "write ${w%:*} +${w#*:}"
+	io write $dev "${w%:*}" "${w#*:}"
 done
 assert_eq "$(pool_data_used pool)" $((32 + touched)) "data blocks: one new block per touched block"
-assert_eq "$(sha256_of $dev 0 $len)" "$(file_sha expect)" "live disk after sub-block writes"
+assert_eq "$(sha256_of $dev 0 $len)" "$(io sha $dev)" "live disk after sub-block writes"
 
 snap_view pool 1 "$s1" $size
-assert_eq "$(sha256_of /dev/mapper/pool-d1-s$s1 0 $len)" "$(file_sha expect-s1)" \
-	"snapshot after sub-block writes"
+assert_eq "$(io read /dev/mapper/pool-d1-s$s1 0 $len)" "$(io sha s1)" "snapshot after sub-block writes"
 
 # Concurrent 4 KiB writes into 8 blocks (512 KiB..1 MiB) shared with a snapshot.
 s2=$(snapshot pool 1)
+io copy $dev s2
 echo "+ fio randwrite 4k iodepth 16 into shared 64 KiB blocks"
 fio --name=sub --filename=$dev --direct=1 --ioengine=libaio --iodepth=16 \
 	--rw=randwrite --bs=4k --offset=$((512 * KiB)) --size=$((512 * KiB)) --randseed=5 \
@@ -74,11 +70,9 @@ grep -q "err= 0" fio.log || { cat fio.log; fail "fio reported errors"; }
 assert_eq "$(pool_data_used pool)" $((32 + touched + 8)) "data blocks after fio: one per block"
 
 snap_view pool 1 "$s2" $size
-assert_eq "$(sha256_of /dev/mapper/pool-d1-s$s2 0 $len)" "$(file_sha expect)" \
-	"second snapshot after fio"
-assert_eq "$(sha256_of /dev/mapper/pool-d1-s$s1 0 $len)" "$(file_sha expect-s1)" \
-	"first snapshot after fio"
-assert_eq "$(sha256_of $dev 0 $((512 * KiB)))" "$(head -c $((512 * KiB)) expect | sha256sum | cut -d' ' -f1)" \
+assert_eq "$(io read /dev/mapper/pool-d1-s$s2 0 $len)" "$(io sha s2)" "second snapshot after fio"
+assert_eq "$(io read /dev/mapper/pool-d1-s$s1 0 $len)" "$(io sha s1)" "first snapshot after fio"
+assert_eq "$(io read $dev 0 $((512 * KiB)))" "$(io sha $dev 0 $((512 * KiB)))" \
 	"live disk in front of fio's range"
-assert_eq "$(sha256_of $dev $MiB $((3 * MiB)))" "$(tail -c $((3 * MiB)) expect | sha256sum | cut -d' ' -f1)" \
+assert_eq "$(io read $dev $MiB $((3 * MiB)))" "$(io sha $dev $MiB $((3 * MiB)))" \
 	"live disk after fio's range"

@@ -35,10 +35,11 @@ log_note "transaction $tx0 -> $tx1 over 32 O_DSYNC writes"
 assert_eq "$(sha256_of $dev $((MiB)) $((128 * 1024)))" "$(sha256sum <data | cut -d' ' -f1)" \
 	"data of the synchronous writes"
 
-# fio: fsync after each of 128 writes to fresh blocks.
+# fio: fsync after each of 128 writes to fresh blocks (fio syncs between
+# writes; end_fsync adds the one after the last).
 tx0=$(pool_status_field pool 1)
 echo "+ fio --fsync=1"
-fio --name=fsync --filename=$dev --direct=1 --ioengine=psync --fsync=1 \
+fio --name=fsync --filename=$dev --direct=1 --ioengine=psync --fsync=1 --end_fsync=1 \
 	--rw=randwrite --bs=4k --offset=$((8 * MiB)) --size=$((512 * 1024)) --randseed=3 \
 	--verify=crc32c --verify_fatal=1 --output=fio.log ||
 	{ cat fio.log; fail "fio failed"; }

@@ -11,7 +11,8 @@
 # writes of the ring for some LO <= S <= HI + 1 (all writes acknowledged
 # before the snapshot, none issued after it; at most the one in flight may
 # go either way), fio's verification must have passed, and the live disk
-# must hold all the writes.
+# must hold all the writes.  007-under-load-64k runs this with 64 KiB pool
+# blocks (UNDER_LOAD_BLOCK_SECTORS=128).
 
 . "$DMROW_SRC/tests/vm/common.sh"
 
@@ -20,12 +21,12 @@ require_cmd fio python3
 load_module
 
 zero_dev "$(disk 0)" 4
-pool_create pool "$(disk 0)" "$(disk 1)"
+pool_create pool "$(disk 0)" "$(disk 1)" "${UNDER_LOAD_BLOCK_SECTORS:-8}"
 size=$((64 * 2048))
 disk_create pool 1 $size
 dev=/dev/mapper/pool-d1
 ring=1024
-nsnaps=15
+nsnaps=10
 
 echo 0 >progress
 dmrow_io seqwrite $dev 0 $ring "$TEST_TMP/progress" "$TEST_TMP/stop" &
