@@ -11,8 +11,7 @@
 # writes of the ring for some LO <= S <= HI + 1 (all writes acknowledged
 # before the snapshot, none issued after it; at most the one in flight may
 # go either way), fio's verification must have passed, and the live disk
-# must hold all the writes.  007-under-load-64k runs this with 64 KiB pool
-# blocks (UNDER_LOAD_BLOCK_SECTORS=128).
+# must hold all the writes.
 
 . "$DMROW_SRC/tests/vm/common.sh"
 
@@ -21,12 +20,12 @@ require_cmd fio python3
 load_module
 
 zero_dev "$(disk 0)" 4
-pool_create pool "$(disk 0)" "$(disk 1)" "${UNDER_LOAD_BLOCK_SECTORS:-8}"
+pool_create pool "$(disk 0)" "$(disk 1)"
 size=$((64 * 2048))
 disk_create pool 1 $size
 dev=/dev/mapper/pool-d1
 ring=1024
-nsnaps=10
+nsnaps=15
 
 echo 0 >progress
 dmrow_io seqwrite $dev 0 $ring "$TEST_TMP/progress" "$TEST_TMP/stop" &
