@@ -32,7 +32,7 @@ USER_LDLIBS :=
 # The metadata core is compiled from kernel/ with the compat shim first in
 # the include path; everything else in userspace sees the system headers.
 CORE_CPPFLAGS := -Iuserspace/compat/include -Iinclude -Iinclude/uapi -Ikernel
-APP_CPPFLAGS := -Iinclude -Iinclude/uapi -Iuserspace/lib -Iuserspace/compat/public
+APP_CPPFLAGS := -Iinclude -Iinclude/uapi -Iuserspace/lib -Iuserspace/export -Iuserspace/compat/public
 
 include userspace/Makefile.inc
 include tests/unit/Makefile.inc
