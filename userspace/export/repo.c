@@ -1,0 +1,719 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Export repositories: the descriptor, manifests and their chunk lists,
+ * listing, deleting and garbage collection.  See repo.h.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "repo.h"
+
+#define REPO_KEY "dmrow-repository"
+#define REPO_MAGIC "dm-row-repository 1"
+#define MANIFEST_MAGIC "dm-row-export 1"
+#define LIST_LINE_MAX (20 + 1 + CHUNK_ID_LEN + 1)
+
+static int set_error(struct repo *repo, int r, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int set_error(struct repo *repo, int r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(repo->error, sizeof(repo->error), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+static int store_failed(struct repo *repo, int r, const char *what)
+{
+	return set_error(repo, r, "%s: %s", what, store_error(repo->store));
+}
+
+/*
+ * Split @text (NUL-terminated, modified in place) into "key=value" lines;
+ * @fn is called for each; the first line must be @magic.
+ */
+static int parse_lines(char *text, const char *magic,
+		       int (*fn)(void *context, const char *key, const char *value),
+		       void *context)
+{
+	char *line, *save = NULL, *eq;
+	bool first = true;
+	int r;
+
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (first) {
+			if (strcmp(line, magic))
+				return -EBADMSG;
+			first = false;
+			continue;
+		}
+		if (!strcmp(line, "end"))
+			return 0;
+		eq = strchr(line, '=');
+		if (!eq)
+			return -EBADMSG;
+		*eq = '\0';
+		r = fn(context, line, eq + 1);
+		if (r)
+			return r;
+	}
+	return -EBADMSG;	/* no "end": truncated */
+}
+
+/* Make the object in @buf a C string. */
+static int buf_terminate(struct store_buf *buf)
+{
+	uint8_t *data;
+
+	if (memchr(buf->data, '\0', buf->len))
+		return -EBADMSG;
+	if (buf->cap < buf->len + 1) {
+		data = realloc(buf->data, buf->len + 1);
+		if (!data)
+			return -ENOMEM;
+		buf->data = data;
+		buf->cap = buf->len + 1;
+	}
+	buf->data[buf->len] = '\0';
+	return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	if (!*s || *s == '-')
+		return -EBADMSG;
+	*v = strtoull(s, &end, 10);
+	return *end || errno ? -EBADMSG : 0;
+}
+
+static int copy_string(char *dst, size_t len, const char *src)
+{
+	if (strlen(src) >= len)
+		return -EBADMSG;
+	strcpy(dst, src);
+	return 0;
+}
+
+/*----------------------------------------------------------------*/
+
+struct descriptor {
+	uint64_t chunk_size;
+	char encryption[32];
+	char key_check[CHUNK_ID_LEN + 1];
+};
+
+static int descriptor_field(void *context, const char *key, const char *value)
+{
+	struct descriptor *d = context;
+
+	if (!strcmp(key, "chunk_size"))
+		return parse_u64(value, &d->chunk_size);
+	if (!strcmp(key, "encryption"))
+		return copy_string(d->encryption, sizeof(d->encryption), value);
+	if (!strcmp(key, "key_check"))
+		return copy_string(d->key_check, sizeof(d->key_check), value);
+	return 0;	/* fields of later versions are ignored */
+}
+
+static int create_repository(struct repo *repo, uint32_t chunk_size, bool encrypted)
+{
+	char text[256], check[CHUNK_ID_LEN + 1];
+	int n, r;
+
+	if (!chunk_size)
+		chunk_size = REPO_DEFAULT_CHUNK_SIZE;
+	if (chunk_size < REPO_MIN_CHUNK_SIZE || chunk_size > REPO_MAX_CHUNK_SIZE ||
+	    chunk_size % 4096)
+		return set_error(repo, -EINVAL,
+				 "chunk size must be a multiple of 4 KiB from 64 KiB to 64 MiB");
+	n = snprintf(text, sizeof(text), REPO_MAGIC "\nchunk_size=%u\nencryption=%s\n",
+		     chunk_size, encrypted ? "aes-256-gcm" : "none");
+	if (encrypted) {
+		chunk_keys_check(&repo->keys, check);
+		n += snprintf(text + n, sizeof(text) - n, "key_check=%s\n", check);
+	}
+	n += snprintf(text + n, sizeof(text) - n, "end\n");
+	r = store_put(repo->store, REPO_KEY, text, n);
+	if (r)
+		return store_failed(repo, r, "cannot create the repository");
+	repo->chunk_size = chunk_size;
+	return 0;
+}
+
+int repo_open(struct repo *repo, const char *url, const char *key_file, uint32_t chunk_size,
+	      bool create)
+{
+	struct store_buf buf = { 0 };
+	struct descriptor d = { 0 };
+	char check[CHUNK_ID_LEN + 1];
+	const char *why = NULL;
+	int r;
+
+	memset(repo, 0, sizeof(*repo));
+	snprintf(repo->url, sizeof(repo->url), "%s", url);
+	chunk_keys_plain(&repo->keys);
+	if (key_file) {
+		r = chunk_keys_load(key_file, &repo->keys, &why);
+		if (r)
+			return set_error(repo, r, "%s: %s", key_file, why);
+	}
+	repo->store = store_open(url, &why);
+	if (!repo->store)
+		return set_error(repo, -EINVAL, "%s: %s", url, why ? why : "cannot open");
+
+	r = store_get(repo->store, REPO_KEY, &buf);
+	if (r == -ENOENT && create)
+		return create_repository(repo, chunk_size, key_file != NULL);
+	if (r == -ENOENT)
+		return set_error(repo, r, "%s holds no dm-row exports", url);
+	if (r)
+		return store_failed(repo, r, "cannot read the repository");
+	r = buf_terminate(&buf);
+	if (!r)
+		r = parse_lines((char *)buf.data, REPO_MAGIC, descriptor_field, &d);
+	store_buf_free(&buf);
+	if (r || d.chunk_size < REPO_MIN_CHUNK_SIZE || d.chunk_size > REPO_MAX_CHUNK_SIZE ||
+	    (strcmp(d.encryption, "none") && strcmp(d.encryption, "aes-256-gcm")))
+		return set_error(repo, -EBADMSG, "%s: the repository descriptor is damaged or of a newer format",
+				 url);
+	repo->chunk_size = d.chunk_size;
+	if (chunk_size && chunk_size != repo->chunk_size)
+		return set_error(repo, -EINVAL, "%s uses %u-byte chunks, not %u", url,
+				 repo->chunk_size, chunk_size);
+	if (!strcmp(d.encryption, "none")) {
+		if (key_file)
+			return set_error(repo, -EINVAL, "%s is not encrypted: give no key file", url);
+		return 0;
+	}
+	if (!key_file)
+		return set_error(repo, -EKEYREJECTED, "%s is encrypted: a key file is needed (--key-file)",
+				 url);
+	chunk_keys_check(&repo->keys, check);
+	if (strcmp(check, d.key_check))
+		return set_error(repo, -EKEYREJECTED, "%s: wrong key (%s is not the key of this repository)",
+				 url, key_file);
+	return 0;
+}
+
+void repo_close(struct repo *repo)
+{
+	if (repo->store)
+		store_close(repo->store);
+	repo->store = NULL;
+	memset(&repo->keys, 0, sizeof(repo->keys));
+}
+
+bool export_name_valid(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (!n || n > EXPORT_NAME_MAX || name[0] == '.')
+		return false;
+	for (i = 0; i < n; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-",
+			    name[i]))
+			return false;
+	return true;
+}
+
+/*----------------------------------------------------------------*/
+
+void manifest_free(struct manifest *m)
+{
+	free(m->lists);
+	free(m->entries);
+	m->lists = NULL;
+	m->entries = NULL;
+	m->nr_lists = m->nr_entries = 0;
+}
+
+uint64_t manifest_slots(const struct manifest *m)
+{
+	return (m->image_bytes + m->chunk_size - 1) / m->chunk_size;
+}
+
+static void manifest_key(const char *name, const char *suffix, char *key, size_t len)
+{
+	snprintf(key, len, "exports/%s.%s", name, suffix);
+}
+
+static int manifest_field(void *context, const char *key, const char *value)
+{
+	struct manifest *m = context;
+	uint64_t v = 0;
+	void *p;
+	int r;
+
+#define STRING_FIELD(f) if (!strcmp(key, #f)) return copy_string(m->f, sizeof(m->f), value)
+#define U64_FIELD(f) if (!strcmp(key, #f)) return parse_u64(value, &m->f)
+	STRING_FIELD(name);
+	STRING_FIELD(pool);
+	STRING_FIELD(pool_uuid);
+	STRING_FIELD(disk);
+	STRING_FIELD(snapshot);
+	STRING_FIELD(base);
+	STRING_FIELD(root);
+	U64_FIELD(disk_id);
+	U64_FIELD(snapshot_id);
+	U64_FIELD(snapshot_time);
+	U64_FIELD(image_bytes);
+	U64_FIELD(stored_chunks);
+	U64_FIELD(new_chunks);
+	U64_FIELD(new_bytes);
+	U64_FIELD(read_chunks);
+	U64_FIELD(created);
+#undef STRING_FIELD
+#undef U64_FIELD
+	if (!strcmp(key, "block_bytes") || !strcmp(key, "chunk_size")) {
+		r = parse_u64(value, &v);
+		if (r || v > UINT32_MAX)
+			return -EBADMSG;
+		*(!strcmp(key, "block_bytes") ? &m->block_bytes : &m->chunk_size) = v;
+		return 0;
+	}
+	if (!strcmp(key, "list")) {
+		if (!chunk_id_valid(value))
+			return -EBADMSG;
+		p = realloc(m->lists, (m->nr_lists + 1) * sizeof(*m->lists));
+		if (!p)
+			return -ENOMEM;
+		m->lists = p;
+		strcpy(m->lists[m->nr_lists++], value);
+	}
+	return 0;
+}
+
+int manifest_read(struct repo *repo, const char *name, struct manifest *m)
+{
+	struct store_buf buf = { 0 };
+	char key[160];
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	if (!export_name_valid(name))
+		return set_error(repo, -EINVAL, "'%s' is not a valid export name", name);
+	manifest_key(name, "manifest", key, sizeof(key));
+	r = store_get(repo->store, key, &buf);
+	if (r == -ENOENT)
+		return set_error(repo, r, "%s has no export '%s'", repo->url, name);
+	if (r)
+		return store_failed(repo, r, "cannot read the manifest");
+	r = buf_terminate(&buf);
+	if (!r)
+		r = parse_lines((char *)buf.data, MANIFEST_MAGIC, manifest_field, m);
+	store_buf_free(&buf);
+	if (!r && (strcmp(m->name, name) || !chunk_id_valid(m->root) ||
+		   m->chunk_size != repo->chunk_size || !m->image_bytes))
+		r = -EBADMSG;
+	if (r) {
+		manifest_free(m);
+		return set_error(repo, r == -ENOMEM ? r : -EBADMSG,
+				 "the manifest of export '%s' is damaged", name);
+	}
+	return 0;
+}
+
+/* The root checksum: SHA-256 over the text of every chunk list, in order. */
+static EVP_MD_CTX *digest_begin(void)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	if (ctx && !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) {
+		EVP_MD_CTX_free(ctx);
+		ctx = NULL;
+	}
+	return ctx;
+}
+
+static void digest_end(EVP_MD_CTX *ctx, char hex[CHUNK_ID_LEN + 1])
+{
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int len = 0, i;
+
+	EVP_DigestFinal_ex(ctx, digest, &len);
+	EVP_MD_CTX_free(ctx);
+	for (i = 0; i < len && i < CHUNK_ID_LEN / 2; i++)
+		sprintf(hex + 2 * i, "%02x", digest[i]);
+}
+
+/* Parse one chunk list's text, appending to m->entries; indexes must increase. */
+static int parse_chunk_list(struct manifest *m, char *text, EVP_MD_CTX *root)
+{
+	char *line, *save = NULL, *space;
+	uint64_t index;
+	void *p;
+
+	EVP_DigestUpdate(root, text, strlen(text));
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		space = strchr(line, ' ');
+		if (!space)
+			return -EBADMSG;
+		*space = '\0';
+		if (parse_u64(line, &index) || !chunk_id_valid(space + 1) ||
+		    index >= manifest_slots(m) ||
+		    (m->nr_entries && index <= m->entries[m->nr_entries - 1].index))
+			return -EBADMSG;
+		/* capacity: 64, then doubled whenever a power of two is reached */
+		if (!m->nr_entries ||
+		    (m->nr_entries >= 64 && !(m->nr_entries & (m->nr_entries - 1)))) {
+			p = realloc(m->entries, (m->nr_entries ? 2 * m->nr_entries : 64) *
+					     sizeof(*m->entries));
+			if (!p)
+				return -ENOMEM;
+			m->entries = p;
+		}
+		m->entries[m->nr_entries].index = index;
+		strcpy(m->entries[m->nr_entries].id, space + 1);
+		m->nr_entries++;
+	}
+	return 0;
+}
+
+int manifest_load_entries(struct repo *repo, struct chunk_codec *codec, struct manifest *m)
+{
+	struct store_buf obj = { 0 }, text = { 0 };
+	char key[128], root[CHUNK_ID_LEN + 1];
+	const char *why = NULL;
+	EVP_MD_CTX *ctx;
+	size_t i;
+	int r = 0;
+
+	free(m->entries);
+	m->entries = NULL;
+	m->nr_entries = 0;
+	ctx = digest_begin();
+	if (!ctx)
+		return -ENOMEM;
+	for (i = 0; i < m->nr_lists && !r; i++) {
+		chunk_key(m->lists[i], key, sizeof(key));
+		r = store_get(repo->store, key, &obj);
+		if (r) {
+			store_failed(repo, r, "cannot read a chunk list");
+			if (r == -ENOENT)
+				set_error(repo, -EBADMSG, "export '%s': chunk list %s is missing",
+					  m->name, m->lists[i]);
+			break;
+		}
+		r = chunk_decode(codec, &obj, m->lists[i], &text, &why);
+		if (!r)
+			r = buf_terminate(&text);
+		if (!r)
+			r = parse_chunk_list(m, (char *)text.data, ctx);
+		if (r)
+			set_error(repo, r, "export '%s': chunk list %s is damaged (%s)", m->name,
+				  m->lists[i], r == -EBADMSG && why ? why : "bad entries");
+	}
+	store_buf_free(&obj);
+	store_buf_free(&text);
+	digest_end(ctx, root);
+	if (r)
+		return r == -ENOENT ? -EBADMSG : r;
+	if (strcmp(root, m->root) || m->nr_entries != m->stored_chunks)
+		return set_error(repo, -EBADMSG, "export '%s': the chunk lists do not match the manifest's root checksum",
+				 m->name);
+	return 0;
+}
+
+/* Store one chunk list (text of whole lines) as a chunk; its id goes to m->lists. */
+static int store_chunk_list(struct repo *repo, struct chunk_codec *codec, struct manifest *m,
+			    const char *text, size_t len, struct store_buf *obj)
+{
+	char id[CHUNK_ID_LEN + 1], key[128];
+	void *p;
+	int r;
+
+	chunk_id(codec, text, len, id);
+	r = chunk_encode(codec, text, len, id, obj);
+	if (r)
+		return set_error(repo, r, "cannot encode a chunk list");
+	chunk_key(id, key, sizeof(key));
+	r = store_put(repo->store, key, obj->data, obj->len);
+	if (r)
+		return store_failed(repo, r, "cannot store a chunk list");
+	p = realloc(m->lists, (m->nr_lists + 1) * sizeof(*m->lists));
+	if (!p)
+		return -ENOMEM;
+	m->lists = p;
+	strcpy(m->lists[m->nr_lists++], id);
+	return 0;
+}
+
+static int write_manifest_text(struct repo *repo, const struct manifest *m)
+{
+	size_t cap = 4096 + m->nr_lists * (CHUNK_ID_LEN + 8), n = 0, i;
+	char *text = malloc(cap), key[160];
+	int r;
+
+	if (!text)
+		return -ENOMEM;
+#define ADD(...) (n += snprintf(text + n, cap - n, __VA_ARGS__))
+	ADD(MANIFEST_MAGIC "\n");
+	ADD("name=%s\npool=%s\npool_uuid=%s\ndisk=%s\ndisk_id=%" PRIu64 "\n", m->name, m->pool,
+	    m->pool_uuid, m->disk, m->disk_id);
+	ADD("snapshot=%s\nsnapshot_id=%" PRIu64 "\nsnapshot_time=%" PRIu64 "\nbase=%s\n",
+	    m->snapshot, m->snapshot_id, m->snapshot_time, m->base);
+	ADD("image_bytes=%" PRIu64 "\nblock_bytes=%u\nchunk_size=%u\n", m->image_bytes,
+	    m->block_bytes, m->chunk_size);
+	ADD("stored_chunks=%" PRIu64 "\nnew_chunks=%" PRIu64 "\nnew_bytes=%" PRIu64 "\n",
+	    m->stored_chunks, m->new_chunks, m->new_bytes);
+	ADD("read_chunks=%" PRIu64 "\ncreated=%" PRIu64 "\nroot=%s\n", m->read_chunks,
+	    m->created, m->root);
+	for (i = 0; i < m->nr_lists; i++)
+		ADD("list=%s\n", m->lists[i]);
+	ADD("end\n");
+#undef ADD
+	manifest_key(m->name, "manifest", key, sizeof(key));
+	r = n < cap ? store_put(repo->store, key, text, n) : -EOVERFLOW;
+	free(text);
+	return r ? store_failed(repo, r, "cannot write the manifest") : 0;
+}
+
+int manifest_write(struct repo *repo, struct chunk_codec *codec, struct manifest *m)
+{
+	struct store_buf obj = { 0 };
+	size_t cap = repo->chunk_size, n = 0, i;
+	char *text = malloc(cap), line[LIST_LINE_MAX + 1];
+	EVP_MD_CTX *ctx = digest_begin();
+	int r = 0, len;
+
+	if (!text || !ctx) {
+		free(text);
+		EVP_MD_CTX_free(ctx);
+		return -ENOMEM;
+	}
+	free(m->lists);
+	m->lists = NULL;
+	m->nr_lists = 0;
+	m->stored_chunks = m->nr_entries;
+	m->chunk_size = repo->chunk_size;
+	for (i = 0; i < m->nr_entries && !r; i++) {
+		len = snprintf(line, sizeof(line), "%" PRIu64 " %s\n", m->entries[i].index,
+			       m->entries[i].id);
+		if (n + len > cap) {
+			r = store_chunk_list(repo, codec, m, text, n, &obj);
+			n = 0;
+		}
+		memcpy(text + n, line, len);
+		n += len;
+		EVP_DigestUpdate(ctx, line, len);
+	}
+	if (!r && n)
+		r = store_chunk_list(repo, codec, m, text, n, &obj);
+	free(text);
+	store_buf_free(&obj);
+	digest_end(ctx, m->root);
+	if (r)
+		return r;
+	if (!m->created)
+		m->created = time(NULL);
+	return write_manifest_text(repo, m);
+}
+
+int repo_mark_pending(struct repo *repo, const char *name)
+{
+	char key[160], text[64];
+	int n, r;
+
+	manifest_key(name, "pending", key, sizeof(key));
+	n = snprintf(text, sizeof(text), "started=%lld\n", (long long)time(NULL));
+	r = store_put(repo->store, key, text, n);
+	return r ? store_failed(repo, r, "cannot mark the export as under way") : 0;
+}
+
+int repo_clear_pending(struct repo *repo, const char *name)
+{
+	char key[160];
+	int r;
+
+	manifest_key(name, "pending", key, sizeof(key));
+	r = store_delete(repo->store, key);
+	return r ? store_failed(repo, r, "cannot clear the pending marker") : 0;
+}
+
+/*----------------------------------------------------------------*/
+
+static int collect_export(void *context, const char *key, uint64_t size)
+{
+	struct export_list *list = context;
+	const char *base = key + strlen("exports/"), *dot = strrchr(base, '.');
+	struct export_list_entry *e = NULL;
+	char name[EXPORT_NAME_MAX + 1];
+	size_t i, n;
+	void *p;
+
+	if (!dot || (strcmp(dot, ".manifest") && strcmp(dot, ".pending")))
+		return 0;
+	n = dot - base;
+	if (n > EXPORT_NAME_MAX)
+		return 0;
+	memcpy(name, base, n);
+	name[n] = '\0';
+	if (!export_name_valid(name))
+		return 0;
+	for (i = 0; i < list->nr; i++)
+		if (!strcmp(list->entries[i].name, name))
+			e = &list->entries[i];
+	if (!e) {
+		p = realloc(list->entries, (list->nr + 1) * sizeof(*list->entries));
+		if (!p)
+			return -ENOMEM;
+		list->entries = p;
+		e = &list->entries[list->nr++];
+		memset(e, 0, sizeof(*e));
+		strcpy(e->name, name);
+	}
+	if (!strcmp(dot, ".manifest"))
+		e->complete = true;
+	else
+		e->pending = true;
+	return 0;
+}
+
+static int compare_export_names(const void *a, const void *b)
+{
+	return strcmp(((const struct export_list_entry *)a)->name,
+		      ((const struct export_list_entry *)b)->name);
+}
+
+int repo_list_exports(struct repo *repo, struct export_list *list)
+{
+	int r;
+
+	memset(list, 0, sizeof(*list));
+	r = store_list(repo->store, "exports/", collect_export, list);
+	if (r) {
+		export_list_free(list);
+		return r == -ENOMEM ? r : store_failed(repo, r, "cannot list the exports");
+	}
+	qsort(list->entries, list->nr, sizeof(*list->entries), compare_export_names);
+	return 0;
+}
+
+void export_list_free(struct export_list *list)
+{
+	free(list->entries);
+	list->entries = NULL;
+	list->nr = 0;
+}
+
+int repo_delete_export(struct repo *repo, const char *name)
+{
+	char key[160];
+	int r;
+
+	manifest_key(name, "manifest", key, sizeof(key));
+	r = store_delete(repo->store, key);
+	if (!r)
+		r = repo_clear_pending(repo, name);
+	return r ? store_failed(repo, r, "cannot delete the export") : 0;
+}
+
+/* The set of chunk ids some manifest references: a sorted array. */
+struct id_set {
+	size_t nr, cap;
+	char (*ids)[CHUNK_ID_LEN + 1];
+};
+
+static int id_set_add(struct id_set *set, const char *id)
+{
+	void *p;
+
+	if (set->nr == set->cap) {
+		set->cap = set->cap ? 2 * set->cap : 1024;
+		p = realloc(set->ids, set->cap * sizeof(*set->ids));
+		if (!p)
+			return -ENOMEM;
+		set->ids = p;
+	}
+	strcpy(set->ids[set->nr++], id);
+	return 0;
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+struct gc_walk {
+	struct repo *repo;
+	struct id_set *referenced;
+	struct gc_result *res;
+};
+
+static int gc_chunk(void *context, const char *key, uint64_t size)
+{
+	struct gc_walk *w = context;
+	const char *id = strrchr(key, '/');
+	int r;
+
+	if (!id || !chunk_id_valid(id + 1))
+		return 0;	/* not ours */
+	if (bsearch(id + 1, w->referenced->ids, w->referenced->nr, sizeof(*w->referenced->ids),
+		    compare_ids)) {
+		w->res->kept++;
+		return 0;
+	}
+	r = store_delete(w->repo->store, key);
+	if (r)
+		return store_failed(w->repo, r, "cannot delete an unreferenced chunk");
+	w->res->deleted++;
+	w->res->deleted_bytes += size;
+	return 0;
+}
+
+int repo_gc(struct repo *repo, struct chunk_codec *codec, bool force, struct gc_result *res)
+{
+	struct id_set referenced = { 0 };
+	struct export_list list;
+	struct gc_walk walk = { repo, &referenced, res };
+	struct manifest m;
+	size_t i, j;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	r = repo_list_exports(repo, &list);
+	if (r)
+		return r;
+	for (i = 0; i < list.nr && !r; i++) {
+		if (list.entries[i].pending && !force) {
+			r = set_error(repo, -EBUSY, "export '%s' is under way or was interrupted: finish it (run it again) or delete it first",
+				      list.entries[i].name);
+			break;
+		}
+		if (!list.entries[i].complete)
+			continue;
+		r = manifest_read(repo, list.entries[i].name, &m);
+		if (!r)
+			r = manifest_load_entries(repo, codec, &m);
+		for (j = 0; !r && j < m.nr_lists; j++)
+			r = id_set_add(&referenced, m.lists[j]);
+		for (j = 0; !r && j < m.nr_entries; j++)
+			r = id_set_add(&referenced, m.entries[j].id);
+		manifest_free(&m);
+	}
+	export_list_free(&list);
+	if (!r) {
+		qsort(referenced.ids, referenced.nr, sizeof(*referenced.ids), compare_ids);
+		for (i = 0, j = 0; i < referenced.nr; i++)
+			if (!j || strcmp(referenced.ids[j - 1], referenced.ids[i]))
+				memmove(referenced.ids[j++], referenced.ids[i], sizeof(*referenced.ids));
+		referenced.nr = j;
+		res->referenced = j;
+		r = store_list(repo->store, "chunks/", gc_chunk, &walk);
+	}
+	free(referenced.ids);
+	return r;
+}

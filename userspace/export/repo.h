@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * An export repository: the objects under one store URL
+ * (Documentation/export-format.rst).
+ *
+ *   dmrow-repository              format version, chunk size, encryption, key check
+ *   chunks/<ab>/<id>              chunk objects (chunk.h), shared by every export
+ *   exports/<name>.manifest       one per completed export, written last
+ *   exports/<name>.pending        an export under way (or interrupted)
+ *
+ * A manifest lists every non-zero chunk of the image in chunk lists that
+ * are themselves chunks, so it stays small for any disk size, and records
+ * a root checksum: the SHA-256 of the whole chunk list.  A restore needs
+ * only the manifest and the chunks it names; nothing refers to a base
+ * export's objects except by sharing chunk ids.
+ */
+#ifndef DMROW_EXPORT_REPO_H
+#define DMROW_EXPORT_REPO_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chunk.h"
+#include "store.h"
+
+#define REPO_DEFAULT_CHUNK_SIZE (4u << 20)
+#define REPO_MIN_CHUNK_SIZE (64u << 10)
+#define REPO_MAX_CHUNK_SIZE (64u << 20)
+#define EXPORT_NAME_MAX 100
+
+struct repo {
+	struct store *store;
+	char url[PATH_MAX];
+	uint32_t chunk_size;
+	struct chunk_keys keys;
+	char error[512];		/* the last failure, one line */
+};
+
+/*
+ * Open the repository at @url.  With @create, a store with no repository
+ * yet gets one with @chunk_size (0: the default) and encryption if
+ * @key_file is given.  An encrypted repository needs @key_file, and the
+ * key must pass the key check (-EKEYREJECTED otherwise).  -ENOENT if there
+ * is no repository and !@create.  repo->error explains every failure.
+ */
+int repo_open(struct repo *repo, const char *url, const char *key_file, uint32_t chunk_size,
+	      bool create);
+void repo_close(struct repo *repo);
+
+/* Export names: 1..100 of [A-Za-z0-9._-], not starting with '.'. */
+bool export_name_valid(const char *name);
+
+struct chunk_entry {
+	uint64_t index;			/* chunk_size-sized slot of the image */
+	char id[CHUNK_ID_LEN + 1];
+};
+
+struct manifest {
+	char name[EXPORT_NAME_MAX + 1];
+	char pool[128];
+	char pool_uuid[64];
+	char disk[128];
+	uint64_t disk_id;
+	char snapshot[128];
+	uint64_t snapshot_id;
+	uint64_t snapshot_time;
+	char base[EXPORT_NAME_MAX + 1];	/* "" for a full export */
+	uint64_t image_bytes;
+	uint32_t block_bytes;
+	uint32_t chunk_size;
+	uint64_t stored_chunks;		/* non-zero chunks */
+	uint64_t new_chunks;		/* uploaded by this export */
+	uint64_t new_bytes;
+	uint64_t read_chunks;		/* read from the disk by this export */
+	uint64_t created;
+	char root[CHUNK_ID_LEN + 1];
+
+	size_t nr_lists;
+	char (*lists)[CHUNK_ID_LEN + 1];
+	size_t nr_entries;		/* sorted by index */
+	struct chunk_entry *entries;
+};
+
+void manifest_free(struct manifest *m);
+/* Number of chunk_size slots the image has. */
+uint64_t manifest_slots(const struct manifest *m);
+
+/* Read exports/<name>.manifest (not the chunk lists): -ENOENT if none. */
+int manifest_read(struct repo *repo, const char *name, struct manifest *m);
+/* Fetch and check the chunk lists of @m into m->entries. -EBADMSG if damaged. */
+int manifest_load_entries(struct repo *repo, struct chunk_codec *codec, struct manifest *m);
+/*
+ * Store @m->entries as chunk lists, compute the root and write the manifest:
+ * the export becomes visible only now.
+ */
+int manifest_write(struct repo *repo, struct chunk_codec *codec, struct manifest *m);
+
+/* exports/<name>.pending: set before the first chunk, cleared after the manifest. */
+int repo_mark_pending(struct repo *repo, const char *name);
+int repo_clear_pending(struct repo *repo, const char *name);
+
+struct export_list {
+	size_t nr;
+	struct export_list_entry {
+		char name[EXPORT_NAME_MAX + 1];
+		bool complete;		/* has a manifest */
+		bool pending;		/* has a pending marker */
+	} *entries;
+};
+int repo_list_exports(struct repo *repo, struct export_list *list);
+void export_list_free(struct export_list *list);
+
+/* Delete an export's manifest and pending marker (not its chunks). */
+int repo_delete_export(struct repo *repo, const char *name);
+
+struct gc_result {
+	uint64_t referenced;		/* chunks some export needs */
+	uint64_t deleted;
+	uint64_t deleted_bytes;
+	uint64_t kept;
+};
+/*
+ * Delete every chunk no manifest references.  Refused with -EBUSY while an
+ * export is pending (its chunks are not referenced yet) unless @force.
+ */
+int repo_gc(struct repo *repo, struct chunk_codec *codec, bool force, struct gc_result *res);
+
+#endif /* DMROW_EXPORT_REPO_H */

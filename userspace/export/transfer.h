@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Moving chunks between an image and a repository with several threads,
+ * each with its own store connection and codec.
+ */
+#ifndef DMROW_EXPORT_TRANSFER_H
+#define DMROW_EXPORT_TRANSFER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "repo.h"
+
+#define TRANSFER_DEFAULT_JOBS 4
+#define TRANSFER_MAX_JOBS 64
+
+struct transfer_stats {
+	uint64_t bytes;			/* image bytes read or written */
+	uint64_t chunks;		/* chunks read from the image / fetched */
+	uint64_t zero_chunks;		/* read, found all zero, not stored */
+	uint64_t stored_chunks;		/* already in the repository: not uploaded */
+	uint64_t new_chunks;		/* uploaded */
+	uint64_t new_bytes;		/* object bytes uploaded */
+	uint64_t retries;
+	double seconds;
+};
+
+/*
+ * Export: read the chunk slots @slots (increasing) of the image open at
+ * @fd, store the chunks the repository lacks, and fill m->entries with
+ * them plus @base's entries for every other slot below the image's end
+ * (@base may be NULL for a full export).  m->image_bytes must be set.
+ * A progress line is drawn on stderr when @progress.
+ */
+int export_chunks(struct repo *repo, int fd, const uint64_t *slots, size_t nr_slots,
+		  const struct manifest *base, struct manifest *m, unsigned int jobs,
+		  bool progress, struct transfer_stats *stats);
+
+/*
+ * Restore: fetch and verify every chunk of @m (entries loaded) and write
+ * it at its place in @fd; with @fd < 0 only verify.  The first failure
+ * stops the work and is explained in repo->error, naming the chunk.
+ */
+int import_chunks(struct repo *repo, const struct manifest *m, int fd, unsigned int jobs,
+		  bool progress, struct transfer_stats *stats);
+
+#endif /* DMROW_EXPORT_TRANSFER_H */
