@@ -154,7 +154,7 @@ static int create_repository(struct repo *repo, uint32_t chunk_size, bool encryp
 }
 
 int repo_open(struct repo *repo, const char *url, const char *key_file, uint32_t chunk_size,
-	      bool create)
+	      unsigned int flags)
 {
 	struct store_buf buf = { 0 };
 	struct descriptor d = { 0 };
@@ -175,8 +175,10 @@ int repo_open(struct repo *repo, const char *url, const char *key_file, uint32_t
 		return set_error(repo, -EINVAL, "%s: %s", url, why ? why : "cannot open");
 
 	r = store_get(repo->store, REPO_KEY, &buf);
-	if (r == -ENOENT && create)
+	if (r == -ENOENT && (flags & REPO_CREATE)) {
+		repo->encrypted = key_file != NULL;
 		return create_repository(repo, chunk_size, key_file != NULL);
+	}
 	if (r == -ENOENT)
 		return set_error(repo, r, "%s holds no dm-row exports", url);
 	if (r)
@@ -196,6 +198,11 @@ int repo_open(struct repo *repo, const char *url, const char *key_file, uint32_t
 	if (!strcmp(d.encryption, "none")) {
 		if (key_file)
 			return set_error(repo, -EINVAL, "%s is not encrypted: give no key file", url);
+		return 0;
+	}
+	repo->encrypted = true;
+	if (!key_file && (flags & REPO_KEYLESS)) {
+		repo->keyless = true;
 		return 0;
 	}
 	if (!key_file)

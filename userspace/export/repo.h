@@ -34,18 +34,25 @@ struct repo {
 	char url[PATH_MAX];
 	uint32_t chunk_size;
 	struct chunk_keys keys;
+	bool encrypted;
+	bool keyless;			/* encrypted, opened without the key */
 	char error[512];		/* the last failure, one line */
 };
 
+/* repo_open() flags */
+#define REPO_CREATE	0x1	/* make a repository if the store has none */
+#define REPO_KEYLESS	0x2	/* an encrypted one without its key: manifests only */
+
 /*
- * Open the repository at @url.  With @create, a store with no repository
- * yet gets one with @chunk_size (0: the default) and encryption if
- * @key_file is given.  An encrypted repository needs @key_file, and the
- * key must pass the key check (-EKEYREJECTED otherwise).  -ENOENT if there
- * is no repository and !@create.  repo->error explains every failure.
+ * Open the repository at @url.  With REPO_CREATE, a store with no
+ * repository yet gets one with @chunk_size (0: the default), encrypted if
+ * @key_file is given.  An encrypted repository needs @key_file (unless
+ * REPO_KEYLESS), and the key must pass the key check (-EKEYREJECTED
+ * otherwise).  -ENOENT if there is no repository and no REPO_CREATE.
+ * repo->error explains every failure.
  */
 int repo_open(struct repo *repo, const char *url, const char *key_file, uint32_t chunk_size,
-	      bool create);
+	      unsigned int flags);
 void repo_close(struct repo *repo);
 
 /* Export names: 1..100 of [A-Za-z0-9._-], not starting with '.'. */

@@ -857,28 +857,15 @@ static int view_args(const struct snapctl_cmd *cmd, int argc, char **argv,
 static int cmd_snap_view(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	struct pool_config_file cfg;
-	struct record disk, snap, info;
-	struct dm_device_info existing;
-	char dev[300], params[300], uuid[128];
+	struct record disk, snap;
+	char dev[300];
 	int r;
 
 	r = view_args(&snapctl_snapshot_cmds[SNAP_VIEW], argc, argv, &cfg, &disk, &snap, dev,
 		      sizeof(dev));
 	if (r)
 		return r;
-	/* libdevmapper does not report a taken name as such: look first. */
-	if (!dmctl_info(dev, &existing) && existing.exists)
-		r = -EEXIST;
-	else
-		r = pool_info(cfg.name, &info);
-	if (!r) {
-		device_uuid(record_get(&info, "uuid"), "snap", record_u64(&snap, "id"), uuid,
-			    sizeof(uuid));
-		record_free(&info);
-		snprintf(params, sizeof(params), "/dev/mapper/%s %" PRIu64 " %" PRIu64, cfg.name,
-			 record_u64(&disk, "id"), record_u64(&snap, "id"));
-		r = dmctl_create(dev, uuid, record_u64(&snap, "size"), "row", params, true);
-	}
+	r = create_snapshot_view(cfg.name, &disk, &snap, dev);
 	record_free(&disk);
 	record_free(&snap);
 	if (r == -EBUSY || r == -EEXIST)

@@ -186,3 +186,24 @@ bool device_in_use(const char *name)
 
 	return !dmctl_info(name, &info) && info.exists && info.open_count > 0;
 }
+
+int create_snapshot_view(const char *pool, const struct record *disk, const struct record *snap,
+			 const char *dev)
+{
+	struct dm_device_info existing;
+	struct record info;
+	char params[300], uuid[128];
+	int r;
+
+	/* libdevmapper does not report a taken name as such: look first. */
+	if (!dmctl_info(dev, &existing) && existing.exists)
+		return -EEXIST;
+	r = pool_info(pool, &info);
+	if (r)
+		return r;
+	device_uuid(record_get(&info, "uuid"), "snap", record_u64(snap, "id"), uuid, sizeof(uuid));
+	record_free(&info);
+	snprintf(params, sizeof(params), "/dev/mapper/%s %" PRIu64 " %" PRIu64, pool,
+		 record_u64(disk, "id"), record_u64(snap, "id"));
+	return dmctl_create(dev, uuid, record_u64(snap, "size"), "row", params, true);
+}

@@ -50,6 +50,9 @@ uint64_t pool_block_bytes(const char *pool);
 
 /* Create the dm device of a disk (live head) if it is not there. */
 int activate_disk(const char *pool, const struct record *disk);
+/* Create the read-only view device @dev of snapshot @snap of @disk; -EEXIST if there. */
+int create_snapshot_view(const char *pool, const struct record *disk, const struct record *snap,
+			 const char *dev);
 /* Is a dm device open (mounted, held)? */
 bool device_in_use(const char *name);
 

@@ -19,6 +19,7 @@ static const struct snapctl_cmd *const command_tables[] = {
 	snapctl_pool_cmds,
 	snapctl_disk_cmds,
 	snapctl_snapshot_cmds,
+	snapctl_export_cmds,
 	snapctl_offline_cmds,
 	snapctl_misc_cmds,
 };

@@ -1,0 +1,879 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * snapctl export / import: snapshots to and from an object store
+ * (Documentation/export-format.rst), and export list, verify, delete, gc.
+ *
+ * An export reads the snapshot through a read-only view device.  A full
+ * export reads only the chunk slots the kernel's diff against nothing says
+ * are mapped; an incremental one only the slots the diff against the base
+ * snapshot names, and takes every other slot's chunk from the base's
+ * manifest.  An import writes into a new disk named "<name>.importing",
+ * renamed when every chunk is in and verified, removed on failure.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "dmctl.h"
+#include "json.h"
+#include "repo.h"
+#include "transfer.h"
+
+static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_export_list(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_export_verify(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_export_delete(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_export_gc(struct snapctl_ctx *ctx, int argc, char **argv);
+
+enum { EXPORT_LIST, EXPORT_VERIFY, EXPORT_DELETE, EXPORT_GC, EXPORT, IMPORT };
+
+#define URL_HELP "URL: file:///dir (or a plain path; the default kind) or s3://bucket/prefix,\n" \
+		 "with S3 settings from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,\n" \
+		 "AWS_SECRET_ACCESS_KEY or the file SNAPCTL_S3_CONFIG (default /etc/dm-row/s3.conf)."
+
+const struct snapctl_cmd snapctl_export_cmds[] = {
+	[EXPORT_LIST] = {
+		.noun = "export", .verb = "list",
+		.usage = "<url> [--json]",
+		.help = "List the exports at a URL: disk, snapshot, base, size, chunks.\n"
+			"Interrupted exports are listed as such.\n" URL_HELP,
+		.flags = CMD_JSON,
+		.run = cmd_export_list,
+	},
+	[EXPORT_VERIFY] = {
+		.noun = "export", .verb = "verify",
+		.usage = "<url> <export> [--key-file <file>] [--jobs <n>] [--json]",
+		.help = "Fetch and check every chunk of an export (exit 7 if one is damaged\n"
+			"or missing, naming it).",
+		.flags = CMD_JSON,
+		.run = cmd_export_verify,
+	},
+	[EXPORT_DELETE] = {
+		.noun = "export", .verb = "delete",
+		.usage = "<url> <export> [--key-file <file>] [--json]",
+		.help = "Delete an export, then the chunks no other export needs.  Every\n"
+			"other export stays restorable: none depends on another.",
+		.flags = CMD_JSON,
+		.run = cmd_export_delete,
+	},
+	[EXPORT_GC] = {
+		.noun = "export", .verb = "gc",
+		.usage = "<url> [--key-file <file>] [--force] [--json]",
+		.help = "Delete the chunks no export references.  Refused while an export is\n"
+			"under way or interrupted (its chunks are not referenced yet) unless\n"
+			"--force.",
+		.flags = CMD_JSON,
+		.run = cmd_export_gc,
+	},
+	[EXPORT] = {
+		.verb = "export",
+		.usage = "<pool> <snapshot> <url> [--base <export>] [--name <export>]\n"
+			 "          [--key-file <file>] [--chunk-size <size>] [--jobs <n>] [--json]",
+		.help = "Export a snapshot to an object store: every written chunk, or with\n"
+			"--base only the chunks changed since that earlier export of the same\n"
+			"disk's chain.  The export is named <disk>.<snapshot id> unless --name;\n"
+			"it becomes visible when its manifest is written, last.  Run again, an\n"
+			"interrupted export skips what is stored already.  --key-file encrypts\n"
+			"a new repository (AES-256-GCM; the key is 32 bytes or 64 hex digits);\n"
+			"--chunk-size sets a new repository's chunk size (default 4M).\n" URL_HELP,
+		.flags = CMD_NEEDS_ROOT | CMD_JSON,
+		.run = cmd_export,
+	},
+	[IMPORT] = {
+		.verb = "import",
+		.usage = "<url> <export> <pool> <new disk> [--key-file <file>] [--jobs <n>] [--json]",
+		.help = "Restore an export into a new disk of a pool, verifying every chunk.\n"
+			"The disk is built as <new disk>.importing and renamed when complete; on\n"
+			"failure it is removed.",
+		.flags = CMD_NEEDS_ROOT | CMD_JSON,
+		.run = cmd_import,
+	},
+	{ 0 }
+};
+
+/*----------------------------------------------------------------*/
+
+struct export_options {
+	const char *base;
+	const char *name;
+	const char *key_file;
+	uint64_t chunk_size;
+	unsigned int jobs;
+	bool force;
+};
+
+static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **argv,
+				struct export_options *o, int *ind)
+{
+	static const struct option options[] = {
+		{ "base", required_argument, NULL, 'b' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "key-file", required_argument, NULL, 'k' },
+		{ "chunk-size", required_argument, NULL, 'c' },
+		{ "jobs", required_argument, NULL, 'j' },
+		{ "force", no_argument, NULL, 'f' },
+		{ 0 }
+	};
+	const char *allowed = cmd == &snapctl_export_cmds[EXPORT] ? "bnkcj" :
+			      cmd == &snapctl_export_cmds[EXPORT_GC] ? "kf" :
+			      cmd == &snapctl_export_cmds[EXPORT_DELETE] ? "k" :
+			      cmd == &snapctl_export_cmds[EXPORT_LIST] ? "" : "kj";
+	char *end;
+	int c;
+
+	memset(o, 0, sizeof(*o));
+	while ((c = next_option(cmd, argc, argv, "", options, ind)) != -1) {
+		if (c == '?' || !strchr(allowed, c))
+			return c == '?' ? EXIT_USAGE :
+			       snapctl_usage_error(cmd, "option '%s' does not apply here", argv[*ind - 1]);
+		switch (c) {
+		case 'b':
+			o->base = optarg;
+			break;
+		case 'n':
+			if (!export_name_valid(optarg))
+				return snapctl_usage_error(cmd, "'%s' is not a valid export name (1-100 of A-Z a-z 0-9 . _ -, not starting with '.')",
+							   optarg);
+			o->name = optarg;
+			break;
+		case 'k':
+			o->key_file = optarg;
+			break;
+		case 'c':
+			if (parse_size(optarg, &o->chunk_size) || o->chunk_size < REPO_MIN_CHUNK_SIZE ||
+			    o->chunk_size > REPO_MAX_CHUNK_SIZE || o->chunk_size % 4096)
+				return snapctl_usage_error(cmd, "chunk size must be a multiple of 4K from 64K to 64M, not '%s'",
+							   optarg);
+			break;
+		case 'j':
+			o->jobs = strtoul(optarg, &end, 10);
+			if (*end || !o->jobs || o->jobs > TRANSFER_MAX_JOBS)
+				return snapctl_usage_error(cmd, "--jobs takes 1..%d", TRANSFER_MAX_JOBS);
+			break;
+		case 'f':
+			o->force = true;
+			break;
+		}
+	}
+	return 0;
+}
+
+static int repo_exit(struct repo *repo, int r)
+{
+	int code;
+
+	switch (-r) {
+	case EBADMSG:
+		code = EXIT_CORRUPT;
+		break;
+	case EKEYREJECTED:
+	case EACCES:
+		code = EXIT_FAILURE_GENERIC;
+		break;
+	default:
+		code = exit_for_errno(r);
+	}
+	return fail_with(code, "%s", repo->error[0] ? repo->error : strerror(-r));
+}
+
+static double mib(uint64_t bytes)
+{
+	return bytes / 1048576.0;
+}
+
+static void print_rate(const char *verb, const struct transfer_stats *s)
+{
+	printf("%s %.1f MiB in %.1f s (%.1f MiB/s)", verb, mib(s->bytes), s->seconds,
+	       s->seconds > 0 ? mib(s->bytes) / s->seconds : 0.0);
+	if (s->retries)
+		printf(", %" PRIu64 " retries", s->retries);
+	printf("\n");
+}
+
+/*----------------------------------------------------------------*/
+
+/* Slots of @chunk bytes touched by block runs "<first>+<count>" of the diff. */
+static int changed_slots(const char *pool, uint64_t disk, uint64_t from, uint64_t to,
+			 uint64_t block_bytes, uint64_t chunk, uint64_t nr_slots,
+			 uint64_t **slots_out, size_t *nr_out)
+{
+	struct record_list runs;
+	uint64_t *slots = NULL, first, count, s, last;
+	size_t nr = 0, cap = 0;
+	char args[96];
+	unsigned int i;
+	void *p;
+	int r;
+
+	snprintf(args, sizeof(args), "%" PRIu64 " %" PRIu64 " %" PRIu64, disk, from, to);
+	r = pool_list(pool, "diff", args, &runs);
+	if (r)
+		return r;
+	for (i = 0; i < runs.nr && !r; i++) {
+		if (!strcmp(runs.records[i].kind, "end"))
+			continue;
+		if (sscanf(runs.records[i].kind, "%" SCNu64 "+%" SCNu64, &first, &count) != 2 ||
+		    !count) {
+			r = -EPROTO;
+			break;
+		}
+		last = ((first + count) * block_bytes - 1) / chunk;
+		for (s = first * block_bytes / chunk; s <= last && s < nr_slots; s++) {
+			if (nr && slots[nr - 1] >= s)
+				continue;	/* runs are in order; slots may repeat */
+			if (nr == cap) {
+				cap = cap ? 2 * cap : 1024;
+				p = realloc(slots, cap * sizeof(*slots));
+				if (!p) {
+					r = -ENOMEM;
+					break;
+				}
+				slots = p;
+			}
+			slots[nr++] = s;
+		}
+	}
+	record_list_free(&runs);
+	if (r) {
+		free(slots);
+		return r;
+	}
+	*slots_out = slots;
+	*nr_out = nr;
+	return 0;
+}
+
+static void manifest_json(struct json *j, const struct manifest *m)
+{
+	json_string(j, "name", m->name);
+	json_string(j, "pool", m->pool);
+	json_string(j, "pool_uuid", m->pool_uuid);
+	json_string(j, "disk", m->disk);
+	json_u64(j, "disk_id", m->disk_id);
+	json_string(j, "snapshot", m->snapshot);
+	json_u64(j, "snapshot_id", m->snapshot_id);
+	json_u64(j, "snapshot_time", m->snapshot_time);
+	json_string(j, "base", m->base[0] ? m->base : NULL);
+	json_u64(j, "image_bytes", m->image_bytes);
+	json_u64(j, "chunk_size", m->chunk_size);
+	json_u64(j, "stored_chunks", m->stored_chunks);
+	json_u64(j, "read_chunks", m->read_chunks);
+	json_u64(j, "new_chunks", m->new_chunks);
+	json_u64(j, "new_bytes", m->new_bytes);
+	json_u64(j, "created", m->created);
+	json_string(j, "root", m->root);
+}
+
+static void stats_json(struct json *j, const struct transfer_stats *s)
+{
+	json_begin_object(j, "transfer");
+	json_u64(j, "bytes", s->bytes);
+	json_u64(j, "chunks", s->chunks);
+	json_u64(j, "zero_chunks", s->zero_chunks);
+	json_u64(j, "already_stored_chunks", s->stored_chunks);
+	json_u64(j, "uploaded_chunks", s->new_chunks);
+	json_u64(j, "uploaded_bytes", s->new_bytes);
+	json_u64(j, "retries", s->retries);
+	json_u64(j, "milliseconds", (uint64_t)(s->seconds * 1000));
+	json_end_object(j);
+}
+
+/* The base export: same pool and disk, its snapshot still in the pool. */
+static int load_base(struct repo *repo, struct chunk_codec *codec, const char *name,
+		     const struct manifest *m, const char *pool, struct manifest *base)
+{
+	struct record snap;
+	char idbuf[32];
+	int r;
+
+	r = manifest_read(repo, name, base);
+	if (r)
+		return repo_exit(repo, r);
+	if (strcmp(base->pool_uuid, m->pool_uuid) || base->disk_id != m->disk_id) {
+		manifest_free(base);
+		return fail_with(EXIT_USAGE, "export '%s' is of disk %s of pool %s, not of this disk's chain: an incremental export needs an earlier export of the same disk",
+				 name, base->disk, base->pool);
+	}
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, base->snapshot_id);
+	r = pool_find_snapshot(pool, m->disk_id, idbuf, &snap);
+	if (r) {
+		manifest_free(base);
+		return fail_with(EXIT_NOT_FOUND, "snapshot %" PRIu64 " of export '%s' is no longer in pool '%s': export without --base (chunks already stored are not sent again)",
+				 base->snapshot_id, name, pool);
+	}
+	record_free(&snap);
+	r = manifest_load_entries(repo, codec, base);
+	if (r) {
+		manifest_free(base);
+		return repo_exit(repo, r);
+	}
+	return 0;
+}
+
+static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct export_options *o,
+		     struct manifest *m, const char *pool, const char *dev)
+{
+	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
+	struct manifest base = { 0 };
+	struct transfer_stats stats;
+	uint64_t *slots = NULL;
+	size_t nr_slots = 0;
+	int fd = -1, r, code = EXIT_OK;
+
+	if (!codec)
+		return fail_with(EXIT_FAILURE_GENERIC, "out of memory");
+	m->chunk_size = repo->chunk_size;
+	if (o->base) {
+		code = load_base(repo, codec, o->base, m, pool, &base);
+		if (code)
+			goto out;
+		snprintf(m->base, sizeof(m->base), "%s", o->base);
+	}
+	r = changed_slots(pool, m->disk_id, o->base ? base.snapshot_id : 0, m->snapshot_id,
+			  m->block_bytes, repo->chunk_size, manifest_slots(m), &slots, &nr_slots);
+	if (r) {
+		code = message_failed("finding the changed blocks", r);
+		goto out;
+	}
+	fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		code = fail_with(EXIT_FAILURE_GENERIC, "cannot open %s: %s", dev, strerror(errno));
+		goto out;
+	}
+	r = repo_mark_pending(repo, m->name);
+	if (!r)
+		r = export_chunks(repo, fd, slots, nr_slots, o->base ? &base : NULL, m, o->jobs,
+				  !ctx->json, &stats);
+	if (!r)
+		r = manifest_write(repo, codec, m);
+	if (!r)
+		r = repo_clear_pending(repo, m->name);
+	if (r) {
+		code = repo_exit(repo, r);
+		fprintf(stderr, "snapctl: export '%s' is incomplete; run the same command again to finish it\n",
+			m->name);
+		goto out;
+	}
+	if (ctx->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_begin_object(&j, NULL);
+		manifest_json(&j, m);
+		stats_json(&j, &stats);
+		json_end_object(&j);
+		json_finish(&j);
+	} else {
+		printf("exported %s of disk %s to %s as '%s' (%s%s)\n",
+		       m->snapshot[0] ? m->snapshot : "snapshot", m->disk, repo->url, m->name,
+		       o->base ? "incremental from " : "full", o->base ? o->base : "");
+		printf("%" PRIu64 " chunks read, %" PRIu64 " uploaded (%.1f MiB), %" PRIu64 " already stored, %" PRIu64 " zero; the image has %" PRIu64 " chunks\n",
+		       stats.chunks, stats.new_chunks, mib(stats.new_bytes), stats.stored_chunks,
+		       stats.zero_chunks, m->stored_chunks);
+		print_rate("read", &stats);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(slots);
+	manifest_free(&base);
+	chunk_codec_free(codec);
+	return code;
+}
+
+static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT];
+	struct pool_config_file cfg;
+	struct export_options o;
+	struct record snap, disk, info;
+	struct manifest m = { 0 }, existing;
+	struct repo repo;
+	char dev[300], idbuf[32];
+	bool made_view = false;
+	int ind, r, code;
+
+	code = parse_export_options(cmd, argc, argv, &o, &ind);
+	if (code)
+		return code;
+	if (argc - ind != 3)
+		return snapctl_usage_error(cmd, argc - ind < 3 ? "expects a pool, a snapshot and a URL" :
+					   "unexpected argument '%s'", argv[ind + 3]);
+	code = open_pool(argv[ind], &cfg);
+	if (!code)
+		code = snapctl_find_snapshot(cfg.name, argv[ind + 1], &snap);
+	if (code)
+		return code;
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, record_u64(&snap, "disk"));
+	r = pool_find_disk(cfg.name, idbuf, &disk);
+	if (!r) {
+		r = pool_info(cfg.name, &info);
+		if (r)
+			record_free(&disk);
+	}
+	if (r) {
+		record_free(&snap);
+		return message_failed("looking up the snapshot's disk", r);
+	}
+
+	snprintf(m.pool, sizeof(m.pool), "%s", cfg.name);
+	snprintf(m.pool_uuid, sizeof(m.pool_uuid), "%s", record_get(&info, "uuid"));
+	snprintf(m.disk, sizeof(m.disk), "%s", record_get(&disk, "name") ? record_get(&disk, "name") : idbuf);
+	m.disk_id = record_u64(&disk, "id");
+	snprintf(m.snapshot, sizeof(m.snapshot), "%s", record_get(&snap, "name") ? record_get(&snap, "name") : "");
+	m.snapshot_id = record_u64(&snap, "id");
+	m.snapshot_time = record_u64(&snap, "created");
+	m.image_bytes = record_u64(&snap, "size") << 9;
+	m.block_bytes = record_u64(&info, "block_size") << 9;
+	if (o.name) {
+		snprintf(m.name, sizeof(m.name), "%s", o.name);
+	} else {
+		size_t i;
+
+		snprintf(m.name, sizeof(m.name), "%.63s.%" PRIu64, m.disk, m.snapshot_id);
+		for (i = 0; m.name[i]; i++)
+			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", m.name[i]) ||
+			    (!i && m.name[i] == '.'))
+				m.name[i] = '_';
+	}
+	record_free(&info);
+
+	r = repo_open(&repo, argv[ind + 2], o.key_file, o.chunk_size, REPO_CREATE);
+	if (r) {
+		code = repo_exit(&repo, r);
+		goto out_repo;
+	}
+	r = manifest_read(&repo, m.name, &existing);
+	if (!r) {
+		manifest_free(&existing);
+		code = fail_with(EXIT_REFUSED, "%s has an export named '%s' already; choose another --name or delete it",
+				 repo.url, m.name);
+		goto out_repo;
+	}
+	if (r != -ENOENT) {
+		code = repo_exit(&repo, r);
+		goto out_repo;
+	}
+	if (o.base && !strcmp(o.base, m.name)) {
+		code = snapctl_usage_error(cmd, "an export cannot be its own base");
+		goto out_repo;
+	}
+
+	view_device_name(cfg.name, &disk, &snap, dev, sizeof(dev));
+	r = create_snapshot_view(cfg.name, &disk, &snap, dev);
+	if (r && r != -EEXIST) {
+		code = fail_with(exit_for_errno(r), "cannot create the view /dev/mapper/%s: %s", dev,
+				 strerror(-r));
+		goto out_repo;
+	}
+	made_view = !r;
+	{
+		char path[320];
+
+		snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
+		code = do_export(ctx, &repo, &o, &m, cfg.name, path);
+	}
+	if (made_view && dmctl_remove(dev))
+		fprintf(stderr, "snapctl: could not remove the view /dev/mapper/%s\n", dev);
+out_repo:
+	repo_close(&repo);
+	manifest_free(&m);
+	record_free(&disk);
+	record_free(&snap);
+	return code;
+}
+
+/*----------------------------------------------------------------*/
+
+/* Open @url's repository and read export @name with its chunk lists. */
+static int open_export(struct repo *repo, const char *url, const char *name,
+		       const char *key_file, struct manifest *m)
+{
+	struct chunk_codec *codec;
+	int r;
+
+	r = repo_open(repo, url, key_file, 0, 0);
+	if (!r)
+		r = manifest_read(repo, name, m);
+	if (r)
+		return repo_exit(repo, r);
+	codec = chunk_codec_new(&repo->keys, repo->chunk_size);
+	if (!codec)
+		return fail_with(EXIT_FAILURE_GENERIC, "out of memory");
+	r = manifest_load_entries(repo, codec, m);
+	chunk_codec_free(codec);
+	return r ? repo_exit(repo, r) : 0;
+}
+
+/* Remove a half-imported disk: its device, then the disk itself. */
+static void discard_import(const char *pool, const struct record *disk)
+{
+	char dev[256];
+
+	disk_device_name(pool, disk, dev, sizeof(dev));
+	dmctl_remove(dev);
+	if (pool_send(pool, NULL, "remove_disk %" PRIu64, record_u64(disk, "id")))
+		fprintf(stderr, "snapctl: could not remove the incomplete disk %s; remove it with 'snapctl disk remove %s %s'\n",
+			record_get(disk, "name"), pool, record_get(disk, "name"));
+}
+
+static int write_import(struct snapctl_ctx *ctx, struct repo *repo, const struct manifest *m,
+			const char *pool, const struct record *disk, unsigned int jobs,
+			struct transfer_stats *stats)
+{
+	char dev[256], path[300];
+	int fd, r;
+
+	disk_device_name(pool, disk, dev, sizeof(dev));
+	snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail_with(EXIT_FAILURE_GENERIC, "cannot open %s: %s", path, strerror(errno));
+	r = import_chunks(repo, m, fd, jobs, !ctx->json, stats);
+	if (!r && fsync(fd))
+		r = -errno;
+	close(fd);
+	if (r)
+		return repo_exit(repo, r);
+	return 0;
+}
+
+static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_export_cmds[IMPORT];
+	char temp_name[128], idbuf[32], dev[256];
+	struct pool_config_file cfg;
+	struct transfer_stats stats;
+	struct export_options o;
+	struct record disk, found;
+	struct manifest m = { 0 };
+	struct repo repo;
+	uint64_t block, sectors, id = 1;
+	struct record_list disks;
+	unsigned int i;
+	int ind, r, code;
+
+	code = parse_export_options(cmd, argc, argv, &o, &ind);
+	if (code)
+		return code;
+	if (argc - ind != 4)
+		return snapctl_usage_error(cmd, argc - ind < 4 ? "expects a URL, an export, a pool and a new disk name" :
+					   "unexpected argument '%s'", argv[ind + 4]);
+	if (strlen(argv[ind + 3]) > 53 || strchr(argv[ind + 3], '/') || strchr(argv[ind + 3], '@') ||
+	    (argv[ind + 3][0] >= '0' && argv[ind + 3][0] <= '9') || !argv[ind + 3][0])
+		return snapctl_usage_error(cmd, "'%s' is not a valid disk name here (printable, no '/' or '@', not starting with a digit, at most 53 bytes)",
+					   argv[ind + 3]);
+	code = open_pool(argv[ind + 2], &cfg);
+	if (code)
+		return code;
+	if (!pool_find_disk(cfg.name, argv[ind + 3], &found)) {
+		record_free(&found);
+		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' already", cfg.name,
+				 argv[ind + 3]);
+	}
+	code = open_export(&repo, argv[ind], argv[ind + 1], o.key_file, &m);
+	if (code)
+		goto out;
+
+	/* The new disk: whole pool blocks covering the image; the tail reads zeroes. */
+	block = pool_block_bytes(cfg.name);
+	sectors = (m.image_bytes + block - 1) / block * block >> 9;
+	if (!pool_list(cfg.name, "list_disks", "", &disks)) {
+		for (i = 0; i < disks.nr; i++)
+			if (record_u64(&disks.records[i], "id") >= id)
+				id = record_u64(&disks.records[i], "id") + 1;
+		record_list_free(&disks);
+	}
+	snprintf(temp_name, sizeof(temp_name), "%s.importing", argv[ind + 3]);
+	r = pool_send(cfg.name, NULL, "create_disk %" PRIu64 " %" PRIu64 " %s", id, sectors,
+		      temp_name);
+	if (r) {
+		code = message_failed("creating the disk to import into", r);
+		goto out;
+	}
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+	r = pool_find_disk(cfg.name, idbuf, &disk);
+	if (r) {
+		code = message_failed("looking up the new disk", r);
+		goto out;
+	}
+	r = activate_disk(cfg.name, &disk);
+	if (r) {
+		code = fail_with(exit_for_errno(r), "cannot create the new disk's device: %s", strerror(-r));
+		discard_import(cfg.name, &disk);
+		goto out_disk;
+	}
+	code = write_import(ctx, &repo, &m, cfg.name, &disk, o.jobs, &stats);
+	if (code) {
+		fprintf(stderr, "snapctl: nothing was restored: the incomplete disk is removed\n");
+		discard_import(cfg.name, &disk);
+		goto out_disk;
+	}
+	/* Complete and verified: give the disk its name (its device is named after it). */
+	disk_device_name(cfg.name, &disk, dev, sizeof(dev));
+	dmctl_remove(dev);
+	r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " name=%s", id, argv[ind + 3]);
+	if (!r) {
+		record_free(&disk);
+		r = pool_find_disk(cfg.name, idbuf, &disk);
+		if (!r)
+			r = activate_disk(cfg.name, &disk);
+	}
+	if (r) {
+		code = message_failed("naming the restored disk", r);
+		goto out_disk;
+	}
+	if (ctx->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_begin_object(&j, NULL);
+		json_string(&j, "export", m.name);
+		json_string(&j, "pool", cfg.name);
+		json_string(&j, "disk", argv[ind + 3]);
+		json_u64(&j, "disk_id", id);
+		json_string(&j, "device", dev);
+		json_u64(&j, "image_bytes", m.image_bytes);
+		stats_json(&j, &stats);
+		json_end_object(&j);
+		json_finish(&j);
+	} else {
+		disk_device_name(cfg.name, &disk, dev, sizeof(dev));
+		printf("restored '%s' into disk %s of pool %s: /dev/mapper/%s (id %" PRIu64 "), %" PRIu64 " chunks verified\n",
+		       m.name, argv[ind + 3], cfg.name, dev, id, stats.chunks);
+		print_rate("wrote", &stats);
+	}
+out_disk:
+	record_free(&disk);
+out:
+	manifest_free(&m);
+	repo_close(&repo);
+	return code;
+}
+
+/*----------------------------------------------------------------*/
+
+static int cmd_export_list(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT_LIST];
+	struct export_options o;
+	struct export_list list;
+	struct manifest m;
+	struct repo repo;
+	struct json j;
+	int ind, r, code;
+	size_t i;
+
+	code = parse_export_options(cmd, argc, argv, &o, &ind);
+	if (code)
+		return code;
+	if (argc - ind != 1)
+		return snapctl_usage_error(cmd, argc - ind < 1 ? "expects a URL" :
+					   "unexpected argument '%s'", argv[ind + 1]);
+	r = repo_open(&repo, argv[ind], NULL, 0, REPO_KEYLESS);
+	if (!r)
+		r = repo_list_exports(&repo, &list);
+	if (r) {
+		code = repo_exit(&repo, r);
+		repo_close(&repo);
+		return code;
+	}
+	if (ctx->json) {
+		json_init(&j, stdout);
+		json_begin_array(&j, NULL);
+	} else {
+		printf("%-24s %-12s %-16s %-24s %10s %8s %8s  %s\n", "EXPORT", "DISK", "SNAPSHOT",
+		       "BASE", "SIZE", "CHUNKS", "NEW", "CREATED");
+	}
+	for (i = 0; i < list.nr; i++) {
+		const struct export_list_entry *e = &list.entries[i];
+
+		if (!e->complete) {
+			if (ctx->json) {
+				json_begin_object(&j, NULL);
+				json_string(&j, "name", e->name);
+				json_bool(&j, "complete", false);
+				json_end_object(&j);
+			} else {
+				printf("%-24s (interrupted: run the export again, or delete it)\n", e->name);
+			}
+			continue;
+		}
+		r = manifest_read(&repo, e->name, &m);
+		if (r) {
+			fprintf(stderr, "snapctl: %s\n", repo.error);
+			code = EXIT_CORRUPT;
+			continue;
+		}
+		if (ctx->json) {
+			json_begin_object(&j, NULL);
+			manifest_json(&j, &m);
+			json_bool(&j, "complete", true);
+			json_end_object(&j);
+		} else {
+			char snap[160], when[32];
+			time_t t = m.created;
+
+			snprintf(snap, sizeof(snap), "%s%s%" PRIu64 "%s", m.snapshot,
+				 m.snapshot[0] ? " (" : "", m.snapshot_id, m.snapshot[0] ? ")" : "");
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", localtime(&t));
+			printf("%-24s %-12s %-16s %-24s %9.1fM %8" PRIu64 " %8" PRIu64 "  %s\n", m.name,
+			       m.disk, snap, m.base[0] ? m.base : "-", mib(m.image_bytes),
+			       m.stored_chunks, m.new_chunks, when);
+		}
+		manifest_free(&m);
+	}
+	if (ctx->json) {
+		json_end_array(&j);
+		json_finish(&j);
+	}
+	export_list_free(&list);
+	repo_close(&repo);
+	return code;
+}
+
+static int cmd_export_verify(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT_VERIFY];
+	struct transfer_stats stats;
+	struct export_options o;
+	struct manifest m = { 0 };
+	struct repo repo;
+	int ind, r, code;
+
+	code = parse_export_options(cmd, argc, argv, &o, &ind);
+	if (code)
+		return code;
+	if (argc - ind != 2)
+		return snapctl_usage_error(cmd, argc - ind < 2 ? "expects a URL and an export" :
+					   "unexpected argument '%s'", argv[ind + 2]);
+	code = open_export(&repo, argv[ind], argv[ind + 1], o.key_file, &m);
+	if (!code) {
+		r = import_chunks(&repo, &m, -1, o.jobs, !ctx->json, &stats);
+		if (r)
+			code = repo_exit(&repo, r);
+	}
+	if (!code && ctx->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_begin_object(&j, NULL);
+		manifest_json(&j, &m);
+		json_bool(&j, "verified", true);
+		stats_json(&j, &stats);
+		json_end_object(&j);
+		json_finish(&j);
+	} else if (!code) {
+		printf("export '%s': %" PRIu64 " chunks and the root checksum verified\n", m.name,
+		       stats.chunks);
+		print_rate("checked", &stats);
+	}
+	manifest_free(&m);
+	repo_close(&repo);
+	return code;
+}
+
+static int gc_and_report(struct snapctl_ctx *ctx, struct repo *repo, bool force,
+			 const char *deleted)
+{
+	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
+	struct gc_result res;
+	int r;
+
+	if (!codec)
+		return fail_with(EXIT_FAILURE_GENERIC, "out of memory");
+	r = repo_gc(repo, codec, force, &res);
+	chunk_codec_free(codec);
+	if (r == -EBUSY && deleted) {
+		fprintf(stderr, "snapctl: export '%s' deleted; its chunks stay until 'snapctl export gc': %s\n",
+			deleted, repo->error);
+		return EXIT_OK;
+	}
+	if (r)
+		return repo_exit(repo, r);
+	if (ctx->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_begin_object(&j, NULL);
+		if (deleted)
+			json_string(&j, "deleted", deleted);
+		json_u64(&j, "referenced_chunks", res.referenced);
+		json_u64(&j, "kept_chunks", res.kept);
+		json_u64(&j, "deleted_chunks", res.deleted);
+		json_u64(&j, "deleted_bytes", res.deleted_bytes);
+		json_end_object(&j);
+		json_finish(&j);
+	} else {
+		if (deleted)
+			printf("export '%s' deleted\n", deleted);
+		printf("%" PRIu64 " chunks deleted (%.1f MiB), %" PRIu64 " kept\n", res.deleted,
+		       mib(res.deleted_bytes), res.kept);
+	}
+	return EXIT_OK;
+}
+
+static int cmd_export_delete(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT_DELETE];
+	struct export_options o;
+	struct export_list list;
+	struct repo repo;
+	bool found = false;
+	int ind, r, code;
+	size_t i;
+
+	code = parse_export_options(cmd, argc, argv, &o, &ind);
+	if (code)
+		return code;
+	if (argc - ind != 2)
+		return snapctl_usage_error(cmd, argc - ind < 2 ? "expects a URL and an export" :
+					   "unexpected argument '%s'", argv[ind + 2]);
+	if (!export_name_valid(argv[ind + 1]))
+		return snapctl_usage_error(cmd, "'%s' is not a valid export name", argv[ind + 1]);
+	r = repo_open(&repo, argv[ind], o.key_file, 0, 0);
+	if (!r)
+		r = repo_list_exports(&repo, &list);
+	if (r) {
+		code = repo_exit(&repo, r);
+		repo_close(&repo);
+		return code;
+	}
+	for (i = 0; i < list.nr; i++)
+		found |= !strcmp(list.entries[i].name, argv[ind + 1]);
+	export_list_free(&list);
+	if (!found)
+		code = fail_with(EXIT_NOT_FOUND, "%s has no export '%s'", repo.url, argv[ind + 1]);
+	else if ((r = repo_delete_export(&repo, argv[ind + 1])))
+		code = repo_exit(&repo, r);
+	else
+		code = gc_and_report(ctx, &repo, false, argv[ind + 1]);
+	repo_close(&repo);
+	return code;
+}
+
+static int cmd_export_gc(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT_GC];
+	struct export_options o;
+	struct repo repo;
+	int ind, r, code;
+
+	code = parse_export_options(cmd, argc, argv, &o, &ind);
+	if (code)
+		return code;
+	if (argc - ind != 1)
+		return snapctl_usage_error(cmd, argc - ind < 1 ? "expects a URL" :
+					   "unexpected argument '%s'", argv[ind + 1]);
+	r = repo_open(&repo, argv[ind], o.key_file, 0, 0);
+	code = r ? repo_exit(&repo, r) : gc_and_report(ctx, &repo, o.force, NULL);
+	repo_close(&repo);
+	return code;
+}
