@@ -1,0 +1,600 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Exports without a kernel: the chunk codec (ids, compression, encryption,
+ * every corruption caught), and repositories on the file backend driven
+ * through the same transfer code snapctl uses, with image files standing
+ * in for snapshot views: full and incremental exports, restores compared
+ * byte for byte, chunk lists split over several objects, damaged
+ * manifests, wrong keys, pending exports and garbage collection.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <openssl/evp.h>
+
+#include "chunk.h"
+#include "repo.h"
+#include "store.h"
+#include "transfer.h"
+
+#define SLOT (64u << 10)	/* the smallest chunk size: many slots, quick tests */
+
+struct fixture {
+	char dir[64];		/* scratch directory */
+	char url[128];		/* file:// repository inside it */
+	char key[128];		/* a key file */
+	char other_key[128];
+};
+
+static void fill_random(void *buf, size_t len, unsigned int seed)
+{
+	uint8_t *p = buf;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		seed = seed * 1103515245 + 12345;
+		p[i] = seed >> 16;
+	}
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	uint8_t key[32];
+
+	if (!fx)
+		return -1;
+	strcpy(fx->dir, "/tmp/dmrow-export-XXXXXX");
+	if (!mkdtemp(fx->dir))
+		return -1;
+	snprintf(fx->url, sizeof(fx->url), "file://%s/repo", fx->dir);
+	snprintf(fx->key, sizeof(fx->key), "%s/key", fx->dir);
+	snprintf(fx->other_key, sizeof(fx->other_key), "%s/other-key", fx->dir);
+	fill_random(key, sizeof(key), 7);
+	write_file(fx->key, key, sizeof(key));
+	fill_random(key, sizeof(key), 8);
+	write_file(fx->other_key, key, sizeof(key));
+	*state = fx;
+	return store_global_init();
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	if (system(cmd))
+		return -1;
+	free(fx);
+	store_global_exit();
+	return 0;
+}
+
+static void sha256_hex(const void *data, size_t len, char hex[65])
+{
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int n = 0, i;
+
+	EVP_Digest(data, len, digest, &n, EVP_sha256(), NULL);
+	for (i = 0; i < n; i++)
+		sprintf(hex + 2 * i, "%02x", digest[i]);
+}
+
+/*----------------------------------------------------------------*/
+
+static void test_chunk_plain_roundtrip(void **state)
+{
+	struct store_buf obj = { 0 }, out = { 0 };
+	struct chunk_keys keys;
+	struct chunk_codec *codec;
+	char id[CHUNK_ID_LEN + 1], sha[65];
+	const char *why;
+	uint8_t *data = malloc(SLOT);
+
+	chunk_keys_plain(&keys);
+	codec = chunk_codec_new(&keys, SLOT);
+	assert_non_null(codec);
+
+	/* compressible: a repeating pattern */
+	for (size_t i = 0; i < SLOT; i++)
+		data[i] = i % 251;
+	chunk_id(codec, data, SLOT, id);
+	sha256_hex(data, SLOT, sha);
+	assert_string_equal(id, sha);		/* unencrypted ids are plain SHA-256 */
+	assert_int_equal(chunk_encode(codec, data, SLOT, id, &obj), 0);
+	assert_true(obj.len < SLOT / 4);
+	assert_int_equal(chunk_decode(codec, &obj, id, &out, &why), 0);
+	assert_int_equal(out.len, SLOT);
+	assert_memory_equal(out.data, data, SLOT);
+
+	/* incompressible: stored raw, never bigger than data plus the header */
+	fill_random(data, SLOT, 1);
+	chunk_id(codec, data, SLOT, id);
+	assert_int_equal(chunk_encode(codec, data, SLOT, id, &obj), 0);
+	assert_int_equal(obj.len, SLOT + CHUNK_HEADER_BYTES);
+	assert_int_equal(chunk_decode(codec, &obj, id, &out, &why), 0);
+	assert_memory_equal(out.data, data, SLOT);
+
+	/* a short final chunk */
+	chunk_id(codec, data, 1000, id);
+	assert_int_equal(chunk_encode(codec, data, 1000, id, &obj), 0);
+	assert_int_equal(chunk_decode(codec, &obj, id, &out, &why), 0);
+	assert_int_equal(out.len, 1000);
+
+	store_buf_free(&obj);
+	store_buf_free(&out);
+	chunk_codec_free(codec);
+	free(data);
+	(void)state;
+}
+
+/* Every single-byte change of an object is refused. */
+static void check_every_byte_matters(struct chunk_codec *codec, struct store_buf *obj,
+				     const char *id)
+{
+	struct store_buf out = { 0 };
+	const char *why;
+	size_t i, step = obj->len / 97 + 1;
+
+	for (i = 0; i < obj->len; i += (i < 64 ? 1 : step)) {
+		obj->data[i] ^= 0x40;
+		why = NULL;
+		assert_int_equal(chunk_decode(codec, obj, id, &out, &why), -EBADMSG);
+		assert_non_null(why);
+		obj->data[i] ^= 0x40;
+	}
+	obj->len--;
+	assert_int_equal(chunk_decode(codec, obj, id, &out, &why), -EBADMSG);
+	obj->len++;
+	assert_int_equal(chunk_decode(codec, obj, id, &out, &why), 0);
+	store_buf_free(&out);
+}
+
+static void test_chunk_corruption(void **state)
+{
+	struct store_buf obj = { 0 }, out = { 0 };
+	struct chunk_keys keys;
+	struct chunk_codec *codec;
+	char id[CHUNK_ID_LEN + 1], other[CHUNK_ID_LEN + 1];
+	const char *why;
+	uint8_t *data = calloc(1, SLOT);
+
+	chunk_keys_plain(&keys);
+	codec = chunk_codec_new(&keys, SLOT);
+	memcpy(data, "some text that compresses", 25);
+	chunk_id(codec, data, SLOT, id);
+	assert_int_equal(chunk_encode(codec, data, SLOT, id, &obj), 0);
+	check_every_byte_matters(codec, &obj, id);
+
+	/* a good object under another chunk's name */
+	data[0] ^= 1;
+	chunk_id(codec, data, SLOT, other);
+	assert_int_equal(chunk_decode(codec, &obj, other, &out, &why), -EBADMSG);
+	assert_string_equal(why, "content does not match its id");
+
+	store_buf_free(&obj);
+	store_buf_free(&out);
+	chunk_codec_free(codec);
+	free(data);
+	(void)state;
+}
+
+static void test_chunk_encrypted(void **state)
+{
+	struct fixture *fx = *state;
+	struct store_buf obj = { 0 }, obj2 = { 0 }, out = { 0 };
+	struct chunk_keys keys, other, plain;
+	struct chunk_codec *codec, *wrong, *nokey;
+	char id[CHUNK_ID_LEN + 1], id2[CHUNK_ID_LEN + 1], sha[65];
+	const char *why;
+	uint8_t *data = calloc(1, SLOT);
+
+	assert_int_equal(chunk_keys_load(fx->key, &keys, &why), 0);
+	assert_int_equal(chunk_keys_load(fx->other_key, &other, &why), 0);
+	chunk_keys_plain(&plain);
+	codec = chunk_codec_new(&keys, SLOT);
+	wrong = chunk_codec_new(&other, SLOT);
+	nokey = chunk_codec_new(&plain, SLOT);
+
+	memcpy(data, "secret", 6);
+	chunk_id(codec, data, SLOT, id);
+	sha256_hex(data, SLOT, sha);
+	assert_string_not_equal(id, sha);	/* keyed: says nothing of the content */
+	chunk_id(wrong, data, SLOT, id2);
+	assert_string_not_equal(id, id2);
+
+	assert_int_equal(chunk_encode(codec, data, SLOT, id, &obj), 0);
+	assert_int_equal(chunk_encode(codec, data, SLOT, id, &obj2), 0);
+	assert_true(obj.len <= SLOT + CHUNK_OVERHEAD);
+	/* fresh nonces: the same chunk never encrypts the same way twice */
+	assert_true(obj.len != obj2.len || memcmp(obj.data, obj2.data, obj.len));
+	assert_null(memmem(obj.data, obj.len, "secret", 6));
+
+	assert_int_equal(chunk_decode(codec, &obj, id, &out, &why), 0);
+	assert_memory_equal(out.data, data, SLOT);
+	assert_int_equal(chunk_decode(wrong, &obj, id, &out, &why), -EBADMSG);
+	assert_int_equal(chunk_decode(nokey, &obj, id, &out, &why), -EBADMSG);
+	check_every_byte_matters(codec, &obj, id);
+
+	store_buf_free(&obj);
+	store_buf_free(&obj2);
+	store_buf_free(&out);
+	chunk_codec_free(codec);
+	chunk_codec_free(wrong);
+	chunk_codec_free(nokey);
+	free(data);
+}
+
+static void test_key_files(void **state)
+{
+	struct fixture *fx = *state;
+	struct chunk_keys raw, hex;
+	char path[160], text[80], c1[65], c2[65];
+	uint8_t key[32];
+	const char *why;
+	int i;
+
+	fill_random(key, sizeof(key), 7);	/* the fixture's key */
+	for (i = 0; i < 32; i++)
+		sprintf(text + 2 * i, "%02x", key[i]);
+	strcat(text, "\n");
+	snprintf(path, sizeof(path), "%s/hex-key", fx->dir);
+	write_file(path, text, strlen(text));
+	assert_int_equal(chunk_keys_load(fx->key, &raw, &why), 0);
+	assert_int_equal(chunk_keys_load(path, &hex, &why), 0);
+	chunk_keys_check(&raw, c1);
+	chunk_keys_check(&hex, c2);
+	assert_string_equal(c1, c2);
+
+	write_file(path, key, 31);
+	assert_int_equal(chunk_keys_load(path, &raw, &why), -EINVAL);
+	text[5] = 'x';
+	write_file(path, text, strlen(text));
+	assert_int_equal(chunk_keys_load(path, &raw, &why), -EINVAL);
+	snprintf(path, sizeof(path), "%s/no-such-key", fx->dir);
+	assert_int_equal(chunk_keys_load(path, &raw, &why), -ENOENT);
+}
+
+/*----------------------------------------------------------------*/
+
+/* An image file of @slots slots, and the list of slots holding data. */
+struct image {
+	char path[160];
+	int fd;
+	uint64_t bytes;
+	uint8_t *copy;		/* what it holds */
+};
+
+static void image_create(struct image *img, const char *dir, const char *name, uint64_t bytes)
+{
+	snprintf(img->path, sizeof(img->path), "%s/%s", dir, name);
+	img->fd = open(img->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(img->fd >= 0);
+	assert_int_equal(ftruncate(img->fd, bytes), 0);
+	img->bytes = bytes;
+	img->copy = calloc(1, bytes);
+	assert_non_null(img->copy);
+}
+
+static void image_write(struct image *img, uint64_t off, size_t len, unsigned int seed)
+{
+	fill_random(img->copy + off, len, seed);
+	assert_int_equal(pwrite(img->fd, img->copy + off, len, off), (ssize_t)len);
+}
+
+static void image_check(const struct image *img, const char *path)
+{
+	uint8_t *back = malloc(img->bytes);
+	int fd = open(path, O_RDONLY);
+
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, back, img->bytes, 0), (ssize_t)img->bytes);
+	assert_memory_equal(back, img->copy, img->bytes);
+	close(fd);
+	free(back);
+}
+
+static void image_destroy(struct image *img)
+{
+	close(img->fd);
+	free(img->copy);
+}
+
+/* Export @slots of @img as @name; returns the transfer statistics. */
+static struct transfer_stats do_export(struct repo *repo, struct image *img, const char *name,
+				       const uint64_t *slots, size_t nr, const char *base_name)
+{
+	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
+	struct manifest m = { 0 }, base = { 0 };
+	struct transfer_stats stats;
+
+	snprintf(m.name, sizeof(m.name), "%s", name);
+	strcpy(m.pool, "pool");
+	strcpy(m.pool_uuid, "uuid");
+	strcpy(m.disk, "disk");
+	m.disk_id = 1;
+	m.image_bytes = img->bytes;
+	m.block_bytes = 4096;
+	m.chunk_size = repo->chunk_size;
+	if (base_name) {
+		assert_int_equal(manifest_read(repo, base_name, &base), 0);
+		assert_int_equal(manifest_load_entries(repo, codec, &base), 0);
+		snprintf(m.base, sizeof(m.base), "%s", base_name);
+	}
+	assert_int_equal(repo_mark_pending(repo, name), 0);
+	assert_int_equal(export_chunks(repo, img->fd, slots, nr, base_name ? &base : NULL, &m, 3,
+				       false, &stats), 0);
+	assert_int_equal(manifest_write(repo, codec, &m), 0);
+	assert_int_equal(repo_clear_pending(repo, name), 0);
+	manifest_free(&m);
+	manifest_free(&base);
+	chunk_codec_free(codec);
+	return stats;
+}
+
+static void do_restore(struct repo *repo, const char *name, const struct image *img,
+		       const char *dir)
+{
+	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
+	struct transfer_stats stats;
+	struct manifest m;
+	char path[160];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/restored-%s", dir, name);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(manifest_read(repo, name, &m), 0);
+	assert_int_equal(m.image_bytes, img->bytes);
+	assert_int_equal(ftruncate(fd, m.image_bytes), 0);
+	assert_int_equal(manifest_load_entries(repo, codec, &m), 0);
+	assert_int_equal(import_chunks(repo, &m, fd, 3, false, &stats), 0);
+	assert_int_equal(stats.chunks, m.stored_chunks);
+	close(fd);
+	image_check(img, path);
+	manifest_free(&m);
+	chunk_codec_free(codec);
+}
+
+static int count_chunk(void *context, const char *key, uint64_t size)
+{
+	(*(uint64_t *)context)++;
+	return 0;
+}
+
+static uint64_t chunk_objects(struct repo *repo)
+{
+	uint64_t n = 0;
+
+	assert_int_equal(store_list(repo->store, "chunks/", count_chunk, &n), 0);
+	return n;
+}
+
+static void test_full_incremental_gc(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t all[64], changed[] = { 3, 40 };
+	struct chunk_codec *codec;
+	struct transfer_stats s;
+	struct gc_result gc;
+	struct image img;
+	struct repo repo;
+	uint8_t *v1;
+	size_t i;
+
+	assert_int_equal(repo_open(&repo, fx->url, NULL, SLOT, REPO_CREATE), 0);
+	image_create(&img, fx->dir, "image", 64 * SLOT - 512);	/* a short last slot */
+	image_write(&img, 0, 5 * SLOT, 1);
+	image_write(&img, 40 * SLOT + 100, 3000, 2);
+	image_write(&img, 63 * SLOT, SLOT - 512, 3);
+	for (i = 0; i < 64; i++)
+		all[i] = i;
+
+	/* full: every slot read; zero ones stored nowhere */
+	s = do_export(&repo, &img, "v1", all, 64, NULL);
+	assert_int_equal(s.chunks, 64);
+	assert_int_equal(s.zero_chunks, 64 - 7);
+	assert_int_equal(s.new_chunks, 7);
+	do_restore(&repo, "v1", &img, fx->dir);
+	v1 = malloc(img.bytes);
+	memcpy(v1, img.copy, img.bytes);
+
+	/* incremental: two slots change, one of them to zeroes */
+	image_write(&img, 3 * SLOT + 8192, 4096, 4);
+	memset(img.copy + 40 * SLOT, 0, SLOT);
+	assert_int_equal(pwrite(img.fd, img.copy + 40 * SLOT, SLOT, 40 * SLOT), SLOT);
+	s = do_export(&repo, &img, "v2", changed, 2, "v1");
+	assert_int_equal(s.chunks, 2);
+	assert_int_equal(s.new_chunks, 1);
+	assert_int_equal(s.zero_chunks, 1);
+	do_restore(&repo, "v2", &img, fx->dir);
+
+	/* exporting the same image again under another name sends nothing */
+	s = do_export(&repo, &img, "v2-again", all, 64, NULL);
+	assert_int_equal(s.new_chunks, 0);
+	assert_int_equal(s.stored_chunks, 6);
+
+	/* delete v1: only its two chunks no other export has go (and its list) */
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+	i = chunk_objects(&repo);
+	assert_int_equal(repo_delete_export(&repo, "v1"), 0);
+	assert_int_equal(repo_gc(&repo, codec, false, &gc), 0);
+	assert_int_equal(gc.deleted, 3);
+	assert_int_equal(chunk_objects(&repo), i - 3);
+	do_restore(&repo, "v2", &img, fx->dir);
+	assert_int_equal(manifest_read(&repo, "v1", &(struct manifest){ 0 }), -ENOENT);
+
+	/* a pending export holds GC off */
+	assert_int_equal(repo_mark_pending(&repo, "v3"), 0);
+	assert_int_equal(repo_gc(&repo, codec, false, &gc), -EBUSY);
+	assert_non_null(strstr(repo.error, "v3"));
+	assert_int_equal(repo_gc(&repo, codec, true, &gc), 0);
+	assert_int_equal(repo_delete_export(&repo, "v3"), 0);
+
+	chunk_codec_free(codec);
+	free(v1);
+	image_destroy(&img);
+	repo_close(&repo);
+}
+
+/* Thousands of chunks: the chunk list spans several objects. */
+static void test_long_chunk_list(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t *slots = malloc(3000 * sizeof(*slots));
+	struct transfer_stats s;
+	struct image img;
+	struct repo repo;
+	struct manifest m;
+	char url[160];
+	size_t i;
+
+	snprintf(url, sizeof(url), "%s/long", fx->url);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	image_create(&img, fx->dir, "long-image", 3000ull * SLOT);
+	for (i = 0; i < 3000; i++) {
+		slots[i] = i;
+		image_write(&img, i * SLOT + (i % 7) * 512, 64, i + 1);
+	}
+	s = do_export(&repo, &img, "long", slots, 3000, NULL);
+	assert_int_equal(s.new_chunks, 3000);
+	assert_int_equal(manifest_read(&repo, "long", &m), 0);
+	assert_true(m.nr_lists >= 3);
+	assert_int_equal(m.stored_chunks, 3000);
+	manifest_free(&m);
+	do_restore(&repo, "long", &img, fx->dir);
+	image_destroy(&img);
+	repo_close(&repo);
+	free(slots);
+}
+
+static void test_damaged_manifest(void **state)
+{
+	struct fixture *fx = *state;
+	struct chunk_codec *codec;
+	struct store_buf buf = { 0 };
+	uint64_t slot = 0;
+	struct image img;
+	struct repo repo;
+	struct manifest m;
+	char url[160], *root, saved;
+
+	snprintf(url, sizeof(url), "%s/damaged", fx->url);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+	image_create(&img, fx->dir, "small", SLOT);
+	image_write(&img, 0, 100, 5);
+	do_export(&repo, &img, "x", &slot, 1, NULL);
+
+	assert_int_equal(store_get(repo.store, "exports/x.manifest", &buf), 0);
+	/* a changed root checksum */
+	root = memmem(buf.data, buf.len, "root=", 5);
+	assert_non_null(root);
+	saved = root[5];
+	root[5] = saved == 'a' ? 'b' : 'a';
+	assert_int_equal(store_put(repo.store, "exports/x.manifest", buf.data, buf.len), 0);
+	assert_int_equal(manifest_read(&repo, "x", &m), 0);
+	assert_int_equal(manifest_load_entries(&repo, codec, &m), -EBADMSG);
+	assert_non_null(strstr(repo.error, "root checksum"));
+	manifest_free(&m);
+	/* a truncated one */
+	assert_int_equal(store_put(repo.store, "exports/x.manifest", buf.data, buf.len / 2), 0);
+	assert_int_equal(manifest_read(&repo, "x", &m), -EBADMSG);
+	assert_non_null(strstr(repo.error, "damaged"));
+	/* a missing chunk is named by the restore */
+	root[5] = saved;
+	assert_int_equal(store_put(repo.store, "exports/x.manifest", buf.data, buf.len), 0);
+	assert_int_equal(manifest_read(&repo, "x", &m), 0);
+	assert_int_equal(manifest_load_entries(&repo, codec, &m), 0);
+	{
+		struct transfer_stats s;
+		char key[128];
+
+		chunk_key(m.entries[0].id, key, sizeof(key));
+		assert_int_equal(store_delete(repo.store, key), 0);
+		assert_int_equal(import_chunks(&repo, &m, -1, 2, false, &s), -EBADMSG);
+		assert_non_null(strstr(repo.error, m.entries[0].id));
+		assert_non_null(strstr(repo.error, "missing"));
+	}
+	manifest_free(&m);
+	store_buf_free(&buf);
+	chunk_codec_free(codec);
+	image_destroy(&img);
+	repo_close(&repo);
+}
+
+static void test_encrypted_repository(void **state)
+{
+	struct fixture *fx = *state;
+	struct export_list list;
+	struct image img;
+	struct repo repo;
+	struct manifest m;
+	uint64_t slot = 0;
+	char url[160];
+
+	snprintf(url, sizeof(url), "%s/encrypted", fx->url);
+	assert_int_equal(repo_open(&repo, url, fx->key, SLOT, REPO_CREATE), 0);
+	image_create(&img, fx->dir, "secret", SLOT);
+	image_write(&img, 0, 4096, 9);
+	do_export(&repo, &img, "e", &slot, 1, NULL);
+	repo_close(&repo);
+
+	assert_int_equal(repo_open(&repo, url, fx->other_key, 0, 0), -EKEYREJECTED);
+	assert_non_null(strstr(repo.error, "wrong key"));
+	repo_close(&repo);
+	assert_int_equal(repo_open(&repo, url, NULL, 0, 0), -EKEYREJECTED);
+	repo_close(&repo);
+	/* listing needs no key */
+	assert_int_equal(repo_open(&repo, url, NULL, 0, REPO_KEYLESS), 0);
+	assert_int_equal(repo_list_exports(&repo, &list), 0);
+	assert_int_equal(list.nr, 1);
+	assert_true(list.entries[0].complete);
+	assert_int_equal(manifest_read(&repo, "e", &m), 0);
+	manifest_free(&m);
+	export_list_free(&list);
+	repo_close(&repo);
+
+	assert_int_equal(repo_open(&repo, url, fx->key, 0, 0), 0);
+	do_restore(&repo, "e", &img, fx->dir);
+	repo_close(&repo);
+	/* a plain repository refuses a key rather than ignoring it */
+	assert_int_equal(repo_open(&repo, fx->url, fx->key, 0, 0), -EINVAL);
+	repo_close(&repo);
+	image_destroy(&img);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_chunk_plain_roundtrip),
+		cmocka_unit_test(test_chunk_corruption),
+		cmocka_unit_test(test_chunk_encrypted),
+		cmocka_unit_test(test_key_files),
+		cmocka_unit_test(test_full_incremental_gc),
+		cmocka_unit_test(test_long_chunk_list),
+		cmocka_unit_test(test_damaged_manifest),
+		cmocka_unit_test(test_encrypted_repository),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
