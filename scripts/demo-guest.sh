@@ -55,6 +55,19 @@ same "$(sha256sum <"$TEST_TMP/mnt/monday.bin")" "$v2" "monday.bin as of Tuesday"
 same "$(sha256sum <"$TEST_TMP/mnt/tuesday.bin")" "$t2" "tuesday.bin as of Tuesday"
 log_must umount "$TEST_TMP/mnt"
 
+step "Export 'monday' in full and 'tuesday' incrementally, to a local repository"
+repo=file://$TEST_TMP/exports
+show snapctl export tank vm1/monday "$repo" --name vm1-monday
+show snapctl export tank vm1/tuesday "$repo" --name vm1-tuesday --base vm1-monday
+show snapctl export list "$repo"
+
+step "Restore 'tuesday' from its export into a new disk, verified"
+show snapctl import "$repo" vm1-tuesday tank vm1-restored
+log_must mount -o ro,noload /dev/mapper/tank-vm1-restored "$TEST_TMP/clone"
+same "$(sha256sum <"$TEST_TMP/clone/monday.bin")" "$v2" "restored monday.bin as of Tuesday"
+same "$(sha256sum <"$TEST_TMP/clone/tuesday.bin")" "$t2" "restored tuesday.bin as of Tuesday"
+log_must umount "$TEST_TMP/clone"
+
 step "Space: what each snapshot holds, what deleting it would free"
 show snapctl snapshot list tank
 show snapctl disk list tank
