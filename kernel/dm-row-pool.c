@@ -1028,6 +1028,9 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 			dmrow_md_set_read_only(pool->md);
 			pool->mode = POOL_READ_ONLY;
 		}
+		/* Metadata that was low when the pool went away is low still. */
+		if (pool->mode == POOL_WRITE)
+			check_metadata_space(pool);
 	}
 
 	pool->copier = dm_kcopyd_client_create(NULL);
