@@ -4,9 +4,10 @@
 #
 #   make                 module (for KVER) and userspace
 #   make module          dm-row.ko for KVER (default: the installed Debian 6.1 kernel)
-#   make userspace       snapctl, the unit tests and the crash-test replayer
-#   make check           set-up, unit tests, fuzzers (30 s each), then the VM test suite
+#   make userspace       snapctl, the unit and S3 test binaries and the crash-test replayer
+#   make check           set-up, unit and S3 tests, fuzzers (30 s each), then the VM test suite
 #   make check-unit      cmocka unit tests only
+#   make check-s3        the S3 object store against a local S3-protocol server
 #   make check-vm        VM tests only (TESTS=group|group/test, default all)
 #   make demo            set-up, build, and the main demo in the VM
 #   make bench           the benchmark harness in the VM
@@ -37,6 +38,7 @@ APP_CPPFLAGS := -Iinclude -Iinclude/uapi -Iuserspace/lib -Iuserspace/export -Ius
 include userspace/Makefile.inc
 include tests/unit/Makefile.inc
 include tests/crash/Makefile.inc
+include tests/s3/Makefile.inc
 include tests/fuzz/Makefile.inc
 include bench/core/Makefile.inc
 
@@ -50,13 +52,14 @@ module:
 	scripts/build-module $(KVER)
 	cp $(BUILD)/$(KVER)/dm-row.ko dm-row.ko
 
-userspace: $(USERSPACE_BINS) $(UNIT_TEST_BINS) $(CRASH_BINS)
+userspace: $(USERSPACE_BINS) $(UNIT_TEST_BINS) $(CRASH_BINS) $(S3_TEST_BIN)
 
 setup:
 	scripts/setup
 
 check: setup
 	$(MAKE) check-unit
+	$(MAKE) check-s3
 	$(MAKE) check-fuzz FUZZ_TIME=$(CHECK_FUZZ_TIME)
 	$(MAKE) check-vm
 

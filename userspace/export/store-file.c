@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Directory-tree object store: key "a/b/c" is the file <root>/a/b/c.
+ *
+ * A put writes ".tmp.<name>.<pid>.<n>" beside the final name, fsyncs it,
+ * renames it over the final name and fsyncs the directory, so an object is
+ * there whole or not at all, and stays after a crash once put returned.
+ * Directories created on the way are fsynced into their parents too.
+ * Everything works relative to a descriptor of the root, so the store does
+ * not depend on the current directory.  Deletes are not fsynced: an object
+ * that comes back after a crash is only garbage to collect again.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store-backend.h"
+
+#define TMP_TAG ".tmp."
+
+struct file_store {
+	int root_fd;
+};
+
+static int root_fd(struct store *s)
+{
+	return ((struct file_store *)s->priv)->root_fd;
+}
+
+static int fail(struct store *s, const char *op, const char *key, int err)
+{
+	store_set_error(s, "%s %s: %s", op, key, strerror(err));
+	return -err;
+}
+
+/* fsync the directory @path (relative to @dfd; "" for @dfd itself). */
+static int sync_dir(int dfd, const char *path)
+{
+	int fd = openat(dfd, *path ? path : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Create the directories leading to @key under the root.  @path is a
+ * scratch copy of the key's directory part; each component is created in
+ * turn and, when new, fsynced into its parent.
+ */
+static int make_parents(int dfd, char *path)
+{
+	char *slash = path;
+	int ret;
+
+	while (*path) {
+		char saved;
+
+		slash = strchr(slash, '/');
+		if (!slash)
+			slash = path + strlen(path);
+		saved = *slash;
+		*slash = '\0';
+		if (mkdirat(dfd, path, 0755) == 0) {
+			char *up = strrchr(path, '/');
+
+			if (up)
+				*up = '\0';
+			ret = sync_dir(dfd, up ? path : "");
+			if (up)
+				*up = '/';
+			if (ret) {
+				*slash = saved;
+				return ret;
+			}
+		} else if (errno != EEXIST) {
+			ret = -errno;
+			*slash = saved;
+			return ret;
+		}
+		*slash = saved;
+		if (!saved)
+			return 0;
+		slash++;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const uint8_t *data, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, data, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		data += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Open a fresh temporary file for @key; its name goes into @tmp. */
+static int open_temp(int dfd, const char *key, char *tmp, size_t size)
+{
+	static unsigned long counter;
+	const char *base = strrchr(key, '/');
+	int dirlen = base ? (int)(base - key + 1) : 0;
+	int tries;
+
+	base = base ? base + 1 : key;
+	for (tries = 0; tries < 100; tries++) {
+		unsigned long n = __atomic_fetch_add(&counter, 1, __ATOMIC_RELAXED);
+		int fd;
+
+		if (snprintf(tmp, size, "%.*s" TMP_TAG "%s.%d.%lu", dirlen, key, base,
+			     (int)getpid(), n) >= (int)size)
+			return -ENAMETOOLONG;
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0 || errno != EEXIST)
+			return fd >= 0 ? fd : -errno;
+	}
+	return -EEXIST;
+}
+
+static int write_temp(int dfd, const char *key, const void *data, size_t len,
+		      char *tmp, size_t size)
+{
+	int fd = open_temp(dfd, key, tmp, size);
+	int ret;
+
+	if (fd < 0)
+		return fd;
+	ret = write_all(fd, data, len);
+	if (!ret && fsync(fd))
+		ret = -errno;
+	if (close(fd) && !ret)
+		ret = -errno;
+	if (ret)
+		unlinkat(dfd, tmp, 0);
+	return ret;
+}
+
+/* Keys whose name a temporary file could have: list skips those. */
+static int reserved(const char *key)
+{
+	const char *c = key;
+
+	for (;;) {
+		if (!strncmp(c, TMP_TAG, strlen(TMP_TAG)))
+			return 1;
+		c = strchr(c, '/');
+		if (!c)
+			return 0;
+		c++;
+	}
+}
+
+static int file_put(struct store *s, const char *key, const void *data, size_t len)
+{
+	char dir[STORE_KEY_MAX], tmp[STORE_KEY_MAX + 64];
+	const char *slash = strrchr(key, '/');
+	int dfd = root_fd(s), ret;
+
+	if (reserved(key)) {
+		store_set_error(s, "PUT %s: names starting with \"" TMP_TAG "\" are reserved", key);
+		return -EINVAL;
+	}
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - key) : 0, key);
+	ret = make_parents(dfd, dir);
+	if (ret)
+		return fail(s, "PUT", key, -ret);
+	ret = write_temp(dfd, key, data, len, tmp, sizeof(tmp));
+	if (ret)
+		return fail(s, "PUT", key, -ret);
+	if (renameat(dfd, tmp, dfd, key)) {
+		ret = errno;
+		unlinkat(dfd, tmp, 0);
+		return fail(s, "PUT", key, ret);
+	}
+	ret = sync_dir(dfd, dir);
+	return ret ? fail(s, "PUT", key, -ret) : 0;
+}
+
+/* A key that names a directory, or runs through a file, is no object. */
+static int missing(int err)
+{
+	return err == ENOENT || err == ENOTDIR || err == EISDIR;
+}
+
+static int read_all(int fd, struct store_buf *out)
+{
+	struct stat st;
+	int ret;
+
+	if (fstat(fd, &st))
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -ENOENT;
+	ret = store_buf_reserve(out, (size_t)st.st_size + 1);
+	if (ret)
+		return ret;
+	for (;;) {
+		ssize_t n;
+
+		if (out->cap - out->len < 2) {
+			ret = store_buf_reserve(out, out->cap + 1);
+			if (ret)
+				return ret;
+		}
+		n = read(fd, out->data + out->len, out->cap - out->len - 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		out->len += n;
+	}
+	out->data[out->len] = '\0';
+	return 0;
+}
+
+static int file_get(struct store *s, const char *key, struct store_buf *out)
+{
+	int fd = openat(root_fd(s), key, O_RDONLY | O_CLOEXEC);
+	int ret;
+
+	if (fd < 0)
+		ret = -errno;
+	else {
+		ret = read_all(fd, out);
+		close(fd);
+	}
+	if (ret && missing(-ret)) {
+		store_set_error(s, "GET %s: no such object", key);
+		return -ENOENT;
+	}
+	return ret ? fail(s, "GET", key, -ret) : 0;
+}
+
+static int file_exists(struct store *s, const char *key)
+{
+	struct stat st;
+
+	if (fstatat(root_fd(s), key, &st, 0)) {
+		if (missing(errno))
+			return -ENOENT;
+		return fail(s, "HEAD", key, errno);
+	}
+	return S_ISREG(st.st_mode) ? 0 : -ENOENT;
+}
+
+static int file_delete(struct store *s, const char *key)
+{
+	if (unlinkat(root_fd(s), key, 0) && !missing(errno))
+		return fail(s, "DELETE", key, errno);
+	return 0;
+}
+
+struct walk {
+	struct store *s;
+	const char *prefix;
+	size_t prefix_len;
+	store_list_fn fn;
+	void *context;
+	char key[STORE_KEY_MAX + 1];
+};
+
+/* Can keys under the directory key[0..len) (ending in '/') match the prefix? */
+static int may_match(const struct walk *w, size_t len)
+{
+	return !strncmp(w->key, w->prefix, len < w->prefix_len ? len : w->prefix_len);
+}
+
+static int walk_dir(struct walk *w, int dfd, size_t len);
+
+static int walk_entry(struct walk *w, int dfd, const char *name, size_t len)
+{
+	size_t n = strlen(name);
+	struct stat st;
+	int fd;
+
+	if (!strcmp(name, ".") || !strcmp(name, "..") || !strncmp(name, TMP_TAG, strlen(TMP_TAG)))
+		return 0;
+	if (len + n + 1 >= sizeof(w->key))
+		return 0;	/* too long to be a key this store wrote */
+	memcpy(w->key + len, name, n + 1);
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW))
+		return errno == ENOENT ? 0 : fail(w->s, "LIST", w->key, errno);
+	if (S_ISREG(st.st_mode)) {
+		if (strncmp(w->key, w->prefix, w->prefix_len))
+			return 0;
+		return w->fn(w->context, w->key, st.st_size);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return 0;
+	w->key[len + n] = '/';
+	w->key[len + n + 1] = '\0';
+	if (!may_match(w, len + n + 1))
+		return 0;
+	fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : fail(w->s, "LIST", w->key, errno);
+	return walk_dir(w, fd, len + n + 1);
+}
+
+/*
+ * Walk the directory @dfd (closed here), whose keys start with key[0..len).
+ * Depth is bounded by the key length, so recursion is fine.  Returns what
+ * the callback returned to stop the walk, or a negative errno.
+ */
+static int walk_dir(struct walk *w, int dfd, size_t len)
+{
+	DIR *d = fdopendir(dfd);
+	int ret = 0;
+
+	if (!d) {
+		ret = errno;
+		close(dfd);
+		w->key[len] = '\0';
+		return fail(w->s, "LIST", w->key, ret);
+	}
+	for (;;) {
+		struct dirent *de;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			ret = errno;
+			w->key[len] = '\0';
+			ret = ret ? fail(w->s, "LIST", w->key, ret) : 0;
+			break;
+		}
+		ret = walk_entry(w, dirfd(d), de->d_name, len);
+		if (ret)
+			break;
+	}
+	closedir(d);
+	return ret;
+}
+
+static int file_list(struct store *s, const char *prefix, store_list_fn fn, void *context)
+{
+	struct walk *w = calloc(1, sizeof(*w));
+	int fd, ret;
+
+	if (!w)
+		return fail(s, "LIST", prefix, ENOMEM);
+	w->s = s;
+	w->prefix = prefix;
+	w->prefix_len = strlen(prefix);
+	w->fn = fn;
+	w->context = context;
+	fd = openat(root_fd(s), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	ret = fd < 0 ? fail(s, "LIST", prefix, errno) : walk_dir(w, fd, 0);
+	free(w);
+	return ret;
+}
+
+static void file_close(struct store *s)
+{
+	struct file_store *fs = s->priv;
+
+	close(fs->root_fd);
+	free(fs);
+}
+
+static const struct store_ops file_ops = {
+	.name = "file",
+	.put = file_put,
+	.get = file_get,
+	.exists = file_exists,
+	.del = file_delete,
+	.list = file_list,
+	.close = file_close,
+};
+
+/* mkdir -p @path (a scratch copy). */
+static int make_root(char *path)
+{
+	char *p = path;
+
+	for (;;) {
+		char saved;
+
+		p += strspn(p, "/");
+		p += strcspn(p, "/");
+		saved = *p;
+		*p = '\0';
+		if (mkdir(path, 0755) && errno != EEXIST) {
+			*p = saved;
+			return -errno;
+		}
+		*p = saved;
+		if (!saved)
+			return 0;
+	}
+}
+
+int store_file_open(struct store *s, const char *where, const char **why)
+{
+	struct file_store *fs;
+	char *path;
+	int fd;
+
+	if (!*where) {
+		*why = "empty store path";
+		return -EINVAL;
+	}
+	path = strdup(where);
+	fs = calloc(1, sizeof(*fs));
+	if (!path || !fs) {
+		free(path);
+		free(fs);
+		*why = "out of memory";
+		return -ENOMEM;
+	}
+	make_root(path);
+	free(path);
+	fd = open(where, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		int err = errno;
+
+		*why = err == ENOTDIR ? "the store path is not a directory" :
+		       err == EACCES ? "the store directory cannot be created or opened: permission denied" :
+		       "the store directory cannot be created or opened";
+		free(fs);
+		return -err;
+	}
+	fs->root_fd = fd;
+	s->ops = &file_ops;
+	s->priv = fs;
+	return 0;
+}
