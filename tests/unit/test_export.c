@@ -63,8 +63,10 @@ static int setup(void **state)
 	if (!fx)
 		return -1;
 	strcpy(fx->dir, "/tmp/dmrow-export-XXXXXX");
-	if (!mkdtemp(fx->dir))
+	if (!mkdtemp(fx->dir)) {
+		free(fx);
 		return -1;
+	}
 	snprintf(fx->url, sizeof(fx->url), "file://%s/repo", fx->dir);
 	snprintf(fx->key, sizeof(fx->key), "%s/key", fx->dir);
 	snprintf(fx->other_key, sizeof(fx->other_key), "%s/other-key", fx->dir);
@@ -286,6 +288,7 @@ struct image {
 
 static void image_create(struct image *img, const char *dir, const char *name, uint64_t bytes)
 {
+	memset(img, 0, sizeof(*img));
 	snprintf(img->path, sizeof(img->path), "%s/%s", dir, name);
 	img->fd = open(img->path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	assert_true(img->fd >= 0);
