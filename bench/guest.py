@@ -1,0 +1,650 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""
+The benchmark suites, run inside the VM by scripts/bench.
+
+Every target under test sits on dm-linear slices of one brd RAM disk, so the
+backing device is never the bottleneck and is the same for all of them.
+Targets are set up side by side and measured alternately, each measurement
+repeated (BENCH_REPEATS, 3 by default); the report takes the median.  Beside
+IOPS every fio run records the write amplification (sectors written to the
+target's backing slices over sectors written to the target) and the CPU time
+per I/O (all CPUs' busy time over the run, over the I/Os done: it includes
+the kernel's worker threads, which fio's own CPU figures miss).
+
+Results go to $VM_OUTDIR/bench.json as a list of records; bench/report.py
+turns them into tables and plots.  Nothing here asserts anything: a
+benchmark reports, tests check.
+
+Environment: BENCH_SUITES (letters, default "abcdefg"), BENCH_REPEATS,
+BENCH_RUNTIME (seconds per fio run, default 3), BENCH_QUICK=1 (tiny sizes,
+for trying the harness out).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SRC = os.environ["DMROW_SRC"]
+OUT = os.environ.get("VM_OUTDIR", "/tmp")
+FIO_DIR = os.path.join(SRC, "bench", "fio")
+SNAPCTL = os.path.join(SRC, "build", "snapctl")
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+REPEATS = int(os.environ.get("BENCH_REPEATS", "1" if QUICK else "3"))
+RUNTIME = int(os.environ.get("BENCH_RUNTIME", "2" if QUICK else "3"))
+SUITES = os.environ.get("BENCH_SUITES", "abcdefg")
+MiB = 1 << 20
+REGION_MIB = 16 if QUICK else 128        # the part of each device fio uses
+SCALING_COUNTS = [0, 1, 4] if QUICK else [0, 1, 16, 256, 512]
+DEPTHS = [1, 4] if QUICK else [1, 8, 32, 128, 512]
+SNAPSHOT_ORIGIN_MAX = 16                  # dm-snapshot: every snapshot slows every write
+
+results = []
+
+
+def log(msg):
+    print(f"bench: {msg}", flush=True)
+
+
+def run(*cmd, check=True, capture=True, env=None, stdin=None):
+    proc = subprocess.run([str(c) for c in cmd], check=False, text=True, env=env,
+                          stdout=subprocess.PIPE if capture else None,
+                          stderr=subprocess.PIPE if capture else None, input=stdin)
+    if check and proc.returncode:
+        raise RuntimeError(f"{' '.join(map(str, cmd))}: exit {proc.returncode}: "
+                           f"{(proc.stderr or '').strip()}")
+    return proc.stdout if capture else ""
+
+
+def record(**fields):
+    results.append(fields)
+    with open(os.path.join(OUT, "bench.json"), "w") as f:
+        json.dump(results, f, indent=1)
+
+
+# ---------------------------------------------------------------------------
+# Devices
+
+def dm_create(name, table, readonly=False):
+    run("dmsetup", "create", name, *(["--readonly"] if readonly else []), "--table", table)
+    return f"/dev/mapper/{name}"
+
+
+def dm_remove(name):
+    for _ in range(20):
+        if run("dmsetup", "remove", name, check=False) == "" and not os.path.exists(
+                f"/dev/mapper/{name}"):
+            return
+        time.sleep(0.2)
+    run("dmsetup", "remove", "--force", name, check=False)
+
+
+def dm_message(name, *words):
+    return run("dmsetup", "message", name, "0", *words).strip()
+
+
+def sectors(dev):
+    return int(run("blockdev", "--getsz", dev))
+
+
+def sectors_written(dev):
+    """Sectors written to a device since boot (/sys/block/<dm-N>/stat)."""
+    node = os.path.basename(os.path.realpath(dev))
+    with open(f"/sys/block/{node}/stat") as f:
+        return int(f.read().split()[6])
+
+
+def cpu_busy_seconds():
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:]]
+    idle = fields[3] + fields[4]
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def zero(dev, mib):
+    run("dd", "if=/dev/zero", f"of={dev}", "bs=1M", f"count={mib}", "oflag=direct",
+        "status=none")
+
+
+class Backing:
+    """A brd RAM disk cut into dm-linear slices, handed out in order."""
+
+    def __init__(self, mib):
+        run("modprobe", "brd", "rd_nr=1", f"rd_size={mib * 1024}", "max_part=0")
+        self.dev = "/dev/ram0"
+        self.size = sectors(self.dev)
+        self.next = 0
+        self.slices = []
+
+    def slice(self, mib):
+        name = f"bench-slice{len(self.slices)}"
+        length = mib * 2048
+        if self.next + length > self.size:
+            raise RuntimeError("the RAM disk is too small for this suite")
+        dev = dm_create(name, f"0 {length} linear {self.dev} {self.next}")
+        self.next += length
+        self.slices.append(name)
+        return dev
+
+    def reset(self):
+        """Remove every slice (targets must be gone) and start again at 0."""
+        for name in reversed(self.slices):
+            dm_remove(name)
+        self.slices = []
+        self.next = 0
+
+
+class Target:
+    """A device under test, its backing slices, and how to snapshot it."""
+    kind = "?"
+
+    def __init__(self, backing, label):
+        self.backing = backing
+        self.label = label
+        self.names = []             # dm devices to remove, in creation order
+        self.slices = []
+
+    def slice(self, mib):
+        dev = self.backing.slice(mib)
+        self.slices.append(dev)
+        return dev
+
+    def snapshot(self):
+        raise NotImplementedError
+
+    def destroy(self):
+        for name in reversed(self.names):
+            dm_remove(name)
+        self.names = []
+
+
+class Linear(Target):
+    kind = "dm-linear"
+
+    def __init__(self, backing, mib, label="dm-linear"):
+        super().__init__(backing, label)
+        self.dev = self.slice(mib)
+
+
+class Row(Target):
+    kind = "dm-row"
+
+    def __init__(self, backing, mib, label="dm-row", block_sectors=8, disk_mib=None,
+                 meta_mib=None):
+        super().__init__(backing, label)
+        self.meta = self.slice(meta_mib or (8 if QUICK else 32))
+        self.data = self.slice(mib)
+        zero(self.meta, 1)
+        self.pool = f"bench-row{id(self) % 10000}"
+        dm_create(self.pool, f"0 {sectors(self.data)} row-pool {self.meta} {self.data} "
+                             f"{block_sectors} 0")
+        self.names.append(self.pool)
+        dm_message(self.pool, "set_quota", "1024", "256")
+        self.disk_sectors = (disk_mib or mib) * 2048
+        dm_message(self.pool, "create_disk", "1", str(self.disk_sectors))
+        self.dev = dm_create(f"{self.pool}-d1", f"0 {self.disk_sectors} row /dev/mapper/{self.pool} 1")
+        self.names.append(f"{self.pool}-d1")
+        self.snapshots = []
+
+    def snapshot(self):
+        answer = dm_message(self.pool, "snapshot", "1")
+        self.snapshots.append(int(answer.split()[0].split("=")[-1]) if "=" in answer
+                              else int(answer.split()[0]))
+        return self.snapshots[-1]
+
+    def view(self, snap_id):
+        name = f"{self.pool}-v{snap_id}"
+        dev = dm_create(name, f"0 {self.disk_sectors} row /dev/mapper/{self.pool} 1 {snap_id}",
+                        readonly=True)
+        return name, dev
+
+    def status(self):
+        # <txn> <meta used>/<total> <data used>/<total> <mode> ...
+        fields = run("dmsetup", "status", self.pool).split()[3:]
+        meta_used = int(fields[1].split("/")[0])
+        data_used = int(fields[2].split("/")[0])
+        return meta_used, data_used
+
+
+class Thin(Target):
+    kind = "dm-thin"
+
+    def __init__(self, backing, mib, label="dm-thin", block_sectors=128):
+        super().__init__(backing, label)
+        self.meta = self.slice(8 if QUICK else 32)
+        self.data = self.slice(mib)
+        zero(self.meta, 1)
+        self.pool = f"bench-thin{id(self) % 10000}"
+        dm_create(self.pool, f"0 {sectors(self.data)} thin-pool {self.meta} {self.data} "
+                             f"{block_sectors} 0 1 skip_block_zeroing")
+        self.names.append(self.pool)
+        self.thin_sectors = mib * 2048 * 3 // 4
+        dm_message(self.pool, "create_thin", "0")
+        self.thin = f"{self.pool}-t0"
+        self.dev = dm_create(self.thin, f"0 {self.thin_sectors} thin /dev/mapper/{self.pool} 0")
+        self.names.append(self.thin)
+        self.next_id = 1
+
+    def snapshot(self):
+        snap_id = self.next_id
+        self.next_id += 1
+        run("dmsetup", "suspend", self.thin)
+        try:
+            dm_message(self.pool, "create_snap", str(snap_id), "0")
+        finally:
+            run("dmsetup", "resume", self.thin)
+        return snap_id
+
+    def view(self, snap_id):
+        name = f"{self.pool}-v{snap_id}"
+        dev = dm_create(name, f"0 {self.thin_sectors} thin /dev/mapper/{self.pool} {snap_id}",
+                        readonly=True)
+        return name, dev
+
+
+class OldSnapshot(Target):
+    """dm-snapshot: a snapshot-origin over the origin slice, one COW slice per snapshot."""
+    kind = "dm-snapshot"
+
+    def __init__(self, backing, mib, label="dm-snapshot", chunk_sectors=8, cow_mib=None):
+        super().__init__(backing, label)
+        self.origin = self.slice(mib)
+        self.cow_mib = cow_mib or mib
+        self.chunk = chunk_sectors
+        self.name = f"bench-origin{id(self) % 10000}"
+        self.dev = dm_create(self.name, f"0 {sectors(self.origin)} snapshot-origin {self.origin}")
+        self.names.append(self.name)
+        self.count = 0
+
+    def snapshot(self):
+        cow = self.slice(self.cow_mib)
+        self.count += 1
+        name = f"{self.name}-s{self.count}"
+        run("dmsetup", "suspend", self.name)
+        try:
+            dm_create(name, f"0 {sectors(self.origin)} snapshot {self.origin} {cow} P {self.chunk}")
+        finally:
+            run("dmsetup", "resume", self.name)
+        self.names.append(name)
+        return self.count
+
+
+# ---------------------------------------------------------------------------
+# Measuring
+
+def fio(job, target, **params):
+    """Run bench/fio/<job>.fio on target; return its figures."""
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in params.items()})
+    env["TARGET"] = target.dev
+    env.setdefault("SIZE", str(REGION_MIB * MiB))
+    env.setdefault("RUNTIME", str(RUNTIME))
+    env.setdefault("RAMP", "0")
+    env.setdefault("MIX", "50")
+    env.setdefault("IOPS_LOG", "/tmp/bench-iops")
+    devs = [target.dev] + target.slices
+    before = [sectors_written(d) for d in devs]
+    cpu0 = cpu_busy_seconds()
+    out = run("fio", "--output-format=json", os.path.join(FIO_DIR, f"{job}.fio"), env=env)
+    cpu = cpu_busy_seconds() - cpu0
+    after = [sectors_written(d) for d in devs]
+    job_out = json.loads(out[out.index("{"):])["jobs"][0]
+    rd, wr = job_out["read"], job_out["write"]
+    ios = rd["total_ios"] + wr["total_ios"]
+    written = after[0] - before[0]
+    backing_written = sum(a - b for a, b in zip(after[1:], before[1:]))
+    main = wr if wr["total_ios"] >= rd["total_ios"] else rd
+    pct = main.get("clat_ns", {}).get("percentile", {})
+    return {
+        "iops": rd["iops"] + wr["iops"],
+        "mibs": (rd["bw"] + wr["bw"]) / 1024,
+        "p50_us": pct.get("50.000000", 0) / 1000,
+        "p99_us": pct.get("99.000000", 0) / 1000,
+        "p999_us": pct.get("99.900000", 0) / 1000,
+        "write_amplification": backing_written / written if written else None,
+        "cpu_us_per_io": cpu * 1e6 / ios if ios else None,
+        "ios": ios,
+    }
+
+
+def prefill(target, mib=None):
+    """Write the whole region once, sequentially, so reads hit written blocks."""
+    env = dict(os.environ, TARGET=target.dev, SIZE=str((mib or REGION_MIB) * MiB), BS="1M",
+               QD="4")
+    job = ("[global]\nioengine=libaio\ndirect=1\nfilename=${TARGET}\nsize=${SIZE}\n"
+           "refill_buffers\n[fill]\nrw=write\nbs=${BS}\niodepth=${QD}\n")
+    with tempfile.NamedTemporaryFile("w", suffix=".fio", delete=False) as f:
+        f.write(job)
+    run("fio", "--output-format=terse", f.name, env=env)
+    os.unlink(f.name)
+
+
+def write_delta(dev, blocks, seed, span_mib):
+    """Write a few scattered 4 KiB blocks and flush: a snapshot's delta."""
+    fd = os.open(dev, os.O_WRONLY)
+    try:
+        span = span_mib * MiB // 4096
+        for i in range(blocks):
+            block = (seed * 7919 + i * 104729) % span
+            os.pwrite(fd, os.urandom(4096), block * 4096)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def timed(fn, *args):
+    start = time.perf_counter()
+    value = fn(*args)
+    return time.perf_counter() - start, value
+
+
+# ---------------------------------------------------------------------------
+# Suites
+
+WORKLOADS = [
+    ("4k randwrite qd1", dict(RW="randwrite", BS="4k", QD=1)),
+    ("4k randwrite qd32", dict(RW="randwrite", BS="4k", QD=32)),
+    ("4k randread qd1", dict(RW="randread", BS="4k", QD=1)),
+    ("4k randread qd32", dict(RW="randread", BS="4k", QD=32)),
+    ("4k 70/30 qd1", dict(RW="randrw", MIX=70, BS="4k", QD=1)),
+    ("4k 70/30 qd32", dict(RW="randrw", MIX=70, BS="4k", QD=32)),
+    ("1M seq write", dict(RW="write", BS="1M", QD=4)),
+    ("1M seq read", dict(RW="read", BS="1M", QD=4)),
+]
+
+
+def suite_a(backing):
+    """Raw speed without snapshots: dm-row and dm-thin against dm-linear."""
+    targets = [Linear(backing, REGION_MIB), Row(backing, REGION_MIB + 16),
+               Thin(backing, REGION_MIB * 4 // 3 + 16)]
+    for t in targets:
+        prefill(t)
+    row = targets[1]
+    meta_used, data_used = row.status()
+    record(suite="g", metric="metadata bytes per mapped block (prefilled disk)",
+           value=meta_used * 4096 / max(data_used, 1), meta_blocks=meta_used,
+           data_blocks=data_used)
+    for name, params in WORKLOADS:
+        for rep in range(REPEATS):
+            order = targets[rep % len(targets):] + targets[:rep % len(targets)]
+            for t in order:
+                log(f"a: {name} on {t.label} ({rep + 1}/{REPEATS})")
+                record(suite="a", workload=name, target=t.label, repeat=rep,
+                       **fio("workload", t, **params))
+    for t in targets:
+        t.destroy()
+
+
+def suite_b(backing):
+    """The first write to each block after a snapshot."""
+    mib = REGION_MIB // 2
+    specs = [
+        ("dm-linear (no snapshot)", lambda: Linear(backing, mib)),
+        ("dm-row 4k", lambda: Row(backing, 2 * mib + 16)),
+        ("dm-thin 64k", lambda: Thin(backing, 2 * mib + 32, block_sectors=128)),
+        ("dm-snapshot 4k", lambda: OldSnapshot(backing, mib, chunk_sectors=8,
+                                               cow_mib=mib + 16)),
+        ("dm-snapshot 64k", lambda: OldSnapshot(backing, mib, chunk_sectors=128,
+                                                cow_mib=mib + 16)),
+    ]
+    for rep in range(REPEATS):
+        for label, make in specs:
+            t = make()
+            t.label = label
+            prefill(t, mib)
+            if not isinstance(t, Linear):
+                t.snapshot()
+            log(f"b: first writes on {label} ({rep + 1}/{REPEATS})")
+            record(suite="b", workload="4k first write after snapshot qd32", target=label,
+                   repeat=rep, **fio("first-write", t, SIZE=mib * MiB, BS="4k", QD=32))
+            t.destroy()
+            backing.reset()
+
+
+def suite_c(backing):
+    """Write IOPS against the number of snapshots; old-snapshot reads against depth."""
+    for make, label, counts in [
+        (lambda: Row(backing, REGION_MIB * 2), "dm-row", SCALING_COUNTS),
+        (lambda: Thin(backing, REGION_MIB * 2), "dm-thin", SCALING_COUNTS),
+        (lambda: OldSnapshot(backing, REGION_MIB // 2, cow_mib=4 if QUICK else 24),
+         "dm-snapshot", [n for n in SCALING_COUNTS if n <= SNAPSHOT_ORIGIN_MAX]),
+    ]:
+        t = make()
+        t.label = label
+        size = REGION_MIB // 2 * MiB
+        prefill(t, REGION_MIB // 2)
+        taken = 0
+        depths = DEPTHS if label != "dm-snapshot" else []
+        for n in sorted(set(counts) | set(depths)):
+            while taken < n:
+                write_delta(t.dev, 8, taken, REGION_MIB // 2)
+                t.snapshot()
+                taken += 1
+            if n in depths:
+                name, dev = t.view(1)
+                view = Target(backing, label)
+                view.dev = dev
+                for rep in range(REPEATS):
+                    log(f"c: oldest-snapshot reads on {label} at depth {n} ({rep + 1}/{REPEATS})")
+                    record(suite="c", workload="4k randread qd32 of the oldest snapshot",
+                           target=label, snapshots=n, repeat=rep,
+                           **fio("workload", view, SIZE=size, RW="randread", BS="4k", QD=32))
+                dm_remove(name)
+            if n in counts:
+                for rep in range(REPEATS):
+                    log(f"c: writes on {label} with {n} snapshots ({rep + 1}/{REPEATS})")
+                    record(suite="c", workload="4k randwrite qd32", target=label, snapshots=n,
+                           repeat=rep,
+                           **fio("workload", t, SIZE=size, RW="randwrite", BS="4k", QD=32))
+        if isinstance(t, Row):
+            meta_used, data_used = t.status()
+            record(suite="g", metric=f"metadata bytes per mapped block ({taken} snapshots)",
+                   value=meta_used * 4096 / max(data_used, 1), meta_blocks=meta_used,
+                   data_blocks=data_used)
+        t.destroy()
+        backing.reset()
+
+
+def suite_d(backing):
+    """Latency while a snapshot is taken every second."""
+    runtime = 4 if QUICK else 10
+    for rep in range(REPEATS):
+        for with_snapshots in (False, True):
+            t = Row(backing, REGION_MIB + 64)
+            prefill(t)
+            stop = threading.Event()
+            taken = []
+
+            def snapshotter():
+                while not stop.wait(1.0):
+                    start = time.perf_counter()
+                    t.snapshot()
+                    taken.append(time.perf_counter() - start)
+
+            thread = threading.Thread(target=snapshotter) if with_snapshots else None
+            if thread:
+                thread.start()
+            log_path = f"/tmp/bench-iops-{rep}-{int(with_snapshots)}"
+            label = "snapshot every second" if with_snapshots else "no snapshots"
+            log(f"d: {label} ({rep + 1}/{REPEATS})")
+            figures = fio("latency", t, RUNTIME=runtime, IOPS_LOG=log_path)
+            if thread:
+                stop.set()
+                thread.join()
+            windows = []
+            for path in (log_path + "_iops.1.log", log_path + "_iops.log"):
+                if os.path.exists(path):
+                    with open(path) as f:
+                        windows = [int(line.split(",")[1]) for line in f if line.strip()]
+                    os.unlink(path)
+                    break
+            steady = sorted(windows)[len(windows) // 2] if windows else 0
+            record(suite="d", target="dm-row", workload=label, repeat=rep,
+                   snapshots_taken=len(taken),
+                   snapshot_seconds_max=max(taken) if taken else 0,
+                   iops_min_window=min(windows) if windows else 0,
+                   iops_median_window=steady, **figures)
+            t.destroy()
+            backing.reset()
+
+
+def time_message(pool, *words):
+    seconds, _ = timed(dm_message, pool, *words)
+    baseline, _ = timed(dm_message, pool, "info", "pool")
+    return seconds, baseline
+
+
+def suite_e(backing):
+    """Delete against delta and disk size; rollback; clone."""
+    deltas = [256, 2048] if QUICK else [256, 4096, 32768]
+    for rep in range(REPEATS):
+        for delta in deltas:
+            t = Row(backing, delta * 4 // 1024 * 2 + 32, disk_mib=1024)
+            prefill(t, delta * 4 // 1024)
+            t.snapshot()
+            prefill(t, delta * 4 // 1024)     # snapshot 1 now holds its delta alone
+            t.snapshot()
+            seconds, base = time_message(t.pool, "delete_snapshot", "1")
+            record(suite="e", operation="delete", delta_blocks=delta, disk_gib=1,
+                   seconds=seconds, message_baseline_seconds=base, repeat=rep)
+            t.destroy()
+            backing.reset()
+        for disk_gib in ([1, 64] if QUICK else [1, 64, 4096]):
+            t = Row(backing, 64, disk_mib=disk_gib * 1024)
+            prefill(t, 16)
+            t.snapshot()
+            prefill(t, 16)
+            t.snapshot()
+            seconds, base = time_message(t.pool, "delete_snapshot", "1")
+            record(suite="e", operation="delete", delta_blocks=4096, disk_gib=disk_gib,
+                   seconds=seconds, message_baseline_seconds=base, repeat=rep)
+            t.destroy()
+            backing.reset()
+        mapped_mib = 16 if QUICK else 128
+        t = Row(backing, mapped_mib * 2 + 32, disk_mib=1024)
+        prefill(t, mapped_mib)
+        snap = t.snapshot()
+        prefill(t, mapped_mib // 8)
+        seconds, base = time_message(t.pool, "clone", str(snap), "2")
+        record(suite="e", operation="clone", mapped_blocks=mapped_mib * 256, seconds=seconds,
+               message_baseline_seconds=base, repeat=rep)
+        run("dmsetup", "suspend", t.dev)
+        seconds, base = time_message(t.pool, "rollback", "1", str(snap))
+        run("dmsetup", "resume", t.dev)
+        record(suite="e", operation="rollback", mapped_blocks=mapped_mib * 256,
+               changed_blocks=mapped_mib * 256 // 8, seconds=seconds,
+               message_baseline_seconds=base, repeat=rep)
+        t.destroy()
+        backing.reset()
+
+
+def snapctl(*args, as_json=False):
+    env = dict(os.environ, SNAPCTL_CONFIG_DIR="/tmp/bench-pools")
+    out = run(SNAPCTL, *(["--json"] if as_json else []), *args, env=env)
+    return json.loads(out) if as_json else out
+
+
+def suite_f(backing):
+    """Export throughput against a raw read; incremental exports; restore."""
+    data_mib = 16 if QUICK else 64
+    for rep in range(REPEATS):
+        meta = backing.slice(16)
+        data = backing.slice(data_mib * 4 + 64)
+        zero(meta, 1)
+        repo = f"file:///tmp/bench-exports-{rep}"
+        run("rm", "-rf", "/tmp/bench-pools", repo[7:])
+        snapctl("pool", "create", "bx", "--metadata", meta, "--data", data)
+        snapctl("disk", "create", "bx", "d", "--size", f"{data_mib * 2}M")
+        dev = "/dev/mapper/bx-d"
+        t = Target(backing, "dm-row")
+        t.dev = dev
+        prefill(t, data_mib)
+        snapctl("snapshot", "create", "bx", "d", "--name", "s0")
+        view = snapctl("snapshot", "view", "bx", "d/s0").strip()
+        seconds, _ = timed(run, "dd", f"if={view}", "of=/dev/null", "bs=1M",
+                           f"count={data_mib}", "iflag=direct", "status=none")
+        record(suite="f", operation="raw sequential read of the snapshot", mib=data_mib,
+               seconds=seconds, mibs=data_mib / seconds, repeat=rep)
+        snapctl("snapshot", "unview", "bx", "d/s0")
+        seconds, out = timed(lambda: snapctl("export", "bx", "d/s0", repo, "--name", "s0",
+                                             as_json=True))
+        record(suite="f", operation="full export", mib=data_mib, seconds=seconds,
+               mibs=data_mib / seconds, chunks=out["transfer"]["uploaded_chunks"], repeat=rep)
+        base = "s0"
+        for i, (pattern, fraction) in enumerate([("random 4k", 0.01), ("random 4k", 0.1),
+                                                 ("contiguous", 0.01), ("contiguous", 0.1),
+                                                 ("contiguous", 0.5)]):
+            blocks = int(data_mib * 256 * fraction)
+            if pattern == "contiguous":
+                run("dd", "if=/dev/urandom", f"of={dev}", "bs=4096", f"count={blocks}",
+                    f"seek={(i * 997) % (data_mib * 256 - blocks)}", "oflag=direct",
+                    "status=none")
+            else:
+                write_delta_random(dev, blocks, data_mib * 256, i)
+            name = f"s{i + 1}"
+            snapctl("snapshot", "create", "bx", "d", "--name", name)
+            seconds, out = timed(lambda: snapctl("export", "bx", f"d/{name}", repo, "--name",
+                                                 name, "--base", base, as_json=True))
+            record(suite="f", operation="incremental export", pattern=pattern,
+                   changed_fraction=fraction, seconds=seconds,
+                   read_chunks=out["read_chunks"], chunks=out["stored_chunks"], repeat=rep)
+            base = name
+        seconds, out = timed(lambda: snapctl("import", repo, "s0", "bx", "restored",
+                                             as_json=True))
+        record(suite="f", operation="restore", mib=data_mib, seconds=seconds,
+               mibs=data_mib / seconds, repeat=rep)
+        snapctl("pool", "deactivate", "bx")
+        run("rm", "-rf", repo[7:])
+        backing.reset()
+
+
+def write_delta_random(dev, blocks, span, seed):
+    fd = os.open(dev, os.O_WRONLY)
+    try:
+        for i in range(blocks):
+            os.pwrite(fd, os.urandom(4096), ((seed * 7919 + i * 104729) % span) * 4096)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def suite_g(backing):
+    """Module memory (the metadata figures come from suites a and c)."""
+    t = Row(backing, REGION_MIB + 16)
+    prefill(t)
+    with open("/sys/module/dm_row/coresize") as f:
+        core = int(f.read())
+    bufio = 0
+    path = "/sys/module/dm_bufio/parameters/current_allocated_bytes"
+    if os.path.exists(path):
+        with open(path) as f:
+            bufio = int(f.read())
+    record(suite="g", metric="module text and data bytes", value=core)
+    record(suite="g", metric="dm-bufio cache bytes (all users) after a prefill",
+           value=bufio)
+    t.destroy()
+    backing.reset()
+
+
+def main():
+    run("modprobe", "dm-thin-pool")
+    run("modprobe", "dm-snapshot")
+    run("insmod", os.environ["DMROW_KO"], check=False)
+    backing = Backing(256 if QUICK else 1280)
+    record(suite="info", kernel=os.uname().release, cpus=os.cpu_count(), repeats=REPEATS,
+           runtime=RUNTIME, region_mib=REGION_MIB, quick=QUICK)
+    for letter in SUITES:
+        fn = globals()[f"suite_{letter}"]
+        log(f"suite {letter}: {fn.__doc__.strip()}")
+        start = time.time()
+        fn(backing)
+        backing.reset()
+        log(f"suite {letter} took {time.time() - start:.0f} s")
+    log("done")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

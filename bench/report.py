@@ -1,0 +1,320 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""
+Turn bench/guest.py's records into bench/results/<name>.md and PNG plots.
+
+    bench/report.py RESULTS.json OUT      (writes OUT.md, OUT-*.png)
+
+Every figure is a median over the repeats, with [min-max] beside it, and
+every ratio is a ratio of medians measured in the same run.
+"""
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+
+def median(values):
+    return statistics.median(values) if values else None
+
+
+def spread(values, fmt="{:.0f}"):
+    if not values:
+        return "-"
+    text = fmt.format(median(values))
+    if len(values) > 1:
+        text += f" [{fmt.format(min(values))}-{fmt.format(max(values))}]"
+    return text
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}x" if a and b else "-"
+
+
+def pick(records, **match):
+    return [r for r in records if all(r.get(k) == v for k, v in match.items())]
+
+
+def values(records, key):
+    return [r[key] for r in records if r.get(key) is not None]
+
+
+class Report:
+    def __init__(self, records, out):
+        self.records = records
+        self.out = out
+        self.lines = []
+        self.aims = []
+        self.plots = []
+
+    def add(self, *lines):
+        self.lines.extend(lines)
+
+    def table(self, header, rows):
+        self.add("| " + " | ".join(header) + " |",
+                 "|" + "|".join("---" for _ in header) + "|")
+        for row in rows:
+            self.add("| " + " | ".join(str(c) for c in row) + " |")
+        self.add("")
+
+    def plot(self, name, title, xlabel, ylabel, series, logx=False):
+        """series: {label: [(x, y), ...]} -> OUT-name.png"""
+        path = f"{self.out}-{name}.png"
+        data = f"{self.out}-{name}.dat"
+        with open(data, "w") as f:
+            for label, points in series.items():
+                f.write(f"# {label}\n")
+                for x, y in points:
+                    f.write(f"{x} {y}\n")
+                f.write("\n\n")
+        plots = ", ".join(f"'{data}' index {i} using 1:2 with linespoints title '{label}'"
+                          for i, label in enumerate(series))
+        script = (f"set terminal pngcairo size 800,480\nset output '{path}'\n"
+                  f"set title '{title}'\nset xlabel '{xlabel}'\nset ylabel '{ylabel}'\n"
+                  f"set grid\nset key outside right\nset yrange [0:*]\n"
+                  + ("set logscale x 2\n" if logx else "") + f"plot {plots}\n")
+        subprocess.run(["gnuplot"], input=script, text=True, check=True)
+        os.unlink(data)
+        self.add(f"![{title}]({os.path.basename(path)})", "")
+
+    # -----------------------------------------------------------------
+    def suite_a(self):
+        recs = pick(self.records, suite="a")
+        if not recs:
+            return
+        targets = ["dm-linear", "dm-row", "dm-thin"]
+        self.add("## a. Without snapshots: dm-row and dm-thin against dm-linear", "",
+                 "IOPS (1M rows: MiB/s), median [min-max]; ratio = median over dm-linear's "
+                 "median; WA = backing sectors written / target sectors written; CPU = "
+                 "all CPUs' busy time per I/O.", "")
+        rows, worst = [], None
+        for wl in dict.fromkeys(r["workload"] for r in recs):
+            key = "mibs" if wl.startswith("1M") else "iops"
+            base = median(values(pick(recs, workload=wl, target="dm-linear"), key))
+            row = [wl]
+            for t in targets:
+                v = values(pick(recs, workload=wl, target=t), key)
+                row.append(spread(v))
+                if t != "dm-linear":
+                    row.append(ratio(median(v), base))
+                    if t == "dm-row" and median(v) and base:
+                        r = median(v) / base
+                        if worst is None or r < worst[0]:
+                            worst = (r, wl)
+            for t in ("dm-row", "dm-thin"):
+                sub = pick(recs, workload=wl, target=t)
+                wa = values(sub, "write_amplification")
+                writes = "read" not in wl or "70/30" in wl
+                row.append(f"{median(wa):.2f}" if wa and writes else "-")
+            cpu = {t: median(values(pick(recs, workload=wl, target=t), "cpu_us_per_io"))
+                   for t in targets}
+            row.append(" / ".join(f"{cpu[t]:.0f}" if cpu[t] else "-" for t in targets))
+            rows.append(row)
+        self.table(["workload", "dm-linear", "dm-row", "row/linear", "dm-thin", "thin/linear",
+                    "WA row", "WA thin", "CPU us/IO lin/row/thin"], rows)
+        if worst:
+            self.aims.append(("a", "dm-row at least 0.9x dm-linear without snapshots",
+                              f"worst {worst[0]:.2f}x ({worst[1]})", worst[0] >= 0.9))
+
+    def suite_b(self):
+        recs = pick(self.records, suite="b")
+        if not recs:
+            return
+        self.add("## b. First write to a block after a snapshot (4k random, qd32)", "",
+                 "Every block of the region written once, in random order, right after a "
+                 "snapshot.  dm-thin's smallest block size is 64 KiB, so '64k and its smallest "
+                 "block size' are one run.", "")
+        labels = list(dict.fromkeys(r["target"] for r in recs))
+        base = median(values(pick(recs, target="dm-linear (no snapshot)"), "iops"))
+        med = {}
+        rows = []
+        for label in labels:
+            sub = pick(recs, target=label)
+            med[label] = median(values(sub, "iops"))
+            wa = values(sub, "write_amplification")
+            cpu = values(sub, "cpu_us_per_io")
+            rows.append([label, spread(values(sub, "iops")), ratio(med[label], base),
+                         f"{median(wa):.2f}" if wa else "-",
+                         f"{median(cpu):.0f}" if cpu else "-",
+                         spread(values(sub, "p99_us"))])
+        self.table(["target", "IOPS", "vs dm-linear", "WA", "CPU us/IO", "p99 us"], rows)
+        row = med.get("dm-row 4k")
+        snap = max((v for k, v in med.items() if k.startswith("dm-snapshot") and v), default=None)
+        thin = med.get("dm-thin 64k")
+        if row and snap and thin:
+            self.aims.append(("b", "first write: at least 2x dm-snapshot and at least dm-thin",
+                              f"{row / snap:.2f}x the best dm-snapshot, {row / thin:.2f}x dm-thin",
+                              row >= 2 * snap and row >= thin))
+
+    def suite_c(self):
+        recs = pick(self.records, suite="c", workload="4k randwrite qd32")
+        if recs:
+            self.add("## c. Scaling with the number of snapshots", "",
+                     "4k random write IOPS (qd32) after N snapshots, each holding a delta of "
+                     "8 blocks.  dm-snapshot stops at 16: every write to its origin copies to "
+                     "every snapshot.", "")
+            targets = list(dict.fromkeys(r["target"] for r in recs))
+            counts = sorted(set(r["snapshots"] for r in recs))
+            rows, series = [], {}
+            for n in counts:
+                row = [n]
+                for t in targets:
+                    v = values(pick(recs, target=t, snapshots=n), "iops")
+                    row.append(spread(v))
+                    if v:
+                        series.setdefault(t, []).append((max(n, 0.5), median(v)))
+                rows.append(row)
+            self.table(["snapshots"] + targets, rows)
+            self.plot("scaling", "4k random write IOPS against snapshots",
+                      "snapshots (0 plotted at 0.5)", "IOPS", series, logx=True)
+            row1 = median(values(pick(recs, target="dm-row", snapshots=1), "iops"))
+            rowmax_n = max((r["snapshots"] for r in pick(recs, target="dm-row")), default=0)
+            rowmax = median(values(pick(recs, target="dm-row", snapshots=rowmax_n), "iops"))
+            if row1 and rowmax and rowmax_n > 1:
+                drop = 1 - rowmax / row1
+                self.aims.append(("c", f"under 5% drop from 1 to {rowmax_n} snapshots",
+                                  f"{drop * 100:+.1f}% drop", drop < 0.05))
+        reads = pick(self.records, suite="c", workload="4k randread qd32 of the oldest snapshot")
+        if reads:
+            self.add("Random 4k reads (qd32) of the oldest snapshot against the number of "
+                     "snapshots after it:", "")
+            targets = list(dict.fromkeys(r["target"] for r in reads))
+            rows, series = [], {}
+            for n in sorted(set(r["snapshots"] for r in reads)):
+                row = [n]
+                for t in targets:
+                    v = values(pick(reads, target=t, snapshots=n), "iops")
+                    row.append(spread(v))
+                    if v:
+                        series.setdefault(t, []).append((n, median(v)))
+                rows.append(row)
+            self.table(["chain depth"] + targets, rows)
+            self.plot("depth", "oldest-snapshot random reads against chain depth",
+                      "snapshots in the chain", "IOPS", series, logx=True)
+
+    def suite_d(self):
+        recs = pick(self.records, suite="d")
+        if not recs:
+            return
+        self.add("## d. A snapshot every second under load (dm-row, 4k random write, qd4)", "")
+        rows = []
+        med = {}
+        for label in ("no snapshots", "snapshot every second"):
+            sub = pick(recs, workload=label)
+            med[label] = {k: median(values(sub, k)) for k in
+                          ("iops", "p50_us", "p99_us", "p999_us", "iops_min_window",
+                           "iops_median_window", "snapshot_seconds_max")}
+            rows.append([label, spread(values(sub, "iops")), spread(values(sub, "p50_us")),
+                         spread(values(sub, "p99_us")), spread(values(sub, "p999_us")),
+                         spread(values(sub, "iops_min_window")),
+                         spread(values(sub, "snapshots_taken")),
+                         spread(values(sub, "snapshot_seconds_max"), "{:.3f}")])
+        self.table(["run", "IOPS", "p50 us", "p99 us", "p99.9 us", "worst 250 ms IOPS",
+                    "snapshots", "slowest snapshot s"], rows)
+        a, b = med.get("no snapshots"), med.get("snapshot every second")
+        if a and b and a["p99_us"] and b["p99_us"]:
+            added = b["p99_us"] / a["p99_us"] - 1
+            dip = 1 - (b["iops_min_window"] or 0) / (b["iops_median_window"] or 1)
+            self.add(f"p99 added by snapshots: {added * 100:+.1f}%; deepest 250 ms IOPS dip "
+                     f"while snapshotting: {dip * 100:.0f}% below that run's median window.", "")
+            self.aims.append(("d", "p99 added latency under 10% with a snapshot every second",
+                              f"{added * 100:+.1f}%", added < 0.10))
+
+    def suite_e(self):
+        recs = pick(self.records, suite="e")
+        if not recs:
+            return
+        self.add("## e. Delete, rollback and clone times (dm-row)", "",
+                 "Seconds for the `dmsetup message`, which includes its commit; the "
+                 "baseline is an `info pool` message right after (process start and "
+                 "ioctl costs).", "")
+        rows = []
+        keys = sorted(set((r["delta_blocks"], r["disk_gib"]) for r in pick(recs, operation="delete")))
+        for delta, gib in keys:
+            sub = pick(recs, operation="delete", delta_blocks=delta, disk_gib=gib)
+            rows.append([f"delete, delta {delta} blocks, disk {gib} GiB",
+                         spread(values(sub, "seconds"), "{:.3f}"),
+                         spread(values(sub, "message_baseline_seconds"), "{:.3f}")])
+        for op in ("clone", "rollback"):
+            sub = pick(recs, operation=op)
+            if sub:
+                what = f"{op}, {sub[0]['mapped_blocks']} mapped blocks"
+                if op == "rollback":
+                    what += f", {sub[0]['changed_blocks']} changed since"
+                rows.append([what, spread(values(sub, "seconds"), "{:.3f}"),
+                             spread(values(sub, "message_baseline_seconds"), "{:.3f}")])
+        self.table(["operation", "seconds", "baseline message s"], rows)
+
+    def suite_f(self):
+        recs = pick(self.records, suite="f")
+        if not recs:
+            return
+        self.add("## f. Export and restore (file repository on tmpfs, 4 MiB chunks)", "")
+        raw = values(pick(recs, operation="raw sequential read of the snapshot"), "mibs")
+        full = values(pick(recs, operation="full export"), "mibs")
+        restore = values(pick(recs, operation="restore"), "mibs")
+        self.table(["operation", "MiB/s"], [
+            ["raw sequential read of the snapshot view (dd, 1M, direct)", spread(raw, "{:.1f}")],
+            ["full export (read, zstd, SHA-256, store)", spread(full, "{:.1f}")],
+            ["restore (fetch, verify, write)", spread(restore, "{:.1f}")],
+        ])
+        if raw and full:
+            r = median(full) / median(raw)
+            self.aims.append(("f", "full export at least 0.8x a raw read", f"{r:.2f}x", r >= 0.8))
+        rows = []
+        for r in pick(recs, operation="incremental export", repeat=0):
+            sub = pick(recs, operation="incremental export", pattern=r["pattern"],
+                       changed_fraction=r["changed_fraction"])
+            rows.append([r["pattern"], f"{r['changed_fraction'] * 100:g}%",
+                         spread(values(sub, "seconds"), "{:.2f}"),
+                         f"{r['read_chunks']} of {r['chunks']}"])
+        if rows:
+            self.add("Incremental exports against the fraction of blocks changed since the "
+                     "base (chunks read of the image's chunks):", "")
+            self.table(["changes", "changed", "seconds", "chunks read"], rows)
+
+    def suite_g(self):
+        recs = pick(self.records, suite="g")
+        if not recs:
+            return
+        self.add("## g. Metadata and memory", "")
+        self.table(["metric", "value"],
+                   [[r["metric"], f"{r['value']:.1f}" if isinstance(r["value"], float)
+                     else r["value"]] for r in recs])
+
+    def write(self):
+        info = (pick(self.records, suite="info") or [{}])[0]
+        head = [f"# dm-row benchmarks, {datetime.date.today()}, kernel {info.get('kernel', '?')}",
+                "",
+                f"QEMU software emulation, {info.get('cpus', '?')} guest CPUs; every target on "
+                f"dm-linear slices of one brd RAM disk; {info.get('repeats', '?')} repeats of "
+                f"{info.get('runtime', '?')} s runs, targets alternated; fio regions of "
+                f"{info.get('region_mib', '?')} MiB.  Emulation is noisy (identical runs have "
+                "differed by 25%): read ratios, not absolute numbers."
+                + ("  **Quick run: tiny sizes, not for conclusions.**" if info.get("quick") else ""),
+                ""]
+        body = self.lines
+        self.lines = []
+        if self.aims:
+            self.add("## Aims", "")
+            self.table(["suite", "aim", "measured", "met"],
+                       [[s, a, m, "yes" if ok else "**no**"] for s, a, m, ok in self.aims])
+        with open(self.out + ".md", "w") as f:
+            f.write("\n".join(head + self.lines + body) + "\n")
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: report.py RESULTS.json OUT")
+    with open(sys.argv[1]) as f:
+        records = json.load(f)
+    report = Report(records, sys.argv[2])
+    for suite in "abcdefg":
+        getattr(report, f"suite_{suite}")()
+    report.write()
+
+
+if __name__ == "__main__":
+    main()
