@@ -501,9 +501,19 @@ int dmrow_pool_commit(struct dmrow_pool *pool)
 		/* Data first: the mappings about to be committed point at it. */
 		r = blkdev_issue_flush(pool->data_bdev);
 		if (!r && dmrow_md_dirty(pool->md)) {
-			r = dmrow_md_commit(pool->md);
-			if (r)
-				dmrow_pool_metadata_failed(pool, "commit", r);
+			if (pool->mode == POOL_READ_ONLY && !pool->metadata_low) {
+				/*
+				 * Left over by a failure (the needs_check
+				 * commit failed too): it can never be
+				 * committed, and aborting it again would
+				 * forget needs_check.  Fail every flush.
+				 */
+				r = -EIO;
+			} else {
+				r = dmrow_md_commit(pool->md);
+				if (r)
+					dmrow_pool_metadata_failed(pool, "commit", r);
+			}
 		}
 	}
 	pool->last_commit = jiffies;
