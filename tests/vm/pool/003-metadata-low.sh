@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: metadata space low: ro with metadata_low, ENOSPC for new blocks and snapshots, deletes work from the reserve and bring rw back
-# TIMEOUT: 300
+# TIMEOUT: 400
 #
 # The smallest metadata device is probed first: 15 blocks are refused, 16
 # format and are below the reserve at once.  Then a pool on a 1 MiB (256
@@ -221,7 +221,6 @@ snaps+=("$s")
 snap_sum[$s]=$(image_sum)
 assert_eq "$(wblocks $((18 * 256 + 2)) 5)" 2 "writes after a new snapshot"
 assert_eq "$(sha256_of $dev)" "$(image_sum)" "disk after recovery"
-check_snapshots "after recovery"
 
 # Offline check, then load the pool again.
 log_must dmsetup_remove tank-d1
