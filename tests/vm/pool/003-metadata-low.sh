@@ -26,7 +26,6 @@ require_disks 2
 require_cmd python3 snapctl
 load_module
 
-KiB=1024 MiB=$((1 << 20))
 data=$(disk 1)
 
 # --- the smallest metadata device --------------------------------------------
