@@ -630,22 +630,25 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 		code = message_failed("naming the restored disk", r);
 		goto out_disk;
 	}
+	/* The renamed disk's device, not the one of "<name>.importing". */
+	disk_device_name(cfg.name, &disk, dev, sizeof(dev));
 	if (ctx->json) {
+		char path[300];
 		struct json j;
 
+		snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
 		json_init(&j, stdout);
 		json_begin_object(&j, NULL);
 		json_string(&j, "export", m.name);
 		json_string(&j, "pool", cfg.name);
 		json_string(&j, "disk", argv[ind + 3]);
 		json_u64(&j, "disk_id", id);
-		json_string(&j, "device", dev);
+		json_string(&j, "device", path);
 		json_u64(&j, "image_bytes", m.image_bytes);
 		stats_json(&j, &stats);
 		json_end_object(&j);
 		json_finish(&j);
 	} else {
-		disk_device_name(cfg.name, &disk, dev, sizeof(dev));
 		printf("restored '%s' into disk %s of pool %s: /dev/mapper/%s (id %" PRIu64 "), %" PRIu64 " chunks verified\n",
 		       m.name, argv[ind + 3], cfg.name, dev, id, stats.chunks);
 		print_rate("wrote", &stats);
