@@ -17,9 +17,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "common.h"
+#include "disklock.h"
 #include "dmctl.h"
 #include "json.h"
+#include "statefile.h"
 #include "table.h"
 
 static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv);
@@ -39,7 +42,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 		.noun = "snapshot", .verb = "create",
 		.usage = "<pool> <disk>... [--name <name>[,<name>...]] [--freeze] [--freeze-timeout <s>]\n"
 			 "                 [--pre-hook <cmd>] [--post-hook <cmd>] [--hook-timeout <s>]\n"
-			 "                 [--retention-days <n>] [--json]",
+			 "                 [--retention-days <n>] [--wait <s>] [--json]",
 		.help = "Snapshot one disk, or several disks of the pool at one point in time\n"
 			"(an instance snapshot).  The snapshot holds every write acknowledged\n"
 			"before it and none after (crash-consistent).\n\n"
@@ -53,7 +56,10 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			"                      commands run before freezing and after thawing;\n"
 			"                      a failing pre-hook cancels the snapshot\n"
 			"  --hook-timeout      longest a hook may run, seconds [30]\n"
-			"  --retention-days    keep for this many days (recorded; 0: forever)",
+			"  --retention-days    keep for this many days, then 'snapctl daemon'\n"
+			"                      deletes it (0: forever)\n"
+			"  --wait              how long to wait for an automatic snapshot of the\n"
+			"                      same disk to finish, seconds [60]; 0: fail at once",
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_snap_create,
 	},
@@ -304,6 +310,71 @@ static int split_names(char *list, char **names, unsigned int max)
 
 #define MAX_DISKS 64
 
+struct lock_wait {
+	const char *disk;
+	unsigned int seconds;
+};
+
+static void say_waiting(const char *holder, void *arg)
+{
+	const struct lock_wait *w = arg;
+
+	fprintf(stderr, "snapctl: disk %s is busy (%s); waiting up to %u s\n", w->disk, holder,
+		w->seconds);
+}
+
+static void unlock_disks(struct disk_lock *locks, unsigned int nr)
+{
+	unsigned int i;
+
+	for (i = 0; i < nr; i++)
+		disk_lock_release(&locks[i]);
+}
+
+/*
+ * The snapshot lock of every disk (disklock.h), shared with the automatic
+ * snapshots of 'snapctl daemon'; taken in the order of the disk ids, so that
+ * two instance snapshots never wait for each other.
+ */
+static int lock_disks(const char *pool, const struct record *disks, unsigned int nr,
+		      struct disk_lock *locks, unsigned int wait)
+{
+	unsigned int order[MAX_DISKS], i, k;
+	char holder[256], what[128];
+	int r;
+
+	for (i = 0; i < nr; i++) {
+		locks[i].fd = -1;
+		order[i] = i;
+	}
+	for (i = 1; i < nr; i++)
+		for (k = i; k > 0 && record_u64(&disks[order[k - 1]], "id") >
+				     record_u64(&disks[order[k]], "id"); k--) {
+			unsigned int t = order[k];
+
+			order[k] = order[k - 1];
+			order[k - 1] = t;
+		}
+	for (i = 0; i < nr; i++) {
+		const struct record *d = &disks[order[i]];
+		struct lock_wait w = { .disk = record_get(d, "name"), .seconds = wait };
+
+		snprintf(what, sizeof(what), "manual snapshot of %s", record_get(d, "name"));
+		r = disk_lock_take(&locks[order[i]], pool, record_u64(d, "id"), what, wait * 1000,
+				   holder, sizeof(holder), say_waiting, &w);
+		if (!r)
+			continue;
+		unlock_disks(locks, nr);
+		if (r == -EBUSY)
+			return fail_with(EXIT_BUSY, "disk %s is busy with another snapshot operation (%s)%s; try again when it is done%s",
+					 record_get(d, "name"), holder, wait ? " after waiting" : "",
+					 wait ? ", or wait longer with --wait" : "");
+		return fail_with(EXIT_FAILURE_GENERIC, "cannot take the snapshot lock of disk %s (%s): %s",
+				 record_get(d, "name"), run_dir(), strerror(-r));
+	}
+	return 0;
+}
+
 static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -314,12 +385,14 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		{ "post-hook", required_argument, NULL, 'P' },
 		{ "hook-timeout", required_argument, NULL, 'H' },
 		{ "retention-days", required_argument, NULL, 'r' },
+		{ "wait", required_argument, NULL, 'w' },
 		{ 0 }
 	};
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_CREATE];
 	struct freezer fz = { .timeout = 10, .lock = PTHREAD_MUTEX_INITIALIZER,
 			      .cond = PTHREAD_COND_INITIALIZER };
-	unsigned int hook_timeout = 30, retention_days = 0, nr_disks, i;
+	unsigned int hook_timeout = 30, retention_days = 0, wait = 60, nr_disks, i;
+	struct disk_lock locks[MAX_DISKS];
 	const char *pre_hook = NULL, *post_hook = NULL;
 	char *names[MAX_DISKS], *name_list = NULL, msg[4096], ids[1024], autoname[64];
 	struct record disks[MAX_DISKS];
@@ -328,11 +401,11 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	bool freeze = false, watchdog = false;
 	pthread_t watchdog_thread;
 	int c, ind, r, nr_names = 0, hook_error = 0;
-	time_t now = time(NULL);
+	time_t now = (time_t)clock_now();
 	struct tm tm;
 	char *end;
 
-	while ((c = next_option(cmd, argc, argv, "n:fF:p:P:H:r:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, "n:fF:p:P:H:r:w:", options, &ind)) != -1) {
 		switch (c) {
 		case 'n':
 			name_list = optarg;
@@ -342,19 +415,23 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			break;
 		case 'F':
 		case 'H':
+		case 'w':
 		case 'r': {
 			unsigned long v = strtoul(optarg, &end, 10);
 
 			if (*end || !*optarg || *optarg == '-' || v > (c == 'r' ? 65536UL : 3600UL))
 				return snapctl_usage_error(cmd, "--%s takes a number of %s, not '%s'",
 							   c == 'F' ? "freeze-timeout" :
-							   c == 'H' ? "hook-timeout" : "retention-days",
+							   c == 'H' ? "hook-timeout" :
+							   c == 'w' ? "wait" : "retention-days",
 							   c == 'r' ? "days (0..65536)" : "seconds (0..3600)",
 							   optarg);
 			if (c == 'F')
 				fz.timeout = v ? v : 1;
 			else if (c == 'H')
 				hook_timeout = v ? v : 1;
+			else if (c == 'w')
+				wait = v;
 			else
 				retention_days = v;
 			break;
@@ -413,6 +490,15 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			add_mounts_of(&fz, dev.major, dev.minor);
 	}
 
+	/* One snapshot operation per disk: wait for an automatic one to finish. */
+	r = lock_disks(cfg.name, disks, nr_disks, locks, wait);
+	if (r) {
+		for (i = 0; i < nr_disks; i++)
+			record_free(&disks[i]);
+		return r;
+	}
+	now = (time_t)clock_now();
+
 	/* Default names: snap_<yyyyMMdd>_<HHmmss>, the same for the whole group. */
 	gmtime_r(&now, &tm);
 	strftime(autoname, sizeof(autoname), "snap_%Y%m%d_%H%M%S", &tm);
@@ -449,6 +535,7 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	}
 
 	r = dmctl_message(cfg.name, msg, &raw);
+	unlock_disks(locks, nr_disks);
 
 	if (watchdog) {
 		pthread_mutex_lock(&fz.lock);
@@ -505,6 +592,7 @@ hooks:
 			r = EXIT_FAILURE_GENERIC;
 	}
 out:
+	unlock_disks(locks, nr_disks);
 	for (i = 0; i < nr_disks; i++)
 		record_free(&disks[i]);
 	return r;

@@ -12,6 +12,7 @@
 
 #include "common.h"
 #include "dmctl.h"
+#include "policy.h"
 
 int exit_for_errno(int r)
 {
@@ -206,4 +207,16 @@ int create_snapshot_view(const char *pool, const struct record *disk, const stru
 	snprintf(params, sizeof(params), "/dev/mapper/%s %" PRIu64 " %" PRIu64, pool,
 		 record_u64(disk, "id"), record_u64(snap, "id"));
 	return dmctl_create(dev, uuid, record_u64(snap, "size"), "row", params, true);
+}
+
+int policy_store_failed(int r, const char *err)
+{
+	char path[512];
+
+	policy_store_path(path, sizeof(path));
+	if (r == -EILSEQ)
+		return fail_with(EXIT_CORRUPT, "the policy store %s is damaged: %s; restore it from a backup, or move it aside and create the policies again",
+				 path, err && *err ? err : "unreadable");
+	return fail_with(exit_for_errno(r) == EXIT_USAGE ? EXIT_FAILURE_GENERIC : exit_for_errno(r),
+			 "cannot use the policy store %s: %s", path, strerror(-r));
 }

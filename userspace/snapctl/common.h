@@ -56,4 +56,11 @@ int create_snapshot_view(const char *pool, const struct record *disk, const stru
 /* Is a dm device open (mounted, held)? */
 bool device_in_use(const char *name);
 
+/*
+ * The policy store could not be read or written (@r from policy.h, @err its
+ * description of a damaged file): print why and what to do; returns the
+ * exit code (7 for a damaged store).
+ */
+int policy_store_failed(int r, const char *err);
+
 #endif

@@ -20,6 +20,8 @@ static const struct snapctl_cmd *const command_tables[] = {
 	snapctl_disk_cmds,
 	snapctl_snapshot_cmds,
 	snapctl_export_cmds,
+	snapctl_policy_cmds,
+	snapctl_daemon_cmds,
 	snapctl_offline_cmds,
 	snapctl_misc_cmds,
 };

@@ -44,6 +44,8 @@ extern const struct snapctl_cmd snapctl_pool_cmds[];
 extern const struct snapctl_cmd snapctl_disk_cmds[];
 extern const struct snapctl_cmd snapctl_snapshot_cmds[];
 extern const struct snapctl_cmd snapctl_export_cmds[];
+extern const struct snapctl_cmd snapctl_policy_cmds[];
+extern const struct snapctl_cmd snapctl_daemon_cmds[];
 
 struct record;
 /* A snapshot by id, name, or <disk>/<name>; prints the error and returns an exit code. */

@@ -1,0 +1,806 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Automatic snapshot policies (policy.c, clock.c, statefile.c, disklock.c):
+ * the schedule of hours x weekdays against a reference built on gmtime(),
+ * the next and last slots, parsing and formatting of hours, days and
+ * retention, retention arithmetic, snapshot names, the policy store's round
+ * trip, its corruption and crash safety (a writer killed at random moments
+ * never leaves an unreadable store), the fake clock, and the per-disk lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "clock.h"
+#include "disklock.h"
+#include "policy.h"
+#include "statefile.h"
+
+uint32_t crc32c(uint32_t crc, const void *address, unsigned int length);
+
+/* 2026-03-02 00:00:00 UTC, a Monday. */
+#define MONDAY 1772409600LL
+
+struct env {
+	char root[64];
+	char path[128];		/* the store */
+};
+
+static int setup(void **state)
+{
+	struct env *e = calloc(1, sizeof(*e));
+	char dir[128];
+
+	if (!e)
+		return -1;
+	snprintf(e->root, sizeof(e->root), "%s/snapctl-policy-XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (!mkdtemp(e->root)) {
+		free(e);
+		return -1;
+	}
+	snprintf(dir, sizeof(dir), "%s/state/sub", e->root);	/* made on the first save */
+	setenv("SNAPCTL_STATE_DIR", dir, 1);
+	snprintf(dir, sizeof(dir), "%s/run", e->root);
+	setenv("SNAPCTL_RUN_DIR", dir, 1);
+	snprintf(e->path, sizeof(e->path), "%s/state/sub/policies", e->root);
+	unsetenv("SNAPCTL_FAKE_TIME");
+	unsetenv("SNAPCTL_FAKE_TIME_FILE");
+	*state = e;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct env *e = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->root);
+	if (system(cmd))
+		return -1;
+	unsetenv("SNAPCTL_STATE_DIR");
+	unsetenv("SNAPCTL_RUN_DIR");
+	unsetenv("SNAPCTL_FAKE_TIME");
+	unsetenv("SNAPCTL_FAKE_TIME_FILE");
+	free(e);
+	return 0;
+}
+
+static struct policy make_policy(const char *name, const char *hours, const char *days,
+				 uint32_t retention)
+{
+	struct policy p = { .retention_days = retention, .created = MONDAY };
+
+	snprintf(p.name, sizeof(p.name), "%s", name);
+	assert_int_equal(policy_parse_hours(hours, &p.hours), 0);
+	assert_int_equal(policy_parse_weekdays(days, &p.weekdays), 0);
+	return p;
+}
+
+/*----------------------------------------------------------------
+ * Schedule
+ *--------------------------------------------------------------*/
+
+/* The reference: gmtime() says which hour and day @t is. */
+static bool reference_fires(const struct policy *p, int64_t t)
+{
+	time_t v = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&v, &tm);
+	return tm.tm_min == 0 && tm.tm_sec == 0 && (p->hours & (1u << tm.tm_hour)) &&
+	       (p->weekdays & (1u << tm.tm_wday));
+}
+
+static void check_against_reference(const struct policy *p, int64_t from, int days)
+{
+	int64_t t, expect_next = -1, expect_last = -1;
+	int64_t end = from + (int64_t)days * 86400;
+
+	/* Every hour: fires_at as gmtime() says. */
+	for (t = from; t < end; t += 3600)
+		assert_int_equal(policy_fires_at(p, t), reference_fires(p, t));
+	/* Every quarter hour, next and last slots against a brute-force scan. */
+	for (t = end - 900; t >= from; t -= 900) {
+		int64_t s;
+
+		expect_next = -1;
+		for (s = (t / 3600 + 1) * 3600; s <= t + 8 * 86400; s += 3600)
+			if (reference_fires(p, s)) {
+				expect_next = s;
+				break;
+			}
+		assert_int_equal(policy_next_slot(p, t), expect_next);
+		expect_last = -1;
+		for (s = t / 3600 * 3600; s >= t - 8 * 86400; s -= 3600)
+			if (reference_fires(p, s)) {
+				expect_last = s;
+				break;
+			}
+		assert_int_equal(policy_last_slot(p, t), expect_last);
+	}
+}
+
+static void test_schedule_hours_by_weekdays(void **state)
+{
+	static const char *const hours[] = { "0", "23", "2,14", "8-18", "all", "0,23" };
+	static const char *const days[] = { "mon", "sun", "mon,wed,fri", "sat-mon", "all", "7" };
+	unsigned int h, d;
+
+	for (h = 0; h < sizeof(hours) / sizeof(hours[0]); h++)
+		for (d = 0; d < sizeof(days) / sizeof(days[0]); d++) {
+			struct policy p = make_policy("p", hours[h], days[d], 1);
+
+			/* Three weeks around a month end and a leap day. */
+			check_against_reference(&p, 1709164800LL - 10 * 86400, 21);
+		}
+	(void)state;
+}
+
+static void test_schedule_random_masks(void **state)
+{
+	unsigned int i;
+
+	srandom(42);
+	for (i = 0; i < 40; i++) {
+		struct policy p = { .retention_days = 1 };
+
+		p.hours = (uint32_t)random() & POLICY_HOURS_ALL;
+		p.weekdays = (uint32_t)random() & POLICY_WEEKDAYS_ALL;
+		if (!p.hours)
+			p.hours = 1;
+		if (!p.weekdays)
+			p.weekdays = 1;
+		check_against_reference(&p, MONDAY + (int64_t)(random() % 400) * 86400, 9);
+	}
+	(void)state;
+}
+
+static void test_schedule_slots(void **state)
+{
+	struct policy p = make_policy("daily", "2,14", "mon,wed", 7);
+
+	/* Monday 00:00 -> 02:00; 02:00 itself is a slot (last), the next is 14:00. */
+	assert_int_equal(policy_next_slot(&p, MONDAY), MONDAY + 2 * 3600);
+	assert_int_equal(policy_last_slot(&p, MONDAY + 2 * 3600), MONDAY + 2 * 3600);
+	assert_int_equal(policy_next_slot(&p, MONDAY + 2 * 3600), MONDAY + 14 * 3600);
+	assert_int_equal(policy_last_slot(&p, MONDAY + 2 * 3600 - 1), MONDAY - 5 * 86400 + 14 * 3600);
+	/* Monday 14:00 -> Wednesday 02:00 (Tuesday is not a day of the policy). */
+	assert_int_equal(policy_next_slot(&p, MONDAY + 14 * 3600), MONDAY + 2 * 86400 + 2 * 3600);
+	assert_true(policy_fires_at(&p, MONDAY + 14 * 3600));
+	assert_false(policy_fires_at(&p, MONDAY + 14 * 3600 + 60));
+	assert_false(policy_fires_at(&p, MONDAY + 86400 + 14 * 3600));
+	/* Before the epoch there is nothing. */
+	assert_int_equal(policy_last_slot(&p, -5), -1);
+	assert_int_equal(policy_last_slot(&p, 0), -1);
+	/* A policy with no hours (not a valid one) never fires. */
+	p.hours = 0;
+	assert_int_equal(policy_next_slot(&p, MONDAY), -1);
+	assert_int_equal(policy_last_slot(&p, MONDAY), -1);
+	(void)state;
+}
+
+/* A month of a policy fires exactly as often as its hours x days say. */
+static void test_schedule_month_count(void **state)
+{
+	struct policy p = make_policy("wk", "9,17", "mon-fri", 7);
+	int64_t t = MONDAY - 1, end = MONDAY + 28 * 86400;
+	unsigned int n = 0;
+
+	while ((t = policy_next_slot(&p, t)) >= 0 && t < end)
+		n++;
+	assert_int_equal(n, 4 * 5 * 2);
+	(void)state;
+}
+
+/*----------------------------------------------------------------
+ * Parsing and formatting
+ *--------------------------------------------------------------*/
+
+static void test_parse_hours(void **state)
+{
+	static const char *const bad[] = {
+		"", "24", "-1", "1,", ",1", "a", "5-3", "1-", "-", "1 2", "0x3", "1,,2", "0000000001000"
+	};
+	uint32_t m;
+	unsigned int i;
+
+	assert_int_equal(policy_parse_hours("2,14", &m), 0);
+	assert_int_equal(m, (1u << 2) | (1u << 14));
+	assert_int_equal(policy_parse_hours("8-10,23", &m), 0);
+	assert_int_equal(m, (1u << 8) | (1u << 9) | (1u << 10) | (1u << 23));
+	assert_int_equal(policy_parse_hours("all", &m), 0);
+	assert_int_equal(m, POLICY_HOURS_ALL);
+	assert_int_equal(policy_parse_hours("0-23", &m), 0);
+	assert_int_equal(m, POLICY_HOURS_ALL);
+	assert_int_equal(policy_parse_hours("07", &m), 0);
+	assert_int_equal(m, 1u << 7);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		m = 12345;
+		assert_int_equal(policy_parse_hours(bad[i], &m), -EINVAL);
+		assert_int_equal(m, 12345);
+	}
+	(void)state;
+}
+
+static void test_parse_weekdays(void **state)
+{
+	static const char *const bad[] = { "", "0", "8", "mo", "mond", "mon,", "mon-", "xyz", "1-8" };
+	uint32_t m;
+	unsigned int i;
+
+	assert_int_equal(policy_parse_weekdays("mon", &m), 0);
+	assert_int_equal(m, 1u << 1);
+	assert_int_equal(policy_parse_weekdays("sun", &m), 0);
+	assert_int_equal(m, 1u << 0);
+	assert_int_equal(policy_parse_weekdays("7", &m), 0);
+	assert_int_equal(m, 1u << 0);
+	assert_int_equal(policy_parse_weekdays("Monday,FRI", &m), 0);
+	assert_int_equal(m, (1u << 1) | (1u << 5));
+	assert_int_equal(policy_parse_weekdays("mon-fri", &m), 0);
+	assert_int_equal(m, 0x3e);
+	assert_int_equal(policy_parse_weekdays("1-5", &m), 0);
+	assert_int_equal(m, 0x3e);
+	/* A range may wrap around the week's end. */
+	assert_int_equal(policy_parse_weekdays("fri-mon", &m), 0);
+	assert_int_equal(m, (1u << 5) | (1u << 6) | (1u << 0) | (1u << 1));
+	assert_int_equal(policy_parse_weekdays("all", &m), 0);
+	assert_int_equal(m, POLICY_WEEKDAYS_ALL);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(policy_parse_weekdays(bad[i], &m), -EINVAL);
+	(void)state;
+}
+
+/* Every mask formats into text that parses back to it. */
+static void test_format_round_trip(void **state)
+{
+	char buf[128];
+	uint32_t m, back;
+	unsigned int i;
+
+	for (m = 1; m <= POLICY_WEEKDAYS_ALL; m++) {
+		policy_format_weekdays(m, buf, sizeof(buf));
+		assert_int_equal(policy_parse_weekdays(buf, &back), 0);
+		assert_int_equal(back, m);
+	}
+	assert_string_equal(policy_format_weekdays(0x3e, buf, sizeof(buf)), "mon-fri");
+	assert_string_equal(policy_format_weekdays(0x23, buf, sizeof(buf)), "mon,fri,sun");
+	assert_string_equal(policy_format_hours((1u << 2) | (1u << 14), buf, sizeof(buf)), "2,14");
+	assert_string_equal(policy_format_hours(0x7 | (1u << 8) | (1u << 9), buf, sizeof(buf)),
+			    "0-2,8,9");
+	assert_string_equal(policy_format_hours(0, buf, sizeof(buf)), "-");
+	srandom(7);
+	for (i = 0; i < 2000; i++) {
+		m = ((uint32_t)random() & POLICY_HOURS_ALL) | 1u << (random() % 24);
+		policy_format_hours(m, buf, sizeof(buf));
+		assert_int_equal(policy_parse_hours(buf, &back), 0);
+		assert_int_equal(back, m);
+	}
+	(void)state;
+}
+
+static void test_retention(void **state)
+{
+	uint32_t days;
+	char buf[32];
+
+	assert_int_equal(policy_parse_retention("1", &days), 0);
+	assert_int_equal(days, 1);
+	assert_int_equal(policy_parse_retention("65536", &days), 0);
+	assert_int_equal(days, 65536);
+	assert_int_equal(policy_parse_retention("forever", &days), 0);
+	assert_int_equal(days, POLICY_FOREVER);
+	assert_int_equal(policy_parse_retention("0", &days), -EINVAL);
+	assert_int_equal(policy_parse_retention("65537", &days), -EINVAL);
+	assert_int_equal(policy_parse_retention("-1", &days), -EINVAL);
+	assert_int_equal(policy_parse_retention("7d", &days), -EINVAL);
+	assert_int_equal(policy_parse_retention("", &days), -EINVAL);
+	assert_string_equal(policy_format_retention(30, buf, sizeof(buf)), "30d");
+	assert_string_equal(policy_format_retention(POLICY_FOREVER, buf, sizeof(buf)), "forever");
+
+	/* Days are whole days of 86400 s after the creation. */
+	assert_int_equal(policy_retention_until(MONDAY, 1), MONDAY + 86400);
+	assert_int_equal(policy_retention_until(MONDAY, 30), MONDAY + 30 * 86400);
+	/* The longest retention does not wrap (it does not fit in 32 bits). */
+	assert_int_equal(policy_retention_until(MONDAY, 65536), (uint64_t)MONDAY + 65536ULL * 86400);
+	assert_true(policy_retention_until(MONDAY, 65536) > UINT32_MAX);
+	assert_int_equal(policy_retention_until(MONDAY, POLICY_FOREVER), 0);
+	/* Expired from the very second. */
+	assert_false(policy_retention_expired(MONDAY + 86400, MONDAY + 86399));
+	assert_true(policy_retention_expired(MONDAY + 86400, MONDAY + 86400));
+	assert_true(policy_retention_expired(MONDAY + 86400, MONDAY + 86401));
+	/* 0 is forever. */
+	assert_false(policy_retention_expired(0, INT64_MAX));
+	(void)state;
+}
+
+static void test_names(void **state)
+{
+	struct policy p = make_policy("daily", "14", "all", 7);
+	char buf[64], longest[POLICY_NAME_MAX + 2];
+
+	assert_int_equal(policy_snapshot_name(&p, MONDAY + 14 * 3600, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "auto_20260302_1400_daily");
+	assert_int_equal(policy_snapshot_name(&p, 0, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "auto_19700101_0000_daily");
+	assert_int_equal(policy_snapshot_name(&p, MONDAY + 23 * 3600 + 59 * 60, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "auto_20260302_2359_daily");
+	assert_int_equal(policy_snapshot_name(&p, MONDAY, buf, 10), -ENAMETOOLONG);
+
+	/* The longest policy name still makes a valid snapshot name (63 bytes). */
+	memset(longest, 'n', POLICY_NAME_MAX);
+	longest[POLICY_NAME_MAX] = '\0';
+	assert_true(policy_name_valid(longest));
+	memcpy(p.name, longest, POLICY_NAME_MAX + 1);
+	assert_int_equal(policy_snapshot_name(&p, MONDAY, buf, sizeof(buf)), 0);
+	assert_true(strlen(buf) <= 63);
+	longest[POLICY_NAME_MAX] = 'n';
+	longest[POLICY_NAME_MAX + 1] = '\0';
+	assert_false(policy_name_valid(longest));
+
+	assert_true(policy_name_valid("daily"));
+	assert_true(policy_name_valid("a.b-c_9"));
+	assert_false(policy_name_valid(""));
+	assert_false(policy_name_valid("9am"));
+	assert_false(policy_name_valid("-x"));
+	assert_false(policy_name_valid(".x"));
+	assert_false(policy_name_valid("a b"));
+	assert_false(policy_name_valid("a/b"));
+	assert_false(policy_name_valid("a=b"));
+	(void)state;
+}
+
+/*----------------------------------------------------------------
+ * The store
+ *--------------------------------------------------------------*/
+
+static void fill_store(struct policy_store *s)
+{
+	struct policy a = make_policy("daily", "2,14", "all", 7);
+	struct policy b = make_policy("weekdays", "8-18", "mon-fri", POLICY_FOREVER);
+	struct policy_disk *d;
+
+	memset(s, 0, sizeof(*s));
+	s->next_id = 1;
+	assert_int_equal(policy_add(s, &a), 0);
+	assert_int_equal(a.id, 1);
+	assert_int_equal(policy_add(s, &b), 0);
+	assert_int_equal(b.id, 2);
+	d = policy_disk_get(s, "tank", "174ffe4b-42e7-1cc2-cca2-6cab98058e20", 1);
+	assert_non_null(d);
+	d->policy = 1;
+	d->applied = MONDAY;
+	d->last_slot = MONDAY + 14 * 3600;
+	d = policy_disk_get(s, "tank", "174ffe4b-42e7-1cc2-cca2-6cab98058e20", 7);
+	assert_non_null(d);
+	d->policy = 2;
+	d->applied = MONDAY + 5;
+}
+
+static void assert_stores_equal(const struct policy_store *a, const struct policy_store *b)
+{
+	unsigned int i;
+
+	assert_int_equal(a->next_id, b->next_id);
+	assert_int_equal(a->nr_policies, b->nr_policies);
+	assert_int_equal(a->nr_disks, b->nr_disks);
+	for (i = 0; i < a->nr_policies; i++) {
+		assert_int_equal(a->policies[i].id, b->policies[i].id);
+		assert_string_equal(a->policies[i].name, b->policies[i].name);
+		assert_int_equal(a->policies[i].hours, b->policies[i].hours);
+		assert_int_equal(a->policies[i].weekdays, b->policies[i].weekdays);
+		assert_int_equal(a->policies[i].retention_days, b->policies[i].retention_days);
+		assert_int_equal(a->policies[i].created, b->policies[i].created);
+	}
+	for (i = 0; i < a->nr_disks; i++) {
+		assert_string_equal(a->disks[i].pool, b->disks[i].pool);
+		assert_string_equal(a->disks[i].uuid, b->disks[i].uuid);
+		assert_int_equal(a->disks[i].disk, b->disks[i].disk);
+		assert_int_equal(a->disks[i].policy, b->disks[i].policy);
+		assert_int_equal(a->disks[i].applied, b->disks[i].applied);
+		assert_int_equal(a->disks[i].last_slot, b->disks[i].last_slot);
+	}
+}
+
+static void test_store_round_trip(void **state)
+{
+	struct env *e = *state;
+	struct policy_store s, back;
+	char err[256], path[256];
+	struct stat st;
+
+	/* No file yet: an empty store whose first policy is number 1. */
+	assert_int_equal(policy_store_load(&back, err, sizeof(err)), 0);
+	assert_int_equal(back.nr_policies, 0);
+	assert_int_equal(back.next_id, 1);
+	policy_store_free(&back);
+
+	fill_store(&s);
+	assert_int_equal(policy_store_save(&s), 0);	/* makes the directories */
+	assert_string_equal(policy_store_path(path, sizeof(path)), e->path);
+	assert_int_equal(stat(e->path, &st), 0);
+	assert_int_equal(policy_store_load(&back, err, sizeof(err)), 0);
+	assert_stores_equal(&s, &back);
+	assert_non_null(policy_find(&back, "weekdays"));
+	assert_ptr_equal(policy_find(&back, "2"), policy_find(&back, "weekdays"));
+	assert_null(policy_find(&back, "3"));
+	assert_null(policy_find(&back, "nosuch"));
+	assert_non_null(policy_disk_find(&back, "174ffe4b-42e7-1cc2-cca2-6cab98058e20", 7));
+	assert_null(policy_disk_find(&back, "other", 7));
+	policy_store_free(&back);
+
+	/* Numbers are never reused, also after the newest policy is deleted. */
+	policy_remove(&s, 2);
+	assert_int_equal(s.nr_policies, 1);
+	assert_int_equal(s.nr_disks, 1);		/* its disk record went with it */
+	assert_int_equal(policy_store_save(&s), 0);
+	assert_int_equal(policy_store_load(&back, err, sizeof(err)), 0);
+	{
+		struct policy c = make_policy("again", "3", "all", 1);
+
+		assert_int_equal(policy_add(&back, &c), 0);
+		assert_int_equal(c.id, 3);
+		/* Names are unique. */
+		assert_int_equal(policy_add(&back, &c), -EEXIST);
+	}
+	policy_store_free(&back);
+	policy_store_free(&s);
+}
+
+/* Replace the store file's bytes. */
+static void write_raw(const char *path, const char *text, size_t len)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* @body with its correct checksum line. */
+static void write_signed(const char *path, const char *body)
+{
+	char text[2048];
+
+	snprintf(text, sizeof(text), "%scrc32c=%08x\n", body,
+		 crc32c(~0u, body, strlen(body)) ^ ~0u);
+	write_raw(path, text, strlen(text));
+}
+
+static void expect_damaged(const char *what, const char *needle)
+{
+	struct policy_store s;
+	char err[256];
+
+	(void)what;
+	assert_int_equal(policy_store_load(&s, err, sizeof(err)), -EILSEQ);
+	if (!strstr(err, needle))
+		fail_msg("%s: error '%s' does not say '%s'", what, err, needle);
+	assert_int_equal(s.nr_policies, 0);
+	assert_null(s.policies);
+}
+
+static void test_store_corruption(void **state)
+{
+	struct env *e = *state;
+	struct policy_store s;
+	char *text;
+	size_t len, i;
+
+	fill_store(&s);
+	assert_int_equal(policy_store_save(&s), 0);
+	assert_int_equal(policy_store_format(&s, &text, &len), 0);
+	policy_store_free(&s);
+
+	/* Any single flipped bit is caught. */
+	for (i = 0; i < len; i++) {
+		char *copy = malloc(len);
+
+		assert_non_null(copy);
+		memcpy(copy, text, len);
+		copy[i] ^= 1u << (i % 8);
+		write_raw(e->path, copy, len);
+		assert_int_equal(policy_store_load(&s, NULL, 0), -EILSEQ);
+		free(copy);
+	}
+	/* Cut short anywhere. */
+	for (i = 0; i < len; i += 7) {
+		write_raw(e->path, text, i);
+		assert_int_equal(policy_store_load(&s, NULL, 0), -EILSEQ);
+	}
+	write_raw(e->path, text, 0);
+	expect_damaged("empty", "empty");
+	write_raw(e->path, text, len - 1);
+	expect_damaged("no newline", "cut short");
+	write_raw(e->path, text, len - 16);	/* the whole checksum line */
+	expect_damaged("no checksum", "checksum");
+	write_raw(e->path, "\0\0\0\0", 4);
+	expect_damaged("zeroes", "NUL");
+	write_raw(e->path, "hello\n", 6);
+	expect_damaged("foreign", "not a dm-row policy store");
+	write_signed(e->path, "dm-row-policies 2\nnext_id=1\n");
+	expect_damaged("newer", "newer snapctl");
+	/* Checksummed but inconsistent. */
+	write_signed(e->path, "dm-row-policies 1\nnext_id=5\n"
+			      "policy id=1 name=a hours=1 weekdays=mon retention_days=1\n"
+			      "policy id=1 name=b hours=1 weekdays=mon retention_days=1\n");
+	expect_damaged("same id", "line 4: policy 1 (b) given twice");
+	write_signed(e->path, "dm-row-policies 1\nnext_id=2\n"
+			      "policy id=2 name=a hours=1 weekdays=mon retention_days=1\n");
+	expect_damaged("id past next_id", "not below next_id");
+	write_signed(e->path, "dm-row-policies 1\nnext_id=5\n"
+			      "policy id=1 name=a hours=24 weekdays=mon retention_days=1\n");
+	expect_damaged("bad hours", "line 3: bad hours '24'");
+	write_signed(e->path, "dm-row-policies 1\nnext_id=5\n"
+			      "policy id=1 name=a hours=1 weekdays=mon retention_days=65537\n");
+	expect_damaged("bad retention", "bad retention_days");
+	write_signed(e->path, "dm-row-policies 1\nnext_id=5\npolicy id=1 name=a\n");
+	expect_damaged("missing fields", "needs id, name");
+	write_signed(e->path, "dm-row-policies 1\nnext_id=5\nsnapshot id=1\n");
+	expect_damaged("unknown record", "unknown record 'snapshot'");
+	write_signed(e->path, "dm-row-policies 1\n");
+	expect_damaged("no next_id", "no next_id");
+	write_signed(e->path, "dm-row-policies 1\nnext_id=5\n"
+			      "disk pool=t uuid=u disk=1 policy=1 applied=1 last_slot=x\n");
+	expect_damaged("bad disk", "bad last_slot");
+
+	/* A good store loads again. */
+	write_raw(e->path, text, len);
+	assert_int_equal(policy_store_load(&s, NULL, 0), 0);
+	assert_int_equal(s.nr_policies, 2);
+	policy_store_free(&s);
+	free(text);
+}
+
+/* Left-over temporary files of a writer that died are ignored and harmless. */
+static void test_store_stale_temporary(void **state)
+{
+	struct env *e = *state;
+	struct policy_store s, back;
+	char tmp[256];
+
+	fill_store(&s);
+	assert_int_equal(policy_store_save(&s), 0);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", e->path, (int)getpid());
+	write_raw(tmp, "dm-row-policies 1\nnext_id=9\n", 28);	/* half written */
+	assert_int_equal(policy_store_load(&back, NULL, 0), 0);
+	assert_stores_equal(&s, &back);
+	policy_store_free(&back);
+	/* The next save replaces it. */
+	assert_int_equal(policy_store_save(&s), 0);
+	assert_int_equal(access(tmp, F_OK), -1);
+	policy_store_free(&s);
+}
+
+/*
+ * A writer killed at random moments while it saves, over and over, two
+ * versions in turn: the store is always whole, one version or the other.
+ */
+static void test_store_killed_writer(void **state)
+{
+	struct policy_store a, b, back;
+	unsigned int round;
+
+	(void)state;
+	fill_store(&a);
+	fill_store(&b);
+	b.disks[0].last_slot += 3600;
+	snprintf(b.policies[0].name, sizeof(b.policies[0].name), "renamed");
+	assert_int_equal(policy_store_save(&a), 0);
+	srandom(1234);
+	for (round = 0; round < 12; round++) {
+		pid_t pid = fork();
+		int status;
+
+		assert_true(pid >= 0);
+		if (!pid) {
+			unsigned int i;
+
+			for (i = 0;; i++)
+				if (policy_store_save(i & 1 ? &a : &b))
+					_exit(1);
+		}
+		usleep(1000 + random() % 20000);
+		kill(pid, SIGKILL);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(policy_store_load(&back, NULL, 0), 0);
+		if (!strcmp(back.policies[0].name, "renamed"))
+			assert_stores_equal(&b, &back);
+		else
+			assert_stores_equal(&a, &back);
+		policy_store_free(&back);
+	}
+	policy_store_free(&a);
+	policy_store_free(&b);
+}
+
+/* Changes made under the store lock by two processes are all kept. */
+static void test_store_transactions(void **state)
+{
+	struct policy_store s;
+	struct policy_txn txn;
+	pid_t pids[4];
+	unsigned int i;
+	char err[256];
+
+	(void)state;
+	for (i = 0; i < 4; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (!pids[i]) {
+			unsigned int k;
+
+			for (k = 0; k < 10; k++) {
+				char name[16];
+				struct policy p = make_policy("x", "1", "all", 1);
+
+				snprintf(name, sizeof(name), "p%u_%u", i, k);
+				snprintf(p.name, sizeof(p.name), "%s", name);
+				if (policy_store_begin(&txn, &s, err, sizeof(err)) ||
+				    policy_add(&s, &p) || policy_store_commit(&txn, &s))
+					_exit(1);
+				policy_store_end(&txn, &s);
+			}
+			_exit(0);
+		}
+	}
+	for (i = 0; i < 4; i++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	assert_int_equal(policy_store_load(&s, NULL, 0), 0);
+	assert_int_equal(s.nr_policies, 40);
+	assert_int_equal(s.next_id, 41);
+	policy_store_free(&s);
+}
+
+/*----------------------------------------------------------------
+ * Clock and locks
+ *--------------------------------------------------------------*/
+
+static void test_clock(void **state)
+{
+	struct env *e = *state;
+	char file[256], buf[32];
+	int64_t t;
+
+	assert_int_equal(clock_parse("1772409600", &t), 0);
+	assert_int_equal(t, MONDAY);
+	assert_int_equal(clock_parse("2026-03-02", &t), 0);
+	assert_int_equal(t, MONDAY);
+	assert_int_equal(clock_parse("2026-03-02T14:00", &t), 0);
+	assert_int_equal(t, MONDAY + 14 * 3600);
+	assert_int_equal(clock_parse("2026-03-02 14:00:59", &t), 0);
+	assert_int_equal(t, MONDAY + 14 * 3600 + 59);
+	assert_int_equal(clock_parse("2024-02-29T00:00\n", &t), 0);
+	assert_int_equal(clock_parse("2026-02-29", &t), -EINVAL);
+	assert_int_equal(clock_parse("2026-13-01", &t), -EINVAL);
+	assert_int_equal(clock_parse("2026-03-02T24:00", &t), -EINVAL);
+	assert_int_equal(clock_parse("2026-03-02T14", &t), -EINVAL);
+	assert_int_equal(clock_parse("soon", &t), -EINVAL);
+	assert_int_equal(clock_parse("", &t), -EINVAL);
+	assert_int_equal(clock_parse("-5", &t), -EINVAL);
+	assert_string_equal(clock_format(MONDAY + 3661, buf, sizeof(buf)), "2026-03-02 01:01:01");
+
+	/* Real, fixed, then a file read again on every look. */
+	assert_false(clock_is_fake());
+	assert_true(llabs(clock_now() - (int64_t)time(NULL)) <= 2);
+	assert_int_equal(clock_set(5), -ENOENT);
+	setenv("SNAPCTL_FAKE_TIME", "2026-03-02T14:00", 1);
+	assert_true(clock_is_fake());
+	assert_int_equal(clock_now(), MONDAY + 14 * 3600);
+	snprintf(file, sizeof(file), "%s/clock", e->root);
+	setenv("SNAPCTL_FAKE_TIME_FILE", file, 1);
+	assert_int_equal(clock_set(MONDAY + 7), 0);
+	assert_int_equal(clock_now(), MONDAY + 7);
+	write_raw(file, "2026-03-03\n", 11);
+	assert_int_equal(clock_now(), MONDAY + 86400);
+	/* A file caught half-written keeps the last good time. */
+	write_raw(file, "", 0);
+	assert_int_equal(clock_now(), MONDAY + 86400);
+	unsetenv("SNAPCTL_FAKE_TIME_FILE");
+	unsetenv("SNAPCTL_FAKE_TIME");
+}
+
+static void test_disk_lock(void **state)
+{
+	struct disk_lock a, b, c;
+	char holder[256], path[256];
+	pid_t pid;
+	int status;
+
+	(void)state;
+	assert_int_equal(disk_lock_take(&a, "tank", 3, "automatic snapshot auto_x", 0, NULL, 0,
+					NULL, NULL), 0);
+	/* Another open file (as another process would have) cannot take it... */
+	assert_int_equal(disk_lock_take(&b, "tank", 3, "manual snapshot", 0, holder, sizeof(holder),
+					NULL, NULL), -EBUSY);
+	assert_non_null(strstr(holder, "automatic snapshot auto_x"));
+	assert_non_null(strstr(holder, "pid "));
+	assert_int_equal(b.fd, -1);
+	/* ...even when it waits a little, */
+	assert_int_equal(disk_lock_take(&b, "tank", 3, "manual snapshot", 120, holder,
+					sizeof(holder), NULL, NULL), -EBUSY);
+	/* but another disk's lock is free. */
+	assert_int_equal(disk_lock_take(&c, "tank", 4, "manual snapshot", 0, NULL, 0, NULL, NULL), 0);
+	disk_lock_release(&c);
+	disk_lock_path("tank", 3, path, sizeof(path));
+	assert_non_null(strstr(path, "/locks/tank.3.lock"));
+
+	/* A holder that waits gets it once the other lets go. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		usleep(200 * 1000);
+		disk_lock_release(&a);
+		_exit(0);
+	}
+	/* The child has its own copy of the descriptor: close ours. */
+	close(a.fd);
+	assert_int_equal(disk_lock_take(&b, "tank", 3, "manual snapshot", 5000, NULL, 0, NULL,
+					NULL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	disk_lock_release(&b);
+
+	/* A holder that dies lets go. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		if (disk_lock_take(&a, "tank", 5, "doomed", 0, NULL, 0, NULL, NULL))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	for (;;) {
+		int r = disk_lock_take(&b, "tank", 5, "probe", 0, NULL, 0, NULL, NULL);
+
+		if (r == -EBUSY)
+			break;		/* the child holds it */
+		assert_int_equal(r, 0);
+		disk_lock_release(&b);
+		usleep(10 * 1000);
+	}
+	kill(pid, SIGKILL);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_int_equal(disk_lock_take(&b, "tank", 5, "after", 1000, NULL, 0, NULL, NULL), 0);
+	disk_lock_release(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_schedule_hours_by_weekdays),
+		cmocka_unit_test(test_schedule_random_masks),
+		cmocka_unit_test(test_schedule_slots),
+		cmocka_unit_test(test_schedule_month_count),
+		cmocka_unit_test(test_parse_hours),
+		cmocka_unit_test(test_parse_weekdays),
+		cmocka_unit_test(test_format_round_trip),
+		cmocka_unit_test(test_retention),
+		cmocka_unit_test(test_names),
+		cmocka_unit_test_setup_teardown(test_store_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_corruption, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_stale_temporary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_killed_writer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_transactions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clock, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disk_lock, setup, teardown),
+	};
+
+	return cmocka_run_group_tests_name("policy", tests, NULL, NULL);
+}

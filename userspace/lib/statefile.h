@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Small files that must survive a crash whole: snapctl's state directory
+ * (SNAPCTL_STATE_DIR, default /var/lib/dm-row) and runtime directory
+ * (SNAPCTL_RUN_DIR, default /run/dm-row, for locks), and the way files in
+ * them are replaced.
+ */
+#ifndef SNAPCTL_STATEFILE_H
+#define SNAPCTL_STATEFILE_H
+
+#include <stddef.h>
+
+const char *state_dir(void);
+const char *run_dir(void);
+
+/*
+ * Replace @path with @len bytes so that a crash at any point leaves either
+ * the old file or the new one, never a mix or nothing: write a temporary
+ * file in the same directory, fsync it, rename it over @path, fsync the
+ * directory.  @mode is the new file's.  Creates the directory if needed.
+ */
+int write_file_atomic(const char *path, const void *data, size_t len, unsigned int mode);
+
+/* Read a whole file (at most @max bytes, else -EFBIG) into a NUL-terminated buffer. */
+int read_file(const char *path, size_t max, char **data, size_t *len);
+
+/* mkdir -p, mode 0755. */
+int make_dirs(const char *dir);
+
+#endif
