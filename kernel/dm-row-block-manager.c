@@ -126,6 +126,26 @@ int dmrow_bm_read_lock(struct dmrow_bm *bm, u64 b, const struct dmrow_validator 
 	return 0;
 }
 
+int dmrow_bm_read_try_lock(struct dmrow_bm *bm, u64 b, const struct dmrow_validator *v,
+			   struct dmrow_block **result)
+{
+	struct dm_buffer *buf;
+	struct bm_aux *aux;
+	void *data;
+
+	data = dm_bufio_get(bm->bufio, b, &buf);
+	if (IS_ERR_OR_NULL(data))
+		return data ? PTR_ERR(data) : -EWOULDBLOCK;
+	/* Checking writes aux: leave that to a caller holding the pool lock. */
+	aux = dm_bufio_get_aux_data(buf);
+	if (v && !aux->validated) {
+		dm_bufio_release(buf);
+		return -EWOULDBLOCK;
+	}
+	*result = to_block(buf);
+	return 0;
+}
+
 static void mark_written(struct dm_buffer *buf, const struct dmrow_validator *v)
 {
 	struct bm_aux *aux = dm_bufio_get_aux_data(buf);

@@ -46,6 +46,14 @@ int dmrow_bm_write_lock_zero(struct dmrow_bm *bm, u64 b,
 			     const struct dmrow_validator *v,
 			     struct dmrow_block **result);
 
+/*
+ * dmrow_bm_read_lock() that never blocks, for the I/O fast path: -EWOULDBLOCK
+ * unless the block is cached and already checked.  The userspace block cache
+ * has no I/O to avoid and behaves as dmrow_bm_read_lock().
+ */
+int dmrow_bm_read_try_lock(struct dmrow_bm *bm, u64 b, const struct dmrow_validator *v,
+			   struct dmrow_block **result);
+
 void dmrow_bm_unlock(struct dmrow_block *blk);
 
 void *dmrow_block_data(struct dmrow_block *blk);

@@ -232,10 +232,12 @@ static int check_node_fits(struct dmrow_btree_info *info,
 	return 0;
 }
 
-static int read_node(struct dmrow_btree_info *info, u64 b, struct dmrow_block **blk,
-		     const struct row_disk_btree_node **n)
+static int read_node_maybe_nonblocking(struct dmrow_btree_info *info, u64 b,
+				       struct dmrow_block **blk,
+				       const struct row_disk_btree_node **n, bool nonblocking)
 {
-	int r = dmrow_tm_read_lock(info->tm, b, &dmrow_btree_validator, blk);
+	int r = nonblocking ? dmrow_tm_read_try_lock(info->tm, b, &dmrow_btree_validator, blk) :
+			      dmrow_tm_read_lock(info->tm, b, &dmrow_btree_validator, blk);
 
 	if (r)
 		return r;
@@ -244,6 +246,12 @@ static int read_node(struct dmrow_btree_info *info, u64 b, struct dmrow_block **
 	if (r)
 		dmrow_tm_unlock(info->tm, *blk);
 	return r;
+}
+
+static int read_node(struct dmrow_btree_info *info, u64 b, struct dmrow_block **blk,
+		     const struct row_disk_btree_node **n)
+{
+	return read_node_maybe_nonblocking(info, b, blk, n, false);
 }
 
 /*
@@ -304,7 +312,8 @@ static int read_node_in(struct dmrow_btree_info *info, u64 b, const struct key_r
  * Lookup
  *--------------------------------------------------------------*/
 
-int dmrow_btree_lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *value)
+static int lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *value,
+		  bool nonblocking)
 {
 	const struct row_disk_btree_node *n;
 	struct dmrow_block *blk;
@@ -315,7 +324,7 @@ int dmrow_btree_lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *v
 	for (depth = 0; b; depth++) {
 		if (depth >= DMROW_BTREE_MAX_DEPTH)
 			return -EILSEQ;
-		r = read_node(info, b, &blk, &n);
+		r = read_node_maybe_nonblocking(info, b, &blk, &n, nonblocking);
 		if (r)
 			return r;
 		i = lower_bound(n, key);
@@ -337,6 +346,17 @@ int dmrow_btree_lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *v
 		dmrow_tm_unlock(info->tm, blk);
 	}
 	return -ENODATA;
+}
+
+int dmrow_btree_lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *value)
+{
+	return lookup(info, root, key, value, false);
+}
+
+int dmrow_btree_lookup_nonblocking(struct dmrow_btree_info *info, u64 root, u64 key,
+				   void *value)
+{
+	return lookup(info, root, key, value, true);
 }
 
 static int lookup_next_rec(struct dmrow_btree_info *info, u64 b,

@@ -41,6 +41,9 @@ struct dmrow_btree_info {
 };
 
 int dmrow_btree_lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *value);
+/* The same, or -EWOULDBLOCK when a node is not cached and checked already. */
+int dmrow_btree_lookup_nonblocking(struct dmrow_btree_info *info, u64 root, u64 key,
+				   void *value);
 
 /* The first entry with a key >= @key: -ENODATA if there is none. */
 int dmrow_btree_lookup_next(struct dmrow_btree_info *info, u64 root, u64 key,

@@ -161,7 +161,8 @@ static int disk_map(struct dm_target *ti, struct bio *bio)
 		bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
 		ctx->vblock = bio->bi_iter.bi_sector >> dc->pool->block_shift;
 	}
-	dmrow_pool_defer_bio(dc->pool, bio);
+	if (!dmrow_pool_map_fast(dc->pool, bio))
+		dmrow_pool_defer_bio(dc->pool, bio);
 	return DM_MAPIO_SUBMITTED;
 }
 

@@ -1152,13 +1152,16 @@ static int __image_root(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 	return 0;
 }
 
+static int __finish_mapping(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
+			    const __le64 *value, const struct disk_state *live,
+			    struct dmrow_mapping *result);
+
 int dmrow_md_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			u64 vblock, struct dmrow_mapping *result)
 {
 	struct disk_state *live;
 	__le64 value;
 	u64 root;
-	u32 time;
 	int r;
 
 	down_write(&md->lock);
@@ -1167,22 +1170,76 @@ int dmrow_md_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 		r = __image_root(md, disk_id, snap_id, &root, &live);
 	if (!r)
 		r = dmrow_btree_lookup(&md->mapping_info, root, vblock, &value);
-	if (!r) {
-		dmrow_unpack_mapping(&value, &result->data_block, &time);
-		result->shared = !live || time < le32_to_cpu(live->rec.snapshotted_time);
-		/*
-		 * The I/O path sends bios where this says: a corrupt mapping
-		 * must not aim them past the data the pool owns.
-		 */
-		if (result->data_block >= md->data_sm.nr_blocks) {
-			DMERR_LIMIT("disk %llu block %llu maps to data block %llu, past the end",
-				    (unsigned long long)disk_id, (unsigned long long)vblock,
-				    (unsigned long long)result->data_block);
-			r = -EILSEQ;
-		}
-	}
+	if (!r)
+		r = __finish_mapping(md, disk_id, vblock, &value, live, result);
 	up_write(&md->lock);
 	return r;
+}
+
+/*
+ * The fast path's lookup, from map(): shares the lock with other lookups only
+ * and touches nothing that is not already in memory, so it never sleeps on
+ * I/O or on the worker.  Only live disks whose state is loaded and snapshots
+ * whose record is cached are looked up.
+ */
+int dmrow_md_try_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
+			    u64 vblock, struct dmrow_mapping *result)
+{
+	struct row_disk_snapshot rec;
+	struct disk_state *ds, *live = NULL;
+	__le64 value;
+	u64 root = 0;
+	int r;
+
+	if (!down_read_trylock(&md->lock))
+		return -EWOULDBLOCK;
+	r = __check_readable(md);
+	if (!r && !snap_id) {
+		r = -EWOULDBLOCK;
+		for (ds = md->disks; ds; ds = ds->next) {
+			if (le64_to_cpu(ds->rec.id) == disk_id &&
+			    !(le32_to_cpu(ds->rec.flags) & DMROW_DISK_REMOVED)) {
+				live = ds;
+				root = le64_to_cpu(ds->rec.root);
+				r = 0;
+				break;
+			}
+		}
+	} else if (!r) {
+		r = dmrow_btree_lookup_nonblocking(&md->snapshot_info,
+						   le64_to_cpu(md->sb.snapshot_tree_root),
+						   snap_id, &rec);
+		if (!r && (le64_to_cpu(rec.id) != snap_id || le64_to_cpu(rec.disk_id) != disk_id))
+			r = -EWOULDBLOCK;	/* let the worker judge it */
+		root = le64_to_cpu(rec.root);
+	}
+	if (!r)
+		r = dmrow_btree_lookup_nonblocking(&md->mapping_info, root, vblock, &value);
+	if (!r)
+		r = __finish_mapping(md, disk_id, vblock, &value, live, result);
+	up_read(&md->lock);
+	return r;
+}
+
+static int __finish_mapping(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
+			    const __le64 *value, const struct disk_state *live,
+			    struct dmrow_mapping *result)
+{
+	u32 time;
+
+	dmrow_unpack_mapping(value, &result->data_block, &time);
+	result->shared = !live || time < le32_to_cpu(live->rec.snapshotted_time);
+	/*
+	 * The I/O path sends bios where this says: a corrupt mapping must not
+	 * aim them past the data the pool owns.
+	 */
+	if (result->data_block >= md->data_sm.nr_blocks) {
+		DMERR_LIMIT("disk %llu block %llu maps to data block %llu, past the end",
+			    (unsigned long long)disk_id, (unsigned long long)vblock,
+			    (unsigned long long)result->data_block);
+		return -EILSEQ;
+	}
+	return 0;
 }
 
 int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block)

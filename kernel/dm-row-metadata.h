@@ -119,6 +119,12 @@ struct dmrow_mapping {
 int dmrow_md_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			u64 vblock, struct dmrow_mapping *result);
 /*
+ * dmrow_md_find_block() for the I/O fast path: never sleeps (not on I/O, not
+ * on the metadata lock); -EWOULDBLOCK when the answer is not at hand.
+ */
+int dmrow_md_try_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
+			    u64 vblock, struct dmrow_mapping *result);
+/*
  * A free data block, referenced once until handed to insert_block.
  * -EAGAIN: commit first (the only free blocks were freed in this transaction).
  */

@@ -2,9 +2,11 @@
 /*
  * The pool: open metadata, the worker, and the I/O path of its disks.
  *
- * One ordered worker does everything that touches metadata: looking up
- * and inserting block mappings, control messages, commits.  map() only
- * queues the bio for it and never blocks.
+ * One ordered worker does everything that changes metadata: inserting
+ * block mappings, control messages, commits.  map() never blocks: a read,
+ * or a write to a block the live head holds alone, whose mapping is in
+ * memory is remapped there and then (dmrow_pool_map_fast()); every other
+ * bio is queued for the worker.
  *
  * Writes.  A write to a block that only the live head holds goes to that
  * block (in place).  Any other write is redirected: a fresh data block is
@@ -39,7 +41,9 @@
  * in-flight data I/O and commits (completing any FUA writes) before it
  * shares the live tree: every write acknowledged before that point is in
  * the snapshot, and no write not yet acknowledged is, since none is in
- * flight and new bios wait behind the message.
+ * flight and new bios wait behind the message.  The fast path is switched
+ * off while messages run and while a commit drains in-flight I/O, so it
+ * can neither slip a write past a snapshot nor starve the drain.
  */
 #include <linux/blkdev.h>
 #include <linux/dm-kcopyd.h>
@@ -212,6 +216,25 @@ static void dec_in_flight(struct dmrow_pool *pool)
 		wake_up(&pool->in_flight_wait);
 }
 
+/*
+ * Worker only: switch the fast path off (nesting) and wait for the I/O in
+ * flight, which then cannot grow without end.
+ */
+static void quiesce(struct dmrow_pool *pool)
+{
+	spin_lock_irq(&pool->lock);
+	pool->fast_path_off++;
+	spin_unlock_irq(&pool->lock);
+	drain_in_flight(pool);
+}
+
+static void unquiesce(struct dmrow_pool *pool)
+{
+	spin_lock_irq(&pool->lock);
+	pool->fast_path_off--;
+	spin_unlock_irq(&pool->lock);
+}
+
 static struct hlist_head *pending_bucket(struct dmrow_pool *pool, u64 disk_id, u64 vblock)
 {
 	return &pool->pending[hash_64(vblock ^ (disk_id << 40), ilog2(PENDING_BUCKETS))];
@@ -319,7 +342,7 @@ static void pool_endio(struct bio *bio)
 	bio_endio(bio);
 }
 
-static void hook_and_count(struct dmrow_pool *pool, struct bio *bio)
+static void hook(struct bio *bio)
 {
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 
@@ -327,6 +350,11 @@ static void hook_and_count(struct dmrow_pool *pool, struct bio *bio)
 	ctx->saved_private = bio->bi_private;
 	bio->bi_end_io = pool_endio;
 	ctx->flags |= CTX_IN_FLIGHT;
+}
+
+static void hook_and_count(struct dmrow_pool *pool, struct bio *bio)
+{
+	hook(bio);
 	atomic_inc(&pool->in_flight);
 }
 
@@ -487,7 +515,7 @@ int dmrow_pool_commit(struct dmrow_pool *pool)
 	struct bio_list waiters = BIO_EMPTY_LIST;
 	int r = 0;
 
-	drain_in_flight(pool);
+	quiesce(pool);
 	process_reverts(pool);
 
 	spin_lock_irq(&pool->lock);
@@ -524,6 +552,7 @@ int dmrow_pool_commit(struct dmrow_pool *pool)
 		if (!bio_list_empty(&pool->retry_on_space))
 			dmrow_pool_space_freed(pool);
 	}
+	unquiesce(pool);
 	return r;
 }
 
@@ -776,9 +805,15 @@ static void process_deferred_bios(struct dmrow_pool *pool)
 	}
 }
 
+/*
+ * Messages change what the fast path relies on (a snapshot makes the live
+ * disk's blocks shared): it is switched off, and the I/O it let through is
+ * drained, before the first message runs.
+ */
 static void process_messages(struct dmrow_pool *pool)
 {
 	struct dmrow_message *msg;
+	bool quiesced = false;
 
 	for (;;) {
 		spin_lock_irq(&pool->lock);
@@ -787,11 +822,17 @@ static void process_messages(struct dmrow_pool *pool)
 			list_del(&msg->list);
 		spin_unlock_irq(&pool->lock);
 		if (!msg)
-			return;
+			break;
+		if (!quiesced) {
+			quiesce(pool);
+			quiesced = true;
+		}
 		msg->error = dmrow_process_message(pool, msg->argc, msg->argv, msg->result,
 						   msg->maxlen);
 		complete(&msg->done);
 	}
+	if (quiesced)
+		unquiesce(pool);
 }
 
 static bool commit_due(struct dmrow_pool *pool)
@@ -826,6 +867,76 @@ static void do_waker(struct work_struct *ws)
 
 	wake_worker(pool);
 	queue_delayed_work(pool->wq, &pool->waker, COMMIT_PERIOD);
+}
+
+/*
+ * The fast path (map(), the submitter's context).  A read, or a write to a
+ * block the live disk holds alone, needs no metadata change: if its mapping
+ * is at hand (cached nodes, uncontended lock) the bio is remapped at once
+ * instead of waiting for the worker.  What keeps it right:
+ *
+ *  - It is counted in flight before the lookup, under the pool lock, and
+ *    only while no message runs: a snapshot (which makes blocks shared)
+ *    switches it off and drains it first, so no write the lookup judged
+ *    unshared can land after the snapshot.  Commits drain it too, so a
+ *    block freed in a transaction gets no write once it can be reused.
+ *  - A new-block write publishes its mapping before its data is written,
+ *    under a pending entry: the pending table (and the list of failed writes
+ *    to undo) is checked again after the lookup, so a mapping seen while its
+ *    data is still in flight is never used.
+ *  - Anything else (flushes, FUA, discards, shared or unmapped writes, a
+ *    pool not writable, a lookup that would block) goes to the worker.
+ */
+bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
+{
+	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
+	struct dmrow_disk_binding *db = ctx->disk;
+	bool write = bio_op(bio) == REQ_OP_WRITE;
+	struct dmrow_mapping m;
+	unsigned long flags;
+	bool go;
+	int r;
+
+	if ((!write && bio_op(bio) != REQ_OP_READ) || (bio->bi_opf & (REQ_PREFLUSH | REQ_FUA)) ||
+	    (write && db->snap_id))
+		return false;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	go = !pool->fast_path_off && !pool->suspended &&
+	     pool->mode <= (write ? POOL_OUT_OF_DATA_SPACE : POOL_READ_ONLY) &&
+	     !__find_pending(pool, db->disk_id, ctx->vblock);
+	if (go)
+		atomic_inc(&pool->in_flight);
+	spin_unlock_irqrestore(&pool->lock, flags);
+	if (!go)
+		return false;
+
+	r = dmrow_md_try_find_block(pool->md, db->disk_id, db->snap_id, ctx->vblock, &m);
+	if (!r && write && m.shared)
+		r = -EWOULDBLOCK;	/* redirect-on-write: the worker allocates */
+	if (r && !(r == -ENODATA && !write))
+		goto defer;
+
+	spin_lock_irqsave(&pool->lock, flags);
+	go = !__find_pending(pool, db->disk_id, ctx->vblock) && list_empty(&pool->reverts);
+	spin_unlock_irqrestore(&pool->lock, flags);
+	if (!go)
+		goto defer;
+
+	if (r == -ENODATA) {
+		zero_fill_bio(bio);
+		dec_in_flight(pool);
+		bio_endio(bio);
+		return true;
+	}
+	remap(pool, bio, m.data_block);
+	hook(bio);
+	dm_submit_bio_remap(bio, NULL);
+	return true;
+
+defer:
+	dec_in_flight(pool);
+	return false;
 }
 
 void dmrow_pool_defer_bio(struct dmrow_pool *pool, struct bio *bio)

@@ -73,6 +73,7 @@ struct dmrow_pool {
 	bool low_water_signalled;
 	bool metadata_low;			/* read-only for lack of metadata space */
 	bool suspended;
+	unsigned int fast_path_off;		/* > 0: map() defers everything */
 
 	atomic_t in_flight;			/* data I/O we submitted, not yet done */
 	wait_queue_head_t in_flight_wait;
@@ -119,6 +120,8 @@ struct dmrow_bio_ctx {
 };
 
 void dmrow_pool_defer_bio(struct dmrow_pool *pool, struct bio *bio);
+/* Remap @bio at once if it needs no metadata work; false: defer it. */
+bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio);
 void dmrow_pool_attach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db);
 void dmrow_pool_detach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db);
 bool dmrow_pool_disk_active(struct dmrow_pool *pool, u64 disk_id, u64 snap_id,

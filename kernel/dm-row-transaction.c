@@ -19,6 +19,12 @@ int dmrow_tm_read_lock(struct dmrow_tm *tm, u64 b, const struct dmrow_validator 
 	return dmrow_bm_read_lock(tm->bm, b, v, result);
 }
 
+int dmrow_tm_read_try_lock(struct dmrow_tm *tm, u64 b, const struct dmrow_validator *v,
+			   struct dmrow_block **result)
+{
+	return dmrow_bm_read_try_lock(tm->bm, b, v, result);
+}
+
 static void init_header(struct dmrow_tm *tm, struct dmrow_block *blk)
 {
 	struct row_disk_block_header *hdr = dmrow_block_data(blk);

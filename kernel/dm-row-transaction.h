@@ -27,6 +27,9 @@ struct dmrow_tm {
 
 int dmrow_tm_read_lock(struct dmrow_tm *tm, u64 b, const struct dmrow_validator *v,
 		       struct dmrow_block **result);
+/* Never blocks: -EWOULDBLOCK if the block would have to be read or checked. */
+int dmrow_tm_read_try_lock(struct dmrow_tm *tm, u64 b, const struct dmrow_validator *v,
+			   struct dmrow_block **result);
 
 /* A zeroed, newly allocated block with its header filled in. */
 int dmrow_tm_new_block(struct dmrow_tm *tm, const struct dmrow_validator *v,

@@ -62,6 +62,7 @@ static u64 seed;
 static u64 op_index;
 static const char *op_name = "setup";
 static u64 nr_eagain, nr_enospc, nr_crashes;
+static u64 nr_fast_answered, nr_fast_passed;	/* dmrow_md_try_find_block() */
 
 static struct dmrow_bm *bm;
 static struct dmrow_metadata *md;
@@ -274,6 +275,22 @@ static void verify_image(struct image *img)
 
 	for (int v = 0; v < NV; v++) {
 		int r = dmrow_md_find_block(md, img->disk, img->snap, v, &m);
+		struct dmrow_mapping fast;
+		int fr = dmrow_md_try_find_block(md, img->disk, img->snap, v, &fast);
+
+		/* The fast path's lookup may pass, never disagree. */
+		check(fr == -EWOULDBLOCK || fr == r, "disk %llu snap %llu block %d: try_find %d, find %d",
+		      (unsigned long long)img->disk, (unsigned long long)img->snap, v, fr, r);
+		if (!fr && !r)
+			check(fast.data_block == m.data_block && fast.shared == m.shared,
+			      "disk %llu snap %llu block %d: try_find maps to %llu (shared %d), find to %llu (shared %d)",
+			      (unsigned long long)img->disk, (unsigned long long)img->snap, v,
+			      (unsigned long long)fast.data_block, fast.shared,
+			      (unsigned long long)m.data_block, m.shared);
+		if (fr == -EWOULDBLOCK)
+			nr_fast_passed++;
+		else
+			nr_fast_answered++;
 
 		if (img->block[v] == NONE) {
 			check(r == -ENODATA, "disk %llu snap %llu block %d: expected unmapped, got %d",
@@ -761,6 +778,10 @@ static void run_model(void **state)
 	printf("metadata model: %llu crashes, %llu full-pool retries after commit, %llu writes refused for space\n",
 	       (unsigned long long)nr_crashes, (unsigned long long)nr_eagain,
 	       (unsigned long long)nr_enospc);
+	printf("metadata model: the fast-path lookup answered %llu lookups and passed %llu\n",
+	       (unsigned long long)nr_fast_answered, (unsigned long long)nr_fast_passed);
+	/* With every block in memory it must answer most lookups itself. */
+	check(nr_fast_answered > nr_fast_passed, "the fast-path lookup answered too few");
 }
 
 int main(void)

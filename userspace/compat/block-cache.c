@@ -235,6 +235,12 @@ int dmrow_bm_read_lock(struct dmrow_bm *bm, u64 b, const struct dmrow_validator 
 	return r;
 }
 
+int dmrow_bm_read_try_lock(struct dmrow_bm *bm, u64 b, const struct dmrow_validator *v,
+			   struct dmrow_block **result)
+{
+	return dmrow_bm_read_lock(bm, b, v, result);
+}
+
 int dmrow_bm_write_lock(struct dmrow_bm *bm, u64 b, const struct dmrow_validator *v,
 			struct dmrow_block **result)
 {
