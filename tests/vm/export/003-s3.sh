@@ -141,20 +141,23 @@ printf '  2| %s\n' "${CMD_ERR_LINES[@]}"
 assert_eq "$rc" 1 "exit status of the export cut off"
 err_has "incomplete; run the same command again"
 err_has "chunk [0-9a-f]{64} \(slot [0-9]+\)"
-stored=$(server_chunks big)
-log_note "the server held $stored chunks when it stopped"
-[[ $stored -ge 8 && $stored -lt 128 ]] || fail "$stored chunks stored when the server stopped"
-
-# s3rver writes an object's data file in place, then its metadata: an
-# upload cut off leaves a data file without metadata, which it serves as a
-# (perhaps truncated) object.  An S3 PUT is atomic: such objects never
-# become visible, so remove them as the service would never have shown them.
-for f in $(compgen -G "$bucketdir/big/chunks/*/*._S3rver_object" || true); do
-	if [[ ! -e ${f%object}metadata.json ]]; then
+# s3rver writes an object's data file in place, then an md5 file, then its
+# metadata: an upload cut off can leave a data file without metadata, a
+# truncated metadata file (which it answers with HTTP 500), or metadata
+# whose length the data file does not have yet.  An S3 PUT is atomic: such
+# objects never become visible, so remove them as the service would never
+# have shown them.
+for f in $(find "$bucketdir/big" -name '*._S3rver_object'); do
+	meta=${f%object}metadata.json
+	if ! len=$(jq -er '."content-length"' "$meta" 2>/dev/null) ||
+	   [[ $len != "$(stat -c %s "$f")" ]]; then
 		log_note "removing the cut-off upload ${f##*/}"
-		rm -f "$f" "$f.md5"
+		rm -f "$f" "$f.md5" "$meta"
 	fi
 done
+stored=$(server_chunks big)
+log_note "the server held $stored complete chunks when it stopped"
+[[ $stored -ge 1 && $stored -lt 128 ]] || fail "$stored chunks stored when the server stopped"
 
 log_must "$s3" start "$s3dir" $port $bucket
 expect_exit 0 snapctl --json export list "$burl"
