@@ -92,8 +92,8 @@ def sectors(dev):
 
 def sectors_written(dev):
     """Sectors written to a device since boot (/sys/block/<dm-N>/stat)."""
-    node = os.path.basename(os.path.realpath(dev))
-    with open(f"/sys/block/{node}/stat") as f:
+    rdev = os.stat(dev).st_rdev
+    with open(f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}/stat") as f:
         return int(f.read().split()[6])
 
 
@@ -261,6 +261,7 @@ class OldSnapshot(Target):
 
     def snapshot(self):
         cow = self.slice(self.cow_mib)
+        zero(cow, 1)            # a fresh persistent-snapshot header
         self.count += 1
         name = f"{self.name}-s{self.count}"
         run("dmsetup", "suspend", self.name)
