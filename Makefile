@@ -15,7 +15,7 @@
 #   make fuzz            libFuzzer harnesses (clang); make check-fuzz runs them
 #   make lint            sparse on the module, cppcheck on the userspace
 #   make setup           install every build and test dependency (Debian packages)
-#   make install         snapctl, its man page and the module into DESTDIR
+#   make install         snapctl, its man page, its systemd unit and the module into DESTDIR
 #   make clean
 
 KVER ?= $(shell scripts/kver 2>/dev/null)
@@ -88,6 +88,8 @@ lint: userspace
 install: userspace
 	install -D -m 0755 $(BUILD)/snapctl $(DESTDIR)/usr/sbin/snapctl
 	install -D -m 0644 Documentation/snapctl.8 $(DESTDIR)/usr/share/man/man8/snapctl.8
+	install -D -m 0644 userspace/systemd/snapctl-daemon.service \
+		$(DESTDIR)/lib/systemd/system/snapctl-daemon.service
 	if [ -f dm-row.ko ]; then \
 		install -D -m 0644 dm-row.ko $(DESTDIR)/lib/modules/$(KVER)/extra/dm-row.ko; \
 	fi

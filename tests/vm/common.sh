@@ -410,10 +410,13 @@ snapctl_contract() {
 
 # snapctl_pool NAME [METADEV DATADEV]: create a pool with snapctl (--force,
 # whatever the devices held; default: the first two disks) and register its
-# removal.  Pool definitions go to $TEST_TMP/pools (/etc is read-only).
+# removal.  Pool definitions go to $TEST_TMP/pools (/etc is read-only), the
+# policy store to $TEST_TMP/state and snapshot locks to $TEST_TMP/run.
 snapctl_pool() {
 	local name=$1 meta=${2:-$(disk 0)} data=${3:-$(disk 1)}
 	export SNAPCTL_CONFIG_DIR=${SNAPCTL_CONFIG_DIR:-$TEST_TMP/pools}
+	export SNAPCTL_STATE_DIR=${SNAPCTL_STATE_DIR:-$TEST_TMP/state}
+	export SNAPCTL_RUN_DIR=${SNAPCTL_RUN_DIR:-$TEST_TMP/run}
 	log_must snapctl pool create "$name" --metadata "$meta" --data "$data" --force
 	on_exit snapctl_pool_remove "$name"
 }
@@ -433,4 +436,65 @@ mount_fs() {
 	mkdir -p "$dir"
 	log_must mount "$dev" "$dir"
 	on_exit "! mountpoint -q '$dir' || umount '$dir'"
+}
+
+# ---------------------------------------------------------------------------
+# snapctl daemon and its fake clock
+
+# clock_at TIME: set the fake clock (SNAPCTL_FAKE_TIME_FILE, made on first
+# use) to TIME (seconds since the epoch or YYYY-MM-DDTHH:MM[:SS], UTC).  The
+# file is replaced, never rewritten in place, so a reader never sees it empty.
+clock_at() {
+	export SNAPCTL_FAKE_TIME_FILE=${SNAPCTL_FAKE_TIME_FILE:-$TEST_TMP/clock}
+	echo "$1" >"$SNAPCTL_FAKE_TIME_FILE.new"
+	mv "$SNAPCTL_FAKE_TIME_FILE.new" "$SNAPCTL_FAKE_TIME_FILE"
+}
+
+# epoch TIME: seconds since the epoch of a UTC time such as 2026-03-02T14:00.
+epoch() {
+	date -u -d "${1/T/ }" +%s
+}
+
+# daemon_start [ARGS...]: run 'snapctl daemon --interval 0.2 ARGS' in the
+# background, its log (standard error) in $DAEMON_LOG; stopped at exit.
+DAEMON_LOG=${TEST_TMP:-/tmp}/daemon.log
+DAEMON_PID=
+daemon_start() {
+	echo "+ snapctl daemon --interval 0.2 $* &"
+	snapctl daemon --interval 0.2 "$@" 2>>"$DAEMON_LOG" &
+	DAEMON_PID=$!
+	on_exit '[[ -z $DAEMON_PID ]] || kill -TERM $DAEMON_PID 2>/dev/null; wait $DAEMON_PID 2>/dev/null; true'
+	wait_log "started \\(pid $DAEMON_PID\\)"
+}
+
+# daemon_stop: SIGTERM; the daemon must exit 0 within 10 s.
+daemon_stop() {
+	local rc=0 i
+	[[ -n $DAEMON_PID ]] || fail "no daemon to stop"
+	kill -TERM "$DAEMON_PID"
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$DAEMON_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$DAEMON_PID" 2>/dev/null && fail "the daemon did not stop within 10 s of SIGTERM"
+	wait "$DAEMON_PID" || rc=$?
+	DAEMON_PID=
+	[[ $rc -eq 0 ]] || fail "the daemon exited $rc after SIGTERM"
+}
+
+# wait_log REGEX [SECONDS]: wait (default 30 s) for a daemon log line matching REGEX.
+wait_log() {
+	local re=$1 limit=$((${2:-30} * 10)) i
+	for ((i = 0; i < limit; i++)); do
+		grep -Eq -- "$re" "$DAEMON_LOG" 2>/dev/null && return 0
+		[[ -z $DAEMON_PID ]] || kill -0 "$DAEMON_PID" 2>/dev/null ||
+			fail "the daemon died waiting for '$re'; log: $(tail -5 "$DAEMON_LOG")"
+		sleep 0.1
+	done
+	fail "no daemon log line matching '$re' in ${2:-30} s; log: $(tail -5 "$DAEMON_LOG")"
+}
+
+# log_count REGEX: how many daemon log lines match REGEX.
+log_count() {
+	grep -Ec -- "$1" "$DAEMON_LOG" || true
 }

@@ -311,8 +311,9 @@ static const char *disk_label(const struct record *disk, char *buf, size_t len)
 	const char *name = record_get(disk, "name");
 
 	if (name && strcmp(name, "-"))
-		return name;
-	snprintf(buf, len, "%" PRIu64, record_u64(disk, "id"));
+		snprintf(buf, len, "%s", name);
+	else
+		snprintf(buf, len, "%" PRIu64, record_u64(disk, "id"));
 	return buf;
 }
 
