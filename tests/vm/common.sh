@@ -463,8 +463,21 @@ daemon_start() {
 	echo "+ snapctl daemon --interval 0.2 $* &"
 	snapctl daemon --interval 0.2 "$@" 2>>"$DAEMON_LOG" &
 	DAEMON_PID=$!
-	on_exit '[[ -z $DAEMON_PID ]] || kill -TERM $DAEMON_PID 2>/dev/null; wait $DAEMON_PID 2>/dev/null; true'
+	if [[ -z ${_DAEMON_CLEANUP:-} ]]; then
+		on_exit _daemon_cleanup
+		_DAEMON_CLEANUP=1
+	fi
 	wait_log "started \\(pid $DAEMON_PID\\)"
+}
+
+# Stop a daemon left running and show what the daemons logged.
+_daemon_cleanup() {
+	if [[ -n $DAEMON_PID ]]; then
+		kill -TERM "$DAEMON_PID" 2>/dev/null
+		wait "$DAEMON_PID" 2>/dev/null
+	fi
+	[[ ! -s $DAEMON_LOG ]] || sed 's/^/daemon| /' "$DAEMON_LOG"
+	true
 }
 
 # daemon_stop: SIGTERM; the daemon must exit 0 within 10 s.

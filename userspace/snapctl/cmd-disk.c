@@ -244,6 +244,7 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 			json_u64(&j, "mapped_bytes", mapped * bs);
 			json_u64(&j, "origin_snapshot", record_u64(d, "origin"));
 			json_bool(&j, "delete_auto_snapshots", record_u64(d, "delete_auto_snapshots"));
+			json_u64(&j, "policy", record_u64(d, "policy"));
 			if (!removed) {
 				char path[300];
 
