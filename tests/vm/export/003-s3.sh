@@ -141,16 +141,16 @@ printf '  2| %s\n' "${CMD_ERR_LINES[@]}"
 assert_eq "$rc" 1 "exit status of the export cut off"
 err_has "incomplete; run the same command again"
 err_has "chunk [0-9a-f]{64} \(slot [0-9]+\)"
-# s3rver writes an object's data file in place, then an md5 file, then its
-# metadata: an upload cut off can leave a data file without metadata, a
-# truncated metadata file (which it answers with HTTP 500), or metadata
-# whose length the data file does not have yet.  An S3 PUT is atomic: such
-# objects never become visible, so remove them as the service would never
-# have shown them.
+# s3rver writes an object's data file in place, then the data's MD5 to a
+# file, then its metadata: an upload cut off can leave a data file without
+# metadata, or a truncated metadata file (which it answers with HTTP 500).
+# An S3 PUT is atomic: such objects never become visible, so remove them as
+# the service would never have shown them.  An object is complete when its
+# metadata parses and its data has the MD5 recorded for it.
 for f in $(find "$bucketdir/big" -name '*._S3rver_object'); do
 	meta=${f%object}metadata.json
-	if ! len=$(jq -er '."content-length"' "$meta" 2>/dev/null) ||
-	   [[ $len != "$(stat -c %s "$f")" ]]; then
+	if ! jq -e 'type == "object"' "$meta" >/dev/null 2>&1 || [[ ! -s $f.md5 ]] ||
+	   [[ $(md5sum <"$f") != "$(<"$f.md5")  -" ]]; then
 		log_note "removing the cut-off upload ${f##*/}"
 		rm -f "$f" "$f.md5" "$meta"
 	fi
