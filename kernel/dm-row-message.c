@@ -165,6 +165,8 @@ static int msg_create_disk(struct msg_ctx *m)
 				 now_seconds());
 	if (r == -EEXIST)
 		m->why = "a disk with this id or name exists";
+	else if (r == -EINVAL)
+		m->why = "disk id above 16777215 or invalid name";
 	return r;
 }
 
@@ -235,8 +237,10 @@ static int msg_set_disk(struct msg_ctx *m)
 			}
 			del = n;
 		} else if ((v = value_of(m->argv[i], "policy"))) {
-			if (parse_u32(m, v, &n, "policy must be a number") || n > INT_MAX)
+			if (parse_u32(m, v, &n, "policy must be a number") || n > INT_MAX) {
+				m->why = "policy must be a number up to 2147483647";
 				return -EINVAL;
+			}
 			policy = n;
 		} else {
 			m->why = "unknown disk attribute (name=, delete_auto_snapshots=, policy=)";
@@ -382,6 +386,8 @@ static int msg_snapshot(struct msg_ctx *m)
 		m->why = "the disk has a snapshot of this name";
 	else if (r == -ERANGE)
 		m->why = "the pool has taken all the snapshots its clock allows (2^24)";
+	else if (r == -EINVAL)
+		m->why = "a disk given twice or an invalid name";
 	if (r)
 		goto out;
 	for (i = 0; i < nr; i++)
@@ -476,6 +482,8 @@ static int msg_clone(struct msg_ctx *m)
 			   now_seconds());
 	if (r == -EEXIST)
 		m->why = "a disk with this id or name exists";
+	else if (r == -EINVAL)
+		m->why = "disk id above 16777215 or invalid name";
 	return r;
 }
 
@@ -579,6 +587,10 @@ static int msg_info(struct msg_ctx *m)
 	int r;
 
 	if (!strcmp(m->argv[1], "pool")) {
+		if (m->argc > 2) {
+			m->why = "info pool takes no id";
+			return -EINVAL;
+		}
 		r = dmrow_md_pool_info(m->pool->md, &pool);
 		if (r)
 			return r;
@@ -787,6 +799,8 @@ static int msg_diff(struct msg_ctx *m)
 	if (r)
 		return r;
 	r = dmrow_md_diff(m->pool->md, disk, from, to, diff_block_from, &de);
+	if (r == -ENOENT)
+		r = -ENODATA;	/* the I/O path's "no such image": no such disk or snapshot */
 	if (r < 0)
 		return r;
 	if (!de.full && !flush_run(&de)) {

@@ -21,6 +21,9 @@ Standard library only: the guest runs the host's python3.
         read DEV OFF LEN      sha256 of a range of DEV, read with O_DIRECT
         msg DEV WORD...       send a target message (as 'dmsetup message DEV
                               0 WORD...'); the reply, lines joined by ';'
+        try DEV WORD...       the same, but a refused message is an answer,
+                              not an error: "ok REPLY" or "refused ERRNO"
+                              (the errno's name, e.g. EINVAL)
 
   dmrow-io.py seqwrite DEV OFF NBLOCKS PROGRESS STOP
       Write 4 KiB blocks with O_DIRECT, one at a time, in a ring of NBLOCKS
@@ -134,6 +137,12 @@ def cmd_batch():
             return h.hexdigest()
         if op == "msg":
             return dm_message(words[1], words[2:]).strip().replace("\n", ";")
+        if op == "try":
+            try:
+                reply = dm_message(words[1], words[2:]).strip().replace("\n", ";")
+            except OSError as e:
+                return "refused " + errno.errorcode.get(e.errno, str(e.errno))
+            return ("ok " + reply).strip()
         raise ValueError("unknown command " + op)
 
     for line in sys.stdin:
