@@ -1228,6 +1228,7 @@ static int __finish_mapping(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
 	u32 time;
 
 	dmrow_unpack_mapping(value, &result->data_block, &time);
+	result->time = time;
 	result->shared = !live || time < le32_to_cpu(live->rec.snapshotted_time);
 	/*
 	 * The I/O path sends bios where this says: a corrupt mapping must not
@@ -1296,6 +1297,57 @@ int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
 	__disk_changed(md, ds);
 	if (replaced)
 		r = mapping_dec(md, &old);
+out:
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_revert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
+			  u64 failed_block, const struct dmrow_mapping *old)
+{
+	struct disk_state *ds;
+	__le64 value, replaced_value;
+	bool replaced;
+	u64 block, root;
+	u32 time;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __get_live_disk(md, disk_id, &ds);
+	if (!r)
+		r = dmrow_btree_lookup(&md->mapping_info, le64_to_cpu(ds->rec.root), vblock, &value);
+	if (r == -ENODATA) {
+		r = 0;
+		goto out;
+	}
+	if (r)
+		goto out;
+	dmrow_unpack_mapping(&value, &block, &time);
+	if (block != failed_block)
+		goto out;
+	if (!old) {
+		r = __discard(md, ds, vblock, vblock + 1);
+		goto out;
+	}
+	if (old->data_block >= md->data_sm.nr_blocks) {
+		r = -EINVAL;
+		goto out;
+	}
+	/* The restored mapping holds a reference of its own again. */
+	r = dmrow_sm_inc(&md->data_sm, old->data_block);
+	if (r)
+		goto out;
+	value = dmrow_pack_mapping(old->data_block, old->time);
+	r = dmrow_btree_insert(&md->mapping_info, le64_to_cpu(ds->rec.root), vblock, &value,
+			       &root, &replaced_value, &replaced);
+	if (r)
+		goto out;
+	ds->rec.root = cpu_to_le64(root);
+	__disk_changed(md, ds);
+	if (replaced)
+		r = mapping_dec(md, &replaced_value);
 out:
 	up_write(&md->lock);
 	return r;

@@ -109,6 +109,7 @@ int dmrow_md_set_disk_policy(struct dmrow_metadata *md, u64 id, u32 policy_id);
 /* The I/O path. */
 struct dmrow_mapping {
 	u64 data_block;
+	u32 time;		/* pool time of the write that made it */
 	bool shared;		/* held by a snapshot or clone too: write elsewhere */
 };
 
@@ -134,6 +135,15 @@ int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block);
 /* Map @vblock of a live head to @data_block (takes over its reference). */
 int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
 			  u64 data_block);
+/*
+ * Undo dmrow_md_insert_block() of @failed_block at @vblock, whose data write
+ * failed: map @vblock to @old again (as dmrow_md_find_block() gave it), or
+ * to nothing if @old is NULL.  Nothing is done if @vblock no longer maps to
+ * @failed_block.  The old block keeps its sharing: a write that failed
+ * loses no data that was there before it.
+ */
+int dmrow_md_revert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
+			  u64 failed_block, const struct dmrow_mapping *old);
 /* Unmap [@begin, @end) of a live head. */
 int dmrow_md_discard(struct dmrow_metadata *md, u64 disk_id, u64 begin, u64 end);
 

@@ -87,6 +87,7 @@ struct revert {
 	u64 disk_id;
 	u64 vblock;
 	u64 block;
+	struct dmrow_mapping old;	/* data_block DMROW_UNMAPPED: none */
 };
 
 static struct dmrow_bio_ctx *bio_ctx(struct bio *bio)
@@ -319,6 +320,8 @@ static void pool_endio(struct bio *bio)
 			rv->disk_id = ctx->disk->disk_id;
 			rv->vblock = ctx->vblock;
 			rv->block = ctx->new_block;
+			rv->old.data_block = ctx->old_block;
+			rv->old.time = ctx->old_time;
 			spin_lock_irqsave(&pool->lock, flags);
 			list_add_tail(&rv->list, &pool->reverts);
 			spin_unlock_irqrestore(&pool->lock, flags);
@@ -489,7 +492,6 @@ static void check_metadata_space(struct dmrow_pool *pool)
 
 static void process_reverts(struct dmrow_pool *pool)
 {
-	struct dmrow_mapping m;
 	struct revert *rv, *tmp;
 	LIST_HEAD(reverts);
 	int r;
@@ -499,12 +501,10 @@ static void process_reverts(struct dmrow_pool *pool)
 	spin_unlock_irq(&pool->lock);
 
 	list_for_each_entry_safe(rv, tmp, &reverts, list) {
-		r = dmrow_md_find_block(pool->md, rv->disk_id, 0, rv->vblock, &m);
-		if (!r && m.data_block == rv->block) {
-			r = dmrow_md_discard(pool->md, rv->disk_id, rv->vblock, rv->vblock + 1);
-			if (r)
-				dmrow_pool_metadata_failed(pool, "undo failed write", r);
-		}
+		r = dmrow_md_revert_block(pool->md, rv->disk_id, rv->vblock, rv->block,
+					  rv->old.data_block == DMROW_UNMAPPED ? NULL : &rv->old);
+		if (r && r != -ENOENT)	/* -ENOENT: the disk is gone */
+			dmrow_pool_metadata_failed(pool, "undo failed write", r);
 		list_del(&rv->list);
 		kfree(rv);
 	}
@@ -684,6 +684,7 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 		return;
 	}
 	old_block = r ? DMROW_UNMAPPED : m.data_block;
+	ctx->old_time = r ? 0 : m.time;
 
 	if (pool->mode >= POOL_READ_ONLY) {
 		fail_bio(bio, pool->metadata_low ? BLK_STS_NOSPC : BLK_STS_IOERR);
@@ -825,6 +826,8 @@ static void process_messages(struct dmrow_pool *pool)
 			break;
 		if (!quiesced) {
 			quiesce(pool);
+			/* Failed writes drained just now are undone before any message. */
+			process_reverts(pool);
 			quiesced = true;
 		}
 		msg->error = dmrow_process_message(pool, msg->argc, msg->argv, msg->result,

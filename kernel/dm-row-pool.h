@@ -113,6 +113,7 @@ struct dmrow_bio_ctx {
 	u64 vblock;
 	u64 new_block;			/* the block a new-block write goes to */
 	u64 old_block;			/* what it replaced, DMROW_UNMAPPED if none */
+	u32 old_time;			/* and that mapping's pool time */
 	unsigned int flags;
 	bio_end_io_t *saved_end_io;
 	void *saved_private;

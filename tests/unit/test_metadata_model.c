@@ -62,7 +62,8 @@ static u64 seed;
 static u64 op_index;
 static const char *op_name = "setup";
 static u64 nr_eagain, nr_enospc, nr_crashes;
-static u64 nr_fast_answered, nr_fast_passed;	/* dmrow_md_try_find_block() */
+static u64 nr_fast_answered, nr_fast_passed;
+static u64 nr_reverts;	/* failed writes undone */	/* dmrow_md_try_find_block() */
 
 static struct dmrow_bm *bm;
 static struct dmrow_metadata *md;
@@ -416,6 +417,7 @@ static void op_write(void)
 	struct image *img = random_image(true);
 	struct dmrow_mapping m;
 	u64 b, token;
+	bool mapped;
 	int v, r;
 
 	if (!img)
@@ -424,6 +426,7 @@ static void op_write(void)
 	token = ++token_seq;
 	r = dmrow_md_find_block(md, img->disk, 0, v, &m);
 	check(r == 0 || r == -ENODATA, "find_block %d", r);
+	mapped = !r;
 	if (!r && !m.shared) {
 		check(m.data_block == img->block[v], "in-place target differs from model");
 		data_tokens[m.data_block] = token;
@@ -449,6 +452,28 @@ static void op_write(void)
 		return;
 	}
 	check(r == 0, "insert %d", r);
+	if (!rnd_below(8)) {
+		/*
+		 * The data write failed: undo the insert.  The block reads as
+		 * before (the model is unchanged) and the fresh block is free.
+		 */
+		nr_reverts++;
+		r = dmrow_md_revert_block(md, img->disk, v, b, mapped ? &m : NULL);
+		if (r == -ENOSPC) {
+			abort_transaction();
+			return;
+		}
+		check(r == 0, "revert %d", r);
+		r = dmrow_md_find_block(md, img->disk, 0, v, &m);
+		if (mapped)
+			check(r == 0 && m.data_block == img->block[v] && m.shared,
+			      "after a revert block %d maps to %llu (%d, shared %d), model %llu", v,
+			      (unsigned long long)m.data_block, r, m.shared,
+			      (unsigned long long)img->block[v]);
+		else
+			check(r == -ENODATA, "after a revert block %d: %d, expected unmapped", v, r);
+		return;
+	}
 	img->block[v] = b;
 	img->token[v] = token;
 }
@@ -778,6 +803,8 @@ static void run_model(void **state)
 	printf("metadata model: %llu crashes, %llu full-pool retries after commit, %llu writes refused for space\n",
 	       (unsigned long long)nr_crashes, (unsigned long long)nr_eagain,
 	       (unsigned long long)nr_enospc);
+	printf("metadata model: %llu failed writes undone\n", (unsigned long long)nr_reverts);
+	check(nr_reverts > 0, "no failed write was undone");
 	printf("metadata model: the fast-path lookup answered %llu lookups and passed %llu\n",
 	       (unsigned long long)nr_fast_answered, (unsigned long long)nr_fast_passed);
 	/* With every block in memory it must answer most lookups itself. */
