@@ -6,10 +6,11 @@
 # 'snapctl snapshot create' and the daemon:
 # - held as during an automatic snapshot (flock(1), with the holder's line),
 #   a manual snapshot fails at once with --wait 0 (exit 4, naming the
-#   holder) and, given time, waits and succeeds once it is released;
+#   holder) and, given time, waits (saying for whom), takes nothing while
+#   the lock is held, and succeeds once it is released;
 # - held, 'daemon --once' takes no automatic snapshot (exit 4, a busy
 #   event), and takes it at the next pass once released;
-# - a manual snapshot whose pre-hook sleeps holds the lock: the running
+# - a manual snapshot whose pre-hook waits holds the lock: the running
 #   daemon, at its slot, waits for it (and says for whom) and snapshots
 #   after it;
 # - manual snapshots started together with the clock's move to each of
@@ -35,51 +36,71 @@ names() {
 	snapctl --json snapshot list tank vm1 | jq -r '[.[].name] | join(" ")'
 }
 
-# hold_lock SECONDS: hold vm1's lock in the background, as a snapshot would.
+# hold_lock: hold vm1's lock in the background, as a snapshot would, until
+# release_lock.  (No fixed sleeps: under emulation a command may take seconds.)
 hold_lock() {
-	rm -f "$TEST_TMP/held"
+	rm -f "$TEST_TMP/held" "$TEST_TMP/release"
 	(
 		exec 9<>"$lock"
 		flock 9
 		echo "pid $BASHPID: automatic snapshot auto_test" >"$lock"
 		touch "$TEST_TMP/held"
-		sleep "$1"
+		while [[ ! -e $TEST_TMP/release ]]; do sleep 0.05; done
 	) &
 	HOLDER=$!
 	while [[ ! -e $TEST_TMP/held ]]; do sleep 0.05; done
 }
 
+release_lock() {
+	touch "$TEST_TMP/release"
+	wait "$HOLDER"
+}
+
+# wait_file_has FILE REGEX PID: wait for a line in FILE while PID lives.
+wait_file_has() {
+	until grep -Eq -- "$2" "$1"; do
+		kill -0 "$3" 2>/dev/null || fail "gone before '$2' in $1: $(cat "$1")"
+		sleep 0.1
+	done
+}
+
 # --- a manual snapshot while the lock is held --------------------------------------
-hold_lock 3
+hold_lock
 expect_exit 4 snapctl snapshot create tank vm1 --name m1 --wait 0
 err_has "^snapctl: disk vm1 is busy with another snapshot operation \(pid $HOLDER: automatic snapshot auto_test\); try again when it is done$"
-expect_exit 0 snapctl snapshot create tank vm1 --name m2 --wait 30
-err_has "^snapctl: disk vm1 is busy \(pid $HOLDER: automatic snapshot auto_test\); waiting up to 30 s$"
-wait "$HOLDER"
+snapctl snapshot create tank vm1 --name m2 --wait 120 >"$TEST_TMP/m2.out" 2>"$TEST_TMP/m2.err" &
+manual=$!
+wait_file_has "$TEST_TMP/m2.err" "^snapctl: disk vm1 is busy \(pid $HOLDER: automatic snapshot auto_test\); waiting up to 120 s$" "$manual"
+assert_eq "$(names)" "" "a manual snapshot went ahead on a locked disk"
+release_lock
+wait "$manual" || fail "the waiting manual snapshot failed: $(cat "$TEST_TMP/m2.err")"
 assert_eq "$(names)" "m2" "snapshots after the refused and the waiting manual snapshot"
 
 # --- the daemon while the lock is held --------------------------------------------------
-hold_lock 4
+hold_lock
 clock_at 2026-03-02T10:00
 expect_exit 4 snapctl daemon --once --lock-timeout 0.5 --json
 jq -e '.busy == 1 and .errors == 0 and ([.events[] | select(.action == "snapshot")] | length) == 0 and
 	([.events[] | select(.action == "busy")][0].message | test("pid [0-9]+: automatic snapshot auto_test"))' \
 	"$CMD_OUT" || fail "a busy disk in daemon --once"
 assert_eq "$(names)" "m2" "the daemon snapshotted a locked disk"
-wait "$HOLDER"
+release_lock
 clock_at 2026-03-02T10:10
 expect_exit 0 snapctl daemon --once
 err_has "tank/vm1: took auto_20260302_1000_h"
 
 # --- a slow manual snapshot holds the lock; the daemon waits for it ------------------------
-daemon_start --lock-timeout 30
-rm -f "$TEST_TMP/in-hook"
-snapctl snapshot create tank vm1 --name slow --pre-hook "touch $TEST_TMP/in-hook; sleep 3" \
+daemon_start --lock-timeout 120
+rm -f "$TEST_TMP/in-hook" "$TEST_TMP/go"
+snapctl snapshot create tank vm1 --name slow \
+	--pre-hook "touch $TEST_TMP/in-hook; while [ ! -e $TEST_TMP/go ]; do sleep 0.05; done" \
 	>"$TEST_TMP/slow.out" 2>&1 &
 manual=$!
 while [[ ! -e $TEST_TMP/in-hook ]]; do sleep 0.05; done
 clock_at 2026-03-02T11:00
 wait_log "tank/vm1: busy \(pid $manual: manual snapshot of vm1\); waiting"
+assert_eq "$(names)" "m2 auto_20260302_1000_h" "the daemon snapshotted a disk a manual snapshot holds"
+touch "$TEST_TMP/go"
 wait "$manual" || fail "the slow manual snapshot failed: $(cat "$TEST_TMP/slow.out")"
 wait_log "took auto_20260302_1100_h"
 assert_eq "$(names)" "m2 auto_20260302_1000_h slow auto_20260302_1100_h" \
