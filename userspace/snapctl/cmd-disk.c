@@ -156,7 +156,9 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (r)
 		return r;
 	block = pool_block_bytes(cfg.name);
-	sectors = ((bytes + block - 1) / block * block) >> 9;
+	sectors = (bytes / block + !!(bytes % block)) * (block >> 9);	/* no wrap near 2^64 */
+	if (sectors > (uint64_t)INT64_MAX >> 9)		/* what a block device can be */
+		return snapctl_usage_error(cmd, "size must be at most 8 EiB");
 	chosen_id = id != 0;
 	if (!id)
 		id = next_free_disk_id(cfg.name);
@@ -372,7 +374,9 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (r)
 		return r;
 	block = pool_block_bytes(cfg.name);
-	sectors = ((bytes + block - 1) / block * block) >> 9;
+	sectors = (bytes / block + !!(bytes % block)) * (block >> 9);	/* no wrap near 2^64 */
+	if (sectors > (uint64_t)INT64_MAX >> 9)		/* what a block device can be */
+		return snapctl_usage_error(cmd, "size must be at most 8 EiB");
 	old = record_u64(&disk, "size");
 	disk_device_name(cfg.name, &disk, dev, sizeof(dev));
 	if (sectors < old) {

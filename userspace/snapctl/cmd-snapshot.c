@@ -391,7 +391,7 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_CREATE];
 	struct freezer fz = { .timeout = 10, .lock = PTHREAD_MUTEX_INITIALIZER,
 			      .cond = PTHREAD_COND_INITIALIZER };
-	unsigned int hook_timeout = 30, retention_days = 0, wait = 60, nr_disks, i;
+	unsigned int hook_timeout = 30, retention_days = 0, wait = 60, nr_disks, i, j;
 	struct disk_lock locks[MAX_DISKS];
 	const char *pre_hook = NULL, *post_hook = NULL;
 	char *names[MAX_DISKS], *name_list = NULL, msg[4096], ids[1024], autoname[64];
@@ -483,6 +483,15 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s' (see 'snapctl disk list %s')",
 					 cfg.name, missing, cfg.name);
 		}
+		for (j = 0; j < i; j++) {
+			if (record_u64(&disks[j], "id") != record_u64(&disks[i], "id"))
+				continue;
+			/* Its lock would wait for itself. */
+			for (j = 0; j <= i; j++)
+				record_free(&disks[j]);
+			return snapctl_usage_error(cmd, "disk '%s' is given twice",
+						   argv[ind + 1 + i]);
+		}
 		snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%" PRIu64, i ? "," : "",
 			 record_u64(&disks[i], "id"));
 		disk_device_name(cfg.name, &disks[i], devname, sizeof(devname));
@@ -548,7 +557,10 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (fz.timed_out)
 		fprintf(stderr, "snapctl: warning: the freeze hit its %u s timeout; filesystems were thawed before the snapshot completed\n",
 			fz.timeout);
-	if (r) {
+	if (r == -EEXIST) {
+		/* A taken name is a usage error, as for disks (snapctl(8)). */
+		r = fail_with(EXIT_USAGE, "the name is taken: the disk has a snapshot of that name already");
+	} else if (r) {
 		r = message_failed("taking the snapshot", r);
 	} else {
 		/* The answer is the new ids, one per disk, in order. */
@@ -780,6 +792,13 @@ static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	r = open_pool(argv[0], &cfg);
 	if (r)
 		return r;
+	/* A name that does not resolve deletes nothing, not the ones before it. */
+	for (i = 1; i < argc; i++) {
+		r = snapctl_find_snapshot(cfg.name, argv[i], &snap);
+		if (r)
+			return r;
+		record_free(&snap);
+	}
 	for (i = 1; i < argc; i++) {
 		r = snapctl_find_snapshot(cfg.name, argv[i], &snap);
 		if (r)

@@ -21,6 +21,7 @@
 # clean offline.
 
 . "$DMROW_SRC/tests/vm/common.sh"
+. "$DMROW_SRC/tests/vm/hostile/lib.sh"
 
 require_disks 2
 require_cmd python3
@@ -55,28 +56,11 @@ N63=$(printf 'n%.0s' {1..63})
 N64=${N63}x
 HUGE=$(printf 'z%.0s' {1..5000})
 
-# state: everything a refused message must leave as it was ('info pool' has
-# the status's transaction id and space; the status itself is compared at
-# the end of each section: every process start costs under emulation).
-# ask WORD...: send a command to the io process, its answer in REPLY (no
-# subshell: $(io ...) would fork for every message).
-ask() {
-	echo "$*" >&"$_IO_W"
-	read -r REPLY <&"$_IO_R" || fail "the io process died on: $*"
-}
-
-# state: set S to 'info pool', 'list_disks' and every disk's snapshots.
+# state: set S to what a refused message must leave as it was ('info pool'
+# has the status's transaction id and space; the status line itself is
+# compared at the end of each section: every process start costs).
 state() {
-	local d
-	ask msg $P info pool
-	S=$REPLY
-	ask msg $P list_disks
-	S+=$'\n'$REPLY
-	for d in $DISKS; do
-		ask msg $P list_snapshots "$d"
-		S+=$'\n'$REPLY
-	done
-	[[ $S != *error:* ]] || fail "reading the pool's state: $S"
+	pool_state pool $DISKS
 }
 
 declare -A STRERROR=(
@@ -89,10 +73,7 @@ REFUSED=0
 
 unchanged() {
 	state
-	if [[ $S != "$STATE" ]]; then
-		diff <(echo "$STATE") <(echo "$S") || true
-		fail "refused message '$*' changed the pool"
-	fi
+	same_state "$STATE" "$S" "refused message '$*'"
 	REFUSED=$((REFUSED + 1))
 }
 
