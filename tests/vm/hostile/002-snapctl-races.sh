@@ -53,8 +53,9 @@ listings() {
 
 # The listings ask for the snapshots' deltas, which the pool computes once
 # and keeps: commit that before taking the state.
-LISTINGS=$(listings)
+listings >/dev/null
 log_must pool_msg tank commit
+LISTINGS=$(listings)
 state
 STATE=$S
 
@@ -118,15 +119,15 @@ log_must snapctl disk remove tank vm3 --yes
 log_note "at ${SECONDS}s: races"
 
 # race N WORDS...: send the message N times at once ('%' in WORDS becomes
-# the sender's number); print how many succeeded; the failures' errors go
-# to $TEST_TMP/race.err.
+# the sender's number); print how many succeeded; each sender's errors go
+# to $TEST_TMP/race.err.<number> (one file each: their lines would mix).
 race() {
 	local n=$1 i ok=0
 	local -a pids
 	shift
-	: >"$TEST_TMP/race.err"
+	rm -f "$TEST_TMP"/race.err.*
 	for ((i = 0; i < n; i++)); do
-		dmsetup message tank 0 "${@//%/$i}" >/dev/null 2>>"$TEST_TMP/race.err" &
+		dmsetup message tank 0 "${@//%/$i}" >/dev/null 2>"$TEST_TMP/race.err.$i" &
 		pids+=($!)
 	done
 	for i in "${pids[@]}"; do
@@ -139,9 +140,9 @@ race() {
 losers_say() {
 	local line
 	while read -r line; do
-		[[ -z $line || $line == "Command failed." || $line == *"failed: $1" ]] ||
+		[[ $line == "Command failed." || $line == *"failed: $1" ]] ||
 			fail "a losing message said: $line"
-	done <"$TEST_TMP/race.err"
+	done < <(cat "$TEST_TMP"/race.err.*)
 }
 
 s1=$(pool_msg tank list_snapshots 1 | sed -n 's/^snapshot id=\([0-9]*\) .*/\1/p')
