@@ -12,6 +12,24 @@
  *
  * Memory grows with the metadata in use (two counts per referenced block):
  * this is an offline tool's trade, not the I/O path's.
+ *
+ * Repair.  Of everything the check can find, only wrong reference counts
+ * have one right answer that the metadata itself gives: the references
+ * the walk counted.  A leaked block (counted but unreferenced: what a
+ * crash between two updates of one count would leave) or a count that is
+ * too high or too low is set to what was found, and the "blocks in use"
+ * totals follow.  One kind of wrong count is not repaired: a metadata
+ * block that is referenced but counted free may already have been handed
+ * out again and overwritten, so the tree holding it cannot be trusted.
+ * Neither are damaged blocks, broken trees or chain links: there, what the
+ * right content was is lost, and a repair would be a guess.  So a repair
+ * either fixes every problem found, or changes nothing.
+ *
+ * The fixes go through the space maps' own count updates, in one
+ * transaction with the needs_check flag cleared, and the pool is checked
+ * again after the commit.  Decrementing a leaked block frees it only for
+ * the next transaction (the space maps never reuse what the committed
+ * state holds), so a crash during a repair leaves the pool as it was.
  */
 #define DM_MSG_PREFIX "row-metadata"
 
@@ -34,6 +52,16 @@ struct checker {
 	struct dmrow_delta_map meta_refs;
 	struct dmrow_delta_map data_refs;
 	u64 current_disk;		/* whose chain a walk is in */
+
+	/*
+	 * Repairs only: per space map, the change each wrong count needs,
+	 * and the correction of its blocks-in-use total.
+	 */
+	bool repair;
+	struct dmrow_delta_map meta_fixes;
+	struct dmrow_delta_map data_fixes;
+	s64 meta_allocated_fix;
+	s64 data_allocated_fix;
 };
 
 #define report(c, fmt, ...) do {						\
@@ -42,6 +70,12 @@ struct checker {
 	(c)->result->nr_problems++;						\
 	if ((c)->problem)							\
 		(c)->problem((c)->context, msg__);				\
+} while (0)
+
+/* A problem that a repair can fix: it is also counted as repairable. */
+#define report_repairable(c, fmt, ...) do {					\
+	(c)->result->nr_repairable++;						\
+	report(c, fmt, ##__VA_ARGS__);						\
 } while (0)
 
 static int add_meta_ref(struct checker *c, u64 b, s32 *before)
@@ -201,6 +235,8 @@ static int check_space_map_index(struct checker *c, struct dmrow_sm *sm, const c
 struct compare_state {
 	struct checker *c;
 	struct dmrow_delta_map *refs;
+	struct dmrow_delta_map *fixes;	/* repairs only */
+	bool is_metadata;
 	const char *name;
 	u64 nonzero;
 };
@@ -209,19 +245,31 @@ static int compare_count(void *context, u64 b, u32 count)
 {
 	struct compare_state *cs = context;
 	s32 expect = dmrow_delta_map_get(cs->refs, b);
+	int r;
 
 	cs->nonzero++;
-	if ((u32)expect != count)
-		report(cs->c, "%s block %llu: reference count %u, but %d references found",
-		       cs->name, (unsigned long long)b, count, expect);
+	if ((u32)expect != count) {
+		report_repairable(cs->c, "%s block %llu: reference count %u, but %d references found",
+				  cs->name, (unsigned long long)b, count, expect);
+		if (cs->fixes) {
+			r = dmrow_delta_map_add(cs->fixes, b, expect - (s32)count);
+			if (r)
+				return r;
+		}
+	}
 	return dmrow_delta_map_add(cs->refs, b, -expect);
 }
 
 static int compare_space_map(struct checker *c, struct dmrow_sm *sm,
 			     struct dmrow_delta_map *refs, const char *name)
 {
-	struct compare_state cs = { .c = c, .refs = refs, .name = name };
+	bool is_metadata = sm == &c->md->metadata_sm;
+	struct compare_state cs = {
+		.c = c, .refs = refs, .name = name, .is_metadata = is_metadata,
+		.fixes = !c->repair ? NULL : is_metadata ? &c->meta_fixes : &c->data_fixes,
+	};
 	unsigned int i;
+	s32 delta;
 	int r;
 
 	r = dmrow_sm_walk(sm, compare_count, &cs);
@@ -234,12 +282,30 @@ static int compare_space_map(struct checker *c, struct dmrow_sm *sm,
 	for (i = 0; i < refs->nr_slots; i++) {
 		if (refs->slots[i].block == DMROW_DELTA_EMPTY || !refs->slots[i].delta)
 			continue;
-		report(c, "%s block %llu is referenced %d times but counted free", name,
-		       (unsigned long long)refs->slots[i].block, refs->slots[i].delta);
+		delta = refs->slots[i].delta;
+		/* A metadata block counted free may have been reused: see the top. */
+		if (is_metadata) {
+			report(c, "%s block %llu is referenced %d times but counted free", name,
+			       (unsigned long long)refs->slots[i].block, delta);
+			continue;
+		}
+		report_repairable(c, "%s block %llu is referenced %d times but counted free",
+				  name, (unsigned long long)refs->slots[i].block, delta);
+		if (cs.fixes) {
+			r = dmrow_delta_map_add(cs.fixes, refs->slots[i].block, delta);
+			if (r)
+				return r;
+		}
 	}
-	if (cs.nonzero != sm->nr_allocated)
-		report(c, "%s space map: %llu blocks in use, superblock says %llu", name,
-		       (unsigned long long)cs.nonzero, (unsigned long long)sm->nr_allocated);
+	if (cs.nonzero != sm->nr_allocated) {
+		report_repairable(c, "%s space map: %llu blocks in use, superblock says %llu", name,
+				  (unsigned long long)cs.nonzero,
+				  (unsigned long long)sm->nr_allocated);
+		if (is_metadata)
+			c->meta_allocated_fix = (s64)cs.nonzero - (s64)sm->nr_allocated;
+		else
+			c->data_allocated_fix = (s64)cs.nonzero - (s64)sm->nr_allocated;
+	}
 	return 0;
 }
 
@@ -356,55 +422,138 @@ static int check_record_tree(struct checker *c, struct dmrow_btree_info *info, u
 	return r;
 }
 
+/* Walk and compare everything; the metadata lock is held for writing. */
+static int __run_check(struct checker *c)
+{
+	struct dmrow_metadata *md = c->md;
+	unsigned int slot;
+	s32 before;
+	int r;
+
+	if (md->dirty)
+		return -EBUSY;
+	r = dmrow_delta_map_init(&c->meta_refs);
+	if (r)
+		return r;
+	r = dmrow_delta_map_init(&c->data_refs);
+	if (r)
+		goto out_meta;
+
+	if (le32_to_cpu(md->sb.hdr.flags) & DMROW_SB_NEEDS_CHECK)
+		c->result->needs_check_flag = true;
+	for (slot = 0; slot < DMROW_SUPERBLOCK_SLOTS && !r; slot++)
+		r = add_meta_ref(c, slot, &before);
+	if (!r)
+		r = check_space_map_index(c, &md->metadata_sm, "metadata");
+	if (!r)
+		r = check_space_map_index(c, &md->data_sm, "data");
+	if (!r)
+		r = check_record_tree(c, &md->disk_info, le64_to_cpu(md->sb.disk_tree_root),
+				      visit_disk, "disk");
+	if (!r)
+		r = check_record_tree(c, &md->snapshot_info,
+				      le64_to_cpu(md->sb.snapshot_tree_root),
+				      visit_snapshot, "snapshot");
+	if (!r)
+		r = compare_space_map(c, &md->metadata_sm, &c->meta_refs, "metadata");
+	if (!r)
+		r = compare_space_map(c, &md->data_sm, &c->data_refs, "data");
+
+	c->result->metadata_used = md->metadata_sm.nr_allocated;
+	c->result->data_used = md->data_sm.nr_allocated;
+	dmrow_delta_map_exit(&c->data_refs);
+out_meta:
+	dmrow_delta_map_exit(&c->meta_refs);
+	return r;
+}
+
 int dmrow_md_check(struct dmrow_metadata *md, struct dmrow_check_result *result,
 		   void (*problem)(void *context, const char *message), void *context)
 {
 	struct checker c = {
 		.md = md, .result = result, .problem = problem, .context = context,
 	};
-	unsigned int slot;
-	s32 before;
 	int r;
 
 	memset(result, 0, sizeof(*result));
 	down_write(&md->lock);
-	if (md->dirty) {
-		r = -EBUSY;
-		goto out_unlock;
-	}
-	r = dmrow_delta_map_init(&c.meta_refs);
-	if (r)
-		goto out_unlock;
-	r = dmrow_delta_map_init(&c.data_refs);
-	if (r)
-		goto out_meta;
-
-	if (le32_to_cpu(md->sb.hdr.flags) & DMROW_SB_NEEDS_CHECK)
-		result->needs_check_flag = true;
-	for (slot = 0; slot < DMROW_SUPERBLOCK_SLOTS && !r; slot++)
-		r = add_meta_ref(&c, slot, &before);
-	if (!r)
-		r = check_space_map_index(&c, &md->metadata_sm, "metadata");
-	if (!r)
-		r = check_space_map_index(&c, &md->data_sm, "data");
-	if (!r)
-		r = check_record_tree(&c, &md->disk_info, le64_to_cpu(md->sb.disk_tree_root),
-				      visit_disk, "disk");
-	if (!r)
-		r = check_record_tree(&c, &md->snapshot_info,
-				      le64_to_cpu(md->sb.snapshot_tree_root),
-				      visit_snapshot, "snapshot");
-	if (!r)
-		r = compare_space_map(&c, &md->metadata_sm, &c.meta_refs, "metadata");
-	if (!r)
-		r = compare_space_map(&c, &md->data_sm, &c.data_refs, "data");
-
-	result->metadata_used = md->metadata_sm.nr_allocated;
-	result->data_used = md->data_sm.nr_allocated;
-	dmrow_delta_map_exit(&c.data_refs);
-out_meta:
-	dmrow_delta_map_exit(&c.meta_refs);
-out_unlock:
+	r = __run_check(&c);
 	up_write(&md->lock);
 	return r;
+}
+
+/* Move every count of @sm by what @fixes holds for it. */
+static int __apply_fixes(struct dmrow_sm *sm, struct dmrow_delta_map *fixes)
+{
+	unsigned int i;
+	s32 delta;
+	int r;
+
+	for (i = 0; i < fixes->nr_slots; i++) {
+		if (fixes->slots[i].block == DMROW_DELTA_EMPTY)
+			continue;
+		for (delta = fixes->slots[i].delta; delta; delta += delta < 0 ? 1 : -1) {
+			r = delta > 0 ? dmrow_sm_inc(sm, fixes->slots[i].block) :
+					dmrow_sm_dec(sm, fixes->slots[i].block);
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}
+
+int dmrow_md_repair(struct dmrow_metadata *md, struct dmrow_check_result *found,
+		    struct dmrow_check_result *after,
+		    void (*problem)(void *context, const char *message), void *context)
+{
+	struct checker c = {
+		.md = md, .result = found, .problem = problem, .context = context,
+		.repair = true,
+	};
+	bool changed = false;
+	int r;
+
+	memset(found, 0, sizeof(*found));
+	memset(after, 0, sizeof(*after));
+	down_write(&md->lock);
+	r = md->failed ? -EIO : md->read_only ? -EROFS : 0;
+	if (r)
+		goto out_unlock;
+	r = dmrow_delta_map_init(&c.meta_fixes);
+	if (r)
+		goto out_unlock;
+	r = dmrow_delta_map_init(&c.data_fixes);
+	if (r)
+		goto out_meta_fixes;
+
+	r = __run_check(&c);
+	if (r)
+		goto out_data_fixes;
+	if (found->nr_problems != found->nr_repairable) {
+		r = -EUCLEAN;
+		goto out_data_fixes;
+	}
+	if (!found->nr_problems && !found->needs_check_flag)
+		goto out_data_fixes;	/* clean: nothing to write */
+
+	md->metadata_sm.nr_allocated += c.meta_allocated_fix;
+	md->data_sm.nr_allocated += c.data_allocated_fix;
+	md->dirty = changed = true;	/* a failure from here leaves a transaction to abort */
+	r = __apply_fixes(&md->data_sm, &c.data_fixes);
+	if (!r)
+		r = __apply_fixes(&md->metadata_sm, &c.meta_fixes);
+	if (!r)
+		md->sb.hdr.flags = cpu_to_le32(le32_to_cpu(md->sb.hdr.flags) &
+					       ~DMROW_SB_NEEDS_CHECK);
+out_data_fixes:
+	dmrow_delta_map_exit(&c.data_fixes);
+out_meta_fixes:
+	dmrow_delta_map_exit(&c.meta_fixes);
+out_unlock:
+	up_write(&md->lock);
+	if (!r && changed)
+		r = dmrow_md_commit(md);
+	if (r)
+		return r;
+	return dmrow_md_check(md, after, NULL, NULL);
 }

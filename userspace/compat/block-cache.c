@@ -393,7 +393,8 @@ struct dmrow_bm *dmrow_bm_open_path(const char *path, unsigned int cache_blocks,
 	u64 bytes;
 	int fd, r;
 
-	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	/* Writers open block devices exclusively: never under an active pool. */
+	fd = open(path, (read_only ? O_RDONLY : O_RDWR | O_EXCL) | O_CLOEXEC);
 	if (fd < 0) {
 		*error = -errno;
 		return NULL;

@@ -3,10 +3,12 @@
  * Offline commands: read a pool's metadata straight from its metadata
  * device (or an image of it) with the same metadata core the module runs.
  *
- *   snapctl check <metadata device|image>
- *   snapctl dump  <metadata device|image>
+ *   snapctl check  <metadata device|image>
+ *   snapctl dump   <metadata device|image>
+ *   snapctl repair <metadata device|image>
  *
- * They only read.  On a pool that is active, they see its last commit.
+ * check and dump only read; on a pool that is active, they see its last
+ * commit.  repair writes, and refuses a device an active pool holds.
  * This file is compiled with the core's headers (see userspace/Makefile.inc).
  */
 #include <errno.h>
@@ -27,6 +29,7 @@
 
 static int cmd_check(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_dump(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_repair(struct snapctl_ctx *ctx, int argc, char **argv);
 
 const struct snapctl_cmd snapctl_offline_cmds[] = {
 	{
@@ -46,6 +49,19 @@ const struct snapctl_cmd snapctl_offline_cmds[] = {
 		.flags = CMD_JSON,
 		.run = cmd_dump,
 	},
+	{
+		.verb = "repair",
+		.usage = "<metadata device|image> [--json]",
+		.help = "Repair a pool's metadata offline, with its devices removed: set every\n"
+			"wrong reference count (leaked blocks, counts too high or too low) to\n"
+			"the references found, clear the needs_check flag, and check again.\n"
+			"Damaged blocks, trees or chains are not repaired: then nothing is\n"
+			"changed.  Exit status 0: clean (repaired, or nothing to repair);\n"
+			"7: problems a repair cannot fix (each is listed); 4: the device is\n"
+			"in use; 3: no such device; 1: the repair failed.",
+		.flags = CMD_JSON,
+		.run = cmd_repair,
+	},
 	{ 0 }
 };
 
@@ -55,16 +71,21 @@ struct offline {
 };
 
 static int offline_open(const struct snapctl_cmd *cmd, const char *path,
-			struct offline *off)
+			bool writable, struct offline *off)
 {
 	int error = 0, r;
 
-	off->bm = dmrow_bm_open_path(path, CACHE_BLOCKS, true, &error);
+	off->bm = dmrow_bm_open_path(path, CACHE_BLOCKS, !writable, &error);
 	if (!off->bm) {
+		if (error == -EBUSY) {
+			fprintf(stderr, "snapctl: %s is in use (by an active pool?): remove the pool's devices first\n",
+				path);
+			return EXIT_BUSY;
+		}
 		fprintf(stderr, "snapctl: cannot open %s: %s\n", path, strerror(-error));
 		return error == -ENOENT ? EXIT_NOT_FOUND : EXIT_FAILURE_GENERIC;
 	}
-	r = dmrow_md_open(off->bm, true, &off->md);
+	r = dmrow_md_open(off->bm, !writable, &off->md);
 	if (r) {
 		dmrow_bm_destroy(off->bm);
 		if (r == -ENODATA)
@@ -138,7 +159,7 @@ static int cmd_check(struct snapctl_ctx *ctx, int argc, char **argv)
 	path = one_path(cmd, argc, argv, &err);
 	if (!path)
 		return err;
-	r = offline_open(cmd, path, &off);
+	r = offline_open(cmd, path, false, &off);
 	if (r)
 		return r;
 
@@ -365,7 +386,7 @@ static int cmd_dump(struct snapctl_ctx *ctx, int argc, char **argv)
 	path = one_path(cmd, argc, argv, &err);
 	if (!path)
 		return err;
-	r = offline_open(cmd, path, &off);
+	r = offline_open(cmd, path, false, &off);
 	if (r)
 		return r;
 	r = dmrow_md_pool_info(off.md, &pool);
@@ -380,4 +401,91 @@ static int cmd_dump(struct snapctl_ctx *ctx, int argc, char **argv)
 		dump_human(&off, &pool);
 	offline_close(&off);
 	return EXIT_OK;
+}
+
+/*----------------------------------------------------------------*/
+
+static void json_check_result(struct json *j, const char *key,
+			      const struct dmrow_check_result *result)
+{
+	json_begin_object(j, key);
+	json_u64(j, "problems", result->nr_problems);
+	json_u64(j, "repairable", result->nr_repairable);
+	json_bool(j, "needs_check_flag", result->needs_check_flag);
+	json_u64(j, "metadata_used", result->metadata_used);
+	json_u64(j, "data_used", result->data_used);
+	json_end_object(j);
+}
+
+static int cmd_repair(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_offline_cmds[2];
+	struct dmrow_check_result found, after;
+	struct problems p = { .json = ctx->json };
+	struct offline off;
+	const char *path;
+	struct json j;
+	int err = 0, r, status;
+
+	path = one_path(cmd, argc, argv, &err);
+	if (!path)
+		return err;
+	r = offline_open(cmd, path, true, &off);
+	if (r)
+		return r;
+
+	if (ctx->json) {
+		json_init(&j, stdout);
+		p.j = &j;
+		json_begin_object(&j, NULL);
+		json_string(&j, "device", path);
+		json_begin_array(&j, "problems");
+	}
+	r = dmrow_md_repair(off.md, &found, &after, report_problem, &p);
+	if (r && r != -EUCLEAN && dmrow_md_dirty(off.md))
+		dmrow_md_abort(off.md);
+
+	if (!r)
+		status = after.nr_problems ? EXIT_FAILURE_GENERIC : EXIT_OK;
+	else if (r == -EUCLEAN)
+		status = EXIT_CORRUPT;
+	else
+		status = EXIT_FAILURE_GENERIC;
+
+	if (ctx->json) {
+		json_end_array(&j);
+		json_bool(&j, "repaired", !r && (found.nr_problems || found.needs_check_flag) &&
+			  !after.nr_problems);
+		json_bool(&j, "clean", !r && !after.nr_problems);
+		json_check_result(&j, "found", &found);
+		if (!r)
+			json_check_result(&j, "after", &after);
+		json_end_object(&j);
+		json_finish(&j);
+	} else if (r == -EUCLEAN) {
+		printf("%s: %" PRIu64 " problems found, %" PRIu64
+		       " of them not wrong reference counts: nothing was changed\n",
+		       path, (uint64_t)found.nr_problems,
+		       (uint64_t)(found.nr_problems - found.nr_repairable));
+		fprintf(stderr, "snapctl: %s cannot be repaired: activate it with the read_only feature, copy its disks and snapshots out, and make a new pool\n",
+			path);
+	} else if (r) {
+		fprintf(stderr, "snapctl: repair of %s failed: %s; nothing was changed\n", path,
+			strerror(-r));
+	} else if (after.nr_problems) {
+		fprintf(stderr, "snapctl: repair of %s left %" PRIu64 " problems\n", path,
+			(uint64_t)after.nr_problems);
+	} else if (!found.nr_problems && !found.needs_check_flag) {
+		printf("%s: clean, nothing to repair\n", path);
+	} else {
+		if (found.nr_problems)
+			printf("%s: %" PRIu64 " wrong reference counts repaired\n", path,
+			       (uint64_t)found.nr_problems);
+		if (found.needs_check_flag)
+			printf("%s: needs_check cleared\n", path);
+		printf("%s: clean: %" PRIu64 " metadata and %" PRIu64 " data blocks in use\n",
+		       path, (uint64_t)after.metadata_used, (uint64_t)after.data_used);
+	}
+	offline_close(&off);
+	return status;
 }
