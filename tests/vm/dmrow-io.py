@@ -25,12 +25,13 @@ Standard library only: the guest runs the host's python3.
                               not an error: "ok REPLY" or "refused ERRNO"
                               (the errno's name, e.g. EINVAL)
 
-  dmrow-io.py seqwrite DEV OFF NBLOCKS PROGRESS STOP
+  dmrow-io.py seqwrite DEV OFF NBLOCKS PROGRESS STOP [dsync]
       Write 4 KiB blocks with O_DIRECT, one at a time, in a ring of NBLOCKS
       blocks at OFF: write number s goes to block s % NBLOCKS and holds a
       pattern naming s.  After each write completes, PROGRESS (replaced
       atomically) holds the number of completed writes.  Stops when the
-      file STOP exists.
+      file STOP exists.  With dsync every write is O_DSYNC (FUA): durable
+      once counted.
 
   dmrow-io.py seqcheck DEV:OFF:NBLOCKS:LO:HI...
       Check that a device holds exactly the first S writes of seqwrite's
@@ -162,9 +163,11 @@ def pattern(seq):
     return rec * (BLOCK // len(rec))
 
 
-def cmd_seqwrite(dev, off, nblocks, progress, stop):
+def cmd_seqwrite(dev, off, nblocks, progress, stop, mode=""):
     off, nblocks = int(off), int(nblocks)
-    fd = os.open(dev, os.O_WRONLY | os.O_DIRECT)
+    if mode not in ("", "dsync"):
+        raise ValueError("seqwrite: unknown mode '%s'" % mode)
+    fd = os.open(dev, os.O_WRONLY | os.O_DIRECT | (os.O_DSYNC if mode else 0))
     buf = aligned(BLOCK)
     tmp = progress + ".tmp"
     seq = 0
@@ -238,7 +241,7 @@ def cmd_seqcheck(specs):
 def main(argv):
     if len(argv) >= 2 and argv[1] == "batch":
         return cmd_batch()
-    if len(argv) == 7 and argv[1] == "seqwrite":
+    if len(argv) in (7, 8) and argv[1] == "seqwrite":
         return cmd_seqwrite(*argv[2:])
     if len(argv) >= 3 and argv[1] == "seqcheck":
         return cmd_seqcheck(argv[2:])

@@ -8,7 +8,7 @@
 # log keeps the order of all the pool's writes and flushes.  A workload of
 # known writes (whole blocks, partial blocks that copy or zero the rest of
 # their block, FUA writes, writes left unflushed), flushes, snapshot
-# create and delete, rollback, clone and discard runs on it; the test keeps
+# create, delete and merge, rollback, clone and discard runs on it; the test keeps
 # a model: after each step, the sha256 of every 4 KiB block of every disk
 # and snapshot, and whether the step ended with everything durable.  A
 # dmsetup mark after each step places it in the log.
@@ -182,6 +182,12 @@ rollback() {
 	CUR[d$1]=${CUR[s$2]}
 }
 
+# merge FIRST LAST: the snapshots from FIRST to LAST become LAST.
+merge() {
+	log_must pool_msg pool merge "$1" "$2"
+	unset "CUR[s$1]"
+}
+
 clone() {
 	log_must pool_msg pool clone "$1" "$2"
 	dmsetup_create "pool-d$2" "0 $DISK_SECTORS row /dev/mapper/pool $2"
@@ -249,6 +255,18 @@ sleep 2
 end_step 0 "write disk 1 blocks 200-203, not flushed (the periodic commit may take them)"
 delete_snapshot "$sB"
 end_step 1 "delete snapshot $sB (the rollback's source)"
+take_snapshot 1; sD=$snap
+end_step 1 "snapshot $sD of disk 1"
+write_blocks 1 210 8
+flush 1
+end_step 1 "write blocks 210-217, flush"
+take_snapshot 1; sE=$snap
+end_step 1 "snapshot $sE of disk 1"
+write_blocks 1 0 4
+flush 1
+end_step 1 "write blocks 0-3 after $sE, flush"
+merge "$sD" "$sE"
+end_step 1 "merge snapshot $sD into $sE"
 write_blocks 1 8 8
 write_blocks 2 8 8
 end_step 0 "write blocks 8-15 of both disks, not flushed"

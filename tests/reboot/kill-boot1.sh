@@ -1,0 +1,68 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# DESCRIPTION: first boot of the kill test: writes, snapshots and an export under way when the machine is reset
+#
+# A ring writer makes O_DSYNC writes to disk a, so each write is durable
+# once counted; snapshots of a are taken while it runs, each recorded with
+# the count before it was asked for and after it returned.  Meanwhile an
+# export of a snapshot of disk b goes to a repository on ext4 on its own
+# disk.  Once the export has stored some chunks, the count is recorded and
+# the machine is reset at once (sysrq 'b': no sync, no unmount, no
+# deactivation).  kill-boot2.sh checks what the second boot finds.
+. "$DMROW_SRC/tests/vm/common.sh"
+
+export SNAPCTL_CONFIG_DIR=$VM_OUTDIR/kill-pools
+state=$VM_OUTDIR/kill-state
+RING=8192
+require_disks 3
+require_cmd snapctl
+require_cmd mkfs.ext4
+rm -rf "$state" "$SNAPCTL_CONFIG_DIR"
+mkdir -p "$state"
+load_module
+zero_dev /dev/vda 16
+log_must snapctl pool create tank --metadata /dev/vda --data /dev/vdb --force
+log_must snapctl disk create tank a --size 64M
+log_must snapctl disk create tank b --size 32M
+write_random /dev/mapper/tank-b 0 $((32 << 20)) b-full >"$state/b.sum"
+log_must snapctl snapshot create tank b --name full
+
+log_must mkfs.ext4 -q -F /dev/vdc
+mkdir -p /tmp/repo
+log_must mount /dev/vdc /tmp/repo
+
+progress=$TEST_TMP/progress
+echo 0 >"$progress"
+dmrow_io seqwrite /dev/mapper/tank-a 0 $RING "$progress" "$TEST_TMP/stop" dsync &
+writer=$!
+snapctl --json export tank b/full file:///tmp/repo --name b-full --chunk-size 64K --jobs 1 \
+	>"$TEST_TMP/export.out" 2>&1 &
+exporter=$!
+
+# Snapshots under the writer: k<i> holds between LO and HI+1 writes (the
+# write in flight when HI was read may have been taken).
+for i in 1 2 3 4 5 6; do
+	lo=$(<"$progress")
+	log_must snapctl snapshot create tank a --name "k$i"
+	hi=$(<"$progress")
+	echo "k$i $lo $((hi + 1))" >>"$state/snapshots"
+	kill -0 $writer 2>/dev/null || fail "the ring writer stopped"
+done
+
+# Reset once the export is well under way, and not finished.
+for ((i = 0; i < 2400; i++)); do
+	chunks=$(find /tmp/repo/chunks -type f 2>/dev/null | wc -l)
+	((chunks < 32)) || break
+	kill -0 $exporter 2>/dev/null || break
+	sleep 0.05
+done
+kill -0 $exporter 2>/dev/null || fail "the export ended before the reset: $(<"$TEST_TMP/export.out")"
+kill -0 $writer 2>/dev/null || fail "the ring writer stopped"
+((chunks >= 32)) || fail "the export stored only $chunks chunk files"
+echo "$(<"$progress")" >"$state/live-lo"
+echo "reset during O_DSYNC writes to a, after ${i} snapshots, with $chunks of 512 chunks exported" \
+	>"$VM_OUTDIR/cmd-reset"
+log_note "resetting: $(<"$VM_OUTDIR/cmd-reset"); $(<"$state/live-lo") writes counted"
+echo b >/proc/sysrq-trigger
+sleep 60
+fail "the machine did not reset"
