@@ -60,7 +60,7 @@ kill -0 $exporter 2>/dev/null || fail "the export ended before the reset: $(<"$T
 kill -0 $writer 2>/dev/null || fail "the ring writer stopped"
 ((chunks >= 32)) || fail "the export stored only $chunks chunk files"
 echo "$(<"$progress")" >"$state/live-lo"
-echo "reset during O_DSYNC writes to a, after ${i} snapshots, with $chunks of 512 chunks exported" \
+echo "reset during O_DSYNC writes to a, after $(wc -l <"$state/snapshots") snapshots, with $chunks of 512 chunks exported" \
 	>"$VM_OUTDIR/cmd-reset"
 log_note "resetting: $(<"$VM_OUTDIR/cmd-reset"); $(<"$state/live-lo") writes counted"
 echo b >/proc/sysrq-trigger
