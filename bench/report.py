@@ -175,7 +175,8 @@ class Report:
             if row1 and rowmax and rowmax_n > 1:
                 drop = 1 - rowmax / row1
                 self.aims.append(("c", f"under 5% drop from 1 to {rowmax_n} snapshots",
-                                  f"{drop * 100:+.1f}% drop", drop < 0.05))
+                                  f"{drop * 100:.1f}% drop" if drop > 0
+                                  else f"no drop (IOPS {-drop * 100:+.1f}%)", drop < 0.05))
         reads = pick(self.records, suite="c", workload="4k randread qd32 of the oldest snapshot")
         if reads:
             self.add("Random 4k reads (qd32) of the oldest snapshot against the number of "
