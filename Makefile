@@ -9,6 +9,8 @@
 #   make check-unit      cmocka unit tests only
 #   make check-s3        the S3 object store against a local S3-protocol server
 #   make check-vm        VM tests only (TESTS=group|group/test, default all)
+#   make check-debug     the VM suite on a 6.1 debug kernel (KASAN, lockdep, kmemleak)
+#                        built from Debian's linux-source-6.1; long, not in CI
 #   make demo            set-up, build, and the main demo in the VM
 #   make bench           the benchmark harness in the VM
 #   make bench-core      userspace micro-benchmark of the metadata core
@@ -42,8 +44,8 @@ include tests/s3/Makefile.inc
 include tests/fuzz/Makefile.inc
 include bench/core/Makefile.inc
 
-.PHONY: all module userspace check check-unit check-vm demo bench lint setup \
-	install clean
+.PHONY: all module userspace check check-unit check-vm check-debug demo bench lint \
+	setup install clean
 
 all: module userspace
 
@@ -73,6 +75,14 @@ TESTS ?= all
 check-vm: module userspace
 	scripts/vm run --kver $(KVER) $(TESTS)
 	tests/reboot/run --kver $(KVER)
+
+# The debug kernel is slow under emulation: each test gets three times the
+# usual time.  The module is built for it as for any kernel.
+check-debug: userspace
+	scripts/debug-kernel >$(BUILD)/debug-kernel.release
+	$(MAKE) module KVER=$$(cat $(BUILD)/debug-kernel.release)
+	scripts/vm run --kver $$(cat $(BUILD)/debug-kernel.release) --timeout 1800 $(TESTS)
+	tests/reboot/run --kver $$(cat $(BUILD)/debug-kernel.release)
 
 demo: setup
 	$(MAKE) module userspace
