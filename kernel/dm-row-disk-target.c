@@ -111,11 +111,6 @@ static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	r = check_image(ti, dc);
 	if (r)
 		goto out_put_pool;
-	r = dm_set_target_max_io_len(ti, dc->pool->cfg.block_sectors);
-	if (r) {
-		ti->error = "Cannot set the I/O size limit";
-		goto out_put_pool;
-	}
 
 	dc->binding.ti = ti;
 	dc->binding.pool = dc->pool;
@@ -161,8 +156,10 @@ static int disk_map(struct dm_target *ti, struct bio *bio)
 		bio->bi_iter.bi_sector = dm_target_offset(ti, bio->bi_iter.bi_sector);
 		ctx->vblock = bio->bi_iter.bi_sector >> dc->pool->block_shift;
 	}
-	if (!dmrow_pool_map_fast(dc->pool, bio))
+	if (!dmrow_pool_map_fast(dc->pool, bio)) {
+		dmrow_pool_clip_to_block(dc->pool, bio);
 		dmrow_pool_defer_bio(dc->pool, bio);
+	}
 	return DM_MAPIO_SUBMITTED;
 }
 

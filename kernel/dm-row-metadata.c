@@ -1177,20 +1177,36 @@ int dmrow_md_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 }
 
 /*
+ * Whether @next, found for the block @i blocks after the one @first describes,
+ * continues its run: the data blocks follow each other, and a run that starts
+ * unshared stays unshared (a write may go to it in place).
+ */
+static bool __continues_run(const struct dmrow_mapping *first, unsigned int i,
+			    const struct dmrow_mapping *next)
+{
+	return next->data_block == first->data_block + i && (first->shared || !next->shared);
+}
+
+/*
  * The fast path's lookup, from map(): shares the lock with other lookups only
  * and touches nothing that is not already in memory, so it never sleeps on
  * I/O or on the worker.  Only live disks whose state is loaded and snapshots
- * whose record is cached are looked up.
+ * whose record is cached are looked up.  The first block decides the result;
+ * the blocks after it are looked up while they continue its run, so that one
+ * bio covering several blocks is remapped whole.
  */
-int dmrow_md_try_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
-			    u64 vblock, struct dmrow_mapping *result)
+int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
+			  u64 vblock, unsigned int *nr_blocks, struct dmrow_mapping *result)
 {
 	struct row_disk_snapshot rec;
 	struct disk_state *ds, *live = NULL;
+	struct dmrow_mapping next;
+	unsigned int i, max = *nr_blocks;
 	__le64 value;
 	u64 root = 0;
-	int r;
+	int r, rn;
 
+	*nr_blocks = 0;
 	if (!down_read_trylock(&md->lock))
 		return -EWOULDBLOCK;
 	r = __check_readable(md);
@@ -1217,8 +1233,29 @@ int dmrow_md_try_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 		r = dmrow_btree_lookup_nonblocking(&md->mapping_info, root, vblock, &value);
 	if (!r)
 		r = __finish_mapping(md, disk_id, vblock, &value, live, result);
+	if (r && r != -ENODATA)
+		goto out;
+
+	for (i = 1; i < max; i++) {
+		rn = dmrow_btree_lookup_nonblocking(&md->mapping_info, root, vblock + i, &value);
+		if (r == -ENODATA ? rn != -ENODATA : rn != 0)
+			break;
+		if (!rn && (__finish_mapping(md, disk_id, vblock + i, &value, live, &next) ||
+			    !__continues_run(result, i, &next)))
+			break;
+	}
+	*nr_blocks = max ? i : 0;
+out:
 	up_read(&md->lock);
 	return r;
+}
+
+int dmrow_md_try_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
+			    u64 vblock, struct dmrow_mapping *result)
+{
+	unsigned int nr_blocks = 1;
+
+	return dmrow_md_try_find_run(md, disk_id, snap_id, vblock, &nr_blocks, result);
 }
 
 static int __finish_mapping(struct dmrow_metadata *md, u64 disk_id, u64 vblock,

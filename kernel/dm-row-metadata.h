@@ -126,6 +126,16 @@ int dmrow_md_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 int dmrow_md_try_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			    u64 vblock, struct dmrow_mapping *result);
 /*
+ * dmrow_md_try_find_block() for @vblock and up to *@nr_blocks - 1 blocks after
+ * it.  The return value and @result are the first block's; on 0 or -ENODATA,
+ * *@nr_blocks is the length of the run that starts there: blocks as unmapped
+ * as the first, or mapped to the data blocks that follow its data block and,
+ * when it is not shared, not shared either.  A lookup that would block ends
+ * the run.
+ */
+int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
+			  u64 vblock, unsigned int *nr_blocks, struct dmrow_mapping *result);
+/*
  * A free data block, referenced once until handed to insert_block.
  * -EAGAIN: commit first (the only free blocks were freed in this transaction).
  */

@@ -62,6 +62,8 @@
 
 #define PENDING_BUCKETS		256
 #define COMMIT_PERIOD		HZ
+/* The most blocks the fast path looks up for one bio (4 MiB of 4 KiB blocks). */
+#define FAST_RUN_MAX_BLOCKS	1024
 #define DEFAULT_CACHE_BLOCKS	1024
 
 /* dmrow_bio_ctx.flags */
@@ -252,6 +254,20 @@ static struct pending_block *__find_pending(struct dmrow_pool *pool, u64 disk_id
 	return NULL;
 }
 
+/* Whether any of @nr_blocks blocks from @vblock has a new-block write in flight. */
+static bool __any_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock,
+			  unsigned int nr_blocks)
+{
+	unsigned int i;
+
+	if (!pool->nr_pending)
+		return false;
+	for (i = 0; i < nr_blocks; i++)
+		if (__find_pending(pool, disk_id, vblock + i))
+			return true;
+	return false;
+}
+
 /* If a new-block write to this block is in flight, park @bio behind it. */
 static bool wait_if_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock, struct bio *bio)
 {
@@ -278,6 +294,7 @@ static int add_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock)
 	bio_list_init(&p->waiters);
 	spin_lock_irqsave(&pool->lock, flags);
 	hlist_add_head(&p->node, pending_bucket(pool, disk_id, vblock));
+	pool->nr_pending++;
 	spin_unlock_irqrestore(&pool->lock, flags);
 	return 0;
 }
@@ -292,6 +309,7 @@ static void release_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock)
 	p = __find_pending(pool, disk_id, vblock);
 	if (p) {
 		hlist_del(&p->node);
+		pool->nr_pending--;
 		bio_list_merge(&pool->deferred, &p->waiters);
 	}
 	spin_unlock_irqrestore(&pool->lock, flags);
@@ -895,14 +913,19 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 	struct dmrow_disk_binding *db = ctx->disk;
 	bool write = bio_op(bio) == REQ_OP_WRITE;
+	sector_t offset = bio->bi_iter.bi_sector & (pool->cfg.block_sectors - 1);
+	unsigned int nr_blocks, run;
 	struct dmrow_mapping m;
 	unsigned long flags;
 	bool go;
 	int r;
 
 	if ((!write && bio_op(bio) != REQ_OP_READ) || (bio->bi_opf & (REQ_PREFLUSH | REQ_FUA)) ||
-	    (write && db->snap_id))
+	    (write && db->snap_id) || !bio_sectors(bio))
 		return false;
+	nr_blocks = min_t(sector_t, FAST_RUN_MAX_BLOCKS,
+			  (offset + bio_sectors(bio) + pool->cfg.block_sectors - 1) >>
+			  pool->block_shift);
 
 	spin_lock_irqsave(&pool->lock, flags);
 	go = !pool->fast_path_off && !pool->suspended &&
@@ -914,17 +937,22 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 	if (!go)
 		return false;
 
-	r = dmrow_md_try_find_block(pool->md, db->disk_id, db->snap_id, ctx->vblock, &m);
+	run = nr_blocks;
+	r = dmrow_md_try_find_run(pool->md, db->disk_id, db->snap_id, ctx->vblock, &run, &m);
 	if (!r && write && m.shared)
 		r = -EWOULDBLOCK;	/* redirect-on-write: the worker allocates */
 	if (r && !(r == -ENODATA && !write))
 		goto defer;
 
 	spin_lock_irqsave(&pool->lock, flags);
-	go = !__find_pending(pool, db->disk_id, ctx->vblock) && list_empty(&pool->reverts);
+	go = !__any_pending(pool, db->disk_id, ctx->vblock, run) && list_empty(&pool->reverts);
 	spin_unlock_irqrestore(&pool->lock, flags);
 	if (!go)
 		goto defer;
+
+	/* The blocks after the run come back to map() as a bio of their own. */
+	if (((sector_t)run << pool->block_shift) - offset < bio_sectors(bio))
+		dm_accept_partial_bio(bio, ((sector_t)run << pool->block_shift) - offset);
 
 	if (r == -ENODATA) {
 		zero_fill_bio(bio);
@@ -940,6 +968,16 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 defer:
 	dec_in_flight(pool);
 	return false;
+}
+
+void dmrow_pool_clip_to_block(struct dmrow_pool *pool, struct bio *bio)
+{
+	sector_t offset = bio->bi_iter.bi_sector & (pool->cfg.block_sectors - 1);
+	sector_t left = pool->cfg.block_sectors - offset;
+
+	if ((bio_op(bio) == REQ_OP_READ || bio_op(bio) == REQ_OP_WRITE) &&
+	    !(bio->bi_opf & REQ_PREFLUSH) && bio_sectors(bio) > left)
+		dm_accept_partial_bio(bio, left);
 }
 
 void dmrow_pool_defer_bio(struct dmrow_pool *pool, struct bio *bio)

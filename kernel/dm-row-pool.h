@@ -68,6 +68,7 @@ struct dmrow_pool {
 	struct list_head messages;		/* control operations for the worker */
 	struct list_head reverts;		/* failed new-block writes to undo */
 	struct hlist_head *pending;		/* blocks with a new-block write in flight */
+	unsigned int nr_pending;		/* entries in @pending */
 	enum pool_mode mode;
 	bool no_space_timed_out;
 	bool low_water_signalled;
@@ -120,6 +121,13 @@ struct dmrow_bio_ctx {
 	int kcopyd_error;
 };
 
+/*
+ * From map() only: cut a read or write that crosses a block boundary at the
+ * first one (dm sends the rest as a bio of its own), as the worker handles
+ * one block per bio.  The fast path takes a bio whole while its blocks are
+ * mapped alike, in one run.
+ */
+void dmrow_pool_clip_to_block(struct dmrow_pool *pool, struct bio *bio);
 void dmrow_pool_defer_bio(struct dmrow_pool *pool, struct bio *bio);
 /* Remap @bio at once if it needs no metadata work; false: defer it. */
 bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio);

@@ -63,6 +63,8 @@ static u64 op_index;
 static const char *op_name = "setup";
 static u64 nr_eagain, nr_enospc, nr_crashes;
 static u64 nr_fast_answered, nr_fast_passed;
+/* dmrow_md_try_find_run(): runs answered, and those that ended where the image does. */
+static u64 nr_runs, nr_run_ends;
 static u64 nr_reverts;	/* failed writes undone */	/* dmrow_md_try_find_block() */
 
 static struct dmrow_bm *bm;
@@ -270,6 +272,52 @@ static void count_image_refs(void)
 	}
 }
 
+/*
+ * The fast path's run lookup from block @v to the image's end: when it
+ * answers, every block of the run must be as find_block says, unmapped like
+ * the first, or mapped to the data block after the previous one and not
+ * shared if the first is not; and the block after the run must not be.
+ */
+static void verify_run(const struct image *img, int v)
+{
+	struct dmrow_mapping first, m;
+	unsigned int run = NV - v, i;
+	int fr, r;
+
+	fr = dmrow_md_try_find_run(md, img->disk, img->snap, v, &run, &first);
+	if (fr == -EWOULDBLOCK)
+		return;
+	check(fr == 0 || fr == -ENODATA || run == 0, "disk %llu snap %llu block %d: run of %u on %d",
+	      (unsigned long long)img->disk, (unsigned long long)img->snap, v, run, fr);
+	if (fr && fr != -ENODATA)
+		return;
+	check(run >= 1 && run <= (unsigned int)(NV - v), "disk %llu snap %llu block %d: run of %u",
+	      (unsigned long long)img->disk, (unsigned long long)img->snap, v, run);
+	for (i = 0; i < run; i++) {
+		r = dmrow_md_find_block(md, img->disk, img->snap, v + i, &m);
+		if (fr == -ENODATA) {
+			check(r == -ENODATA, "disk %llu snap %llu block %u: in an unmapped run, find %d",
+			      (unsigned long long)img->disk, (unsigned long long)img->snap, v + i, r);
+			continue;
+		}
+		check(r == 0 && m.data_block == first.data_block + i &&
+		      (first.shared || !m.shared),
+		      "disk %llu snap %llu block %u: in a run from %llu, find %d maps to %llu (shared %d)",
+		      (unsigned long long)img->disk, (unsigned long long)img->snap, v + i,
+		      (unsigned long long)first.data_block, r, (unsigned long long)m.data_block,
+		      m.shared);
+	}
+	if (v + run >= NV)
+		return;
+	r = dmrow_md_find_block(md, img->disk, img->snap, v + run, &m);
+	if (fr == -ENODATA)
+		nr_run_ends += r != -ENODATA;
+	else
+		nr_run_ends += r != 0 || m.data_block != first.data_block + run ||
+			       (!first.shared && m.shared);
+	nr_runs++;
+}
+
 static void verify_image(struct image *img)
 {
 	struct dmrow_mapping m;
@@ -292,6 +340,8 @@ static void verify_image(struct image *img)
 			nr_fast_passed++;
 		else
 			nr_fast_answered++;
+
+		verify_run(img, v);
 
 		if (img->block[v] == NONE) {
 			check(r == -ENODATA, "disk %llu snap %llu block %d: expected unmapped, got %d",
@@ -809,6 +859,11 @@ static void run_model(void **state)
 	       (unsigned long long)nr_fast_answered, (unsigned long long)nr_fast_passed);
 	/* With every block in memory it must answer most lookups itself. */
 	check(nr_fast_answered > nr_fast_passed, "the fast-path lookup answered too few");
+	printf("metadata model: %llu run lookups, %llu ending where the mapping changes\n",
+	       (unsigned long long)nr_runs, (unsigned long long)nr_run_ends);
+	/* A run may also end at a lookup that would block, but most end where the mapping does. */
+	check(nr_runs > 0 && nr_run_ends * 2 > nr_runs, "runs: %llu, %llu ending at a change",
+	      (unsigned long long)nr_runs, (unsigned long long)nr_run_ends);
 }
 
 int main(void)
