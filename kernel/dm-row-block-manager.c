@@ -210,16 +210,12 @@ u64 dmrow_block_location(struct dmrow_block *blk)
 	return dm_bufio_get_block_number(to_buffer(blk));
 }
 
+/* dm_bufio_write_dirty_buffers() ends with a flush of the device (6.1 and 6.12). */
 int dmrow_bm_flush(struct dmrow_bm *bm)
 {
-	int r;
-
 	if (bm->read_only)
 		return -EROFS;
-	r = dm_bufio_write_dirty_buffers(bm->bufio);
-	if (r)
-		return r;
-	return dm_bufio_issue_flush(bm->bufio);
+	return dm_bufio_write_dirty_buffers(bm->bufio);
 }
 
 void dmrow_bm_forget(struct dmrow_bm *bm, u64 b)

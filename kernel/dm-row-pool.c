@@ -387,8 +387,20 @@ static void remap(struct dmrow_pool *pool, struct bio *bio, u64 block)
 	bio->bi_iter.bi_sector = (block << pool->block_shift) | offset;
 }
 
+/*
+ * Any write to the data device, before it is issued: the next commit must
+ * flush the data device.  Commits drain the writes in flight first, so none
+ * that is counted here is still being written when the flag is taken.
+ */
+static void note_data_write(struct dmrow_pool *pool, struct bio *bio)
+{
+	if (op_is_write(bio_op(bio)) && !atomic_read(&pool->data_unflushed))
+		atomic_set(&pool->data_unflushed, 1);
+}
+
 static void issue(struct dmrow_pool *pool, struct bio *bio, u64 block)
 {
+	note_data_write(pool, bio);
 	remap(pool, bio, block);
 	hook_and_count(pool, bio);
 	dm_submit_bio_remap(bio, NULL);
@@ -544,8 +556,16 @@ int dmrow_pool_commit(struct dmrow_pool *pool)
 	if (pool->mode >= POOL_FAIL) {
 		r = -EIO;
 	} else {
-		/* Data first: the mappings about to be committed point at it. */
-		r = blkdev_issue_flush(pool->data_bdev);
+		/*
+		 * Data first: the mappings about to be committed point at it,
+		 * and a flush must make acknowledged writes durable.  Nothing
+		 * written since the last data flush, nothing to flush.
+		 */
+		if (atomic_xchg(&pool->data_unflushed, 0)) {
+			r = blkdev_issue_flush(pool->data_bdev);
+			if (r)
+				atomic_set(&pool->data_unflushed, 1);
+		}
 		if (!r && dmrow_md_dirty(pool->md)) {
 			if (pool->mode == POOL_READ_ONLY && !pool->metadata_low) {
 				/*
@@ -608,6 +628,7 @@ static void prepare_partial_block(struct dmrow_pool *pool, struct bio *bio,
 	};
 
 	atomic_inc(&pool->in_flight);	/* for the copy */
+	note_data_write(pool, bio);
 	if (old_block == DMROW_UNMAPPED) {
 		dm_kcopyd_zero(pool->copier, 1, &to, 0, copy_done, bio);
 	} else {
@@ -683,8 +704,11 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 	}
 	if (wait_if_pending(pool, db->disk_id, ctx->vblock, bio))
 		return;
-	if (bio->bi_opf & REQ_FUA)
+	if (bio->bi_opf & REQ_FUA) {
+		/* The commit that completes it flushes the data device first. */
 		ctx->flags |= CTX_COMMIT;
+		bio->bi_opf &= ~REQ_FUA;
+	}
 
 	r = dmrow_md_find_block(pool->md, db->disk_id, 0, ctx->vblock, &m);
 	if (r == -ENOENT) {
@@ -960,6 +984,7 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 		bio_endio(bio);
 		return true;
 	}
+	note_data_write(pool, bio);
 	remap(pool, bio, m.data_block);
 	hook(bio);
 	dm_submit_bio_remap(bio, NULL);
@@ -1152,6 +1177,7 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 	INIT_LIST_HEAD(&pool->reverts);
 	INIT_LIST_HEAD(&pool->disks);
 	atomic_set(&pool->in_flight, 0);
+	atomic_set(&pool->data_unflushed, 1);	/* the first commit flushes */
 	init_waitqueue_head(&pool->in_flight_wait);
 	INIT_WORK(&pool->worker, do_worker);
 	INIT_DELAYED_WORK(&pool->waker, do_waker);

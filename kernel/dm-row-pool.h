@@ -69,6 +69,7 @@ struct dmrow_pool {
 	struct list_head reverts;		/* failed new-block writes to undo */
 	struct hlist_head *pending;		/* blocks with a new-block write in flight */
 	unsigned int nr_pending;		/* entries in @pending */
+	atomic_t data_unflushed;		/* a data write was issued since the last data flush */
 	enum pool_mode mode;
 	bool no_space_timed_out;
 	bool low_water_signalled;
