@@ -312,15 +312,23 @@ static int read_node_in(struct dmrow_btree_info *info, u64 b, const struct key_r
  * Lookup
  *--------------------------------------------------------------*/
 
-static int lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *value,
-		  bool nonblocking)
+/*
+ * Descend to the leaf that would hold @key.  If it holds @key, @visit gets
+ * its value and then those of the entries after it whose keys follow on
+ * (@key + 1, @key + 2 ...), at most @max in all, until it returns false;
+ * *@visited says how many it got.
+ */
+static int lookup_run(struct dmrow_btree_info *info, u64 root, u64 key, unsigned int max,
+		      dmrow_btree_run_fn visit, void *context, unsigned int *visited,
+		      bool nonblocking)
 {
 	const struct row_disk_btree_node *n;
 	struct dmrow_block *blk;
-	unsigned int depth;
+	unsigned int depth, j;
 	u64 b = root;
 	int r, i;
 
+	*visited = 0;
 	for (depth = 0; b; depth++) {
 		if (depth >= DMROW_BTREE_MAX_DEPTH)
 			return -EILSEQ;
@@ -334,10 +342,14 @@ static int lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *value,
 		}
 		if (is_leaf(n)) {
 			r = -ENODATA;
-			if (key_at(n, i) == key) {
-				if (value)
-					memcpy(value, value_at(n, i), info->vt.size);
+			if (key_at(n, i) == key && max) {
 				r = 0;
+				for (j = 0; j < max && (u32)i + j < nr_entries(n) &&
+					    key_at(n, i + j) == key + j; j++) {
+					(*visited)++;
+					if (!visit(context, key + j, value_at(n, i + j)))
+						break;
+				}
 			}
 			dmrow_tm_unlock(info->tm, blk);
 			return r;
@@ -346,6 +358,29 @@ static int lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *value,
 		dmrow_tm_unlock(info->tm, blk);
 	}
 	return -ENODATA;
+}
+
+struct value_copy {
+	void *value;
+	size_t size;
+};
+
+static bool copy_value(void *context, u64 key, const void *value)
+{
+	struct value_copy *copy = context;
+
+	if (copy->value)
+		memcpy(copy->value, value, copy->size);
+	return false;
+}
+
+static int lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *value,
+		  bool nonblocking)
+{
+	struct value_copy copy = { .value = value, .size = info->vt.size };
+	unsigned int visited;
+
+	return lookup_run(info, root, key, 1, copy_value, &copy, &visited, nonblocking);
 }
 
 int dmrow_btree_lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *value)
@@ -357,6 +392,13 @@ int dmrow_btree_lookup_nonblocking(struct dmrow_btree_info *info, u64 root, u64 
 				   void *value)
 {
 	return lookup(info, root, key, value, true);
+}
+
+int dmrow_btree_lookup_run_nonblocking(struct dmrow_btree_info *info, u64 root, u64 key,
+				       unsigned int max, dmrow_btree_run_fn visit,
+				       void *context, unsigned int *visited)
+{
+	return lookup_run(info, root, key, max, visit, context, visited, true);
 }
 
 static int lookup_next_rec(struct dmrow_btree_info *info, u64 b,

@@ -44,6 +44,16 @@ int dmrow_btree_lookup(struct dmrow_btree_info *info, u64 root, u64 key, void *v
 /* The same, or -EWOULDBLOCK when a node is not cached and checked already. */
 int dmrow_btree_lookup_nonblocking(struct dmrow_btree_info *info, u64 root, u64 key,
 				   void *value);
+/*
+ * Nonblocking lookup of the run @key, @key + 1 ...: @visit gets, in order,
+ * the values that the leaf holding @key has for them, at most @max, until it
+ * returns false.  *@visited: how many it got (the run may go on in the next
+ * leaf: look it up from @key + *@visited).  -ENODATA if @key is absent.
+ */
+typedef bool (*dmrow_btree_run_fn)(void *context, u64 key, const void *value);
+int dmrow_btree_lookup_run_nonblocking(struct dmrow_btree_info *info, u64 root, u64 key,
+				       unsigned int max, dmrow_btree_run_fn visit,
+				       void *context, unsigned int *visited);
 
 /* The first entry with a key >= @key: -ENODATA if there is none. */
 int dmrow_btree_lookup_next(struct dmrow_btree_info *info, u64 root, u64 key,

@@ -1187,24 +1187,54 @@ static bool __continues_run(const struct dmrow_mapping *first, unsigned int i,
 	return next->data_block == first->data_block + i && (first->shared || !next->shared);
 }
 
+/* A run of mapped blocks, as the leaves of the mapping tree give it. */
+struct mapped_run {
+	struct dmrow_metadata *md;
+	u64 disk_id;
+	const struct disk_state *live;
+	struct dmrow_mapping *first;
+	unsigned int len;	/* blocks in the run so far */
+	bool ended;		/* a block that does not continue it was seen */
+	int error;		/* of the first block's mapping */
+};
+
+static bool __extend_run(void *context, u64 vblock, const void *value)
+{
+	struct mapped_run *run = context;
+	struct dmrow_mapping next;
+	int r;
+
+	r = __finish_mapping(run->md, run->disk_id, vblock, value, run->live,
+			     run->len ? &next : run->first);
+	if (r || (run->len && !__continues_run(run->first, run->len, &next))) {
+		if (!run->len)
+			run->error = r;
+		run->ended = true;
+		return false;
+	}
+	run->len++;
+	return true;
+}
+
 /*
  * The fast path's lookup, from map(): shares the lock with other lookups only
  * and touches nothing that is not already in memory, so it never sleeps on
  * I/O or on the worker.  Only live disks whose state is loaded and snapshots
  * whose record is cached are looked up.  The first block decides the result;
  * the blocks after it are looked up while they continue its run, so that one
- * bio covering several blocks is remapped whole.
+ * bio covering several blocks is remapped whole.  A mapped run is read off
+ * the leaves, one descent per leaf; an unmapped one block by block.
  */
 int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			  u64 vblock, unsigned int *nr_blocks, struct dmrow_mapping *result)
 {
 	struct row_disk_snapshot rec;
 	struct disk_state *ds, *live = NULL;
-	struct dmrow_mapping next;
-	unsigned int i, max = *nr_blocks;
+	unsigned int asked = *nr_blocks, max = asked ? asked : 1, i, visited;
+	struct mapped_run run = { .md = md, .disk_id = disk_id, .first = result };
 	__le64 value;
 	u64 root = 0;
-	int r, rn;
+	int r;
 
 	*nr_blocks = 0;
 	if (!down_read_trylock(&md->lock))
@@ -1229,22 +1259,30 @@ int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			r = -EWOULDBLOCK;	/* let the worker judge it */
 		root = le64_to_cpu(rec.root);
 	}
-	if (!r)
-		r = dmrow_btree_lookup_nonblocking(&md->mapping_info, root, vblock, &value);
-	if (!r)
-		r = __finish_mapping(md, disk_id, vblock, &value, live, result);
-	if (r && r != -ENODATA)
+	if (r)
 		goto out;
 
-	for (i = 1; i < max; i++) {
-		rn = dmrow_btree_lookup_nonblocking(&md->mapping_info, root, vblock + i, &value);
-		if (r == -ENODATA ? rn != -ENODATA : rn != 0)
-			break;
-		if (!rn && (__finish_mapping(md, disk_id, vblock + i, &value, live, &next) ||
-			    !__continues_run(result, i, &next)))
-			break;
+	run.live = live;
+	do {
+		r = dmrow_btree_lookup_run_nonblocking(&md->mapping_info, root, vblock + run.len,
+						       max - run.len, __extend_run, &run,
+						       &visited);
+	} while (!r && !run.ended && run.len < max);
+	if (run.len) {
+		r = 0;
+		i = run.len;
+	} else if (!r) {
+		r = run.error;	/* the first block's mapping is bad */
+		goto out;
+	} else if (r == -ENODATA) {
+		for (i = 1; i < max; i++)
+			if (dmrow_btree_lookup_nonblocking(&md->mapping_info, root, vblock + i,
+							   &value) != -ENODATA)
+				break;
+	} else {
+		goto out;
 	}
-	*nr_blocks = max ? i : 0;
+	*nr_blocks = asked ? i : 0;
 out:
 	up_read(&md->lock);
 	return r;

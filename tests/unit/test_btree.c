@@ -854,6 +854,93 @@ static void test_lookup_next(void **state)
 	free(m);
 }
 
+/* What a run visitor saw: keys in order from @next, values as in @ids. */
+struct run_seen {
+	const u64 *ids;
+	u64 next;
+	unsigned int count, stop_after;
+};
+
+static bool run_visit(void *context, u64 key, const void *value)
+{
+	struct run_seen *seen = context;
+
+	check(key == seen->next, "run: key %llu, expected %llu", (unsigned long long)key,
+	      (unsigned long long)seen->next);
+	check(value_of(value) == seen->ids[key], "run: key %llu has %llu, inserted %llu",
+	      (unsigned long long)key, (unsigned long long)value_of(value),
+	      (unsigned long long)seen->ids[key]);
+	seen->next++;
+	return ++seen->count < seen->stop_after;
+}
+
+#define RUN_KEYS 4000
+#define NO_STOP (~0U)
+
+/* Runs of consecutive keys come back in order, leaf by leaf, and stop where the keys do. */
+static void test_lookup_run(void **state)
+{
+	static u64 ids[RUN_KEYS];
+	struct run_seen seen;
+	unsigned int visited, total = 0, calls = 0;
+	u64 root = 0, key, id;
+	__le64 v;
+	int r;
+
+	start("lookup_run", 0x5eed000a);
+	for (key = 0; key < RUN_KEYS; key++) {
+		ids[key] = ABSENT;
+		if (key == 1500 || (key >= 2200 && key < 2210))
+			continue;	/* gaps */
+		id = next_id++;
+		check(id < MAX_IDS, "out of value ids");
+		v = cpu_to_le64(id);
+		check_ok(dmrow_btree_insert(&info, root, key, &v, &root, NULL, NULL));
+		refs[id]++;
+		ids[key] = id;
+	}
+	commit();
+
+	/* From 7, leaf after leaf, up to the gap at 1500. */
+	key = 7;
+	for (;;) {
+		seen = (struct run_seen){ .ids = ids, .next = key, .stop_after = NO_STOP };
+		r = dmrow_btree_lookup_run_nonblocking(&info, root, key, 5000, run_visit, &seen,
+						       &visited);
+		if (r)
+			break;
+		check(visited >= 1 && visited == seen.count, "run from %llu: visited %u, saw %u",
+		      (unsigned long long)key, visited, seen.count);
+		total += visited;
+		calls++;
+		key += visited;
+	}
+	check(r == -ENODATA && key == 1500 && total == 1493,
+	      "run from 7 ended at %llu with %d after %u keys", (unsigned long long)key, r, total);
+	check(calls > 1, "a run of 1493 keys came from %u leaf", calls);
+
+	/* A missing key, a visitor that stops, a limit, the last key. */
+	seen = (struct run_seen){ .ids = ids, .next = 2205, .stop_after = NO_STOP };
+	r = dmrow_btree_lookup_run_nonblocking(&info, root, 2205, 10, run_visit, &seen, &visited);
+	check(r == -ENODATA && !visited, "run from a gap: %d, visited %u", r, visited);
+	seen = (struct run_seen){ .ids = ids, .next = 2210, .stop_after = 3 };
+	check_ok(dmrow_btree_lookup_run_nonblocking(&info, root, 2210, 100, run_visit, &seen,
+						    &visited));
+	check(visited == 3 && seen.count == 3, "stopping visitor: visited %u", visited);
+	seen = (struct run_seen){ .ids = ids, .next = 3000, .stop_after = NO_STOP };
+	check_ok(dmrow_btree_lookup_run_nonblocking(&info, root, 3000, 5, run_visit, &seen,
+						    &visited));
+	check(visited == 5, "run limited to 5: visited %u", visited);
+	seen = (struct run_seen){ .ids = ids, .next = RUN_KEYS - 1, .stop_after = NO_STOP };
+	check_ok(dmrow_btree_lookup_run_nonblocking(&info, root, RUN_KEYS - 1, 100, run_visit,
+						    &seen, &visited));
+	check(visited == 1, "run from the last key: visited %u", visited);
+	seen = (struct run_seen){ .ids = ids, .next = 0, .stop_after = NO_STOP };
+	r = dmrow_btree_lookup_run_nonblocking(&info, root, 0, 0, run_visit, &seen, &visited);
+	check(r == -ENODATA && !visited, "run of at most 0: %d, visited %u", r, visited);
+	audit(&root, 1);
+}
+
 /*
  * Removing every key frees every node.  After a commit what remains
  * allocated is exactly the two reserved blocks and the space map's own
@@ -1684,6 +1771,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_insert_overwrite_remove, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ordered_inserts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lookup_next, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lookup_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_and_diff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shared_leaf_value_refs, setup, teardown),
