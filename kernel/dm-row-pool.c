@@ -6,7 +6,12 @@
  * block mappings, control messages, commits.  map() never blocks: a read,
  * or a write to a block the live head holds alone, whose mapping is in
  * memory is remapped there and then (dmrow_pool_map_fast()); every other
- * bio is queued for the worker.
+ * bio is queued for the worker.  The fast path takes a bio over several
+ * blocks whole while they are mapped alike (consecutive data blocks read
+ * off the mapping tree's leaves, or all unmapped) and cuts it where they
+ * stop being so; the worker handles one block per bio, so a bio for it is
+ * cut at its first block boundary.  Either way dm sends the rest as a new
+ * bio (dm_accept_partial_bio()).
  *
  * Writes.  A write to a block that only the live head holds goes to that
  * block (in place).  Any other write is redirected: a fresh data block is
@@ -33,9 +38,10 @@
  *    bio for the block runs (reverts are processed first on the worker).
  *
  * Flushes.  An empty REQ_PREFLUSH bio commits: wait for in-flight data
- * I/O, flush the data device, commit the metadata.  A REQ_FUA write is
- * completed only after the commit that follows it.  Without flushes the
- * worker commits about once a second.
+ * I/O, flush the data device if a write was issued to it since its last
+ * flush, commit the metadata.  A REQ_FUA write is completed only after the
+ * commit that follows it, so it is sent to the data device without FUA.
+ * Without flushes the worker commits about once a second.
  *
  * Snapshots under load.  A snapshot message waits, on the worker, for all
  * in-flight data I/O and commits (completing any FUA writes) before it
