@@ -314,17 +314,20 @@ static int compare_space_map(struct checker *c, struct dmrow_sm *sm,
 static int check_chain(struct checker *c, const struct row_disk_disk *disk)
 {
 	struct row_disk_snapshot rec;
+	struct dmrow_chain_walk walk;
 	u64 id, prev = 0, nr = 0, nr_auto = 0;
 	int r;
 
+	dmrow_chain_walk_init(&walk, dmrow_chain_max_len(disk));
 	for (id = le64_to_cpu(disk->first_snapshot); id; id = le64_to_cpu(rec.next)) {
-		/* Walking past the counted snapshots: a loop, or counts that lie. */
-		if (++nr > dmrow_chain_max_len(disk)) {
+		/* A loop, or more snapshots than counted. */
+		if (!dmrow_chain_walk_step(&walk, id)) {
 			report(c, "disk %llu: snapshot chain loops or is longer than the %llu snapshots counted",
 			       (unsigned long long)le64_to_cpu(disk->id),
 			       (unsigned long long)dmrow_chain_max_len(disk));
 			return 0;
 		}
+		nr++;
 		r = dmrow_btree_lookup(&c->md->snapshot_info,
 				       le64_to_cpu(c->md->sb.snapshot_tree_root), id, &rec);
 		if (r == -ENODATA || r == -EILSEQ) {

@@ -128,13 +128,13 @@ static bool doomed_view_active(struct msg_ctx *m, u64 disk_id, u32 nr_oldest_aut
 {
 	struct dmrow_snapshot_info snap;
 	struct dmrow_disk_info disk;
-	unsigned int hops = 0;
+	struct dmrow_chain_walk walk;
 	u64 id;
 
 	if (dmrow_md_get_disk(m->pool->md, disk_id, &disk))
 		return false;
-	for (id = disk.first_snapshot; id && hops++ <= disk.nr_manual + disk.nr_auto;
-	     id = snap.next) {
+	dmrow_chain_walk_init(&walk, (u64)disk.nr_manual + disk.nr_auto);
+	for (id = disk.first_snapshot; id && dmrow_chain_walk_step(&walk, id); id = snap.next) {
 		if (dmrow_md_get_snapshot(m->pool->md, id, &snap))
 			return false;
 		if (!(snap.flags & DMROW_SNAP_AUTO))

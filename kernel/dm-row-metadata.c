@@ -583,15 +583,17 @@ static int __snapshot_name_taken(struct dmrow_metadata *md, struct disk_state *d
 				 const char *name, bool *taken)
 {
 	struct row_disk_snapshot rec;
-	u64 id, hops = 0;
+	struct dmrow_chain_walk walk;
+	u64 id;
 	int r;
 
 	*taken = false;
 	if (!name[0])
 		return 0;
+	dmrow_chain_walk_init(&walk, dmrow_chain_max_len(&ds->rec));
 	for (id = le64_to_cpu(ds->rec.first_snapshot); id; id = le64_to_cpu(rec.next)) {
-		if (++hops > dmrow_chain_max_len(&ds->rec))
-			return -EILSEQ;		/* a cycle in the chain */
+		if (!dmrow_chain_walk_step(&walk, id))
+			return -EILSEQ;
 		r = __get_snap(md, id, &rec);
 		if (r)
 			return r == -ENODATA ? -EILSEQ : r;
@@ -931,7 +933,8 @@ int dmrow_md_remove_disk(struct dmrow_metadata *md, u64 id)
 {
 	struct row_disk_snapshot rec;
 	struct disk_state *ds;
-	u64 snap, hops = 0, max_hops;
+	struct dmrow_chain_walk walk;
+	u64 snap;
 	int r;
 
 	down_write(&md->lock);
@@ -944,9 +947,9 @@ int dmrow_md_remove_disk(struct dmrow_metadata *md, u64 id)
 
 	if (le32_to_cpu(ds->rec.flags) & DMROW_DISK_DELETE_AUTO_SNAPS) {
 		/* The counts shrink as snapshots go: bound the walk by the start's. */
-		max_hops = dmrow_chain_max_len(&ds->rec);
+		dmrow_chain_walk_init(&walk, dmrow_chain_max_len(&ds->rec));
 		for (snap = le64_to_cpu(ds->rec.first_snapshot); snap; ) {
-			if (++hops > max_hops) {
+			if (!dmrow_chain_walk_step(&walk, snap)) {
 				r = -EILSEQ;
 				goto out;
 			}
@@ -1511,12 +1514,14 @@ static int __delete_snapshot(struct dmrow_metadata *md, u64 snap_id)
 static int __oldest_auto(struct dmrow_metadata *md, struct disk_state *ds, u64 *snap_id)
 {
 	struct row_disk_snapshot rec;
-	u64 id, hops = 0;
+	struct dmrow_chain_walk walk;
+	u64 id;
 	int r;
 
 	*snap_id = 0;
+	dmrow_chain_walk_init(&walk, dmrow_chain_max_len(&ds->rec));
 	for (id = le64_to_cpu(ds->rec.first_snapshot); id; id = le64_to_cpu(rec.next)) {
-		if (++hops > dmrow_chain_max_len(&ds->rec))
+		if (!dmrow_chain_walk_step(&walk, id))
 			return -EILSEQ;
 		r = __get_snap(md, id, &rec);
 		if (r)
@@ -1696,7 +1701,8 @@ int dmrow_md_merge_snapshots(struct dmrow_metadata *md, u64 first, u64 last)
 {
 	struct row_disk_snapshot rec;
 	struct disk_state *ds;
-	u64 id, next, hops = 0;
+	struct dmrow_chain_walk walk;
+	u64 id, next;
 	int r;
 
 	down_write(&md->lock);
@@ -1711,16 +1717,17 @@ int dmrow_md_merge_snapshots(struct dmrow_metadata *md, u64 first, u64 last)
 	if (r)
 		goto out;
 	/* @last must follow @first in the same chain. */
+	dmrow_chain_walk_init(&walk, dmrow_chain_max_len(&ds->rec));
 	for (id = first; ; id = le64_to_cpu(rec.next)) {
+		if (!dmrow_chain_walk_step(&walk, id)) {
+			r = -EILSEQ;
+			break;
+		}
 		r = __get_snap(md, id, &rec);
 		if (r || id == last)
 			break;
 		if (!rec.next) {
 			r = -EINVAL;
-			break;
-		}
-		if (++hops > dmrow_chain_max_len(&ds->rec)) {
-			r = -EILSEQ;	/* a cycle in the chain */
 			break;
 		}
 	}
@@ -2035,7 +2042,8 @@ int dmrow_md_chain_capacity(struct dmrow_metadata *md, u64 disk_id, u64 *blocks)
 {
 	struct row_disk_snapshot rec;
 	struct disk_state *ds;
-	u64 id, delta, hops = 0;
+	struct dmrow_chain_walk walk;
+	u64 id, delta;
 	int r;
 
 	*blocks = 0;
@@ -2043,9 +2051,11 @@ int dmrow_md_chain_capacity(struct dmrow_metadata *md, u64 disk_id, u64 *blocks)
 	r = __check_readable(md);
 	if (!r)
 		r = __get_disk(md, disk_id, &ds);
-	for (id = r ? 0 : le64_to_cpu(ds->rec.first_snapshot); id && !r;
-	     id = le64_to_cpu(rec.next)) {
-		if (++hops > dmrow_chain_max_len(&ds->rec)) {
+	if (r)
+		goto out;
+	dmrow_chain_walk_init(&walk, dmrow_chain_max_len(&ds->rec));
+	for (id = le64_to_cpu(ds->rec.first_snapshot); id && !r; id = le64_to_cpu(rec.next)) {
+		if (!dmrow_chain_walk_step(&walk, id)) {
 			r = -EILSEQ;
 			break;
 		}
@@ -2055,6 +2065,7 @@ int dmrow_md_chain_capacity(struct dmrow_metadata *md, u64 disk_id, u64 *blocks)
 		if (!r)
 			*blocks += delta;
 	}
+out:
 	up_write(&md->lock);
 	return r;
 }

@@ -90,6 +90,48 @@ struct dmrow_disk_info {
 	char name[DMROW_NAME_LEN];
 };
 
+/*
+ * Walking a disk's snapshot chain along its next links.  A sound chain holds
+ * the nr_manual + nr_auto snapshots its disk record counts, but damaged
+ * metadata can hold a loop, and a damaged record can count 2^33 snapshots:
+ * bounding the walk by the counts alone would go round a loop billions of
+ * times under the metadata lock.  So the walk also looks for a loop
+ * (Brent's algorithm: the id seen at each power of two of steps is kept;
+ * meeting it again is a loop), and ends within a few times as many steps
+ * as there are distinct snapshots on the way (four at worst), whatever the
+ * record says.  Neither blocks nor needs a lock.
+ */
+struct dmrow_chain_walk {
+	u64 steps;		/* snapshots visited */
+	u64 counted;		/* what the disk record counts */
+	u64 mark;		/* the id visited at the last power of two */
+	u64 next_mark;		/* the step at which mark moves on */
+};
+
+static inline void dmrow_chain_walk_init(struct dmrow_chain_walk *walk, u64 counted)
+{
+	walk->steps = 0;
+	walk->counted = counted;
+	walk->mark = 0;		/* no snapshot has id 0 */
+	walk->next_mark = 1;
+}
+
+/*
+ * Count a visit to snapshot @id.  False when the walk has come back to a
+ * snapshot it passed (a loop) or has gone past the counted length: the
+ * chain is corrupt.
+ */
+static inline bool dmrow_chain_walk_step(struct dmrow_chain_walk *walk, u64 id)
+{
+	if (id == walk->mark || ++walk->steps > walk->counted)
+		return false;
+	if (walk->steps == walk->next_mark) {
+		walk->mark = id;
+		walk->next_mark <<= 1;
+	}
+	return true;
+}
+
 int dmrow_md_create_disk(struct dmrow_metadata *md, u64 id, u64 size_blocks,
 			 const char *name, u64 now);
 /*
