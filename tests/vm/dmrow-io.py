@@ -25,13 +25,15 @@ Standard library only: the guest runs the host's python3.
                               not an error: "ok REPLY" or "refused ERRNO"
                               (the errno's name, e.g. EINVAL)
 
-  dmrow-io.py seqwrite DEV OFF NBLOCKS PROGRESS STOP [dsync]
+  dmrow-io.py seqwrite DEV OFF NBLOCKS PROGRESS STOP [dsync|retry]
       Write 4 KiB blocks with O_DIRECT, one at a time, in a ring of NBLOCKS
       blocks at OFF: write number s goes to block s % NBLOCKS and holds a
       pattern naming s.  After each write completes, PROGRESS (replaced
       atomically) holds the number of completed writes.  Stops when the
       file STOP exists.  With dsync every write is O_DSYNC (FUA): durable
-      once counted.
+      once counted.  With retry a write refused with ENOSPC is tried again
+      (every 0.2 s) until it succeeds, as an application waiting for space
+      would; PROGRESS.refused then holds the number of refusals.
 
   dmrow-io.py seqcheck DEV:OFF:NBLOCKS:LO:HI...
       Check that a device holds exactly the first S writes of seqwrite's
@@ -45,6 +47,7 @@ import mmap
 import os
 import struct
 import sys
+import time
 
 BLOCK = 4096
 
@@ -163,25 +166,39 @@ def pattern(seq):
     return rec * (BLOCK // len(rec))
 
 
+def publish(path, value):
+    """Replace the file PATH atomically with the number VALUE."""
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("%d\n" % value)
+    os.replace(tmp, path)
+
+
 def cmd_seqwrite(dev, off, nblocks, progress, stop, mode=""):
     off, nblocks = int(off), int(nblocks)
-    if mode not in ("", "dsync"):
+    if mode not in ("", "dsync", "retry"):
         raise ValueError("seqwrite: unknown mode '%s'" % mode)
-    fd = os.open(dev, os.O_WRONLY | os.O_DIRECT | (os.O_DSYNC if mode else 0))
+    fd = os.open(dev, os.O_WRONLY | os.O_DIRECT | (os.O_DSYNC if mode == "dsync" else 0))
     buf = aligned(BLOCK)
-    tmp = progress + ".tmp"
     seq = 0
+    refused = 0
     while True:
-        if seq % 16 == 0 and os.path.exists(stop):
+        if (seq % 16 == 0 or refused) and os.path.exists(stop):
             break
         buf.seek(0)
         buf.write(pattern(seq))
-        if os.pwrite(fd, buf, off + (seq % nblocks) * BLOCK) != BLOCK:
-            raise OSError(errno.EIO, "short write")
+        try:
+            if os.pwrite(fd, buf, off + (seq % nblocks) * BLOCK) != BLOCK:
+                raise OSError(errno.EIO, "short write")
+        except OSError as e:
+            if mode != "retry" or e.errno != errno.ENOSPC:
+                raise
+            refused += 1
+            publish(progress + ".refused", refused)
+            time.sleep(0.2)
+            continue
         seq += 1
-        with open(tmp, "w") as f:
-            f.write("%d\n" % seq)
-        os.replace(tmp, progress)
+        publish(progress, seq)
     os.close(fd)
     return 0
 
