@@ -7,6 +7,7 @@
  * they go to disk, and marked dirty again when a writer lets go, so a
  * write-back that raced with a change is followed by another.
  */
+#include <linux/device-mapper.h>
 #include <linux/dm-bufio.h>
 #include <linux/err.h>
 #include <linux/slab.h>
@@ -91,6 +92,30 @@ u64 dmrow_bm_nr_blocks(struct dmrow_bm *bm)
 	return dm_bufio_get_device_size(bm->bufio);
 }
 
+/*
+ * A cached block keeps the type it was checked or written as (its
+ * validator).  A corrupt pointer can lead one structure to a block that
+ * holds another, say the data space map to a B-tree node written in this
+ * transaction: both would then change one buffer, and each trusts geometry
+ * that only its own validator checked.  So a block is never locked as a
+ * type other than the one it has.
+ */
+static bool wrong_type(struct dm_buffer *b, const struct dmrow_validator *v)
+{
+	struct bm_aux *aux = dm_bufio_get_aux_data(b);
+
+	return v && aux->validated && aux->v && aux->v != v;
+}
+
+static int refuse_type(struct dm_buffer *b, const struct dmrow_validator *v)
+{
+	struct bm_aux *aux = dm_bufio_get_aux_data(b);
+
+	DMERR_LIMIT("metadata block %llu is a %s, not a %s",
+		    (unsigned long long)dm_bufio_get_block_number(b), aux->v->name, v->name);
+	return -EILSEQ;
+}
+
 static int check_block(struct dm_buffer *b, const struct dmrow_validator *v)
 {
 	struct bm_aux *aux = dm_bufio_get_aux_data(b);
@@ -116,6 +141,12 @@ int dmrow_bm_read_lock(struct dmrow_bm *bm, u64 b, const struct dmrow_validator 
 	data = dm_bufio_read(bm->bufio, b, &buf);
 	if (IS_ERR(data))
 		return PTR_ERR(data);
+	if (wrong_type(buf, v)) {
+		/* Its content is sound as what it is: keep it cached. */
+		r = refuse_type(buf, v);
+		dm_bufio_release(buf);
+		return r;
+	}
 	r = check_block(buf, v);
 	if (r) {
 		dm_bufio_release(buf);
@@ -138,7 +169,7 @@ int dmrow_bm_read_try_lock(struct dmrow_bm *bm, u64 b, const struct dmrow_valida
 		return data ? PTR_ERR(data) : -EWOULDBLOCK;
 	/* Checking writes aux: leave that to a caller holding the pool lock. */
 	aux = dm_bufio_get_aux_data(buf);
-	if (v && !aux->validated) {
+	if ((v && !aux->validated) || wrong_type(buf, v)) {
 		dm_bufio_release(buf);
 		return -EWOULDBLOCK;
 	}

@@ -42,6 +42,13 @@ int dmrow_tm_new_block(struct dmrow_tm *tm, const struct dmrow_validator *v,
 	r = dmrow_sm_alloc(tm->metadata_sm, &b);
 	if (r)
 		return r;
+	if (b < DMROW_SUPERBLOCK_SLOTS) {
+		/* Only a damaged space map counts a superblock slot free. */
+		DMERR_LIMIT("metadata space map hands out superblock slot %llu",
+			    (unsigned long long)b);
+		dmrow_sm_dec(tm->metadata_sm, b);
+		return -EILSEQ;
+	}
 	r = dmrow_bm_write_lock_zero(tm->bm, b, v, result);
 	if (r) {
 		dmrow_sm_dec(tm->metadata_sm, b);

@@ -207,6 +207,12 @@ static int get_block(struct dmrow_bm *bm, u64 b, bool read, struct dmrow_block *
 	return 0;
 }
 
+/* As in the kernel's block manager: a cached block keeps its type. */
+static bool wrong_type(const struct dmrow_block *blk, const struct dmrow_validator *v)
+{
+	return v && blk->validated && blk->v && blk->v != v;
+}
+
 static int validate(struct dmrow_block *blk, const struct dmrow_validator *v)
 {
 	int r;
@@ -217,6 +223,7 @@ static int validate(struct dmrow_block *blk, const struct dmrow_validator *v)
 	if (r)
 		return r;
 	blk->validated = true;
+	blk->v = v;
 	return 0;
 }
 
@@ -227,6 +234,13 @@ int dmrow_bm_read_lock(struct dmrow_bm *bm, u64 b, const struct dmrow_validator 
 
 	if (r)
 		return r;
+	if (wrong_type(*result, v)) {
+		/* Its content is sound as what it is: keep it cached. */
+		DMERR_LIMIT("metadata block %llu is a %s, not a %s", (unsigned long long)b,
+			    (*result)->v->name, v->name);
+		dmrow_bm_unlock(*result);
+		return -EILSEQ;
+	}
 	r = validate(*result, v);
 	if (r) {
 		dmrow_bm_unlock(*result);
