@@ -5,7 +5,9 @@
 #   make                 module (for KVER) and userspace
 #   make module          dm-row.ko for KVER (default: the installed Debian 6.1 kernel)
 #   make userspace       snapctl, the unit and S3 test binaries and the crash-test replayer
-#   make check           set-up, unit and S3 tests, fuzzers (30 s each), then the VM test suite
+#   make check           set-up, build and unit tests, S3 tests, fuzzers (30 s each),
+#                        then the VM test suite
+#   make check-build     the README's Building commands in a fresh copy of the tree
 #   make check-unit      cmocka unit tests only
 #   make check-s3        the S3 object store against a local S3-protocol server
 #   make check-vm        VM tests only (TESTS=group|group/test, default all)
@@ -37,6 +39,10 @@ USER_LDLIBS :=
 CORE_CPPFLAGS := -Iuserspace/compat/include -Iinclude -Iinclude/uapi -Ikernel
 APP_CPPFLAGS := -Iinclude -Iinclude/uapi -Iuserspace/lib -Iuserspace/export -Iuserspace/compat/public
 
+# The included makefiles define rules of their own: without this the first of
+# them, not 'all', would be what a plain 'make' builds.
+.DEFAULT_GOAL := all
+
 include userspace/Makefile.inc
 include tests/unit/Makefile.inc
 include tests/crash/Makefile.inc
@@ -44,7 +50,7 @@ include tests/s3/Makefile.inc
 include tests/fuzz/Makefile.inc
 include bench/core/Makefile.inc
 
-.PHONY: all module userspace check check-unit check-vm check-debug demo bench lint \
+.PHONY: all module userspace check check-build check-unit check-vm check-debug demo bench lint \
 	setup install clean
 
 all: module userspace
@@ -60,6 +66,7 @@ setup:
 	scripts/setup
 
 check: setup
+	$(MAKE) check-build
 	$(MAKE) check-unit
 	$(MAKE) check-s3
 	$(MAKE) check-fuzz FUZZ_TIME=$(CHECK_FUZZ_TIME)
@@ -67,6 +74,11 @@ check: setup
 
 # make check runs each fuzzer this long; longer campaigns: make check-fuzz.
 CHECK_FUZZ_TIME ?= 30
+
+# Outside the VM: what the README says 'make', 'make module' and 'make lint'
+# build is there afterwards, in a fresh copy of the tracked tree.
+check-build:
+	tests/build/readme-build
 
 check-unit: $(UNIT_TEST_BINS)
 	scripts/run-unit-tests $(UNIT_TEST_BINS)
