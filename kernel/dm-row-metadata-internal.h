@@ -36,6 +36,22 @@ struct dmrow_metadata {
 	struct row_disk_superblock sb;		/* the open transaction's */
 	struct row_disk_superblock committed_sb;
 	struct disk_state *disks;
+	/*
+	 * Held data blocks: free in the space map (count zero) but not to be
+	 * handed out.  Two kinds, both in memory only, kept across aborts:
+	 * blocks reserved for writes in flight, not mapped yet (a crash or an
+	 * abort leaves them simply free), and blocks freed by the I/O path
+	 * that a bio admitted before the free may still be reading
+	 * (quarantined until the pool says no such bio is left).  The value
+	 * is how many times a block is held.
+	 */
+	struct dmrow_delta_map held;
+	u64 nr_held;
+	bool quarantine_frees;		/* blocks freed now are quarantined */
+	u64 *quarantine;		/* quarantined blocks, in order */
+	unsigned int nr_quarantined;
+	unsigned int quarantine_slots;
+	unsigned int nr_sealed;		/* the first ones, released together */
 	bool read_only;
 	bool failed;
 	bool dirty;

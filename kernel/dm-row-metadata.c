@@ -227,14 +227,23 @@ static int mapping_inc(void *context, const void *value)
 	return dmrow_sm_inc(&md->data_sm, block);
 }
 
+static int __quarantine(struct dmrow_metadata *md, u64 block);
+
 static int mapping_dec(void *context, const void *value)
 {
 	struct dmrow_metadata *md = context;
 	u64 block;
-	u32 time;
+	u32 time, count;
+	int r;
 
 	dmrow_unpack_mapping(value, &block, &time);
-	return dmrow_sm_dec(&md->data_sm, block);
+	r = dmrow_sm_dec(&md->data_sm, block);
+	if (r || !md->quarantine_frees)
+		return r;
+	r = dmrow_sm_get_count(&md->data_sm, block, &count);
+	if (!r && !count)
+		r = __quarantine(md, block);
+	return r;
 }
 
 static void drop_disk_states(struct dmrow_metadata *md)
@@ -252,6 +261,13 @@ static void destroy_in_core(struct dmrow_metadata *md)
 	drop_disk_states(md);
 	dmrow_sm_exit(&md->data_sm);
 	dmrow_sm_exit(&md->metadata_sm);
+}
+
+static bool block_held(void *context, u64 b)
+{
+	struct dmrow_metadata *md = context;
+
+	return md->nr_held && dmrow_delta_map_get(&md->held, b) > 0;
 }
 
 /* Build the in-core state from md->sb (or from nothing, when formatting). */
@@ -276,6 +292,9 @@ static int create_in_core(struct dmrow_metadata *md, bool format)
 	}
 
 	md->data_sm.no_reuse_in_txn = true;
+	md->data_sm.held = block_held;
+	md->data_sm.held_context = md;
+	md->data_sm.nr_held = md->nr_held;
 	md->mapping_info.tm = &md->tm;
 	md->mapping_info.vt.size = sizeof(__le64);
 	md->mapping_info.vt.context = md;
@@ -296,9 +315,20 @@ static struct dmrow_metadata *alloc_md(struct dmrow_bm *bm)
 
 	if (!md)
 		return NULL;
+	if (dmrow_delta_map_init(&md->held)) {
+		kfree(md);
+		return NULL;
+	}
 	init_rwsem(&md->lock);
 	md->bm = bm;
 	return md;
+}
+
+static void free_md(struct dmrow_metadata *md)
+{
+	dmrow_delta_map_exit(&md->held);
+	kvfree(md->quarantine);
+	kfree(md);
 }
 
 static int __commit(struct dmrow_metadata *md);
@@ -357,7 +387,7 @@ int dmrow_md_format(struct dmrow_bm *bm, u32 data_block_sectors, u64 nr_data_blo
 out_destroy:
 	destroy_in_core(md);
 out_free:
-	kfree(md);
+	free_md(md);
 	return r;
 }
 
@@ -388,7 +418,7 @@ int dmrow_md_open(struct dmrow_bm *bm, bool read_only, struct dmrow_metadata **r
 	return 0;
 
 out_free:
-	kfree(md);
+	free_md(md);
 	return r;
 }
 
@@ -397,7 +427,7 @@ void dmrow_md_close(struct dmrow_metadata *md)
 	if (!md)
 		return;
 	destroy_in_core(md);
-	kfree(md);
+	free_md(md);
 }
 
 /*----------------------------------------------------------------
@@ -812,7 +842,7 @@ int dmrow_md_pool_info(struct dmrow_metadata *md, struct dmrow_pool_info *info)
 		info->metadata_blocks = md->metadata_sm.nr_blocks;
 		info->metadata_used = md->metadata_sm.nr_allocated;
 		info->data_blocks = md->data_sm.nr_blocks;
-		info->data_used = md->data_sm.nr_allocated;
+		info->data_used = md->data_sm.nr_allocated + md->nr_held;
 		info->data_block_sectors = le32_to_cpu(md->sb.data_block_sectors);
 		info->time = le32_to_cpu(md->sb.time);
 		info->manual_quota = le32_to_cpu(md->sb.manual_quota);
@@ -1321,6 +1351,71 @@ static int __finish_mapping(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
 	return 0;
 }
 
+/*
+ * Handing out, mapping and freeing data blocks under I/O.
+ *
+ * A write that needs a fresh block reserves one: the block is held here,
+ * in memory, and the space map passes over it, but its count stays zero
+ * and nothing is dirtied, so a commit while the write is in flight records
+ * the block as free and a crash loses nothing.  Once the data is written
+ * the block is mapped (dmrow_md_insert_block()), which counts it; a failed
+ * write releases it.
+ *
+ * A block that the I/O path frees (a redirected write replacing the last
+ * reference to the old block, a discard) may still be read by a bio that
+ * looked it up before: while quarantine is on, such a block is held too,
+ * and the pool releases it once those bios have completed.
+ */
+static int __hold(struct dmrow_metadata *md, u64 b)
+{
+	int r = dmrow_delta_map_add(&md->held, b, 1);
+
+	if (!r) {
+		md->nr_held++;
+		md->data_sm.nr_held = md->nr_held;
+	}
+	return r;
+}
+
+static int __unhold(struct dmrow_metadata *md, u64 b)
+{
+	int r;
+
+	if (dmrow_delta_map_get(&md->held, b) <= 0)
+		return -EINVAL;
+	r = dmrow_delta_map_add(&md->held, b, -1);
+	if (r)
+		return r;
+	md->nr_held--;
+	md->data_sm.nr_held = md->nr_held;
+	/* Released entries stay in the map until it is empty (see its header). */
+	if (!md->nr_held)
+		dmrow_delta_map_clear(&md->held);
+	return 0;
+}
+
+static int __quarantine(struct dmrow_metadata *md, u64 block)
+{
+	int r;
+
+	if (md->nr_quarantined == md->quarantine_slots) {
+		unsigned int slots = max(64U, md->quarantine_slots * 2);
+		u64 *q = kvmalloc(slots * sizeof(*q), GFP_NOIO);
+
+		if (!q)
+			return -ENOMEM;
+		if (md->nr_quarantined)
+			memcpy(q, md->quarantine, md->nr_quarantined * sizeof(*q));
+		kvfree(md->quarantine);
+		md->quarantine = q;
+		md->quarantine_slots = slots;
+	}
+	r = __hold(md, block);
+	if (!r)
+		md->quarantine[md->nr_quarantined++] = block;
+	return r;
+}
+
 int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block)
 {
 	int r;
@@ -1328,9 +1423,9 @@ int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block)
 	down_write(&md->lock);
 	r = __check_writable(md);
 	if (!r)
-		r = dmrow_sm_alloc(&md->data_sm, data_block);
+		r = dmrow_sm_find_free(&md->data_sm, data_block);
 	if (!r)
-		md->dirty = true;
+		r = __hold(md, *data_block);
 	up_write(&md->lock);
 	return r;
 }
@@ -1340,9 +1435,7 @@ int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block)
 	int r;
 
 	down_write(&md->lock);
-	r = __check_writable(md);
-	if (!r)
-		r = dmrow_sm_dec(&md->data_sm, data_block);
+	r = __unhold(md, data_block);
 	up_write(&md->lock);
 	return r;
 }
@@ -1351,8 +1444,8 @@ int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
 			  u64 data_block)
 {
 	struct disk_state *ds;
-	bool replaced;
 	__le64 value, old;
+	bool replaced;
 	u64 root;
 	int r;
 
@@ -1362,10 +1455,18 @@ int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
 		r = __get_live_disk(md, disk_id, &ds);
 	if (r)
 		goto out;
-	if (vblock >= le64_to_cpu(ds->rec.size_blocks) || data_block >= md->data_sm.nr_blocks) {
+	if (vblock >= le64_to_cpu(ds->rec.size_blocks) || data_block >= md->data_sm.nr_blocks ||
+	    dmrow_delta_map_get(&md->held, data_block) <= 0) {
 		r = -EINVAL;
 		goto out;
 	}
+	/* From here on a failure leaves the transaction to be aborted. */
+	r = __unhold(md, data_block);
+	if (!r)
+		r = dmrow_sm_inc(&md->data_sm, data_block);
+	if (r)
+		goto out;
+	md->dirty = true;
 	value = dmrow_pack_mapping(data_block, le32_to_cpu(md->sb.time));
 	r = dmrow_btree_insert(&md->mapping_info, le64_to_cpu(ds->rec.root), vblock, &value,
 			       &root, &old, &replaced);
@@ -1380,55 +1481,55 @@ out:
 	return r;
 }
 
-int dmrow_md_revert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
-			  u64 failed_block, const struct dmrow_mapping *old)
+void dmrow_md_quarantine_frees(struct dmrow_metadata *md, bool on)
 {
-	struct disk_state *ds;
-	__le64 value, replaced_value;
-	bool replaced;
-	u64 block, root;
-	u32 time;
-	int r;
+	down_write(&md->lock);
+	md->quarantine_frees = on;
+	up_write(&md->lock);
+}
+
+unsigned int dmrow_md_nr_quarantined(struct dmrow_metadata *md, bool sealed)
+{
+	unsigned int nr;
+
+	down_read(&md->lock);
+	nr = sealed ? md->nr_sealed : md->nr_quarantined - md->nr_sealed;
+	up_read(&md->lock);
+	return nr;
+}
+
+void dmrow_md_seal_quarantine(struct dmrow_metadata *md)
+{
+	down_write(&md->lock);
+	md->nr_sealed = md->nr_quarantined;
+	up_write(&md->lock);
+}
+
+void dmrow_md_release_sealed(struct dmrow_metadata *md)
+{
+	unsigned int i;
 
 	down_write(&md->lock);
-	r = __check_writable(md);
-	if (!r)
-		r = __get_live_disk(md, disk_id, &ds);
-	if (!r)
-		r = dmrow_btree_lookup(&md->mapping_info, le64_to_cpu(ds->rec.root), vblock, &value);
-	if (r == -ENODATA) {
-		r = 0;
-		goto out;
-	}
-	if (r)
-		goto out;
-	dmrow_unpack_mapping(&value, &block, &time);
-	if (block != failed_block)
-		goto out;
-	if (!old) {
-		r = __discard(md, ds, vblock, vblock + 1);
-		goto out;
-	}
-	if (old->data_block >= md->data_sm.nr_blocks) {
-		r = -EINVAL;
-		goto out;
-	}
-	/* The restored mapping holds a reference of its own again. */
-	r = dmrow_sm_inc(&md->data_sm, old->data_block);
-	if (r)
-		goto out;
-	value = dmrow_pack_mapping(old->data_block, old->time);
-	r = dmrow_btree_insert(&md->mapping_info, le64_to_cpu(ds->rec.root), vblock, &value,
-			       &root, &replaced_value, &replaced);
-	if (r)
-		goto out;
-	ds->rec.root = cpu_to_le64(root);
-	__disk_changed(md, ds);
-	if (replaced)
-		r = mapping_dec(md, &replaced_value);
-out:
+	for (i = 0; i < md->nr_sealed; i++)
+		WARN_ON_ONCE(__unhold(md, md->quarantine[i]));
+	md->nr_quarantined -= md->nr_sealed;
+	memmove(md->quarantine, md->quarantine + md->nr_sealed,
+		md->nr_quarantined * sizeof(*md->quarantine));
+	md->nr_sealed = 0;
 	up_write(&md->lock);
-	return r;
+}
+
+bool dmrow_md_disk_uncommitted(struct dmrow_metadata *md, u64 disk_id)
+{
+	struct disk_state *ds;
+	bool changed = false;
+
+	down_read(&md->lock);
+	for (ds = md->disks; ds; ds = ds->next)
+		if (le64_to_cpu(ds->rec.id) == disk_id)
+			changed = ds->changed;
+	up_read(&md->lock);
+	return changed;
 }
 
 int dmrow_md_discard(struct dmrow_metadata *md, u64 disk_id, u64 begin, u64 end)

@@ -178,24 +178,39 @@ int dmrow_md_try_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			  u64 vblock, unsigned int *nr_blocks, struct dmrow_mapping *result);
 /*
- * A free data block, referenced once until handed to insert_block.
- * -EAGAIN: commit first (the only free blocks were freed in this transaction).
+ * Reserve a free data block for a write in flight: the space map passes over
+ * it, but it is not counted, dirties nothing and never reaches the disk
+ * until dmrow_md_insert_block() maps it (after a crash or an abort it is
+ * simply free; reservations survive an abort).  Counted as used in
+ * dmrow_md_pool_info().  -EAGAIN: commit first (the only free blocks were
+ * freed in this transaction).
  */
 int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block);
-/* Give back an allocated block that was never inserted. */
+/* Give back a reserved block that was never mapped (its write failed). */
 int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block);
-/* Map @vblock of a live head to @data_block (takes over its reference). */
+/*
+ * Map @vblock of a live head to the reserved @data_block, whose data is
+ * written: the block is counted, the mapping it replaces loses its
+ * reference.  -EINVAL: @vblock is past the disk's end or @data_block is not
+ * reserved; nothing changed, the block stays reserved.
+ */
 int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
 			  u64 data_block);
 /*
- * Undo dmrow_md_insert_block() of @failed_block at @vblock, whose data write
- * failed: map @vblock to @old again (as dmrow_md_find_block() gave it), or
- * to nothing if @old is NULL.  Nothing is done if @vblock no longer maps to
- * @failed_block.  The old block keeps its sharing: a write that failed
- * loses no data that was there before it.
+ * Quarantine, for the I/O path.  While on, a data block whose last
+ * reference goes (by insert_block or discard) is held, not free: a bio that
+ * looked it up earlier may still be reading it.  Quarantined blocks are
+ * released in batches: seal the ones so far (the pool notes which bios may
+ * still read them), then release the sealed ones when those bios are done.
+ * nr_quarantined(@sealed): how many are sealed, or how many are not.
+ * Abort keeps the quarantine (the bios are still in flight).
  */
-int dmrow_md_revert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
-			  u64 failed_block, const struct dmrow_mapping *old);
+void dmrow_md_quarantine_frees(struct dmrow_metadata *md, bool on);
+unsigned int dmrow_md_nr_quarantined(struct dmrow_metadata *md, bool sealed);
+void dmrow_md_seal_quarantine(struct dmrow_metadata *md);
+void dmrow_md_release_sealed(struct dmrow_metadata *md);
+/* Whether the open transaction changed the disk (its mappings or its record). */
+bool dmrow_md_disk_uncommitted(struct dmrow_metadata *md, u64 disk_id);
 /* Unmap [@begin, @end) of a live head. */
 int dmrow_md_discard(struct dmrow_metadata *md, u64 disk_id, u64 begin, u64 end);
 

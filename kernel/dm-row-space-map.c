@@ -323,6 +323,8 @@ static int find_free_in_range(struct dmrow_sm *sm, u64 index, unsigned int start
 			continue;
 		if (sm->deferred && dmrow_delta_map_get(&sm->pending, b))
 			continue;
+		if (sm->held && sm->held(sm->held_context, b))
+			continue;
 		if (sm->no_reuse_in_txn && sm->wrapped && b >= sm->txn_start) {
 			r = -EAGAIN;
 			break;
@@ -339,14 +341,20 @@ out:
 	return r;
 }
 
-int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b)
+/* Blocks neither counted nor held: what allocation can still find. */
+static bool __any_free(struct dmrow_sm *sm)
+{
+	return sm->nr_allocated + sm->nr_held < sm->nr_blocks;
+}
+
+static int __alloc(struct dmrow_sm *sm, u64 *b, bool take)
 {
 	u64 nr_ranges = DIV_ROUND_UP(sm->nr_blocks, PER_BLOCK);
 	u64 index, scanned;
 	unsigned int start;
 	int r;
 
-	if (!sm->nr_blocks || sm->nr_allocated >= sm->nr_blocks)
+	if (!sm->nr_blocks || !__any_free(sm))
 		return -ENOSPC;
 	if (sm->alloc_hint >= sm->nr_blocks) {
 		sm->alloc_hint = 0;
@@ -361,7 +369,7 @@ int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b)
 	for (scanned = 0; scanned <= nr_ranges; scanned++) {
 		r = find_free_in_range(sm, index, start, b);
 		if (!r) {
-			r = dmrow_sm_inc(sm, *b);
+			r = take ? dmrow_sm_inc(sm, *b) : 0;
 			if (r)
 				return r;
 			sm->alloc_hint = *b + 1;
@@ -381,14 +389,24 @@ int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b)
 			 * what follows was handed out in this transaction.
 			 */
 			if (sm->no_reuse_in_txn && sm->wrapped)
-				return sm->nr_allocated < sm->nr_blocks ? -EAGAIN : -ENOSPC;
+				return __any_free(sm) ? -EAGAIN : -ENOSPC;
 			index = 0;
 			sm->wrapped = true;
 		}
 		if (sm->no_reuse_in_txn && sm->wrapped && index * PER_BLOCK >= sm->txn_start)
-			return sm->nr_allocated < sm->nr_blocks ? -EAGAIN : -ENOSPC;
+			return __any_free(sm) ? -EAGAIN : -ENOSPC;
 	}
 	return -ENOSPC;
+}
+
+int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b)
+{
+	return __alloc(sm, b, true);
+}
+
+int dmrow_sm_find_free(struct dmrow_sm *sm, u64 *b)
+{
+	return __alloc(sm, b, false);
 }
 
 int dmrow_sm_extend(struct dmrow_sm *sm, u64 nr_blocks)

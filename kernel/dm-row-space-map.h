@@ -31,6 +31,13 @@ struct dmrow_sm {
 	bool no_reuse_in_txn;
 	u64 txn_start;			/* alloc_hint when the transaction began */
 	bool wrapped;			/* the hint went past the end since then */
+	/*
+	 * Free blocks the allocator passes over: the data blocks handed out
+	 * to writes in flight, not yet mapped (their count is still zero).
+	 */
+	bool (*held)(void *context, u64 b);
+	void *held_context;
+	u64 nr_held;
 };
 
 /* Set up from an on-disk description, or empty for @nr_blocks if @disk is NULL. */
@@ -48,6 +55,8 @@ int dmrow_sm_dec(struct dmrow_sm *sm, u64 b);
  * freed in the open transaction; commit and try again.
  */
 int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b);
+/* The same, but the block's count stays zero: the caller holds it (see @held). */
+int dmrow_sm_find_free(struct dmrow_sm *sm, u64 *b);
 
 /* The device grew. */
 int dmrow_sm_extend(struct dmrow_sm *sm, u64 nr_blocks);

@@ -495,6 +495,26 @@ static void op_write(void)
 		return;
 	}
 	check(r == 0, "alloc %d", r);
+	if (!rnd_below(8)) {
+		/*
+		 * The data write failed: the reserved block is given back
+		 * unmapped.  The block reads as before (the model is
+		 * unchanged) and the fresh block is free again.
+		 */
+		nr_reverts++;
+		check(dmrow_md_release_data_block(md, b) == 0, "release of a reserved block");
+		check(dmrow_md_release_data_block(md, b) == -EINVAL,
+		      "a block released twice must be refused");
+		r = dmrow_md_find_block(md, img->disk, 0, v, &m);
+		if (mapped)
+			check(r == 0 && m.data_block == img->block[v] && m.shared,
+			      "after a failed write block %d maps to %llu (%d, shared %d), model %llu", v,
+			      (unsigned long long)m.data_block, r, m.shared,
+			      (unsigned long long)img->block[v]);
+		else
+			check(r == -ENODATA, "after a failed write block %d: %d, expected unmapped", v, r);
+		return;
+	}
 	data_tokens[b] = token;
 	r = dmrow_md_insert_block(md, img->disk, v, b);
 	if (r == -ENOSPC) {
@@ -502,28 +522,6 @@ static void op_write(void)
 		return;
 	}
 	check(r == 0, "insert %d", r);
-	if (!rnd_below(8)) {
-		/*
-		 * The data write failed: undo the insert.  The block reads as
-		 * before (the model is unchanged) and the fresh block is free.
-		 */
-		nr_reverts++;
-		r = dmrow_md_revert_block(md, img->disk, v, b, mapped ? &m : NULL);
-		if (r == -ENOSPC) {
-			abort_transaction();
-			return;
-		}
-		check(r == 0, "revert %d", r);
-		r = dmrow_md_find_block(md, img->disk, 0, v, &m);
-		if (mapped)
-			check(r == 0 && m.data_block == img->block[v] && m.shared,
-			      "after a revert block %d maps to %llu (%d, shared %d), model %llu", v,
-			      (unsigned long long)m.data_block, r, m.shared,
-			      (unsigned long long)img->block[v]);
-		else
-			check(r == -ENODATA, "after a revert block %d: %d, expected unmapped", v, r);
-		return;
-	}
 	img->block[v] = b;
 	img->token[v] = token;
 }

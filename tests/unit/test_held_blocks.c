@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unit tests of held data blocks (dm-row-metadata.c): blocks reserved for
+ * writes in flight, and blocks the I/O path freed and quarantined.
+ *
+ *  - A reserved block is never handed out twice, is counted as used, costs
+ *    nothing on disk (a commit records it free, the check stays clean), and
+ *    survives an abort; mapping it counts it, releasing it frees it.
+ *  - A block freed while quarantine is on is not handed out again until its
+ *    quarantine is sealed and released, over any number of commits; one
+ *    freed while quarantine is off is handed out again after a commit.
+ *  - Releasing the sealed part leaves later quarantined blocks held.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dm-row-metadata.h"
+#include "dm-row-metadata-internal.h"
+#include "dm-row-check.h"
+#include "../../userspace/compat/public/block-cache.h"
+
+#define METADATA_BLOCKS 256
+#define DATA_BLOCKS 64
+#define CACHE_BLOCKS 128
+#define DISK_ID 1
+#define DISK_BLOCKS 32
+
+struct fixture {
+	char path[64];
+	int fd;
+	struct dmrow_bm *bm;
+	struct dmrow_metadata *md;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	u8 uuid[16] = { 7 };
+
+	assert_non_null(f);
+	snprintf(f->path, sizeof(f->path), "/tmp/dmrow-held-XXXXXX");
+	f->fd = mkstemp(f->path);
+	assert_true(f->fd >= 0);
+	assert_int_equal(ftruncate(f->fd, (off_t)METADATA_BLOCKS * DMROW_METADATA_BLOCK_SIZE), 0);
+	f->bm = dmrow_bm_open_fd(f->fd, METADATA_BLOCKS, CACHE_BLOCKS, false);
+	assert_non_null(f->bm);
+	assert_int_equal(dmrow_md_format(f->bm, 8, DATA_BLOCKS, uuid, &f->md), 0);
+	assert_int_equal(dmrow_md_create_disk(f->md, DISK_ID, DISK_BLOCKS, "vm", 1), 0);
+	assert_int_equal(dmrow_md_commit(f->md), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	dmrow_md_close(f->md);
+	dmrow_bm_destroy(f->bm);
+	close(f->fd);
+	unlink(f->path);
+	free(f);
+	return 0;
+}
+
+static u64 nr_problems(struct fixture *f)
+{
+	struct dmrow_check_result result;
+
+	assert_int_equal(dmrow_md_check(f->md, &result, NULL, NULL), 0);
+	return result.nr_problems;
+}
+
+static u64 data_used(struct fixture *f)
+{
+	struct dmrow_pool_info info;
+
+	assert_int_equal(dmrow_md_pool_info(f->md, &info), 0);
+	return info.data_used;
+}
+
+/* Reserve a block, committing when only this transaction's frees are left. */
+static int reserve(struct fixture *f, u64 *b)
+{
+	int r = dmrow_md_alloc_data_block(f->md, b);
+
+	if (r == -EAGAIN) {
+		assert_int_equal(dmrow_md_commit(f->md), 0);
+		r = dmrow_md_alloc_data_block(f->md, b);
+	}
+	return r;
+}
+
+static void write_block(struct fixture *f, u64 vblock, u64 *b)
+{
+	assert_int_equal(reserve(f, b), 0);
+	assert_int_equal(dmrow_md_insert_block(f->md, DISK_ID, vblock, *b), 0);
+}
+
+static void test_reserved_blocks(void **state)
+{
+	struct fixture *f = *state;
+	bool seen[DATA_BLOCKS] = { false };
+	u64 b, first, used = data_used(f);
+	int i;
+
+	/* Every block can be reserved once, and then there are none. */
+	for (i = 0; i < DATA_BLOCKS; i++) {
+		assert_int_equal(reserve(f, &b), 0);
+		assert_true(b < DATA_BLOCKS);
+		assert_false(seen[b]);
+		seen[b] = true;
+		if (!i)
+			first = b;
+	}
+	assert_int_equal(reserve(f, &b), -ENOSPC);
+	assert_int_equal(data_used(f), used + DATA_BLOCKS);
+
+	/* Nothing of it reaches the disk, and an abort keeps it. */
+	assert_false(dmrow_md_dirty(f->md));
+	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(nr_problems(f), 0);
+	assert_int_equal(dmrow_md_abort(f->md), 0);
+	assert_int_equal(reserve(f, &b), -ENOSPC);
+
+	/* A block not reserved cannot be mapped or released. */
+	assert_int_equal(dmrow_md_release_data_block(f->md, first), 0);
+	assert_int_equal(dmrow_md_release_data_block(f->md, first), -EINVAL);
+	assert_int_equal(dmrow_md_insert_block(f->md, DISK_ID, 0, first), -EINVAL);
+
+	/* Past the disk's end: refused, the block stays reserved. */
+	assert_int_equal(reserve(f, &b), 0);
+	assert_int_equal(b, first);
+	assert_int_equal(dmrow_md_insert_block(f->md, DISK_ID, DISK_BLOCKS, b), -EINVAL);
+	assert_int_equal(dmrow_md_insert_block(f->md, DISK_ID, 0, b), 0);
+	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(nr_problems(f), 0);
+
+	for (i = 0; i < DATA_BLOCKS; i++)
+		if (i != (int)first)
+			assert_int_equal(dmrow_md_release_data_block(f->md, i), 0);
+	assert_int_equal(data_used(f), used + 1);
+}
+
+/* Overwrite every mapped block until @b comes back from the allocator. */
+static bool handed_out_again(struct fixture *f, u64 freed, unsigned int commits)
+{
+	u64 b;
+	unsigned int i;
+	int v;
+
+	for (i = 0; i < commits; i++) {
+		for (v = 8; v < 24; v++) {
+			write_block(f, v, &b);
+			if (b == freed)
+				return true;
+		}
+		assert_int_equal(dmrow_md_commit(f->md), 0);
+	}
+	return false;
+}
+
+static void test_quarantine(void **state)
+{
+	struct fixture *f = *state;
+	struct dmrow_mapping m;
+	u64 b, old;
+
+	/* Quarantine off: a freed block comes back after a commit. */
+	write_block(f, 0, &old);
+	assert_int_equal(dmrow_md_commit(f->md), 0);
+	write_block(f, 0, &b);
+	assert_true(b != old);
+	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_true(handed_out_again(f, old, 8));
+
+	/* Quarantine on: an overwrite's old block stays held over commits. */
+	dmrow_md_quarantine_frees(f->md, true);
+	assert_int_equal(dmrow_md_find_block(f->md, DISK_ID, 0, 0, &m), 0);
+	old = m.data_block;
+	write_block(f, 0, &b);
+	assert_int_equal(dmrow_md_nr_quarantined(f->md, false), 1);
+	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(nr_problems(f), 0);
+	dmrow_md_seal_quarantine(f->md);
+	assert_int_equal(dmrow_md_nr_quarantined(f->md, true), 1);
+
+	/* A discard's blocks too, in the next batch. */
+	assert_int_equal(dmrow_md_find_block(f->md, DISK_ID, 0, 8, &m), 0);
+	assert_int_equal(dmrow_md_discard(f->md, DISK_ID, 8, 9), 0);
+	assert_int_equal(dmrow_md_nr_quarantined(f->md, false), 1);
+	/* (Later frees are not quarantined, or the test would run out of blocks.) */
+	dmrow_md_quarantine_frees(f->md, false);
+	assert_int_equal(dmrow_md_abort(f->md), 0);	/* keeps the quarantine */
+	assert_int_equal(dmrow_md_discard(f->md, DISK_ID, 8, 9), 0);
+	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_false(handed_out_again(f, old, 8));
+	assert_false(handed_out_again(f, m.data_block, 8));
+	assert_int_equal(nr_problems(f), 0);
+
+	/* Released: the sealed block comes back, the later one stays held. */
+	dmrow_md_release_sealed(f->md);
+	assert_int_equal(dmrow_md_nr_quarantined(f->md, true), 0);
+	assert_int_equal(dmrow_md_nr_quarantined(f->md, false), 1);
+	assert_true(handed_out_again(f, old, 8));
+	assert_false(handed_out_again(f, m.data_block, 8));
+	dmrow_md_seal_quarantine(f->md);
+	dmrow_md_release_sealed(f->md);
+	assert_int_equal(dmrow_md_nr_quarantined(f->md, false), 0);
+	assert_true(handed_out_again(f, m.data_block, 8));
+	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(nr_problems(f), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_reserved_blocks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
