@@ -36,6 +36,12 @@ struct msg_handler {
 	unsigned int max_args;
 	bool changes;		/* commits, and is refused on a read-only pool */
 	bool frees_space;	/* allowed even when metadata space is low */
+	/*
+	 * Frees data blocks that only inactive or suspended devices map
+	 * (delete, merge, rollback, shrink, remove): runs once every bio
+	 * admitted before it is done, so what it frees is free at once.
+	 */
+	bool frees_blocks;
 	int (*fn)(struct msg_ctx *m);
 };
 
@@ -375,11 +381,20 @@ static int msg_snapshot(struct msg_ctx *m)
 			goto out;
 	}
 
-	/* Every write acknowledged so far, and nothing in flight: see dm-row-pool.c. */
-	r = dmrow_pool_commit(m->pool);
-	if (r)
-		goto out;
+	/*
+	 * Every write acknowledged so far is in the snapshot: a new-block
+	 * write is mapped before it is acknowledged, and the disks' in-place
+	 * writes in flight (judged unshared before now) are waited for while
+	 * new ones are held back until the snapshot shares the live tree.
+	 * Nothing else waits.  See "Snapshots under load" in dm-row-pool.c.
+	 */
+	if (flags & DMROW_SNAP_AUTO)
+		dmrow_pool_begin_freeing(m->pool);	/* evicting frees blocks */
+	dmrow_pool_gate_writes(m->pool, disks, nr);
 	r = dmrow_md_create_snapshots(m->pool->md, nr, disks, attrs, snaps);
+	dmrow_pool_release_writes(m->pool);
+	if (flags & DMROW_SNAP_AUTO)
+		dmrow_pool_end_freeing(m->pool);
 	if (r == -EDQUOT)
 		m->why = "snapshot quota reached";
 	else if (r == -EEXIST)
@@ -460,9 +475,7 @@ static int msg_rollback(struct msg_ctx *m)
 		m->why = "rollback needs the disk's device suspended or removed";
 		return -EBUSY;
 	}
-	r = dmrow_pool_commit(m->pool);
-	if (!r)
-		r = dmrow_md_rollback(m->pool->md, disk, snap);
+	r = dmrow_md_rollback(m->pool->md, disk, snap);
 	if (r == -EINVAL)
 		m->why = "the snapshot belongs to another disk";
 	return r;
@@ -824,23 +837,24 @@ static bool is_refusal(int r)
 }
 
 static const struct msg_handler handlers[] = {
-	{ "commit",		0, 0, false, true,  msg_commit },
-	{ "create_disk",	2, 3, true,  false, msg_create_disk },
-	{ "remove_disk",	1, 1, true,  true,  msg_remove_disk },
-	{ "resize_disk",	2, 2, true,  false, msg_resize_disk },
-	{ "set_disk",		2, 4, true,  false, msg_set_disk },
-	{ "snapshot",		1, 7, true,  false, msg_snapshot },
-	{ "delete_snapshot",	1, 1, true,  true,  msg_delete_snapshot },
-	{ "merge",		2, 2, true,  true,  msg_merge },
-	{ "rollback",		2, 2, true,  false, msg_rollback },
-	{ "clone",		2, 3, true,  false, msg_clone },
-	{ "set_snapshot",	2, 3, true,  false, msg_set_snapshot },
-	{ "set_quota",		2, 2, true,  false, msg_set_quota },
-	{ "info",		1, 2, false, true,  msg_info },
-	{ "list_disks",		0, 1, false, true,  msg_list_disks },
-	{ "list_snapshots",	1, 2, false, true,  msg_list_snapshots },
-	{ "space",		2, 2, false, true,  msg_space },
-	{ "diff",		3, 4, false, true,  msg_diff },
+	/* verb		     args  changes frees_space frees_blocks */
+	{ "commit",		0, 0, false, true,  false, msg_commit },
+	{ "create_disk",	2, 3, true,  false, false, msg_create_disk },
+	{ "remove_disk",	1, 1, true,  true,  true,  msg_remove_disk },
+	{ "resize_disk",	2, 2, true,  false, true,  msg_resize_disk },
+	{ "set_disk",		2, 4, true,  false, false, msg_set_disk },
+	{ "snapshot",		1, 7, true,  false, false, msg_snapshot },
+	{ "delete_snapshot",	1, 1, true,  true,  true,  msg_delete_snapshot },
+	{ "merge",		2, 2, true,  true,  true,  msg_merge },
+	{ "rollback",		2, 2, true,  false, true,  msg_rollback },
+	{ "clone",		2, 3, true,  false, false, msg_clone },
+	{ "set_snapshot",	2, 3, true,  false, false, msg_set_snapshot },
+	{ "set_quota",		2, 2, true,  false, false, msg_set_quota },
+	{ "info",		1, 2, false, true,  false, msg_info },
+	{ "list_disks",		0, 1, false, true,  false, msg_list_disks },
+	{ "list_snapshots",	1, 2, false, true,  false, msg_list_snapshots },
+	{ "space",		2, 2, false, true,  false, msg_space },
+	{ "diff",		3, 4, false, true,  false, msg_diff },
 };
 
 int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **argv,
@@ -880,13 +894,22 @@ int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **arg
 		return pool->metadata_low ? -ENOSPC : -EROFS;
 	}
 
-	if (h->changes) {
-		/* Commit what the I/O path did, so a failure below loses only this message. */
+	/*
+	 * Commit what the I/O path did, so a failure below loses only this
+	 * message.  A snapshot skips it to cost one commit, after: it writes
+	 * a few records, and were that to fail (metadata I/O error or full)
+	 * the pool would go read-only as for any failed mapping.
+	 */
+	if (h->changes && h->fn != msg_snapshot) {
 		r = dmrow_pool_commit(pool);
 		if (r)
 			return r;
 	}
+	if (h->frees_blocks)
+		dmrow_pool_begin_freeing(pool);
 	r = h->fn(&m);
+	if (h->frees_blocks)
+		dmrow_pool_end_freeing(pool);
 	if (r < 0) {
 		if (is_refusal(r)) {
 			DMWARN("message '%s' refused: %s", h->verb,

@@ -2,54 +2,72 @@
 /*
  * The pool: open metadata, the worker, and the I/O path of its disks.
  *
- * One ordered worker does everything that changes metadata: inserting
- * block mappings, control messages, commits.  map() never blocks: a read,
- * or a write to a block the live head holds alone, whose mapping is in
- * memory is remapped there and then (dmrow_pool_map_fast()); every other
- * bio is queued for the worker.  The fast path takes a bio over several
- * blocks whole while they are mapped alike (consecutive data blocks read
- * off the mapping tree's leaves, or all unmapped) and cuts it where they
- * stop being so; the worker handles one block per bio, so a bio for it is
- * cut at its first block boundary.  Either way dm sends the rest as a new
- * bio (dm_accept_partial_bio()).
+ * One ordered worker does everything that changes metadata: mapping new
+ * blocks, control messages, commits.  map() never blocks: a read, or a
+ * write to a block the live head holds alone, whose mapping is in memory
+ * is remapped there and then (dmrow_pool_map_fast()); every other bio is
+ * queued for the worker.  The fast path takes a bio over several blocks
+ * whole while they are mapped alike (consecutive data blocks read off the
+ * mapping tree's leaves, or all unmapped) and cuts it where they stop
+ * being so; the worker handles one block per bio, so a bio for it is cut
+ * at its first block boundary.  Either way dm sends the rest as a new bio
+ * (dm_accept_partial_bio()).
  *
  * Writes.  A write to a block that only the live head holds goes to that
  * block (in place).  Any other write is redirected: a fresh data block is
- * allocated, the mapping is inserted, and the bio is sent to the fresh
- * block; a write smaller than a block first has the rest of the block
- * copied from the old one (or zeroed) by kcopyd.  Nothing is ever copied
- * aside before a write, which is what makes this redirect-on-write rather
- * than copy-on-write.  With 4 KiB blocks (the default) a filesystem's
- * writes cover whole blocks and nothing is copied at all; larger blocks
- * shrink the metadata but make small writes after a snapshot copy the
- * rest of their block.
+ * reserved (dmrow_md_alloc_data_block(): held in memory, not counted), the
+ * bio is sent to it, and when the write has completed the worker maps the
+ * block (dmrow_md_insert_block()) and only then completes the bio.  A write
+ * smaller than a block first has the rest of the block copied from the old
+ * one (or zeroed) by kcopyd.  Nothing is ever copied aside before a write,
+ * which is what makes this redirect-on-write rather than copy-on-write.
+ * Mapping after the data is what lets everything else run without waiting
+ * for I/O:
+ *  - every mapping in the open transaction points at data already written,
+ *    so a commit waits for no bio (it flushes the data device if a write
+ *    completed since its last flush, then writes the metadata);
+ *  - a failed write just gives its reserved block back: the old mapping was
+ *    never touched, and a crash leaves reserved blocks simply free;
+ *  - a read racing a redirected write sees the old block (the write is not
+ *    acknowledged yet) or, once mapped, the new one, never an unwritten one;
+ *  - later writes to the same block wait in a "pending" table until the
+ *    redirected one is mapped, so writes to one block stay in order.
  *
- * The mapping is inserted before the data is written, so completing a
- * write needs no metadata work (and no worker).  That is safe because
- *  - a commit first waits for every data I/O in flight, so the committed
- *    mapping of a block always points at written data;
- *  - other bios for a block with a new-block write in flight wait in a
- *    "pending" table until it completes, so nobody reads the fresh block
- *    before it holds data;
- *  - the data space map never hands out, within one transaction, a block
- *    freed in it, and a commit waits for in-flight I/O, so a block being
- *    read or written is never reused underneath that I/O;
- *  - if the data write fails, the new mapping is removed before any other
- *    bio for the block runs (reverts are processed first on the worker).
+ * Freed blocks and in-flight bios.  Mapping a redirected write can free the
+ * block it replaces, a discard frees blocks, and a bio that looked the old
+ * mapping up just before may still be reading or writing it.  Such a block
+ * is quarantined (held, not free) until every bio admitted before the free
+ * has completed; bios are admitted to per-CPU I/O epochs
+ * (dm-row-epoch.c), and the worker closes the current epoch at the end of
+ * a pass that quarantined blocks and releases them when it drains.  New
+ * bios never wait for this.  Messages that free many blocks (delete,
+ * merge, rollback, shrink, remove, an automatic snapshot that evicts) free
+ * only blocks that no active, unsuspended device maps; they first wait for
+ * the bios admitted before them (dmrow_pool_begin_freeing()), after which
+ * no bio can reach those blocks, and free them without quarantine.  Within
+ * one transaction the data space map never reuses a freed block anyway
+ * (the committed state still points at it).
  *
- * Flushes.  An empty REQ_PREFLUSH bio commits: wait for in-flight data
- * I/O, flush the data device if a write was issued to it since its last
- * flush, commit the metadata.  A REQ_FUA write is completed only after the
- * commit that follows it, so it is sent to the data device without FUA.
- * Without flushes the worker commits about once a second.
+ * Flushes.  The empty REQ_PREFLUSH bios of one worker pass are answered
+ * together: by a commit if one of their disks has uncommitted mappings,
+ * else by one flush of the data device (if a write completed since its
+ * last flush), else at once.  A write acknowledged before the flush was
+ * sent has completed, so it marked the data device unflushed, and if it
+ * went to a new block it is mapped.  A REQ_FUA write to a block whose disk
+ * has no uncommitted mappings goes down with FUA; any other FUA write is
+ * sent without it and completed after the commit that follows it (which
+ * flushes the data device first).  Without flushes the worker commits
+ * about once a second.
  *
- * Snapshots under load.  A snapshot message waits, on the worker, for all
- * in-flight data I/O and commits (completing any FUA writes) before it
- * shares the live tree: every write acknowledged before that point is in
- * the snapshot, and no write not yet acknowledged is, since none is in
- * flight and new bios wait behind the message.  The fast path is switched
- * off while messages run and while a commit drains in-flight I/O, so it
- * can neither slip a write past a snapshot nor starve the drain.
+ * Snapshots under load.  A snapshot must hold every write acknowledged
+ * before it and none that was judged unshared before it but lands after.
+ * A redirected write is mapped before it is acknowledged, and one in flight
+ * is mapped after the snapshot into the live tree only.  An in-place write
+ * judged before the snapshot would land in a block the snapshot now shares:
+ * so the snapshot message gates its disks (map() sends their new in-place
+ * writes to the worker, behind the message), waits for their in-place
+ * writes in flight, shares the live trees, lifts the gate and commits once.
+ * Reads and other disks never wait.
  */
 #include <linux/blkdev.h>
 #include <linux/dm-kcopyd.h>
@@ -57,6 +75,7 @@
 #include <linux/hash.h>
 #include <linux/jiffies.h>
 #include <linux/log2.h>
+#include <linux/lockdep.h>
 #include <linux/module.h>
 #include <linux/random.h>
 #include <linux/slab.h>
@@ -72,11 +91,15 @@
 #define FAST_RUN_MAX_BLOCKS	1024
 #define DEFAULT_CACHE_BLOCKS	1024
 
+/* Quarantined blocks past which the worker waits rather than hold more. */
+#define QUARANTINE_MAX		65536
+
 /* dmrow_bio_ctx.flags */
-#define CTX_IN_FLIGHT		(1U << 0)	/* counted in pool->in_flight */
+#define CTX_EPOCH		(1U << 0)	/* admitted to ctx->epoch */
 #define CTX_PENDING		(1U << 1)	/* owns the block's pending entry */
-#define CTX_NEW_BLOCK		(1U << 2)	/* written to a freshly mapped block */
+#define CTX_NEW_BLOCK		(1U << 2)	/* written to a reserved block, mapped when done */
 #define CTX_COMMIT		(1U << 3)	/* FUA: complete after a commit */
+#define CTX_INPLACE		(1U << 4)	/* counted in the disk's inplace_writes */
 
 static DEFINE_MUTEX(pool_table_lock);
 static LIST_HEAD(pool_table);
@@ -87,15 +110,6 @@ struct pending_block {
 	u64 disk_id;
 	u64 vblock;
 	struct bio_list waiters;
-};
-
-/* A failed new-block write whose mapping must go. */
-struct revert {
-	struct list_head list;
-	u64 disk_id;
-	u64 vblock;
-	u64 block;
-	struct dmrow_mapping old;	/* data_block DMROW_UNMAPPED: none */
 };
 
 static struct dmrow_bio_ctx *bio_ctx(struct bio *bio)
@@ -211,37 +225,40 @@ void dmrow_pool_metadata_failed(struct dmrow_pool *pool, const char *op, int r)
 }
 
 /*----------------------------------------------------------------
- * In-flight data I/O and the pending table
+ * Epochs, in-place writes and the pending table
  *--------------------------------------------------------------*/
 
-static void drain_in_flight(struct dmrow_pool *pool)
+/* Admit a bio that will touch a data block to the current epoch. */
+static void epoch_enter(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx)
 {
-	wait_event(pool->in_flight_wait, !atomic_read(&pool->in_flight));
+	if (!(ctx->flags & CTX_EPOCH)) {
+		ctx->epoch = dmrow_epoch_enter(&pool->epochs);
+		ctx->flags |= CTX_EPOCH;
+	}
 }
 
-static void dec_in_flight(struct dmrow_pool *pool)
+static void epoch_exit(struct dmrow_bio_ctx *ctx)
 {
-	if (atomic_dec_and_test(&pool->in_flight))
-		wake_up(&pool->in_flight_wait);
+	if (ctx->flags & CTX_EPOCH) {
+		ctx->flags &= ~CTX_EPOCH;
+		dmrow_epoch_exit(ctx->epoch);
+	}
 }
 
-/*
- * Worker only: switch the fast path off (nesting) and wait for the I/O in
- * flight, which then cannot grow without end.
- */
-static void quiesce(struct dmrow_pool *pool)
+static void epochs_drained(void *context)
 {
-	spin_lock_irq(&pool->lock);
-	pool->fast_path_off++;
-	spin_unlock_irq(&pool->lock);
-	drain_in_flight(pool);
+	wake_worker(context);
 }
 
-static void unquiesce(struct dmrow_pool *pool)
+static void inplace_write_done(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx)
 {
-	spin_lock_irq(&pool->lock);
-	pool->fast_path_off--;
-	spin_unlock_irq(&pool->lock);
+	struct dmrow_disk_binding *db = ctx->disk;
+
+	if (!(ctx->flags & CTX_INPLACE))
+		return;
+	ctx->flags &= ~CTX_INPLACE;
+	if (atomic_dec_and_test(&db->inplace_writes) && READ_ONCE(db->writes_gated))
+		wake_up_all(&pool->gate_wait);
 }
 
 static struct hlist_head *pending_bucket(struct dmrow_pool *pool, u64 disk_id, u64 vblock)
@@ -254,24 +271,11 @@ static struct pending_block *__find_pending(struct dmrow_pool *pool, u64 disk_id
 {
 	struct pending_block *p;
 
+	lockdep_assert_held(&pool->lock);
 	hlist_for_each_entry(p, pending_bucket(pool, disk_id, vblock), node)
 		if (p->disk_id == disk_id && p->vblock == vblock)
 			return p;
 	return NULL;
-}
-
-/* Whether any of @nr_blocks blocks from @vblock has a new-block write in flight. */
-static bool __any_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock,
-			  unsigned int nr_blocks)
-{
-	unsigned int i;
-
-	if (!pool->nr_pending)
-		return false;
-	for (i = 0; i < nr_blocks; i++)
-		if (__find_pending(pool, disk_id, vblock + i))
-			return true;
-	return false;
 }
 
 /* If a new-block write to this block is in flight, park @bio behind it. */
@@ -281,7 +285,7 @@ static bool wait_if_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock, st
 	unsigned long flags;
 
 	spin_lock_irqsave(&pool->lock, flags);
-	p = __find_pending(pool, disk_id, vblock);
+	p = pool->nr_pending ? __find_pending(pool, disk_id, vblock) : NULL;
 	if (p)
 		bio_list_add(&p->waiters, bio);
 	spin_unlock_irqrestore(&pool->lock, flags);
@@ -305,7 +309,7 @@ static int add_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock)
 	return 0;
 }
 
-/* Any context.  The waiters go back to the worker, in order. */
+/* Worker.  The waiters go back to the worker, in order. */
 static void release_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock)
 {
 	struct pending_block *p;
@@ -320,7 +324,137 @@ static void release_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock)
 	}
 	spin_unlock_irqrestore(&pool->lock, flags);
 	kfree(p);
-	wake_worker(pool);
+}
+
+/*----------------------------------------------------------------
+ * Quarantine: blocks freed under I/O
+ *--------------------------------------------------------------*/
+
+/*
+ * Worker.  A drained epoch frees the blocks quarantined before it closed,
+ * and the discards that freed them complete: a discard is done when its
+ * blocks are free.
+ */
+static void reap_epoch(struct dmrow_pool *pool)
+{
+	if (!dmrow_epochs_reap(&pool->epochs))
+		return;
+	if (dmrow_md_nr_quarantined(pool->md, true)) {
+		dmrow_md_release_sealed(pool->md);
+		dmrow_pool_space_freed(pool);
+	}
+	error_bio_list(&pool->sealed_discards, BLK_STS_OK);
+}
+
+/* Worker: what is quarantined so far waits for the epoch closed now. */
+static void seal_and_close(struct dmrow_pool *pool)
+{
+	dmrow_md_seal_quarantine(pool->md);
+	bio_list_merge(&pool->sealed_discards, &pool->quarantine_discards);
+	bio_list_init(&pool->quarantine_discards);
+	dmrow_epochs_close(&pool->epochs);
+}
+
+/*
+ * Worker, at the end of a pass: blocks quarantined in it wait for the bios
+ * admitted before them, which the closing of the current epoch delimits.
+ * Only one epoch closes at a time; should the quarantine grow past its
+ * bound meanwhile, the worker waits for the closing one rather than hold
+ * more blocks.
+ */
+static void schedule_quarantine(struct dmrow_pool *pool)
+{
+	unsigned int nr = dmrow_md_nr_quarantined(pool->md, false);
+
+	if (!nr) {
+		/* Discards that freed nothing are done. */
+		error_bio_list(&pool->quarantine_discards, BLK_STS_OK);
+		return;
+	}
+	if (dmrow_epochs_closing(&pool->epochs)) {
+		if (nr < QUARANTINE_MAX)
+			return;
+		dmrow_epochs_wait_drained(&pool->epochs);
+		reap_epoch(pool);
+	}
+	seal_and_close(pool);
+}
+
+/* Worker: every bio admitted before now has completed when this returns. */
+static void wait_for_earlier_io(struct dmrow_pool *pool)
+{
+	dmrow_epochs_wait_drained(&pool->epochs);
+	reap_epoch(pool);
+	seal_and_close(pool);
+	dmrow_epochs_wait_drained(&pool->epochs);
+	reap_epoch(pool);
+}
+
+void dmrow_pool_begin_freeing(struct dmrow_pool *pool)
+{
+	wait_for_earlier_io(pool);
+	dmrow_md_quarantine_frees(pool->md, false);
+}
+
+void dmrow_pool_end_freeing(struct dmrow_pool *pool)
+{
+	dmrow_md_quarantine_frees(pool->md, true);
+}
+
+/*----------------------------------------------------------------
+ * Snapshot gates
+ *--------------------------------------------------------------*/
+
+static bool __disk_gated(struct dmrow_pool *pool, u64 disk_id)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&pool->lock);
+	for (i = 0; i < pool->nr_gated; i++)
+		if (pool->gated_disks[i] == disk_id)
+			return true;
+	return false;
+}
+
+static bool gated_writes_in_flight(struct dmrow_pool *pool)
+{
+	struct dmrow_disk_binding *db;
+	bool busy = false;
+
+	spin_lock_irq(&pool->lock);
+	list_for_each_entry(db, &pool->disks, list)
+		if (db->writes_gated && atomic_read(&db->inplace_writes))
+			busy = true;
+	spin_unlock_irq(&pool->lock);
+	return busy;
+}
+
+void dmrow_pool_gate_writes(struct dmrow_pool *pool, const u64 *disks, unsigned int nr)
+{
+	struct dmrow_disk_binding *db;
+
+	spin_lock_irq(&pool->lock);
+	pool->gated_disks = disks;
+	pool->nr_gated = nr;
+	list_for_each_entry(db, &pool->disks, list)
+		if (!db->snap_id && __disk_gated(pool, db->disk_id))
+			WRITE_ONCE(db->writes_gated, true);
+	spin_unlock_irq(&pool->lock);
+	/* Pairs with map()'s count-then-check: see dmrow_pool_map_fast(). */
+	smp_mb();
+	wait_event(pool->gate_wait, !gated_writes_in_flight(pool));
+}
+
+void dmrow_pool_release_writes(struct dmrow_pool *pool)
+{
+	struct dmrow_disk_binding *db;
+
+	spin_lock_irq(&pool->lock);
+	list_for_each_entry(db, &pool->disks, list)
+		WRITE_ONCE(db->writes_gated, false);
+	pool->gated_disks = NULL;
+	pool->nr_gated = 0;
+	spin_unlock_irq(&pool->lock);
 }
 
 /*----------------------------------------------------------------
@@ -336,36 +470,27 @@ static void pool_endio(struct bio *bio)
 	bio->bi_end_io = ctx->saved_end_io;
 	bio->bi_private = ctx->saved_private;
 
-	if (bio->bi_status && (ctx->flags & CTX_NEW_BLOCK)) {
-		/* Queued before the block's waiters are released: see do_worker(). */
-		struct revert *rv = kmalloc(sizeof(*rv), GFP_ATOMIC);
+	/* Written data is what the next flush or commit must make durable. */
+	if (op_is_write(bio_op(bio)) && !bio->bi_status && !atomic_read(&pool->data_unflushed))
+		atomic_set(&pool->data_unflushed, 1);
+	inplace_write_done(pool, ctx);
+	epoch_exit(ctx);
 
-		if (rv) {
-			rv->disk_id = ctx->disk->disk_id;
-			rv->vblock = ctx->vblock;
-			rv->block = ctx->new_block;
-			rv->old.data_block = ctx->old_block;
-			rv->old.time = ctx->old_time;
-			spin_lock_irqsave(&pool->lock, flags);
-			list_add_tail(&rv->list, &pool->reverts);
-			spin_unlock_irqrestore(&pool->lock, flags);
-		} else {
-			DMERR_LIMIT("%pg: no memory to undo a failed write; the block keeps stale data",
-				    pool->metadata_bdev);
-		}
+	if (ctx->flags & CTX_NEW_BLOCK) {
+		/* Mapped on the worker, then completed: see process_prepared(). */
+		spin_lock_irqsave(&pool->lock, flags);
+		bio_list_add(&pool->prepared, bio);
+		spin_unlock_irqrestore(&pool->lock, flags);
+		wake_worker(pool);
+		return;
 	}
-	if (ctx->flags & CTX_PENDING)
-		release_pending(pool, ctx->disk->disk_id, ctx->vblock);
-
 	if (!bio->bi_status && (ctx->flags & CTX_COMMIT)) {
 		spin_lock_irqsave(&pool->lock, flags);
 		bio_list_add(&pool->commit_waiters, bio);
 		spin_unlock_irqrestore(&pool->lock, flags);
-		dec_in_flight(pool);
 		wake_worker(pool);
 		return;
 	}
-	dec_in_flight(pool);
 	bio_endio(bio);
 }
 
@@ -376,13 +501,6 @@ static void hook(struct bio *bio)
 	ctx->saved_end_io = bio->bi_end_io;
 	ctx->saved_private = bio->bi_private;
 	bio->bi_end_io = pool_endio;
-	ctx->flags |= CTX_IN_FLIGHT;
-}
-
-static void hook_and_count(struct dmrow_pool *pool, struct bio *bio)
-{
-	hook(bio);
-	atomic_inc(&pool->in_flight);
 }
 
 static void remap(struct dmrow_pool *pool, struct bio *bio, u64 block)
@@ -393,23 +511,23 @@ static void remap(struct dmrow_pool *pool, struct bio *bio, u64 block)
 	bio->bi_iter.bi_sector = (block << pool->block_shift) | offset;
 }
 
-/*
- * Any write to the data device, before it is issued: the next commit must
- * flush the data device.  Commits drain the writes in flight first, so none
- * that is counted here is still being written when the flag is taken.
- */
-static void note_data_write(struct dmrow_pool *pool, struct bio *bio)
-{
-	if (op_is_write(bio_op(bio)) && !atomic_read(&pool->data_unflushed))
-		atomic_set(&pool->data_unflushed, 1);
-}
-
+/* Send @bio to data block @block, in the current epoch. */
 static void issue(struct dmrow_pool *pool, struct bio *bio, u64 block)
 {
-	note_data_write(pool, bio);
+	epoch_enter(pool, bio_ctx(bio));
 	remap(pool, bio, block);
-	hook_and_count(pool, bio);
+	hook(bio);
 	dm_submit_bio_remap(bio, NULL);
+}
+
+/* A write to a block the live head holds alone: counted for snapshots. */
+static void issue_in_place(struct dmrow_pool *pool, struct bio *bio, u64 block)
+{
+	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
+
+	atomic_inc(&ctx->disk->inplace_writes);
+	ctx->flags |= CTX_INPLACE;
+	issue(pool, bio, block);
 }
 
 /*----------------------------------------------------------------
@@ -526,33 +644,16 @@ static void check_metadata_space(struct dmrow_pool *pool)
  * Commit
  *--------------------------------------------------------------*/
 
-static void process_reverts(struct dmrow_pool *pool)
-{
-	struct revert *rv, *tmp;
-	LIST_HEAD(reverts);
-	int r;
-
-	spin_lock_irq(&pool->lock);
-	list_splice_init(&pool->reverts, &reverts);
-	spin_unlock_irq(&pool->lock);
-
-	list_for_each_entry_safe(rv, tmp, &reverts, list) {
-		r = dmrow_md_revert_block(pool->md, rv->disk_id, rv->vblock, rv->block,
-					  rv->old.data_block == DMROW_UNMAPPED ? NULL : &rv->old);
-		if (r && r != -ENOENT)	/* -ENOENT: the disk is gone */
-			dmrow_pool_metadata_failed(pool, "undo failed write", r);
-		list_del(&rv->list);
-		kfree(rv);
-	}
-}
-
+/*
+ * Every mapping in the open transaction points at data whose write has
+ * completed (new blocks are mapped only then), so a commit waits for no
+ * I/O: it flushes the data device if a write completed since its last
+ * flush, then commits the metadata.
+ */
 int dmrow_pool_commit(struct dmrow_pool *pool)
 {
 	struct bio_list waiters = BIO_EMPTY_LIST;
 	int r = 0;
-
-	quiesce(pool);
-	process_reverts(pool);
 
 	spin_lock_irq(&pool->lock);
 	bio_list_merge(&waiters, &pool->commit_waiters);
@@ -596,13 +697,18 @@ int dmrow_pool_commit(struct dmrow_pool *pool)
 		if (!bio_list_empty(&pool->retry_on_space))
 			dmrow_pool_space_freed(pool);
 	}
-	unquiesce(pool);
 	return r;
 }
 
 /*----------------------------------------------------------------
  * The I/O path (worker)
  *--------------------------------------------------------------*/
+
+static void fail_bio(struct bio *bio, blk_status_t status)
+{
+	bio->bi_status = status;
+	bio_endio(bio);
+}
 
 static void copy_done(int read_err, unsigned long write_err, void *context)
 {
@@ -612,18 +718,18 @@ static void copy_done(int read_err, unsigned long write_err, void *context)
 
 	if (read_err || write_err) {
 		/* The write never reached the block: fail it through the endio. */
-		bio->bi_status = BLK_STS_IOERR;
 		remap(pool, bio, ctx->new_block);
-		hook_and_count(pool, bio);
-		dec_in_flight(pool);	/* the copy's count */
-		bio_endio(bio);
+		hook(bio);
+		fail_bio(bio, BLK_STS_IOERR);
 		return;
 	}
 	issue(pool, bio, ctx->new_block);
-	dec_in_flight(pool);		/* the copy's count */
 }
 
-/* A write that does not cover its block: fill the rest of the fresh block first. */
+/*
+ * A write that does not cover its block: fill the rest of the fresh block
+ * first.  The bio's epoch covers the copy's read of the old block.
+ */
 static void prepare_partial_block(struct dmrow_pool *pool, struct bio *bio,
 				  u64 old_block, u64 new_block)
 {
@@ -633,8 +739,7 @@ static void prepare_partial_block(struct dmrow_pool *pool, struct bio *bio,
 		.count = pool->cfg.block_sectors,
 	};
 
-	atomic_inc(&pool->in_flight);	/* for the copy */
-	note_data_write(pool, bio);
+	epoch_enter(pool, bio_ctx(bio));
 	if (old_block == DMROW_UNMAPPED) {
 		dm_kcopyd_zero(pool->copier, 1, &to, 0, copy_done, bio);
 	} else {
@@ -650,12 +755,12 @@ static bool covers_block(struct dmrow_pool *pool, struct bio *bio)
 	return bio->bi_iter.bi_size == (pool->cfg.block_sectors << SECTOR_SHIFT);
 }
 
-static void fail_bio(struct bio *bio, blk_status_t status)
-{
-	bio->bi_status = status;
-	bio_endio(bio);
-}
-
+/*
+ * A read needs no wait for a new-block write to its block in flight: until
+ * that write is mapped (and only then acknowledged) the old block is the
+ * block's content, and the old block cannot be reused under the read (it
+ * is quarantined if the mapping frees it).
+ */
 static void process_read(struct dmrow_pool *pool, struct bio *bio)
 {
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
@@ -663,18 +768,21 @@ static void process_read(struct dmrow_pool *pool, struct bio *bio)
 	struct dmrow_mapping m;
 	int r;
 
-	if (wait_if_pending(pool, db->disk_id, ctx->vblock, bio))
-		return;
+	/* In the epoch before the lookup: what it finds cannot be freed under it. */
+	epoch_enter(pool, ctx);
 	r = dmrow_md_find_block(pool->md, db->disk_id, db->snap_id, ctx->vblock, &m);
 	if (r == -ENODATA) {
+		epoch_exit(ctx);
 		zero_fill_bio(bio);
 		bio_endio(bio);
 	} else if (r == -ENOENT) {
 		/* The disk or snapshot is gone (deleted under an active device). */
+		epoch_exit(ctx);
 		fail_bio(bio, BLK_STS_IOERR);
 	} else if (r) {
 		DMERR_LIMIT("%pg: lookup of block %llu failed: %d", pool->metadata_bdev,
 			    (unsigned long long)ctx->vblock, r);
+		epoch_exit(ctx);
 		fail_bio(bio, BLK_STS_IOERR);
 	} else {
 		issue(pool, bio, m.data_block);
@@ -701,49 +809,60 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 	struct dmrow_disk_binding *db = ctx->disk;
 	struct dmrow_mapping m;
-	u64 old_block, new_block;
+	u64 new_block, old_block;
 	int r;
 
 	if (db->snap_id) {
 		fail_bio(bio, BLK_STS_IOERR);	/* snapshots are read-only */
 		return;
 	}
+	/* Writes to one block stay in order behind a new-block write. */
 	if (wait_if_pending(pool, db->disk_id, ctx->vblock, bio))
 		return;
-	if (bio->bi_opf & REQ_FUA) {
-		/* The commit that completes it flushes the data device first. */
-		ctx->flags |= CTX_COMMIT;
-		bio->bi_opf &= ~REQ_FUA;
-	}
 
+	epoch_enter(pool, ctx);
 	r = dmrow_md_find_block(pool->md, db->disk_id, 0, ctx->vblock, &m);
 	if (r == -ENOENT) {
+		epoch_exit(ctx);
 		fail_bio(bio, BLK_STS_IOERR);	/* the disk was removed */
 		return;
 	}
 	if (r && r != -ENODATA) {
 		DMERR_LIMIT("%pg: lookup of block %llu failed: %d", pool->metadata_bdev,
 			    (unsigned long long)ctx->vblock, r);
+		epoch_exit(ctx);
 		fail_bio(bio, BLK_STS_IOERR);
 		return;
 	}
 	if (!r && !m.shared) {
-		issue(pool, bio, m.data_block);
+		/*
+		 * In place.  A FUA write whose mapping is committed is durable
+		 * when the device says so; otherwise the commit that maps it
+		 * completes it (and flushes the data device first).
+		 */
+		if ((bio->bi_opf & REQ_FUA) && dmrow_md_disk_uncommitted(pool->md, db->disk_id)) {
+			ctx->flags |= CTX_COMMIT;
+			bio->bi_opf &= ~REQ_FUA;
+		}
+		issue_in_place(pool, bio, m.data_block);
 		return;
 	}
+
 	old_block = r ? DMROW_UNMAPPED : m.data_block;
-	ctx->old_time = r ? 0 : m.time;
 
 	if (pool->mode >= POOL_READ_ONLY) {
+		epoch_exit(ctx);
 		fail_bio(bio, pool->metadata_low ? BLK_STS_NOSPC : BLK_STS_IOERR);
 		return;
 	}
 	r = alloc_data_block(pool, &new_block);
 	if (r == -ENOSPC) {
+		epoch_exit(ctx);
 		no_space(pool, bio);
 		return;
 	}
 	if (r) {
+		epoch_exit(ctx);
 		dmrow_pool_metadata_failed(pool, "allocate data block", r);
 		fail_bio(bio, BLK_STS_IOERR);
 		return;
@@ -752,35 +871,74 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 
 	r = add_pending(pool, db->disk_id, ctx->vblock);
 	if (r) {
+		epoch_exit(ctx);
 		dmrow_md_release_data_block(pool->md, new_block);
 		fail_bio(bio, BLK_STS_RESOURCE);
 		return;
 	}
-	r = dmrow_md_insert_block(pool->md, db->disk_id, ctx->vblock, new_block);
-	if (r == -EINVAL || r == -ENOENT) {
-		/*
-		 * Past the disk's end (its device is longer than the disk after
-		 * a shrink or rollback it was suspended for) or a removed disk:
-		 * the write fails, the pool is fine.
-		 */
-		release_pending(pool, db->disk_id, ctx->vblock);
-		dmrow_md_release_data_block(pool->md, new_block);
-		fail_bio(bio, BLK_STS_IOERR);
-		return;
-	}
-	if (r) {
-		release_pending(pool, db->disk_id, ctx->vblock);
-		dmrow_pool_metadata_failed(pool, "insert mapping", r);
-		fail_bio(bio, r == -ENOSPC ? BLK_STS_NOSPC : BLK_STS_IOERR);
-		return;
+	/* Mapped once written: the commit that maps it completes a FUA write. */
+	if (bio->bi_opf & REQ_FUA) {
+		ctx->flags |= CTX_COMMIT;
+		bio->bi_opf &= ~REQ_FUA;
 	}
 	ctx->flags |= CTX_PENDING | CTX_NEW_BLOCK;
 	ctx->new_block = new_block;
-	ctx->old_block = old_block;
 	if (covers_block(pool, bio))
 		issue(pool, bio, new_block);
 	else
 		prepare_partial_block(pool, bio, old_block, new_block);
+}
+
+/*
+ * New-block writes whose data write has completed: map them, let the bios
+ * that waited behind them go, and complete them (a FUA one after the next
+ * commit).  Mapping may free the block the write replaced; quarantine
+ * keeps it from reuse while a bio admitted earlier may still read it.
+ */
+static void process_prepared(struct dmrow_pool *pool)
+{
+	struct bio_list bios = BIO_EMPTY_LIST;
+	struct bio *bio;
+	int r;
+
+	spin_lock_irq(&pool->lock);
+	bio_list_merge(&bios, &pool->prepared);
+	bio_list_init(&pool->prepared);
+	spin_unlock_irq(&pool->lock);
+
+	while ((bio = bio_list_pop(&bios))) {
+		struct dmrow_bio_ctx *ctx = bio_ctx(bio);
+		struct dmrow_disk_binding *db = ctx->disk;
+
+		r = bio->bi_status ? -EIO :
+		    dmrow_md_insert_block(pool->md, db->disk_id, ctx->vblock, ctx->new_block);
+		if (r) {
+			/* A failed write loses nothing that was there before it. */
+			dmrow_md_release_data_block(pool->md, ctx->new_block);
+			if (r == -EINVAL || r == -ENODATA) {
+				/*
+				 * Past the disk's end (its device is longer than
+				 * the disk after a shrink or rollback it was
+				 * suspended for) or a removed disk: the write
+				 * fails, the pool is fine.
+				 */
+				bio->bi_status = BLK_STS_IOERR;
+			} else if (r != -EIO || !bio->bi_status) {
+				dmrow_pool_metadata_failed(pool, "insert mapping", r);
+				bio->bi_status = r == -ENOSPC ? BLK_STS_NOSPC : BLK_STS_IOERR;
+			}
+		}
+		release_pending(pool, db->disk_id, ctx->vblock);
+		ctx->flags &= ~(CTX_PENDING | CTX_NEW_BLOCK);
+		if (!bio->bi_status && (ctx->flags & CTX_COMMIT)) {
+			spin_lock_irq(&pool->lock);
+			bio_list_add(&pool->commit_waiters, bio);
+			spin_unlock_irq(&pool->lock);
+		} else {
+			bio_endio(bio);
+		}
+		cond_resched();
+	}
 }
 
 static void process_discard(struct dmrow_pool *pool, struct bio *bio)
@@ -797,7 +955,10 @@ static void process_discard(struct dmrow_pool *pool, struct bio *bio)
 		fail_bio(bio, db->snap_id ? BLK_STS_IOERR : BLK_STS_OK);
 		return;
 	}
-	/* Only whole blocks are released; a partial block keeps its data. */
+	/*
+	 * Only whole blocks are released; a partial block keeps its data.
+	 * What the discard frees is quarantined while earlier bios may read it.
+	 */
 	if (begin_block < end_block) {
 		r = dmrow_md_discard(pool->md, db->disk_id, begin_block, end_block);
 		if (r) {
@@ -805,9 +966,9 @@ static void process_discard(struct dmrow_pool *pool, struct bio *bio)
 			fail_bio(bio, BLK_STS_IOERR);
 			return;
 		}
-		dmrow_pool_space_freed(pool);
 	}
-	bio_endio(bio);
+	/* Completed with the quarantine it joined: see reap_epoch(). */
+	bio_list_add(&pool->quarantine_discards, bio);
 }
 
 static void process_bio(struct dmrow_pool *pool, struct bio *bio)
@@ -817,10 +978,8 @@ static void process_bio(struct dmrow_pool *pool, struct bio *bio)
 		return;
 	}
 	if (bio->bi_opf & REQ_PREFLUSH) {
-		/* dm sends flushes as empty bios. */
-		int r = dmrow_pool_commit(pool);
-
-		fail_bio(bio, r ? BLK_STS_IOERR : BLK_STS_OK);
+		/* dm sends flushes as empty bios: answered together, at the end of the pass. */
+		bio_list_add(&pool->flushes, bio);
 		return;
 	}
 	switch (bio_op(bio)) {
@@ -855,14 +1014,47 @@ static void process_deferred_bios(struct dmrow_pool *pool)
 }
 
 /*
- * Messages change what the fast path relies on (a snapshot makes the live
- * disk's blocks shared): it is switched off, and the I/O it let through is
- * drained, before the first message runs.
+ * The flushes of one pass share what they need.  Every write acknowledged
+ * before a flush arrived has completed (so marked the data device
+ * unflushed) and, if it went to a new block, been mapped.  A flush from a
+ * disk whose mappings are all committed needs only the data device's
+ * cache flushed; one from a disk with uncommitted mappings needs a commit,
+ * which flushes the data device first.  One commit or one device flush
+ * answers them all.
+ */
+static void process_flushes(struct dmrow_pool *pool)
+{
+	struct bio_list bios = BIO_EMPTY_LIST;
+	bool need_commit = false;
+	struct bio *bio;
+	int r = 0;
+
+	bio_list_merge(&bios, &pool->flushes);
+	bio_list_init(&pool->flushes);
+	if (bio_list_empty(&bios))
+		return;
+
+	bio_list_for_each(bio, &bios)
+		if (dmrow_md_disk_uncommitted(pool->md, bio_ctx(bio)->disk->disk_id))
+			need_commit = true;
+	if (need_commit) {
+		r = dmrow_pool_commit(pool);
+	} else if (atomic_xchg(&pool->data_unflushed, 0)) {
+		r = blkdev_issue_flush(pool->data_bdev);
+		if (r)
+			atomic_set(&pool->data_unflushed, 1);
+	}
+	error_bio_list(&bios, r ? BLK_STS_IOERR : BLK_STS_OK);
+}
+
+/*
+ * Messages run without stopping I/O: a read-only one only reads metadata,
+ * and a changing one says itself what it needs held (a snapshot gates its
+ * disks' in-place writes; a message that frees waits for earlier bios).
  */
 static void process_messages(struct dmrow_pool *pool)
 {
 	struct dmrow_message *msg;
-	bool quiesced = false;
 
 	for (;;) {
 		spin_lock_irq(&pool->lock);
@@ -872,18 +1064,13 @@ static void process_messages(struct dmrow_pool *pool)
 		spin_unlock_irq(&pool->lock);
 		if (!msg)
 			break;
-		if (!quiesced) {
-			quiesce(pool);
-			/* Failed writes drained just now are undone before any message. */
-			process_reverts(pool);
-			quiesced = true;
-		}
-		msg->error = dmrow_process_message(pool, msg->argc, msg->argv, msg->result,
-						   msg->maxlen);
+		if (msg->fn)
+			msg->error = msg->fn(pool, msg->arg);
+		else
+			msg->error = dmrow_process_message(pool, msg->argc, msg->argv,
+							   msg->result, msg->maxlen);
 		complete(&msg->done);
 	}
-	if (quiesced)
-		unquiesce(pool);
 }
 
 static bool commit_due(struct dmrow_pool *pool)
@@ -898,18 +1085,21 @@ static bool commit_due(struct dmrow_pool *pool)
 }
 
 /*
- * Reverts come first: a failed write's mapping must be gone before the
- * bios that waited for that block run again.
+ * Completed new-block writes come first: mapping them lets the bios that
+ * waited for their blocks go, and puts them in what a snapshot shares.
  */
 static void do_worker(struct work_struct *ws)
 {
 	struct dmrow_pool *pool = container_of(ws, struct dmrow_pool, worker);
 
-	process_reverts(pool);
+	reap_epoch(pool);
+	process_prepared(pool);
 	process_messages(pool);
 	process_deferred_bios(pool);
+	process_flushes(pool);
 	if (commit_due(pool) && pool->mode < POOL_FAIL)
 		dmrow_pool_commit(pool);
+	schedule_quarantine(pool);
 }
 
 static void do_waker(struct work_struct *ws)
@@ -924,17 +1114,19 @@ static void do_waker(struct work_struct *ws)
  * The fast path (map(), the submitter's context).  A read, or a write to a
  * block the live disk holds alone, needs no metadata change: if its mapping
  * is at hand (cached nodes, uncontended lock) the bio is remapped at once
- * instead of waiting for the worker.  What keeps it right:
+ * instead of waiting for the worker.  It takes no lock of the pool's and
+ * writes no cache line that other CPUs' bios write.  What keeps it right:
  *
- *  - It is counted in flight before the lookup, under the pool lock, and
- *    only while no message runs: a snapshot (which makes blocks shared)
- *    switches it off and drains it first, so no write the lookup judged
- *    unshared can land after the snapshot.  Commits drain it too, so a
- *    block freed in a transaction gets no write once it can be reused.
- *  - A new-block write publishes its mapping before its data is written,
- *    under a pending entry: the pending table (and the list of failed writes
- *    to undo) is checked again after the lookup, so a mapping seen while its
- *    data is still in flight is never used.
+ *  - The bio joins the current epoch before the lookup: a block freed after
+ *    the lookup is quarantined until the bio completes.
+ *  - An in-place write is counted on its disk before the disk's gate is
+ *    looked at (a full barrier between; the snapshot sets the gate, then a
+ *    barrier, then waits for the count): either the snapshot waits for the
+ *    write, or the write sees the gate and goes to the worker, behind the
+ *    snapshot.
+ *  - A block with a new-block write in flight is not mapped in place
+ *    (it is unmapped or shared until that write is mapped), so such a write
+ *    goes to the worker and waits there in the pending table.
  *  - Anything else (flushes, FUA, discards, shared or unmapped writes, a
  *    pool not writable, a lookup that would block) goes to the worker.
  */
@@ -946,26 +1138,26 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 	sector_t offset = bio->bi_iter.bi_sector & (pool->cfg.block_sectors - 1);
 	unsigned int nr_blocks, run;
 	struct dmrow_mapping m;
-	unsigned long flags;
-	bool go;
 	int r;
 
 	if ((!write && bio_op(bio) != REQ_OP_READ) || (bio->bi_opf & (REQ_PREFLUSH | REQ_FUA)) ||
 	    (write && db->snap_id) || !bio_sectors(bio))
 		return false;
+	if (READ_ONCE(pool->suspended) ||
+	    READ_ONCE(pool->mode) > (write ? POOL_OUT_OF_DATA_SPACE : POOL_READ_ONLY))
+		return false;
 	nr_blocks = min_t(sector_t, FAST_RUN_MAX_BLOCKS,
 			  (offset + bio_sectors(bio) + pool->cfg.block_sectors - 1) >>
 			  pool->block_shift);
 
-	spin_lock_irqsave(&pool->lock, flags);
-	go = !pool->fast_path_off && !pool->suspended &&
-	     pool->mode <= (write ? POOL_OUT_OF_DATA_SPACE : POOL_READ_ONLY) &&
-	     !__find_pending(pool, db->disk_id, ctx->vblock);
-	if (go)
-		atomic_inc(&pool->in_flight);
-	spin_unlock_irqrestore(&pool->lock, flags);
-	if (!go)
-		return false;
+	if (write) {
+		atomic_inc(&db->inplace_writes);
+		ctx->flags |= CTX_INPLACE;
+		smp_mb__after_atomic();
+		if (READ_ONCE(db->writes_gated))
+			goto defer;
+	}
+	epoch_enter(pool, ctx);
 
 	run = nr_blocks;
 	r = dmrow_md_try_find_run(pool->md, db->disk_id, db->snap_id, ctx->vblock, &run, &m);
@@ -974,30 +1166,24 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 	if (r && !(r == -ENODATA && !write))
 		goto defer;
 
-	spin_lock_irqsave(&pool->lock, flags);
-	go = !__any_pending(pool, db->disk_id, ctx->vblock, run) && list_empty(&pool->reverts);
-	spin_unlock_irqrestore(&pool->lock, flags);
-	if (!go)
-		goto defer;
-
 	/* The blocks after the run come back to map() as a bio of their own. */
 	if (((sector_t)run << pool->block_shift) - offset < bio_sectors(bio))
 		dm_accept_partial_bio(bio, ((sector_t)run << pool->block_shift) - offset);
 
 	if (r == -ENODATA) {
+		epoch_exit(ctx);
 		zero_fill_bio(bio);
-		dec_in_flight(pool);
 		bio_endio(bio);
 		return true;
 	}
-	note_data_write(pool, bio);
 	remap(pool, bio, m.data_block);
 	hook(bio);
 	dm_submit_bio_remap(bio, NULL);
 	return true;
 
 defer:
-	dec_in_flight(pool);
+	epoch_exit(ctx);
+	inplace_write_done(pool, ctx);
 	return false;
 }
 
@@ -1021,6 +1207,17 @@ void dmrow_pool_defer_bio(struct dmrow_pool *pool, struct bio *bio)
 	wake_worker(pool);
 }
 
+static int run_on_worker(struct dmrow_pool *pool, struct dmrow_message *msg)
+{
+	init_completion(&msg->done);
+	spin_lock_irq(&pool->lock);
+	list_add_tail(&msg->list, &pool->messages);
+	spin_unlock_irq(&pool->lock);
+	wake_worker(pool);
+	wait_for_completion(&msg->done);
+	return msg->error;
+}
+
 int dmrow_pool_run_message(struct dmrow_pool *pool, unsigned int argc, char **argv,
 			   char *result, unsigned int maxlen)
 {
@@ -1028,13 +1225,7 @@ int dmrow_pool_run_message(struct dmrow_pool *pool, unsigned int argc, char **ar
 		.argc = argc, .argv = argv, .result = result, .maxlen = maxlen,
 	};
 
-	init_completion(&msg.done);
-	spin_lock_irq(&pool->lock);
-	list_add_tail(&msg.list, &pool->messages);
-	spin_unlock_irq(&pool->lock);
-	wake_worker(pool);
-	wait_for_completion(&msg.done);
-	return msg.error;
+	return run_on_worker(pool, &msg);
 }
 
 /* From outside the worker: have it commit, and wait. */
@@ -1053,7 +1244,10 @@ static void commit_on_worker(struct dmrow_pool *pool)
 
 void dmrow_pool_attach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db)
 {
+	atomic_set(&db->inplace_writes, 0);
 	spin_lock_irq(&pool->lock);
+	/* A table loaded while its disk is being snapshotted starts gated. */
+	db->writes_gated = !db->snap_id && __disk_gated(pool, db->disk_id);
 	list_add_tail(&db->list, &pool->disks);
 	spin_unlock_irq(&pool->lock);
 }
@@ -1092,6 +1286,8 @@ static void destroy_pool(struct dmrow_pool *pool)
 	cancel_delayed_work_sync(&pool->waker);
 	cancel_delayed_work_sync(&pool->no_space_timeout);
 	commit_on_worker(pool);
+	/* No disk is left, so no bio: the closing epoch drains, if one is. */
+	dmrow_epochs_exit(&pool->epochs);
 	destroy_workqueue(pool->wq);
 	dm_kcopyd_client_destroy(pool->copier);
 	dmrow_md_close(pool->md);
@@ -1179,12 +1375,14 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 	bio_list_init(&pool->deferred);
 	bio_list_init(&pool->retry_on_space);
 	bio_list_init(&pool->commit_waiters);
+	bio_list_init(&pool->prepared);
+	bio_list_init(&pool->flushes);
+	bio_list_init(&pool->quarantine_discards);
+	bio_list_init(&pool->sealed_discards);
 	INIT_LIST_HEAD(&pool->messages);
-	INIT_LIST_HEAD(&pool->reverts);
 	INIT_LIST_HEAD(&pool->disks);
-	atomic_set(&pool->in_flight, 0);
 	atomic_set(&pool->data_unflushed, 1);	/* the first commit flushes */
-	init_waitqueue_head(&pool->in_flight_wait);
+	init_waitqueue_head(&pool->gate_wait);
 	INIT_WORK(&pool->worker, do_worker);
 	INIT_DELAYED_WORK(&pool->waker, do_waker);
 	INIT_DELAYED_WORK(&pool->no_space_timeout, do_no_space_timeout);
@@ -1197,13 +1395,18 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 		r = -ENOMEM;
 		goto out_free_pool;
 	}
+	r = dmrow_epochs_init(&pool->epochs, epochs_drained, pool);
+	if (r) {
+		*error = "Cannot allocate I/O epochs";
+		goto out_free_pending;
+	}
 	pool->bm = dmrow_bm_create(metadata_bdev,
 				   cfg->cache_blocks ? cfg->cache_blocks : DEFAULT_CACHE_BLOCKS,
 				   cfg->read_only);
 	if (IS_ERR(pool->bm)) {
 		*error = "Cannot create metadata block cache";
 		r = PTR_ERR(pool->bm);
-		goto out_free_pending;
+		goto out_exit_epochs;
 	}
 	r = open_metadata(pool, error);
 	if (r)
@@ -1211,6 +1414,8 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 	r = check_block_size(pool, error);
 	if (r)
 		goto out_close_md;
+	/* The I/O path frees blocks under bios that may still read them. */
+	dmrow_md_quarantine_frees(pool->md, true);
 	if (cfg->read_only) {
 		pool->mode = POOL_READ_ONLY;
 	} else {
@@ -1247,6 +1452,8 @@ out_close_md:
 	dmrow_md_close(pool->md);
 out_destroy_bm:
 	dmrow_bm_destroy(pool->bm);
+out_exit_epochs:
+	dmrow_epochs_exit(&pool->epochs);
 out_free_pending:
 	kfree(pool->pending);
 out_free_pool:
@@ -1347,58 +1554,89 @@ struct dmrow_pool *dmrow_pool_lookup_and_get(struct block_device *pool_bdev)
  * Pool target hooks
  *--------------------------------------------------------------*/
 
-int dmrow_pool_bind(struct dmrow_pool *pool, struct dm_target *ti,
-		    struct block_device *data_bdev, const struct pool_config *cfg)
+struct grow_args {
+	u64 nr_metadata_blocks;
+	u64 nr_data_blocks;
+};
+
+/*
+ * On the worker, like every other metadata change: the data device is
+ * flushed before the commit (dmrow_pool_commit()), so the grown pool's
+ * first commit, like any, points only at written data, and the disks'
+ * I/O goes on meanwhile.
+ */
+static int grow_on_worker(struct dmrow_pool *pool, void *arg)
 {
+	struct grow_args *grow = arg;
 	struct dmrow_pool_info info;
-	u64 nr_data_blocks = bdev_nr_sectors(data_bdev) >> pool->block_shift;
 	int r;
 
+	if (pool->mode >= POOL_READ_ONLY)
+		return 0;
 	r = dmrow_md_pool_info(pool->md, &info);
 	if (r)
 		return r;
-	if (nr_data_blocks < info.data_blocks) {
-		DMERR("%pg: data device shrank from %llu to %llu blocks: refusing",
-		      pool->metadata_bdev, (unsigned long long)info.data_blocks,
-		      (unsigned long long)nr_data_blocks);
-		return -EINVAL;
-	}
-	if (bdev_nr_sectors(pool->metadata_bdev) / DMROW_SECTORS_PER_METADATA_BLOCK >
-	    info.metadata_blocks && pool->mode < POOL_READ_ONLY) {
-		r = dmrow_md_resize_metadata(pool->md, bdev_nr_sectors(pool->metadata_bdev) /
-						       DMROW_SECTORS_PER_METADATA_BLOCK);
+	if (grow->nr_metadata_blocks > info.metadata_blocks) {
+		r = dmrow_md_resize_metadata(pool->md, grow->nr_metadata_blocks);
 		if (!r)
-			r = dmrow_md_commit(pool->md);
+			r = dmrow_pool_commit(pool);
 		if (r) {
 			dmrow_pool_metadata_failed(pool, "grow metadata device", r);
 			return r;
 		}
 		DMINFO("%pg: metadata device grew", pool->metadata_bdev);
 	}
-	pool->ti = ti;
-	pool->data_bdev = data_bdev;
-	pool->cfg.low_water_blocks = cfg->low_water_blocks;
-	pool->cfg.error_if_no_space = cfg->error_if_no_space;
-	pool->cfg.no_space_timeout = cfg->no_space_timeout;
-
-	if (nr_data_blocks > info.data_blocks && pool->mode < POOL_READ_ONLY) {
-		r = dmrow_md_resize_data(pool->md, nr_data_blocks);
+	if (grow->nr_data_blocks > info.data_blocks) {
+		r = dmrow_md_resize_data(pool->md, grow->nr_data_blocks);
 		if (!r)
-			r = dmrow_md_commit(pool->md);
+			r = dmrow_pool_commit(pool);
 		if (r) {
 			dmrow_pool_metadata_failed(pool, "grow data device", r);
 			return r;
 		}
 		DMINFO("%pg: data device grew to %llu blocks", pool->metadata_bdev,
-		       (unsigned long long)nr_data_blocks);
+		       (unsigned long long)grow->nr_data_blocks);
 		dmrow_pool_space_freed(pool);
 	}
 	return 0;
 }
 
+int dmrow_pool_bind(struct dmrow_pool *pool, struct dm_target *ti,
+		    struct block_device *data_bdev, const struct pool_config *cfg)
+{
+	struct grow_args grow = {
+		.nr_metadata_blocks = bdev_nr_sectors(pool->metadata_bdev) /
+				      DMROW_SECTORS_PER_METADATA_BLOCK,
+		.nr_data_blocks = bdev_nr_sectors(data_bdev) >> pool->block_shift,
+	};
+	struct dmrow_message msg = { .fn = grow_on_worker, .arg = &grow };
+	struct dmrow_pool_info info;
+	int r;
+
+	r = dmrow_md_pool_info(pool->md, &info);
+	if (r)
+		return r;
+	if (grow.nr_data_blocks < info.data_blocks) {
+		DMERR("%pg: data device shrank from %llu to %llu blocks: refusing",
+		      pool->metadata_bdev, (unsigned long long)info.data_blocks,
+		      (unsigned long long)grow.nr_data_blocks);
+		return -EINVAL;
+	}
+	/* A new data device (the same blocks) takes effect before any grow. */
+	pool->ti = ti;
+	pool->data_bdev = data_bdev;
+	pool->cfg.low_water_blocks = cfg->low_water_blocks;
+	pool->cfg.error_if_no_space = cfg->error_if_no_space;
+	pool->cfg.no_space_timeout = cfg->no_space_timeout;
+	if (grow.nr_metadata_blocks <= info.metadata_blocks &&
+	    grow.nr_data_blocks <= info.data_blocks)
+		return 0;
+	return run_on_worker(pool, &msg);
+}
+
 void dmrow_pool_resume(struct dmrow_pool *pool)
 {
-	pool->suspended = false;
+	WRITE_ONCE(pool->suspended, false);
 	queue_delayed_work(pool->wq, &pool->waker, COMMIT_PERIOD);
 	wake_worker(pool);
 }
@@ -1408,5 +1646,5 @@ void dmrow_pool_suspend(struct dmrow_pool *pool)
 {
 	cancel_delayed_work_sync(&pool->waker);
 	commit_on_worker(pool);
-	pool->suspended = true;
+	WRITE_ONCE(pool->suspended, true);
 }

@@ -15,6 +15,7 @@
 #include <linux/workqueue.h>
 
 #include "dm-row.h"
+#include "dm-row-epoch.h"
 #include "dm-row-metadata.h"
 
 /*
@@ -61,24 +62,33 @@ struct dmrow_pool {
 	struct delayed_work waker;		/* periodic commit */
 	struct delayed_work no_space_timeout;
 
+	/*
+	 * Owners: "worker" fields are touched by the worker only (and by the
+	 * constructor and destructor); "lock" ones under @lock; the rest are
+	 * atomic or read with READ_ONCE() where map() reads them.
+	 */
 	spinlock_t lock;			/* protects the lists below and mode */
-	struct bio_list deferred;		/* bios for the worker */
-	struct bio_list retry_on_space;		/* waiting for free data blocks */
-	struct bio_list commit_waiters;		/* done, completed after the next commit */
-	struct list_head messages;		/* control operations for the worker */
-	struct list_head reverts;		/* failed new-block writes to undo */
-	struct hlist_head *pending;		/* blocks with a new-block write in flight */
-	unsigned int nr_pending;		/* entries in @pending */
-	atomic_t data_unflushed;		/* a data write was issued since the last data flush */
-	enum pool_mode mode;
+	struct bio_list deferred;		/* lock: bios for the worker */
+	struct bio_list retry_on_space;		/* lock: waiting for free data blocks */
+	struct bio_list commit_waiters;		/* lock: done, completed after the next commit */
+	struct bio_list prepared;		/* lock: new-block writes done, to be mapped */
+	struct bio_list flushes;		/* worker: empty flushes of this pass */
+	struct bio_list quarantine_discards;	/* worker: discards done when their */
+	struct bio_list sealed_discards;	/*   quarantine (not yet, already sealed) is freed */
+	struct list_head messages;		/* lock: control operations for the worker */
+	struct hlist_head *pending;		/* lock: blocks with a new-block write in flight */
+	unsigned int nr_pending;		/* lock: entries in @pending */
+	const u64 *gated_disks;			/* lock: disks whose writes a snapshot holds */
+	unsigned int nr_gated;
+	atomic_t data_unflushed;		/* a data write completed since the last data flush */
+	enum pool_mode mode;			/* lock to change; map() reads it racily */
 	bool no_space_timed_out;
 	bool low_water_signalled;
 	bool metadata_low;			/* read-only for lack of metadata space */
 	bool suspended;
-	unsigned int fast_path_off;		/* > 0: map() defers everything */
 
-	atomic_t in_flight;			/* data I/O we submitted, not yet done */
-	wait_queue_head_t in_flight_wait;
+	struct dmrow_epochs epochs;		/* bios that may touch data blocks */
+	wait_queue_head_t gate_wait;		/* a gated disk's in-place writes drain */
 	unsigned long last_commit;		/* jiffies */
 	struct list_head disks;			/* active disk targets, under lock */
 };
@@ -108,14 +118,20 @@ struct dmrow_disk_binding {
 	u64 disk_id;
 	u64 snap_id;			/* 0: the live head */
 	bool suspended;
+	/*
+	 * Writes that went to their block in place and are in flight, and
+	 * whether a snapshot of this disk holds new ones back (map() defers
+	 * them to the worker).  A snapshot waits for the count to drain.
+	 */
+	atomic_t inplace_writes;
+	bool writes_gated;
 };
 
 struct dmrow_bio_ctx {
 	struct dmrow_disk_binding *disk;
+	struct dmrow_epoch *epoch;	/* while CTX_EPOCH */
 	u64 vblock;
 	u64 new_block;			/* the block a new-block write goes to */
-	u64 old_block;			/* what it replaced, DMROW_UNMAPPED if none */
-	u32 old_time;			/* and that mapping's pool time */
 	unsigned int flags;
 	bio_end_io_t *saved_end_io;
 	void *saved_private;
@@ -140,6 +156,8 @@ bool dmrow_pool_disk_active(struct dmrow_pool *pool, u64 disk_id, u64 snap_id,
 /* Control operations (dm-row-message.c) run on the worker through this. */
 struct dmrow_message {
 	struct list_head list;
+	int (*fn)(struct dmrow_pool *pool, void *arg);	/* instead of a message */
+	void *arg;
 	unsigned int argc;
 	char **argv;
 	char *result;
@@ -150,8 +168,23 @@ struct dmrow_message {
 
 int dmrow_pool_run_message(struct dmrow_pool *pool, unsigned int argc, char **argv,
 			   char *result, unsigned int maxlen);
-/* On the worker: wait for in-flight data I/O, then commit. */
+/* On the worker: flush the data device if written to, then commit. */
 int dmrow_pool_commit(struct dmrow_pool *pool);
+/*
+ * On the worker, around a message that frees data blocks (delete, merge,
+ * rollback, shrink, remove): wait until every bio admitted before it has
+ * completed, so that the blocks it frees are free at once (no quarantine).
+ */
+void dmrow_pool_begin_freeing(struct dmrow_pool *pool);
+void dmrow_pool_end_freeing(struct dmrow_pool *pool);
+/*
+ * On the worker, for a snapshot of @disks: hold back their new in-place
+ * writes (map() defers them) and wait for those in flight; and let them go
+ * again.  Reads and other disks are not held.  @disks stays the caller's
+ * until released.
+ */
+void dmrow_pool_gate_writes(struct dmrow_pool *pool, const u64 *disks, unsigned int nr);
+void dmrow_pool_release_writes(struct dmrow_pool *pool);
 /* On the worker: a metadata change failed; drop it and degrade the pool. */
 void dmrow_pool_metadata_failed(struct dmrow_pool *pool, const char *op, int r);
 /* On the worker: space may have been freed; let waiting writes try again. */

@@ -113,6 +113,25 @@ void dmrow_pool_space_freed(struct dmrow_pool *pool)
 {
 }
 
+/* No bios here: nothing to wait for, nothing to hold back. */
+void dmrow_pool_begin_freeing(struct dmrow_pool *pool)
+{
+	dmrow_md_quarantine_frees(pool->md, false);
+}
+
+void dmrow_pool_end_freeing(struct dmrow_pool *pool)
+{
+	dmrow_md_quarantine_frees(pool->md, true);
+}
+
+void dmrow_pool_gate_writes(struct dmrow_pool *pool, const u64 *disks, unsigned int nr)
+{
+}
+
+void dmrow_pool_release_writes(struct dmrow_pool *pool)
+{
+}
+
 /* A view belongs to its snapshot's disk, as a disk target's binding does. */
 bool dmrow_pool_disk_active(struct dmrow_pool *pool, u64 disk_id, u64 snap_id,
 			    bool include_suspended)
@@ -301,6 +320,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	r = dmrow_md_open(pool.bm, read_only, &pool.md);
 	if (r)
 		fuzz_fail("cannot open the starting pool: %d\n", r);
+	dmrow_md_quarantine_frees(pool.md, true);	/* as the pool opens it */
 	pool.cfg.block_sectors = 8;
 	pool.cfg.read_only = read_only;
 	pool.block_shift = 3;

@@ -51,6 +51,26 @@ struct delayed_work {
 	struct work_struct work;
 };
 
+/* The pool's I/O epochs (never entered: the fuzzer has no bios). */
+struct percpu_ref {
+	long count;
+};
+
+#define __rcu
+#define rcu_read_lock()		do { } while (0)
+#define rcu_read_unlock()	do { } while (0)
+#define rcu_dereference(p)	(p)
+
+static inline void percpu_ref_get(struct percpu_ref *ref)
+{
+	ref->count++;
+}
+
+static inline void percpu_ref_put(struct percpu_ref *ref)
+{
+	ref->count--;
+}
+
 struct workqueue_struct;
 struct mapped_device;
 struct block_device;
