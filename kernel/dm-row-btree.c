@@ -460,6 +460,9 @@ static int inc_children(struct dmrow_btree_info *info, const struct row_disk_btr
 	u32 i;
 	int r;
 
+	if (is_leaf(n) && info->vt.inc_many)
+		return nr_entries(n) ? info->vt.inc_many(info->vt.context, value_at(n, 0),
+							 nr_entries(n)) : 0;
 	for (i = 0; i < nr_entries(n); i++) {
 		if (is_leaf(n))
 			r = info->vt.inc ? info->vt.inc(info->vt.context, value_at(n, i)) : 0;

@@ -31,6 +31,12 @@ struct dmrow_btree_value_type {
 	void *context;
 	/* A leaf holding @value was copied: the value has one more holder. */
 	int (*inc)(void *context, const void *value);
+	/*
+	 * Optional: the same for the @nr values of a copied leaf at once
+	 * (@values packed, @size bytes apart), so their holders can be
+	 * counted in runs rather than one by one.
+	 */
+	int (*inc_many)(void *context, const void *values, unsigned int nr);
 	/* A leaf holding @value was freed or the value was dropped. */
 	int (*dec)(void *context, const void *value);
 };

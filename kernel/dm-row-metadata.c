@@ -227,6 +227,28 @@ static int mapping_inc(void *context, const void *value)
 	return dmrow_sm_inc(&md->data_sm, block);
 }
 
+/* A copied leaf's data blocks gain a holder each, counted in runs. */
+static int mapping_inc_many(void *context, const void *values, unsigned int nr)
+{
+	struct dmrow_metadata *md = context;
+	u64 blocks[64];
+	unsigned int i, n;
+	u32 time;
+	int r;
+
+	while (nr) {
+		n = min_t(unsigned int, nr, ARRAY_SIZE(blocks));
+		for (i = 0; i < n; i++)
+			dmrow_unpack_mapping((const __le64 *)values + i, &blocks[i], &time);
+		r = dmrow_sm_inc_blocks(&md->data_sm, blocks, n);
+		if (r)
+			return r;
+		values = (const __le64 *)values + n;
+		nr -= n;
+	}
+	return 0;
+}
+
 static int __quarantine(struct dmrow_metadata *md, u64 block);
 
 static int mapping_dec(void *context, const void *value)
@@ -299,6 +321,7 @@ static int create_in_core(struct dmrow_metadata *md, bool format)
 	md->mapping_info.vt.size = sizeof(__le64);
 	md->mapping_info.vt.context = md;
 	md->mapping_info.vt.inc = mapping_inc;
+	md->mapping_info.vt.inc_many = mapping_inc_many;
 	md->mapping_info.vt.dec = mapping_dec;
 	md->disk_info.tm = &md->tm;
 	md->disk_info.vt.size = sizeof(struct row_disk_disk);

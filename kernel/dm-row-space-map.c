@@ -274,6 +274,80 @@ int dmrow_sm_dec(struct dmrow_sm *sm, u64 b)
 	return change_count(sm, b, -1);
 }
 
+/* Add one to the counts of @blocks, all covered by refcount block @index. */
+static int inc_in_refcount_block(struct dmrow_sm *sm, u64 index, const u64 *blocks,
+				 unsigned int nr)
+{
+	struct row_disk_sm_index_entry entry;
+	struct row_disk_refcount_block *rb;
+	struct dmrow_block *blk;
+	unsigned int i;
+	bool unused;
+	u32 nr_free, count;
+	int r;
+
+	r = lookup_index(sm, sm->index_root, index, &entry);
+	if (r == -ENODATA) {
+		r = dmrow_tm_new_block(sm->tm, &dmrow_refcount_validator, &blk);
+		nr_free = PER_BLOCK;
+	} else if (!r) {
+		r = dmrow_tm_shadow(sm->tm, le64_to_cpu(entry.blocknr),
+				    &dmrow_refcount_validator, &blk, &unused);
+		nr_free = le32_to_cpu(entry.nr_free);
+	}
+	if (r)
+		return r;
+	rb = dmrow_block_data(blk);
+	for (i = 0; i < nr; i++) {
+		count = le32_to_cpu(rb->counts[blocks[i] % PER_BLOCK]);
+		if (count == U32_MAX) {
+			r = -EOVERFLOW;
+			break;
+		}
+		rb->counts[blocks[i] % PER_BLOCK] = cpu_to_le32(count + 1);
+		if (!count) {
+			nr_free--;
+			sm->nr_allocated++;
+		}
+	}
+	entry.blocknr = cpu_to_le64(dmrow_block_location(blk));
+	entry.nr_free = cpu_to_le32(nr_free);
+	entry.reserved = 0;
+	dmrow_tm_unlock(sm->tm, blk);
+	if (r)
+		return r;
+	return dmrow_btree_insert(&sm->index_info, sm->index_root, index, &entry,
+				  &sm->index_root, NULL, NULL);
+}
+
+int dmrow_sm_inc_blocks(struct dmrow_sm *sm, const u64 *blocks, unsigned int nr)
+{
+	unsigned int first = 0, i;
+	int r;
+
+	if (WARN_ON_ONCE(sm->deferred))
+		return -EINVAL;
+	for (i = 0; i < nr; i++) {
+		if (blocks[i] >= sm->nr_blocks) {
+			DMERR_LIMIT("block %llu is beyond the end of the device (%llu blocks)",
+				    (unsigned long long)blocks[i],
+				    (unsigned long long)sm->nr_blocks);
+			return -EILSEQ;
+		}
+	}
+	/* Runs of neighbours in one refcount block, in the order given. */
+	for (i = 1; i <= nr; i++) {
+		if (i < nr && blocks[i] / PER_BLOCK == blocks[first] / PER_BLOCK)
+			continue;
+		r = inc_in_refcount_block(sm, blocks[first] / PER_BLOCK, blocks + first,
+					  i - first);
+		if (r)
+			return r;
+		first = i;
+	}
+	return 0;
+}
+
 /*
  * Look for a free block among those covered by refcount block @index,
  * from offset @start.  Returns 0 and sets *found, or -ENOSPC if none.

@@ -48,6 +48,12 @@ void dmrow_sm_exit(struct dmrow_sm *sm);
 int dmrow_sm_get_count(struct dmrow_sm *sm, u64 b, u32 *count);
 int dmrow_sm_inc(struct dmrow_sm *sm, u64 b);
 int dmrow_sm_dec(struct dmrow_sm *sm, u64 b);
+/*
+ * dmrow_sm_inc() of @nr blocks (repeats allowed).  Neighbours that share a
+ * refcount block are counted with one shadow and one index update, which
+ * is what copying a shared mapping leaf costs.  The data space map only.
+ */
+int dmrow_sm_inc_blocks(struct dmrow_sm *sm, const u64 *blocks, unsigned int nr);
 
 /*
  * Find a block free now and in the committed state, and take it (count 1).

@@ -719,13 +719,31 @@ static void random_data(bool no_reuse, unsigned int nr_ops)
 			check_ok(dmrow_sm_dec(&dsm, b));
 			if (!--cur[b])
 				touched[b] = freed[b] = 1;
-		} else if (dice < 930) {
+		} else if (dice < 900) {
 			/* Share a block in use. */
 			b = rnd_below(NR_DATA);
 			if (!cur[b])
 				continue;
 			check_ok(dmrow_sm_inc(&dsm, b));
 			cur[b]++;
+		} else if (dice < 930) {
+			/*
+			 * Share the blocks of a copied leaf at once: in use,
+			 * mostly neighbours, across range boundaries, with
+			 * repeats.
+			 */
+			u64 leaf[40];
+			unsigned int n = 0, want = 1 + rnd_below(40);
+
+			b = rnd_below(NR_DATA);
+			for (i = 0; i < 4 * NR_DATA && n < want; i++) {
+				if (cur[b])
+					leaf[n++] = b;
+				b = rnd_below(4) ? (b + 1) % NR_DATA : rnd_below(NR_DATA);
+			}
+			check_ok(dmrow_sm_inc_blocks(&dsm, leaf, n));
+			for (i = 0; i < n; i++)
+				cur[leaf[i]]++;
 		} else if (dice < 945) {
 			b = rnd_below(NR_DATA);
 			if (cur[b])
