@@ -923,6 +923,9 @@ static void process_prepared(struct dmrow_pool *pool)
 				 * fails, the pool is fine.
 				 */
 				bio->bi_status = BLK_STS_IOERR;
+			} else if (r == -EROFS) {
+				/* The pool went read-only while the write was in flight. */
+				bio->bi_status = pool->metadata_low ? BLK_STS_NOSPC : BLK_STS_IOERR;
 			} else if (r != -EIO || !bio->bi_status) {
 				dmrow_pool_metadata_failed(pool, "insert mapping", r);
 				bio->bi_status = r == -ENOSPC ? BLK_STS_NOSPC : BLK_STS_IOERR;
