@@ -19,8 +19,8 @@
 
 /* Target versions: major.minor.patch, reported by `dmsetup targets`. */
 #define DM_ROW_VERSION_MAJOR		0
-#define DM_ROW_VERSION_MINOR		1
-#define DM_ROW_VERSION_PATCH		1
+#define DM_ROW_VERSION_MINOR		2
+#define DM_ROW_VERSION_PATCH		0
 
 /*
  * Pool table line:
