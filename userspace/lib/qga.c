@@ -49,9 +49,12 @@ int qga_connect(struct qga *a, const char *path)
 	if (fd < 0)
 		return set_error(a, -errno, strerror(errno));
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		char why[128];
+
 		r = -errno;
 		close(fd);
-		return set_error(a, r, strerror(-r));
+		snprintf(why, sizeof(why), "cannot connect (%s)", strerror(-r));
+		return set_error(a, r, why);
 	}
 	a->fd = fd;
 	return 0;
