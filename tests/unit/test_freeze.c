@@ -8,7 +8,8 @@
  * freezes, reports held, thaws when asked; it thaws by itself when the
  * freeze timeout passes and then reports it; it thaws when the process
  * that started it is killed; an agent that is not there or refuses to
- * freeze gives a crash-consistent snapshot, not a cancelled one.
+ * freeze gives a crash-consistent snapshot, not a cancelled one; an agent
+ * that dies with its guest frozen is reported as a failed thaw.
  * (Freezing real filesystems needs a VM: tests/vm/snapshot.)
  */
 #include <errno.h>
@@ -174,6 +175,7 @@ struct agent {
 	pthread_mutex_t lock;
 	bool frozen;
 	bool refuse;		/* answer guest-fsfreeze-freeze with an error */
+	bool vanish;		/* die once it has frozen the guest */
 	char log[32][24];	/* commands received, in order */
 	unsigned int nr;
 };
@@ -226,6 +228,8 @@ static void serve(int fd)
 			}
 			agent.frozen = true;
 			agent_reply(fd, "{\"return\": 1}\n");
+			if (agent.vanish)
+				return;
 		} else if (strstr(line, "guest-fsfreeze-thaw")) {
 			agent_log("thaw");
 			agent.frozen = false;
@@ -246,6 +250,12 @@ static void *agent_main(void *arg)
 	while ((fd = accept(agent.listen_fd, NULL, NULL)) >= 0) {
 		serve(fd);
 		close(fd);
+		if (agent.vanish) {
+			/* Its socket file stays: connecting is refused. */
+			close(agent.listen_fd);
+			agent.listen_fd = -1;
+			break;
+		}
 	}
 	return NULL;
 }
@@ -273,9 +283,11 @@ static int agent_setup(void **state)
 static int agent_teardown(void **state)
 {
 	(void)state;
-	shutdown(agent.listen_fd, SHUT_RDWR);
+	if (agent.listen_fd >= 0)
+		shutdown(agent.listen_fd, SHUT_RDWR);
 	pthread_join(agent.thread, NULL);
-	close(agent.listen_fd);
+	if (agent.listen_fd >= 0)
+		close(agent.listen_fd);
 	unlink(agent.path);
 	rmdir(agent.dir);
 	return 0;
@@ -434,6 +446,26 @@ static void test_guardian_guest_thawed(void **state)
 	freeze_release(&set);
 }
 
+/* The agent dies with the guest frozen: nothing can thaw it, and snapctl says so. */
+static void test_guardian_agent_dies(void **state)
+{
+	static const char *const log[] = { "freeze" };
+	struct freeze_set set;
+
+	(void)state;
+	agent.vanish = true;
+	freeze_init(&set, 5000);
+	assert_int_equal(freeze_add_agent(&set, agent.path), 1);
+	assert_int_equal(freeze_start(&set), 0);
+	assert_int_equal(freeze_check(&set), FREEZE_LOST);
+	assert_false(set.thaw_failed);
+	assert_int_equal(freeze_finish(&set), FREEZE_LOST);
+	assert_true(set.thaw_failed);
+	assert_true(agent_saw(log, 1));
+	assert_true(agent.frozen);
+	freeze_release(&set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -447,6 +479,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guardian_missing_agent, agent_setup, agent_teardown),
 		cmocka_unit_test_setup_teardown(test_guardian_agent_refuses, agent_setup, agent_teardown),
 		cmocka_unit_test_setup_teardown(test_guardian_guest_thawed, agent_setup, agent_teardown),
+		cmocka_unit_test_setup_teardown(test_guardian_agent_dies, agent_setup, agent_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

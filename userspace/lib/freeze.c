@@ -40,6 +40,7 @@ void freeze_init(struct freeze_set *set, unsigned int timeout_ms)
 	set->guardian = 0;
 	set->chan = -1;
 	set->state = FREEZE_HELD;
+	set->thaw_failed = false;
 }
 
 void freeze_release(struct freeze_set *set)
@@ -156,7 +157,8 @@ static uint32_t sync_id(void)
 	return ((uint32_t)getpid() << 12 ^ (uint32_t)qga_now_ms()) & 0x7fffffff;
 }
 
-static void agent_thaw(struct freeze_target *t, struct qga *a)
+/* Thaw the guest behind @t; false if it may still be frozen. */
+static bool agent_thaw(struct freeze_target *t, struct qga *a)
 {
 	int64_t deadline = qga_now_ms() + AGENT_THAW_MS;
 	int r = -EPIPE;
@@ -181,6 +183,7 @@ static void agent_thaw(struct freeze_target *t, struct qga *a)
 		fprintf(stderr, "snapctl: cannot thaw the guest through %s: %s; if it stays frozen, send it guest-fsfreeze-thaw\n",
 			t->path, a->error);
 	t->frozen = false;
+	return !r;
 }
 
 /* Freeze the guest behind @t; on failure, make sure it is thawed. */
@@ -242,7 +245,12 @@ static void guardian_signal(int sig)
 	guardian_stop = 1;
 }
 
-/* Thaw everything frozen, in the reverse order. */
+/*
+ * Thaw everything frozen, in the reverse order.  What could not be thawed
+ * makes the guardian's exit status 2.
+ */
+static bool thaw_failed;
+
 static void thaw_all(struct freeze_set *set, struct qga *agents)
 {
 	unsigned int i = set->nr;
@@ -253,12 +261,15 @@ static void thaw_all(struct freeze_set *set, struct qga *agents)
 		if (!t->frozen)
 			continue;
 		if (t->kind == FREEZE_AGENT) {
-			agent_thaw(t, &agents[i]);
+			if (!agent_thaw(t, &agents[i]))
+				thaw_failed = true;
 			continue;
 		}
-		if (ioctl(t->fd, FITHAW, 0) && errno != EINVAL)
+		if (ioctl(t->fd, FITHAW, 0) && errno != EINVAL) {
 			fprintf(stderr, "snapctl: cannot thaw %s: %s; run 'fsfreeze --unfreeze %s'\n",
 				t->path, strerror(errno), t->path);
+			thaw_failed = true;
+		}
 		t->frozen = false;
 	}
 }
@@ -378,11 +389,11 @@ static void __attribute__((noreturn)) guardian(struct freeze_set *set, int chan)
 		} else if (c == MSG_THAW) {
 			thaw_all(set, agents);
 			guardian_reply(chan, state);
-			_exit(0);
+			_exit(thaw_failed ? 2 : 0);
 		}
 	}
 	thaw_all(set, agents);
-	_exit(0);
+	_exit(thaw_failed ? 2 : 0);
 }
 
 /*----------------------------------------------------------------
@@ -400,10 +411,12 @@ static void thaw_without_guardian(struct freeze_set *set)
 		set->t[i].frozen = true;
 		if (set->t[i].kind == FREEZE_AGENT) {
 			a.fd = -1;
-			agent_thaw(&set->t[i], &a);
+			if (!agent_thaw(&set->t[i], &a))
+				set->thaw_failed = true;
 		} else if (ioctl(set->t[i].fd, FITHAW, 0) && errno != EINVAL) {
 			fprintf(stderr, "snapctl: cannot thaw %s: %s; run 'fsfreeze --unfreeze %s'\n",
 				set->t[i].path, strerror(errno), set->t[i].path);
+			set->thaw_failed = true;
 		}
 		set->t[i].frozen = false;
 	}
@@ -414,9 +427,14 @@ static void reap_guardian(struct freeze_set *set)
 	if (set->chan >= 0)
 		close(set->chan);
 	set->chan = -1;
-	if (set->guardian > 0)
-		while (waitpid(set->guardian, NULL, 0) < 0 && errno == EINTR)
+	if (set->guardian > 0) {
+		int status = 0;
+
+		while (waitpid(set->guardian, &status, 0) < 0 && errno == EINTR)
 			;
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+			set->thaw_failed = true;
+	}
 	set->guardian = 0;
 }
 

@@ -70,6 +70,7 @@ struct freeze_set {
 	pid_t guardian;
 	int chan;		/* socket to the guardian, -1 without one */
 	enum freeze_state state;	/* the guardian's last word */
+	bool thaw_failed;	/* something may still be frozen (said on stderr) */
 };
 
 void freeze_init(struct freeze_set *set, unsigned int timeout_ms);
@@ -103,7 +104,10 @@ int freeze_add_agent(struct freeze_set *set, const char *socket_path);
 int freeze_start(struct freeze_set *set);
 /* Just before the snapshot: do all the freezes still hold? */
 enum freeze_state freeze_check(struct freeze_set *set);
-/* After it: thaw everything, and did the freezes hold until now? */
+/*
+ * After it: thaw everything, and did the freezes hold until now?
+ * @set->thaw_failed says whether something could not be thawed.
+ */
 enum freeze_state freeze_finish(struct freeze_set *set);
 
 /* Decode a mountinfo path in place (\040 for a blank and the like). */

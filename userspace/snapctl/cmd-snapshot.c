@@ -576,6 +576,10 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		r = EXIT_OK;
 	}
 	free(raw);
+	if (frozen && fz.thaw_failed && r == EXIT_OK) {
+		fprintf(stderr, "snapctl: the snapshot was taken, but not everything frozen could be thawed (see above)\n");
+		r = EXIT_FAILURE_GENERIC;
+	}
 hooks:
 	if (post_hook) {
 		hook_error = run_hook("post-hook", post_hook, hook_timeout);

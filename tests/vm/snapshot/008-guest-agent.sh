@@ -16,7 +16,8 @@
 # a warning, the snapshot made crash-consistent.  The agent killed while
 # the guest is frozen: snapctl cannot vouch for the freeze any more, so a
 # warning and crash consistency, and an error saying the guest could not be
-# thawed (the test thaws it).
+# thawed, exit status 1 (the test thaws it).  --guest-agent without a
+# socket, with an empty one or one too long is a usage error.
 
 . "$DMROW_SRC/tests/vm/common.sh"
 
@@ -117,6 +118,14 @@ probe_done() {
 	fail "the filesystem is still frozen $2 s later"
 }
 
+# --guest-agent takes socket paths.
+expect_exit 2 snapctl snapshot create tank vm1 --guest-agent
+err_has "needs a value"
+expect_exit 2 snapctl snapshot create tank vm1 --guest-agent "$sock,,$sock"
+err_has "--guest-agent takes the agents' unix socket paths"
+expect_exit 2 snapctl snapshot create tank vm1 --guest-agent "/$(printf 'x%.0s' {1..300})"
+err_has "a path is too long"
+
 qga_start
 assert_eq "$(qga guest-fsfreeze-status)" thawed "the agent's status before"
 
@@ -184,11 +193,14 @@ kill -KILL "$QGA_PID"
 wait "$QGA_PID" || true
 QGA_PID=
 touch "$TEST_TMP/go"
-log_must wait "$pid"
+rc=0
+wait "$pid" || rc=$?
 cat "$TEST_TMP/err"
+assert_eq "$rc" 1 "snapctl's exit status when the guest could not be thawed"
 mapfile -t CMD_ERR_LINES <"$TEST_TMP/err"
 err_has "warning: guest agent $sock: .*the snapshot will be crash-consistent"
 err_has "cannot thaw the guest through $sock"
+err_has "the snapshot was taken, but not everything frozen could be thawed"
 jq -e '.consistency == "crash"' "$TEST_TMP/out" || fail "agent killed: $(cat "$TEST_TMP/out")"
 expect_exit 0 snapctl --json snapshot info tank vm1/agentkilled
 jq -e '.consistency == "crash"' "$CMD_OUT" || fail "agent killed: the record is not crash"
