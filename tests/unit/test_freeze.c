@@ -242,20 +242,36 @@ static void serve(int fd)
 	}
 }
 
+/* One thread per connection: the guardian keeps one open per machine. */
+static void *connection_main(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+
+	serve(fd);
+	close(fd);
+	return NULL;
+}
+
 static void *agent_main(void *arg)
 {
+	pthread_t thread;
 	int fd;
 
 	(void)arg;
 	while ((fd = accept(agent.listen_fd, NULL, NULL)) >= 0) {
+		if (!agent.vanish) {
+			if (pthread_create(&thread, NULL, connection_main, (void *)(intptr_t)fd))
+				close(fd);
+			else
+				pthread_detach(thread);
+			continue;
+		}
 		serve(fd);
 		close(fd);
-		if (agent.vanish) {
-			/* Its socket file stays: connecting is refused. */
-			close(agent.listen_fd);
-			agent.listen_fd = -1;
-			break;
-		}
+		/* Gone; its socket file stays: connecting is refused. */
+		close(agent.listen_fd);
+		agent.listen_fd = -1;
+		break;
 	}
 	return NULL;
 }
@@ -446,6 +462,46 @@ static void test_guardian_guest_thawed(void **state)
 	freeze_release(&set);
 }
 
+/*
+ * An instance snapshot of two machines (here two paths to the one fake
+ * agent): both frozen, both checked, thawed in the reverse order.  With one
+ * of them missing, the other is still frozen and thawed, and the snapshot
+ * is crash-consistent.
+ */
+static void test_guardian_two_agents(void **state)
+{
+	static const char *const both[] = { "freeze", "freeze", "status", "status", "thaw", "thaw" };
+	static const char *const one[] = { "freeze", "thaw" };
+	struct freeze_set set;
+	char second[128];
+
+	(void)state;
+	snprintf(second, sizeof(second), "%s/second.sock", agent.dir);
+	assert_int_equal(symlink(agent.path, second), 0);
+	freeze_init(&set, 5000);
+	assert_int_equal(freeze_add_agent(&set, agent.path), 1);
+	assert_int_equal(freeze_add_agent(&set, second), 1);
+	assert_int_equal(freeze_start(&set), 0);
+	assert_int_equal(freeze_check(&set), FREEZE_HELD);
+	assert_int_equal(freeze_finish(&set), FREEZE_HELD);
+	assert_false(set.thaw_failed);
+	assert_true(agent_saw(both, 6));
+	freeze_release(&set);
+
+	agent.nr = 0;
+	unlink(second);
+	freeze_init(&set, 5000);
+	assert_int_equal(freeze_add_agent(&set, agent.path), 1);
+	assert_int_equal(freeze_add_agent(&set, second), 1);
+	assert_int_equal(freeze_start(&set), 0);
+	assert_true(agent.frozen);
+	assert_int_equal(freeze_check(&set), FREEZE_LOST);
+	assert_int_equal(freeze_finish(&set), FREEZE_LOST);
+	assert_true(agent_saw(one, 2));
+	assert_false(agent.frozen);
+	freeze_release(&set);
+}
+
 /* The agent dies with the guest frozen: nothing can thaw it, and snapctl says so. */
 static void test_guardian_agent_dies(void **state)
 {
@@ -480,6 +536,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guardian_agent_refuses, agent_setup, agent_teardown),
 		cmocka_unit_test_setup_teardown(test_guardian_guest_thawed, agent_setup, agent_teardown),
 		cmocka_unit_test_setup_teardown(test_guardian_agent_dies, agent_setup, agent_teardown),
+		cmocka_unit_test_setup_teardown(test_guardian_two_agents, agent_setup, agent_teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
