@@ -157,6 +157,9 @@ static uint32_t sync_id(void)
 	return ((uint32_t)getpid() << 12 ^ (uint32_t)qga_now_ms()) & 0x7fffffff;
 }
 
+/* In the guardian: something could not be thawed (its exit status is 2). */
+static bool thaw_failed;
+
 /* Thaw the guest behind @t; false if it may still be frozen. */
 static bool agent_thaw(struct freeze_target *t, struct qga *a)
 {
@@ -203,11 +206,18 @@ static int agent_freeze(struct freeze_target *t, struct qga *a, int64_t deadline
 	}
 	fprintf(stderr, "snapctl: warning: guest agent %s: cannot freeze the guest: %s; the snapshot will be crash-consistent\n",
 		t->path, a->error);
-	if (a->fd >= 0) {
-		/* A freeze that timed out may still complete: undo it. */
+	if (a->fd >= 0 && r != -EIO) {
+		/*
+		 * A freeze that timed out or lost its answer may still have
+		 * happened: undo it.  An error answer needs nothing: the agent
+		 * thaws what it froze before answering, and a guest that some
+		 * other client froze is not ours to thaw.
+		 */
 		t->frozen = true;
-		agent_thaw(t, a);
+		if (!agent_thaw(t, a))
+			thaw_failed = true;
 	}
+	qga_close(a);
 	return r;
 }
 
@@ -246,11 +256,8 @@ static void guardian_signal(int sig)
 }
 
 /*
- * Thaw everything frozen, in the reverse order.  What could not be thawed
- * makes the guardian's exit status 2.
+ * Thaw everything frozen, in the reverse order.
  */
-static bool thaw_failed;
-
 static void thaw_all(struct freeze_set *set, struct qga *agents)
 {
 	unsigned int i = set->nr;
