@@ -4,7 +4,6 @@
  * application-consistent), list, info, delete, rollback, merge, view, unview.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
