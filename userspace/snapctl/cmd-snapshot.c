@@ -4,15 +4,12 @@
  * application-consistent), list, info, delete, rollback, merge, view, unview.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <linux/fs.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +18,7 @@
 #include "common.h"
 #include "disklock.h"
 #include "dmctl.h"
+#include "freeze.h"
 #include "json.h"
 #include "statefile.h"
 #include "table.h"
@@ -40,18 +38,29 @@ enum { SNAP_CREATE, SNAP_LIST, SNAP_INFO, SNAP_DELETE, SNAP_ROLLBACK, SNAP_MERGE
 const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	[SNAP_CREATE] = {
 		.noun = "snapshot", .verb = "create",
-		.usage = "<pool> <disk>... [--name <name>[,<name>...]] [--freeze] [--freeze-timeout <s>]\n"
+		.usage = "<pool> <disk>... [--name <name>[,<name>...]] [--freeze]\n"
+			 "                 [--guest-agent <socket>[,<socket>...]] [--freeze-timeout <s>]\n"
 			 "                 [--pre-hook <cmd>] [--post-hook <cmd>] [--hook-timeout <s>]\n"
 			 "                 [--retention-days <n>] [--wait <s>] [--json]",
 		.help = "Snapshot one disk, or several disks of the pool at one point in time\n"
 			"(an instance snapshot).  The snapshot holds every write acknowledged\n"
-			"before it and none after (crash-consistent).\n\n"
+			"before it and none after (crash-consistent).  With --freeze or\n"
+			"--guest-agent it is application-consistent: what is frozen is thawed\n"
+			"after it, also on error, timeout or a signal, and even if snapctl is\n"
+			"killed (a guardian process does it); it is recorded as such only if\n"
+			"every freeze held when it was taken.\n\n"
 			"  --name              one name per disk, unique within the disk\n"
 			"                      [snap_<yyyyMMdd>_<HHmmss>]\n"
 			"  --freeze            freeze the filesystems mounted on the disks while\n"
 			"                      the snapshot is taken (application-consistent);\n"
-			"                      they are always thawed, also on error or timeout\n"
-			"  --freeze-timeout    longest freeze, seconds [10]\n"
+			"                      one that cannot be frozen cancels the snapshot\n"
+			"  --guest-agent       freeze the filesystems of the virtual machines\n"
+			"                      using the disks through their QEMU guest agents'\n"
+			"                      unix sockets (one per machine); an agent that\n"
+			"                      does not freeze makes the snapshot crash-consistent,\n"
+			"                      with a warning\n"
+			"  --freeze-timeout    longest freeze, seconds [10]; past it everything is\n"
+			"                      thawed and the snapshot is crash-consistent\n"
 			"  --pre-hook, --post-hook\n"
 			"                      commands run before freezing and after thawing;\n"
 			"                      a failing pre-hook cancels the snapshot\n"
@@ -167,98 +176,29 @@ static int run_hook(const char *what, const char *command, unsigned int timeout)
 	return 0;
 }
 
-#define MAX_FROZEN 64
-
-struct freezer {
-	int fds[MAX_FROZEN];
-	char paths[MAX_FROZEN][256];
-	unsigned int nr;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	bool done;		/* the snapshot is taken: the watchdog can go */
-	bool timed_out;
-	unsigned int timeout;
-};
-
-static void thaw_all(struct freezer *fz)
+/*
+ * A test point: SNAPCTL_TEST_FROZEN_HOOK is a command run while everything
+ * is frozen, just before the snapshot, so that tests can look at the frozen
+ * filesystems and kill snapctl there (Documentation/testing.rst).
+ */
+static int run_test_frozen_hook(unsigned int timeout)
 {
-	unsigned int i;
+	const char *command = getenv("SNAPCTL_TEST_FROZEN_HOOK");
 
-	for (i = 0; i < fz->nr; i++) {
-		if (fz->fds[i] < 0)
-			continue;
-		if (ioctl(fz->fds[i], FITHAW, 0) && errno != EINVAL)
-			fprintf(stderr, "snapctl: cannot thaw %s: %s\n", fz->paths[i], strerror(errno));
-		close(fz->fds[i]);
-		fz->fds[i] = -1;
-	}
+	return command && *command ? run_hook("test hook", command, timeout) : 0;
 }
 
-/* The freeze never outlasts its timeout, whatever the snapshot does. */
-static void *freeze_watchdog(void *arg)
+/* The mounts of the filesystem on @major:@minor, once each. */
+static int add_mounts_of(struct freeze_set *fz, unsigned int major, unsigned int minor)
 {
-	struct freezer *fz = arg;
-	struct timespec deadline;
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += fz->timeout;
-	pthread_mutex_lock(&fz->lock);
-	while (!fz->done) {
-		if (pthread_cond_timedwait(&fz->cond, &fz->lock, &deadline) == ETIMEDOUT &&
-		    !fz->done) {
-			fz->timed_out = true;
-			thaw_all(fz);
-			break;
-		}
-	}
-	pthread_mutex_unlock(&fz->lock);
-	return NULL;
-}
-
-/* Mount points of the block device @major:@minor (from /proc/self/mountinfo). */
-static int add_mounts_of(struct freezer *fz, unsigned int major, unsigned int minor)
-{
-	char line[4096], dev[32], mnt[2048];
 	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int r;
 
 	if (!f)
 		return -errno;
-	snprintf(dev, sizeof(dev), "%u:%u", major, minor);
-	while (fgets(line, sizeof(line), f)) {
-		char id_dev[32];
-
-		/* "<id> <parent> <major:minor> <root> <mount point> ..." */
-		if (sscanf(line, "%*s %*s %31s %*s %2047s", id_dev, mnt) != 2 || strcmp(id_dev, dev))
-			continue;
-		if (fz->nr == MAX_FROZEN)
-			break;
-		if (strlen(mnt) >= sizeof(fz->paths[0]))
-			continue;	/* a mount point too long to name: not ours */
-		memcpy(fz->paths[fz->nr], mnt, strlen(mnt) + 1);
-		fz->fds[fz->nr] = -1;
-		fz->nr++;
-	}
+	r = freeze_add_mounts(fz, f, makedev(major, minor), freeze_open_mount);
 	fclose(f);
-	return 0;
-}
-
-static int freeze_all(struct freezer *fz)
-{
-	unsigned int i;
-
-	for (i = 0; i < fz->nr; i++) {
-		fz->fds[i] = open(fz->paths[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-		if (fz->fds[i] < 0 || ioctl(fz->fds[i], FIFREEZE, 0)) {
-			int e = errno;
-
-			if (fz->fds[i] >= 0)
-				close(fz->fds[i]);
-			fz->fds[i] = -1;
-			fprintf(stderr, "snapctl: cannot freeze %s: %s\n", fz->paths[i], strerror(e));
-			return -e;
-		}
-	}
-	return 0;
+	return r;
 }
 
 /*----------------------------------------------------------------*/
@@ -375,12 +315,22 @@ static int lock_disks(const char *pool, const struct record *disks, unsigned int
 	return 0;
 }
 
+/* Why the snapshot is not application-consistent although a freeze was asked for. */
+static void say_not_held(enum freeze_state state, unsigned int timeout)
+{
+	if (state == FREEZE_TIMED_OUT)
+		fprintf(stderr, "snapctl: warning: the freeze hit its %u s timeout and everything was thawed before the snapshot; it is crash-consistent\n",
+			timeout);
+	/* FREEZE_LOST: the guardian said which agent and why. */
+}
+
 static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {
 		{ "name", required_argument, NULL, 'n' },
 		{ "freeze", no_argument, NULL, 'f' },
 		{ "freeze-timeout", required_argument, NULL, 'F' },
+		{ "guest-agent", required_argument, NULL, 'g' },
 		{ "pre-hook", required_argument, NULL, 'p' },
 		{ "post-hook", required_argument, NULL, 'P' },
 		{ "hook-timeout", required_argument, NULL, 'H' },
@@ -389,29 +339,33 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		{ 0 }
 	};
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_CREATE];
-	struct freezer fz = { .timeout = 10, .lock = PTHREAD_MUTEX_INITIALIZER,
-			      .cond = PTHREAD_COND_INITIALIZER };
-	unsigned int hook_timeout = 30, retention_days = 0, wait = 60, nr_disks, i, j;
+	unsigned int hook_timeout = 30, retention_days = 0, wait = 60, freeze_timeout = 10;
+	unsigned int nr_disks, nr_mounts = 0, i, j;
+	enum freeze_state held = FREEZE_LOST, held_through = FREEZE_LOST;
 	struct disk_lock locks[MAX_DISKS];
 	const char *pre_hook = NULL, *post_hook = NULL;
-	char *names[MAX_DISKS], *name_list = NULL, msg[4096], ids[1024], autoname[64];
+	char *names[MAX_DISKS], *name_list = NULL, *agent_list = NULL;
+	char msg[4096], ids[1024], autoname[64];
 	struct record disks[MAX_DISKS];
 	struct pool_config_file cfg;
+	struct freeze_set fz;
 	char *raw = NULL;
-	bool freeze = false, watchdog = false;
-	pthread_t watchdog_thread;
+	bool freeze = false, frozen = false;
 	int c, ind, r, nr_names = 0, hook_error = 0;
 	time_t now = (time_t)clock_now();
 	struct tm tm;
 	char *end;
 
-	while ((c = next_option(cmd, argc, argv, "n:fF:p:P:H:r:w:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, "n:fF:g:p:P:H:r:w:", options, &ind)) != -1) {
 		switch (c) {
 		case 'n':
 			name_list = optarg;
 			break;
 		case 'f':
 			freeze = true;
+			break;
+		case 'g':
+			agent_list = optarg;
 			break;
 		case 'F':
 		case 'H':
@@ -427,7 +381,7 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 							   c == 'r' ? "days (0..65536)" : "seconds (0..3600)",
 							   optarg);
 			if (c == 'F')
-				fz.timeout = v ? v : 1;
+				freeze_timeout = v ? v : 1;
 			else if (c == 'H')
 				hook_timeout = v ? v : 1;
 			else if (c == 'w')
@@ -463,6 +417,18 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 				return snapctl_usage_error(cmd, "'%s' is not a valid snapshot name (no blanks, '/' or '@', not starting with a digit, at most 63 bytes)",
 							   names[i]);
 	}
+	freeze_init(&fz, freeze_timeout * 1000);
+	if (agent_list) {
+		char *agent;
+
+		while ((agent = strsep(&agent_list, ","))) {
+			r = *agent ? freeze_add_agent(&fz, agent) : -EINVAL;
+			if (r < 0)
+				return snapctl_usage_error(cmd, "--guest-agent takes the agents' unix socket paths, separated by commas%s",
+							   r == -E2BIG ? " (too many)" :
+							   r == -ENAMETOOLONG ? " (a path is too long)" : "");
+		}
+	}
 	r = open_pool(argv[ind], &cfg);
 	if (r)
 		return r;
@@ -478,6 +444,7 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 
 			while (i--)
 				record_free(&disks[i]);
+			freeze_release(&fz);
 			if (r != -ENOENT)
 				return message_failed("looking up the disk", r);
 			return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s' (see 'snapctl disk list %s')",
@@ -489,14 +456,26 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			/* Its lock would wait for itself. */
 			for (j = 0; j <= i; j++)
 				record_free(&disks[j]);
+			freeze_release(&fz);
 			return snapctl_usage_error(cmd, "disk '%s' is given twice",
 						   argv[ind + 1 + i]);
 		}
 		snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%" PRIu64, i ? "," : "",
 			 record_u64(&disks[i], "id"));
 		disk_device_name(cfg.name, &disks[i], devname, sizeof(devname));
-		if (freeze && !dmctl_info(devname, &dev) && dev.exists)
-			add_mounts_of(&fz, dev.major, dev.minor);
+		if (!freeze || dmctl_info(devname, &dev) || !dev.exists)
+			continue;
+		r = add_mounts_of(&fz, dev.major, dev.minor);
+		if (r > 0)
+			nr_mounts++;
+		if (r >= 0)
+			continue;
+		for (j = 0; j <= i; j++)
+			record_free(&disks[j]);
+		freeze_release(&fz);
+		return fail_with(EXIT_FAILURE_GENERIC, "snapshot cancelled: the filesystem on /dev/mapper/%s cannot be frozen: %s",
+				 devname, r == -EXDEV ? "every mount point of it has another filesystem mounted over it" :
+				 strerror(-r));
 	}
 
 	/* One snapshot operation per disk: wait for an automatic one to finish. */
@@ -504,6 +483,7 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (r) {
 		for (i = 0; i < nr_disks; i++)
 			record_free(&disks[i]);
+		freeze_release(&fz);
 		return r;
 	}
 	now = (time_t)clock_now();
@@ -515,15 +495,13 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < nr_disks; i++)
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s%s", i ? "," : "",
 			 nr_names ? names[i] : autoname);
-	/* Application-consistent only if there is something to freeze. */
-	if (freeze && !fz.nr)
-		fprintf(stderr, "snapctl: note: no filesystem is mounted on %s; nothing to freeze, the snapshot is crash-consistent\n",
-			nr_disks > 1 ? "these disks" : "this disk");
-	snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " consistency=%s time=%lld",
-		 fz.nr ? "app" : "crash", (long long)now);
 	if (retention_days)
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " retention=%lld",
 			 (long long)now + retention_days * 86400LL);
+	/* Application-consistent only if there is something to freeze. */
+	if (freeze && !nr_mounts && !fz.nr)
+		fprintf(stderr, "snapctl: note: no filesystem is mounted on %s; nothing to freeze, the snapshot is crash-consistent\n",
+			nr_disks > 1 ? "these disks" : "this disk");
 
 	if (pre_hook) {
 		r = run_hook("pre-hook", pre_hook, hook_timeout);
@@ -532,31 +510,30 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	if (freeze && fz.nr) {
-		r = freeze_all(&fz);
-		if (!r && !pthread_create(&watchdog_thread, NULL, freeze_watchdog, &fz))
-			watchdog = true;
+	if (fz.nr) {
+		r = freeze_start(&fz);
 		if (r) {
-			thaw_all(&fz);
 			r = fail_with(EXIT_FAILURE_GENERIC, "snapshot cancelled: a filesystem could not be frozen");
 			goto hooks;
 		}
+		frozen = true;
+		run_test_frozen_hook(hook_timeout);
+		/* The record says app only if every freeze holds now. */
+		held = freeze_check(&fz);
+		say_not_held(held, freeze_timeout);
 	}
+	snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " consistency=%s time=%lld",
+		 held == FREEZE_HELD ? "app" : "crash", (long long)now);
 
 	r = dmctl_message(cfg.name, msg, &raw);
 	unlock_disks(locks, nr_disks);
 
-	if (watchdog) {
-		pthread_mutex_lock(&fz.lock);
-		fz.done = true;
-		pthread_cond_signal(&fz.cond);
-		pthread_mutex_unlock(&fz.lock);
-		pthread_join(watchdog_thread, NULL);
+	if (frozen) {
+		held_through = freeze_finish(&fz);
+		if (held == FREEZE_HELD && held_through != FREEZE_HELD && !r)
+			fprintf(stderr, "snapctl: warning: the freeze %s while the snapshot was being taken; it is recorded as application-consistent, but the filesystems may have been thawed first\n",
+				held_through == FREEZE_TIMED_OUT ? "hit its timeout" : "was lost");
 	}
-	thaw_all(&fz);
-	if (fz.timed_out)
-		fprintf(stderr, "snapctl: warning: the freeze hit its %u s timeout; filesystems were thawed before the snapshot completed\n",
-			fz.timeout);
 	if (r == -EEXIST) {
 		/* A taken name is a usage error, as for disks (snapctl(8)). */
 		r = fail_with(EXIT_USAGE, "the name is taken: the disk has a snapshot of that name already");
@@ -564,7 +541,8 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		r = message_failed("taking the snapshot", r);
 	} else {
 		/* The answer is the new ids, one per disk, in order. */
-		const char *consistency = freeze && fz.nr && !fz.timed_out ? "application" : "crash";
+		const char *consistency = held == FREEZE_HELD && held_through == FREEZE_HELD ?
+					  "application" : "crash";
 		char *cursor = raw;
 		struct json j;
 
@@ -597,6 +575,10 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		r = EXIT_OK;
 	}
 	free(raw);
+	if (frozen && fz.thaw_failed && r == EXIT_OK) {
+		fprintf(stderr, "snapctl: the snapshot was taken, but not everything frozen could be thawed (see above)\n");
+		r = EXIT_FAILURE_GENERIC;
+	}
 hooks:
 	if (post_hook) {
 		hook_error = run_hook("post-hook", post_hook, hook_timeout);
@@ -607,6 +589,7 @@ out:
 	unlock_disks(locks, nr_disks);
 	for (i = 0; i < nr_disks; i++)
 		record_free(&disks[i]);
+	freeze_release(&fz);
 	return r;
 }
 
