@@ -28,6 +28,7 @@ struct msg_ctx {
 	unsigned int sz;
 	bool overflow;
 	const char *why;	/* why it was refused, for the log */
+	bool unchanged;		/* it failed, but left nothing changed */
 };
 
 struct msg_handler {
@@ -388,6 +389,15 @@ static int msg_snapshot(struct msg_ctx *m)
 	 * new ones are held back until the snapshot shares the live tree.
 	 * Nothing else waits.  See "Snapshots under load" in dm-row-pool.c.
 	 */
+	/*
+	 * The commit below flushes the data device first; a device that
+	 * cannot flush refuses the snapshot here, before anything changes.
+	 */
+	r = dmrow_pool_flush_data(m->pool);
+	if (r) {
+		m->unchanged = true;
+		goto out;
+	}
 	if (flags & DMROW_SNAP_AUTO)
 		dmrow_pool_begin_freeing(m->pool);	/* evicting frees blocks */
 	dmrow_pool_gate_writes(m->pool, disks, nr);
@@ -405,6 +415,20 @@ static int msg_snapshot(struct msg_ctx *m)
 		m->why = "a disk given twice or an invalid name";
 	if (r)
 		goto out;
+	/*
+	 * The snapshot's one commit.  Should the data device fail to flush
+	 * now, the transaction stays open: take the snapshots out again, so
+	 * that a snapshot reported failed never appears later.  (A metadata
+	 * failure has aborted the transaction, snapshots and all.)
+	 */
+	r = dmrow_pool_commit(m->pool);
+	if (r) {
+		m->unchanged = dmrow_pool_mode(m->pool) < POOL_READ_ONLY;
+		for (i = 0; m->unchanged && i < nr; i++)
+			if (dmrow_md_delete_snapshot(m->pool->md, snaps[i]))
+				m->unchanged = false;
+		goto out;
+	}
 	for (i = 0; i < nr; i++)
 		emit(m, "%s%llu", i ? " " : "", (unsigned long long)snaps[i]);
 	emit(m, "\n");
@@ -896,9 +920,9 @@ int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **arg
 
 	/*
 	 * Commit what the I/O path did, so a failure below loses only this
-	 * message.  A snapshot skips it to cost one commit, after: it writes
-	 * a few records, and were that to fail (metadata I/O error or full)
-	 * the pool would go read-only as for any failed mapping.
+	 * message.  A snapshot skips it to cost one commit, its own: it
+	 * writes a few records, and were that to fail (metadata I/O error or
+	 * full) the pool would go read-only as for any failed mapping.
 	 */
 	if (h->changes && h->fn != msg_snapshot) {
 		r = dmrow_pool_commit(pool);
@@ -911,7 +935,9 @@ int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **arg
 	if (h->frees_blocks)
 		dmrow_pool_end_freeing(pool);
 	if (r < 0) {
-		if (is_refusal(r)) {
+		if (m.unchanged) {
+			DMWARN("message '%s' failed: error = %d", h->verb, r);
+		} else if (is_refusal(r)) {
 			DMWARN("message '%s' refused: %s", h->verb,
 			       m.why ? m.why : r == -ENODATA ? "no such disk or snapshot" : "invalid");
 		} else if (h->changes && r == -ENOMEM) {

@@ -17,7 +17,9 @@
  * block (in place).  Any other write is redirected: a fresh data block is
  * reserved (dmrow_md_alloc_data_block(): held in memory, not counted), the
  * bio is sent to it, and when the write has completed the worker maps the
- * block (dmrow_md_insert_block()) and only then completes the bio.  A write
+ * block (dmrow_md_insert_block()) and only then completes the bio.  The
+ * worker keeps a run of reserved blocks at hand, so that map() redirects a
+ * whole-block write itself and the worker only maps it (map_redirect()).  A write
  * smaller than a block first has the rest of the block copied from the old
  * one (or zeroed) by kcopyd.  Nothing is ever copied aside before a write,
  * which is what makes this redirect-on-write rather than copy-on-write.
@@ -101,16 +103,12 @@
 #define CTX_COMMIT		(1U << 3)	/* FUA: complete after a commit */
 #define CTX_INPLACE		(1U << 4)	/* counted in the disk's inplace_writes */
 
+/* Reserved blocks the worker keeps at hand for map(), and when it refills. */
+#define STASH_SIZE		DMROW_POOL_STASH_SIZE
+#define STASH_LOW		(STASH_SIZE / 2)
+
 static DEFINE_MUTEX(pool_table_lock);
 static LIST_HEAD(pool_table);
-
-/* A block with a new-block write in flight, and the bios waiting for it. */
-struct pending_block {
-	struct hlist_node node;
-	u64 disk_id;
-	u64 vblock;
-	struct bio_list waiters;
-};
 
 static struct dmrow_bio_ctx *bio_ctx(struct bio *bio)
 {
@@ -266,14 +264,17 @@ static struct hlist_head *pending_bucket(struct dmrow_pool *pool, u64 disk_id, u
 	return &pool->pending[hash_64(vblock ^ (disk_id << 40), ilog2(PENDING_BUCKETS))];
 }
 
-static struct pending_block *__find_pending(struct dmrow_pool *pool, u64 disk_id,
+/* The new-block write in flight to this block, if any. */
+static struct dmrow_bio_ctx *__find_pending(struct dmrow_pool *pool, u64 disk_id,
 					    u64 vblock)
 {
-	struct pending_block *p;
+	struct dmrow_bio_ctx *p;
 
 	lockdep_assert_held(&pool->lock);
-	hlist_for_each_entry(p, pending_bucket(pool, disk_id, vblock), node)
-		if (p->disk_id == disk_id && p->vblock == vblock)
+	if (!pool->nr_pending)
+		return NULL;
+	hlist_for_each_entry(p, pending_bucket(pool, disk_id, vblock), pending_node)
+		if (p->disk->disk_id == disk_id && p->vblock == vblock)
 			return p;
 	return NULL;
 }
@@ -281,49 +282,108 @@ static struct pending_block *__find_pending(struct dmrow_pool *pool, u64 disk_id
 /* If a new-block write to this block is in flight, park @bio behind it. */
 static bool wait_if_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock, struct bio *bio)
 {
-	struct pending_block *p;
+	struct dmrow_bio_ctx *p;
 	unsigned long flags;
 
 	spin_lock_irqsave(&pool->lock, flags);
-	p = pool->nr_pending ? __find_pending(pool, disk_id, vblock) : NULL;
+	p = __find_pending(pool, disk_id, vblock);
 	if (p)
 		bio_list_add(&p->waiters, bio);
 	spin_unlock_irqrestore(&pool->lock, flags);
 	return p;
 }
 
-static int add_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock)
+/* @ctx's new-block write owns its block's entry in the pending table. */
+static void __add_pending(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx)
 {
-	struct pending_block *p = kmalloc(sizeof(*p), GFP_NOIO);
-	unsigned long flags;
-
-	if (!p)
-		return -ENOMEM;
-	p->disk_id = disk_id;
-	p->vblock = vblock;
-	bio_list_init(&p->waiters);
-	spin_lock_irqsave(&pool->lock, flags);
-	hlist_add_head(&p->node, pending_bucket(pool, disk_id, vblock));
+	lockdep_assert_held(&pool->lock);
+	bio_list_init(&ctx->waiters);
+	hlist_add_head(&ctx->pending_node,
+		       pending_bucket(pool, ctx->disk->disk_id, ctx->vblock));
 	pool->nr_pending++;
-	spin_unlock_irqrestore(&pool->lock, flags);
-	return 0;
+	ctx->flags |= CTX_PENDING;
 }
 
 /* Worker.  The waiters go back to the worker, in order. */
-static void release_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock)
+static void release_pending(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx)
 {
-	struct pending_block *p;
 	unsigned long flags;
 
+	if (!(ctx->flags & CTX_PENDING))
+		return;
 	spin_lock_irqsave(&pool->lock, flags);
-	p = __find_pending(pool, disk_id, vblock);
-	if (p) {
-		hlist_del(&p->node);
-		pool->nr_pending--;
-		bio_list_merge(&pool->deferred, &p->waiters);
-	}
+	hlist_del(&ctx->pending_node);
+	pool->nr_pending--;
+	bio_list_merge(&pool->deferred, &ctx->waiters);
 	spin_unlock_irqrestore(&pool->lock, flags);
-	kfree(p);
+	ctx->flags &= ~CTX_PENDING;
+}
+
+/*----------------------------------------------------------------
+ * Reserved blocks at hand for map()
+ *--------------------------------------------------------------*/
+
+/*
+ * The worker keeps a run of reserved blocks (dmrow_md_alloc_data_block():
+ * held, not counted) for map() to take, so that a whole-block write to a
+ * shared or unmapped block needs the worker only to be mapped once done.
+ * The next-fit allocator hands them out in ascending order, so sequential
+ * writes land on consecutive data blocks.  Only a pool in write mode with
+ * room to spare keeps them; when space runs short they go back first.
+ */
+static void refill_stash(struct dmrow_pool *pool)
+{
+	struct dmrow_pool_info info;
+	bool committed = false;
+	unsigned int nr;
+	u64 block;
+	int r;
+
+	if (pool->mode != POOL_WRITE || READ_ONCE(pool->suspended))
+		return;
+	spin_lock_irq(&pool->lock);
+	nr = pool->stash_end - pool->stash_next;
+	if (nr < STASH_LOW && pool->stash_next) {
+		memmove(pool->stash, pool->stash + pool->stash_next, nr * sizeof(*pool->stash));
+		pool->stash_next = 0;
+		pool->stash_end = nr;
+	}
+	nr = pool->stash_end;
+	spin_unlock_irq(&pool->lock);
+	if (nr >= STASH_LOW || dmrow_md_pool_info(pool->md, &info) ||
+	    info.data_blocks - info.data_used < pool->cfg.low_water_blocks + 4 * STASH_SIZE)
+		return;
+
+	for (; nr < STASH_SIZE; nr++) {
+		r = dmrow_md_alloc_data_block(pool->md, &block);
+		if (r == -EAGAIN && nr < STASH_LOW && !committed) {
+			/* Only this transaction's frees are left: they come back with a commit. */
+			committed = true;
+			if (!dmrow_pool_commit(pool))
+				r = dmrow_md_alloc_data_block(pool->md, &block);
+		}
+		if (r)
+			break;		/* -ENOSPC and the like: the worker path will say */
+		spin_lock_irq(&pool->lock);
+		pool->stash[pool->stash_end++] = block;
+		spin_unlock_irq(&pool->lock);
+	}
+}
+
+/* Worker: give the reserved blocks at hand back (space is short). */
+static bool drain_stash(struct dmrow_pool *pool)
+{
+	u64 blocks[STASH_SIZE];
+	unsigned int nr, i;
+
+	spin_lock_irq(&pool->lock);
+	nr = pool->stash_end - pool->stash_next;
+	memcpy(blocks, pool->stash + pool->stash_next, nr * sizeof(*blocks));
+	pool->stash_next = pool->stash_end = 0;
+	spin_unlock_irq(&pool->lock);
+	for (i = 0; i < nr; i++)
+		dmrow_md_release_data_block(pool->md, blocks[i]);
+	return nr;
 }
 
 /*----------------------------------------------------------------
@@ -650,6 +710,18 @@ static void check_metadata_space(struct dmrow_pool *pool)
  * I/O: it flushes the data device if a write completed since its last
  * flush, then commits the metadata.
  */
+int dmrow_pool_flush_data(struct dmrow_pool *pool)
+{
+	int r = 0;
+
+	if (atomic_xchg(&pool->data_unflushed, 0)) {
+		r = blkdev_issue_flush(pool->data_bdev);
+		if (r)
+			atomic_set(&pool->data_unflushed, 1);
+	}
+	return r;
+}
+
 int dmrow_pool_commit(struct dmrow_pool *pool)
 {
 	struct bio_list waiters = BIO_EMPTY_LIST;
@@ -668,11 +740,7 @@ int dmrow_pool_commit(struct dmrow_pool *pool)
 		 * and a flush must make acknowledged writes durable.  Nothing
 		 * written since the last data flush, nothing to flush.
 		 */
-		if (atomic_xchg(&pool->data_unflushed, 0)) {
-			r = blkdev_issue_flush(pool->data_bdev);
-			if (r)
-				atomic_set(&pool->data_unflushed, 1);
-		}
+		r = dmrow_pool_flush_data(pool);
 		if (!r && dmrow_md_dirty(pool->md)) {
 			if (pool->mode == POOL_READ_ONLY && !pool->metadata_low) {
 				/*
@@ -793,6 +861,9 @@ static int alloc_data_block(struct dmrow_pool *pool, u64 *block)
 {
 	int r = dmrow_md_alloc_data_block(pool->md, block);
 
+	/* The blocks kept for map() go back before the pool has no space. */
+	if ((r == -ENOSPC || r == -EAGAIN) && drain_stash(pool))
+		r = dmrow_md_alloc_data_block(pool->md, block);
 	if (r == -EAGAIN) {
 		/* Only blocks freed in this transaction are left: commit, retry. */
 		r = dmrow_pool_commit(pool);
@@ -808,6 +879,7 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 {
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 	struct dmrow_disk_binding *db = ctx->disk;
+	struct dmrow_bio_ctx *parked;
 	struct dmrow_mapping m;
 	u64 new_block, old_block;
 	int r;
@@ -869,11 +941,17 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 	}
 	check_low_water(pool);
 
-	r = add_pending(pool, db->disk_id, ctx->vblock);
-	if (r) {
+	/* map() may have redirected a write to this block meanwhile: then wait for it. */
+	spin_lock_irq(&pool->lock);
+	parked = __find_pending(pool, db->disk_id, ctx->vblock);
+	if (parked)
+		bio_list_add(&parked->waiters, bio);
+	else
+		__add_pending(pool, ctx);
+	spin_unlock_irq(&pool->lock);
+	if (parked) {
 		epoch_exit(ctx);
 		dmrow_md_release_data_block(pool->md, new_block);
-		fail_bio(bio, BLK_STS_RESOURCE);
 		return;
 	}
 	/* Mapped once written: the commit that maps it completes a FUA write. */
@@ -881,7 +959,7 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 		ctx->flags |= CTX_COMMIT;
 		bio->bi_opf &= ~REQ_FUA;
 	}
-	ctx->flags |= CTX_PENDING | CTX_NEW_BLOCK;
+	ctx->flags |= CTX_NEW_BLOCK;
 	ctx->new_block = new_block;
 	if (covers_block(pool, bio))
 		issue(pool, bio, new_block);
@@ -931,8 +1009,8 @@ static void process_prepared(struct dmrow_pool *pool)
 				bio->bi_status = r == -ENOSPC ? BLK_STS_NOSPC : BLK_STS_IOERR;
 			}
 		}
-		release_pending(pool, db->disk_id, ctx->vblock);
-		ctx->flags &= ~(CTX_PENDING | CTX_NEW_BLOCK);
+		release_pending(pool, ctx);
+		ctx->flags &= ~CTX_NEW_BLOCK;
 		if (!bio->bi_status && (ctx->flags & CTX_COMMIT)) {
 			spin_lock_irq(&pool->lock);
 			bio_list_add(&pool->commit_waiters, bio);
@@ -1028,7 +1106,7 @@ static void process_deferred_bios(struct dmrow_pool *pool)
 static void process_flushes(struct dmrow_pool *pool)
 {
 	struct bio_list bios = BIO_EMPTY_LIST;
-	bool need_commit = false;
+	bool need_commit;
 	struct bio *bio;
 	int r = 0;
 
@@ -1037,16 +1115,16 @@ static void process_flushes(struct dmrow_pool *pool)
 	if (bio_list_empty(&bios))
 		return;
 
+	/*
+	 * A degraded pool goes the commit's way: it fails every flush while a
+	 * failure left its transaction uncommittable (acknowledged writes were
+	 * dropped), as dmrow_pool_commit() says.
+	 */
+	need_commit = pool->mode >= POOL_READ_ONLY;
 	bio_list_for_each(bio, &bios)
 		if (dmrow_md_disk_uncommitted(pool->md, bio_ctx(bio)->disk->disk_id))
 			need_commit = true;
-	if (need_commit) {
-		r = dmrow_pool_commit(pool);
-	} else if (atomic_xchg(&pool->data_unflushed, 0)) {
-		r = blkdev_issue_flush(pool->data_bdev);
-		if (r)
-			atomic_set(&pool->data_unflushed, 1);
-	}
+	r = need_commit ? dmrow_pool_commit(pool) : dmrow_pool_flush_data(pool);
 	error_bio_list(&bios, r ? BLK_STS_IOERR : BLK_STS_OK);
 }
 
@@ -1103,6 +1181,7 @@ static void do_worker(struct work_struct *ws)
 	if (commit_due(pool) && pool->mode < POOL_FAIL)
 		dmrow_pool_commit(pool);
 	schedule_quarantine(pool);
+	refill_stash(pool);
 }
 
 static void do_waker(struct work_struct *ws)
@@ -1133,6 +1212,47 @@ static void do_waker(struct work_struct *ws)
  *  - Anything else (flushes, FUA, discards, shared or unmapped writes, a
  *    pool not writable, a lookup that would block) goes to the worker.
  */
+/*
+ * map(): a write of whole blocks to a shared or unmapped block goes to a
+ * reserved block at hand, one block per bio, and is mapped by the worker
+ * once written (process_prepared()).  It reads nothing, so it joins no
+ * epoch; it owns its block's pending entry, so later writes to the block
+ * wait for it.  False: no block at hand, or one write to the block is in
+ * flight already: the worker takes it.
+ */
+static bool map_redirect(struct dmrow_pool *pool, struct bio *bio)
+{
+	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
+	sector_t block_sectors = pool->cfg.block_sectors;
+	unsigned long flags;
+	bool low = false, go;
+
+	if ((bio->bi_iter.bi_sector & (block_sectors - 1)) || bio_sectors(bio) < block_sectors ||
+	    READ_ONCE(pool->mode) != POOL_WRITE)
+		return false;
+	spin_lock_irqsave(&pool->lock, flags);
+	go = pool->stash_next < pool->stash_end &&
+	     !__find_pending(pool, ctx->disk->disk_id, ctx->vblock);
+	if (go) {
+		ctx->new_block = pool->stash[pool->stash_next++];
+		__add_pending(pool, ctx);
+		low = pool->stash_end - pool->stash_next < STASH_LOW;
+	}
+	spin_unlock_irqrestore(&pool->lock, flags);
+	if (low)
+		wake_worker(pool);
+	if (!go)
+		return false;
+
+	if (bio_sectors(bio) > block_sectors)
+		dm_accept_partial_bio(bio, block_sectors);
+	ctx->flags |= CTX_NEW_BLOCK;
+	remap(pool, bio, ctx->new_block);
+	hook(bio);
+	dm_submit_bio_remap(bio, NULL);
+	return true;
+}
+
 bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 {
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
@@ -1164,8 +1284,12 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 
 	run = nr_blocks;
 	r = dmrow_md_try_find_run(pool->md, db->disk_id, db->snap_id, ctx->vblock, &run, &m);
-	if (!r && write && m.shared)
-		r = -EWOULDBLOCK;	/* redirect-on-write: the worker allocates */
+	if (write && ((!r && m.shared) || r == -ENODATA)) {
+		/* Redirect-on-write: to a block at hand, or by the worker. */
+		epoch_exit(ctx);
+		inplace_write_done(pool, ctx);
+		return map_redirect(pool, bio);
+	}
 	if (r && !(r == -ENODATA && !write))
 		goto defer;
 

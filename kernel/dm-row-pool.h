@@ -42,6 +42,8 @@ struct pool_config {
 struct dmrow_bm;
 struct dm_kcopyd_client;
 
+#define DMROW_POOL_STASH_SIZE	128
+
 struct dmrow_pool {
 	struct list_head list;		/* in the pool table */
 	struct mapped_device *pool_md;	/* the pool's own dm device */
@@ -78,6 +80,8 @@ struct dmrow_pool {
 	struct list_head messages;		/* lock: control operations for the worker */
 	struct hlist_head *pending;		/* lock: blocks with a new-block write in flight */
 	unsigned int nr_pending;		/* lock: entries in @pending */
+	u64 stash[DMROW_POOL_STASH_SIZE];	/* lock: reserved blocks at hand for map() */
+	unsigned int stash_next, stash_end;	/* lock: the ones left: [next, end) */
 	const u64 *gated_disks;			/* lock: disks whose writes a snapshot holds */
 	unsigned int nr_gated;
 	atomic_t data_unflushed;		/* a data write completed since the last data flush */
@@ -132,6 +136,9 @@ struct dmrow_bio_ctx {
 	struct dmrow_epoch *epoch;	/* while CTX_EPOCH */
 	u64 vblock;
 	u64 new_block;			/* the block a new-block write goes to */
+	/* While CTX_PENDING: in the pool's pending table, with later writes behind. */
+	struct hlist_node pending_node;
+	struct bio_list waiters;
 	unsigned int flags;
 	bio_end_io_t *saved_end_io;
 	void *saved_private;
@@ -170,6 +177,8 @@ int dmrow_pool_run_message(struct dmrow_pool *pool, unsigned int argc, char **ar
 			   char *result, unsigned int maxlen);
 /* On the worker: flush the data device if written to, then commit. */
 int dmrow_pool_commit(struct dmrow_pool *pool);
+/* On the worker: flush the data device if written to since its last flush. */
+int dmrow_pool_flush_data(struct dmrow_pool *pool);
 /*
  * On the worker, around a message that frees data blocks (delete, merge,
  * rollback, shrink, remove): wait until every bio admitted before it has

@@ -34,6 +34,7 @@ static int usage(void)
 	return 1;
 }
 
+/* Count @count free blocks that nothing maps (a reserved block is not counted). */
 static int leak_data(struct dmrow_metadata *md, unsigned long count)
 {
 	u64 b;
@@ -41,6 +42,14 @@ static int leak_data(struct dmrow_metadata *md, unsigned long count)
 
 	while (count--) {
 		r = dmrow_md_alloc_data_block(md, &b);
+		if (r)
+			return r;
+		down_write(&md->lock);
+		r = dmrow_sm_inc(&md->data_sm, b);
+		md->dirty = true;
+		up_write(&md->lock);
+		if (!r)
+			r = dmrow_md_release_data_block(md, b);
 		if (r)
 			return r;
 	}

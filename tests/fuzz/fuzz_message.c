@@ -113,6 +113,11 @@ void dmrow_pool_space_freed(struct dmrow_pool *pool)
 {
 }
 
+int dmrow_pool_flush_data(struct dmrow_pool *pool)
+{
+	return 0;
+}
+
 /* No bios here: nothing to wait for, nothing to hold back. */
 void dmrow_pool_begin_freeing(struct dmrow_pool *pool)
 {

@@ -29,6 +29,10 @@ struct hlist_head {
 	void *first;
 };
 
+struct hlist_node {
+	void *next, **pprev;
+};
+
 struct bio;
 struct bio_list {
 	struct bio *head, *tail;
