@@ -395,6 +395,7 @@ static int msg_snapshot(struct msg_ctx *m)
 	 */
 	r = dmrow_pool_flush_data(m->pool);
 	if (r) {
+		m->why = "the data device cannot flush";
 		m->unchanged = true;
 		goto out;
 	}
@@ -423,6 +424,7 @@ static int msg_snapshot(struct msg_ctx *m)
 	 */
 	r = dmrow_pool_commit(m->pool);
 	if (r) {
+		m->why = "the commit failed: the snapshot was taken out again";
 		m->unchanged = dmrow_pool_mode(m->pool) < POOL_READ_ONLY;
 		for (i = 0; m->unchanged && i < nr; i++)
 			if (dmrow_md_delete_snapshot(m->pool->md, snaps[i]))
@@ -461,24 +463,36 @@ static int msg_delete_snapshot(struct msg_ctx *m)
 static int msg_merge(struct msg_ctx *m)
 {
 	struct dmrow_snapshot_info info;
+	struct dmrow_disk_info disk;
+	struct dmrow_chain_walk walk;
 	u64 first, last, id;
-	unsigned int hops;
 	int r;
 
 	r = parse_u64(m, m->argv[1], &first, "snapshot id must be a number");
 	if (!r)
 		r = parse_u64(m, m->argv[2], &last, "snapshot id must be a number");
-	/* None of the snapshots that go may have an active device (bounded: see quotas). */
-	for (id = first, hops = 0; !r && id && id != last && hops++ < 2 * 65536;
-	     id = info.next) {
+	if (!r)
+		r = dmrow_md_get_snapshot(m->pool->md, first, &info);
+	if (!r)
+		r = dmrow_md_get_disk(m->pool->md, info.disk_id, &disk);
+	if (r)
+		return r;
+	/* None of the snapshots that go may have an active device. */
+	dmrow_chain_walk_init(&walk, (u64)disk.nr_manual + disk.nr_auto);
+	for (id = first; id && id != last; id = info.next) {
+		if (!dmrow_chain_walk_step(&walk, id)) {
+			m->why = "the snapshot chain is damaged: run 'snapctl check'";
+			m->unchanged = true;
+			return -EILSEQ;
+		}
 		r = dmrow_md_get_snapshot(m->pool->md, id, &info);
 		if (!r && dmrow_pool_disk_active(m->pool, info.disk_id, id, true)) {
 			m->why = "a snapshot to be merged has an active device";
 			r = -EBUSY;
 		}
+		if (r)
+			return r;
 	}
-	if (r)
-		return r;
 	r = dmrow_md_merge_snapshots(m->pool->md, first, last);
 	if (r == -EINVAL)
 		m->why = "the second snapshot must follow the first in the same chain";
@@ -936,7 +950,7 @@ int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **arg
 		dmrow_pool_end_freeing(pool);
 	if (r < 0) {
 		if (m.unchanged) {
-			DMWARN("message '%s' failed: error = %d", h->verb, r);
+			DMWARN("message '%s' failed: %s", h->verb, m.why ? m.why : "error");
 		} else if (is_refusal(r)) {
 			DMWARN("message '%s' refused: %s", h->verb,
 			       m.why ? m.why : r == -ENODATA ? "no such disk or snapshot" : "invalid");

@@ -80,6 +80,7 @@
 #include <linux/lockdep.h>
 #include <linux/module.h>
 #include <linux/random.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 #include "dm-row-pool.h"
@@ -1172,6 +1173,11 @@ static bool commit_due(struct dmrow_pool *pool)
 static void do_worker(struct work_struct *ws)
 {
 	struct dmrow_pool *pool = container_of(ws, struct dmrow_pool, worker);
+	/*
+	 * Nothing the worker allocates may recurse into I/O: reclaim could
+	 * write to one of this pool's disks and wait for the worker.
+	 */
+	unsigned int noio = memalloc_noio_save();
 
 	reap_epoch(pool);
 	process_prepared(pool);
@@ -1182,6 +1188,7 @@ static void do_worker(struct work_struct *ws)
 		dmrow_pool_commit(pool);
 	schedule_quarantine(pool);
 	refill_stash(pool);
+	memalloc_noio_restore(noio);
 }
 
 static void do_waker(struct work_struct *ws)
