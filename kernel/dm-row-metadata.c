@@ -865,7 +865,8 @@ int dmrow_md_pool_info(struct dmrow_metadata *md, struct dmrow_pool_info *info)
 		info->metadata_blocks = md->metadata_sm.nr_blocks;
 		info->metadata_used = md->metadata_sm.nr_allocated;
 		info->data_blocks = md->data_sm.nr_blocks;
-		info->data_used = md->data_sm.nr_allocated + md->nr_held;
+		info->data_used = md->data_sm.nr_allocated;
+		info->data_held = md->nr_held;
 		info->data_block_sectors = le32_to_cpu(md->sb.data_block_sectors);
 		info->time = le32_to_cpu(md->sb.time);
 		info->manual_quota = le32_to_cpu(md->sb.manual_quota);

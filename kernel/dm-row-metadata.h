@@ -36,7 +36,8 @@ struct dmrow_pool_info {
 	u64 metadata_blocks;
 	u64 metadata_used;
 	u64 data_blocks;
-	u64 data_used;
+	u64 data_used;		/* counted: mapped by some image */
+	u64 data_held;		/* free on disk but not to hand out: see alloc_data_block */
 	u32 data_block_sectors;
 	u32 time;
 	u32 manual_quota;
@@ -181,8 +182,8 @@ int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
  * Reserve a free data block for a write in flight: the space map passes over
  * it, but it is not counted, dirties nothing and never reaches the disk
  * until dmrow_md_insert_block() maps it (after a crash or an abort it is
- * simply free; reservations survive an abort).  Counted as used in
- * dmrow_md_pool_info().  -EAGAIN: commit first (the only free blocks were
+ * simply free; reservations survive an abort).  Reported as data_held,
+ * not data_used, by dmrow_md_pool_info().  -EAGAIN: commit first (the only free blocks were
  * freed in this transaction).
  */
 int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block);

@@ -116,6 +116,14 @@ static struct dmrow_bio_ctx *bio_ctx(struct bio *bio)
 	return dm_per_bio_data(bio, sizeof(struct dmrow_bio_ctx));
 }
 
+/* Data blocks that can be handed out: neither counted nor held. */
+static u64 data_free(const struct dmrow_pool_info *info)
+{
+	u64 taken = info->data_used + info->data_held;
+
+	return taken < info->data_blocks ? info->data_blocks - taken : 0;
+}
+
 static void wake_worker(struct dmrow_pool *pool)
 {
 	queue_work(pool->wq, &pool->worker);
@@ -352,7 +360,7 @@ static void refill_stash(struct dmrow_pool *pool)
 	nr = pool->stash_end;
 	spin_unlock_irq(&pool->lock);
 	if (nr >= STASH_LOW || dmrow_md_pool_info(pool->md, &info) ||
-	    info.data_blocks - info.data_used < pool->cfg.low_water_blocks + 4 * STASH_SIZE)
+	    data_free(&info) < pool->cfg.low_water_blocks + 4 * STASH_SIZE)
 		return;
 
 	for (; nr < STASH_SIZE; nr++) {
@@ -646,7 +654,7 @@ void dmrow_pool_space_freed(struct dmrow_pool *pool)
 
 	if (dmrow_md_pool_info(pool->md, &info))
 		return;
-	if (info.data_used < info.data_blocks && pool->mode == POOL_OUT_OF_DATA_SPACE) {
+	if (data_free(&info) && pool->mode == POOL_OUT_OF_DATA_SPACE) {
 		cancel_delayed_work(&pool->no_space_timeout);
 		spin_lock_irqsave(&pool->lock, flags);
 		pool->no_space_timed_out = false;
@@ -656,7 +664,7 @@ void dmrow_pool_space_freed(struct dmrow_pool *pool)
 		set_pool_mode(pool, POOL_WRITE);
 		wake_worker(pool);
 	}
-	if (info.data_blocks - info.data_used > pool->cfg.low_water_blocks)
+	if (data_free(&info) > pool->cfg.low_water_blocks)
 		pool->low_water_signalled = false;
 }
 
@@ -666,7 +674,7 @@ static void check_low_water(struct dmrow_pool *pool)
 
 	if (pool->low_water_signalled || dmrow_md_pool_info(pool->md, &info))
 		return;
-	if (info.data_blocks - info.data_used <= pool->cfg.low_water_blocks) {
+	if (data_free(&info) <= pool->cfg.low_water_blocks) {
 		DMWARN("%pg: reached low water mark for data device: sending event",
 		       pool->metadata_bdev);
 		pool->low_water_signalled = true;
