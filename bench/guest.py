@@ -16,7 +16,7 @@ Results go to $VM_OUTDIR/bench.json as a list of records; bench/report.py
 turns them into tables and plots.  Nothing here asserts anything: a
 benchmark reports, tests check.
 
-Environment: BENCH_SUITES (letters, default "abcdefg"), BENCH_REPEATS,
+Environment: BENCH_SUITES (letters, default "abcdefgh"), BENCH_REPEATS,
 BENCH_RUNTIME (seconds per fio run, default 3), BENCH_QUICK=1 (tiny sizes,
 for trying the harness out).
 """
@@ -35,13 +35,13 @@ SNAPCTL = os.path.join(SRC, "build", "snapctl")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 REPEATS = int(os.environ.get("BENCH_REPEATS", "1" if QUICK else "3"))
 RUNTIME = int(os.environ.get("BENCH_RUNTIME", "2" if QUICK else "3"))
-SUITES = os.environ.get("BENCH_SUITES", "abcdefg")
+SUITES = os.environ.get("BENCH_SUITES", "abcdefgh")
 MiB = 1 << 20
 REGION_MIB = 16 if QUICK else 128        # the part of each device fio uses
 SCALING_COUNTS = [0, 1, 4] if QUICK else [0, 1, 16, 256, 512]
 DEPTHS = [1, 4] if QUICK else [1, 8, 32, 128, 512]
 SNAPSHOT_ORIGIN_MAX = 16                  # dm-snapshot: every snapshot slows every write
-# Suite d: a snapshot every second under 4k random writes at qd4.
+# Suites d and h: a snapshot every second under 4k random writes at qd4.
 SNAP_REGION_MIB = 32 if QUICK else 256    # the region fio writes (issue 19: 256 MiB)
 SNAP_RUNTIME = 4 if QUICK else 10         # seconds per run, one snapshot a second
 
@@ -214,6 +214,17 @@ class Row(Target):
         self.dev = dm_create(f"{self.pool}-d1", f"0 {self.disk_sectors} row /dev/mapper/{self.pool} 1")
         self.names.append(f"{self.pool}-d1")
         self.snapshots = []
+
+    def add_disk(self, disk_id, mib, label):
+        """Another disk of the same pool, as a Target of its own.  Its slices
+        are left empty: the pool's backing is shared, so a write
+        amplification of one disk cannot be told apart."""
+        dm_message(self.pool, "create_disk", str(disk_id), str(mib * 2048))
+        name = f"{self.pool}-d{disk_id}"
+        disk = Target(self.backing, label)
+        disk.dev = dm_create(name, f"0 {mib * 2048} row /dev/mapper/{self.pool} {disk_id}")
+        self.names.append(name)
+        return disk
 
     def snapshot(self, disk_id=1):
         answer = dm_message(self.pool, "snapshot", str(disk_id))
@@ -658,6 +669,81 @@ def suite_d(backing):
                        **space, **figures)
                 t.destroy()
                 backing.reload()
+
+
+def background_fio(target, size_mib, runtime, **params):
+    """Start bench/fio/background.fio on target; returns the process."""
+    env = dict(os.environ, TARGET=target.dev, SIZE=str(size_mib * MiB), RUNTIME=str(runtime),
+               ENGINE="libaio", QD="1", RATE_IOPS="0", FSYNC="0")
+    env.update({k: str(v) for k, v in params.items()})
+    return subprocess.Popen(["fio", "--output-format=json",
+                             os.path.join(FIO_DIR, "background.fio")],
+                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def background_iops(proc):
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"background fio: exit {proc.returncode}: {err.strip()}")
+    return json.loads(out[out.index("{"):])["jobs"][0]["write"]["iops"]
+
+
+# Suite h: what disk A and disk C do beside disk B in each run.
+LIGHT_IOPS = 100           # disk A's writes while it is snapshotted: 4k random, qd1
+ISOLATION_RUNS = [
+    ("B alone", None),
+    ("B, disk A snapshotted every second",
+     f"disk A: 4k random writes at qd1 capped at {LIGHT_IOPS} IOPS, a snapshot of A every "
+     "second"),
+    ("B, disk C writing with fsync=1",
+     "disk C: 4k random writes, psync, fsync after every write, uncapped"),
+]
+
+
+def suite_h(backing):
+    """Isolation: one disk's writes while another disk of the pool is snapshotted or syncs."""
+    region_b = REGION_MIB
+    region_ac = 16 if QUICK else 64
+    # B is never snapshotted: its writes land in place after the prefill.  A's
+    # epochs may each rewrite A's region; C overwrites its prefilled region.
+    pool_mib = region_b + region_ac * (2 * SNAP_RUNTIME + 4) + region_ac + 64
+    meta_mib = 16 if QUICK else 64
+    backing.reload(pool_mib + meta_mib + 16)
+    for rep in range(REPEATS):
+        runs = ISOLATION_RUNS[rep % 3:] + ISOLATION_RUNS[:rep % 3]
+        for label, background in runs:
+            pool = Row(backing, pool_mib, disk_mib=region_b, meta_mib=meta_mib,
+                       features=("error_if_no_space",))
+            disk_b = Target(backing, "dm-row disk B")
+            disk_b.dev = pool.dev           # disk 1; slices left empty (shared pool)
+            disk_a = pool.add_disk(2, region_ac, "dm-row disk A")
+            disk_c = pool.add_disk(3, region_ac, "dm-row disk C")
+            for disk, mib in ((disk_b, region_b), (disk_a, region_ac), (disk_c, region_ac)):
+                prefill(disk, mib)
+            proc = snapper = None
+            # The background starts first and outlasts B's run.
+            if label.startswith("B, disk A"):
+                proc = background_fio(disk_a, region_ac, SNAP_RUNTIME + 1, RATE_IOPS=LIGHT_IOPS)
+                snapper = Snapshotter(lambda: pool.snapshot(2), disk_b.dev)
+                snapper.start()
+            elif label.startswith("B, disk C"):
+                proc = background_fio(disk_c, region_ac, SNAP_RUNTIME + 1, ENGINE="psync",
+                                      FSYNC=1)
+            if proc:
+                time.sleep(0.5)
+            log(f"h: {label} ({rep + 1}/{REPEATS})")
+            try:
+                figures = latency_run(disk_b, region_b, SNAP_RUNTIME, f"/tmp/bench-iops-h{rep}")
+            finally:
+                if snapper:
+                    snapper.stop()
+            other = background_iops(proc) if proc else None
+            space = pool.space()
+            record(suite="h", target="dm-row disk B", workload=label, background=background,
+                   background_iops=other, repeat=rep, region_mib=region_b,
+                   **(snapper.figures() if snapper else {}), **space, **figures)
+            pool.destroy()
+            backing.reload()
 
 
 def time_message(pool, *words):

@@ -305,6 +305,46 @@ class Report:
         self.table(["target", "run", "timed", "snapshots", "median ms", "worst ms",
                     "baseline median ms", "net median ms", "net worst ms"], rows)
 
+    def suite_h(self):
+        recs = pick(self.records, suite="h")
+        if not recs:
+            return
+        info = (pick(self.records, suite="info") or [{}])[0]
+        self.add("## h. Isolation: disk B's writes beside the pool's other disks", "",
+                 "One dm-row pool with three disks, fresh for every run.  Disk B runs 4k "
+                 f"random writes at qd4 over {recs[0].get('region_mib', '?')} MiB for "
+                 f"{info.get('snap_runtime', '?')} s (the job of suite d) and is measured; "
+                 "ratios are B's median over B's median when running alone (1.00x = not "
+                 "disturbed).  The other disk's load starts half a second before B's and "
+                 "ends after it.", "")
+        labels = list(dict.fromkeys(r["workload"] for r in recs))
+        alone = pick(recs, workload="B alone")
+        base_iops = median(values(alone, "iops"))
+        base_p99 = median(values(alone, "p99_us"))
+        rows, notes = [], []
+        for label in labels:
+            sub = pick(recs, workload=label)
+            iops, p99 = median(values(sub, "iops")), median(values(sub, "p99_us"))
+            other = values(sub, "background_iops")
+            took = [x for r in sub for x in r.get("snapshot_seconds", [])]
+            rows.append([label, spread(values(sub, "iops")), ratio(iops, base_iops),
+                         spread(values(sub, "p99_us")), ratio(p99, base_p99),
+                         spread(values(sub, "iops_min_window")),
+                         spread(other) if other else "-",
+                         f"{len(took)}, {median(took) * 1000:.0f} / {max(took) * 1000:.0f}"
+                         if took else "-"])
+            if sub[0].get("background"):
+                notes.append(f"{label}: {sub[0]['background']}.")
+            if label != "B alone" and iops and base_iops:
+                r = iops / base_iops
+                self.aims.append(("h", f"{label}: at least 0.9x B alone (IOPS, issue 19)",
+                                  f"{r:.2f}x", r >= 0.9))
+        self.table(["run", "B IOPS", "B IOPS / alone", "B p99 us", "B p99 / alone",
+                    "B worst 250 ms IOPS", "other disk's IOPS",
+                    "A's snapshots: count, median / worst ms (raw)"], rows)
+        if notes:
+            self.add(*[f"- {n}" for n in notes], "")
+
     def suite_e(self):
         recs = pick(self.records, suite="e")
         if not recs:
@@ -374,7 +414,7 @@ class Report:
                 f"QEMU software emulation, {info.get('cpus', '?')} guest CPUs; every target on "
                 f"dm-linear slices of one brd RAM disk; {info.get('repeats', '?')} repeats of "
                 f"{info.get('runtime', '?')} s runs, targets alternated; fio regions of "
-                f"{info.get('region_mib', '?')} MiB (suite d says its own).  "
+                f"{info.get('region_mib', '?')} MiB (suites d and h say their own).  "
                 "Emulation is noisy (identical runs have differed by 25%): read ratios, not "
                 "absolute numbers."
                 + ("  **Quick run: tiny sizes, not for conclusions.**" if info.get("quick") else ""),
@@ -395,7 +435,7 @@ def main():
     with open(sys.argv[1]) as f:
         records = json.load(f)
     report = Report(records, sys.argv[2])
-    for suite in "abcdefg":
+    for suite in "abcdefgh":
         getattr(report, f"suite_{suite}")()
     report.write()
 
