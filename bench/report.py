@@ -254,6 +254,14 @@ class Report:
                  "median window of the same run with snapshots.", "")
         self.table(["target", "IOPS with / without", "p99 with / without",
                     "deepest dip with snapshots"], rows)
+        taken = {t: median(values(pick(recs, target=t, workload=runs[1]), "snapshots_taken"))
+                 for t in targets}
+        taken = {t: n for t, n in taken.items() if n is not None}
+        if len(set(taken.values())) > 1:
+            self.add("Snapshots taken per run differ (median " + ", ".join(
+                f"{t} {n:g}" for t, n in taken.items()) + "): a snapshot that takes over a "
+                "second delays the next, so a target with slow snapshots takes fewer of them "
+                "and its 'with snapshots' figures carry fewer.", "")
         row_a, row_b = med.get(("dm-row", runs[0])), med.get(("dm-row", runs[1]))
         thin_b = med.get(("dm-thin", runs[1]))
         if row_b and thin_b:
