@@ -16,7 +16,7 @@ Results go to $VM_OUTDIR/bench.json as a list of records; bench/report.py
 turns them into tables and plots.  Nothing here asserts anything: a
 benchmark reports, tests check.
 
-Environment: BENCH_SUITES (letters, default "abcdefg"), BENCH_REPEATS,
+Environment: BENCH_SUITES (letters, default "abcdefgh"), BENCH_REPEATS,
 BENCH_RUNTIME (seconds per fio run, default 3), BENCH_QUICK=1 (tiny sizes,
 for trying the harness out).
 """
@@ -35,18 +35,24 @@ SNAPCTL = os.path.join(SRC, "build", "snapctl")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 REPEATS = int(os.environ.get("BENCH_REPEATS", "1" if QUICK else "3"))
 RUNTIME = int(os.environ.get("BENCH_RUNTIME", "2" if QUICK else "3"))
-SUITES = os.environ.get("BENCH_SUITES", "abcdefg")
+SUITES = os.environ.get("BENCH_SUITES", "abcdefgh")
 MiB = 1 << 20
 REGION_MIB = 16 if QUICK else 128        # the part of each device fio uses
 SCALING_COUNTS = [0, 1, 4] if QUICK else [0, 1, 16, 256, 512]
 DEPTHS = [1, 4] if QUICK else [1, 8, 32, 128, 512]
 SNAPSHOT_ORIGIN_MAX = 16                  # dm-snapshot: every snapshot slows every write
+# Suites d and h: a snapshot every second under 4k random writes at qd4.
+SNAP_REGION_MIB = 32 if QUICK else 256    # the region fio writes (issue 19: 256 MiB)
+SNAP_RUNTIME = 4 if QUICK else 10         # seconds per run, one snapshot a second
 
 results = []
 
 
+STARTED = time.time()
+
+
 def log(msg):
-    print(f"bench: {msg}", flush=True)
+    print(f"bench: [{time.time() - STARTED:5.0f} s] {msg}", flush=True)
 
 
 def run(*cmd, check=True, capture=True, env=None, stdin=None):
@@ -113,11 +119,30 @@ class Backing:
     """A brd RAM disk cut into dm-linear slices, handed out in order."""
 
     def __init__(self, mib):
-        run("modprobe", "brd", "rd_nr=1", f"rd_size={mib * 1024}", "max_part=0")
+        self.mib = mib
+        self.load()
+        self.slices = []
+
+    def load(self):
+        run("modprobe", "brd", "rd_nr=1", f"rd_size={self.mib * 1024}", "max_part=0")
         self.dev = "/dev/ram0"
         self.size = sectors(self.dev)
         self.next = 0
-        self.slices = []
+
+    def reload(self, mib=None):
+        """Remove every slice and load the RAM disk again, at least mib MiB.
+
+        brd keeps every page ever written until it is unloaded: reloading
+        gives the guest's memory back between runs that write a lot."""
+        self.reset()
+        self.mib = max(self.mib, mib or 0)
+        for _ in range(50):
+            if subprocess.run(["modprobe", "-r", "brd"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("brd cannot be unloaded")
+        self.load()
 
     def slice(self, mib):
         name = f"bench-slice{len(self.slices)}"
@@ -173,14 +198,15 @@ class Row(Target):
     kind = "dm-row"
 
     def __init__(self, backing, mib, label="dm-row", block_sectors=8, disk_mib=None,
-                 meta_mib=None):
+                 meta_mib=None, features=()):
         super().__init__(backing, label)
         self.meta = self.slice(meta_mib or (8 if QUICK else 32))
         self.data = self.slice(mib)
         zero(self.meta, 1)
         self.pool = f"bench-row{id(self) % 10000}"
+        feats = f" {len(features)} {' '.join(features)}" if features else ""
         dm_create(self.pool, f"0 {sectors(self.data)} row-pool {self.meta} {self.data} "
-                             f"{block_sectors} 0")
+                             f"{block_sectors} 0{feats}")
         self.names.append(self.pool)
         dm_message(self.pool, "set_quota", "1024", "256")
         self.disk_sectors = (disk_mib or mib) * 2048
@@ -189,8 +215,19 @@ class Row(Target):
         self.names.append(f"{self.pool}-d1")
         self.snapshots = []
 
-    def snapshot(self):
-        answer = dm_message(self.pool, "snapshot", "1")
+    def add_disk(self, disk_id, mib, label):
+        """Another disk of the same pool, as a Target of its own.  Its slices
+        are left empty: the pool's backing is shared, so a write
+        amplification of one disk cannot be told apart."""
+        dm_message(self.pool, "create_disk", str(disk_id), str(mib * 2048))
+        name = f"{self.pool}-d{disk_id}"
+        disk = Target(self.backing, label)
+        disk.dev = dm_create(name, f"0 {mib * 2048} row /dev/mapper/{self.pool} {disk_id}")
+        self.names.append(name)
+        return disk
+
+    def snapshot(self, disk_id=1):
+        answer = dm_message(self.pool, "snapshot", str(disk_id))
         self.snapshots.append(int(answer.split()[0].split("=")[-1]) if "=" in answer
                               else int(answer.split()[0]))
         return self.snapshots[-1]
@@ -208,20 +245,38 @@ class Row(Target):
         data_used = int(fields[2].split("/")[0])
         return meta_used, data_used
 
+    def space(self):
+        return pool_space(self.pool, 3)
+
+
+def pool_space(pool, mode_field):
+    """A row-pool's or thin-pool's data blocks used, total, and its mode
+    (rw, ro, out_of_data_space, Fail: a run that filled its pool measured
+    nothing).  Both statuses start <transaction> <metadata used>/<total>
+    <data used>/<total>; the mode is field mode_field from there (dm-thin
+    has its held metadata root before it)."""
+    fields = run("dmsetup", "status", pool).split()[3:]
+    if len(fields) <= mode_field:
+        return {"data_used": None, "data_total": None, "pool_mode": " ".join(fields)}
+    used, total = (int(x) for x in fields[2].split("/"))
+    return {"data_used": used, "data_total": total, "pool_mode": fields[mode_field]}
+
 
 class Thin(Target):
     kind = "dm-thin"
 
-    def __init__(self, backing, mib, label="dm-thin", block_sectors=128):
+    def __init__(self, backing, mib, label="dm-thin", block_sectors=128, thin_mib=None,
+                 features=()):
         super().__init__(backing, label)
         self.meta = self.slice(8 if QUICK else 32)
         self.data = self.slice(mib)
         zero(self.meta, 1)
         self.pool = f"bench-thin{id(self) % 10000}"
+        feats = ("skip_block_zeroing",) + tuple(features)
         dm_create(self.pool, f"0 {sectors(self.data)} thin-pool {self.meta} {self.data} "
-                             f"{block_sectors} 0 1 skip_block_zeroing")
+                             f"{block_sectors} 0 {len(feats)} {' '.join(feats)}")
         self.names.append(self.pool)
-        self.thin_sectors = mib * 2048 * 3 // 4
+        self.thin_sectors = (thin_mib * 2048) if thin_mib else mib * 2048 * 3 // 4
         dm_message(self.pool, "create_thin", "0")
         self.thin = f"{self.pool}-t0"
         self.dev = dm_create(self.thin, f"0 {self.thin_sectors} thin /dev/mapper/{self.pool} 0")
@@ -243,6 +298,9 @@ class Thin(Target):
         dev = dm_create(name, f"0 {self.thin_sectors} thin /dev/mapper/{self.pool} {snap_id}",
                         readonly=True)
         return name, dev
+
+    def space(self):
+        return pool_space(self.pool, 4)
 
 
 class OldSnapshot(Target):
@@ -305,7 +363,8 @@ def fio(job, target, **params):
         "p50_us": pct.get("50.000000", 0) / 1000,
         "p99_us": pct.get("99.000000", 0) / 1000,
         "p999_us": pct.get("99.900000", 0) / 1000,
-        "write_amplification": backing_written / written if written else None,
+        "write_amplification": (backing_written / written
+                                if written and target.slices else None),
         "cpu_us_per_io": cpu * 1e6 / ios if ios else None,
         "ios": ios,
     }
@@ -452,47 +511,239 @@ def suite_c(backing):
         backing.reset()
 
 
-def suite_d(backing):
-    """Latency while a snapshot is taken every second."""
-    runtime = 4 if QUICK else 10
-    for rep in range(REPEATS):
-        for with_snapshots in (False, True):
-            t = Row(backing, REGION_MIB + 64)
-            prefill(t)
-            stop = threading.Event()
-            taken = []
+def device_activity(dev):
+    """(sectors written since boot, writes in flight) of a device."""
+    rdev = os.stat(dev).st_rdev
+    base = f"/sys/dev/block/{os.major(rdev)}:{os.minor(rdev)}"
+    with open(f"{base}/stat") as f:
+        written = int(f.read().split()[6])
+    with open(f"{base}/inflight") as f:
+        inflight = int(f.read().split()[1])
+    return written, inflight
 
-            def snapshotter():
-                while not stop.wait(1.0):
-                    start = time.perf_counter()
-                    t.snapshot()
-                    taken.append(time.perf_counter() - start)
 
-            thread = threading.Thread(target=snapshotter) if with_snapshots else None
-            if thread:
-                thread.start()
-            log_path = f"/tmp/bench-iops-{rep}-{int(with_snapshots)}"
-            label = "snapshot every second" if with_snapshots else "no snapshots"
-            log(f"d: {label} ({rep + 1}/{REPEATS})")
-            figures = fio("latency", t, RUNTIME=runtime, IOPS_LOG=log_path)
-            if thread:
-                stop.set()
-                thread.join()
-            windows = []
-            for path in (log_path + "_iops.1.log", log_path + "_iops.log"):
-                if os.path.exists(path):
-                    with open(path) as f:
-                        windows = [int(line.split(",")[1]) for line in f if line.strip()]
-                    os.unlink(path)
+class Snapshotter:
+    """Takes a snapshot every second, on a fixed grid, in a thread, timing
+    each one from the start of its command to its return.  A snapshot that
+    takes longer than a second delays the next; none are taken to catch up.
+
+    Snapshots are taken only while the measured device (watch) is being
+    written: the first a second after its first write, none once a check
+    finds nothing written since the last and nothing in flight.  Starting a
+    process is slow in the guest (its binaries come over 9p), so fio's own
+    start and end take seconds that are not part of its run.
+
+    If baseline is given, it runs right after each snapshot and is timed
+    too: an `info pool` message, the fixed cost of a message (process start
+    and ioctl), as suite e subtracts it."""
+
+    def __init__(self, take, watch, baseline=None):
+        self.take = take
+        self.watch = watch
+        self.baseline = baseline
+        self.seconds = []
+        self.baselines = []
+        self.error = None
+        self.halt = threading.Event()
+        self.thread = threading.Thread(target=self.loop)
+
+    def busy(self):
+        written, inflight = device_activity(self.watch)
+        changed = written != self.written
+        self.written = written
+        return changed or inflight > 0
+
+    def loop(self):
+        try:
+            self.written = device_activity(self.watch)[0]
+            while not self.busy():
+                if self.halt.wait(0.01):
+                    return
+            due = time.perf_counter() + 1.0
+            while not self.halt.wait(max(0.0, due - time.perf_counter())):
+                if not self.busy():
                     break
-            steady = sorted(windows)[len(windows) // 2] if windows else 0
-            record(suite="d", target="dm-row", workload=label, repeat=rep,
-                   snapshots_taken=len(taken),
-                   snapshot_seconds_max=max(taken) if taken else 0,
-                   iops_min_window=min(windows) if windows else 0,
-                   iops_median_window=steady, **figures)
-            t.destroy()
-            backing.reset()
+                seconds, _ = timed(self.take)
+                self.seconds.append(seconds)
+                if self.baseline:
+                    seconds, _ = timed(self.baseline)
+                    self.baselines.append(seconds)
+                due = max(due + 1.0, time.perf_counter())
+        except Exception as e:          # reported by stop()
+            self.error = e
+
+    def start(self):
+        self.thread.start()
+
+    def stop(self):
+        self.halt.set()
+        self.thread.join()
+        if self.error:
+            raise self.error
+
+    def figures(self):
+        fields = {"snapshots_taken": len(self.seconds), "snapshot_seconds": self.seconds,
+                  "snapshot_seconds_max": max(self.seconds, default=0)}
+        if self.baseline:
+            fields["message_baseline_seconds"] = self.baselines
+        return fields
+
+
+def iops_windows(log_path):
+    """The 250 ms IOPS windows of fio's write_iops_log, and remove the log."""
+    for path in (log_path + "_iops.1.log", log_path + "_iops.log"):
+        if os.path.exists(path):
+            with open(path) as f:
+                windows = [int(line.split(",")[1]) for line in f if line.strip()]
+            os.unlink(path)
+            return windows
+    return []
+
+
+def latency_run(target, size_mib, runtime, log_path):
+    """bench/fio/latency.fio (4k random write, qd4) with its IOPS windows."""
+    figures = fio("latency", target, SIZE=size_mib * MiB, RUNTIME=runtime, IOPS_LOG=log_path)
+    windows = iops_windows(log_path)
+    figures["iops_min_window"] = min(windows) if windows else 0
+    figures["iops_median_window"] = sorted(windows)[len(windows) // 2] if windows else 0
+    return figures
+
+
+# Suite d's runs: label, a snapshot every second, an `info pool` message timed
+# right after each snapshot.  That baseline message is a run of its own
+# (dm-row only): today every message commits, so it would slow the run that
+# is compared with dm-thin's, which has no such message.
+D_RUNS = [
+    ("no snapshots", False, False),
+    ("snapshot every second", True, False),
+    ("snapshot every second, info message after each", True, True),
+]
+
+
+def suite_d(backing):
+    """Latency and IOPS while a snapshot is taken every second: dm-row, dm-thin."""
+    region = SNAP_REGION_MIB
+    # Each epoch (the prefill, then the one after every snapshot) may write the
+    # whole region again: dm-thin does, with 64 KiB blocks under 4 KiB random
+    # writes.  Room for twice as many epochs as the run has seconds, for both
+    # pools, so neither runs out: a full pool measures nothing
+    # (error_if_no_space makes it fail at once instead of queueing).
+    # The RAM disk only holds what is written, so the room costs nothing.
+    pool_mib = region * (2 * SNAP_RUNTIME + 4)
+    row_meta = 16 if QUICK else 128
+    targets = [
+        ("dm-row", lambda: Row(backing, pool_mib, disk_mib=region, meta_mib=row_meta,
+                               features=("error_if_no_space",))),
+        ("dm-thin", lambda: Thin(backing, pool_mib, thin_mib=region,
+                                 features=("error_if_no_space",))),
+    ]
+    # Room for either pool alone (one target exists at a time); the RAM disk is
+    # reloaded after every run to give back the memory the run wrote.
+    backing.reload(pool_mib + row_meta + 16)
+    for rep in range(REPEATS):
+        for run_label, with_snapshots, timed_against_info in D_RUNS:
+            order = targets[rep % 2:] + targets[:rep % 2]
+            for label, make in order:
+                if timed_against_info and label != "dm-row":
+                    continue
+                t = make()
+                prefill(t, region)
+                snapper = None
+                if with_snapshots:
+                    info = (lambda t=t: dm_message(t.pool, "info", "pool"))
+                    snapper = Snapshotter(t.snapshot, t.dev,
+                                          info if timed_against_info else None)
+                    snapper.start()
+                log(f"d: {label}, {run_label} ({rep + 1}/{REPEATS})")
+                try:
+                    figures = latency_run(t, region, SNAP_RUNTIME, f"/tmp/bench-iops-{rep}")
+                finally:
+                    if snapper:
+                        snapper.stop()
+                space = t.space()
+                log(f"d: {label} pool data {space['data_used']}/{space['data_total']} blocks, "
+                    f"{space['pool_mode']}")
+                record(suite="d", target=label, workload=run_label, repeat=rep,
+                       region_mib=region, pool_mib=pool_mib,
+                       **(snapper.figures() if snapper else {"snapshots_taken": 0}),
+                       **space, **figures)
+                t.destroy()
+                backing.reload()
+
+
+def background_fio(target, size_mib, runtime, **params):
+    """Start bench/fio/background.fio on target; returns the process."""
+    env = dict(os.environ, TARGET=target.dev, SIZE=str(size_mib * MiB), RUNTIME=str(runtime),
+               ENGINE="libaio", QD="1", RATE_IOPS="0", FSYNC="0")
+    env.update({k: str(v) for k, v in params.items()})
+    return subprocess.Popen(["fio", "--output-format=json",
+                             os.path.join(FIO_DIR, "background.fio")],
+                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def background_iops(proc):
+    out, err = proc.communicate()
+    if proc.returncode:
+        raise RuntimeError(f"background fio: exit {proc.returncode}: {err.strip()}")
+    return json.loads(out[out.index("{"):])["jobs"][0]["write"]["iops"]
+
+
+# Suite h: what disk A and disk C do beside disk B in each run.
+LIGHT_IOPS = 100           # disk A's writes while it is snapshotted: 4k random, qd1
+ISOLATION_RUNS = [
+    ("B alone", None),
+    ("B, disk A snapshotted every second",
+     f"disk A: 4k random writes at qd1 capped at {LIGHT_IOPS} IOPS, a snapshot of A every "
+     "second"),
+    ("B, disk C writing with fsync=1",
+     "disk C: 4k random writes, psync, fsync after every write, uncapped"),
+]
+
+
+def suite_h(backing):
+    """Isolation: one disk's writes while another disk of the pool is snapshotted or syncs."""
+    region_b = REGION_MIB
+    region_ac = 16 if QUICK else 64
+    # B is never snapshotted: its writes land in place after the prefill.  A's
+    # epochs may each rewrite A's region; C overwrites its prefilled region.
+    pool_mib = region_b + region_ac * (2 * SNAP_RUNTIME + 4) + region_ac + 64
+    meta_mib = 16 if QUICK else 64
+    backing.reload(pool_mib + meta_mib + 16)
+    for rep in range(REPEATS):
+        runs = ISOLATION_RUNS[rep % 3:] + ISOLATION_RUNS[:rep % 3]
+        for label, background in runs:
+            pool = Row(backing, pool_mib, disk_mib=region_b, meta_mib=meta_mib,
+                       features=("error_if_no_space",))
+            disk_b = Target(backing, "dm-row disk B")
+            disk_b.dev = pool.dev           # disk 1; slices left empty (shared pool)
+            disk_a = pool.add_disk(2, region_ac, "dm-row disk A")
+            disk_c = pool.add_disk(3, region_ac, "dm-row disk C")
+            for disk, mib in ((disk_b, region_b), (disk_a, region_ac), (disk_c, region_ac)):
+                prefill(disk, mib)
+            proc = snapper = None
+            # The background starts first and outlasts B's run.
+            if label.startswith("B, disk A"):
+                proc = background_fio(disk_a, region_ac, SNAP_RUNTIME + 1, RATE_IOPS=LIGHT_IOPS)
+                snapper = Snapshotter(lambda: pool.snapshot(2), disk_b.dev)
+                snapper.start()
+            elif label.startswith("B, disk C"):
+                proc = background_fio(disk_c, region_ac, SNAP_RUNTIME + 1, ENGINE="psync",
+                                      FSYNC=1)
+            if proc:
+                time.sleep(0.5)
+            log(f"h: {label} ({rep + 1}/{REPEATS})")
+            try:
+                figures = latency_run(disk_b, region_b, SNAP_RUNTIME, f"/tmp/bench-iops-h{rep}")
+            finally:
+                if snapper:
+                    snapper.stop()
+            other = background_iops(proc) if proc else None
+            space = pool.space()
+            record(suite="h", target="dm-row disk B", workload=label, background=background,
+                   background_iops=other, repeat=rep, region_mib=region_b,
+                   **(snapper.figures() if snapper else {}), **space, **figures)
+            pool.destroy()
+            backing.reload()
 
 
 def time_message(pool, *words):
@@ -639,7 +890,8 @@ def main():
     run("insmod", os.environ["DMROW_KO"], check=False)
     backing = Backing(256 if QUICK else 1280)
     record(suite="info", kernel=os.uname().release, cpus=os.cpu_count(), repeats=REPEATS,
-           runtime=RUNTIME, region_mib=REGION_MIB, quick=QUICK)
+           runtime=RUNTIME, region_mib=REGION_MIB, snap_runtime=SNAP_RUNTIME,
+           snap_region_mib=SNAP_REGION_MIB, quick=QUICK)
     for letter in SUITES:
         fn = globals()[f"suite_{letter}"]
         log(f"suite {letter}: {fn.__doc__.strip()}")
