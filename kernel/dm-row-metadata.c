@@ -1464,45 +1464,94 @@ int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block)
 	return r;
 }
 
-int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
-			  u64 data_block)
+int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *maps,
+			   unsigned int nr)
 {
 	struct disk_state *ds;
 	__le64 value, old;
+	u64 blocks[64], root;
+	unsigned int i, n;
 	bool replaced;
-	u64 root;
 	int r;
 
 	down_write(&md->lock);
 	r = __check_writable(md);
-	if (!r)
-		r = __get_live_disk(md, disk_id, &ds);
 	if (r)
 		goto out;
-	if (vblock >= le64_to_cpu(ds->rec.size_blocks) || data_block >= md->data_sm.nr_blocks ||
-	    dmrow_delta_map_get(&md->held, data_block) <= 0) {
-		r = -EINVAL;
-		goto out;
+	/* Refusals first, each for itself; they change nothing. */
+	for (i = 0; i < nr; i++) {
+		struct dmrow_new_mapping *map = &maps[i];
+
+		if (map->result)
+			continue;	/* the caller's: its write failed */
+		map->result = __get_live_disk(md, map->disk_id, &ds);
+		if (map->result && map->result != -ENODATA) {
+			r = map->result;	/* cannot read the disk record */
+			goto out;
+		}
+		if (!map->result && (map->vblock >= le64_to_cpu(ds->rec.size_blocks) ||
+				     map->data_block >= md->data_sm.nr_blocks ||
+				     dmrow_delta_map_get(&md->held, map->data_block) <= 0))
+			map->result = -EINVAL;
 	}
-	/* From here on a failure leaves the transaction to be aborted. */
-	r = __unhold(md, data_block);
-	if (!r)
-		r = dmrow_sm_inc(&md->data_sm, data_block);
+	/*
+	 * From here on a failure leaves the transaction to be aborted.  The
+	 * new blocks are counted together: handed out in order, they are
+	 * mostly neighbours, counted in runs.
+	 */
+	for (i = 0, n = 0; i < nr; i++) {
+		if (maps[i].result)
+			continue;
+		r = __unhold(md, maps[i].data_block);
+		if (r)
+			goto out;
+		blocks[n++] = maps[i].data_block;
+		if (n == ARRAY_SIZE(blocks)) {
+			r = dmrow_sm_inc_blocks(&md->data_sm, blocks, n);
+			if (r)
+				goto out;
+			n = 0;
+		}
+	}
+	r = dmrow_sm_inc_blocks(&md->data_sm, blocks, n);
 	if (r)
 		goto out;
-	md->dirty = true;
-	value = dmrow_pack_mapping(data_block, le32_to_cpu(md->sb.time));
-	r = dmrow_btree_insert(&md->mapping_info, le64_to_cpu(ds->rec.root), vblock, &value,
-			       &root, &old, &replaced);
-	if (r)
-		goto out;
-	ds->rec.root = cpu_to_le64(root);
-	__disk_changed(md, ds);
-	if (replaced)
-		r = mapping_dec(md, &old);
+	for (i = 0; i < nr; i++) {
+		struct dmrow_new_mapping *map = &maps[i];
+
+		if (map->result)
+			continue;
+		r = __get_live_disk(md, map->disk_id, &ds);
+		if (r)
+			goto out;
+		md->dirty = true;
+		value = dmrow_pack_mapping(map->data_block, le32_to_cpu(md->sb.time));
+		r = dmrow_btree_insert(&md->mapping_info, le64_to_cpu(ds->rec.root), map->vblock,
+				       &value, &root, &old, &replaced);
+		if (r)
+			goto out;
+		ds->rec.root = cpu_to_le64(root);
+		__disk_changed(md, ds);
+		if (replaced) {
+			r = mapping_dec(md, &old);
+			if (r)
+				goto out;
+		}
+	}
 out:
 	up_write(&md->lock);
 	return r;
+}
+
+int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
+			  u64 data_block)
+{
+	struct dmrow_new_mapping map = {
+		.disk_id = disk_id, .vblock = vblock, .data_block = data_block,
+	};
+	int r = dmrow_md_insert_blocks(md, &map, 1);
+
+	return r ? r : map.result;
 }
 
 void dmrow_md_quarantine_frees(struct dmrow_metadata *md, bool on)

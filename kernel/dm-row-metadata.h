@@ -198,6 +198,22 @@ int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block);
 int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
 			  u64 data_block);
 /*
+ * dmrow_md_insert_block() of several writes at once, under one lock, the
+ * new blocks counted together.  An entry whose @result is nonzero on entry
+ * is passed over.  Each entry's refusal (-EINVAL as above, -ENODATA: no
+ * such live disk) is in its @result and changes nothing; the return value
+ * is a failure that leaves the transaction to be aborted (-EROFS: none,
+ * the pool is read-only).
+ */
+struct dmrow_new_mapping {
+	u64 disk_id;
+	u64 vblock;
+	u64 data_block;
+	int result;
+};
+int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *maps,
+			   unsigned int nr);
+/*
  * Quarantine, for the I/O path.  While on, a data block whose last
  * reference goes (by insert_block or discard) is held, not free: a bio that
  * looked it up earlier may still be reading it.  Quarantined blocks are

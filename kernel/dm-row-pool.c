@@ -94,6 +94,9 @@
 #define FAST_RUN_MAX_BLOCKS	1024
 #define DEFAULT_CACHE_BLOCKS	1024
 
+/* New-block writes mapped together, under one metadata lock. */
+#define PREPARED_BATCH		32
+
 /* Quarantined blocks past which the worker waits rather than hold more. */
 #define QUARANTINE_MAX		65536
 
@@ -976,6 +979,29 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 		prepare_partial_block(pool, bio, old_block, new_block);
 }
 
+/* Worker: a new-block write mapped (@r 0) or not: let it and its waiters go. */
+static void complete_prepared(struct dmrow_pool *pool, struct bio *bio, int r)
+{
+	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
+
+	if (r) {
+		/* A failed write loses nothing that was there before it. */
+		dmrow_md_release_data_block(pool->md, ctx->new_block);
+		if (!bio->bi_status)
+			bio->bi_status = r == -ENOSPC || (r == -EROFS && pool->metadata_low) ?
+					 BLK_STS_NOSPC : BLK_STS_IOERR;
+	}
+	release_pending(pool, ctx);
+	ctx->flags &= ~CTX_NEW_BLOCK;
+	if (!bio->bi_status && (ctx->flags & CTX_COMMIT)) {
+		spin_lock_irq(&pool->lock);
+		bio_list_add(&pool->commit_waiters, bio);
+		spin_unlock_irq(&pool->lock);
+	} else {
+		bio_endio(bio);
+	}
+}
+
 /*
  * New-block writes whose data write has completed: map them, let the bios
  * that waited behind them go, and complete them (a FUA one after the next
@@ -984,7 +1010,10 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
  */
 static void process_prepared(struct dmrow_pool *pool)
 {
+	struct dmrow_new_mapping maps[PREPARED_BATCH];
+	struct bio *batch[PREPARED_BATCH];
 	struct bio_list bios = BIO_EMPTY_LIST;
+	unsigned int nr, i;
 	struct bio *bio;
 	int r;
 
@@ -993,40 +1022,28 @@ static void process_prepared(struct dmrow_pool *pool)
 	bio_list_init(&pool->prepared);
 	spin_unlock_irq(&pool->lock);
 
-	while ((bio = bio_list_pop(&bios))) {
-		struct dmrow_bio_ctx *ctx = bio_ctx(bio);
-		struct dmrow_disk_binding *db = ctx->disk;
+	while (!bio_list_empty(&bios)) {
+		/* The written ones of a batch are mapped together. */
+		for (nr = 0; nr < PREPARED_BATCH && (bio = bio_list_pop(&bios)); nr++) {
+			struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 
-		r = bio->bi_status ? -EIO :
-		    dmrow_md_insert_block(pool->md, db->disk_id, ctx->vblock, ctx->new_block);
+			batch[nr] = bio;
+			maps[nr].disk_id = ctx->disk->disk_id;
+			maps[nr].vblock = ctx->vblock;
+			maps[nr].data_block = ctx->new_block;
+			maps[nr].result = bio->bi_status ? -EIO : 0;
+		}
+		r = dmrow_md_insert_blocks(pool->md, maps, nr);
 		if (r) {
-			/* A failed write loses nothing that was there before it. */
-			dmrow_md_release_data_block(pool->md, ctx->new_block);
-			if (r == -EINVAL || r == -ENODATA) {
-				/*
-				 * Past the disk's end (its device is longer than
-				 * the disk after a shrink or rollback it was
-				 * suspended for) or a removed disk: the write
-				 * fails, the pool is fine.
-				 */
-				bio->bi_status = BLK_STS_IOERR;
-			} else if (r == -EROFS) {
-				/* The pool went read-only while the write was in flight. */
-				bio->bi_status = pool->metadata_low ? BLK_STS_NOSPC : BLK_STS_IOERR;
-			} else if (r != -EIO || !bio->bi_status) {
+			/* Read-only meanwhile: the writes fail, the pool stays as it is. */
+			if (r != -EROFS)
 				dmrow_pool_metadata_failed(pool, "insert mapping", r);
-				bio->bi_status = r == -ENOSPC ? BLK_STS_NOSPC : BLK_STS_IOERR;
-			}
+			for (i = 0; i < nr; i++)
+				if (!maps[i].result)
+					maps[i].result = r;
 		}
-		release_pending(pool, ctx);
-		ctx->flags &= ~CTX_NEW_BLOCK;
-		if (!bio->bi_status && (ctx->flags & CTX_COMMIT)) {
-			spin_lock_irq(&pool->lock);
-			bio_list_add(&pool->commit_waiters, bio);
-			spin_unlock_irq(&pool->lock);
-		} else {
-			bio_endio(bio);
-		}
+		for (i = 0; i < nr; i++)
+			complete_prepared(pool, batch[i], maps[i].result);
 		cond_resched();
 	}
 }

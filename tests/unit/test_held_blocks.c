@@ -220,11 +220,51 @@ static void test_quarantine(void **state)
 	assert_int_equal(nr_problems(f), 0);
 }
 
+/* Several writes mapped at once: each refusal is its own, the rest map. */
+static void test_insert_batch(void **state)
+{
+	struct fixture *f = *state;
+	struct dmrow_new_mapping maps[6];
+	struct dmrow_mapping m;
+	u64 b[6];
+	int i;
+
+	for (i = 0; i < 6; i++) {
+		assert_int_equal(reserve(f, &b[i]), 0);
+		maps[i] = (struct dmrow_new_mapping){
+			.disk_id = DISK_ID, .vblock = 2 * i, .data_block = b[i],
+		};
+	}
+	maps[1].vblock = DISK_BLOCKS;		/* past the end */
+	maps[2].disk_id = DISK_ID + 1;		/* no such disk */
+	maps[3].result = -EIO;			/* its write failed */
+	assert_int_equal(dmrow_md_insert_blocks(f->md, maps, 6), 0);
+	assert_int_equal(maps[0].result, 0);
+	assert_int_equal(maps[1].result, -EINVAL);
+	assert_int_equal(maps[2].result, -ENODATA);
+	assert_int_equal(maps[3].result, -EIO);
+	for (i = 0; i < 6; i++) {
+		int r = dmrow_md_find_block(f->md, DISK_ID, 0, maps[i].vblock, &m);
+
+		if (maps[i].result) {
+			/* Not mapped, still reserved: the caller releases it. */
+			assert_int_equal(dmrow_md_release_data_block(f->md, b[i]), 0);
+		} else {
+			assert_int_equal(r, 0);
+			assert_int_equal(m.data_block, b[i]);
+			assert_int_equal(dmrow_md_release_data_block(f->md, b[i]), -EINVAL);
+		}
+	}
+	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(nr_problems(f), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_reserved_blocks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_insert_batch, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
