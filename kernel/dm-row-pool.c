@@ -542,8 +542,11 @@ static void pool_endio(struct bio *bio)
 	bio->bi_end_io = ctx->saved_end_io;
 	bio->bi_private = ctx->saved_private;
 
-	/* Written data is what the next flush or commit must make durable. */
-	if (op_is_write(bio_op(bio)) && !bio->bi_status && !atomic_read(&pool->data_unflushed))
+	/*
+	 * Written data is what the next flush or commit must make durable;
+	 * a failed write may have left part of itself in the device's cache.
+	 */
+	if (op_is_write(bio_op(bio)) && !atomic_read(&pool->data_unflushed))
 		atomic_set(&pool->data_unflushed, 1);
 	inplace_write_done(pool, ctx);
 	epoch_exit(ctx);
