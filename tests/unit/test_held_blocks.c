@@ -109,7 +109,7 @@ static void test_reserved_blocks(void **state)
 {
 	struct fixture *f = *state;
 	bool seen[DATA_BLOCKS] = { false };
-	u64 b, first, used = data_used(f);
+	u64 b, first = 0, used = data_used(f);
 	int i;
 
 	/* Every block can be reserved once, and then there are none. */
