@@ -7,15 +7,15 @@
 # workload that runs everything at once (tests/vm/crash/rowload.py): three
 # writer threads, two on disk 1 and one on disk 2, each owning its own
 # blocks, overwrite and discard them in batches, most ended with fsync; a
-# reader loops over disk 1 with O_DIRECT, so that reads are in flight when
-# an overwrite or a discard frees a block, or a snapshot delete does; the
-# main thread takes a snapshot every few writes (writes in flight), reads
-# it at once through a view, keeps three per disk by deleting the oldest
-# or a middle one (after which the overwrites go in place or free the
-# block they replace), and once grows the data device: the dm-linear under
-# the pool, then the pool's table, while the writers go on.  The pool's
-# data device starts small enough that the blocks past its first end are
-# used: the log must show writes there.
+# reader per disk loops over its blocks with O_DIRECT, so that reads are
+# in flight when an overwrite or a discard frees a block, or a snapshot
+# delete does; the main thread takes a snapshot every few writes (writes
+# in flight), reads every third at once through a view, keeps three per
+# disk by deleting the oldest or a middle one (after which the overwrites
+# go in place or free the block they replace), and once grows the data
+# device: the dm-linear under the pool, then the pool's table, while the
+# writers go on.  The pool's data device starts small enough that the
+# blocks past its first end are used: the log must show writes there.
 #
 # Every block written names its disk, block, writer and operation, with a
 # checksum of its random contents.  Marks in the log say, per writer, which
@@ -51,7 +51,7 @@ cat >"$TEST_TMP/config.json" <<EOF
 	"seed": $seed,
 	"writers": [[1, 0, 96], [1, 96, 96], [2, 0, 96]],
 	"batches": 10, "batch": 8, "discard_ratio": 0.08, "fsync_ratio": 0.6,
-	"snap_every": 16, "snap_disks": [2, 1, 1], "keep": 3, "read_disk": 1,
+	"snap_every": 16, "snap_disks": [2, 1, 1], "keep": 3, "read_disks": [1, 2],
 	"view_every": 3,
 	"grow_at": 0.25, "disk_blocks": $DISK_BLOCKS,
 	"data_sectors": $DATA_SECTORS, "meta_sectors": $META_SECTORS

@@ -34,20 +34,22 @@ so the block holds one of the operations on it from the last durable one
 to the last issuable one, or zeroes when that range starts before the
 first operation or contains a discard.
 
-Other threads.  A reader loops over the writers' blocks of the first disk
-with O_DIRECT reads while blocks are overwritten, discarded and freed by
+Other threads.  A reader per disk loops over the writers' blocks with
+O_DIRECT reads while blocks are overwritten, discarded and freed by
 snapshot deletes, and checks each block against what was acknowledged
 before the read and issued by its end (a block freed and reused under the
 read would name another block or write).  The main thread takes a snapshot
-every N operations (writes in flight), reads it at once through a view
-(checked the same way against the writers' state around the snapshot, and
-recorded exactly), deletes old snapshots, and at one point grows the data
-device (the dm-linear under the pool, then the pool's table) while the
-writers go on.  Each of those is marked before ("S:req:n", "X:req:id",
-"G:req") and after ("S:done:n:id", "X:done:id", "G:done").  A snapshot
-must exist from the last FLUSH/FUA entry before its done mark until its
-deletion is requested, may exist from its request on, and once gone may not
-come back; whenever it exists it must read exactly as recorded.
+every N operations (writes in flight), reads every "view_every"th at once
+through a view (checked the same way against the writers' state around the
+snapshot, and recorded exactly), deletes old snapshots, and at one point
+grows the data device (the dm-linear under the pool, then the pool's table)
+while the writers go on.  Each of those is marked before ("S:req:n",
+"X:req:id", "G:req") and after ("S:done:n:id", "X:done:id", "G:done").  A
+snapshot must exist from the last FLUSH/FUA entry before its done mark
+until its deletion is requested, may exist from its request on, and once
+gone may not come back; whenever it exists it must read exactly as
+recorded, or, if it was not read when taken, fit its window the first time
+a replayed state has it and read the same in every later one.
 """
 
 import fcntl
@@ -273,7 +275,7 @@ def live_allowed(wr, block, acked_before, issued_after):
 
 class Reader(threading.Thread):
     def __init__(self, cfg, disk, writers, shared):
-        super().__init__(name="reader")
+        super().__init__(name="reader%d" % disk)
         self.cfg, self.disk, self.writers, self.shared = cfg, disk, writers, shared
         self.reads = 0
         self.error = None
@@ -282,7 +284,7 @@ class Reader(threading.Thread):
         try:
             self.work()
         except Exception as e:  # noqa: BLE001
-            self.error = "reader: %r" % (e,)
+            self.error = "%s: %r" % (self.name, e)
             self.shared["stop"] = True
 
     def work(self):
@@ -349,7 +351,7 @@ def cmd_run(state_path, cfg_path):
     shared = {"stop": False, "acked": 0, "writers_done": False,
               "limit": 2 * cfg["snap_every"]}
     writers = [Writer(w, cfg, *spec, shared) for w, spec in enumerate(cfg["writers"])]
-    reader = Reader(cfg, cfg["read_disk"], writers, shared)
+    readers = [Reader(cfg, d, writers, shared) for d in cfg["read_disks"]]
     total = cfg["batches"] * cfg["batch"] * len(writers)
     snaps, deletes, live = [], [], {}
     grown = None
@@ -357,7 +359,8 @@ def cmd_run(state_path, cfg_path):
 
     for t in writers:
         t.start()
-    reader.start()
+    for t in readers:
+        t.start()
     try:
         next_snap = cfg["snap_every"]
         nsnap = 0
@@ -419,8 +422,9 @@ def cmd_run(state_path, cfg_path):
         shared["writers_done"] = shared["stop"] = True
         for t in writers:
             t.join()
-        reader.join()
-    errors = [t.error for t in writers + [reader] if t.error]
+        for t in readers:
+            t.join()
+    errors = [t.error for t in writers + readers if t.error]
     if errors:
         for e in errors:
             print(e)
@@ -429,9 +433,10 @@ def cmd_run(state_path, cfg_path):
         print("the data device was never grown")
         return 1
     log("%d operations, %d snapshots, %d deleted, %d reads under load" %
-        (sum(t.acked for t in writers), len(snaps), len(deletes), reader.reads))
-    if not reader.reads:
-        print("the reader read nothing")
+        (sum(t.acked for t in writers), len(snaps), len(deletes),
+         sum(t.reads for t in readers)))
+    if not all(t.reads for t in readers):
+        print("a reader read nothing")
         return 1
     state = {
         "cfg": cfg,
