@@ -8,7 +8,8 @@
 # export of a snapshot of disk b goes to a repository on ext4 on its own
 # disk.  Once the export has stored some chunks, the count is recorded and
 # the machine is reset at once (sysrq 'b': no sync, no unmount, no
-# deactivation).  kill-boot2.sh checks what the second boot finds.
+# deactivation), with a snapshot of a taken every second until then.
+# kill-boot2.sh checks what the second boot finds.
 . "$DMROW_SRC/tests/vm/common.sh"
 
 export SNAPCTL_CONFIG_DIR=$VM_OUTDIR/kill-pools
@@ -40,7 +41,22 @@ snapctl --json export tank b/full file:///tmp/repo --name b-full --chunk-size 64
 exporter=$!
 
 # Snapshots under the writer: k<i> holds between LO and HI+1 writes (the
-# write in flight when HI was read may have been taken).
+# write in flight when HI was read may have been taken).  Besides these,
+# a snapshot t<i> is taken every second until the reset, recorded the same
+# way once it is made, so that the reset finds snapshots just committed
+# and one maybe half made.
+(
+	t=0
+	while :; do
+		t=$((t + 1))
+		lo=$(<"$progress")
+		snapctl snapshot create tank a --name "t$t" >/dev/null || exit 1
+		hi=$(<"$progress")
+		echo "t$t $lo $((hi + 1))" >>"$state/snapshots"
+		sleep 1
+	done
+) &
+ticker=$!
 for i in 1 2 3 4 5 6; do
 	lo=$(<"$progress")
 	log_must snapctl snapshot create tank a --name "k$i"
@@ -58,6 +74,8 @@ for ((i = 0; i < 2400; i++)); do
 done
 kill -0 $exporter 2>/dev/null || fail "the export ended before the reset: $(<"$TEST_TMP/export.out")"
 kill -0 $writer 2>/dev/null || fail "the ring writer stopped"
+kill -0 $ticker 2>/dev/null || fail "the snapshot every second failed"
+grep -q '^t' "$state/snapshots" || fail "no snapshot every second was made"
 ((chunks >= 32)) || fail "the export stored only $chunks chunk files"
 echo "$(<"$progress")" >"$state/live-lo"
 echo "reset during O_DSYNC writes to a, after $(wc -l <"$state/snapshots") snapshots, with $chunks of 512 chunks exported" \

@@ -34,31 +34,13 @@
 # are not FUA, and replay-log's "ambiguous order" warning fails the test.
 
 . "$DMROW_SRC/tests/vm/common.sh"
+. "$DMROW_SRC/tests/vm/crash/lib.sh"
 
-REPLAY=$DMROW_SRC/build/replay-log
-BLOCKSUM=$DMROW_SRC/build/blocksum
-[[ -x $REPLAY && -x $BLOCKSUM ]] || skip "build/replay-log or build/blocksum not built (make userspace)"
-require_disks 2
-load_module
-require_module dm-log-writes
-require_module dm-snapshot
-[[ -d /sys/module/brd ]] && skip "brd is loaded already; its size cannot be set"
-
-logdev=$(disk 0)
-backing=$(disk 1)
-
-META_SECTORS=$((16 * 2048))		# 16 MiB of metadata
-DATA_SECTORS=$((64 * 2048))		# 64 MiB of data
-TOTAL_SECTORS=$((META_SECTORS + DATA_SECTORS))
+crash_init $((64 * 2048))		# 64 MiB of data
 BS=4096					# pool block and model block
 DISK_BLOCKS=512				# 2 MiB disks
 DISK_SECTORS=$((DISK_BLOCKS * BS / 512))
 ZERO_SUM=$(head -c $BS /dev/zero | sha256sum | cut -d' ' -f1)
-
-require_module brd rd_nr=2 rd_size=$((TOTAL_SECTORS / 2))
-on_exit 'rmmod brd'
-replay=/dev/ram0
-cow=/dev/ram1
 
 # ---------------------------------------------------------------------------
 # The model.  CUR[dev] is the current content of a device, MODEL[step:dev]
@@ -86,7 +68,7 @@ end_step() {
 	else
 		log_note "step $step (not flushed): $2"
 	fi
-	dmsetup message lw 0 mark "step-$step"
+	crash_log_mark "step-$step"
 }
 
 # set_blocks DEV FIRST SUMS...: blocks FIRST.. of DEV now hold SUMS.
@@ -197,12 +179,7 @@ clone() {
 # ---------------------------------------------------------------------------
 # The logged workload
 
-zero_dev "$logdev" 1
-blkdiscard -z -l $((TOTAL_SECTORS * 512)) "$backing" 2>/dev/null ||
-	dd if=/dev/zero of="$backing" bs=1M count=$((TOTAL_SECTORS / 2048)) oflag=direct status=none
-dmsetup_create lw "0 $TOTAL_SECTORS log-writes $backing $logdev"
-dmsetup_create lw-meta "0 $META_SECTORS linear /dev/mapper/lw 0"
-dmsetup_create lw-data "0 $DATA_SECTORS linear /dev/mapper/lw $META_SECTORS"
+crash_log_start
 
 pool_create pool /dev/mapper/lw-meta /dev/mapper/lw-data
 end_step 1 "format the pool"
@@ -275,72 +252,31 @@ dmsetup_remove pool-d1
 dmsetup_remove pool
 end_step 1 "remove the disks and the pool"
 last_step=$step
-dmsetup_remove lw-data
-dmsetup_remove lw-meta
-log_must dmsetup_remove lw
+crash_log_stop
 
 # ---------------------------------------------------------------------------
 # Which states to check
 
-declare -a E_FLAGS=() E_MARK=()
-"$REPLAY" --log "$logdev" --list >"$TEST_TMP/list" 2>"$TEST_TMP/list.err"
-cat "$TEST_TMP/list.err"
-# A FUA write is logged at once, a plain write that completed before it
-# only at the next flush: when they overlap, a replay puts the older data
-# over the FUA data, which no device does.  dm-row does that pattern on
-# purpose (a partial FUA write into a block kcopyd has just filled), so
-# the workload avoids it and the log must not show it.
-if grep -q "ambiguous order" "$TEST_TMP/list.err"; then
-	fail "the workload made overlapping FUA and plain writes, which the log cannot order"
-fi
-while read -r n flags sector nr mark; do
-	[[ $n == "#" ]] && continue
-	E_FLAGS[n]=$flags
-	E_MARK[n]=${mark:-}
-	[[ $flags == *FUA* || $flags == *FLUSH* ]] && ((nr > 0)) && E_FLAGS[n]+=",DATA"
-	[[ $flags != MARK ]] && ((nr > 0 && sector < META_SECTORS)) && E_FLAGS[n]+=",META"
-done <"$TEST_TMP/list"
-nr_entries=${#E_FLAGS[@]}
+crash_read_log
 
 # For each FLUSH/FUA entry: the steps whose result may be found there
-# (WIN_LO..WIN_HI).  Entries with no write between them share a state:
-# GROUP[entry] is the first entry of its group.  At the last flush before
-# a step's mark, a step that ends durable must be there in full.
-# META_CHANGED[group] is set when the metadata device was written since the
-# previous state.
-declare -a FLUSHES=() WIN_LO=() WIN_HI=() GROUP=() STATES=() META_CHANGED=()
+# (WIN_LO..WIN_HI).  At the last flush before a step's mark, a step that
+# ends durable must be there in full.
+declare -a WIN_LO=() WIN_HI=()
 done_steps=0
 last_sync=0
-dirty=1
-meta_dirty=1
-group=-1
-for ((n = 0; n < nr_entries; n++)); do
-	f=${E_FLAGS[n]}
-	case $f in
-	MARK)
-		if [[ ${E_MARK[n]} =~ ^step-([0-9]+)$ ]]; then
-			done_steps=${BASH_REMATCH[1]}
-			((SYNC[done_steps])) && last_sync=$done_steps
-		fi
-		continue ;;
-	*FLUSH* | *FUA*)
-		;;
-	*)
-		dirty=1
-		[[ $f == *META* ]] && meta_dirty=1
-		continue ;;
-	esac
-	[[ $f == *DATA* ]] && dirty=1
-	[[ $f == *META* ]] && meta_dirty=1
-	if ((dirty)); then
-		group=$n
-		dirty=0
-		STATES+=("$n")
-		META_CHANGED[n]=$meta_dirty
-		meta_dirty=0
+
+crash_on_mark() {
+	if [[ ${E_MARK[$1]} =~ ^step-([0-9]+)$ ]]; then
+		done_steps=${BASH_REMATCH[1]}
+		((SYNC[done_steps])) && last_sync=$done_steps
 	fi
-	FLUSHES+=("$n")
-	GROUP[n]=$group
+	return 0
+}
+
+crash_on_flush() {
+	local n=$1 m next
+
 	next=$((done_steps < last_step ? done_steps + 1 : last_step))
 	WIN_LO[n]=$last_sync
 	WIN_HI[n]=$next
@@ -352,53 +288,21 @@ for ((n = 0; n < nr_entries; n++)); do
 	if ((m < nr_entries)) && [[ ${E_MARK[m]} == "step-$next" ]] && ((SYNC[next])); then
 		WIN_LO[n]=$next
 	fi
-done
-((${#STATES[@]} > 0)) || fail "no flush in the log"
-log_note "log: $nr_entries entries, ${#FLUSHES[@]} FLUSH/FUA, ${#STATES[@]} distinct states (workload took ${SECONDS}s)"
+	return 0
+}
+
+crash_find_states
 
 # ---------------------------------------------------------------------------
 # Replay and check
 
-have_check=0
-if command -v snapctl >/dev/null && snapctl check --help >/dev/null 2>&1; then
-	have_check=1
-fi
-
-# The devices of one check get fixed minors, so that one dmsetup call can
-# stack them (by major:minor) and one can remove them.
-dm_major=$(sed -n 's/^ *\([0-9]*\) device-mapper$/\1/p' /proc/devices)
-MINOR=240
-for ((i = MINOR; i < MINOR + 4; i++)); do
-	[[ -e /sys/dev/block/$dm_major:$i ]] && skip "device-mapper minor $i is taken"
-done
-OVL=$dm_major:$MINOR META=$dm_major:$((MINOR + 1)) DATA=$dm_major:$((MINOR + 2))
-POOL=$dm_major:$((MINOR + 3))
-
-CR_DEVS=()
-cr_remove_all() {
-	local i
-	local -a rev=()
-	for ((i = ${#CR_DEVS[@]} - 1; i >= 0; i--)); do
-		rev+=("${CR_DEVS[i]}")
-	done
-	CR_DEVS=()
-	((${#rev[@]})) || return 0
-	dmsetup remove --noudevsync "${rev[@]}" && return 0
-	for i in "${rev[@]}"; do
-		dmsetup_remove "$i"
-	done
+# Before step 1 the metadata may not be formatted yet.
+crash_md_checkable() {
+	((WIN_LO[$1] >= 1))
 }
-on_exit cr_remove_all
 
-# cr_create NAME,MINOR,FLAGS,TABLE;...: create devices with one dmsetup.
-cr_create() {
-	local spec=$1 d concise=""
-	local -a f
-	while IFS=, read -r -d ';' -a f; do
-		concise+="${f[0]},,${f[1]},${f[2]},${f[*]:3};"
-		CR_DEVS+=("${f[0]}")
-	done <<<"$spec;"
-	dmsetup create --noudevsync --concise "${concise%;}"
+crash_describe() {
+	describe_window "$1"
 }
 
 # describe_window N: the steps whose result entry N may show.
@@ -464,71 +368,27 @@ check_entry() {
 	return 0
 }
 
-replayed=-1
-failures=0
-checked=0
-for g in "${STATES[@]}"; do
-	log_must "$REPLAY" --log "$logdev" --replay "$replay" --start $((replayed + 1)) --limit "$g"
-	replayed=$g
+# check_state G: the devices of state G hold what its entries allow.
+check_state() {
+	local g=$1 i n rc=0
 
-	cr_create "cr-ovl,$MINOR,rw,0 $TOTAL_SECTORS snapshot $replay $cow N 8;cr-meta,$((MINOR + 1)),rw,0 $META_SECTORS linear $OVL 0;cr-data,$((MINOR + 2)),rw,0 $DATA_SECTORS linear $OVL $META_SECTORS"
-	# The checker reads the metadata as the crash left it, before the pool.
-	if ((have_check && WIN_LO[g] >= 1 && META_CHANGED[g])); then
-		log_must snapctl check /dev/mapper/cr-meta
-	fi
-	if ! cr_create "cr-pool,$((MINOR + 3)),rw,0 $DATA_SECTORS row-pool $META $DATA 8 0"; then
-		echo "entry $g: the replayed pool does not load:"
-		dmesg | tail -5
-		describe_window "$g"
-		failures=$((failures + 1))
-		cr_remove_all
-		continue
-	fi
-
-	# What the pool holds, read through row devices.
 	declare -A ACTUAL=()
-	spec=""
-	names=()
-	while read -r _ id line; do
-		[[ $id =~ ^id=([0-9]+)$ && $line != *removed=1* ]] || continue
-		d=${BASH_REMATCH[1]}
-		spec+="cr-d$d,,rw,0 $DISK_SECTORS row $POOL $d;"
-		names+=("d$d")
-		while read -r _ sid _; do
-			[[ $sid =~ ^id=([0-9]+)$ ]] || continue
-			s=${BASH_REMATCH[1]}
-			spec+="cr-s$s,,ro,0 $DISK_SECTORS row $POOL $d $s;"
-			names+=("s$s")
-		done < <(dmsetup message cr-pool 0 list_snapshots "$d")
-	done < <(dmsetup message cr-pool 0 list_disks)
-	if [[ -n $spec ]]; then
-		log_must cr_create "${spec%;}"
-		paths=()
-		for d in "${names[@]}"; do
-			paths+=("/dev/mapper/cr-$d")
+	if ((${#CR_NAMES[@]})); then
+		block_sums $((${#CR_NAMES[@]} * DISK_BLOCKS)) "${CR_PATHS[@]}"
+		for ((i = 0; i < ${#CR_NAMES[@]}; i++)); do
+			ACTUAL[${CR_NAMES[i]}]="${SUMS[*]:i*DISK_BLOCKS:DISK_BLOCKS}"
 		done
-		block_sums $((${#names[@]} * DISK_BLOCKS)) "${paths[@]}"
-		for ((i = 0; i < ${#names[@]}; i++)); do
-			ACTUAL[${names[i]}]="${SUMS[*]:i*DISK_BLOCKS:DISK_BLOCKS}"
-		done
-	fi
-	info=$(dmsetup message cr-pool 0 info pool)
-	if [[ $info != *" mode=rw "* || $info != *"needs_check=0"* ]]; then
-		echo "entry $g: the replayed pool is not healthy: $info"
-		failures=$((failures + 1))
 	fi
 	for n in "${FLUSHES[@]}"; do
 		[[ ${GROUP[n]} == "$g" ]] || continue
 		if ! check_entry "$n"; then
-			failures=$((failures + 1))
+			rc=1
 			break
 		fi
 	done
-	checked=$((checked + 1))
-	echo "entry $g: ${names[*]:-no disks} as steps ${WIN_LO[g]}..${WIN_HI[g]} allow"
-	unset ACTUAL
-	cr_remove_all
-done
+	echo "entry $g: ${CR_NAMES[*]:-no disks} as steps ${WIN_LO[g]}..${WIN_HI[g]} allow"
+	return $rc
+}
 
-log_note "checked $checked states in ${SECONDS}s"
-((failures == 0)) || fail "$failures replayed state(s) wrong (the log is on $logdev: disk0.img)"
+crash_replay_states check_state
+crash_finish

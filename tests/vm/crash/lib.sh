@@ -1,0 +1,264 @@
+# SPDX-License-Identifier: GPL-2.0
+# shellcheck shell=bash disable=SC2034
+#
+# Crash tests with dm-log-writes, sourced after tests/vm/common.sh (not a
+# test: no number).  Documentation/testing.rst, "Crash consistency",
+# describes the method.
+#
+#   crash_init DATA_SECTORS     requirements, sizes and the replay ramdisks
+#   crash_log_start [SECTORS]   the logged devices lw, lw-meta, lw-data (of
+#                               SECTORS, default DATA_SECTORS: grown later
+#                               by reloading it, the backing is big enough)
+#   crash_log_mark TEXT         a MARK entry in the log
+#   crash_log_stop              remove the logged devices
+#   crash_read_log              list the log: E_FLAGS[n], E_MARK[n]
+#   crash_find_states           the FLUSH/FUA entries and distinct states
+#   crash_replay_states CHECK   replay each state, load the pool, call CHECK
+#   crash_finish                fail if any state was wrong
+#
+# A test defines hooks the functions call:
+#   crash_on_mark N             (crash_find_states) entry N is a MARK
+#   crash_on_flush N            (crash_find_states) entry N is a FLUSH/FUA
+#                               entry, GROUP[N] set
+#   crash_md_checkable G        (crash_replay_states) whether the metadata
+#                               of state G must be formatted (default yes)
+#   crash_describe G            (crash_replay_states) what state G may hold,
+#                               after a failure (default nothing)
+#   CHECK G                     the devices of state G are up: CR_NAMES
+#                               (d<disk id>, s<snapshot id>) and CR_PATHS;
+#                               print what was found, return 1 when wrong
+
+REPLAY=$DMROW_SRC/build/replay-log
+BLOCKSUM=$DMROW_SRC/build/blocksum
+
+# crash_init DATA_SECTORS: skip unless everything is there; set the sizes
+# (16 MiB of metadata), load brd for the replay and the overlay's changes.
+crash_init() {
+	[[ -x $REPLAY && -x $BLOCKSUM ]] || skip "build/replay-log or build/blocksum not built (make userspace)"
+	require_disks 2
+	load_module
+	require_module dm-log-writes
+	require_module dm-snapshot
+	[[ -d /sys/module/brd ]] && skip "brd is loaded already; its size cannot be set"
+
+	logdev=$(disk 0)
+	backing=$(disk 1)
+
+	META_SECTORS=$((16 * 2048))		# 16 MiB of metadata
+	DATA_SECTORS=$1
+	TOTAL_SECTORS=$((META_SECTORS + DATA_SECTORS))
+
+	require_module brd rd_nr=2 rd_size=$((TOTAL_SECTORS / 2))
+	on_exit 'rmmod brd'
+	replay=/dev/ram0
+	cow=/dev/ram1
+}
+
+crash_log_start() {
+	local lw_data=${1:-$DATA_SECTORS}
+
+	zero_dev "$logdev" 1
+	blkdiscard -z -l $((TOTAL_SECTORS * 512)) "$backing" 2>/dev/null ||
+		dd if=/dev/zero of="$backing" bs=1M count=$((TOTAL_SECTORS / 2048)) oflag=direct status=none
+	dmsetup_create lw "0 $TOTAL_SECTORS log-writes $backing $logdev"
+	dmsetup_create lw-meta "0 $META_SECTORS linear /dev/mapper/lw 0"
+	dmsetup_create lw-data "0 $lw_data linear /dev/mapper/lw $META_SECTORS"
+}
+
+crash_log_mark() {
+	dmsetup message lw 0 mark "$1"
+}
+
+crash_log_stop() {
+	dmsetup_remove lw-data
+	dmsetup_remove lw-meta
+	log_must dmsetup_remove lw
+}
+
+# ---------------------------------------------------------------------------
+# Which states to check
+
+crash_read_log() {
+	local n flags sector nr mark
+
+	E_FLAGS=() E_MARK=()
+	"$REPLAY" --log "$logdev" --list >"$TEST_TMP/list" 2>"$TEST_TMP/list.err"
+	cat "$TEST_TMP/list.err"
+	# A FUA write is logged at once, a plain write that completed before it
+	# only at the next flush: when they overlap, a replay puts the older data
+	# over the FUA data, which no device does.  dm-row does that pattern on
+	# purpose (a partial FUA write into a block kcopyd has just filled), so
+	# the workload avoids it and the log must not show it.
+	if grep -q "ambiguous order" "$TEST_TMP/list.err"; then
+		fail "the workload made overlapping FUA and plain writes, which the log cannot order"
+	fi
+	while read -r n flags sector nr mark; do
+		[[ $n == "#" ]] && continue
+		E_FLAGS[n]=$flags
+		E_MARK[n]=${mark:-}
+		[[ $flags == *FUA* || $flags == *FLUSH* ]] && ((nr > 0)) && E_FLAGS[n]+=",DATA"
+		[[ $flags != MARK ]] && ((nr > 0 && sector < META_SECTORS)) && E_FLAGS[n]+=",META"
+	done <"$TEST_TMP/list"
+	nr_entries=${#E_FLAGS[@]}
+}
+
+# Entries with no write between them share a state: GROUP[entry] is the
+# first entry of its group, STATES lists the groups, FLUSHES every
+# FLUSH/FUA entry.  META_CHANGED[group] is set when the metadata device was
+# written since the previous state.
+crash_find_states() {
+	local n f dirty=1 meta_dirty=1 group=-1
+
+	FLUSHES=() GROUP=() STATES=() META_CHANGED=()
+	for ((n = 0; n < nr_entries; n++)); do
+		f=${E_FLAGS[n]}
+		case $f in
+		MARK)
+			crash_on_mark "$n"
+			continue ;;
+		*FLUSH* | *FUA*)
+			;;
+		*)
+			dirty=1
+			[[ $f == *META* ]] && meta_dirty=1
+			continue ;;
+		esac
+		[[ $f == *DATA* ]] && dirty=1
+		[[ $f == *META* ]] && meta_dirty=1
+		if ((dirty)); then
+			group=$n
+			dirty=0
+			STATES+=("$n")
+			META_CHANGED[n]=$meta_dirty
+			meta_dirty=0
+		fi
+		FLUSHES+=("$n")
+		GROUP[n]=$group
+		crash_on_flush "$n"
+	done
+	((${#STATES[@]} > 0)) || fail "no flush in the log"
+	log_note "log: $nr_entries entries, ${#FLUSHES[@]} FLUSH/FUA, ${#STATES[@]} distinct states (workload took ${SECONDS}s)"
+}
+
+# ---------------------------------------------------------------------------
+# Replay and check
+
+# Defaults of the hooks (a test's own definitions, made after sourcing this
+# file, replace them).
+crash_on_mark() { return 0; }
+crash_on_flush() { return 0; }
+crash_md_checkable() { return 0; }
+crash_describe() { return 0; }
+
+CR_DEVS=()
+cr_remove_all() {
+	local i
+	local -a rev=()
+	for ((i = ${#CR_DEVS[@]} - 1; i >= 0; i--)); do
+		rev+=("${CR_DEVS[i]}")
+	done
+	CR_DEVS=()
+	((${#rev[@]})) || return 0
+	dmsetup remove --noudevsync "${rev[@]}" && return 0
+	for i in "${rev[@]}"; do
+		dmsetup_remove "$i"
+	done
+}
+
+# cr_create NAME,MINOR,FLAGS,TABLE;...: create devices with one dmsetup.
+cr_create() {
+	local spec=$1 concise=""
+	local -a f
+	while IFS=, read -r -d ';' -a f; do
+		concise+="${f[0]},,${f[1]},${f[2]},${f[*]:3};"
+		CR_DEVS+=("${f[0]}")
+	done <<<"$spec;"
+	dmsetup create --noudevsync --concise "${concise%;}"
+}
+
+# crash_replay_states CHECK: for each state, replay the log up to it onto
+# the ramdisk, seen through a throw-away snapshot (so the check may write
+# and the replay go on incrementally), split like the logged device; check
+# the metadata offline (when snapctl has the verb), load the pool
+# read-write on DATA_SECTORS of data, which must work and leave it in
+# write mode without needs_check, make a row device of every disk
+# (DISK_SECTORS long) and snapshot, and call CHECK.
+crash_replay_states() {
+	local check=$1 g i d s id line spec replayed=-1 have_check=0 info
+	local dm_major MINOR OVL META DATA POOL
+	local -a names paths
+
+	if command -v snapctl >/dev/null && snapctl check --help >/dev/null 2>&1; then
+		have_check=1
+	fi
+
+	# The devices of one check get fixed minors, so that one dmsetup call
+	# can stack them (by major:minor) and one can remove them.
+	dm_major=$(sed -n 's/^ *\([0-9]*\) device-mapper$/\1/p' /proc/devices)
+	MINOR=240
+	for ((i = MINOR; i < MINOR + 4; i++)); do
+		[[ -e /sys/dev/block/$dm_major:$i ]] && skip "device-mapper minor $i is taken"
+	done
+	OVL=$dm_major:$MINOR META=$dm_major:$((MINOR + 1)) DATA=$dm_major:$((MINOR + 2))
+	POOL=$dm_major:$((MINOR + 3))
+	on_exit cr_remove_all
+
+	failures=0
+	checked=0
+	for g in "${STATES[@]}"; do
+		log_must "$REPLAY" --log "$logdev" --replay "$replay" --start $((replayed + 1)) --limit "$g"
+		replayed=$g
+
+		cr_create "cr-ovl,$MINOR,rw,0 $TOTAL_SECTORS snapshot $replay $cow N 8;cr-meta,$((MINOR + 1)),rw,0 $META_SECTORS linear $OVL 0;cr-data,$((MINOR + 2)),rw,0 $DATA_SECTORS linear $OVL $META_SECTORS"
+		# The checker reads the metadata as the crash left it, before the pool.
+		if ((have_check && META_CHANGED[g])) && crash_md_checkable "$g"; then
+			log_must snapctl check /dev/mapper/cr-meta
+		fi
+		if ! cr_create "cr-pool,$((MINOR + 3)),rw,0 $DATA_SECTORS row-pool $META $DATA 8 0"; then
+			echo "entry $g: the replayed pool does not load:"
+			dmesg | tail -5
+			crash_describe "$g"
+			failures=$((failures + 1))
+			cr_remove_all
+			continue
+		fi
+
+		# What the pool holds, read through row devices.
+		spec=""
+		names=()
+		while read -r _ id line; do
+			[[ $id =~ ^id=([0-9]+)$ && $line != *removed=1* ]] || continue
+			d=${BASH_REMATCH[1]}
+			spec+="cr-d$d,,rw,0 $DISK_SECTORS row $POOL $d;"
+			names+=("d$d")
+			while read -r _ id _; do
+				[[ $id =~ ^id=([0-9]+)$ ]] || continue
+				s=${BASH_REMATCH[1]}
+				spec+="cr-s$s,,ro,0 $DISK_SECTORS row $POOL $d $s;"
+				names+=("s$s")
+			done < <(dmsetup message cr-pool 0 list_snapshots "$d")
+		done < <(dmsetup message cr-pool 0 list_disks)
+		paths=()
+		if [[ -n $spec ]]; then
+			log_must cr_create "${spec%;}"
+			for d in "${names[@]}"; do
+				paths+=("/dev/mapper/cr-$d")
+			done
+		fi
+		CR_NAMES=("${names[@]}")
+		CR_PATHS=("${paths[@]}")
+		info=$(dmsetup message cr-pool 0 info pool)
+		if [[ $info != *" mode=rw "* || $info != *"needs_check=0"* ]]; then
+			echo "entry $g: the replayed pool is not healthy: $info"
+			failures=$((failures + 1))
+		fi
+		"$check" "$g" || failures=$((failures + 1))
+		checked=$((checked + 1))
+		cr_remove_all
+	done
+}
+
+crash_finish() {
+	log_note "checked $checked states in ${SECONDS}s"
+	((failures == 0)) || fail "$failures replayed state(s) wrong (the log is on $logdev: disk0.img)"
+}
