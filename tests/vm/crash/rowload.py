@@ -340,7 +340,9 @@ def read_snapshot(cfg, disk, sid, writers, before, after):
 def block_state(writers, attr):
     out = {}
     for wr in writers:
-        for b, k in getattr(wr, attr).items():
+        # The writer thread adds blocks meanwhile: copy first (dict.copy()
+        # runs under the interpreter lock, so it sees one state).
+        for b, k in getattr(wr, attr).copy().items():
             out[(wr.disk, b)] = k
     return out
 
