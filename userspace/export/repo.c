@@ -19,6 +19,7 @@
 #define REPO_MAGIC "dm-row-repository 1"
 #define MANIFEST_MAGIC "dm-row-export 1"
 #define LIST_LINE_MAX (20 + 1 + CHUNK_ID_LEN + 1)
+#define REPO_DESCRIPTOR_MAX (64u << 10)
 
 static int set_error(struct repo *repo, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -174,7 +175,7 @@ int repo_open(struct repo *repo, const char *url, const char *key_file, uint32_t
 	if (!repo->store)
 		return set_error(repo, -EINVAL, "%s: %s", url, why ? why : "cannot open");
 
-	r = store_get(repo->store, REPO_KEY, &buf);
+	r = store_get_max(repo->store, REPO_KEY, &buf, REPO_DESCRIPTOR_MAX);
 	if (r == -ENOENT && (flags & REPO_CREATE)) {
 		repo->encrypted = key_file != NULL;
 		return create_repository(repo, chunk_size, key_file != NULL);
@@ -406,7 +407,7 @@ int manifest_load_entries(struct repo *repo, struct chunk_codec *codec, struct m
 		return -ENOMEM;
 	for (i = 0; i < m->nr_lists && !r; i++) {
 		chunk_key(m->lists[i], key, sizeof(key));
-		r = store_get(repo->store, key, &obj);
+		r = store_get_max(repo->store, key, &obj, repo->chunk_size + CHUNK_OVERHEAD);
 		if (r) {
 			store_failed(repo, r, "cannot read a chunk list");
 			if (r == -ENOENT)
@@ -555,12 +556,16 @@ int repo_clear_pending(struct repo *repo, const char *name)
 static int collect_export(void *context, const char *key, uint64_t size)
 {
 	struct export_list *list = context;
-	const char *base = key + strlen("exports/"), *dot = strrchr(base, '.');
+	const char *base, *dot;
 	struct export_list_entry *e = NULL;
 	char name[EXPORT_NAME_MAX + 1];
 	size_t i, n;
 	void *p;
 
+	if (strncmp(key, "exports/", strlen("exports/")))
+		return 0;	/* store_list() passes none; never read past a short key */
+	base = key + strlen("exports/");
+	dot = strrchr(base, '.');
 	if (!dot || (strcmp(dot, ".manifest") && strcmp(dot, ".pending")))
 		return 0;
 	n = dot - base;

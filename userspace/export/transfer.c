@@ -243,7 +243,7 @@ static int import_entry(struct worker *w, size_t i)
 	int r;
 
 	chunk_key(e->id, key, sizeof(key));
-	r = store_get(w->store, key, &w->obj);
+	r = store_get_max(w->store, key, &w->obj, t->m->chunk_size + CHUNK_OVERHEAD);
 	if (r == -ENOENT)
 		return transfer_fail(t, -EBADMSG, "chunk %s (slot %" PRIu64 ") is missing from %s",
 				     e->id, e->index, t->repo->url);
