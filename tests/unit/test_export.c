@@ -459,6 +459,71 @@ static void test_full_incremental_gc(void **state)
 	repo_close(&repo);
 }
 
+static void image_resize(struct image *img, uint64_t bytes)
+{
+	img->copy = realloc(img->copy, bytes);
+	assert_non_null(img->copy);
+	if (bytes > img->bytes)
+		memset(img->copy + img->bytes, 0, bytes - img->bytes);
+	assert_int_equal(ftruncate(img->fd, bytes), 0);
+	img->bytes = bytes;
+}
+
+/*
+ * Incrementals of a disk grown and shrunk since the base: only the slots
+ * the diff names are given, yet the restores are byte-equal (the slot
+ * whose length changed is read again).
+ */
+static void test_resized_incremental(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t all[16], grown[] = { 12 }, changed[] = { 2 };
+	struct transfer_stats s;
+	struct image img;
+	struct repo repo;
+	char url[160];
+	size_t i;
+
+	snprintf(url, sizeof(url), "%s/resize", fx->url);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	image_create(&img, fx->dir, "resize-image", 10 * SLOT + SLOT / 2);
+	for (i = 0; i < 11; i++) {
+		all[i] = i;
+		image_write(&img, i * SLOT, i == 10 ? SLOT / 2 : SLOT, 100 + i);
+	}
+	do_export(&repo, &img, "r1", all, 11, NULL);
+	do_restore(&repo, "r1", &img, fx->dir);
+
+	/* grown to 13.25 slots; only slot 12 written: slot 10 is now whole */
+	image_resize(&img, 13 * SLOT + SLOT / 4);
+	image_write(&img, 12 * SLOT, 4096, 200);
+	s = do_export(&repo, &img, "r2", grown, 1, "r1");
+	assert_int_equal(s.chunks, 2);
+	do_restore(&repo, "r2", &img, fx->dir);
+
+	/* grown again, by less than a slot: the short last slot keeps its data */
+	image_resize(&img, 13 * SLOT + SLOT / 2);
+	s = do_export(&repo, &img, "r3", NULL, 0, "r2");
+	assert_int_equal(s.chunks, 1);
+	do_restore(&repo, "r3", &img, fx->dir);
+
+	/* shrunk to 7.25 slots; slot 2 written: slot 7 is now short */
+	image_resize(&img, 7 * SLOT + SLOT / 4);
+	image_write(&img, 2 * SLOT + 512, 512, 300);
+	s = do_export(&repo, &img, "r4", changed, 1, "r3");
+	assert_int_equal(s.chunks, 2);
+	do_restore(&repo, "r4", &img, fx->dir);
+
+	/* shrunk to a slot boundary: nothing to read again */
+	image_resize(&img, 5 * SLOT);
+	s = do_export(&repo, &img, "r5", NULL, 0, "r4");
+	assert_int_equal(s.chunks, 0);
+	do_restore(&repo, "r5", &img, fx->dir);
+
+	image_destroy(&img);
+	repo_close(&repo);
+}
+
 /* Thousands of chunks: the chunk list spans several objects. */
 static void test_long_chunk_list(void **state)
 {
@@ -594,6 +659,7 @@ int main(void)
 		cmocka_unit_test(test_chunk_encrypted),
 		cmocka_unit_test(test_key_files),
 		cmocka_unit_test(test_full_incremental_gc),
+		cmocka_unit_test(test_resized_incremental),
 		cmocka_unit_test(test_long_chunk_list),
 		cmocka_unit_test(test_damaged_manifest),
 		cmocka_unit_test(test_encrypted_repository),

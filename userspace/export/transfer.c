@@ -406,24 +406,77 @@ static int merge_entries(struct transfer *t, const struct manifest *base, struct
 	return r;
 }
 
-int export_chunks(struct repo *repo, int fd, const uint64_t *slots, size_t nr_slots,
+/*
+ * A disk resized since its base: a slot whose length differs between the
+ * base image and this one holds other bytes even if no block in it was
+ * written (the base's short last slot after a grow, the new short last
+ * slot after a shrink), so it is read again whatever the diff says.
+ * Returns @slots with those added, in order, in a new array.
+ */
+static int add_resized_slots(const struct manifest *base, const struct manifest *m,
+			     const uint64_t *slots, size_t nr, uint64_t **out, size_t *nr_out)
+{
+	uint64_t extra[2], n_slots = manifest_slots(m), *all;
+	size_t nr_extra = 0, i, j, k;
+
+	if (base && base->image_bytes != m->image_bytes) {
+		uint64_t candidates[2] = { manifest_slots(base) - 1, n_slots - 1 };
+
+		for (i = 0; i < 2; i++) {
+			uint64_t c = candidates[i];
+
+			if (c < n_slots && c < manifest_slots(base) &&
+			    slot_bytes(base, c) != slot_bytes(m, c) &&
+			    (!nr_extra || extra[0] != c))
+				extra[nr_extra++] = c;
+		}
+		if (nr_extra == 2 && extra[0] > extra[1]) {
+			uint64_t x = extra[0];
+
+			extra[0] = extra[1];
+			extra[1] = x;
+		}
+	}
+	all = malloc((nr + nr_extra + 1) * sizeof(*all));
+	if (!all)
+		return -ENOMEM;
+	for (i = j = k = 0; i < nr || j < nr_extra; ) {
+		uint64_t v = j == nr_extra || (i < nr && slots[i] <= extra[j]) ? slots[i++] :
+			     extra[j++];
+
+		if (!k || all[k - 1] < v)
+			all[k++] = v;
+	}
+	*out = all;
+	*nr_out = k;
+	return 0;
+}
+
+int export_chunks(struct repo *repo, int fd, const uint64_t *given, size_t nr_given,
 		  const struct manifest *base, struct manifest *m, unsigned int jobs,
 		  bool progress, struct transfer_stats *stats)
 {
 	struct transfer t;
-	uint64_t total = 0;
-	size_t i;
+	uint64_t total = 0, *slots;
+	size_t i, nr_slots;
 	int r;
 
 	m->chunk_size = repo->chunk_size;
-	r = transfer_init(&t, repo, fd, m);
+	r = add_resized_slots(base, m, given, nr_given, &slots, &nr_slots);
 	if (r)
 		return r;
+	r = transfer_init(&t, repo, fd, m);
+	if (r) {
+		free(slots);
+		return r;
+	}
 	t.slots = slots;
 	t.nr = nr_slots;
 	t.results = calloc(nr_slots ? nr_slots : 1, sizeof(*t.results));
-	if (!t.results)
+	if (!t.results) {
+		free(slots);
 		return -ENOMEM;
+	}
 	for (i = 0; i < nr_slots; i++)
 		total += slot_bytes(m, slots[i]);
 	progress_begin(&t.progress, "exporting", total, progress);
@@ -439,6 +492,7 @@ int export_chunks(struct repo *repo, int fd, const uint64_t *slots, size_t nr_sl
 	}
 	*stats = t.stats;
 	free(t.results);
+	free(slots);
 	pthread_mutex_destroy(&t.lock);
 	return r;
 }

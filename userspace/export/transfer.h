@@ -30,6 +30,9 @@ struct transfer_stats {
  * @fd, store the chunks the repository lacks, and fill m->entries with
  * them plus @base's entries for every other slot below the image's end
  * (@base may be NULL for a full export).  m->image_bytes must be set.
+ * When the image is larger or smaller than @base's, the slots whose
+ * length changed (the last slot of either) are read too, whatever @slots
+ * says, so an incremental export of a resized disk restores exactly.
  * A progress line is drawn on stderr when @progress.
  */
 int export_chunks(struct repo *repo, int fd, const uint64_t *slots, size_t nr_slots,
