@@ -651,6 +651,101 @@ static void test_encrypted_repository(void **state)
 	image_destroy(&img);
 }
 
+/* Replace the object @key by @text with @from replaced by @to (once). */
+static void put_edited(struct repo *repo, const char *key, const struct store_buf *text,
+		       const char *from, const char *to)
+{
+	char *copy = malloc(text->len + strlen(to) + 1), *at;
+	size_t n;
+
+	assert_non_null(copy);
+	memcpy(copy, text->data, text->len);
+	copy[text->len] = '\0';
+	at = strstr(copy, from);
+	assert_non_null(at);
+	n = at - copy;
+	memmove(copy + n + strlen(to), at + strlen(from), text->len - n - strlen(from) + 1);
+	memcpy(copy + n, to, strlen(to));
+	assert_int_equal(store_put(repo->store, key, copy, strlen(copy)), 0);
+	free(copy);
+}
+
+/*
+ * In an encrypted repository a manifest swapped for another export's, or
+ * edited, is refused by import and verify; format 1 manifests are read
+ * in a plain repository and refused in an encrypted one.
+ */
+static void test_manifest_authenticated(void **state)
+{
+	struct fixture *fx = *state;
+	struct store_buf a = { 0 }, b = { 0 };
+	struct image img;
+	struct repo repo;
+	struct manifest m;
+	uint64_t slot = 0;
+	char url[160];
+
+	snprintf(url, sizeof(url), "%s/swap", fx->url);
+	assert_int_equal(repo_open(&repo, url, fx->key, SLOT, REPO_CREATE), 0);
+	image_create(&img, fx->dir, "swap-a", SLOT);
+	image_write(&img, 0, 4096, 21);
+	do_export(&repo, &img, "a", &slot, 1, NULL);
+	image_write(&img, 0, 4096, 22);
+	do_export(&repo, &img, "b", &slot, 1, NULL);
+	do_restore(&repo, "b", &img, fx->dir);
+	assert_int_equal(manifest_read(&repo, "b", &m), 0);
+	assert_int_equal(m.format, 2);
+	assert_true(m.authenticated);
+	manifest_free(&m);
+
+	assert_int_equal(store_get(repo.store, "exports/a.manifest", &a), 0);
+	assert_int_equal(store_get(repo.store, "exports/b.manifest", &b), 0);
+	/* a's manifest under b's name, its name line edited to match */
+	put_edited(&repo, "exports/b.manifest", &a, "name=a\n", "name=b\n");
+	assert_int_equal(manifest_read(&repo, "b", &m), -EBADMSG);
+	assert_non_null(strstr(repo.error, "not authenticated"));
+	/* copied as it is: the name inside gives it away */
+	assert_int_equal(store_put(repo.store, "exports/b.manifest", a.data, a.len), 0);
+	assert_int_equal(manifest_read(&repo, "b", &m), -EBADMSG);
+	/* the MAC line dropped */
+	put_edited(&repo, "exports/b.manifest", &b, "mac=", "xac=");
+	assert_int_equal(manifest_read(&repo, "b", &m), -EBADMSG);
+	/* an unauthenticated format 1 manifest */
+	put_edited(&repo, "exports/b.manifest", &b, "dm-row-export 2", "dm-row-export 1");
+	assert_int_equal(manifest_read(&repo, "b", &m), -EBADMSG);
+	assert_non_null(strstr(repo.error, "format 1"));
+	/* listing without the key still reads it */
+	repo_close(&repo);
+	assert_int_equal(repo_open(&repo, url, NULL, 0, REPO_KEYLESS), 0);
+	assert_int_equal(manifest_read(&repo, "b", &m), 0);
+	assert_false(m.authenticated);
+	manifest_free(&m);
+	repo_close(&repo);
+	/* the right one back: restorable */
+	assert_int_equal(repo_open(&repo, url, fx->key, 0, 0), 0);
+	assert_int_equal(store_put(repo.store, "exports/b.manifest", b.data, b.len), 0);
+	do_restore(&repo, "b", &img, fx->dir);
+	repo_close(&repo);
+
+	/* a plain repository still reads format 1 */
+	snprintf(url, sizeof(url), "%s/old-format", fx->url);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	do_export(&repo, &img, "old", &slot, 1, NULL);
+	store_buf_free(&a);
+	assert_int_equal(store_get(repo.store, "exports/old.manifest", &a), 0);
+	assert_null(memmem(a.data, a.len, "mac=", 4));
+	put_edited(&repo, "exports/old.manifest", &a, "dm-row-export 2", "dm-row-export 1");
+	assert_int_equal(manifest_read(&repo, "old", &m), 0);
+	assert_int_equal(m.format, 1);
+	manifest_free(&m);
+	do_restore(&repo, "old", &img, fx->dir);
+	repo_close(&repo);
+
+	store_buf_free(&a);
+	store_buf_free(&b);
+	image_destroy(&img);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -663,6 +758,7 @@ int main(void)
 		cmocka_unit_test(test_long_chunk_list),
 		cmocka_unit_test(test_damaged_manifest),
 		cmocka_unit_test(test_encrypted_repository),
+		cmocka_unit_test(test_manifest_authenticated),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -83,6 +83,7 @@ static void derive_keys(const uint8_t master[CHUNK_KEY_BYTES], struct chunk_keys
 	hmac_label(master, "dm-row export: chunk cipher key", keys->cipher_key);
 	hmac_label(master, "dm-row export: chunk id key", keys->id_key);
 	hmac_label(master, "dm-row export: key check", keys->check_key);
+	hmac_label(master, "dm-row export: manifest key", keys->manifest_key);
 }
 
 int chunk_keys_load(const char *path, struct chunk_keys *keys, const char **why)
@@ -137,6 +138,16 @@ void chunk_keys_check(const struct chunk_keys *keys, char hex[CHUNK_ID_LEN + 1])
 	uint8_t mac[32];
 
 	hmac_label(keys->check_key, "dm-row export: this is the repository key", mac);
+	to_hex(mac, sizeof(mac), hex);
+}
+
+void chunk_keys_manifest_mac(const struct chunk_keys *keys, const void *data, size_t len,
+			     char hex[CHUNK_ID_LEN + 1])
+{
+	uint8_t mac[32];
+	unsigned int n = sizeof(mac);
+
+	HMAC(EVP_sha256(), keys->manifest_key, CHUNK_KEY_BYTES, data, len, mac, &n);
 	to_hex(mac, sizeof(mac), hex);
 }
 

@@ -11,13 +11,16 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include "repo.h"
 
 #define REPO_KEY "dmrow-repository"
 #define REPO_MAGIC "dm-row-repository 1"
-#define MANIFEST_MAGIC "dm-row-export 1"
+#define MANIFEST_MAGIC_V1 "dm-row-export 1"
+#define MANIFEST_MAGIC "dm-row-export 2"
+#define MAC_TAIL_LEN (4 + CHUNK_ID_LEN + 5)	/* "mac=<hex>\nend\n" */
 #define LIST_LINE_MAX (20 + 1 + CHUNK_ID_LEN + 1)
 #define REPO_DESCRIPTOR_MAX (64u << 10)
 
@@ -304,6 +307,33 @@ static int manifest_field(void *context, const char *key, const char *value)
 	return 0;
 }
 
+/*
+ * The MAC of a format 2 manifest: its last lines are "mac=<hex>" and
+ * "end", the MAC covering every byte before "mac=".  Returns 0 if it is
+ * there and right, -EBADMSG if not; with no key (a plain repository or a
+ * keyless open) a MAC line is only skipped.
+ */
+static int check_manifest_mac(struct repo *repo, const struct store_buf *buf,
+			      struct manifest *m)
+{
+	const char *text = (const char *)buf->data, *tail;
+	char mac[CHUNK_ID_LEN + 1];
+	bool has_mac;
+
+	tail = buf->len >= MAC_TAIL_LEN ? text + buf->len - MAC_TAIL_LEN : NULL;
+	has_mac = tail && tail > text && tail[-1] == '\n' && !strncmp(tail, "mac=", 4) &&
+		  !strcmp(tail + 4 + CHUNK_ID_LEN, "\nend\n");
+	if (!repo->encrypted || repo->keyless)
+		return 0;
+	if (!has_mac)
+		return -EBADMSG;
+	chunk_keys_manifest_mac(&repo->keys, text, tail - text, mac);
+	if (CRYPTO_memcmp(mac, tail + 4, CHUNK_ID_LEN))
+		return -EBADMSG;
+	m->authenticated = true;
+	return 0;
+}
+
 int manifest_read(struct repo *repo, const char *name, struct manifest *m)
 {
 	struct store_buf buf = { 0 };
@@ -320,8 +350,24 @@ int manifest_read(struct repo *repo, const char *name, struct manifest *m)
 	if (r)
 		return store_failed(repo, r, "cannot read the manifest");
 	r = buf_terminate(&buf);
-	if (!r)
+	if (!r && !strncmp((char *)buf.data, MANIFEST_MAGIC_V1 "\n", strlen(MANIFEST_MAGIC_V1) + 1)) {
+		m->format = 1;
+		if (repo->encrypted && !repo->keyless) {
+			store_buf_free(&buf);
+			return set_error(repo, -EBADMSG, "export '%s' has a format 1 manifest, which is not authenticated: an encrypted repository restores only format 2 exports (export it again)",
+					 name);
+		}
+		r = parse_lines((char *)buf.data, MANIFEST_MAGIC_V1, manifest_field, m);
+	} else if (!r) {
+		m->format = 2;
+		r = check_manifest_mac(repo, &buf, m);
+		if (r) {
+			store_buf_free(&buf);
+			return set_error(repo, r, "the manifest of export '%s' is not authenticated by this repository's key: replaced or damaged",
+					 name);
+		}
 		r = parse_lines((char *)buf.data, MANIFEST_MAGIC, manifest_field, m);
+	}
 	store_buf_free(&buf);
 	if (!r && (strcmp(m->name, name) || !chunk_id_valid(m->root) ||
 		   m->chunk_size != repo->chunk_size || !m->image_bytes))
@@ -461,7 +507,7 @@ static int store_chunk_list(struct repo *repo, struct chunk_codec *codec, struct
 
 static int write_manifest_text(struct repo *repo, const struct manifest *m)
 {
-	size_t cap = 4096 + m->nr_lists * (CHUNK_ID_LEN + 8), n = 0, i;
+	size_t cap = 4096 + (m->nr_lists + 1) * (CHUNK_ID_LEN + 8), n = 0, i;
 	char *text = malloc(cap), key[160];
 	int r;
 
@@ -481,6 +527,12 @@ static int write_manifest_text(struct repo *repo, const struct manifest *m)
 	    m->created, m->root);
 	for (i = 0; i < m->nr_lists; i++)
 		ADD("list=%s\n", m->lists[i]);
+	if (repo->encrypted && n < cap) {
+		char mac[CHUNK_ID_LEN + 1];
+
+		chunk_keys_manifest_mac(&repo->keys, text, n, mac);
+		ADD("mac=%s\n", mac);
+	}
 	ADD("end\n");
 #undef ADD
 	manifest_key(m->name, "manifest", key, sizeof(key));

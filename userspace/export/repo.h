@@ -8,6 +8,13 @@
  *   exports/<name>.manifest       one per completed export, written last
  *   exports/<name>.pending        an export under way (or interrupted)
  *
+ * A manifest (format 2) of an encrypted repository ends with an HMAC of
+ * its text under a key derived from the repository key: a manifest put
+ * in place of another, or edited, by whoever can write to the store but
+ * lacks the key is refused on import and verify.  Format 1 manifests
+ * (no MAC) are still read in unencrypted repositories, and listed in
+ * encrypted ones, but never restored from an encrypted one.
+ *
  * A manifest lists every non-zero chunk of the image in chunk lists that
  * are themselves chunks, so it stays small for any disk size, and records
  * a root checksum: the SHA-256 of the whole chunk list.  A restore needs
@@ -28,6 +35,7 @@
 #define REPO_MIN_CHUNK_SIZE (64u << 10)
 #define REPO_MAX_CHUNK_SIZE (64u << 20)
 #define EXPORT_NAME_MAX 100
+#define MANIFEST_FORMAT 2		/* written; 1 is still read */
 
 struct repo {
 	struct store *store;
@@ -82,6 +90,8 @@ struct manifest {
 	uint64_t read_chunks;		/* read from the disk by this export */
 	uint64_t created;
 	char root[CHUNK_ID_LEN + 1];
+	unsigned int format;		/* 1 or 2 (MANIFEST_FORMAT) */
+	bool authenticated;		/* its MAC was checked with the key */
 
 	size_t nr_lists;
 	char (*lists)[CHUNK_ID_LEN + 1];
@@ -93,7 +103,11 @@ void manifest_free(struct manifest *m);
 /* Number of chunk_size slots the image has. */
 uint64_t manifest_slots(const struct manifest *m);
 
-/* Read exports/<name>.manifest (not the chunk lists): -ENOENT if none. */
+/*
+ * Read exports/<name>.manifest (not the chunk lists): -ENOENT if none.
+ * In an encrypted repository opened with its key the manifest's MAC must
+ * verify (-EBADMSG otherwise); opened REPO_KEYLESS it is read unchecked.
+ */
 int manifest_read(struct repo *repo, const char *name, struct manifest *m);
 /* Fetch and check the chunk lists of @m into m->entries. -EBADMSG if damaged. */
 int manifest_load_entries(struct repo *repo, struct chunk_codec *codec, struct manifest *m);
