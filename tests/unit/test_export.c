@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -329,6 +330,7 @@ static struct transfer_stats do_export(struct repo *repo, struct image *img, con
 	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
 	struct manifest m = { 0 }, base = { 0 };
 	struct transfer_stats stats;
+	struct repo_lease *lease = NULL;
 
 	snprintf(m.name, sizeof(m.name), "%s", name);
 	strcpy(m.pool, "pool");
@@ -343,11 +345,13 @@ static struct transfer_stats do_export(struct repo *repo, struct image *img, con
 		assert_int_equal(manifest_load_entries(repo, codec, &base), 0);
 		snprintf(m.base, sizeof(m.base), "%s", base_name);
 	}
+	assert_int_equal(repo_lease_take(repo, "export", 0, &lease), 0);
 	assert_int_equal(repo_mark_pending(repo, name), 0);
 	assert_int_equal(export_chunks(repo, img->fd, slots, nr, base_name ? &base : NULL, &m, 3,
 				       false, &stats), 0);
 	assert_int_equal(manifest_write(repo, codec, &m), 0);
 	assert_int_equal(repo_clear_pending(repo, name), 0);
+	repo_lease_release(lease);
 	manifest_free(&m);
 	manifest_free(&base);
 	chunk_codec_free(codec);
@@ -746,6 +750,102 @@ static void test_manifest_authenticated(void **state)
 	image_destroy(&img);
 }
 
+/*
+ * gc and delete racing exports: each round exports an image as "old-<n>",
+ * then at once exports the same image as "new-<n>" (every chunk already
+ * stored: none is sent) while another thread deletes "old-<n>" and
+ * collects.  Leases make one wait for or give way to the other, so
+ * "new-<n>" always restores; without them gc deletes the chunks the new
+ * export counted as stored.
+ */
+struct racer {
+	const char *url;
+	char name[32];
+	int deleted, busy;
+};
+
+static void *race_delete(void *arg)
+{
+	struct racer *rc = arg;
+	struct chunk_codec *codec;
+	struct repo_lease *lease;
+	struct gc_result gc;
+	struct repo repo;
+	int r;
+
+	if (repo_open(&repo, rc->url, NULL, 0, 0))
+		return NULL;
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+	for (;;) {
+		/* what snapctl export delete does */
+		r = repo_lease_take(&repo, "gc", 0, &lease);
+		if (!r) {
+			r = repo_delete_export(&repo, rc->name);
+			if (!r)
+				r = repo_gc_leased(&repo, codec, true, 0, lease, &gc);
+			repo_lease_release(lease);
+		}
+		if (r != -EBUSY)
+			break;
+		rc->busy++;
+		usleep(1000);
+	}
+	rc->deleted = r == 0;
+	chunk_codec_free(codec);
+	repo_close(&repo);
+	return NULL;
+}
+
+static void test_gc_races_export(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t slots[32];
+	struct racer rc = { 0 };
+	struct transfer_stats s;
+	struct image img;
+	struct repo repo;
+	char url[160], name[32];
+	pthread_t thread;
+	int round, busy = 0;
+	size_t i;
+
+	snprintf(url, sizeof(url), "%s/race", fx->url);
+	rc.url = url;
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	image_create(&img, fx->dir, "race-image", 32 * SLOT);
+	for (i = 0; i < 32; i++)
+		slots[i] = i;
+	for (round = 0; round < 40; round++) {
+		image_write(&img, 0, 32 * SLOT, 1000 + round);
+		snprintf(rc.name, sizeof(rc.name), "old-%d", round);
+		do_export(&repo, &img, rc.name, slots, 32, NULL);
+		rc.busy = 0;
+		assert_int_equal(pthread_create(&thread, NULL, race_delete, &rc), 0);
+		snprintf(name, sizeof(name), "new-%d", round);
+		s = do_export(&repo, &img, name, slots, 32, NULL);
+		pthread_join(thread, NULL);
+		assert_true(rc.deleted);
+		busy += rc.busy;
+		(void)s;
+		{
+			struct chunk_codec *codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+			struct transfer_stats v;
+			struct manifest m;
+
+			assert_int_equal(manifest_read(&repo, name, &m), 0);
+			assert_int_equal(manifest_load_entries(&repo, codec, &m), 0);
+			if (import_chunks(&repo, &m, -1, 2, false, &v))
+				fail_msg("round %d: %s", round, repo.error);
+			manifest_free(&m);
+			chunk_codec_free(codec);
+		}
+	}
+	print_message("gc gave way to an export %d times in 40 rounds\n", busy);
+	do_restore(&repo, "new-39", &img, fx->dir);
+	image_destroy(&img);
+	repo_close(&repo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -759,6 +859,7 @@ int main(void)
 		cmocka_unit_test(test_damaged_manifest),
 		cmocka_unit_test(test_encrypted_repository),
 		cmocka_unit_test(test_manifest_authenticated),
+		cmocka_unit_test(test_gc_races_export),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -57,18 +57,20 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 	},
 	[EXPORT_DELETE] = {
 		.noun = "export", .verb = "delete",
-		.usage = "<url> <export> [--key-file <file>] [--json]",
+		.usage = "<url> <export> [--key-file <file>] [--wait] [--json]",
 		.help = "Delete an export, then the chunks no other export needs.  Every\n"
-			"other export stays restorable: none depends on another.",
+			"other export stays restorable: none depends on another.  Refused\n"
+			"(exit 4) while an export to the repository is running, from this\n"
+			"or another host, unless --wait: then it waits for it to end.",
 		.flags = CMD_JSON,
 		.run = cmd_export_delete,
 	},
 	[EXPORT_GC] = {
 		.noun = "export", .verb = "gc",
-		.usage = "<url> [--key-file <file>] [--force] [--json]",
+		.usage = "<url> [--key-file <file>] [--force] [--wait] [--json]",
 		.help = "Delete the chunks no export references.  Refused while an export is\n"
-			"under way or interrupted (its chunks are not referenced yet) unless\n"
-			"--force.",
+			"interrupted (its chunks are not referenced yet) unless --force, and\n"
+			"while one is running (it holds a lease) unless --wait, which waits.",
 		.flags = CMD_JSON,
 		.run = cmd_export_gc,
 	},
@@ -107,6 +109,7 @@ struct export_options {
 	uint64_t chunk_size;
 	unsigned int jobs;
 	bool force;
+	bool wait;
 };
 
 static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **argv,
@@ -119,11 +122,12 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "wait", no_argument, NULL, 'w' },
 		{ 0 }
 	};
 	const char *allowed = cmd == &snapctl_export_cmds[EXPORT] ? "bnkcj" :
-			      cmd == &snapctl_export_cmds[EXPORT_GC] ? "kf" :
-			      cmd == &snapctl_export_cmds[EXPORT_DELETE] ? "k" :
+			      cmd == &snapctl_export_cmds[EXPORT_GC] ? "kfw" :
+			      cmd == &snapctl_export_cmds[EXPORT_DELETE] ? "kw" :
 			      cmd == &snapctl_export_cmds[EXPORT_LIST] ? "" : "kj";
 	char *end;
 	int c;
@@ -159,6 +163,9 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 			break;
 		case 'f':
 			o->force = true;
+			break;
+		case 'w':
+			o->wait = true;
 			break;
 		}
 	}
@@ -323,6 +330,7 @@ static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct ex
 	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
 	struct manifest base = { 0 };
 	struct transfer_stats stats;
+	struct repo_lease *lease = NULL;
 	uint64_t *slots = NULL;
 	size_t nr_slots = 0;
 	int fd = -1, r, code = EXIT_OK;
@@ -347,7 +355,10 @@ static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct ex
 		code = fail_with(EXIT_FAILURE_GENERIC, "cannot open %s: %s", dev, strerror(errno));
 		goto out;
 	}
-	r = repo_mark_pending(repo, m->name);
+	/* held until the manifest is written: no gc deletes what we count as stored */
+	r = repo_lease_take(repo, "export", 0, &lease);
+	if (!r)
+		r = repo_mark_pending(repo, m->name);
 	if (!r)
 		r = export_chunks(repo, fd, slots, nr_slots, o->base ? &base : NULL, m, o->jobs,
 				  !ctx->json, &stats);
@@ -380,6 +391,7 @@ static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct ex
 		print_rate("read", &stats);
 	}
 out:
+	repo_lease_release(lease);
 	if (fd >= 0)
 		close(fd);
 	free(slots);
@@ -783,8 +795,8 @@ static int cmd_export_verify(struct snapctl_ctx *ctx, int argc, char **argv)
 	return code;
 }
 
-static int gc_and_report(struct snapctl_ctx *ctx, struct repo *repo, bool force,
-			 const char *deleted)
+static int gc_and_report(struct snapctl_ctx *ctx, struct repo *repo, bool force, bool wait,
+			 struct repo_lease *lease, const char *deleted)
 {
 	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
 	struct gc_result res;
@@ -792,7 +804,7 @@ static int gc_and_report(struct snapctl_ctx *ctx, struct repo *repo, bool force,
 
 	if (!codec)
 		return fail_with(EXIT_FAILURE_GENERIC, "out of memory");
-	r = repo_gc(repo, codec, force, &res);
+	r = repo_gc_leased(repo, codec, force, wait ? LEASE_WAIT : 0, lease, &res);
 	chunk_codec_free(codec);
 	if (r == -EBUSY && deleted) {
 		fprintf(stderr, "snapctl: export '%s' deleted; its chunks stay until 'snapctl export gc': %s\n",
@@ -828,6 +840,7 @@ static int cmd_export_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT_DELETE];
 	struct export_options o;
 	struct export_list list;
+	struct repo_lease *lease = NULL;
 	struct repo repo;
 	bool found = false;
 	int ind, r, code;
@@ -842,10 +855,14 @@ static int cmd_export_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (!export_name_valid(argv[ind + 1]))
 		return snapctl_usage_error(cmd, "'%s' is not a valid export name", argv[ind + 1]);
 	r = repo_open(&repo, argv[ind], o.key_file, 0, 0);
+	/* the lease first: nothing is deleted while an export may count on it */
+	if (!r)
+		r = repo_lease_take(&repo, "gc", o.wait ? LEASE_WAIT : 0, &lease);
 	if (!r)
 		r = repo_list_exports(&repo, &list);
 	if (r) {
 		code = repo_exit(&repo, r);
+		repo_lease_release(lease);
 		repo_close(&repo);
 		return code;
 	}
@@ -857,7 +874,8 @@ static int cmd_export_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	else if ((r = repo_delete_export(&repo, argv[ind + 1])))
 		code = repo_exit(&repo, r);
 	else
-		code = gc_and_report(ctx, &repo, false, argv[ind + 1]);
+		code = gc_and_report(ctx, &repo, false, o.wait, lease, argv[ind + 1]);
+	repo_lease_release(lease);
 	repo_close(&repo);
 	return code;
 }
@@ -876,7 +894,7 @@ static int cmd_export_gc(struct snapctl_ctx *ctx, int argc, char **argv)
 		return snapctl_usage_error(cmd, argc - ind < 1 ? "expects a URL" :
 					   "unexpected argument '%s'", argv[ind + 1]);
 	r = repo_open(&repo, argv[ind], o.key_file, 0, 0);
-	code = r ? repo_exit(&repo, r) : gc_and_report(ctx, &repo, o.force, NULL);
+	code = r ? repo_exit(&repo, r) : gc_and_report(ctx, &repo, o.force, o.wait, NULL, NULL);
 	repo_close(&repo);
 	return code;
 }
