@@ -11,8 +11,10 @@
 
 #include "repo.h"
 
-#define TRANSFER_DEFAULT_JOBS 4
 #define TRANSFER_MAX_JOBS 64
+
+/* The default of --jobs: the CPUs online (at most TRANSFER_MAX_JOBS). */
+unsigned int transfer_default_jobs(void);
 
 struct transfer_stats {
 	uint64_t bytes;			/* image bytes read or written */
@@ -33,7 +35,9 @@ struct transfer_stats {
  * When the image is larger or smaller than @base's, the slots whose
  * length changed (the last slot of either) are read too, whatever @slots
  * says, so an incremental export of a resized disk restores exactly.
- * A progress line is drawn on stderr when @progress.
+ * A progress line is drawn on stderr when @progress.  @jobs (0: one per
+ * CPU) threads hash and compress, as many (at least four) upload; one
+ * thread reads.
  */
 int export_chunks(struct repo *repo, int fd, const uint64_t *slots, size_t nr_slots,
 		  const struct manifest *base, struct manifest *m, unsigned int jobs,

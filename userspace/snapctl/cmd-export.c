@@ -12,6 +12,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +80,8 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 	[EXPORT] = {
 		.verb = "export",
 		.usage = "<pool> <snapshot> <url> [--base <export>] [--name <export>]\n"
+			 "          [--key-file <file>] [--chunk-size <size>] [--jobs <n>] [--json]\n"
+			 "   or: snapctl export --image <device or file> <url> --name <export>\n"
 			 "          [--key-file <file>] [--chunk-size <size>] [--jobs <n>] [--json]",
 		.help = "Export a snapshot to an object store: every written chunk, or with\n"
 			"--base only the chunks changed since that earlier export of the same\n"
@@ -84,7 +89,11 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"it becomes visible when its manifest is written, last.  Run again, an\n"
 			"interrupted export skips what is stored already.  --key-file encrypts\n"
 			"a new repository (AES-256-GCM; the key is 32 bytes or 64 hex digits);\n"
-			"--chunk-size sets a new repository's chunk size (default 4M).\n" URL_HELP,
+			"--chunk-size sets a new repository's chunk size (default 4M); --jobs\n"
+			"sets the threads that hash, compress and upload (default: the CPUs).\n"
+			"--image exports a block device or raw image file that is in no pool\n"
+			"(a VM image, an LVM volume), fully, in the same format; holes and zero\n"
+			"chunks are skipped.\n" URL_HELP,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_export,
 	},
@@ -103,6 +112,7 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 /*----------------------------------------------------------------*/
 
 struct export_options {
+	const char *image;
 	const char *base;
 	const char *name;
 	const char *key_file;
@@ -123,9 +133,10 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "wait", no_argument, NULL, 'w' },
+		{ "image", required_argument, NULL, 'i' },
 		{ 0 }
 	};
-	const char *allowed = cmd == &snapctl_export_cmds[EXPORT] ? "bnkcj" :
+	const char *allowed = cmd == &snapctl_export_cmds[EXPORT] ? "bnkcji" :
 			      cmd == &snapctl_export_cmds[EXPORT_GC] ? "kfw" :
 			      cmd == &snapctl_export_cmds[EXPORT_DELETE] ? "kw" :
 			      cmd == &snapctl_export_cmds[EXPORT_LIST] ? "" : "kj";
@@ -166,6 +177,9 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 			break;
 		case 'w':
 			o->wait = true;
+			break;
+		case 'i':
+			o->image = optarg;
 			break;
 		}
 	}
@@ -400,6 +414,149 @@ out:
 	return code;
 }
 
+/*
+ * The slots of the image file @fd holding data: SEEK_DATA / SEEK_HOLE
+ * skip holes; a device (or a file system without them) gives every slot.
+ */
+static int image_slots(int fd, uint64_t bytes, uint64_t chunk, uint64_t **slots_out,
+		       size_t *nr_out)
+{
+	uint64_t nr_slots = (bytes + chunk - 1) / chunk, *slots, s;
+	off_t data = 0, hole;
+	size_t nr = 0;
+
+	slots = malloc((nr_slots ? nr_slots : 1) * sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (;;) {
+		data = lseek(fd, data, SEEK_DATA);
+		if (data < 0) {
+			if (errno == ENXIO)
+				break;			/* no more data */
+			for (nr = 0; nr < nr_slots; nr++)	/* no holes known */
+				slots[nr] = nr;
+			break;
+		}
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > bytes)
+			hole = bytes;
+		for (s = data / chunk; s < nr_slots && s * chunk < (uint64_t)hole; s++)
+			if (!nr || slots[nr - 1] < s)
+				slots[nr++] = s;
+		if ((uint64_t)hole >= bytes)
+			break;
+		data = hole;
+	}
+	*slots_out = slots;
+	*nr_out = nr;
+	return 0;
+}
+
+/* snapctl export --image PATH URL --name N: a device or file in no pool. */
+static int export_image(struct snapctl_ctx *ctx, const struct snapctl_cmd *cmd,
+			const struct export_options *o, const char *url)
+{
+	struct chunk_codec *codec = NULL;
+	struct manifest m = { 0 }, existing;
+	struct transfer_stats stats;
+	struct repo_lease *lease = NULL;
+	uint64_t *slots = NULL, bytes;
+	size_t nr_slots = 0;
+	struct repo repo;
+	const char *base;
+	struct stat st;
+	int fd, r, code = EXIT_OK;
+
+	if (o->base)
+		return snapctl_usage_error(cmd, "--image exports are full: --base does not apply");
+	if (!o->name)
+		return snapctl_usage_error(cmd, "--image needs --name <export>");
+	fd = open(o->image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail_with(errno == ENOENT ? EXIT_NOT_FOUND : EXIT_FAILURE_GENERIC,
+				 "cannot open %s: %s", o->image, strerror(errno));
+	if (fstat(fd, &st) || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
+		close(fd);
+		return fail_with(EXIT_USAGE, "%s is neither a block device nor a regular file", o->image);
+	}
+	if (S_ISBLK(st.st_mode) ? ioctl(fd, BLKGETSIZE64, &bytes) : (bytes = st.st_size, 0)) {
+		code = fail_with(EXIT_FAILURE_GENERIC, "cannot get the size of %s: %s", o->image,
+				 strerror(errno));
+		close(fd);
+		return code;
+	}
+	if (!bytes) {
+		close(fd);
+		return fail_with(EXIT_USAGE, "%s is empty: nothing to export", o->image);
+	}
+	base = strrchr(o->image, '/') ? strrchr(o->image, '/') + 1 : o->image;
+	snprintf(m.name, sizeof(m.name), "%s", o->name);
+	snprintf(m.disk, sizeof(m.disk), "%s", base);
+	m.image_bytes = bytes;
+	m.block_bytes = 512;
+	m.snapshot_time = st.st_mtime;
+
+	r = repo_open(&repo, url, o->key_file, o->chunk_size, REPO_CREATE);
+	if (r) {
+		code = repo_exit(&repo, r);
+		goto out;
+	}
+	r = manifest_read(&repo, m.name, &existing);
+	if (!r) {
+		manifest_free(&existing);
+		code = fail_with(EXIT_REFUSED, "%s has an export named '%s' already; choose another --name or delete it",
+				 repo.url, m.name);
+		goto out;
+	}
+	if (r != -ENOENT) {
+		code = repo_exit(&repo, r);
+		goto out;
+	}
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+	r = codec ? image_slots(fd, bytes, repo.chunk_size, &slots, &nr_slots) : -ENOMEM;
+	if (!r)
+		r = repo_lease_take(&repo, "export", 0, &lease);
+	if (!r)
+		r = repo_mark_pending(&repo, m.name);
+	if (!r)
+		r = export_chunks(&repo, fd, slots, nr_slots, NULL, &m, o->jobs, !ctx->json, &stats);
+	if (!r)
+		r = manifest_write(&repo, codec, &m);
+	if (!r)
+		r = repo_clear_pending(&repo, m.name);
+	if (r) {
+		code = repo_exit(&repo, r);
+		fprintf(stderr, "snapctl: export '%s' is incomplete; run the same command again to finish it\n",
+			m.name);
+		goto out;
+	}
+	if (ctx->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_begin_object(&j, NULL);
+		manifest_json(&j, &m);
+		json_string(&j, "image", o->image);
+		stats_json(&j, &stats);
+		json_end_object(&j);
+		json_finish(&j);
+	} else {
+		printf("exported %s to %s as '%s' (full)\n", o->image, repo.url, m.name);
+		printf("%" PRIu64 " chunks read, %" PRIu64 " uploaded (%.1f MiB), %" PRIu64 " already stored, %" PRIu64 " zero; the image has %" PRIu64 " chunks\n",
+		       stats.chunks, stats.new_chunks, mib(stats.new_bytes), stats.stored_chunks,
+		       stats.zero_chunks, m.stored_chunks);
+		print_rate("read", &stats);
+	}
+out:
+	repo_lease_release(lease);
+	chunk_codec_free(codec);
+	free(slots);
+	manifest_free(&m);
+	repo_close(&repo);
+	close(fd);
+	return code;
+}
+
 static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT];
@@ -415,6 +572,12 @@ static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
+	if (o.image) {
+		if (argc - ind != 1)
+			return snapctl_usage_error(cmd, argc - ind < 1 ? "--image expects a URL" :
+						   "unexpected argument '%s'", argv[ind + 1]);
+		return export_image(ctx, cmd, &o, argv[ind]);
+	}
 	if (argc - ind != 3)
 		return snapctl_usage_error(cmd, argc - ind < 3 ? "expects a pool, a snapshot and a URL" :
 					   "unexpected argument '%s'", argv[ind + 3]);
