@@ -374,7 +374,7 @@ static void do_restore(struct repo *repo, const char *name, const struct image *
 	assert_int_equal(m.image_bytes, img->bytes);
 	assert_int_equal(ftruncate(fd, m.image_bytes), 0);
 	assert_int_equal(manifest_load_entries(repo, codec, &m), 0);
-	assert_int_equal(import_chunks(repo, &m, fd, 3, false, &stats), 0);
+	assert_int_equal(import_chunks(repo, &m, fd, 3, 0, false, &stats), 0);
 	assert_int_equal(stats.chunks, m.stored_chunks);
 	close(fd);
 	image_check(img, path);
@@ -528,6 +528,61 @@ static void test_resized_incremental(void **state)
 	repo_close(&repo);
 }
 
+/*
+ * A restore resumed into what an interrupted one left (here: half the
+ * chunks in place, one slot holding another image's data, one chunk
+ * damaged) fetches only what is missing and ends byte-equal.
+ */
+static void test_import_resume(void **state)
+{
+	struct fixture *fx = *state;
+	struct chunk_codec *codec;
+	struct transfer_stats s;
+	uint64_t all[24];
+	struct image img;
+	struct repo repo;
+	struct manifest m;
+	uint8_t junk[4096];
+	char url[160], path[160];
+	size_t i;
+	int fd;
+
+	snprintf(url, sizeof(url), "%s/resume", fx->url);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+	image_create(&img, fx->dir, "resume-image", 24 * SLOT);
+	for (i = 0; i < 24; i++) {
+		all[i] = i;
+		if (i % 3)
+			image_write(&img, i * SLOT, SLOT, 500 + i);
+	}
+	do_export(&repo, &img, "res", all, 24, NULL);
+	assert_int_equal(manifest_read(&repo, "res", &m), 0);
+	assert_int_equal(manifest_load_entries(&repo, codec, &m), 0);
+
+	/* what a killed restore left: the first half, a stray write, a torn chunk */
+	snprintf(path, sizeof(path), "%s/resumed", fx->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, img.bytes), 0);
+	assert_int_equal(pwrite(fd, img.copy, 12 * SLOT, 0), 12 * SLOT);
+	fill_random(junk, sizeof(junk), 77);
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), 15 * SLOT + 100), sizeof(junk));
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), 4 * SLOT), sizeof(junk));
+
+	assert_int_equal(import_chunks(&repo, &m, fd, 2, IMPORT_RESUME, false, &s), 0);
+	/* slots 1 2 4 5 7 8 10 11 hold data in the first half; 4 is torn */
+	assert_int_equal(s.stored_chunks, 7);
+	assert_int_equal(s.chunks, m.nr_entries);
+	close(fd);
+	image_check(&img, path);
+
+	manifest_free(&m);
+	chunk_codec_free(codec);
+	image_destroy(&img);
+	repo_close(&repo);
+}
+
 /* Thousands of chunks: the chunk list spans several objects. */
 static void test_long_chunk_list(void **state)
 {
@@ -603,7 +658,7 @@ static void test_damaged_manifest(void **state)
 
 		chunk_key(m.entries[0].id, key, sizeof(key));
 		assert_int_equal(store_delete(repo.store, key), 0);
-		assert_int_equal(import_chunks(&repo, &m, -1, 2, false, &s), -EBADMSG);
+		assert_int_equal(import_chunks(&repo, &m, -1, 2, 0, false, &s), -EBADMSG);
 		assert_non_null(strstr(repo.error, m.entries[0].id));
 		assert_non_null(strstr(repo.error, "missing"));
 	}
@@ -834,7 +889,7 @@ static void test_gc_races_export(void **state)
 
 			assert_int_equal(manifest_read(&repo, name, &m), 0);
 			assert_int_equal(manifest_load_entries(&repo, codec, &m), 0);
-			if (import_chunks(&repo, &m, -1, 2, false, &v))
+			if (import_chunks(&repo, &m, -1, 2, 0, false, &v))
 				fail_msg("round %d: %s", round, repo.error);
 			manifest_free(&m);
 			chunk_codec_free(codec);
@@ -855,6 +910,7 @@ int main(void)
 		cmocka_unit_test(test_key_files),
 		cmocka_unit_test(test_full_incremental_gc),
 		cmocka_unit_test(test_resized_incremental),
+		cmocka_unit_test(test_import_resume),
 		cmocka_unit_test(test_long_chunk_list),
 		cmocka_unit_test(test_damaged_manifest),
 		cmocka_unit_test(test_encrypted_repository),

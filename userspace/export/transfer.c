@@ -58,6 +58,7 @@ struct slot_result {
 struct transfer {
 	struct repo *repo;
 	int fd;
+	unsigned int flags;		/* import: IMPORT_* */
 	/* export: slots to read; import: entries to fetch */
 	const uint64_t *slots;
 	const struct chunk_entry *entries;
@@ -219,9 +220,21 @@ static int import_entry(struct worker *w, size_t i)
 	const struct chunk_entry *e = &t->entries[i];
 	uint64_t len = slot_bytes(t->m, e->index);
 	const char *why = NULL;
-	char key[128];
+	char key[128], id[CHUNK_ID_LEN + 1];
 	int r;
 
+	if ((t->flags & IMPORT_RESUME) && t->fd >= 0 &&
+	    !read_fully(t->fd, w->data, len, e->index * t->m->chunk_size)) {
+		chunk_id(w->codec, w->data, len, id);
+		if (!strcmp(id, e->id)) {
+			/* written before the interruption */
+			w->stats.stored_chunks++;
+			w->stats.chunks++;
+			w->stats.bytes += len;
+			atomic_fetch_add(&t->progress.done, len);
+			return 0;
+		}
+	}
 	chunk_key(e->id, key, sizeof(key));
 	r = store_get_max(w->store, key, &w->obj, t->m->chunk_size + CHUNK_OVERHEAD);
 	if (r == -ENOENT)
@@ -981,8 +994,38 @@ int export_chunks(struct repo *repo, int fd, const uint64_t *given, size_t nr_gi
 	return r;
 }
 
+/*
+ * A resumed restore: the slots without a chunk must read as zeroes, and
+ * may hold another image's data.  Read each; zero what is not zero.
+ */
+static int zero_gaps(struct transfer *t)
+{
+	const struct manifest *m = t->m;
+	uint64_t slot, slots = manifest_slots(m), len;
+	size_t e = 0;
+	uint8_t *buf = malloc(m->chunk_size), *zero = calloc(1, m->chunk_size);
+	int r = buf && zero ? 0 : -ENOMEM;
+
+	for (slot = 0; !r && slot < slots; slot++) {
+		if (e < m->nr_entries && m->entries[e].index == slot) {
+			e++;
+			continue;
+		}
+		len = slot_bytes(m, slot);
+		r = read_fully(t->fd, buf, len, slot * m->chunk_size);
+		if (!r && !all_zero(buf, len))
+			r = write_fully(t->fd, zero, len, slot * m->chunk_size);
+		if (r)
+			transfer_fail(t, r, "zeroing slot %" PRIu64 " of the new disk: %s", slot,
+				      strerror(-r));
+	}
+	free(buf);
+	free(zero);
+	return r;
+}
+
 int import_chunks(struct repo *repo, const struct manifest *m, int fd, unsigned int jobs,
-		  bool progress, struct transfer_stats *stats)
+		  unsigned int flags, bool progress, struct transfer_stats *stats)
 {
 	struct transfer t;
 	uint64_t total = 0;
@@ -994,10 +1037,13 @@ int import_chunks(struct repo *repo, const struct manifest *m, int fd, unsigned 
 		return r;
 	t.entries = m->entries;
 	t.nr = m->nr_entries;
+	t.flags = flags;
 	for (i = 0; i < m->nr_entries; i++)
 		total += slot_bytes(m, m->entries[i].index);
 	progress_begin(&t.progress, fd >= 0 ? "restoring" : "verifying", total, progress);
 	r = t.nr ? run_workers(&t, jobs) : 0;
+	if (!r && (flags & IMPORT_RESUME) && fd >= 0)
+		r = zero_gaps(&t);
 	progress_end(&t.progress);
 	t.stats.seconds = seconds_since(&t.progress.start);
 	*stats = t.stats;

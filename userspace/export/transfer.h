@@ -43,12 +43,21 @@ int export_chunks(struct repo *repo, int fd, const uint64_t *slots, size_t nr_sl
 		  const struct manifest *base, struct manifest *m, unsigned int jobs,
 		  bool progress, struct transfer_stats *stats);
 
+/* import_chunks() @flags */
+#define IMPORT_RESUME	0x1	/* @fd holds part of the image already */
+
 /*
  * Restore: fetch and verify every chunk of @m (entries loaded) and write
  * it at its place in @fd; with @fd < 0 only verify.  The first failure
  * stops the work and is explained in repo->error, naming the chunk.
+ *
+ * With IMPORT_RESUME, @fd is an interrupted restore (of this export or of
+ * any other): a slot whose content there has the chunk's id already is
+ * not fetched again (counted in stored_chunks), and a slot the manifest
+ * has no chunk for is read and zeroed unless it is zero, so the result is
+ * the image whatever @fd held.
  */
 int import_chunks(struct repo *repo, const struct manifest *m, int fd, unsigned int jobs,
-		  bool progress, struct transfer_stats *stats);
+		  unsigned int flags, bool progress, struct transfer_stats *stats);
 
 #endif /* DMROW_EXPORT_TRANSFER_H */

@@ -99,10 +99,18 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 	},
 	[IMPORT] = {
 		.verb = "import",
-		.usage = "<url> <export> <pool> <new disk> [--key-file <file>] [--jobs <n>] [--json]",
+		.usage = "<url> <export> <pool> <new disk> [--resume] [--key-file <file>] [--jobs <n>]\n"
+			 "          [--json]\n"
+			 "   or: snapctl import <url> <export> --image <new file or device> [--key-file <file>]\n"
+			 "          [--jobs <n>] [--json]",
 		.help = "Restore an export into a new disk of a pool, verifying every chunk.\n"
 			"The disk is built as <new disk>.importing and renamed when complete; on\n"
-			"failure it is removed.",
+			"failure it is removed.  An import that was killed leaves that disk:\n"
+			"--resume continues into it, fetching only the chunks it lacks (any\n"
+			"export may have been restored into it: every slot is checked).  With\n"
+			"--resume a failure keeps the disk for the next --resume.\n"
+			"--image restores into a raw image file (made, never overwritten) or\n"
+			"a block device at least as large as the image, outside any pool.",
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_import,
 	},
@@ -120,6 +128,7 @@ struct export_options {
 	unsigned int jobs;
 	bool force;
 	bool wait;
+	bool resume;
 };
 
 static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **argv,
@@ -134,12 +143,14 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 		{ "force", no_argument, NULL, 'f' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "image", required_argument, NULL, 'i' },
+		{ "resume", no_argument, NULL, 'r' },
 		{ 0 }
 	};
 	const char *allowed = cmd == &snapctl_export_cmds[EXPORT] ? "bnkcji" :
 			      cmd == &snapctl_export_cmds[EXPORT_GC] ? "kfw" :
 			      cmd == &snapctl_export_cmds[EXPORT_DELETE] ? "kw" :
-			      cmd == &snapctl_export_cmds[EXPORT_LIST] ? "" : "kj";
+			      cmd == &snapctl_export_cmds[EXPORT_LIST] ? "" :
+			      cmd == &snapctl_export_cmds[IMPORT] ? "kjri" : "kj";
 	char *end;
 	int c;
 
@@ -180,6 +191,9 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 			break;
 		case 'i':
 			o->image = optarg;
+			break;
+		case 'r':
+			o->resume = true;
 			break;
 		}
 	}
@@ -701,23 +715,96 @@ static void discard_import(const char *pool, const struct record *disk)
 
 static int write_import(struct snapctl_ctx *ctx, struct repo *repo, const struct manifest *m,
 			const char *pool, const struct record *disk, unsigned int jobs,
-			struct transfer_stats *stats)
+			unsigned int flags, struct transfer_stats *stats)
 {
 	char dev[256], path[300];
 	int fd, r;
 
 	disk_device_name(pool, disk, dev, sizeof(dev));
 	snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	fd = open(path, ((flags & IMPORT_RESUME) ? O_RDWR : O_WRONLY) | O_CLOEXEC);
 	if (fd < 0)
 		return fail_with(EXIT_FAILURE_GENERIC, "cannot open %s: %s", path, strerror(errno));
-	r = import_chunks(repo, m, fd, jobs, !ctx->json, stats);
+	r = import_chunks(repo, m, fd, jobs, flags, !ctx->json, stats);
 	if (!r && fsync(fd))
 		r = -errno;
 	close(fd);
 	if (r)
 		return repo_exit(repo, r);
 	return 0;
+}
+
+/* snapctl import URL EXPORT --image PATH: into a new file or a device. */
+static int import_image(struct snapctl_ctx *ctx, const struct export_options *o,
+			const char *url, const char *name)
+{
+	struct transfer_stats stats;
+	struct manifest m = { 0 };
+	struct repo repo;
+	struct stat st;
+	uint64_t bytes = 0;
+	bool made = false;
+	int fd = -1, r, code;
+
+	code = open_export(&repo, url, name, o->key_file, &m);
+	if (code)
+		goto out;
+	if (!stat(o->image, &st) && S_ISBLK(st.st_mode)) {
+		fd = open(o->image, O_WRONLY | O_CLOEXEC | O_EXCL);
+		if (fd >= 0 && ioctl(fd, BLKGETSIZE64, &bytes))
+			bytes = 0;
+		if (fd >= 0 && bytes < m.image_bytes) {
+			code = fail_with(EXIT_NO_SPACE, "%s holds %" PRIu64 " bytes; the image has %" PRIu64,
+					 o->image, bytes, m.image_bytes);
+			goto out;
+		}
+	} else {
+		fd = open(o->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		made = fd >= 0;
+		if (made && ftruncate(fd, m.image_bytes)) {
+			code = fail_with(exit_for_errno(-errno), "cannot size %s: %s", o->image,
+					 strerror(errno));
+			goto out;
+		}
+	}
+	if (fd < 0) {
+		code = fail_with(errno == EEXIST ? EXIT_REFUSED : EXIT_FAILURE_GENERIC,
+				 "cannot create %s: %s%s", o->image, strerror(errno),
+				 errno == EEXIST ? " (an image is restored into a new file only)" : "");
+		goto out;
+	}
+	r = import_chunks(&repo, &m, fd, o->jobs, 0, !ctx->json, &stats);
+	if (!r && fsync(fd))
+		r = -errno;
+	if (r) {
+		code = repo_exit(&repo, r);
+		goto out;
+	}
+	if (ctx->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_begin_object(&j, NULL);
+		json_string(&j, "export", m.name);
+		json_string(&j, "image", o->image);
+		json_u64(&j, "image_bytes", m.image_bytes);
+		stats_json(&j, &stats);
+		json_end_object(&j);
+		json_finish(&j);
+	} else {
+		printf("restored '%s' into %s, %" PRIu64 " chunks verified\n", m.name, o->image,
+		       stats.chunks);
+		print_rate("wrote", &stats);
+	}
+	made = false;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(o->image);
+	manifest_free(&m);
+	repo_close(&repo);
+	return code;
 }
 
 static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
@@ -732,12 +819,20 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct repo repo;
 	uint64_t block, sectors, id = 1;
 	struct record_list disks;
-	unsigned int i;
+	unsigned int i, flags = 0;
 	int ind, r, code;
 
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
+	if (o.image) {
+		if (o.resume)
+			return snapctl_usage_error(cmd, "--resume applies to a pool's disk, not to --image");
+		if (argc - ind != 2)
+			return snapctl_usage_error(cmd, argc - ind < 2 ? "--image expects a URL and an export" :
+						   "unexpected argument '%s'", argv[ind + 2]);
+		return import_image(ctx, &o, argv[ind], argv[ind + 1]);
+	}
 	if (argc - ind != 4)
 		return snapctl_usage_error(cmd, argc - ind < 4 ? "expects a URL, an export, a pool and a new disk name" :
 					   "unexpected argument '%s'", argv[ind + 4]);
@@ -760,32 +855,56 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	/* The new disk: whole pool blocks covering the image; the tail reads zeroes. */
 	block = pool_block_bytes(cfg.name);
 	sectors = (m.image_bytes + block - 1) / block * block >> 9;
-	if (!pool_list(cfg.name, "list_disks", "", &disks)) {
-		for (i = 0; i < disks.nr; i++)
-			if (record_u64(&disks.records[i], "id") >= id)
-				id = record_u64(&disks.records[i], "id") + 1;
-		record_list_free(&disks);
-	}
 	snprintf(temp_name, sizeof(temp_name), "%s.importing", argv[ind + 3]);
-	r = pool_send(cfg.name, NULL, "create_disk %" PRIu64 " %" PRIu64 " %s", id, sectors,
-		      temp_name);
-	if (r) {
-		code = message_failed("creating the disk to import into", r);
-		goto out;
-	}
-	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
-	r = pool_find_disk(cfg.name, idbuf, &disk);
-	if (r) {
-		code = message_failed("looking up the new disk", r);
-		goto out;
+	if (!pool_find_disk(cfg.name, temp_name, &disk)) {
+		/* an import that was killed (or failed with --resume) */
+		if (!o.resume) {
+			record_free(&disk);
+			code = fail_with(EXIT_REFUSED, "pool '%s' holds '%s', an import that did not finish: continue it with --resume, or remove that disk",
+					 cfg.name, temp_name);
+			goto out;
+		}
+		if (record_u64(&disk, "size") != sectors) {
+			code = fail_with(EXIT_REFUSED, "'%s' has %" PRIu64 " sectors, export '%s' needs %" PRIu64 ": remove that disk and import again",
+					 temp_name, record_u64(&disk, "size"), m.name, sectors);
+			goto out_disk;
+		}
+		id = record_u64(&disk, "id");
+		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+		flags |= IMPORT_RESUME;
+	} else {
+		if (!pool_list(cfg.name, "list_disks", "", &disks)) {
+			for (i = 0; i < disks.nr; i++)
+				if (record_u64(&disks.records[i], "id") >= id)
+					id = record_u64(&disks.records[i], "id") + 1;
+			record_list_free(&disks);
+		}
+		r = pool_send(cfg.name, NULL, "create_disk %" PRIu64 " %" PRIu64 " %s", id, sectors,
+			      temp_name);
+		if (r) {
+			code = message_failed("creating the disk to import into", r);
+			goto out;
+		}
+		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+		r = pool_find_disk(cfg.name, idbuf, &disk);
+		if (r) {
+			code = message_failed("looking up the new disk", r);
+			goto out;
+		}
 	}
 	r = activate_disk(cfg.name, &disk);
 	if (r) {
 		code = fail_with(exit_for_errno(r), "cannot create the new disk's device: %s", strerror(-r));
-		discard_import(cfg.name, &disk);
+		if (!o.resume)
+			discard_import(cfg.name, &disk);
 		goto out_disk;
 	}
-	code = write_import(ctx, &repo, &m, cfg.name, &disk, o.jobs, &stats);
+	code = write_import(ctx, &repo, &m, cfg.name, &disk, o.jobs, flags, &stats);
+	if (code && o.resume) {
+		fprintf(stderr, "snapctl: the incomplete disk %s is kept: run the same command again to continue\n",
+			temp_name);
+		goto out_disk;
+	}
 	if (code) {
 		fprintf(stderr, "snapctl: nothing was restored: the incomplete disk is removed\n");
 		discard_import(cfg.name, &disk);
@@ -826,6 +945,8 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	} else {
 		printf("restored '%s' into disk %s of pool %s: /dev/mapper/%s (id %" PRIu64 "), %" PRIu64 " chunks verified\n",
 		       m.name, argv[ind + 3], cfg.name, dev, id, stats.chunks);
+		if (flags & IMPORT_RESUME)
+			printf("resumed: %" PRIu64 " chunks were in place already\n", stats.stored_chunks);
 		print_rate("wrote", &stats);
 	}
 out_disk:
@@ -934,7 +1055,7 @@ static int cmd_export_verify(struct snapctl_ctx *ctx, int argc, char **argv)
 					   "unexpected argument '%s'", argv[ind + 2]);
 	code = open_export(&repo, argv[ind], argv[ind + 1], o.key_file, &m);
 	if (!code) {
-		r = import_chunks(&repo, &m, -1, o.jobs, !ctx->json, &stats);
+		r = import_chunks(&repo, &m, -1, o.jobs, 0, !ctx->json, &stats);
 		if (r)
 			code = repo_exit(&repo, r);
 	}
