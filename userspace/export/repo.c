@@ -1037,6 +1037,17 @@ int repo_gc_leased(struct repo *repo, struct chunk_codec *codec, bool force,
 	int r;
 
 	memset(res, 0, sizeof(*res));
+	/* an interrupted export is reported as such, before any lease it left */
+	if (!force) {
+		r = repo_list_exports(repo, &list);
+		for (i = 0; !r && i < list.nr; i++)
+			if (list.entries[i].pending)
+				r = set_error(repo, -EBUSY, "export '%s' is under way or was interrupted: finish it (run it again) or delete it first",
+					      list.entries[i].name);
+		export_list_free(&list);
+		if (r)
+			return r;
+	}
 	if (!held) {
 		r = repo_lease_take(repo, "gc", lease_flags, &walk.lease);
 		if (r)
