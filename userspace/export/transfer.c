@@ -40,6 +40,8 @@
 
 #include "transfer.h"
 
+#define MIN_UPLOADERS 4			/* uploaders, and default fetchers */
+
 struct progress {
 	const char *verb;
 	uint64_t total;
@@ -288,8 +290,10 @@ static int run_workers(struct transfer *t, unsigned int jobs)
 	unsigned int i, started = 0;
 	int r = 0;
 
+	/* by default: fetches wait on the store more than on a CPU */
 	if (!jobs)
-		jobs = transfer_default_jobs();
+		jobs = transfer_default_jobs() < MIN_UPLOADERS ? MIN_UPLOADERS :
+		       transfer_default_jobs();
 	if (jobs > t->nr)
 		jobs = t->nr ? t->nr : 1;
 	workers = calloc(jobs, sizeof(*workers));
@@ -439,7 +443,8 @@ static void queue_wake(struct queue *q)
 /* The export pipeline. */
 
 #define READ_DEPTH 4			/* reads in flight */
-#define MIN_UPLOADERS 4
+/* Fewer slots than this: ask about each chunk instead of listing them all. */
+#define LIST_THRESHOLD 64
 #define PIPELINE_MEMORY (256u << 20)	/* for the work items' buffers */
 #define DIRECT_ALIGN 4096
 
@@ -463,6 +468,7 @@ struct pipeline {
 	struct work *items;
 	size_t nr_items;
 	int direct_fd;			/* O_DIRECT on the image, or t->fd */
+	bool listed;			/* stored holds the repository's chunks */
 	struct id_list stored;
 };
 
@@ -644,7 +650,7 @@ static void *coder_main(void *arg)
 			continue;
 		}
 		chunk_id(st->codec, w->data, w->len, res->id);
-		if (id_stored(&p->stored, res->id)) {
+		if (p->listed && id_stored(&p->stored, res->id)) {
 			/* an interrupted export resumes here, too */
 			st->stats.stored_chunks++;
 			r = queue_push(&p->free_q, w);
@@ -675,6 +681,20 @@ static void *uploader_main(void *arg)
 		const char *id = t->results[w->i].id;
 
 		chunk_key(id, key, sizeof(key));
+		if (!p->listed) {
+			/* a few chunks: one request each beats listing the repository */
+			r = store_exists(st->store, key);
+			if (!r) {
+				st->stats.stored_chunks++;
+				r = queue_push(&p->free_q, w);
+				continue;
+			}
+			if (r != -ENOENT) {
+				r = transfer_fail(t, r, "chunk %s (slot %" PRIu64 "): %s", id,
+						  t->slots[w->i], store_error(st->store));
+				break;
+			}
+		}
 		r = store_put(st->store, key, w->obj.data, w->obj.len);
 		if (r) {
 			r = transfer_fail(t, r, "storing chunk %s (slot %" PRIu64 "): %s", id,
@@ -763,13 +783,17 @@ static int run_pipeline(struct transfer *t, unsigned int jobs)
 	if (p.nr_items < READ_DEPTH + 2)
 		p.nr_items = READ_DEPTH + 2;
 
-	/* what the repository holds: one listing */
-	r = store_list(t->repo->store, "chunks/", collect_stored, &p.stored);
-	if (r) {
-		r = transfer_fail(t, r, "listing the stored chunks: %s", store_error(t->repo->store));
-		goto out;
+	/* what the repository holds: one listing, unless only a few slots are read */
+	if (t->nr >= LIST_THRESHOLD) {
+		r = store_list(t->repo->store, "chunks/", collect_stored, &p.stored);
+		if (r) {
+			r = transfer_fail(t, r, "listing the stored chunks: %s",
+					  store_error(t->repo->store));
+			goto out;
+		}
+		qsort(p.stored.ids, p.stored.nr, sizeof(*p.stored.ids), compare_id_strings);
+		p.listed = true;
 	}
-	qsort(p.stored.ids, p.stored.nr, sizeof(*p.stored.ids), compare_id_strings);
 
 	p.items = calloc(p.nr_items, sizeof(*p.items));
 	coders = calloc(nr_coders, sizeof(*coders));
