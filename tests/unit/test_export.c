@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -901,6 +902,51 @@ static void test_gc_races_export(void **state)
 	repo_close(&repo);
 }
 
+/* A live export lease holds gc off and is named; an expired one does not. */
+static void test_lease_refusals(void **state)
+{
+	struct fixture *fx = *state;
+	struct chunk_codec *codec;
+	struct repo_lease *lease;
+	struct gc_result gc;
+	struct repo repo;
+	char url[160], text[160];
+	int n;
+
+	snprintf(url, sizeof(url), "%s/leases", fx->url);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+
+	n = snprintf(text, sizeof(text), "dm-row-lease 1\nkind=export\nowner=export elsewhere pid 7\nexpires=%lld\nend\n",
+		     (long long)time(NULL) + 600);
+	assert_int_equal(store_put(repo.store, "leases/export-0123456789abcdef", text, n), 0);
+	assert_int_equal(repo_gc(&repo, codec, false, &gc), -EBUSY);
+	assert_non_null(strstr(repo.error, "export elsewhere pid 7"));
+	assert_int_equal(repo_gc(&repo, codec, true, &gc), -EBUSY);	/* --force is no way round */
+	/* nor is a gc lease taken first: it gives way */
+	assert_int_equal(repo_lease_take(&repo, "gc", 0, &lease), -EBUSY);
+	/* an export is not held off by another export */
+	assert_int_equal(repo_lease_take(&repo, "export", 0, &lease), 0);
+	repo_lease_release(lease);
+
+	/* the holder was killed: once its lease expired, gc runs */
+	n = snprintf(text, sizeof(text), "dm-row-lease 1\nkind=export\nowner=export elsewhere pid 7\nexpires=%lld\nend\n",
+		     (long long)time(NULL) - 1);
+	assert_int_equal(store_put(repo.store, "leases/export-0123456789abcdef", text, n), 0);
+	assert_int_equal(repo_gc(&repo, codec, false, &gc), 0);
+	/* a gc's own lease is gone when it ends */
+	assert_int_equal(repo_lease_take(&repo, "export", 0, &lease), 0);
+	repo_lease_release(lease);
+	{
+		uint64_t leases = 0;
+
+		assert_int_equal(store_list(repo.store, "leases/", count_chunk, &leases), 0);
+		assert_int_equal(leases, 1);	/* only the expired one written above */
+	}
+	chunk_codec_free(codec);
+	repo_close(&repo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -916,6 +962,7 @@ int main(void)
 		cmocka_unit_test(test_encrypted_repository),
 		cmocka_unit_test(test_manifest_authenticated),
 		cmocka_unit_test(test_gc_races_export),
+		cmocka_unit_test(test_lease_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
