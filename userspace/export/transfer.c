@@ -41,6 +41,7 @@
 #include "transfer.h"
 
 #define MIN_UPLOADERS 4			/* uploaders, and default fetchers */
+#define DIRECT_ALIGN 4096		/* O_DIRECT buffers, offsets and lengths */
 
 struct progress {
 	const char *verb;
@@ -60,6 +61,7 @@ struct slot_result {
 struct transfer {
 	struct repo *repo;
 	int fd;
+	int direct_fd;			/* import: O_DIRECT writes, or fd */
 	unsigned int flags;		/* import: IMPORT_* */
 	/* export: slots to read; import: entries to fetch */
 	const uint64_t *slots;
@@ -204,6 +206,21 @@ static int write_fully(int fd, const uint8_t *buf, size_t len, uint64_t offset)
 	return 0;
 }
 
+
+/*
+ * Open @fd's file again with O_DIRECT and @flags (through /proc, so any
+ * file or device works); @fd itself where that is refused (tmpfs).
+ */
+static int open_direct(int fd, int flags)
+{
+	char path[64];
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	dfd = open(path, flags | O_DIRECT | O_CLOEXEC);
+	return dfd >= 0 ? dfd : fd;
+}
+
 /* Everything a worker owns. */
 struct worker {
 	struct transfer *t;
@@ -254,7 +271,12 @@ static int import_entry(struct worker *w, size_t i)
 		return transfer_fail(t, r, "chunk %s (slot %" PRIu64 ") is damaged: %s", e->id,
 				     e->index, why ? why : strerror(-r));
 	if (t->fd >= 0) {
-		r = write_fully(t->fd, w->plain.data, len, e->index * t->m->chunk_size);
+		uint64_t off = e->index * t->m->chunk_size;
+		/* whole aligned chunks bypass the page cache; a short last one does not */
+		bool direct = t->direct_fd != t->fd && !(len % DIRECT_ALIGN) &&
+			      !((uintptr_t)w->plain.data % DIRECT_ALIGN);
+
+		r = write_fully(direct ? t->direct_fd : t->fd, w->plain.data, len, off);
 		if (r)
 			return transfer_fail(t, r, "writing slot %" PRIu64 " of the new disk: %s",
 					     e->index, strerror(-r));
@@ -306,6 +328,9 @@ static int run_workers(struct transfer *t, unsigned int jobs)
 		w->store = store_open(t->repo->url, &why);
 		w->codec = chunk_codec_new(&t->repo->keys, t->m->chunk_size);
 		w->data = malloc(t->m->chunk_size);
+		/* decoded chunks land here: aligned for O_DIRECT writes, never moved */
+		if (!posix_memalign((void **)&w->plain.data, DIRECT_ALIGN, t->m->chunk_size))
+			w->plain.cap = t->m->chunk_size;
 		if (!w->store)
 			r = transfer_fail(t, -EIO, "%s: %s", t->repo->url, why ? why : "cannot open");
 		else if (!w->codec || !w->data)
@@ -446,7 +471,6 @@ static void queue_wake(struct queue *q)
 /* Fewer slots than this: ask about each chunk instead of listing them all. */
 #define LIST_THRESHOLD 64
 #define PIPELINE_MEMORY (256u << 20)	/* for the work items' buffers */
-#define DIRECT_ALIGN 4096
 
 struct work {
 	size_t i;			/* index into t->slots and t->results */
@@ -747,17 +771,6 @@ static void join_stages(struct transfer *t, struct stage *stages, unsigned int n
 	}
 }
 
-/* Open the image again with O_DIRECT (through /proc: any file or device). */
-static int open_direct(int fd)
-{
-	char path[64];
-	int dfd;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	dfd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
-	return dfd >= 0 ? dfd : fd;
-}
-
 static int run_pipeline(struct transfer *t, unsigned int jobs)
 {
 	struct pipeline p = { .t = t, .direct_fd = -1 };
@@ -825,7 +838,7 @@ static int run_pipeline(struct transfer *t, unsigned int jobs)
 	}
 	if (r)
 		goto out;
-	p.direct_fd = open_direct(t->fd);
+	p.direct_fd = open_direct(t->fd, O_RDONLY);
 	r = start_stages(coders, nr_coders, coder_main);
 	if (!r)
 		r = start_stages(uploaders, nr_uploaders, uploader_main);
@@ -872,6 +885,7 @@ static int transfer_init(struct transfer *t, struct repo *repo, int fd, const st
 	memset(t, 0, sizeof(*t));
 	t->repo = repo;
 	t->fd = fd;
+	t->direct_fd = fd;
 	t->m = m;
 	atomic_init(&t->next, 0);
 	atomic_init(&t->failed, false);
@@ -1065,7 +1079,11 @@ int import_chunks(struct repo *repo, const struct manifest *m, int fd, unsigned 
 	for (i = 0; i < m->nr_entries; i++)
 		total += slot_bytes(m, m->entries[i].index);
 	progress_begin(&t.progress, fd >= 0 ? "restoring" : "verifying", total, progress);
+	if (fd >= 0)
+		t.direct_fd = open_direct(fd, O_WRONLY);
 	r = t.nr ? run_workers(&t, jobs) : 0;
+	if (t.direct_fd != fd)
+		close(t.direct_fd);
 	if (!r && (flags & IMPORT_RESUME) && fd >= 0)
 		r = zero_gaps(&t);
 	progress_end(&t.progress);
