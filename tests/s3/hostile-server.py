@@ -83,11 +83,12 @@ class Handler(BaseHTTPRequestHandler):
             self.head(200, None, [("Transfer-Encoding", "chunked")])
             self.send_bytes_forever(True)
         elif name == "truncated":
-            self.head(200, 100000)
+            self.head(200, 100000, [("Connection", "close")])
             self.wfile.write(b"y" * 1000)
             self.close_connection = True
         elif name == "overlong":
-            self.head(200, 10)
+            # closed after: the excess must not be read as the next answer
+            self.head(200, 10, [("Connection", "close")])
             try:
                 self.wfile.write(b"z" * 100000)
             except (BrokenPipeError, ConnectionResetError):
