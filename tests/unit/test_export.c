@@ -13,9 +13,11 @@
 #include <setjmp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -329,6 +331,7 @@ static struct transfer_stats do_export(struct repo *repo, struct image *img, con
 	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
 	struct manifest m = { 0 }, base = { 0 };
 	struct transfer_stats stats;
+	struct repo_lease *lease = NULL;
 
 	snprintf(m.name, sizeof(m.name), "%s", name);
 	strcpy(m.pool, "pool");
@@ -343,11 +346,13 @@ static struct transfer_stats do_export(struct repo *repo, struct image *img, con
 		assert_int_equal(manifest_load_entries(repo, codec, &base), 0);
 		snprintf(m.base, sizeof(m.base), "%s", base_name);
 	}
+	assert_int_equal(repo_lease_take(repo, "export", 0, &lease), 0);
 	assert_int_equal(repo_mark_pending(repo, name), 0);
 	assert_int_equal(export_chunks(repo, img->fd, slots, nr, base_name ? &base : NULL, &m, 3,
 				       false, &stats), 0);
 	assert_int_equal(manifest_write(repo, codec, &m), 0);
 	assert_int_equal(repo_clear_pending(repo, name), 0);
+	repo_lease_release(lease);
 	manifest_free(&m);
 	manifest_free(&base);
 	chunk_codec_free(codec);
@@ -370,7 +375,7 @@ static void do_restore(struct repo *repo, const char *name, const struct image *
 	assert_int_equal(m.image_bytes, img->bytes);
 	assert_int_equal(ftruncate(fd, m.image_bytes), 0);
 	assert_int_equal(manifest_load_entries(repo, codec, &m), 0);
-	assert_int_equal(import_chunks(repo, &m, fd, 3, false, &stats), 0);
+	assert_int_equal(import_chunks(repo, &m, fd, 3, 0, false, &stats), 0);
 	assert_int_equal(stats.chunks, m.stored_chunks);
 	close(fd);
 	image_check(img, path);
@@ -459,6 +464,126 @@ static void test_full_incremental_gc(void **state)
 	repo_close(&repo);
 }
 
+static void image_resize(struct image *img, uint64_t bytes)
+{
+	img->copy = realloc(img->copy, bytes);
+	assert_non_null(img->copy);
+	if (bytes > img->bytes)
+		memset(img->copy + img->bytes, 0, bytes - img->bytes);
+	assert_int_equal(ftruncate(img->fd, bytes), 0);
+	img->bytes = bytes;
+}
+
+/*
+ * Incrementals of a disk grown and shrunk since the base: only the slots
+ * the diff names are given, yet the restores are byte-equal (the slot
+ * whose length changed is read again).
+ */
+static void test_resized_incremental(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t all[16], grown[] = { 12 }, changed[] = { 2 };
+	struct transfer_stats s;
+	struct image img;
+	struct repo repo;
+	char url[160];
+	size_t i;
+
+	snprintf(url, sizeof(url), "%s/resize", fx->url);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	image_create(&img, fx->dir, "resize-image", 10 * SLOT + SLOT / 2);
+	for (i = 0; i < 11; i++) {
+		all[i] = i;
+		image_write(&img, i * SLOT, i == 10 ? SLOT / 2 : SLOT, 100 + i);
+	}
+	do_export(&repo, &img, "r1", all, 11, NULL);
+	do_restore(&repo, "r1", &img, fx->dir);
+
+	/* grown to 13.25 slots; only slot 12 written: slot 10 is now whole */
+	image_resize(&img, 13 * SLOT + SLOT / 4);
+	image_write(&img, 12 * SLOT, 4096, 200);
+	s = do_export(&repo, &img, "r2", grown, 1, "r1");
+	assert_int_equal(s.chunks, 2);
+	do_restore(&repo, "r2", &img, fx->dir);
+
+	/* grown again, by less than a slot: the short last slot keeps its data */
+	image_resize(&img, 13 * SLOT + SLOT / 2);
+	s = do_export(&repo, &img, "r3", NULL, 0, "r2");
+	assert_int_equal(s.chunks, 1);
+	do_restore(&repo, "r3", &img, fx->dir);
+
+	/* shrunk to 7.25 slots; slot 2 written: slot 7 is now short */
+	image_resize(&img, 7 * SLOT + SLOT / 4);
+	image_write(&img, 2 * SLOT + 512, 512, 300);
+	s = do_export(&repo, &img, "r4", changed, 1, "r3");
+	assert_int_equal(s.chunks, 2);
+	do_restore(&repo, "r4", &img, fx->dir);
+
+	/* shrunk to a slot boundary: nothing to read again */
+	image_resize(&img, 5 * SLOT);
+	s = do_export(&repo, &img, "r5", NULL, 0, "r4");
+	assert_int_equal(s.chunks, 0);
+	do_restore(&repo, "r5", &img, fx->dir);
+
+	image_destroy(&img);
+	repo_close(&repo);
+}
+
+/*
+ * A restore resumed into what an interrupted one left (here: half the
+ * chunks in place, one slot holding another image's data, one chunk
+ * damaged) fetches only what is missing and ends byte-equal.
+ */
+static void test_import_resume(void **state)
+{
+	struct fixture *fx = *state;
+	struct chunk_codec *codec;
+	struct transfer_stats s;
+	uint64_t all[24];
+	struct image img;
+	struct repo repo;
+	struct manifest m;
+	uint8_t junk[4096];
+	char url[160], path[160];
+	size_t i;
+	int fd;
+
+	snprintf(url, sizeof(url), "%s/resume", fx->url);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+	image_create(&img, fx->dir, "resume-image", 24 * SLOT);
+	for (i = 0; i < 24; i++) {
+		all[i] = i;
+		if (i % 3)
+			image_write(&img, i * SLOT, SLOT, 500 + i);
+	}
+	do_export(&repo, &img, "res", all, 24, NULL);
+	assert_int_equal(manifest_read(&repo, "res", &m), 0);
+	assert_int_equal(manifest_load_entries(&repo, codec, &m), 0);
+
+	/* what a killed restore left: the first half, a stray write, a torn chunk */
+	snprintf(path, sizeof(path), "%s/resumed", fx->dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, img.bytes), 0);
+	assert_int_equal(pwrite(fd, img.copy, 12 * SLOT, 0), 12 * SLOT);
+	fill_random(junk, sizeof(junk), 77);
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), 15 * SLOT + 100), sizeof(junk));
+	assert_int_equal(pwrite(fd, junk, sizeof(junk), 4 * SLOT), sizeof(junk));
+
+	assert_int_equal(import_chunks(&repo, &m, fd, 2, IMPORT_RESUME, false, &s), 0);
+	/* slots 1 2 4 5 7 8 10 11 hold data in the first half; 4 is torn */
+	assert_int_equal(s.stored_chunks, 7);
+	assert_int_equal(s.chunks, m.nr_entries);
+	close(fd);
+	image_check(&img, path);
+
+	manifest_free(&m);
+	chunk_codec_free(codec);
+	image_destroy(&img);
+	repo_close(&repo);
+}
+
 /* Thousands of chunks: the chunk list spans several objects. */
 static void test_long_chunk_list(void **state)
 {
@@ -534,7 +659,7 @@ static void test_damaged_manifest(void **state)
 
 		chunk_key(m.entries[0].id, key, sizeof(key));
 		assert_int_equal(store_delete(repo.store, key), 0);
-		assert_int_equal(import_chunks(&repo, &m, -1, 2, false, &s), -EBADMSG);
+		assert_int_equal(import_chunks(&repo, &m, -1, 2, 0, false, &s), -EBADMSG);
 		assert_non_null(strstr(repo.error, m.entries[0].id));
 		assert_non_null(strstr(repo.error, "missing"));
 	}
@@ -586,6 +711,242 @@ static void test_encrypted_repository(void **state)
 	image_destroy(&img);
 }
 
+/* Replace the object @key by @text with @from replaced by @to (once). */
+static void put_edited(struct repo *repo, const char *key, const struct store_buf *text,
+		       const char *from, const char *to)
+{
+	char *copy = malloc(text->len + strlen(to) + 1), *at;
+	size_t n;
+
+	assert_non_null(copy);
+	memcpy(copy, text->data, text->len);
+	copy[text->len] = '\0';
+	at = strstr(copy, from);
+	assert_non_null(at);
+	n = at - copy;
+	memmove(copy + n + strlen(to), at + strlen(from), text->len - n - strlen(from) + 1);
+	memcpy(copy + n, to, strlen(to));
+	assert_int_equal(store_put(repo->store, key, copy, strlen(copy)), 0);
+	free(copy);
+}
+
+/*
+ * In an encrypted repository a manifest swapped for another export's, or
+ * edited, is refused by import and verify; format 1 manifests are read
+ * in a plain repository and refused in an encrypted one.
+ */
+static void test_manifest_authenticated(void **state)
+{
+	struct fixture *fx = *state;
+	struct store_buf a = { 0 }, b = { 0 };
+	struct image img;
+	struct repo repo;
+	struct manifest m;
+	uint64_t slot = 0;
+	char url[160];
+
+	snprintf(url, sizeof(url), "%s/swap", fx->url);
+	assert_int_equal(repo_open(&repo, url, fx->key, SLOT, REPO_CREATE), 0);
+	image_create(&img, fx->dir, "swap-a", SLOT);
+	image_write(&img, 0, 4096, 21);
+	do_export(&repo, &img, "a", &slot, 1, NULL);
+	image_write(&img, 0, 4096, 22);
+	do_export(&repo, &img, "b", &slot, 1, NULL);
+	do_restore(&repo, "b", &img, fx->dir);
+	assert_int_equal(manifest_read(&repo, "b", &m), 0);
+	assert_int_equal(m.format, 2);
+	assert_true(m.authenticated);
+	manifest_free(&m);
+
+	assert_int_equal(store_get(repo.store, "exports/a.manifest", &a), 0);
+	assert_int_equal(store_get(repo.store, "exports/b.manifest", &b), 0);
+	/* a's manifest under b's name, its name line edited to match */
+	put_edited(&repo, "exports/b.manifest", &a, "name=a\n", "name=b\n");
+	assert_int_equal(manifest_read(&repo, "b", &m), -EBADMSG);
+	assert_non_null(strstr(repo.error, "not authenticated"));
+	/* copied as it is: the name inside gives it away */
+	assert_int_equal(store_put(repo.store, "exports/b.manifest", a.data, a.len), 0);
+	assert_int_equal(manifest_read(&repo, "b", &m), -EBADMSG);
+	/* the MAC line dropped */
+	put_edited(&repo, "exports/b.manifest", &b, "mac=", "xac=");
+	assert_int_equal(manifest_read(&repo, "b", &m), -EBADMSG);
+	/* an unauthenticated format 1 manifest */
+	put_edited(&repo, "exports/b.manifest", &b, "dm-row-export 2", "dm-row-export 1");
+	assert_int_equal(manifest_read(&repo, "b", &m), -EBADMSG);
+	assert_non_null(strstr(repo.error, "format 1"));
+	/* listing without the key still reads it */
+	repo_close(&repo);
+	assert_int_equal(repo_open(&repo, url, NULL, 0, REPO_KEYLESS), 0);
+	assert_int_equal(manifest_read(&repo, "b", &m), 0);
+	assert_false(m.authenticated);
+	manifest_free(&m);
+	repo_close(&repo);
+	/* the right one back: restorable */
+	assert_int_equal(repo_open(&repo, url, fx->key, 0, 0), 0);
+	assert_int_equal(store_put(repo.store, "exports/b.manifest", b.data, b.len), 0);
+	do_restore(&repo, "b", &img, fx->dir);
+	repo_close(&repo);
+
+	/* a plain repository still reads format 1 */
+	snprintf(url, sizeof(url), "%s/old-format", fx->url);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	do_export(&repo, &img, "old", &slot, 1, NULL);
+	store_buf_free(&a);
+	assert_int_equal(store_get(repo.store, "exports/old.manifest", &a), 0);
+	assert_null(memmem(a.data, a.len, "mac=", 4));
+	put_edited(&repo, "exports/old.manifest", &a, "dm-row-export 2", "dm-row-export 1");
+	assert_int_equal(manifest_read(&repo, "old", &m), 0);
+	assert_int_equal(m.format, 1);
+	manifest_free(&m);
+	do_restore(&repo, "old", &img, fx->dir);
+	repo_close(&repo);
+
+	store_buf_free(&a);
+	store_buf_free(&b);
+	image_destroy(&img);
+}
+
+/*
+ * gc and delete racing exports: each round exports an image as "old-<n>",
+ * then at once exports the same image as "new-<n>" (every chunk already
+ * stored: none is sent) while another thread deletes "old-<n>" and
+ * collects.  Leases make one wait for or give way to the other, so
+ * "new-<n>" always restores; without them gc deletes the chunks the new
+ * export counted as stored.
+ */
+struct racer {
+	const char *url;
+	char name[32];
+	int deleted, busy;
+};
+
+static void *race_delete(void *arg)
+{
+	struct racer *rc = arg;
+	struct chunk_codec *codec;
+	struct repo_lease *lease;
+	struct gc_result gc;
+	struct repo repo;
+	int r;
+
+	if (repo_open(&repo, rc->url, NULL, 0, 0))
+		return NULL;
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+	for (;;) {
+		/* what snapctl export delete does */
+		r = repo_lease_take(&repo, "gc", 0, &lease);
+		if (!r) {
+			r = repo_delete_export(&repo, rc->name);
+			if (!r)
+				r = repo_gc_leased(&repo, codec, true, 0, lease, &gc);
+			repo_lease_release(lease);
+		}
+		if (r != -EBUSY)
+			break;
+		rc->busy++;
+		usleep(1000);
+	}
+	rc->deleted = r == 0;
+	chunk_codec_free(codec);
+	repo_close(&repo);
+	return NULL;
+}
+
+static void test_gc_races_export(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t slots[32];
+	struct racer rc = { 0 };
+	struct transfer_stats s;
+	struct image img;
+	struct repo repo;
+	char url[160], name[32];
+	pthread_t thread;
+	int round, busy = 0;
+	size_t i;
+
+	snprintf(url, sizeof(url), "%s/race", fx->url);
+	rc.url = url;
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	image_create(&img, fx->dir, "race-image", 32 * SLOT);
+	for (i = 0; i < 32; i++)
+		slots[i] = i;
+	for (round = 0; round < 40; round++) {
+		image_write(&img, 0, 32 * SLOT, 1000 + round);
+		snprintf(rc.name, sizeof(rc.name), "old-%d", round);
+		do_export(&repo, &img, rc.name, slots, 32, NULL);
+		rc.busy = 0;
+		assert_int_equal(pthread_create(&thread, NULL, race_delete, &rc), 0);
+		snprintf(name, sizeof(name), "new-%d", round);
+		s = do_export(&repo, &img, name, slots, 32, NULL);
+		pthread_join(thread, NULL);
+		assert_true(rc.deleted);
+		busy += rc.busy;
+		(void)s;
+		{
+			struct chunk_codec *codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+			struct transfer_stats v;
+			struct manifest m;
+
+			assert_int_equal(manifest_read(&repo, name, &m), 0);
+			assert_int_equal(manifest_load_entries(&repo, codec, &m), 0);
+			if (import_chunks(&repo, &m, -1, 2, 0, false, &v))
+				fail_msg("round %d: %s", round, repo.error);
+			manifest_free(&m);
+			chunk_codec_free(codec);
+		}
+	}
+	print_message("gc gave way to an export %d times in 40 rounds\n", busy);
+	do_restore(&repo, "new-39", &img, fx->dir);
+	image_destroy(&img);
+	repo_close(&repo);
+}
+
+/* A live export lease holds gc off and is named; an expired one does not. */
+static void test_lease_refusals(void **state)
+{
+	struct fixture *fx = *state;
+	struct chunk_codec *codec;
+	struct repo_lease *lease;
+	struct gc_result gc;
+	struct repo repo;
+	char url[160], text[160];
+	int n;
+
+	snprintf(url, sizeof(url), "%s/leases", fx->url);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+
+	n = snprintf(text, sizeof(text), "dm-row-lease 1\nkind=export\nowner=export elsewhere pid 7\nexpires=%lld\nend\n",
+		     (long long)time(NULL) + 600);
+	assert_int_equal(store_put(repo.store, "leases/export-0123456789abcdef", text, n), 0);
+	assert_int_equal(repo_gc(&repo, codec, false, &gc), -EBUSY);
+	assert_non_null(strstr(repo.error, "export elsewhere pid 7"));
+	assert_int_equal(repo_gc(&repo, codec, true, &gc), -EBUSY);	/* --force is no way round */
+	/* nor is a gc lease taken first: it gives way */
+	assert_int_equal(repo_lease_take(&repo, "gc", 0, &lease), -EBUSY);
+	/* an export is not held off by another export */
+	assert_int_equal(repo_lease_take(&repo, "export", 0, &lease), 0);
+	repo_lease_release(lease);
+
+	/* the holder was killed: once its lease expired, gc runs */
+	n = snprintf(text, sizeof(text), "dm-row-lease 1\nkind=export\nowner=export elsewhere pid 7\nexpires=%lld\nend\n",
+		     (long long)time(NULL) - 1);
+	assert_int_equal(store_put(repo.store, "leases/export-0123456789abcdef", text, n), 0);
+	assert_int_equal(repo_gc(&repo, codec, false, &gc), 0);
+	/* a gc's own lease is gone when it ends */
+	assert_int_equal(repo_lease_take(&repo, "export", 0, &lease), 0);
+	repo_lease_release(lease);
+	{
+		uint64_t leases = 0;
+
+		assert_int_equal(store_list(repo.store, "leases/", count_chunk, &leases), 0);
+		assert_int_equal(leases, 1);	/* only the expired one written above */
+	}
+	chunk_codec_free(codec);
+	repo_close(&repo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -594,9 +955,14 @@ int main(void)
 		cmocka_unit_test(test_chunk_encrypted),
 		cmocka_unit_test(test_key_files),
 		cmocka_unit_test(test_full_incremental_gc),
+		cmocka_unit_test(test_resized_incremental),
+		cmocka_unit_test(test_import_resume),
 		cmocka_unit_test(test_long_chunk_list),
 		cmocka_unit_test(test_damaged_manifest),
 		cmocka_unit_test(test_encrypted_repository),
+		cmocka_unit_test(test_manifest_authenticated),
+		cmocka_unit_test(test_gc_races_export),
+		cmocka_unit_test(test_lease_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -400,6 +400,70 @@ static void test_bad_urls(void **state)
 	assert_non_null(why);
 }
 
+/* Unencrypted objects are raw disk data: nobody but the owner reads them. */
+static void test_private_modes(void **state)
+{
+	struct fixture *f = *state;
+	char path[1024];
+	struct stat st;
+
+	assert_int_equal(store_put(f->s, "chunks/ab/abcd", "data", 4), 0);
+	assert_int_equal(stat(f->root, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	snprintf(path, sizeof(path), "%s/chunks", f->root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	snprintf(path, sizeof(path), "%s/chunks/ab", f->root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0700);
+	snprintf(path, sizeof(path), "%s/chunks/ab/abcd", f->root);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0600);
+}
+
+/* A symlink or a FIFO planted in the tree is refused at once, never followed or waited on. */
+static void test_symlink_and_fifo(void **state)
+{
+	struct fixture *f = *state;
+	char path[1024], target[1024];
+
+	snprintf(target, sizeof(target), "%s/outside", f->dir);
+	assert_int_equal(store_put(f->s, "dummy", "x", 1), 0);
+	{
+		FILE *o = fopen(target, "w");
+
+		assert_non_null(o);
+		fputs("secret", o);
+		fclose(o);
+	}
+	snprintf(path, sizeof(path), "%s/link", f->root);
+	assert_int_equal(symlink(target, path), 0);
+	assert_int_not_equal(store_get(f->s, "link", &f->buf), 0);
+	assert_int_equal(f->buf.len, 0);
+	assert_int_equal(store_exists(f->s, "link"), -ENOENT);
+	assert_non_null(strstr(store_error(f->s), "link"));
+
+	snprintf(path, sizeof(path), "%s/fifo", f->root);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	assert_int_equal(store_get(f->s, "fifo", &f->buf), -ENOENT);
+	assert_int_equal(store_exists(f->s, "fifo"), -ENOENT);
+}
+
+/* A read stops at the caller's cap, whatever the file's size. */
+static void test_size_cap(void **state)
+{
+	struct fixture *f = *state;
+	char data[4096];
+
+	memset(data, 'a', sizeof(data));
+	assert_int_equal(store_put(f->s, "obj", data, sizeof(data)), 0);
+	assert_int_equal(store_get_max(f->s, "obj", &f->buf, sizeof(data)), 0);
+	assert_int_equal(f->buf.len, sizeof(data));
+	assert_int_equal(store_get_max(f->s, "obj", &f->buf, sizeof(data) - 1), -EFBIG);
+	assert_non_null(strstr(store_error(f->s), "larger than"));
+	assert_true(f->buf.cap <= 4 * sizeof(data));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -421,6 +485,9 @@ int main(void)
 		T(test_list_skips_temporary_files),
 		T(test_reopen),
 		T(test_bad_urls),
+		T(test_private_modes),
+		T(test_symlink_and_fifo),
+		T(test_size_cap),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -23,6 +23,15 @@
 #define CHUNK_COMPRESSED 0x1
 #define CHUNK_ENCRYPTED 0x2
 #define CHUNK_ZSTD_LEVEL 3
+/*
+ * Data that does not compress is stored raw without compressing all of
+ * it: CHUNK_SAMPLES pieces of CHUNK_SAMPLE_BYTES spread over a chunk of at
+ * least CHUNK_SAMPLE_MIN bytes are compressed first, and if they shrink
+ * by less than 1/32 the whole chunk is taken as incompressible.
+ */
+#define CHUNK_SAMPLE_MIN (256u << 10)
+#define CHUNK_SAMPLE_BYTES (8u << 10)
+#define CHUNK_SAMPLES 4
 
 struct chunk_codec {
 	struct chunk_keys keys;
@@ -83,6 +92,7 @@ static void derive_keys(const uint8_t master[CHUNK_KEY_BYTES], struct chunk_keys
 	hmac_label(master, "dm-row export: chunk cipher key", keys->cipher_key);
 	hmac_label(master, "dm-row export: chunk id key", keys->id_key);
 	hmac_label(master, "dm-row export: key check", keys->check_key);
+	hmac_label(master, "dm-row export: manifest key", keys->manifest_key);
 }
 
 int chunk_keys_load(const char *path, struct chunk_keys *keys, const char **why)
@@ -137,6 +147,16 @@ void chunk_keys_check(const struct chunk_keys *keys, char hex[CHUNK_ID_LEN + 1])
 	uint8_t mac[32];
 
 	hmac_label(keys->check_key, "dm-row export: this is the repository key", mac);
+	to_hex(mac, sizeof(mac), hex);
+}
+
+void chunk_keys_manifest_mac(const struct chunk_keys *keys, const void *data, size_t len,
+			     char hex[CHUNK_ID_LEN + 1])
+{
+	uint8_t mac[32];
+	unsigned int n = sizeof(mac);
+
+	HMAC(EVP_sha256(), keys->manifest_key, CHUNK_KEY_BYTES, data, len, mac, &n);
 	to_hex(mac, sizeof(mac), hex);
 }
 
@@ -231,6 +251,26 @@ static int gcm_open(struct chunk_codec *codec, const uint8_t *header, const char
 	return EVP_DecryptFinal_ex(c, out + n, &n) > 0 ? 0 : -EBADMSG;
 }
 
+/* Would compressing @data be worth it?  Guessed from samples of a big chunk. */
+static bool worth_compressing(struct chunk_codec *codec, const uint8_t *data, size_t len)
+{
+	size_t in = 0, out = 0, step, z;
+	unsigned int i;
+
+	if (len < CHUNK_SAMPLE_MIN)
+		return true;
+	step = (len - CHUNK_SAMPLE_BYTES) / (CHUNK_SAMPLES - 1);
+	for (i = 0; i < CHUNK_SAMPLES; i++) {
+		z = ZSTD_compressCCtx(codec->cctx, codec->scratch, codec->scratch_len,
+				      data + i * step, CHUNK_SAMPLE_BYTES, CHUNK_ZSTD_LEVEL);
+		if (ZSTD_isError(z))
+			return true;
+		in += CHUNK_SAMPLE_BYTES;
+		out += z;
+	}
+	return out < in - in / 32;
+}
+
 int chunk_encode(struct chunk_codec *codec, const void *data, size_t len, const char *id,
 		 struct store_buf *out)
 {
@@ -242,8 +282,9 @@ int chunk_encode(struct chunk_codec *codec, const void *data, size_t len, const 
 
 	if (len > ZSTD_compressBound(len) || ZSTD_compressBound(len) > codec->scratch_len)
 		return -EINVAL;
-	zlen = ZSTD_compressCCtx(codec->cctx, codec->scratch, codec->scratch_len, data, len,
-				 CHUNK_ZSTD_LEVEL);
+	zlen = worth_compressing(codec, data, len) ?
+	       ZSTD_compressCCtx(codec->cctx, codec->scratch, codec->scratch_len, data, len,
+				 CHUNK_ZSTD_LEVEL) : len;
 	if (!ZSTD_isError(zlen) && zlen < len) {
 		payload = codec->scratch;
 		payload_len = zlen;

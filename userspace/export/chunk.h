@@ -34,6 +34,7 @@ struct chunk_keys {
 	uint8_t cipher_key[CHUNK_KEY_BYTES];	/* AES-256-GCM */
 	uint8_t id_key[CHUNK_KEY_BYTES];	/* keyed chunk ids */
 	uint8_t check_key[CHUNK_KEY_BYTES];	/* proves the right key to a repository */
+	uint8_t manifest_key[CHUNK_KEY_BYTES];	/* authenticates manifests */
 };
 
 /*
@@ -45,6 +46,10 @@ int chunk_keys_load(const char *path, struct chunk_keys *keys, const char **why)
 void chunk_keys_plain(struct chunk_keys *keys);
 /* The key check a repository records: hex of an HMAC of a fixed label. */
 void chunk_keys_check(const struct chunk_keys *keys, char hex[CHUNK_ID_LEN + 1]);
+
+/* HMAC-SHA256 of @len bytes of @data under the manifest key, in hex. */
+void chunk_keys_manifest_mac(const struct chunk_keys *keys, const void *data, size_t len,
+			     char hex[CHUNK_ID_LEN + 1]);
 
 /* One per thread: compression contexts and buffers. */
 struct chunk_codec;

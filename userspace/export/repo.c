@@ -5,20 +5,28 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "repo.h"
 
 #define REPO_KEY "dmrow-repository"
 #define REPO_MAGIC "dm-row-repository 1"
-#define MANIFEST_MAGIC "dm-row-export 1"
+#define MANIFEST_MAGIC_V1 "dm-row-export 1"
+#define MANIFEST_MAGIC "dm-row-export 2"
+#define MAC_TAIL_LEN (4 + CHUNK_ID_LEN + 5)	/* "mac=<hex>\nend\n" */
 #define LIST_LINE_MAX (20 + 1 + CHUNK_ID_LEN + 1)
+#define REPO_DESCRIPTOR_MAX (64u << 10)
 
 static int set_error(struct repo *repo, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -174,7 +182,7 @@ int repo_open(struct repo *repo, const char *url, const char *key_file, uint32_t
 	if (!repo->store)
 		return set_error(repo, -EINVAL, "%s: %s", url, why ? why : "cannot open");
 
-	r = store_get(repo->store, REPO_KEY, &buf);
+	r = store_get_max(repo->store, REPO_KEY, &buf, REPO_DESCRIPTOR_MAX);
 	if (r == -ENOENT && (flags & REPO_CREATE)) {
 		repo->encrypted = key_file != NULL;
 		return create_repository(repo, chunk_size, key_file != NULL);
@@ -303,6 +311,33 @@ static int manifest_field(void *context, const char *key, const char *value)
 	return 0;
 }
 
+/*
+ * The MAC of a format 2 manifest: its last lines are "mac=<hex>" and
+ * "end", the MAC covering every byte before "mac=".  Returns 0 if it is
+ * there and right, -EBADMSG if not; with no key (a plain repository or a
+ * keyless open) a MAC line is only skipped.
+ */
+static int check_manifest_mac(struct repo *repo, const struct store_buf *buf,
+			      struct manifest *m)
+{
+	const char *text = (const char *)buf->data, *tail;
+	char mac[CHUNK_ID_LEN + 1];
+	bool has_mac;
+
+	tail = buf->len >= MAC_TAIL_LEN ? text + buf->len - MAC_TAIL_LEN : NULL;
+	has_mac = tail && tail > text && tail[-1] == '\n' && !strncmp(tail, "mac=", 4) &&
+		  !strcmp(tail + 4 + CHUNK_ID_LEN, "\nend\n");
+	if (!repo->encrypted || repo->keyless)
+		return 0;
+	if (!has_mac)
+		return -EBADMSG;
+	chunk_keys_manifest_mac(&repo->keys, text, tail - text, mac);
+	if (CRYPTO_memcmp(mac, tail + 4, CHUNK_ID_LEN))
+		return -EBADMSG;
+	m->authenticated = true;
+	return 0;
+}
+
 int manifest_read(struct repo *repo, const char *name, struct manifest *m)
 {
 	struct store_buf buf = { 0 };
@@ -319,8 +354,24 @@ int manifest_read(struct repo *repo, const char *name, struct manifest *m)
 	if (r)
 		return store_failed(repo, r, "cannot read the manifest");
 	r = buf_terminate(&buf);
-	if (!r)
+	if (!r && !strncmp((char *)buf.data, MANIFEST_MAGIC_V1 "\n", strlen(MANIFEST_MAGIC_V1) + 1)) {
+		m->format = 1;
+		if (repo->encrypted && !repo->keyless) {
+			store_buf_free(&buf);
+			return set_error(repo, -EBADMSG, "export '%s' has a format 1 manifest, which is not authenticated: an encrypted repository restores only format 2 exports (export it again)",
+					 name);
+		}
+		r = parse_lines((char *)buf.data, MANIFEST_MAGIC_V1, manifest_field, m);
+	} else if (!r) {
+		m->format = 2;
+		r = check_manifest_mac(repo, &buf, m);
+		if (r) {
+			store_buf_free(&buf);
+			return set_error(repo, r, "the manifest of export '%s' is not authenticated by this repository's key: replaced or damaged",
+					 name);
+		}
 		r = parse_lines((char *)buf.data, MANIFEST_MAGIC, manifest_field, m);
+	}
 	store_buf_free(&buf);
 	if (!r && (strcmp(m->name, name) || !chunk_id_valid(m->root) ||
 		   m->chunk_size != repo->chunk_size || !m->image_bytes))
@@ -406,7 +457,7 @@ int manifest_load_entries(struct repo *repo, struct chunk_codec *codec, struct m
 		return -ENOMEM;
 	for (i = 0; i < m->nr_lists && !r; i++) {
 		chunk_key(m->lists[i], key, sizeof(key));
-		r = store_get(repo->store, key, &obj);
+		r = store_get_max(repo->store, key, &obj, repo->chunk_size + CHUNK_OVERHEAD);
 		if (r) {
 			store_failed(repo, r, "cannot read a chunk list");
 			if (r == -ENOENT)
@@ -460,7 +511,7 @@ static int store_chunk_list(struct repo *repo, struct chunk_codec *codec, struct
 
 static int write_manifest_text(struct repo *repo, const struct manifest *m)
 {
-	size_t cap = 4096 + m->nr_lists * (CHUNK_ID_LEN + 8), n = 0, i;
+	size_t cap = 4096 + (m->nr_lists + 1) * (CHUNK_ID_LEN + 8), n = 0, i;
 	char *text = malloc(cap), key[160];
 	int r;
 
@@ -480,6 +531,12 @@ static int write_manifest_text(struct repo *repo, const struct manifest *m)
 	    m->created, m->root);
 	for (i = 0; i < m->nr_lists; i++)
 		ADD("list=%s\n", m->lists[i]);
+	if (repo->encrypted && n < cap) {
+		char mac[CHUNK_ID_LEN + 1];
+
+		chunk_keys_manifest_mac(&repo->keys, text, n, mac);
+		ADD("mac=%s\n", mac);
+	}
 	ADD("end\n");
 #undef ADD
 	manifest_key(m->name, "manifest", key, sizeof(key));
@@ -550,17 +607,300 @@ int repo_clear_pending(struct repo *repo, const char *name)
 	return r ? store_failed(repo, r, "cannot clear the pending marker") : 0;
 }
 
+
+/*----------------------------------------------------------------*/
+/* Leases: see repo.h. */
+
+#define LEASE_PREFIX "leases/"
+#define LEASE_MAGIC "dm-row-lease 1"
+#define LEASE_DEFAULT_SECONDS 60
+#define LEASE_MAX_BYTES 1024
+
+struct repo_lease {
+	struct store *store;		/* the renewing thread's own connection */
+	char key[64];
+	char kind[16];
+	char owner[160];
+	unsigned int seconds;
+	time_t valid_until;		/* the last written expiry, less a margin */
+	pthread_mutex_t lock;		/* valid_until, stop */
+	pthread_mutex_t io;		/* the store: one thread at a time */
+	pthread_cond_t wake;
+	bool stop;
+	bool thread_running;
+	pthread_t thread;
+};
+
+static unsigned int lease_seconds(void)
+{
+	const char *v = getenv("SNAPCTL_LEASE_SECONDS");
+	unsigned long n = v ? strtoul(v, NULL, 10) : 0;
+
+	return n >= 3 && n <= 86400 ? n : LEASE_DEFAULT_SECONDS;
+}
+
+static int lease_write(struct repo_lease *l)
+{
+	char text[LEASE_MAX_BYTES];
+	time_t now = time(NULL), expires = now + l->seconds;
+	int n, r;
+
+	n = snprintf(text, sizeof(text), LEASE_MAGIC "\nkind=%s\nowner=%s\nexpires=%lld\nend\n",
+		     l->kind, l->owner, (long long)expires);
+	pthread_mutex_lock(&l->io);
+	r = store_put(l->store, l->key, text, n);
+	pthread_mutex_unlock(&l->io);
+	if (!r) {
+		pthread_mutex_lock(&l->lock);
+		/* a third of the time is left for the work after a check */
+		l->valid_until = now + l->seconds - l->seconds / 3;
+		pthread_mutex_unlock(&l->lock);
+	}
+	return r;
+}
+
+static void *lease_renew(void *arg)
+{
+	struct repo_lease *l = arg;
+	struct timespec at;
+
+	pthread_mutex_lock(&l->lock);
+	while (!l->stop) {
+		clock_gettime(CLOCK_REALTIME, &at);
+		at.tv_sec += l->seconds / 3;
+		if (pthread_cond_timedwait(&l->wake, &l->lock, &at) == ETIMEDOUT && !l->stop) {
+			pthread_mutex_unlock(&l->lock);
+			lease_write(l);	/* a failure shows as an expiring lease */
+			pthread_mutex_lock(&l->lock);
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	return NULL;
+}
+
+struct lease_info {
+	char kind[16];
+	char owner[160];
+	uint64_t expires;
+};
+
+static int lease_field(void *context, const char *key, const char *value)
+{
+	struct lease_info *li = context;
+
+	if (!strcmp(key, "kind"))
+		return copy_string(li->kind, sizeof(li->kind), value);
+	if (!strcmp(key, "owner"))
+		return copy_string(li->owner, sizeof(li->owner), value);
+	if (!strcmp(key, "expires"))
+		return parse_u64(value, &li->expires);
+	return 0;
+}
+
+struct lease_scan {
+	struct repo *repo;
+	struct repo_lease *self;
+	const char *kind;		/* the kind looked for */
+	struct lease_info found;	/* the live one seen, if any */
+	bool any;
+	int error;
+};
+
+static int scan_lease(void *context, const char *key, uint64_t size)
+{
+	struct lease_scan *scan = context;
+	struct store_buf buf = { 0 };
+	struct lease_info li = { 0 };
+	int r;
+
+	if (!strcmp(key, scan->self->key) || strncmp(key + strlen(LEASE_PREFIX), scan->kind,
+						     strlen(scan->kind)))
+		return 0;
+	r = store_get_max(scan->repo->store, key, &buf, LEASE_MAX_BYTES);
+	if (r == -ENOENT)
+		return 0;	/* released meanwhile */
+	if (!r)
+		r = buf_terminate(&buf);
+	if (!r)
+		r = parse_lines((char *)buf.data, LEASE_MAGIC, lease_field, &li);
+	store_buf_free(&buf);
+	if (r == -EBADMSG) {
+		/* unreadable: someone's, unknown until when; count it live for a while */
+		snprintf(li.owner, sizeof(li.owner), "unknown (damaged lease %s)", key);
+		li.expires = (uint64_t)time(NULL) + 1;
+		r = 0;
+	}
+	if (r) {
+		scan->error = r;
+		return r;
+	}
+	if (li.expires > (uint64_t)time(NULL) && (!scan->any || li.expires > scan->found.expires)) {
+		scan->found = li;
+		scan->any = true;
+	}
+	return 0;
+}
+
+/* Is a live lease of @kind (other than @self) held?  1 yes, 0 no, or -errno. */
+static int lease_held(struct repo *repo, struct repo_lease *self, const char *kind,
+		      struct lease_info *found)
+{
+	struct lease_scan scan = { .repo = repo, .self = self, .kind = kind };
+	int r = store_list(repo->store, LEASE_PREFIX, scan_lease, &scan);
+
+	if (r)
+		return scan.error ? store_failed(repo, r, "cannot read a lease") :
+		       store_failed(repo, r, "cannot list the leases");
+	if (scan.any)
+		*found = scan.found;
+	return scan.any;
+}
+
+static void lease_free(struct repo_lease *l)
+{
+	if (l->thread_running) {
+		pthread_mutex_lock(&l->lock);
+		l->stop = true;
+		pthread_cond_signal(&l->wake);
+		pthread_mutex_unlock(&l->lock);
+		pthread_join(l->thread, NULL);
+	}
+	if (l->store) {
+		store_delete(l->store, l->key);
+		store_close(l->store);
+	}
+	pthread_mutex_destroy(&l->lock);
+	pthread_mutex_destroy(&l->io);
+	pthread_cond_destroy(&l->wake);
+	free(l);
+}
+
+static void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+int repo_lease_take(struct repo *repo, const char *kind, unsigned int flags,
+		    struct repo_lease **out)
+{
+	const char *other = strcmp(kind, "gc") ? "gc" : "export";
+	struct lease_info found;
+	struct repo_lease *l;
+	uint8_t rnd[8];
+	char host[64] = "?";
+	const char *why = NULL;
+	unsigned int delay = 20;
+	bool told = false;
+	int r, i;
+
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	pthread_mutex_init(&l->lock, NULL);
+	pthread_mutex_init(&l->io, NULL);
+	pthread_cond_init(&l->wake, NULL);
+	snprintf(l->kind, sizeof(l->kind), "%s", kind);
+	gethostname(host, sizeof(host) - 1);
+	snprintf(l->owner, sizeof(l->owner), "%s %s pid %d", kind, host, (int)getpid());
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+		lease_free(l);
+		return set_error(repo, -EIO, "cannot make a lease id");
+	}
+	i = snprintf(l->key, sizeof(l->key), LEASE_PREFIX "%s-", kind);
+	for (r = 0; r < (int)sizeof(rnd); r++)
+		i += snprintf(l->key + i, sizeof(l->key) - i, "%02x", rnd[r]);
+	l->seconds = lease_seconds();
+	l->store = store_open(repo->url, &why);
+	if (!l->store) {
+		lease_free(l);
+		return set_error(repo, -EIO, "%s: %s", repo->url, why ? why : "cannot open");
+	}
+	r = lease_write(l);
+	if (r) {
+		set_error(repo, r, "cannot write a lease: %s", store_error(l->store));
+		store_close(l->store);
+		l->store = NULL;
+		lease_free(l);
+		return r;
+	}
+	for (;;) {
+		r = lease_held(repo, l, other, &found);
+		if (r <= 0)
+			break;
+		if (!strcmp(kind, "gc") && !(flags & LEASE_WAIT)) {
+			char when[32];
+			time_t t = found.expires;
+			struct tm tm;
+
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", gmtime_r(&t, &tm));
+			r = set_error(repo, -EBUSY, "an export is under way (%s; its lease runs to %s UTC unless renewed): try again when it ends, or use --wait",
+				      found.owner, when);
+			break;
+		}
+		if (!strcmp(kind, "gc")) {
+			/* give way while waiting, so that the export can start */
+			pthread_mutex_lock(&l->io);
+			store_delete(l->store, l->key);
+			pthread_mutex_unlock(&l->io);
+		}
+		if (!told)
+			fprintf(stderr, "snapctl: waiting for %s to end\n", found.owner);
+		told = true;
+		sleep_ms(delay);
+		delay = delay < 1000 ? delay * 2 : 1000;
+		if (!strcmp(kind, "gc")) {
+			r = lease_write(l);
+			if (r) {
+				set_error(repo, r, "cannot write a lease: %s", store_error(l->store));
+				break;
+			}
+		}
+	}
+	if (!r && pthread_create(&l->thread, NULL, lease_renew, l))
+		r = set_error(repo, -EAGAIN, "cannot start the lease renewal");
+	if (r) {
+		lease_free(l);
+		return r;
+	}
+	l->thread_running = true;
+	*out = l;
+	return 0;
+}
+
+bool repo_lease_valid(struct repo_lease *l)
+{
+	bool ok;
+
+	pthread_mutex_lock(&l->lock);
+	ok = time(NULL) < l->valid_until;
+	pthread_mutex_unlock(&l->lock);
+	return ok;
+}
+
+void repo_lease_release(struct repo_lease *l)
+{
+	if (l)
+		lease_free(l);
+}
+
 /*----------------------------------------------------------------*/
 
 static int collect_export(void *context, const char *key, uint64_t size)
 {
 	struct export_list *list = context;
-	const char *base = key + strlen("exports/"), *dot = strrchr(base, '.');
+	const char *base, *dot;
 	struct export_list_entry *e = NULL;
 	char name[EXPORT_NAME_MAX + 1];
 	size_t i, n;
 	void *p;
 
+	if (strncmp(key, "exports/", strlen("exports/")))
+		return 0;	/* store_list() passes none; never read past a short key */
+	base = key + strlen("exports/");
+	dot = strrchr(base, '.');
 	if (!dot || (strcmp(dot, ".manifest") && strcmp(dot, ".pending")))
 		return 0;
 	n = dot - base;
@@ -655,6 +995,7 @@ static int compare_ids(const void *a, const void *b)
 }
 
 struct gc_walk {
+	struct repo_lease *lease;
 	struct repo *repo;
 	struct id_set *referenced;
 	struct gc_result *res;
@@ -673,6 +1014,9 @@ static int gc_chunk(void *context, const char *key, uint64_t size)
 		w->res->kept++;
 		return 0;
 	}
+	/* an export may start once our lease could have run out: stop first */
+	if (!repo_lease_valid(w->lease))
+		return set_error(w->repo, -ETIMEDOUT, "the gc lease could not be renewed in time: stopped (run gc again)");
 	r = store_delete(w->repo->store, key);
 	if (r)
 		return store_failed(w->repo, r, "cannot delete an unreferenced chunk");
@@ -681,19 +1025,37 @@ static int gc_chunk(void *context, const char *key, uint64_t size)
 	return 0;
 }
 
-int repo_gc(struct repo *repo, struct chunk_codec *codec, bool force, struct gc_result *res)
+int repo_gc_leased(struct repo *repo, struct chunk_codec *codec, bool force,
+		   unsigned int lease_flags, struct repo_lease *held, struct gc_result *res)
 {
 	struct id_set referenced = { 0 };
 	struct export_list list;
-	struct gc_walk walk = { repo, &referenced, res };
+	struct gc_walk walk = { held, repo, &referenced, res };
+	struct lease_info found;
 	struct manifest m;
 	size_t i, j;
 	int r;
 
 	memset(res, 0, sizeof(*res));
+	/* an interrupted export is reported as such, before any lease it left */
+	if (!force) {
+		r = repo_list_exports(repo, &list);
+		for (i = 0; !r && i < list.nr; i++)
+			if (list.entries[i].pending)
+				r = set_error(repo, -EBUSY, "export '%s' is under way or was interrupted: finish it (run it again) or delete it first",
+					      list.entries[i].name);
+		export_list_free(&list);
+		if (r)
+			return r;
+	}
+	if (!held) {
+		r = repo_lease_take(repo, "gc", lease_flags, &walk.lease);
+		if (r)
+			return r;
+	}
 	r = repo_list_exports(repo, &list);
 	if (r)
-		return r;
+		goto out;
 	for (i = 0; i < list.nr && !r; i++) {
 		if (list.entries[i].pending && !force) {
 			r = set_error(repo, -EBUSY, "export '%s' is under way or was interrupted: finish it (run it again) or delete it first",
@@ -712,6 +1074,13 @@ int repo_gc(struct repo *repo, struct chunk_codec *codec, bool force, struct gc_
 		manifest_free(&m);
 	}
 	export_list_free(&list);
+	/* checked again before the first deletion: no export may have started */
+	if (!r) {
+		r = lease_held(repo, walk.lease, "export", &found);
+		if (r > 0)
+			r = set_error(repo, -EBUSY, "an export started while gc ran (%s): nothing deleted; run gc again when it ends",
+				      found.owner);
+	}
 	if (!r) {
 		qsort(referenced.ids, referenced.nr, sizeof(*referenced.ids), compare_ids);
 		for (i = 0, j = 0; i < referenced.nr; i++)
@@ -722,5 +1091,13 @@ int repo_gc(struct repo *repo, struct chunk_codec *codec, bool force, struct gc_
 		r = store_list(repo->store, "chunks/", gc_chunk, &walk);
 	}
 	free(referenced.ids);
+out:
+	if (!held)
+		repo_lease_release(walk.lease);
 	return r;
+}
+
+int repo_gc(struct repo *repo, struct chunk_codec *codec, bool force, struct gc_result *res)
+{
+	return repo_gc_leased(repo, codec, force, 0, NULL, res);
 }

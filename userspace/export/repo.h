@@ -8,6 +8,13 @@
  *   exports/<name>.manifest       one per completed export, written last
  *   exports/<name>.pending        an export under way (or interrupted)
  *
+ * A manifest (format 2) of an encrypted repository ends with an HMAC of
+ * its text under a key derived from the repository key: a manifest put
+ * in place of another, or edited, by whoever can write to the store but
+ * lacks the key is refused on import and verify.  Format 1 manifests
+ * (no MAC) are still read in unencrypted repositories, and listed in
+ * encrypted ones, but never restored from an encrypted one.
+ *
  * A manifest lists every non-zero chunk of the image in chunk lists that
  * are themselves chunks, so it stays small for any disk size, and records
  * a root checksum: the SHA-256 of the whole chunk list.  A restore needs
@@ -28,6 +35,7 @@
 #define REPO_MIN_CHUNK_SIZE (64u << 10)
 #define REPO_MAX_CHUNK_SIZE (64u << 20)
 #define EXPORT_NAME_MAX 100
+#define MANIFEST_FORMAT 2		/* written; 1 is still read */
 
 struct repo {
 	struct store *store;
@@ -82,6 +90,8 @@ struct manifest {
 	uint64_t read_chunks;		/* read from the disk by this export */
 	uint64_t created;
 	char root[CHUNK_ID_LEN + 1];
+	unsigned int format;		/* 1 or 2 (MANIFEST_FORMAT) */
+	bool authenticated;		/* its MAC was checked with the key */
 
 	size_t nr_lists;
 	char (*lists)[CHUNK_ID_LEN + 1];
@@ -93,7 +103,11 @@ void manifest_free(struct manifest *m);
 /* Number of chunk_size slots the image has. */
 uint64_t manifest_slots(const struct manifest *m);
 
-/* Read exports/<name>.manifest (not the chunk lists): -ENOENT if none. */
+/*
+ * Read exports/<name>.manifest (not the chunk lists): -ENOENT if none.
+ * In an encrypted repository opened with its key the manifest's MAC must
+ * verify (-EBADMSG otherwise); opened REPO_KEYLESS it is read unchecked.
+ */
 int manifest_read(struct repo *repo, const char *name, struct manifest *m);
 /* Fetch and check the chunk lists of @m into m->entries. -EBADMSG if damaged. */
 int manifest_load_entries(struct repo *repo, struct chunk_codec *codec, struct manifest *m);
@@ -121,6 +135,38 @@ void export_list_free(struct export_list *list);
 /* Delete an export's manifest and pending marker (not its chunks). */
 int repo_delete_export(struct repo *repo, const char *name);
 
+/*
+ * Leases (leases/<kind>-<random>): who works on the repository, until when.
+ *
+ * An export takes an "export" lease before it learns which chunks are
+ * stored and holds it until its manifest is written; gc and delete take a
+ * "gc" lease before they read the manifests and hold it until their last
+ * deletion.  Each side writes its lease first and then lists the others',
+ * so of two that start together at least one sees the other: gc gives way
+ * to an export (it refuses, -EBUSY, or waits), an export waits for a gc to
+ * end.  A lease lasts SNAPCTL_LEASE_SECONDS (default 60) and a thread
+ * renews it every third of that; gc deletes nothing once its lease could
+ * have run out, and lists the leases again before it deletes.  A lease of
+ * a killed process simply expires.  Hosts sharing a repository need
+ * clocks that agree to well under the lease time.
+ */
+struct repo_lease;
+
+/* repo_lease_take() @flags */
+#define LEASE_WAIT	0x1	/* gc: wait for exports to end instead of -EBUSY */
+
+/*
+ * Take a lease of @kind ("export" or "gc").  Returns 0 with *lease set,
+ * -EBUSY (gc, without LEASE_WAIT) naming the export in repo->error, or
+ * another negative errno.
+ */
+int repo_lease_take(struct repo *repo, const char *kind, unsigned int flags,
+		    struct repo_lease **lease);
+/* Is the lease certainly still ours (renewed, not about to run out)? */
+bool repo_lease_valid(struct repo_lease *lease);
+/* Stop renewing and delete the lease object.  NULL is fine. */
+void repo_lease_release(struct repo_lease *lease);
+
 struct gc_result {
 	uint64_t referenced;		/* chunks some export needs */
 	uint64_t deleted;
@@ -129,8 +175,12 @@ struct gc_result {
 };
 /*
  * Delete every chunk no manifest references.  Refused with -EBUSY while an
- * export is pending (its chunks are not referenced yet) unless @force.
+ * export is pending (its chunks are not referenced yet) unless @force, and
+ * while an export holds a lease (whatever @force) unless LEASE_WAIT is in
+ * @lease_flags.  @held: a gc lease the caller took already, or NULL.
  */
 int repo_gc(struct repo *repo, struct chunk_codec *codec, bool force, struct gc_result *res);
+int repo_gc_leased(struct repo *repo, struct chunk_codec *codec, bool force,
+		   unsigned int lease_flags, struct repo_lease *held, struct gc_result *res);
 
 #endif /* DMROW_EXPORT_REPO_H */

@@ -18,8 +18,12 @@ typedef int (*store_list_fn)(void *context, const char *key, uint64_t size);
 struct store_ops {
 	const char *name;
 	int (*put)(struct store *s, const char *key, const void *data, size_t len);
-	/* @out is empty on entry; on failure its contents do not matter. */
-	int (*get)(struct store *s, const char *key, struct store_buf *out);
+	/*
+	 * @out is empty on entry; on failure its contents do not matter.  An
+	 * object of more than @max bytes fails with -EFBIG and never occupies
+	 * more than about @max bytes of memory.
+	 */
+	int (*get)(struct store *s, const char *key, struct store_buf *out, size_t max);
 	int (*exists)(struct store *s, const char *key);
 	int (*del)(struct store *s, const char *key);
 	int (*list)(struct store *s, const char *prefix, store_list_fn fn, void *context);

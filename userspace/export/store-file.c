@@ -7,7 +7,11 @@
  * there whole or not at all, and stays after a crash once put returned.
  * Directories created on the way are fsynced into their parents too.
  * Everything works relative to a descriptor of the root, so the store does
- * not depend on the current directory.  Deletes are not fsynced: an object
+ * not depend on the current directory.  Objects are raw disk data unless
+ * the repository is encrypted: directories are made 0700 and files 0600.
+ * Reads open with O_NOFOLLOW | O_NONBLOCK and take only regular files, so
+ * a symlink planted in the tree is refused and a FIFO cannot block a read,
+ * and they stop at the size cap the caller gives.  Deletes are not fsynced: an object
  * that comes back after a crash is only garbage to collect again.
  */
 #include <dirent.h>
@@ -22,6 +26,8 @@
 #include "store-backend.h"
 
 #define TMP_TAG ".tmp."
+#define FILE_STORE_DIR_MODE 0700
+#define FILE_STORE_FILE_MODE 0600
 
 struct file_store {
 	int root_fd;
@@ -70,7 +76,7 @@ static int make_parents(int dfd, char *path)
 			slash = path + strlen(path);
 		saved = *slash;
 		*slash = '\0';
-		if (mkdirat(dfd, path, 0755) == 0) {
+		if (mkdirat(dfd, path, FILE_STORE_DIR_MODE) == 0) {
 			char *up = strrchr(path, '/');
 
 			if (up)
@@ -127,7 +133,8 @@ static int open_temp(int dfd, const char *key, char *tmp, size_t size)
 		if (snprintf(tmp, size, "%.*s" TMP_TAG "%s.%d.%lu", dirlen, key, base,
 			     (int)getpid(), n) >= (int)size)
 			return -ENAMETOOLONG;
-		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			    FILE_STORE_FILE_MODE);
 		if (fd >= 0 || errno != EEXIST)
 			return fd >= 0 ? fd : -errno;
 	}
@@ -199,7 +206,8 @@ static int missing(int err)
 	return err == ENOENT || err == ENOTDIR || err == EISDIR;
 }
 
-static int read_all(int fd, struct store_buf *out)
+/* Read the regular file @fd, at most @max bytes (-EFBIG beyond). */
+static int read_all(int fd, struct store_buf *out, size_t max)
 {
 	struct stat st;
 	int ret;
@@ -208,12 +216,16 @@ static int read_all(int fd, struct store_buf *out)
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -ENOENT;
+	if ((uint64_t)st.st_size > max)
+		return -EFBIG;
 	ret = store_buf_reserve(out, (size_t)st.st_size + 1);
 	if (ret)
 		return ret;
 	for (;;) {
 		ssize_t n;
 
+		if (out->len > max)
+			return -EFBIG;	/* grew while read */
 		if (out->cap - out->len < 2) {
 			ret = store_buf_reserve(out, out->cap + 1);
 			if (ret)
@@ -232,20 +244,28 @@ static int read_all(int fd, struct store_buf *out)
 	return 0;
 }
 
-static int file_get(struct store *s, const char *key, struct store_buf *out)
+static int file_get(struct store *s, const char *key, struct store_buf *out, size_t max)
 {
-	int fd = openat(root_fd(s), key, O_RDONLY | O_CLOEXEC);
+	int fd = openat(root_fd(s), key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	int ret;
 
 	if (fd < 0)
 		ret = -errno;
 	else {
-		ret = read_all(fd, out);
+		ret = read_all(fd, out, max);
 		close(fd);
 	}
 	if (ret && missing(-ret)) {
 		store_set_error(s, "GET %s: no such object", key);
 		return -ENOENT;
+	}
+	if (ret == -ELOOP) {
+		store_set_error(s, "GET %s: a symbolic link, not an object: refused", key);
+		return -EBADMSG;
+	}
+	if (ret == -EFBIG) {
+		store_set_error(s, "GET %s: the object is larger than %zu bytes: refused", key, max);
+		return ret;
 	}
 	return ret ? fail(s, "GET", key, -ret) : 0;
 }
@@ -254,7 +274,7 @@ static int file_exists(struct store *s, const char *key)
 {
 	struct stat st;
 
-	if (fstatat(root_fd(s), key, &st, 0)) {
+	if (fstatat(root_fd(s), key, &st, AT_SYMLINK_NOFOLLOW)) {
 		if (missing(errno))
 			return -ENOENT;
 		return fail(s, "HEAD", key, errno);
@@ -399,7 +419,7 @@ static int make_root(char *path)
 		p += strcspn(p, "/");
 		saved = *p;
 		*p = '\0';
-		if (mkdir(path, 0755) && errno != EEXIST) {
+		if (mkdir(path, FILE_STORE_DIR_MODE) && errno != EEXIST) {
 			*p = saved;
 			return -errno;
 		}

@@ -35,6 +35,8 @@
 #define S3_BACKOFF_MAX_MS 5000
 #define S3_CONNECT_TIMEOUT 10L		/* seconds */
 #define S3_LOW_SPEED_TIME 30L		/* seconds below 1 byte/s: a dead peer */
+#define S3_ANSWER_MAX (1u << 20)	/* bodies of answers other than GET and LIST */
+#define S3_LIST_MAX (16u << 20)		/* one ListObjectsV2 page (1000 keys ~ 300 KB) */
 
 struct s3_config {
 	char *endpoint;
@@ -63,6 +65,8 @@ struct request {
 	size_t len;
 	size_t sent;
 	struct store_buf *out;	/* where the answer's body goes */
+	size_t max;		/* ... and the most of it we hold */
+	bool too_big;		/* the answer went past max: refused */
 	long status;
 	unsigned int attempts;
 };
@@ -360,11 +364,17 @@ static void sha256_hex(const void *data, size_t len, char hex[65])
 	hex[2 * i] = '\0';
 }
 
+/* The answer's body, never more than r->max bytes of it: a larger one aborts. */
 static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
 {
-	struct store_buf *buf = arg;
+	struct request *r = arg;
+	size_t n = size * nmemb;
 
-	return store_buf_append(buf, ptr, size * nmemb) ? 0 : size * nmemb;
+	if (n > r->max || r->out->len > r->max - n) {
+		r->too_big = true;
+		return 0;
+	}
+	return store_buf_append(r->out, ptr, n) ? 0 : n;
 }
 
 static size_t on_read(char *ptr, size_t size, size_t nmemb, void *arg)
@@ -425,9 +435,11 @@ static CURLcode perform_once(struct s3_store *s3, struct request *r, struct curl
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "snapctl");
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, s3->curl_error);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_write);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r->out);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)r->max);
 	set_method(c, r);
 	s3->curl_error[0] = '\0';
+	r->too_big = false;
 	r->sent = 0;
 	r->out->len = 0;
 	r->status = 0;
@@ -508,6 +520,11 @@ static int perform(struct store *s, struct request *r)
 	curl_slist_free_all(headers);
 	if (res == CURLE_OK)
 		return 0;
+	if (r->too_big || res == CURLE_FILESIZE_EXCEEDED) {
+		store_set_error(s, "%s %s: the answer is larger than %zu bytes: refused", r->method,
+				r->key, r->max);
+		return -EFBIG;
+	}
 	store_set_error(s, "%s %s: %s (%u attempt%s)", r->method, r->key,
 			s3->curl_error[0] ? s3->curl_error : curl_easy_strerror(res),
 			r->attempts, r->attempts == 1 ? "" : "s");
@@ -676,6 +693,8 @@ static int object_request(struct store *s, struct request *r, const char *key)
 	struct store_buf url = { 0 };
 	int ret;
 
+	if (!r->max)
+		r->max = S3_ANSWER_MAX;
 	if (object_url(s3_of(s), key, &url)) {
 		store_set_error(s, "%s %s: out of memory", r->method, key);
 		return -ENOMEM;
@@ -698,9 +717,9 @@ static int s3_put(struct store *s, const char *key, const void *data, size_t len
 	return ret ? ret : answer(s, &r, 0);
 }
 
-static int s3_get(struct store *s, const char *key, struct store_buf *out)
+static int s3_get(struct store *s, const char *key, struct store_buf *out, size_t max)
 {
-	struct request r = { .method = "GET", .out = out };
+	struct request r = { .method = "GET", .out = out, .max = max };
 	int ret = object_request(s, &r, key);
 
 	return ret ? ret : answer(s, &r, 0);
@@ -758,6 +777,9 @@ static int list_entry(struct listing *l, const char *p, const char *end)
 	ret = 0;
 	if (strlen(key) > strip && !strncmp(key, s3_of(l->s)->prefix, strip))
 		ret = l->fn(l->context, key + strip, size);
+	else if (!l->s->stats.skipped_keys++)
+		fprintf(stderr, "snapctl: warning: %s listed the key \"%.100s\" outside its prefix: skipped\n",
+			l->s->url, key);
 	free(key);
 	return ret;
 }
@@ -802,7 +824,8 @@ static int list_page(struct listing *l, const struct store_buf *body)
 static int list_once(struct listing *l, struct store_buf *url)
 {
 	struct store *s = l->s;
-	struct request r = { .method = "LIST", .key = l->prefix, .out = &s3_of(s)->body };
+	struct request r = { .method = "LIST", .key = l->prefix, .out = &s3_of(s)->body,
+			     .max = S3_LIST_MAX };
 	int ret;
 
 	if (list_url(s3_of(s), l->prefix, l->token, url)) {

@@ -192,7 +192,7 @@ int store_put(struct store *s, const char *key, const void *data, size_t len)
 	return ret;
 }
 
-int store_get(struct store *s, const char *key, struct store_buf *out)
+int store_get_max(struct store *s, const char *key, struct store_buf *out, size_t max)
 {
 	int ret;
 
@@ -200,7 +200,11 @@ int store_get(struct store *s, const char *key, struct store_buf *out)
 	ret = check_key(s, "GET", key);
 	if (ret)
 		return ret;
-	ret = s->ops->get(s, key, out);
+	ret = s->ops->get(s, key, out, max);
+	if (!ret && out->len > max) {
+		store_set_error(s, "GET %s: the object is larger than %zu bytes: refused", key, max);
+		ret = -EFBIG;
+	}
 	if (ret) {
 		out->len = 0;
 		return ret;
@@ -208,6 +212,11 @@ int store_get(struct store *s, const char *key, struct store_buf *out)
 	s->stats.gets++;
 	s->stats.get_bytes += out->len;
 	return 0;
+}
+
+int store_get(struct store *s, const char *key, struct store_buf *out)
+{
+	return store_get_max(s, key, out, STORE_GET_MAX);
 }
 
 int store_exists(struct store *s, const char *key)
@@ -224,9 +233,32 @@ int store_delete(struct store *s, const char *key)
 	return ret ? ret : s->ops->del(s, key);
 }
 
+struct list_filter {
+	struct store *s;
+	const char *prefix;
+	size_t prefix_len;
+	store_list_fn fn;
+	void *context;
+};
+
+/* Only keys under the prefix reach the caller; a server may list anything. */
+static int list_filtered(void *context, const char *key, uint64_t size)
+{
+	struct list_filter *f = context;
+
+	if (strncmp(key, f->prefix, f->prefix_len) || !key_valid(key)) {
+		if (!f->s->stats.skipped_keys++)
+			fprintf(stderr, "snapctl: warning: %s listed the key \"%.100s\" outside \"%s\" (or not a valid key): skipped\n",
+				f->s->url, key, f->prefix);
+		return 0;
+	}
+	return f->fn(f->context, key, size);
+}
+
 int store_list(struct store *s, const char *prefix,
 	       int (*fn)(void *context, const char *key, uint64_t size), void *context)
 {
+	struct list_filter f = { s, prefix, 0, fn, context };
 	const char *p;
 
 	if (!prefix)
@@ -237,7 +269,9 @@ int store_list(struct store *s, const char *prefix,
 			return -EINVAL;
 		}
 	}
-	return s->ops->list(s, prefix, fn, context);
+	f.prefix = prefix;
+	f.prefix_len = strlen(prefix);
+	return s->ops->list(s, prefix, list_filtered, &f);
 }
 
 const char *store_error(const struct store *s)

@@ -67,7 +67,14 @@ const char *store_url(const struct store *s);
 
 /* Create or replace the object @key with @len bytes of @data. */
 int store_put(struct store *s, const char *key, const void *data, size_t len);
-/* Read the whole object @key into @out (reset first). */
+/*
+ * Read the whole object @key into @out (reset first).  An object larger
+ * than @max bytes is refused with -EFBIG before more than @max bytes of it
+ * are held in memory: a damaged or hostile store cannot exhaust memory.
+ * store_get() caps at STORE_GET_MAX, enough for the largest chunk.
+ */
+#define STORE_GET_MAX ((64u << 20) + (64u << 10))
+int store_get_max(struct store *s, const char *key, struct store_buf *out, size_t max);
 int store_get(struct store *s, const char *key, struct store_buf *out);
 /* 0 if @key exists, -ENOENT if not, another negative errno on failure. */
 int store_exists(struct store *s, const char *key);
@@ -76,7 +83,9 @@ int store_delete(struct store *s, const char *key);
 
 /*
  * Call @fn for every key starting with @prefix, in no particular order.
- * A nonzero return from @fn stops the walk and is returned.
+ * A nonzero return from @fn stops the walk and is returned.  A key the
+ * backend lists that does not start with @prefix (a hostile or broken
+ * server) is skipped with a warning on stderr, never passed to @fn.
  */
 int store_list(struct store *s, const char *prefix,
 	       int (*fn)(void *context, const char *key, uint64_t size), void *context);
@@ -91,6 +100,7 @@ struct store_stats {
 	uint64_t gets;
 	uint64_t get_bytes;
 	uint64_t retries;
+	uint64_t skipped_keys;		/* listed outside the asked prefix */
 };
 void store_get_stats(const struct store *s, struct store_stats *stats);
 

@@ -12,6 +12,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,24 +60,28 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 	},
 	[EXPORT_DELETE] = {
 		.noun = "export", .verb = "delete",
-		.usage = "<url> <export> [--key-file <file>] [--json]",
+		.usage = "<url> <export> [--key-file <file>] [--wait] [--json]",
 		.help = "Delete an export, then the chunks no other export needs.  Every\n"
-			"other export stays restorable: none depends on another.",
+			"other export stays restorable: none depends on another.  Refused\n"
+			"(exit 4) while an export to the repository is running, from this\n"
+			"or another host, unless --wait: then it waits for it to end.",
 		.flags = CMD_JSON,
 		.run = cmd_export_delete,
 	},
 	[EXPORT_GC] = {
 		.noun = "export", .verb = "gc",
-		.usage = "<url> [--key-file <file>] [--force] [--json]",
+		.usage = "<url> [--key-file <file>] [--force] [--wait] [--json]",
 		.help = "Delete the chunks no export references.  Refused while an export is\n"
-			"under way or interrupted (its chunks are not referenced yet) unless\n"
-			"--force.",
+			"interrupted (its chunks are not referenced yet) unless --force, and\n"
+			"while one is running (it holds a lease) unless --wait, which waits.",
 		.flags = CMD_JSON,
 		.run = cmd_export_gc,
 	},
 	[EXPORT] = {
 		.verb = "export",
 		.usage = "<pool> <snapshot> <url> [--base <export>] [--name <export>]\n"
+			 "          [--key-file <file>] [--chunk-size <size>] [--jobs <n>] [--json]\n"
+			 "   or: snapctl export --image <device or file> <url> --name <export>\n"
 			 "          [--key-file <file>] [--chunk-size <size>] [--jobs <n>] [--json]",
 		.help = "Export a snapshot to an object store: every written chunk, or with\n"
 			"--base only the chunks changed since that earlier export of the same\n"
@@ -82,16 +89,28 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"it becomes visible when its manifest is written, last.  Run again, an\n"
 			"interrupted export skips what is stored already.  --key-file encrypts\n"
 			"a new repository (AES-256-GCM; the key is 32 bytes or 64 hex digits);\n"
-			"--chunk-size sets a new repository's chunk size (default 4M).\n" URL_HELP,
+			"--chunk-size sets a new repository's chunk size (default 4M); --jobs\n"
+			"sets the threads that hash, compress and upload (default: the CPUs).\n"
+			"--image exports a block device or raw image file that is in no pool\n"
+			"(a VM image, an LVM volume), fully, in the same format; holes and zero\n"
+			"chunks are skipped.\n" URL_HELP,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_export,
 	},
 	[IMPORT] = {
 		.verb = "import",
-		.usage = "<url> <export> <pool> <new disk> [--key-file <file>] [--jobs <n>] [--json]",
+		.usage = "<url> <export> <pool> <new disk> [--resume] [--key-file <file>] [--jobs <n>]\n"
+			 "          [--json]\n"
+			 "   or: snapctl import <url> <export> --image <new file or device> [--key-file <file>]\n"
+			 "          [--jobs <n>] [--json]",
 		.help = "Restore an export into a new disk of a pool, verifying every chunk.\n"
 			"The disk is built as <new disk>.importing and renamed when complete; on\n"
-			"failure it is removed.",
+			"failure it is removed.  An import that was killed leaves that disk:\n"
+			"--resume continues into it, fetching only the chunks it lacks (any\n"
+			"export may have been restored into it: every slot is checked).  With\n"
+			"--resume a failure keeps the disk for the next --resume.\n"
+			"--image restores into a raw image file (made, never overwritten) or\n"
+			"a block device at least as large as the image, outside any pool.",
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_import,
 	},
@@ -101,12 +120,15 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 /*----------------------------------------------------------------*/
 
 struct export_options {
+	const char *image;
 	const char *base;
 	const char *name;
 	const char *key_file;
 	uint64_t chunk_size;
 	unsigned int jobs;
 	bool force;
+	bool wait;
+	bool resume;
 };
 
 static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **argv,
@@ -119,12 +141,16 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 		{ "chunk-size", required_argument, NULL, 'c' },
 		{ "jobs", required_argument, NULL, 'j' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "wait", no_argument, NULL, 'w' },
+		{ "image", required_argument, NULL, 'i' },
+		{ "resume", no_argument, NULL, 'r' },
 		{ 0 }
 	};
-	const char *allowed = cmd == &snapctl_export_cmds[EXPORT] ? "bnkcj" :
-			      cmd == &snapctl_export_cmds[EXPORT_GC] ? "kf" :
-			      cmd == &snapctl_export_cmds[EXPORT_DELETE] ? "k" :
-			      cmd == &snapctl_export_cmds[EXPORT_LIST] ? "" : "kj";
+	const char *allowed = cmd == &snapctl_export_cmds[EXPORT] ? "bnkcji" :
+			      cmd == &snapctl_export_cmds[EXPORT_GC] ? "kfw" :
+			      cmd == &snapctl_export_cmds[EXPORT_DELETE] ? "kw" :
+			      cmd == &snapctl_export_cmds[EXPORT_LIST] ? "" :
+			      cmd == &snapctl_export_cmds[IMPORT] ? "kjri" : "kj";
 	char *end;
 	int c;
 
@@ -159,6 +185,15 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 			break;
 		case 'f':
 			o->force = true;
+			break;
+		case 'w':
+			o->wait = true;
+			break;
+		case 'i':
+			o->image = optarg;
+			break;
+		case 'r':
+			o->resume = true;
 			break;
 		}
 	}
@@ -323,6 +358,7 @@ static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct ex
 	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
 	struct manifest base = { 0 };
 	struct transfer_stats stats;
+	struct repo_lease *lease = NULL;
 	uint64_t *slots = NULL;
 	size_t nr_slots = 0;
 	int fd = -1, r, code = EXIT_OK;
@@ -347,7 +383,10 @@ static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct ex
 		code = fail_with(EXIT_FAILURE_GENERIC, "cannot open %s: %s", dev, strerror(errno));
 		goto out;
 	}
-	r = repo_mark_pending(repo, m->name);
+	/* held until the manifest is written: no gc deletes what we count as stored */
+	r = repo_lease_take(repo, "export", 0, &lease);
+	if (!r)
+		r = repo_mark_pending(repo, m->name);
 	if (!r)
 		r = export_chunks(repo, fd, slots, nr_slots, o->base ? &base : NULL, m, o->jobs,
 				  !ctx->json, &stats);
@@ -380,11 +419,155 @@ static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct ex
 		print_rate("read", &stats);
 	}
 out:
+	repo_lease_release(lease);
 	if (fd >= 0)
 		close(fd);
 	free(slots);
 	manifest_free(&base);
 	chunk_codec_free(codec);
+	return code;
+}
+
+/*
+ * The slots of the image file @fd holding data: SEEK_DATA / SEEK_HOLE
+ * skip holes; a device (or a file system without them) gives every slot.
+ */
+static int image_slots(int fd, uint64_t bytes, uint64_t chunk, uint64_t **slots_out,
+		       size_t *nr_out)
+{
+	uint64_t nr_slots = (bytes + chunk - 1) / chunk, *slots, s;
+	off_t data = 0, hole;
+	size_t nr = 0;
+
+	slots = malloc((nr_slots ? nr_slots : 1) * sizeof(*slots));
+	if (!slots)
+		return -ENOMEM;
+	for (;;) {
+		data = lseek(fd, data, SEEK_DATA);
+		if (data < 0) {
+			if (errno == ENXIO)
+				break;			/* no more data */
+			for (nr = 0; nr < nr_slots; nr++)	/* no holes known */
+				slots[nr] = nr;
+			break;
+		}
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || (uint64_t)hole > bytes)
+			hole = bytes;
+		for (s = data / chunk; s < nr_slots && s * chunk < (uint64_t)hole; s++)
+			if (!nr || slots[nr - 1] < s)
+				slots[nr++] = s;
+		if ((uint64_t)hole >= bytes)
+			break;
+		data = hole;
+	}
+	*slots_out = slots;
+	*nr_out = nr;
+	return 0;
+}
+
+/* snapctl export --image PATH URL --name N: a device or file in no pool. */
+static int export_image(struct snapctl_ctx *ctx, const struct snapctl_cmd *cmd,
+			const struct export_options *o, const char *url)
+{
+	struct chunk_codec *codec = NULL;
+	struct manifest m = { 0 }, existing;
+	struct transfer_stats stats;
+	struct repo_lease *lease = NULL;
+	uint64_t *slots = NULL, bytes;
+	size_t nr_slots = 0;
+	struct repo repo;
+	const char *base;
+	struct stat st;
+	int fd, r, code = EXIT_OK;
+
+	if (o->base)
+		return snapctl_usage_error(cmd, "--image exports are full: --base does not apply");
+	if (!o->name)
+		return snapctl_usage_error(cmd, "--image needs --name <export>");
+	fd = open(o->image, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail_with(errno == ENOENT ? EXIT_NOT_FOUND : EXIT_FAILURE_GENERIC,
+				 "cannot open %s: %s", o->image, strerror(errno));
+	if (fstat(fd, &st) || (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
+		close(fd);
+		return fail_with(EXIT_USAGE, "%s is neither a block device nor a regular file", o->image);
+	}
+	if (S_ISBLK(st.st_mode) ? ioctl(fd, BLKGETSIZE64, &bytes) : (bytes = st.st_size, 0)) {
+		code = fail_with(EXIT_FAILURE_GENERIC, "cannot get the size of %s: %s", o->image,
+				 strerror(errno));
+		close(fd);
+		return code;
+	}
+	if (!bytes) {
+		close(fd);
+		return fail_with(EXIT_USAGE, "%s is empty: nothing to export", o->image);
+	}
+	base = strrchr(o->image, '/') ? strrchr(o->image, '/') + 1 : o->image;
+	snprintf(m.name, sizeof(m.name), "%s", o->name);
+	snprintf(m.disk, sizeof(m.disk), "%s", base);
+	m.image_bytes = bytes;
+	m.block_bytes = 512;
+	m.snapshot_time = st.st_mtime;
+
+	r = repo_open(&repo, url, o->key_file, o->chunk_size, REPO_CREATE);
+	if (r) {
+		code = repo_exit(&repo, r);
+		goto out;
+	}
+	r = manifest_read(&repo, m.name, &existing);
+	if (!r) {
+		manifest_free(&existing);
+		code = fail_with(EXIT_REFUSED, "%s has an export named '%s' already; choose another --name or delete it",
+				 repo.url, m.name);
+		goto out;
+	}
+	if (r != -ENOENT) {
+		code = repo_exit(&repo, r);
+		goto out;
+	}
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+	r = codec ? image_slots(fd, bytes, repo.chunk_size, &slots, &nr_slots) : -ENOMEM;
+	if (!r)
+		r = repo_lease_take(&repo, "export", 0, &lease);
+	if (!r)
+		r = repo_mark_pending(&repo, m.name);
+	if (!r)
+		r = export_chunks(&repo, fd, slots, nr_slots, NULL, &m, o->jobs, !ctx->json, &stats);
+	if (!r)
+		r = manifest_write(&repo, codec, &m);
+	if (!r)
+		r = repo_clear_pending(&repo, m.name);
+	if (r) {
+		code = repo_exit(&repo, r);
+		fprintf(stderr, "snapctl: export '%s' is incomplete; run the same command again to finish it\n",
+			m.name);
+		goto out;
+	}
+	if (ctx->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_begin_object(&j, NULL);
+		manifest_json(&j, &m);
+		json_string(&j, "image", o->image);
+		stats_json(&j, &stats);
+		json_end_object(&j);
+		json_finish(&j);
+	} else {
+		printf("exported %s to %s as '%s' (full)\n", o->image, repo.url, m.name);
+		printf("%" PRIu64 " chunks read, %" PRIu64 " uploaded (%.1f MiB), %" PRIu64 " already stored, %" PRIu64 " zero; the image has %" PRIu64 " chunks\n",
+		       stats.chunks, stats.new_chunks, mib(stats.new_bytes), stats.stored_chunks,
+		       stats.zero_chunks, m.stored_chunks);
+		print_rate("read", &stats);
+	}
+out:
+	repo_lease_release(lease);
+	chunk_codec_free(codec);
+	free(slots);
+	manifest_free(&m);
+	repo_close(&repo);
+	close(fd);
 	return code;
 }
 
@@ -403,6 +586,12 @@ static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
+	if (o.image) {
+		if (argc - ind != 1)
+			return snapctl_usage_error(cmd, argc - ind < 1 ? "--image expects a URL" :
+						   "unexpected argument '%s'", argv[ind + 1]);
+		return export_image(ctx, cmd, &o, argv[ind]);
+	}
 	if (argc - ind != 3)
 		return snapctl_usage_error(cmd, argc - ind < 3 ? "expects a pool, a snapshot and a URL" :
 					   "unexpected argument '%s'", argv[ind + 3]);
@@ -526,23 +715,96 @@ static void discard_import(const char *pool, const struct record *disk)
 
 static int write_import(struct snapctl_ctx *ctx, struct repo *repo, const struct manifest *m,
 			const char *pool, const struct record *disk, unsigned int jobs,
-			struct transfer_stats *stats)
+			unsigned int flags, struct transfer_stats *stats)
 {
 	char dev[256], path[300];
 	int fd, r;
 
 	disk_device_name(pool, disk, dev, sizeof(dev));
 	snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	fd = open(path, ((flags & IMPORT_RESUME) ? O_RDWR : O_WRONLY) | O_CLOEXEC);
 	if (fd < 0)
 		return fail_with(EXIT_FAILURE_GENERIC, "cannot open %s: %s", path, strerror(errno));
-	r = import_chunks(repo, m, fd, jobs, !ctx->json, stats);
+	r = import_chunks(repo, m, fd, jobs, flags, !ctx->json, stats);
 	if (!r && fsync(fd))
 		r = -errno;
 	close(fd);
 	if (r)
 		return repo_exit(repo, r);
 	return 0;
+}
+
+/* snapctl import URL EXPORT --image PATH: into a new file or a device. */
+static int import_image(struct snapctl_ctx *ctx, const struct export_options *o,
+			const char *url, const char *name)
+{
+	struct transfer_stats stats;
+	struct manifest m = { 0 };
+	struct repo repo;
+	struct stat st;
+	uint64_t bytes = 0;
+	bool made = false;
+	int fd = -1, r, code;
+
+	code = open_export(&repo, url, name, o->key_file, &m);
+	if (code)
+		goto out;
+	if (!stat(o->image, &st) && S_ISBLK(st.st_mode)) {
+		fd = open(o->image, O_WRONLY | O_CLOEXEC | O_EXCL);
+		if (fd >= 0 && ioctl(fd, BLKGETSIZE64, &bytes))
+			bytes = 0;
+		if (fd >= 0 && bytes < m.image_bytes) {
+			code = fail_with(EXIT_NO_SPACE, "%s holds %" PRIu64 " bytes; the image has %" PRIu64,
+					 o->image, bytes, m.image_bytes);
+			goto out;
+		}
+	} else {
+		fd = open(o->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		made = fd >= 0;
+		if (made && ftruncate(fd, m.image_bytes)) {
+			code = fail_with(exit_for_errno(-errno), "cannot size %s: %s", o->image,
+					 strerror(errno));
+			goto out;
+		}
+	}
+	if (fd < 0) {
+		code = fail_with(errno == EEXIST ? EXIT_REFUSED : EXIT_FAILURE_GENERIC,
+				 "cannot create %s: %s%s", o->image, strerror(errno),
+				 errno == EEXIST ? " (an image is restored into a new file only)" : "");
+		goto out;
+	}
+	r = import_chunks(&repo, &m, fd, o->jobs, 0, !ctx->json, &stats);
+	if (!r && fsync(fd))
+		r = -errno;
+	if (r) {
+		code = repo_exit(&repo, r);
+		goto out;
+	}
+	if (ctx->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_begin_object(&j, NULL);
+		json_string(&j, "export", m.name);
+		json_string(&j, "image", o->image);
+		json_u64(&j, "image_bytes", m.image_bytes);
+		stats_json(&j, &stats);
+		json_end_object(&j);
+		json_finish(&j);
+	} else {
+		printf("restored '%s' into %s, %" PRIu64 " chunks verified\n", m.name, o->image,
+		       stats.chunks);
+		print_rate("wrote", &stats);
+	}
+	made = false;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(o->image);
+	manifest_free(&m);
+	repo_close(&repo);
+	return code;
 }
 
 static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
@@ -557,12 +819,20 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct repo repo;
 	uint64_t block, sectors, id = 1;
 	struct record_list disks;
-	unsigned int i;
+	unsigned int i, flags = 0;
 	int ind, r, code;
 
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
+	if (o.image) {
+		if (o.resume)
+			return snapctl_usage_error(cmd, "--resume applies to a pool's disk, not to --image");
+		if (argc - ind != 2)
+			return snapctl_usage_error(cmd, argc - ind < 2 ? "--image expects a URL and an export" :
+						   "unexpected argument '%s'", argv[ind + 2]);
+		return import_image(ctx, &o, argv[ind], argv[ind + 1]);
+	}
 	if (argc - ind != 4)
 		return snapctl_usage_error(cmd, argc - ind < 4 ? "expects a URL, an export, a pool and a new disk name" :
 					   "unexpected argument '%s'", argv[ind + 4]);
@@ -585,32 +855,56 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	/* The new disk: whole pool blocks covering the image; the tail reads zeroes. */
 	block = pool_block_bytes(cfg.name);
 	sectors = (m.image_bytes + block - 1) / block * block >> 9;
-	if (!pool_list(cfg.name, "list_disks", "", &disks)) {
-		for (i = 0; i < disks.nr; i++)
-			if (record_u64(&disks.records[i], "id") >= id)
-				id = record_u64(&disks.records[i], "id") + 1;
-		record_list_free(&disks);
-	}
 	snprintf(temp_name, sizeof(temp_name), "%s.importing", argv[ind + 3]);
-	r = pool_send(cfg.name, NULL, "create_disk %" PRIu64 " %" PRIu64 " %s", id, sectors,
-		      temp_name);
-	if (r) {
-		code = message_failed("creating the disk to import into", r);
-		goto out;
-	}
-	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
-	r = pool_find_disk(cfg.name, idbuf, &disk);
-	if (r) {
-		code = message_failed("looking up the new disk", r);
-		goto out;
+	if (!pool_find_disk(cfg.name, temp_name, &disk)) {
+		/* an import that was killed (or failed with --resume) */
+		if (!o.resume) {
+			record_free(&disk);
+			code = fail_with(EXIT_REFUSED, "pool '%s' holds '%s', an import that did not finish: continue it with --resume, or remove that disk",
+					 cfg.name, temp_name);
+			goto out;
+		}
+		if (record_u64(&disk, "size") != sectors) {
+			code = fail_with(EXIT_REFUSED, "'%s' has %" PRIu64 " sectors, export '%s' needs %" PRIu64 ": remove that disk and import again",
+					 temp_name, record_u64(&disk, "size"), m.name, sectors);
+			goto out_disk;
+		}
+		id = record_u64(&disk, "id");
+		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+		flags |= IMPORT_RESUME;
+	} else {
+		if (!pool_list(cfg.name, "list_disks", "", &disks)) {
+			for (i = 0; i < disks.nr; i++)
+				if (record_u64(&disks.records[i], "id") >= id)
+					id = record_u64(&disks.records[i], "id") + 1;
+			record_list_free(&disks);
+		}
+		r = pool_send(cfg.name, NULL, "create_disk %" PRIu64 " %" PRIu64 " %s", id, sectors,
+			      temp_name);
+		if (r) {
+			code = message_failed("creating the disk to import into", r);
+			goto out;
+		}
+		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+		r = pool_find_disk(cfg.name, idbuf, &disk);
+		if (r) {
+			code = message_failed("looking up the new disk", r);
+			goto out;
+		}
 	}
 	r = activate_disk(cfg.name, &disk);
 	if (r) {
 		code = fail_with(exit_for_errno(r), "cannot create the new disk's device: %s", strerror(-r));
-		discard_import(cfg.name, &disk);
+		if (!o.resume)
+			discard_import(cfg.name, &disk);
 		goto out_disk;
 	}
-	code = write_import(ctx, &repo, &m, cfg.name, &disk, o.jobs, &stats);
+	code = write_import(ctx, &repo, &m, cfg.name, &disk, o.jobs, flags, &stats);
+	if (code && o.resume) {
+		fprintf(stderr, "snapctl: the incomplete disk %s is kept: run the same command again to continue\n",
+			temp_name);
+		goto out_disk;
+	}
 	if (code) {
 		fprintf(stderr, "snapctl: nothing was restored: the incomplete disk is removed\n");
 		discard_import(cfg.name, &disk);
@@ -651,6 +945,8 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	} else {
 		printf("restored '%s' into disk %s of pool %s: /dev/mapper/%s (id %" PRIu64 "), %" PRIu64 " chunks verified\n",
 		       m.name, argv[ind + 3], cfg.name, dev, id, stats.chunks);
+		if (flags & IMPORT_RESUME)
+			printf("resumed: %" PRIu64 " chunks were in place already\n", stats.stored_chunks);
 		print_rate("wrote", &stats);
 	}
 out_disk:
@@ -759,7 +1055,7 @@ static int cmd_export_verify(struct snapctl_ctx *ctx, int argc, char **argv)
 					   "unexpected argument '%s'", argv[ind + 2]);
 	code = open_export(&repo, argv[ind], argv[ind + 1], o.key_file, &m);
 	if (!code) {
-		r = import_chunks(&repo, &m, -1, o.jobs, !ctx->json, &stats);
+		r = import_chunks(&repo, &m, -1, o.jobs, 0, !ctx->json, &stats);
 		if (r)
 			code = repo_exit(&repo, r);
 	}
@@ -783,8 +1079,8 @@ static int cmd_export_verify(struct snapctl_ctx *ctx, int argc, char **argv)
 	return code;
 }
 
-static int gc_and_report(struct snapctl_ctx *ctx, struct repo *repo, bool force,
-			 const char *deleted)
+static int gc_and_report(struct snapctl_ctx *ctx, struct repo *repo, bool force, bool wait,
+			 struct repo_lease *lease, const char *deleted)
 {
 	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
 	struct gc_result res;
@@ -792,7 +1088,7 @@ static int gc_and_report(struct snapctl_ctx *ctx, struct repo *repo, bool force,
 
 	if (!codec)
 		return fail_with(EXIT_FAILURE_GENERIC, "out of memory");
-	r = repo_gc(repo, codec, force, &res);
+	r = repo_gc_leased(repo, codec, force, wait ? LEASE_WAIT : 0, lease, &res);
 	chunk_codec_free(codec);
 	if (r == -EBUSY && deleted) {
 		fprintf(stderr, "snapctl: export '%s' deleted; its chunks stay until 'snapctl export gc': %s\n",
@@ -828,6 +1124,7 @@ static int cmd_export_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT_DELETE];
 	struct export_options o;
 	struct export_list list;
+	struct repo_lease *lease = NULL;
 	struct repo repo;
 	bool found = false;
 	int ind, r, code;
@@ -842,10 +1139,14 @@ static int cmd_export_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (!export_name_valid(argv[ind + 1]))
 		return snapctl_usage_error(cmd, "'%s' is not a valid export name", argv[ind + 1]);
 	r = repo_open(&repo, argv[ind], o.key_file, 0, 0);
+	/* the lease first: nothing is deleted while an export may count on it */
+	if (!r)
+		r = repo_lease_take(&repo, "gc", o.wait ? LEASE_WAIT : 0, &lease);
 	if (!r)
 		r = repo_list_exports(&repo, &list);
 	if (r) {
 		code = repo_exit(&repo, r);
+		repo_lease_release(lease);
 		repo_close(&repo);
 		return code;
 	}
@@ -857,7 +1158,8 @@ static int cmd_export_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	else if ((r = repo_delete_export(&repo, argv[ind + 1])))
 		code = repo_exit(&repo, r);
 	else
-		code = gc_and_report(ctx, &repo, false, argv[ind + 1]);
+		code = gc_and_report(ctx, &repo, false, o.wait, lease, argv[ind + 1]);
+	repo_lease_release(lease);
 	repo_close(&repo);
 	return code;
 }
@@ -876,7 +1178,7 @@ static int cmd_export_gc(struct snapctl_ctx *ctx, int argc, char **argv)
 		return snapctl_usage_error(cmd, argc - ind < 1 ? "expects a URL" :
 					   "unexpected argument '%s'", argv[ind + 1]);
 	r = repo_open(&repo, argv[ind], o.key_file, 0, 0);
-	code = r ? repo_exit(&repo, r) : gc_and_report(ctx, &repo, o.force, NULL);
+	code = r ? repo_exit(&repo, r) : gc_and_report(ctx, &repo, o.force, o.wait, NULL, NULL);
 	repo_close(&repo);
 	return code;
 }
