@@ -39,19 +39,24 @@ static int setup(void **state)
 		return -1;
 	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	if (n <= 0)
-		return -1;
+		goto fail;
 	self[n] = '\0';
 	slash = strrchr(self, '/');
+	if (!slash)
+		goto fail;
 	*slash = '\0';
 	/* build/tests/<this> -> build/snapctl */
 	snprintf(fx->snapctl, sizeof(fx->snapctl), "%s/../snapctl", self);
 	if (access(fx->snapctl, X_OK))
-		return -1;
+		goto fail;
 	strcpy(fx->dir, "/tmp/dmrow-image-XXXXXX");
 	if (!mkdtemp(fx->dir))
-		return -1;
+		goto fail;
 	*state = fx;
 	return 0;
+fail:
+	free(fx);
+	return -1;
 }
 
 static int teardown(void **state)

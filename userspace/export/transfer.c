@@ -951,7 +951,7 @@ static int merge_entries(struct transfer *t, const struct manifest *base, struct
 static int add_resized_slots(const struct manifest *base, const struct manifest *m,
 			     const uint64_t *slots, size_t nr, uint64_t **out, size_t *nr_out)
 {
-	uint64_t extra[2], n_slots = manifest_slots(m), *all;
+	uint64_t extra[2] = { 0, 0 }, n_slots = manifest_slots(m), *all;
 	size_t nr_extra = 0, i, j, k;
 
 	if (base && base->image_bytes != m->image_bytes) {
