@@ -80,7 +80,8 @@ CHECK_FUZZ_TIME ?= 30
 check-build:
 	tests/build/readme-build
 
-check-unit: $(UNIT_TEST_BINS)
+# Some unit tests run the built snapctl as an operator would.
+check-unit: $(UNIT_TEST_BINS) $(USERSPACE_BINS)
 	scripts/run-unit-tests $(UNIT_TEST_BINS)
 
 TESTS ?= all

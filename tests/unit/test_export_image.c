@@ -47,8 +47,10 @@ static int setup(void **state)
 	*slash = '\0';
 	/* build/tests/<this> -> build/snapctl */
 	snprintf(fx->snapctl, sizeof(fx->snapctl), "%s/../snapctl", self);
-	if (access(fx->snapctl, X_OK))
+	if (access(fx->snapctl, X_OK)) {
+		fprintf(stderr, "no snapctl at %s: build it first\n", fx->snapctl);
 		goto fail;
+	}
 	strcpy(fx->dir, "/tmp/dmrow-image-XXXXXX");
 	if (!mkdtemp(fx->dir))
 		goto fail;
