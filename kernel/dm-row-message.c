@@ -28,7 +28,14 @@ struct msg_ctx {
 	unsigned int sz;
 	bool overflow;
 	const char *why;	/* why it was refused, for the log */
-	bool unchanged;		/* it failed, but left nothing changed */
+	bool unchanged;		/* it failed, but put back what it changed */
+	/*
+	 * The transaction held nothing but committed work when the handler
+	 * began (dmrow_md_changes() then: changes_at_start), so a failure
+	 * can abort back to it and lose nothing acknowledged.
+	 */
+	bool clean_start;
+	u64 changes_at_start;
 };
 
 struct msg_handler {
@@ -389,6 +396,20 @@ static int msg_snapshot(struct msg_ctx *m)
 	 * new ones are held back until the snapshot shares the live tree.
 	 * Nothing else waits.  See "Snapshots under load" in dm-row-pool.c.
 	 */
+	/*
+	 * An automatic snapshot may evict the oldest one, a change that can
+	 * meet a damaged chain half way: commit the I/O path's work first, so
+	 * that such a failure can be undone (see dmrow_process_message()).  A
+	 * manual snapshot changes nothing before everything that can refuse
+	 * it has been checked, and saves this commit.
+	 */
+	if (flags & DMROW_SNAP_AUTO) {
+		r = dmrow_pool_commit(m->pool);
+		if (r)
+			goto out;
+		m->clean_start = true;
+		m->changes_at_start = dmrow_md_changes(m->pool->md);
+	}
 	/*
 	 * The commit below flushes the data device first; a device that
 	 * cannot flush refuses the snapshot here, before anything changes.
@@ -867,11 +888,39 @@ static int msg_diff(struct msg_ctx *m)
 
 /*----------------------------------------------------------------*/
 
-/* Errors that refuse a message before it changes anything. */
-static bool is_refusal(int r)
+/*
+ * A message failed.  If it changed nothing, it was refused and there is
+ * nothing to undo, whatever the error.  If it had begun to change the
+ * metadata, the change must not survive to the next commit:
+ *  - from a clean start, abort back to it: the pool loses nothing, since
+ *    the transaction held only this message's work, and stays writable
+ *    unless the metadata device itself failed or filled up;
+ *  - otherwise (a manual snapshot, which saves the commit before it) the
+ *    transaction also holds acknowledged mappings that cannot be told
+ *    apart from the half change: a metadata failure, as for any failed
+ *    mapping.  Only I/O errors and lack of memory or space get that far.
+ */
+static void message_failed(struct msg_ctx *m, const struct msg_handler *h, int r)
 {
-	return r == -EINVAL || r == -ENODATA || r == -ENOENT || r == -EEXIST || r == -EDQUOT ||
-	       r == -EBUSY || r == -ERANGE;
+	struct dmrow_pool *pool = m->pool;
+	const char *why = m->why;
+
+	if (!why)
+		why = r == -ENODATA ? "no such disk or snapshot" :
+		      r == -EILSEQ ? "damaged metadata: run 'snapctl check'" :
+		      r == -ENOMEM ? "out of memory" : "error";
+	if (!h->changes || m->unchanged ||
+	    dmrow_md_changes(pool->md) == m->changes_at_start) {
+		DMWARN("message '%s' refused: %s", h->verb, why);
+		return;
+	}
+	if (m->clean_start && r != -EIO && r != -ENOSPC) {
+		DMWARN("message '%s' failed part way (%s): undone", h->verb, why);
+		if (dmrow_md_abort(pool->md))
+			dmrow_pool_metadata_failed(pool, h->verb, r);
+		return;
+	}
+	dmrow_pool_metadata_failed(pool, h->verb, r);
 }
 
 static const struct msg_handler handlers[] = {
@@ -942,27 +991,16 @@ int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **arg
 		r = dmrow_pool_commit(pool);
 		if (r)
 			return r;
+		m.clean_start = true;
 	}
+	m.changes_at_start = dmrow_md_changes(pool->md);
 	if (h->frees_blocks)
 		dmrow_pool_begin_freeing(pool);
 	r = h->fn(&m);
 	if (h->frees_blocks)
 		dmrow_pool_end_freeing(pool);
 	if (r < 0) {
-		if (m.unchanged) {
-			DMWARN("message '%s' failed: %s", h->verb, m.why ? m.why : "error");
-		} else if (is_refusal(r)) {
-			DMWARN("message '%s' refused: %s", h->verb,
-			       m.why ? m.why : r == -ENODATA ? "no such disk or snapshot" : "invalid");
-		} else if (h->changes && r == -ENOMEM) {
-			/* Out of memory: drop what the message did, nothing is damaged. */
-			DMWARN("message '%s' failed: out of memory", h->verb);
-			if (dmrow_md_abort(pool->md))
-				dmrow_pool_metadata_failed(pool, h->verb, r);
-		} else if (h->changes) {
-			/* Past the checks: the change may be half done. */
-			dmrow_pool_metadata_failed(pool, h->verb, r);
-		}
+		message_failed(&m, h, r);
 		return r;
 	}
 	if (h->changes) {

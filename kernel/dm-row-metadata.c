@@ -354,6 +354,13 @@ static void free_md(struct dmrow_metadata *md)
 	kfree(md);
 }
 
+/* The open transaction holds a change of the superblock or a record. */
+static void __mark_dirty(struct dmrow_metadata *md)
+{
+	md->dirty = true;
+	md->tm.changes++;
+}
+
 static int __commit(struct dmrow_metadata *md);
 
 int dmrow_md_format(struct dmrow_bm *bm, u32 data_block_sectors, u64 nr_data_blocks,
@@ -400,7 +407,7 @@ int dmrow_md_format(struct dmrow_bm *bm, u32 data_block_sectors, u64 nr_data_blo
 			goto out_destroy;
 		dmrow_bm_unlock(blk);
 	}
-	md->dirty = true;
+	__mark_dirty(md);
 	r = __commit(md);
 	if (r)
 		goto out_destroy;
@@ -502,7 +509,7 @@ static int __get_live_disk(struct dmrow_metadata *md, u64 id, struct disk_state 
 static void __disk_changed(struct dmrow_metadata *md, struct disk_state *ds)
 {
 	ds->changed = true;
-	md->dirty = true;
+	__mark_dirty(md);
 }
 
 static int __flush_disks(struct dmrow_metadata *md)
@@ -540,7 +547,7 @@ static int __delete_disk_record(struct dmrow_metadata *md, struct disk_state *ds
 		;
 	*p = ds->next;
 	kfree(ds);
-	md->dirty = true;
+	__mark_dirty(md);
 	return 0;
 }
 
@@ -590,7 +597,7 @@ static int __put_snap(struct dmrow_metadata *md, const struct row_disk_snapshot 
 	if (r)
 		return r;
 	md->sb.snapshot_tree_root = cpu_to_le64(root);
-	md->dirty = true;
+	__mark_dirty(md);
 	return 0;
 }
 
@@ -796,6 +803,16 @@ int dmrow_md_abort(struct dmrow_metadata *md)
 	return r;
 }
 
+u64 dmrow_md_changes(struct dmrow_metadata *md)
+{
+	u64 changes;
+
+	down_read(&md->lock);
+	changes = md->tm.changes;
+	up_read(&md->lock);
+	return changes;
+}
+
 bool dmrow_md_dirty(struct dmrow_metadata *md)
 {
 	bool dirty;
@@ -828,7 +845,7 @@ int dmrow_md_clear_needs_check(struct dmrow_metadata *md)
 	r = __check_writable(md);
 	if (!r && (le32_to_cpu(md->sb.hdr.flags) & DMROW_SB_NEEDS_CHECK)) {
 		md->sb.hdr.flags = cpu_to_le32(le32_to_cpu(md->sb.hdr.flags) & ~DMROW_SB_NEEDS_CHECK);
-		md->dirty = true;
+		__mark_dirty(md);
 		r = __commit(md);
 	}
 	up_write(&md->lock);
@@ -843,7 +860,7 @@ int dmrow_md_set_needs_check(struct dmrow_metadata *md)
 	r = __check_readable(md);
 	if (!r && !md->read_only) {
 		md->sb.hdr.flags = cpu_to_le32(le32_to_cpu(md->sb.hdr.flags) | DMROW_SB_NEEDS_CHECK);
-		md->dirty = true;
+		__mark_dirty(md);
 		r = __commit(md);
 	}
 	up_write(&md->lock);
@@ -891,7 +908,7 @@ int dmrow_md_set_quota(struct dmrow_metadata *md, u32 manual, u32 automatic)
 	if (!r) {
 		md->sb.manual_quota = cpu_to_le32(manual);
 		md->sb.auto_quota = cpu_to_le32(automatic);
-		md->dirty = true;
+		__mark_dirty(md);
 	}
 	up_write(&md->lock);
 	return r;
@@ -908,7 +925,7 @@ int dmrow_md_resize_data(struct dmrow_metadata *md, u64 nr_data_blocks)
 	if (!r && nr_data_blocks != md->data_sm.nr_blocks) {
 		r = dmrow_sm_extend(&md->data_sm, nr_data_blocks);
 		if (!r)
-			md->dirty = true;
+			__mark_dirty(md);
 	}
 	up_write(&md->lock);
 	return r;
@@ -925,7 +942,7 @@ int dmrow_md_resize_metadata(struct dmrow_metadata *md, u64 nr_metadata_blocks)
 	if (!r && nr_metadata_blocks != md->metadata_sm.nr_blocks) {
 		r = dmrow_sm_extend(&md->metadata_sm, nr_metadata_blocks);
 		if (!r)
-			md->dirty = true;
+			__mark_dirty(md);
 	}
 	up_write(&md->lock);
 	return r;
@@ -1008,6 +1025,8 @@ int dmrow_md_remove_disk(struct dmrow_metadata *md, u64 id)
 				goto out;
 			}
 			r = __get_snap(md, snap, &rec);
+			if (r == -ENODATA)
+				r = -EILSEQ;	/* the chain names a snapshot that is not there */
 			if (r)
 				goto out;
 			snap = le64_to_cpu(rec.next);
@@ -1524,7 +1543,7 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 		r = __get_live_disk(md, map->disk_id, &ds);
 		if (r)
 			goto out;
-		md->dirty = true;
+		__mark_dirty(md);
 		value = dmrow_pack_mapping(map->data_block, le32_to_cpu(md->sb.time));
 		r = dmrow_btree_insert(&md->mapping_info, le64_to_cpu(ds->rec.root), map->vblock,
 				       &value, &root, &old, &replaced);
@@ -1743,6 +1762,14 @@ static int __validate_snapshots(struct dmrow_metadata *md, unsigned int nr,
 			return r;
 		if (taken)
 			return -EEXIST;
+		/* The new snapshot is linked after the last one: it must be there. */
+		if (ds->rec.last_snapshot) {
+			struct row_disk_snapshot last;
+
+			r = __get_snap(md, le64_to_cpu(ds->rec.last_snapshot), &last);
+			if (r)
+				return r == -ENODATA ? -EILSEQ : r;
+		}
 	}
 	return 0;
 }

@@ -62,6 +62,11 @@ int dmrow_md_commit(struct dmrow_metadata *md);
 int dmrow_md_abort(struct dmrow_metadata *md);
 /* Whether the open transaction changed anything. */
 bool dmrow_md_dirty(struct dmrow_metadata *md);
+/*
+ * A count that goes up with every change to the open transaction: equal
+ * before and after a call, the call changed nothing (a refusal).
+ */
+u64 dmrow_md_changes(struct dmrow_metadata *md);
 
 void dmrow_md_set_read_only(struct dmrow_metadata *md);
 void dmrow_md_set_failed(struct dmrow_metadata *md);

@@ -39,6 +39,7 @@ int dmrow_tm_new_block(struct dmrow_tm *tm, const struct dmrow_validator *v,
 	u64 b;
 	int r;
 
+	tm->changes++;
 	r = dmrow_sm_alloc(tm->metadata_sm, &b);
 	if (r)
 		return r;
@@ -67,6 +68,7 @@ int dmrow_tm_shadow(struct dmrow_tm *tm, u64 orig, const struct dmrow_validator 
 	int r;
 
 	*inc_children = false;
+	tm->changes++;
 	r = dmrow_sm_get_count(tm->metadata_sm, orig, &count);
 	if (r)
 		return r;
@@ -118,11 +120,13 @@ void dmrow_tm_unlock(struct dmrow_tm *tm, struct dmrow_block *blk)
 
 int dmrow_tm_inc(struct dmrow_tm *tm, u64 b)
 {
+	tm->changes++;
 	return dmrow_sm_inc(tm->metadata_sm, b);
 }
 
 int dmrow_tm_dec(struct dmrow_tm *tm, u64 b)
 {
+	tm->changes++;
 	return dmrow_sm_dec(tm->metadata_sm, b);
 }
 

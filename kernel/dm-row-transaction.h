@@ -23,6 +23,12 @@ struct dmrow_tm {
 	struct dmrow_bm *bm;
 	struct dmrow_sm *metadata_sm;
 	u64 txn;		/* the open transaction: last committed + 1 */
+	/*
+	 * Goes up whenever a block is written, allocated or has its count
+	 * changed (an attempt counts too): unchanged across a call, the call
+	 * changed no metadata.  Never reset.
+	 */
+	u64 changes;
 };
 
 int dmrow_tm_read_lock(struct dmrow_tm *tm, u64 b, const struct dmrow_validator *v,

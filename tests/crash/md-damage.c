@@ -11,6 +11,9 @@
  *   md-damage <metadata device|image> miscount-data <disk id> <vblock>
  *       add one to the count of the data block <vblock> of the live disk
  *       maps to (a count too high)
+ *   md-damage <metadata device|image> break-chain <snapshot id> <next id>
+ *       make snapshot <snapshot id>'s record name <next id> as the next in
+ *       its chain (a chain that leads to a snapshot that is not there)
  *   md-damage <metadata device|image> corrupt-disk-tree
  *       flip a byte of the root node of the tree of disk records (damage
  *       no repair can undo)
@@ -30,7 +33,8 @@
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: md-damage DEVICE needs-check | leak-data COUNT | miscount-data DISK VBLOCK | corrupt-disk-tree\n");
+	fprintf(stderr, "usage: md-damage DEVICE needs-check | leak-data COUNT | miscount-data DISK VBLOCK |\n"
+		"       break-chain SNAPSHOT NEXT | corrupt-disk-tree\n");
 	return 1;
 }
 
@@ -67,6 +71,28 @@ static int miscount_data(struct dmrow_metadata *md, u64 disk, u64 vblock)
 	down_write(&md->lock);
 	r = dmrow_sm_inc(&md->data_sm, m.data_block);
 	md->dirty = true;
+	up_write(&md->lock);
+	return r ? r : dmrow_md_commit(md);
+}
+
+static int break_chain(struct dmrow_metadata *md, u64 snap, u64 next)
+{
+	struct row_disk_snapshot rec;
+	u64 root;
+	int r;
+
+	down_write(&md->lock);
+	r = dmrow_btree_lookup(&md->snapshot_info, le64_to_cpu(md->sb.snapshot_tree_root),
+			       snap, &rec);
+	if (!r) {
+		rec.next = cpu_to_le64(next);
+		r = dmrow_btree_insert(&md->snapshot_info, le64_to_cpu(md->sb.snapshot_tree_root),
+				       snap, &rec, &root, NULL, NULL);
+	}
+	if (!r) {
+		md->sb.snapshot_tree_root = cpu_to_le64(root);
+		md->dirty = true;
+	}
 	up_write(&md->lock);
 	return r ? r : dmrow_md_commit(md);
 }
@@ -116,6 +142,8 @@ int main(int argc, char **argv)
 		r = leak_data(md, strtoul(argv[3], NULL, 0));
 	else if (!strcmp(argv[2], "miscount-data") && argc == 5)
 		r = miscount_data(md, strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0));
+	else if (!strcmp(argv[2], "break-chain") && argc == 5)
+		r = break_chain(md, strtoull(argv[3], NULL, 0), strtoull(argv[4], NULL, 0));
 	else if (!strcmp(argv[2], "corrupt-disk-tree") && argc == 3)
 		r = (flip = le64_to_cpu(md->sb.disk_tree_root)) ? 0 : -ENOENT;
 	else
