@@ -401,6 +401,31 @@ int dmrow_btree_lookup_run_nonblocking(struct dmrow_btree_info *info, u64 root, 
 	return lookup_run(info, root, key, max, visit, context, visited, true);
 }
 
+int dmrow_btree_height(struct dmrow_btree_info *info, u64 root, unsigned int *height)
+{
+	const struct row_disk_btree_node *n;
+	struct dmrow_block *blk;
+	u64 b = root;
+	bool leaf;
+	int r;
+
+	for (*height = 0; b; (*height)++) {
+		if (*height >= DMROW_BTREE_MAX_DEPTH)
+			return -EILSEQ;
+		r = read_node(info, b, &blk, &n);
+		if (r)
+			return r;
+		leaf = is_leaf(n);
+		b = leaf || !nr_entries(n) ? 0 : child_at(n, 0);
+		dmrow_tm_unlock(info->tm, blk);
+		if (leaf) {
+			(*height)++;
+			break;
+		}
+	}
+	return 0;
+}
+
 static int lookup_next_rec(struct dmrow_btree_info *info, u64 b,
 			   const struct key_range *range, u64 key, u64 *found_key,
 			   void *value, unsigned int depth)

@@ -105,6 +105,9 @@ int dmrow_btree_walk_exclusive(struct dmrow_btree_info *info, u64 root,
 			       int (*fn)(void *context, u64 key, const void *value),
 			       void *context);
 
+/* Levels from @root to its leaves (every leaf is as deep): 0 for no tree. */
+int dmrow_btree_height(struct dmrow_btree_info *info, u64 root, unsigned int *height);
+
 /* Node statistics, for checks and dumps. */
 struct dmrow_btree_stats {
 	u64 nr_entries;

@@ -1053,18 +1053,116 @@ out:
 	return r;
 }
 
-static int __discard(struct dmrow_metadata *md, struct disk_state *ds, u64 begin, u64 end)
+/*----------------------------------------------------------------
+ * The metadata reserve
+ *
+ * The I/O path changes metadata between commits with no one to ask: a
+ * write to a fresh block is mapped, a discard unmapped.  Should metadata
+ * run out half way through such a change, the only way back is to abort
+ * the open transaction, and with it every write acknowledged since the
+ * last commit.  So the I/O path never spends the last
+ * dmrow_metadata_reserve() blocks: before a batch of changes it checks
+ * that what the open transaction can still allocate covers the batch at
+ * its worst on top of the reserve, and refuses what does not fit
+ * (-ENOSPC) before anything changed.  The pool then commits, which gives
+ * back the blocks the transaction shadowed away, and tries again; when
+ * not even one change fits right after a commit, the pool stops taking
+ * new blocks (metadata_low) and the writes fail with -ENOSPC,
+ * unacknowledged.  The reserve itself is left to the commit (applying the
+ * deferred counts) and to the messages that free space.
+ *
+ * What the transaction can allocate is not the free count: a block it
+ * shadowed away still belongs to the committed state until the commit
+ * (dmrow_sm_nr_free_in_txn()).
+ *
+ * The worst case of k changes to a tree of height h: at each level, each
+ * node they reach is shadowed and may split (two new blocks), and level l
+ * has at most min(k, 253^l) nodes to reach (no node has more than 253
+ * children); the root may split once more and grow a new root.  k
+ * mappings change k entries of the mapping tree and the counts of k new
+ * and k replaced data blocks: up to 2k refcount blocks, each perhaps new,
+ * and 2k entries of the data space map's index.
+ *--------------------------------------------------------------*/
+
+#define NODES_PER_LEVEL_MAX 253
+
+static u64 __tree_worst(u64 k, unsigned int height)
 {
-	u64 root = le64_to_cpu(ds->rec.root), vblock = begin;
+	u64 nodes = 1, sum = 0;
+	unsigned int level;
+
+	for (level = 0; level < height; level++) {
+		sum += min(k, nodes);
+		if (nodes < k)
+			nodes *= NODES_PER_LEVEL_MAX;
+	}
+	return 2 * sum + 1;
+}
+
+static u64 __changes_worst(u64 k, unsigned int map_height, unsigned int index_height)
+{
+	return __tree_worst(k, map_height) + 2 * k + __tree_worst(2 * k, index_height);
+}
+
+/* Metadata blocks the I/O path may still spend in this transaction. */
+static u64 __io_budget(struct dmrow_metadata *md)
+{
+	u64 free = dmrow_sm_nr_free_in_txn(&md->metadata_sm);
+	u64 reserve = dmrow_metadata_reserve(md->metadata_sm.nr_blocks);
+
+	return free > reserve ? free - reserve : 0;
+}
+
+/*
+ * How many of @k changes to the trees @roots[0..@nr_roots) fit in @budget:
+ * all of them at once if they would fit into the deepest trees there can
+ * be; otherwise the trees' heights are read (a walk down each).
+ */
+static int __changes_that_fit(struct dmrow_metadata *md, const u64 *roots,
+			      unsigned int nr_roots, u64 k, u64 budget, u64 *fit)
+{
+	unsigned int map_height = 0, index_height, h, i;
+	int r;
+
+	*fit = k;
+	if (__changes_worst(k, DMROW_BTREE_MAX_DEPTH, DMROW_BTREE_MAX_DEPTH) <= budget)
+		return 0;
+	for (i = 0; i < nr_roots; i++) {
+		r = dmrow_btree_height(&md->mapping_info, roots[i], &h);
+		if (r)
+			return r;
+		map_height = max(map_height, h);
+	}
+	r = dmrow_btree_height(&md->data_sm.index_info, md->data_sm.index_root, &index_height);
+	if (r)
+		return r;
+	while (*fit && __changes_worst(*fit, map_height, index_height) > budget)
+		(*fit)--;
+	return 0;
+}
+
+/* @io_path: a discard, which keeps to the reserve; else a message's shrink. */
+static int __discard(struct dmrow_metadata *md, struct disk_state *ds, u64 begin, u64 end,
+		     bool io_path)
+{
+	u64 root = le64_to_cpu(ds->rec.root), vblock = begin, allowed = U64_MAX, done = 0;
 	__le64 value;
 	int r;
 
+	if (io_path) {
+		/* Counted as if every block of the range were mapped. */
+		r = __changes_that_fit(md, &root, 1, end - begin, __io_budget(md), &allowed);
+		if (r)
+			return r;
+	}
 	while (vblock < end) {
 		r = dmrow_btree_lookup_next(&md->mapping_info, root, vblock, &vblock, NULL);
 		if (r == -ENODATA || (!r && vblock >= end))
 			break;
 		if (r)
 			return r;
+		if (done++ == allowed)
+			return -ENOSPC;
 		r = dmrow_btree_remove(&md->mapping_info, root, vblock, &root, &value);
 		if (r)
 			return r;
@@ -1090,7 +1188,7 @@ int dmrow_md_resize_disk(struct dmrow_metadata *md, u64 id, u64 size_blocks)
 	if (!r)
 		r = __get_live_disk(md, id, &ds);
 	if (!r && size_blocks < le64_to_cpu(ds->rec.size_blocks))
-		r = __discard(md, ds, size_blocks, le64_to_cpu(ds->rec.size_blocks));
+		r = __discard(md, ds, size_blocks, le64_to_cpu(ds->rec.size_blocks), false);
 	if (!r) {
 		ds->rec.size_blocks = cpu_to_le64(size_blocks);
 		__disk_changed(md, ds);
@@ -1488,8 +1586,8 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 {
 	struct disk_state *ds;
 	__le64 value, old;
-	u64 blocks[64], root;
-	unsigned int i, n;
+	u64 blocks[64], roots[8], root, fit;
+	unsigned int i, j, n, nr_roots;
 	bool replaced;
 	int r;
 
@@ -1512,6 +1610,31 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 				     map->data_block >= md->data_sm.nr_blocks ||
 				     dmrow_delta_map_get(&md->held, map->data_block) <= 0))
 			map->result = -EINVAL;
+	}
+	/* The metadata reserve: what does not fit is refused, unchanged. */
+	for (i = 0, n = 0, nr_roots = 0; i < nr; i++) {
+		if (maps[i].result)
+			continue;
+		n++;
+		r = __get_live_disk(md, maps[i].disk_id, &ds);
+		if (r)
+			goto out;
+		root = le64_to_cpu(ds->rec.root);
+		for (j = 0; j < nr_roots && roots[j] != root; j++)
+			;
+		if (j == nr_roots && nr_roots < ARRAY_SIZE(roots))
+			roots[nr_roots++] = root;
+	}
+	r = __changes_that_fit(md, roots, nr_roots, n, __io_budget(md), &fit);
+	if (r)
+		goto out;
+	for (i = 0, n = 0; i < nr; i++) {
+		if (maps[i].result)
+			continue;
+		if (n < fit)
+			n++;
+		else
+			maps[i].result = -ENOSPC;
 	}
 	/*
 	 * From here on a failure leaves the transaction to be aborted.  The
@@ -1634,7 +1757,7 @@ int dmrow_md_discard(struct dmrow_metadata *md, u64 disk_id, u64 begin, u64 end)
 	if (!r)
 		r = __get_live_disk(md, disk_id, &ds);
 	if (!r)
-		r = __discard(md, ds, begin, end);
+		r = __discard(md, ds, begin, end, true);
 	up_write(&md->lock);
 	return r;
 }

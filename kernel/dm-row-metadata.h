@@ -68,6 +68,15 @@ bool dmrow_md_dirty(struct dmrow_metadata *md);
  */
 u64 dmrow_md_changes(struct dmrow_metadata *md);
 
+/*
+ * The metadata kept back from the I/O path: what a commit, and the
+ * messages that free space, may need once new blocks are refused.
+ */
+static inline u64 dmrow_metadata_reserve(u64 metadata_blocks)
+{
+	return metadata_blocks / 64 > 64 ? metadata_blocks / 64 : 64;
+}
+
 void dmrow_md_set_read_only(struct dmrow_metadata *md);
 void dmrow_md_set_failed(struct dmrow_metadata *md);
 /* Record in the superblock that the pool needs an offline check (commits). */
@@ -206,9 +215,10 @@ int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
  * dmrow_md_insert_block() of several writes at once, under one lock, the
  * new blocks counted together.  An entry whose @result is nonzero on entry
  * is passed over.  Each entry's refusal (-EINVAL as above, -ENODATA: no
- * such live disk) is in its @result and changes nothing; the return value
- * is a failure that leaves the transaction to be aborted (-EROFS: none,
- * the pool is read-only).
+ * such live disk, -ENOSPC: mapping it could take metadata kept in reserve,
+ * see "The metadata reserve" in dm-row-metadata.c) is in its @result and
+ * changes nothing; the return value is a failure that leaves the
+ * transaction to be aborted (-EROFS: none, the pool is read-only).
  */
 struct dmrow_new_mapping {
 	u64 disk_id;
@@ -233,7 +243,11 @@ void dmrow_md_seal_quarantine(struct dmrow_metadata *md);
 void dmrow_md_release_sealed(struct dmrow_metadata *md);
 /* Whether the open transaction changed the disk (its mappings or its record). */
 bool dmrow_md_disk_uncommitted(struct dmrow_metadata *md, u64 disk_id);
-/* Unmap [@begin, @end) of a live head. */
+/*
+ * Unmap [@begin, @end) of a live head.  -ENOSPC: it stopped before a
+ * removal that could take metadata kept in reserve; what it removed
+ * before is removed, the transaction is sound.
+ */
 int dmrow_md_discard(struct dmrow_metadata *md, u64 disk_id, u64 begin, u64 end);
 
 /* Snapshots. */

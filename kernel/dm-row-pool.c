@@ -61,6 +61,19 @@
  * flushes the data device first).  Without flushes the worker commits
  * about once a second.
  *
+ * Metadata between commits.  A mapping that fails half way for lack of
+ * metadata can only be undone by aborting the transaction, and with it
+ * every write acknowledged since the last commit.  So the worker maps
+ * written blocks only while the metadata the transaction can still
+ * allocate covers the batch at its worst on top of the reserve (see "The
+ * metadata reserve" in dm-row-metadata.c); what does not fit is refused
+ * before anything changed and waits for a commit.  That commit is an
+ * ordinary one (data flushed, then metadata, then the superblock) and may
+ * include mappings of writes not yet acknowledged: their data is written
+ * and flushed first, and an unacknowledged write may persist or not.  When
+ * nothing fits right after a commit the writes fail with ENOSPC, never
+ * acknowledged, and the pool goes read-only with metadata_low.
+ *
  * Snapshots under load.  A snapshot must hold every write acknowledged
  * before it and none that was judged unshared before it but lands after.
  * A redirected write is mapped before it is acknowledged, and one in flight
@@ -691,7 +704,25 @@ static void check_low_water(struct dmrow_pool *pool)
 /* Metadata space below this many blocks: the pool stops taking new blocks. */
 static u64 metadata_reserve(struct dmrow_pool_info *info)
 {
-	return max_t(u64, 64, info->metadata_blocks / 64);
+	return dmrow_metadata_reserve(info->metadata_blocks);
+}
+
+static void enter_metadata_low(struct dmrow_pool *pool, u64 free)
+{
+	DMWARN("%pg: metadata space low (%llu blocks free): no new blocks until space is freed",
+	       pool->metadata_bdev, (unsigned long long)free);
+	pool->metadata_low = true;
+	set_pool_mode(pool, POOL_READ_ONLY);
+}
+
+/* Worker: right after a commit, the I/O path still met the reserve. */
+static void metadata_reserve_reached(struct dmrow_pool *pool)
+{
+	struct dmrow_pool_info info;
+
+	if (pool->metadata_low || dmrow_md_pool_info(pool->md, &info))
+		return;
+	enter_metadata_low(pool, info.metadata_blocks - info.metadata_used);
 }
 
 static void check_metadata_space(struct dmrow_pool *pool)
@@ -703,10 +734,7 @@ static void check_metadata_space(struct dmrow_pool *pool)
 		return;
 	free = info.metadata_blocks - info.metadata_used;
 	if (!pool->metadata_low && free < metadata_reserve(&info)) {
-		DMWARN("%pg: metadata space low (%llu blocks free): no new blocks until space is freed",
-		       pool->metadata_bdev, (unsigned long long)free);
-		pool->metadata_low = true;
-		set_pool_mode(pool, POOL_READ_ONLY);
+		enter_metadata_low(pool, free);
 	} else if (pool->metadata_low && free >= 2 * metadata_reserve(&info) &&
 		   !info.read_only && pool->mode == POOL_READ_ONLY) {
 		pool->metadata_low = false;
@@ -1006,6 +1034,65 @@ static void complete_prepared(struct dmrow_pool *pool, struct bio *bio, int r)
 }
 
 /*
+ * The metadata reserve (see dm-row-metadata.c): a mapping that could take
+ * metadata kept back is refused, unchanged.  Refusal goes by the worst
+ * case, which real changes rarely reach, so first try the refused ones
+ * again as they are (what the admitted ones really took is known now);
+ * when none fits, commit, which gives back the blocks the transaction
+ * shadowed away, and try again.  When not one fits right after a commit,
+ * the pool stops taking new blocks (metadata_low) and the writes fail
+ * with ENOSPC, never acknowledged: nothing acknowledged is lost.
+ */
+static unsigned int refused_for_reserve(struct dmrow_new_mapping *maps, unsigned int nr)
+{
+	unsigned int i, refused = 0;
+
+	for (i = 0; i < nr; i++)
+		refused += maps[i].result == -ENOSPC;
+	return refused;
+}
+
+static int insert_refused(struct dmrow_pool *pool, struct dmrow_new_mapping *maps,
+			  unsigned int nr)
+{
+	struct dmrow_new_mapping again[PREPARED_BATCH];
+	unsigned int i, n, refused = refused_for_reserve(maps, nr);
+	bool just_committed = false;
+	int r;
+
+	while (refused) {
+		for (i = 0, n = 0; i < nr; i++) {
+			if (maps[i].result != -ENOSPC)
+				continue;
+			again[n] = maps[i];
+			again[n++].result = 0;
+		}
+		r = dmrow_md_insert_blocks(pool->md, again, n);
+		if (r)
+			return r;
+		for (i = 0, n = 0; i < nr; i++)
+			if (maps[i].result == -ENOSPC)
+				maps[i].result = again[n++].result;
+		n = refused_for_reserve(maps, nr);
+		if (n < refused) {
+			refused = n;
+			just_committed = false;
+			continue;
+		}
+		if (just_committed) {
+			/* Not one fitted right after a commit: the reserve is reached. */
+			metadata_reserve_reached(pool);
+			return 0;
+		}
+		r = dmrow_pool_commit(pool);
+		if (r)
+			return r;
+		just_committed = true;
+	}
+	return 0;
+}
+
+/*
  * New-block writes whose data write has completed: map them, let the bios
  * that waited behind them go, and complete them (a FUA one after the next
  * commit).  Mapping may free the block the write replaced; quarantine
@@ -1037,6 +1124,8 @@ static void process_prepared(struct dmrow_pool *pool)
 			maps[nr].result = bio->bi_status ? -EIO : 0;
 		}
 		r = dmrow_md_insert_blocks(pool->md, maps, nr);
+		if (!r && refused_for_reserve(maps, nr))
+			r = insert_refused(pool, maps, nr);
 		if (r) {
 			/* Read-only meanwhile: the writes fail, the pool stays as it is. */
 			if (r != -EROFS)
@@ -1071,6 +1160,17 @@ static void process_discard(struct dmrow_pool *pool, struct bio *bio)
 	 */
 	if (begin_block < end_block) {
 		r = dmrow_md_discard(pool->md, db->disk_id, begin_block, end_block);
+		if (r == -ENOSPC) {
+			/* The metadata reserve, as for mappings: commit, go on. */
+			r = dmrow_pool_commit(pool);
+			if (!r)
+				r = dmrow_md_discard(pool->md, db->disk_id, begin_block, end_block);
+			if (r == -ENOSPC) {
+				/* What was removed is removed; a discard is advice. */
+				metadata_reserve_reached(pool);
+				r = 0;
+			}
+		}
 		if (r) {
 			dmrow_pool_metadata_failed(pool, "discard", r);
 			fail_bio(bio, BLK_STS_IOERR);

@@ -261,6 +261,13 @@ static int change_count(struct dmrow_sm *sm, u64 b, int delta)
 		sm->nr_allocated++;
 	else if (count == 1 && delta < 0)
 		sm->nr_allocated--;
+	/* A deferred map's tree is the committed state until the commit. */
+	if (sm->deferred && tree) {
+		if (count == 1 && delta < 0)
+			sm->nr_freed_in_txn++;
+		else if (!count && sm->nr_freed_in_txn)
+			sm->nr_freed_in_txn--;
+	}
 	return 0;
 }
 
@@ -544,6 +551,7 @@ void dmrow_sm_to_disk(struct dmrow_sm *sm, struct row_disk_space_map *disk)
 
 void dmrow_sm_committed(struct dmrow_sm *sm)
 {
+	sm->nr_freed_in_txn = 0;
 	sm->committed_index_root = sm->index_root;
 	sm->txn_start = sm->alloc_hint;
 	sm->wrapped = false;

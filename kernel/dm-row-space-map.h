@@ -27,6 +27,12 @@ struct dmrow_sm {
 	u64 committed_index_root;
 	u64 alloc_hint;
 	struct dmrow_delta_map pending;	/* deferred changes */
+	/*
+	 * Deferred map: blocks whose count fell to zero in this transaction
+	 * while the committed state still counts them.  They are not counted
+	 * as allocated, but cannot be handed out before the commit.
+	 */
+	u64 nr_freed_in_txn;
 	/* Data space map: never hand out again a block freed in this transaction. */
 	bool no_reuse_in_txn;
 	u64 txn_start;			/* alloc_hint when the transaction began */
@@ -76,6 +82,14 @@ void dmrow_sm_committed(struct dmrow_sm *sm);
 static inline u64 dmrow_sm_nr_free(struct dmrow_sm *sm)
 {
 	return sm->nr_blocks - sm->nr_allocated;
+}
+
+/* What the open transaction can still allocate (deferred map). */
+static inline u64 dmrow_sm_nr_free_in_txn(struct dmrow_sm *sm)
+{
+	u64 unusable = sm->nr_allocated + sm->nr_held + sm->nr_freed_in_txn;
+
+	return unusable < sm->nr_blocks ? sm->nr_blocks - unusable : 0;
 }
 
 /* Call @fn for every block with a nonzero count, in block order. */

@@ -65,6 +65,7 @@ static u64 nr_eagain, nr_enospc, nr_crashes;
 static u64 nr_fast_answered, nr_fast_passed;
 /* dmrow_md_try_find_run(): runs answered, and those that ended where the image does. */
 static u64 nr_runs, nr_run_ends;
+static u64 nr_reserve_refusals;	/* changes refused to keep the metadata reserve */
 static u64 nr_reverts;	/* failed writes undone */	/* dmrow_md_try_find_block() */
 
 static struct dmrow_bm *bm;
@@ -518,12 +519,38 @@ static void op_write(void)
 	data_tokens[b] = token;
 	r = dmrow_md_insert_block(md, img->disk, v, b);
 	if (r == -ENOSPC) {
-		abort_transaction();
-		return;
+		/*
+		 * The metadata reserve: refused before anything changed.  As
+		 * the pool does, commit (which gives back what the transaction
+		 * shadowed away) and try once more; refused again, the write
+		 * fails and its block is given back.
+		 */
+		nr_reserve_refusals++;
+		commit();
+		r = dmrow_md_insert_block(md, img->disk, v, b);
+		if (r == -ENOSPC) {
+			check(dmrow_md_release_data_block(md, b) == 0, "release after a refusal");
+			return;
+		}
 	}
 	check(r == 0, "insert %d", r);
 	img->block[v] = b;
 	img->token[v] = token;
+}
+
+/* A discard stopped at the metadata reserve: what it removed is removed. */
+static void note_short_discard(struct image *img, int begin, int end)
+{
+	for (int v = begin; v < end; v++) {
+		struct dmrow_mapping m;
+		int r = dmrow_md_find_block(md, img->disk, 0, v, &m);
+
+		check(r == 0 || r == -ENODATA, "find_block after a short discard %d", r);
+		if (r == -ENODATA) {
+			img->block[v] = NONE;
+			img->token[v] = 0;
+		}
+	}
 }
 
 static void op_discard(void)
@@ -539,8 +566,15 @@ static void op_discard(void)
 		end = NV;
 	r = dmrow_md_discard(md, img->disk, begin, end);
 	if (r == -ENOSPC) {
-		abort_transaction();
-		return;
+		/* Stopped at the reserve: commit and finish it, as the pool does. */
+		nr_reserve_refusals++;
+		note_short_discard(img, begin, end);
+		commit();
+		r = dmrow_md_discard(md, img->disk, begin, end);
+		if (r == -ENOSPC) {
+			note_short_discard(img, begin, end);
+			return;
+		}
 	}
 	check(r == 0, "discard %d", r);
 	for (int v = begin; v < end; v++) {
@@ -852,6 +886,8 @@ static void run_model(void **state)
 	       (unsigned long long)nr_crashes, (unsigned long long)nr_eagain,
 	       (unsigned long long)nr_enospc);
 	printf("metadata model: %llu failed writes undone\n", (unsigned long long)nr_reverts);
+	printf("metadata model: %llu changes refused at the metadata reserve\n",
+	       (unsigned long long)nr_reserve_refusals);
 	check(nr_reverts > 0, "no failed write was undone");
 	printf("metadata model: the fast-path lookup answered %llu lookups and passed %llu\n",
 	       (unsigned long long)nr_fast_answered, (unsigned long long)nr_fast_passed);

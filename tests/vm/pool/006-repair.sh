@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # DESCRIPTION: the recovery path: a pool marked needs_check with leaked and miscounted blocks loads read-only, snapctl repair sets it right and it loads read-write with every image intact; damage beyond counts is refused, unchanged
-# TIMEOUT: 300
+# TIMEOUT: 600
 #
 # A pool holds a disk, a snapshot of it and a clone with writes of its
 # own, each checksummed.  With its devices removed, its metadata is
