@@ -6,6 +6,8 @@
  * retention, retention arithmetic, snapshot names, the policy store's round
  * trip, its corruption and crash safety (a writer killed at random moments
  * never leaves an unreadable store), the fake clock, and the per-disk lock.
+ * Time zones (zone.c): names checked against the tz database and the
+ * system's zone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +29,7 @@
 #include "disklock.h"
 #include "policy.h"
 #include "statefile.h"
+#include "zone.h"
 
 uint32_t crc32c(uint32_t crc, const void *address, unsigned int length);
 
@@ -360,6 +363,126 @@ static void test_names(void **state)
 	assert_false(policy_name_valid("a/b"));
 	assert_false(policy_name_valid("a=b"));
 	(void)state;
+}
+
+/*----------------------------------------------------------------
+ * Time zones
+ *--------------------------------------------------------------*/
+
+/* Keep the process's TZ as it was around a test that changes it. */
+static char *saved_tz;
+
+static int save_tz(void **state)
+{
+	const char *tz = getenv("TZ");
+
+	saved_tz = tz ? strdup(tz) : NULL;
+	(void)state;
+	return 0;
+}
+
+static int restore_tz(void **state)
+{
+	if (saved_tz)
+		setenv("TZ", saved_tz, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(saved_tz);
+	saved_tz = NULL;
+	(void)state;
+	return 0;
+}
+
+static void test_zone_names(void **state)
+{
+	static const char *const malformed[] = {
+		"", "/etc/localtime", "../../etc/passwd", "Europe/../Europe/Berlin", "Europe//Berlin",
+		"Europe/Berlin/", "Europe/Berlin ", "Europe/Berlin\n", "Europe\\Berlin",
+		"right/Europe/Berlin", "localtime", "posixrules",
+		"A123456789012345678901234567890123456789012345678901234567890123",
+	};
+	static const char *const unknown[] = {
+		"Europe/Berln", "europe/berlin", "Nowhere/Land", "CET-1CEST", "Europe", "zone.tab",
+		"Mars/Olympus_Mons",
+	};
+	char canon[ZONE_NAME_MAX + 1], err[256];
+	unsigned int i;
+
+	(void)state;
+	assert_int_equal(zone_check("Europe/Berlin", canon, sizeof(canon), err, sizeof(err)), 0);
+	assert_string_equal(canon, "Europe/Berlin");
+	assert_int_equal(zone_check("America/New_York", canon, sizeof(canon), NULL, 0), 0);
+	assert_string_equal(canon, "America/New_York");
+	assert_int_equal(zone_check("America/Argentina/Buenos_Aires", canon, sizeof(canon), NULL, 0), 0);
+	assert_int_equal(zone_check("Etc/GMT+5", canon, sizeof(canon), NULL, 0), 0);
+	/* The names of UTC are UTC. */
+	assert_int_equal(zone_check("Etc/UTC", canon, sizeof(canon), NULL, 0), 0);
+	assert_string_equal(canon, "UTC");
+	assert_int_equal(zone_check("Zulu", canon, sizeof(canon), NULL, 0), 0);
+	assert_string_equal(canon, "UTC");
+	assert_int_equal(zone_check("UTC", canon, sizeof(canon), NULL, 0), 0);
+	assert_string_equal(canon, "UTC");
+	for (i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+		assert_int_equal(zone_check(malformed[i], canon, sizeof(canon), err, sizeof(err)), -EINVAL);
+		assert_true(err[0]);
+	}
+	/* Unknown: refused with words that say so, never taken for UTC. */
+	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		assert_int_equal(zone_check(unknown[i], canon, sizeof(canon), err, sizeof(err)), -ENOENT);
+		if (!strstr(err, "unknown time zone") || !strstr(err, unknown[i]))
+			fail_msg("%s: '%s'", unknown[i], err);
+	}
+}
+
+static void test_zone_system(void **state)
+{
+	char name[ZONE_NAME_MAX + 1], err[256], target[256];
+	ssize_t n;
+
+	(void)state;
+	setenv("TZ", "Europe/Berlin", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	assert_string_equal(name, "Europe/Berlin");
+	setenv("TZ", ":America/New_York", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	assert_string_equal(name, "America/New_York");
+	setenv("TZ", "/usr/share/zoneinfo/Asia/Tokyo", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	assert_string_equal(name, "Asia/Tokyo");
+	setenv("TZ", "", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	assert_string_equal(name, "UTC");
+	/* A link into the database names the zone it links to. */
+	snprintf(target, sizeof(target), "%s/zone-link-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		 (int)getpid());
+	assert_int_equal(symlink("/usr/share/zoneinfo/Australia/Lord_Howe", target), 0);
+	setenv("TZ", target, 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	unlink(target);
+	assert_string_equal(name, "Australia/Lord_Howe");
+	setenv("TZ", "Etc/UTC", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	assert_string_equal(name, "UTC");
+	/* A POSIX rule or an unknown name has no name to keep: an error, not UTC. */
+	setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "TZ='CET-1CEST,M3.5.0,M10.5.0/3' is not a time zone"));
+	setenv("TZ", "Nowhere/Land", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), -ENOENT);
+	setenv("TZ", "/etc/passwd", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), -ENOENT);
+	/* Without TZ: the zone /etc/localtime links to. */
+	unsetenv("TZ");
+	n = readlink("/etc/localtime", target, sizeof(target) - 1);
+	if (n > 0 && strstr(target, "zoneinfo/")) {
+		char want[ZONE_NAME_MAX + 1];
+
+		target[n] = '\0';
+		assert_int_equal(zone_check(strstr(target, "zoneinfo/") + 9, want, sizeof(want), NULL, 0), 0);
+		assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+		assert_string_equal(name, want);
+	}
 }
 
 /*----------------------------------------------------------------
@@ -796,6 +919,8 @@ int main(void)
 		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_zone_names),
+		cmocka_unit_test_setup_teardown(test_zone_system, save_tz, restore_tz),
 		cmocka_unit_test_setup_teardown(test_store_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_corruption, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_stale_temporary, setup, teardown),
