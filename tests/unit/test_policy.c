@@ -27,6 +27,7 @@
 #include "disklock.h"
 #include "policy.h"
 #include "statefile.h"
+#include "zone.h"
 
 uint32_t crc32c(uint32_t crc, const void *address, unsigned int length);
 
@@ -363,6 +364,454 @@ static void test_names(void **state)
 }
 
 /*----------------------------------------------------------------
+ * Time zones
+ *--------------------------------------------------------------*/
+
+/* Seconds since the epoch of a UTC date and time. */
+static int64_t utc(int year, int month, int day, int hour, int minute)
+{
+	struct tm tm = { .tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
+			 .tm_hour = hour, .tm_min = minute };
+
+	return (int64_t)timegm(&tm);
+}
+
+static struct policy zone_policy(const char *zone, const char *hours, const char *days)
+{
+	struct policy p = make_policy("p", hours, days, 1);
+	char err[256];
+
+	if (zone_check(zone, p.zone, sizeof(p.zone), err, sizeof(err)))
+		fail_msg("zone %s: %s", zone, err);
+	return p;
+}
+
+static void assert_name(const struct policy *p, int64_t slot, const char *want)
+{
+	char buf[64];
+
+	assert_int_equal(policy_snapshot_name(p, slot, buf, sizeof(buf)), 0);
+	assert_string_equal(buf, want);
+}
+
+/* The slots in [from, to). */
+static unsigned int count_slots(const struct policy *p, int64_t from, int64_t to)
+{
+	int64_t t = from - 1;
+	unsigned int n = 0;
+
+	while ((t = policy_next_slot(p, t)) >= 0 && t < to) {
+		assert_true(policy_fires_at(p, t));
+		n++;
+	}
+	return n;
+}
+
+/* Keep the process's TZ as it was around a test that changes it. */
+static char *saved_tz;
+
+static int save_tz(void **state)
+{
+	const char *tz = getenv("TZ");
+
+	saved_tz = tz ? strdup(tz) : NULL;
+	(void)state;
+	return 0;
+}
+
+static int restore_tz(void **state)
+{
+	if (saved_tz)
+		setenv("TZ", saved_tz, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(saved_tz);
+	saved_tz = NULL;
+	(void)state;
+	return 0;
+}
+
+static void test_zone_names(void **state)
+{
+	static const char *const malformed[] = {
+		"", "/etc/localtime", "../../etc/passwd", "Europe/../Europe/Berlin", "Europe//Berlin",
+		"Europe/Berlin/", "Europe/Berlin ", "Europe/Berlin\n", "Europe\\Berlin",
+		"right/Europe/Berlin", "localtime", "posixrules",
+		"A123456789012345678901234567890123456789012345678901234567890123",
+	};
+	static const char *const unknown[] = {
+		"Europe/Berln", "europe/berlin", "Nowhere/Land", "CET-1CEST", "Europe", "zone.tab",
+		"Mars/Olympus_Mons",
+	};
+	char canon[ZONE_NAME_MAX + 1], err[256];
+	unsigned int i;
+
+	(void)state;
+	assert_int_equal(zone_check("Europe/Berlin", canon, sizeof(canon), err, sizeof(err)), 0);
+	assert_string_equal(canon, "Europe/Berlin");
+	assert_int_equal(zone_check("America/New_York", canon, sizeof(canon), NULL, 0), 0);
+	assert_string_equal(canon, "America/New_York");
+	assert_int_equal(zone_check("America/Argentina/Buenos_Aires", canon, sizeof(canon), NULL, 0), 0);
+	assert_int_equal(zone_check("Etc/GMT+5", canon, sizeof(canon), NULL, 0), 0);
+	/* The names of UTC are UTC. */
+	assert_int_equal(zone_check("Etc/UTC", canon, sizeof(canon), NULL, 0), 0);
+	assert_string_equal(canon, "UTC");
+	assert_int_equal(zone_check("Zulu", canon, sizeof(canon), NULL, 0), 0);
+	assert_string_equal(canon, "UTC");
+	assert_int_equal(zone_check("UTC", canon, sizeof(canon), NULL, 0), 0);
+	assert_string_equal(canon, "UTC");
+	for (i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+		assert_int_equal(zone_check(malformed[i], canon, sizeof(canon), err, sizeof(err)), -EINVAL);
+		assert_true(err[0]);
+	}
+	/* Unknown: refused with words that say so, never taken for UTC. */
+	for (i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++) {
+		assert_int_equal(zone_check(unknown[i], canon, sizeof(canon), err, sizeof(err)), -ENOENT);
+		if (!strstr(err, "unknown time zone") || !strstr(err, unknown[i]))
+			fail_msg("%s: '%s'", unknown[i], err);
+	}
+}
+
+static void test_zone_system(void **state)
+{
+	char name[ZONE_NAME_MAX + 1], err[256], target[256];
+	ssize_t n;
+
+	(void)state;
+	setenv("TZ", "Europe/Berlin", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	assert_string_equal(name, "Europe/Berlin");
+	setenv("TZ", ":America/New_York", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	assert_string_equal(name, "America/New_York");
+	setenv("TZ", "/usr/share/zoneinfo/Asia/Tokyo", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	assert_string_equal(name, "Asia/Tokyo");
+	setenv("TZ", "", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	assert_string_equal(name, "UTC");
+	/* A link into the database names the zone it links to. */
+	snprintf(target, sizeof(target), "%s/zone-link-%d", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+		 (int)getpid());
+	assert_int_equal(symlink("/usr/share/zoneinfo/Australia/Lord_Howe", target), 0);
+	setenv("TZ", target, 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	unlink(target);
+	assert_string_equal(name, "Australia/Lord_Howe");
+	setenv("TZ", "Etc/UTC", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+	assert_string_equal(name, "UTC");
+	/* A POSIX rule or an unknown name has no name to keep: an error, not UTC. */
+	setenv("TZ", "CET-1CEST,M3.5.0,M10.5.0/3", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "TZ='CET-1CEST,M3.5.0,M10.5.0/3' is not a time zone"));
+	setenv("TZ", "Nowhere/Land", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), -ENOENT);
+	setenv("TZ", "/etc/passwd", 1);
+	assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), -ENOENT);
+	/* Without TZ: the zone /etc/localtime links to. */
+	unsetenv("TZ");
+	n = readlink("/etc/localtime", target, sizeof(target) - 1);
+	if (n > 0 && strstr(target, "zoneinfo/")) {
+		char want[ZONE_NAME_MAX + 1];
+
+		target[n] = '\0';
+		assert_int_equal(zone_check(strstr(target, "zoneinfo/") + 9, want, sizeof(want), NULL, 0), 0);
+		assert_int_equal(zone_system(name, sizeof(name), err, sizeof(err)), 0);
+		assert_string_equal(name, want);
+	}
+}
+
+/* A day of standard time: the hours are the zone's, the names too. */
+static void test_zone_normal_day(void **state)
+{
+	struct policy berlin = zone_policy("Europe/Berlin", "2,14", "all");
+	struct policy ny = zone_policy("America/New_York", "9", "mon-fri");
+	struct policy ny21 = zone_policy("America/New_York", "21", "mon-fri");
+	struct policy kolkata = zone_policy("Asia/Kolkata", "0", "all");
+
+	(void)state;
+	/* Monday 2026-03-02 in Berlin is UTC+1. */
+	assert_int_equal(policy_next_slot(&berlin, MONDAY), utc(2026, 3, 2, 1, 0));
+	assert_int_equal(policy_next_slot(&berlin, utc(2026, 3, 2, 1, 0)), utc(2026, 3, 2, 13, 0));
+	assert_int_equal(policy_last_slot(&berlin, utc(2026, 3, 2, 12, 59)), utc(2026, 3, 2, 1, 0));
+	assert_true(policy_fires_at(&berlin, utc(2026, 3, 2, 13, 0)));
+	assert_false(policy_fires_at(&berlin, utc(2026, 3, 2, 14, 0)));
+	assert_name(&berlin, utc(2026, 3, 2, 1, 0), "auto_20260302_0200_p");
+	assert_name(&berlin, utc(2026, 3, 2, 13, 0), "auto_20260302_1400_p");
+	assert_int_equal(count_slots(&berlin, utc(2026, 3, 2, 0, 0), utc(2026, 3, 3, 0, 0)), 2);
+	/* Summer: UTC+2. */
+	assert_int_equal(policy_next_slot(&berlin, utc(2026, 6, 30, 23, 0)), utc(2026, 7, 1, 0, 0));
+	assert_name(&berlin, utc(2026, 7, 1, 0, 0), "auto_20260701_0200_p");
+	assert_name(&berlin, utc(2026, 7, 1, 12, 0), "auto_20260701_1400_p");
+
+	/* New York, UTC-5 then -4: the weekdays are New York's. */
+	assert_int_equal(policy_next_slot(&ny, MONDAY), utc(2026, 3, 2, 14, 0));
+	assert_name(&ny, utc(2026, 3, 2, 14, 0), "auto_20260302_0900_p");
+	/* Friday 09:00 is 14:00 UTC; Saturday and Sunday have none; Monday 09:00 EDT is 13:00 UTC. */
+	assert_int_equal(policy_next_slot(&ny, utc(2026, 3, 6, 14, 0)), utc(2026, 3, 9, 13, 0));
+	/*
+	 * Friday 21:00 in New York is Saturday in UTC, and a slot; Sunday 21:00
+	 * is Monday in UTC, and not one.
+	 */
+	assert_int_equal(policy_next_slot(&ny21, utc(2026, 3, 6, 12, 0)), utc(2026, 3, 7, 2, 0));
+	assert_int_equal(policy_next_slot(&ny21, utc(2026, 3, 7, 2, 0)), utc(2026, 3, 10, 1, 0));
+	assert_name(&ny21, utc(2026, 3, 7, 2, 0), "auto_20260306_2100_p");
+
+	/* Half an hour off UTC: midnight in Kolkata is 18:30 UTC the day before. */
+	assert_int_equal(policy_next_slot(&kolkata, MONDAY), utc(2026, 3, 2, 18, 30));
+	assert_name(&kolkata, utc(2026, 3, 2, 18, 30), "auto_20260303_0000_p");
+}
+
+/*
+ * Spring forward: the clock jumps over the hour.  Its slot is the jump,
+ * taken once, named with the time the clock shows then.
+ */
+static void test_zone_spring_forward(void **state)
+{
+	/* Europe/Berlin, 2026-03-29: 02:00 CET (01:00 UTC) becomes 03:00 CEST. */
+	struct policy two = zone_policy("Europe/Berlin", "2", "all");
+	struct policy two_three = zone_policy("Europe/Berlin", "2,3", "sun");
+	struct policy all = zone_policy("Europe/Berlin", "all", "all");
+	/* America/New_York, 2026-03-08: 02:00 EST (07:00 UTC) becomes 03:00 EDT. */
+	struct policy ny = zone_policy("America/New_York", "2", "all");
+	int64_t jump = utc(2026, 3, 29, 1, 0);
+
+	(void)state;
+	assert_int_equal(policy_next_slot(&two, utc(2026, 3, 28, 1, 0)), jump);
+	assert_int_equal(policy_next_slot(&two, jump), utc(2026, 3, 30, 0, 0));
+	assert_int_equal(policy_last_slot(&two, jump + 1800), jump);
+	assert_int_equal(policy_last_slot(&two, jump - 1), utc(2026, 3, 28, 1, 0));
+	assert_true(policy_fires_at(&two, jump));
+	assert_false(policy_fires_at(&two, jump + 3600));
+	assert_name(&two, jump, "auto_20260329_0300_p");
+	assert_int_equal(count_slots(&two, utc(2026, 3, 27, 0, 0), utc(2026, 4, 1, 0, 0)), 5);
+	assert_name(&two, utc(2026, 3, 28, 1, 0), "auto_20260328_0200_p");
+	assert_name(&two, utc(2026, 3, 30, 0, 0), "auto_20260330_0200_p");
+
+	/* 02:00 does not exist, 03:00 comes at once: one slot for the two. */
+	assert_int_equal(count_slots(&two_three, utc(2026, 3, 28, 0, 0), utc(2026, 3, 30, 0, 0)), 1);
+	assert_int_equal(policy_next_slot(&two_three, utc(2026, 3, 28, 0, 0)), jump);
+	assert_int_equal(count_slots(&two_three, utc(2026, 3, 21, 0, 0), utc(2026, 3, 23, 0, 0)), 2);
+	/* Every hour: 23 on the short day, each name once. */
+	assert_int_equal(count_slots(&all, utc(2026, 3, 28, 23, 0), utc(2026, 3, 29, 22, 0)), 23);
+
+	assert_int_equal(policy_next_slot(&ny, utc(2026, 3, 7, 12, 0)), utc(2026, 3, 8, 7, 0));
+	assert_name(&ny, utc(2026, 3, 8, 7, 0), "auto_20260308_0300_p");
+	assert_int_equal(policy_next_slot(&ny, utc(2026, 3, 8, 7, 0)), utc(2026, 3, 9, 6, 0));
+	assert_int_equal(count_slots(&ny, utc(2026, 3, 7, 0, 0), utc(2026, 3, 10, 0, 0)), 3);
+}
+
+/* Fall back: the hour comes twice; its slot is the first, taken once. */
+static void test_zone_fall_back(void **state)
+{
+	/* Europe/Berlin, 2026-10-25: 03:00 CEST (01:00 UTC) becomes 02:00 CET. */
+	struct policy two = zone_policy("Europe/Berlin", "2", "all");
+	struct policy all = zone_policy("Europe/Berlin", "all", "all");
+	/* America/New_York, 2026-11-01: 02:00 EDT (06:00 UTC) becomes 01:00 EST. */
+	struct policy ny = zone_policy("America/New_York", "1", "sun");
+	int64_t first = utc(2026, 10, 25, 0, 0), again = utc(2026, 10, 25, 1, 0);
+	unsigned int n;
+	int64_t t;
+	char names[25][64];
+
+	(void)state;
+	assert_int_equal(policy_next_slot(&two, utc(2026, 10, 24, 12, 0)), first);
+	assert_int_equal(policy_next_slot(&two, first), utc(2026, 10, 26, 1, 0));
+	assert_true(policy_fires_at(&two, first));
+	assert_false(policy_fires_at(&two, again));
+	/* During the second 02:00 the slot taken is still the first one. */
+	assert_int_equal(policy_last_slot(&two, again + 1800), first);
+	assert_name(&two, first, "auto_20261025_0200_p");
+	assert_int_equal(count_slots(&two, utc(2026, 10, 24, 0, 0), utc(2026, 10, 27, 0, 0)), 3);
+
+	/* Every hour: 24 slots in the 25 hours of the long day, 24 names. */
+	t = utc(2026, 10, 24, 22, 0) - 1;
+	for (n = 0; (t = policy_next_slot(&all, t)) < utc(2026, 10, 25, 23, 0); n++) {
+		unsigned int k;
+
+		assert_true(n < 24);
+		assert_int_equal(policy_snapshot_name(&all, t, names[n], sizeof(names[n])), 0);
+		for (k = 0; k < n; k++)
+			assert_string_not_equal(names[k], names[n]);
+	}
+	assert_int_equal(n, 24);
+	assert_false(policy_fires_at(&all, again));
+
+	assert_int_equal(policy_next_slot(&ny, utc(2026, 10, 31, 12, 0)), utc(2026, 11, 1, 5, 0));
+	assert_int_equal(policy_next_slot(&ny, utc(2026, 11, 1, 5, 0)), utc(2026, 11, 8, 6, 0));
+	assert_false(policy_fires_at(&ny, utc(2026, 11, 1, 6, 0)));
+	assert_name(&ny, utc(2026, 11, 1, 5, 0), "auto_20261101_0100_p");
+}
+
+/*
+ * The reference: the zone's clock followed minute by minute (localtime_r
+ * under TZ, the test's own), and its highest reading so far.  A slot is
+ * the minute at which that reading reaches one of the policy's hours on
+ * one of its days: the first time the clock shows it or jumps past it.
+ */
+struct reference {
+	int64_t from, to;
+	unsigned int nr;
+	int64_t slots[512];
+};
+
+static void reference_slots(const struct policy *p, int64_t from, int64_t to, struct reference *ref)
+{
+	int64_t t, high = INT64_MIN;
+
+	setenv("TZ", p->zone, 1);
+	tzset();
+	ref->from = from;
+	ref->to = to;
+	ref->nr = 0;
+	for (t = from - 2 * 86400; t < to; t += 60) {
+		time_t v = (time_t)t;
+		struct tm tm, w;
+		int64_t wall, hour;
+
+		assert_non_null(localtime_r(&v, &tm));
+		wall = t + tm.tm_gmtoff;
+		if (high == INT64_MIN)
+			high = wall;	/* the first reading: no before */
+		if (wall <= high)
+			continue;
+		/* Each whole hour in (high, wall]: reached now. */
+		for (hour = (high / 3600 + 1) * 3600; hour <= wall; hour += 3600) {
+			time_t h = (time_t)hour;
+
+			gmtime_r(&h, &w);
+			if (t >= from && (p->hours & (1u << w.tm_hour)) && (p->weekdays & (1u << w.tm_wday)) &&
+			    (!ref->nr || ref->slots[ref->nr - 1] != t)) {
+				assert_true(ref->nr < 512);
+				ref->slots[ref->nr++] = t;
+			}
+		}
+		high = wall;
+	}
+	unsetenv("TZ");
+	tzset();
+}
+
+static void check_zone_against_reference(const struct policy *p, int64_t from, int days)
+{
+	struct reference ref;
+	int64_t to = from + (int64_t)days * 86400, t;
+	unsigned int i;
+
+	reference_slots(p, from, to, &ref);
+	assert_true(ref.nr > 0);
+	/* Around each slot and every 5 hours (an odd step), next and last. */
+	for (i = 0; i < ref.nr; i++) {
+		int64_t s = ref.slots[i];
+
+		assert_true(policy_fires_at(p, s));
+		assert_false(policy_fires_at(p, s - 1));
+		assert_false(policy_fires_at(p, s + 60));
+		if (i)
+			assert_int_equal(policy_next_slot(p, s - 1), s);
+		if (i + 1 < ref.nr) {
+			assert_int_equal(policy_next_slot(p, s), ref.slots[i + 1]);
+			assert_int_equal(policy_last_slot(p, ref.slots[i + 1] - 1), s);
+		}
+		assert_int_equal(policy_last_slot(p, s), s);
+	}
+	for (t = ref.slots[0]; t < ref.slots[ref.nr - 1]; t += 5 * 3600 + 60) {
+		for (i = 0; ref.slots[i] <= t; i++)
+			;
+		assert_int_equal(policy_next_slot(p, t), ref.slots[i]);
+		assert_int_equal(policy_last_slot(p, t), ref.slots[i - 1]);
+	}
+}
+
+static void test_zone_reference(void **state)
+{
+	static const struct {
+		const char *zone;
+		int year, month, day;	/* a week before a change of the clock */
+	} cases[] = {
+		{ "Europe/Berlin", 2026, 3, 22 },
+		{ "Europe/Berlin", 2026, 10, 18 },
+		{ "America/New_York", 2026, 3, 1 },
+		{ "America/New_York", 2026, 10, 25 },
+		{ "Australia/Sydney", 2026, 3, 29 },	/* southern: back in April */
+		{ "Australia/Sydney", 2026, 9, 27 },	/* forward in October */
+		{ "Australia/Lord_Howe", 2026, 3, 29 },	/* half an hour */
+		{ "Australia/Lord_Howe", 2026, 9, 27 },
+		{ "Asia/Kolkata", 2026, 3, 22 },		/* +05:30, no change */
+		{ "Pacific/Chatham", 2026, 3, 29 },	/* +13:45 to +12:45 */
+		{ "America/St_Johns", 2026, 3, 1 },	/* -03:30 to -02:30 */
+	};
+	static const char *const hours[] = { "2", "1,2,3", "0,12", "all" };
+	unsigned int c, h;
+
+	(void)state;
+	for (c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+		for (h = 0; h < sizeof(hours) / sizeof(hours[0]); h++) {
+			struct policy p = zone_policy(cases[c].zone, hours[h], h & 1 ? "sat,sun" : "all");
+
+			int64_t from = utc(cases[c].year, cases[c].month, cases[c].day, 0, 0);
+
+			/* Every hour: the three days around the change. */
+			if (h == 3)
+				check_zone_against_reference(&p, from + 6 * 86400, 3);
+			else
+				check_zone_against_reference(&p, from, 10);
+		}
+}
+
+/* The zone is the policy's, whatever the process's TZ, which stays as it was. */
+static void test_zone_process_tz(void **state)
+{
+	struct policy berlin = zone_policy("Europe/Berlin", "2", "all");
+	struct policy plain = make_policy("p", "2", "all", 1);	/* no zone: UTC */
+	time_t v = (time_t)MONDAY;
+	struct tm tm;
+
+	(void)state;
+	setenv("TZ", "Asia/Tokyo", 1);
+	tzset();
+	assert_int_equal(policy_next_slot(&berlin, MONDAY), utc(2026, 3, 2, 1, 0));
+	assert_int_equal(policy_next_slot(&berlin, utc(2026, 3, 28, 12, 0)), utc(2026, 3, 29, 1, 0));
+	assert_name(&berlin, utc(2026, 3, 29, 1, 0), "auto_20260329_0300_p");
+	assert_int_equal(policy_next_slot(&plain, MONDAY), MONDAY + 2 * 3600);
+	assert_name(&plain, MONDAY + 2 * 3600, "auto_20260302_0200_p");
+	assert_string_equal(getenv("TZ"), "Asia/Tokyo");
+	assert_non_null(localtime_r(&v, &tm));
+	assert_int_equal(tm.tm_gmtoff, 9 * 3600);
+	assert_int_equal(tm.tm_hour, 9);
+
+	setenv("TZ", "America/Los_Angeles", 1);
+	tzset();
+	assert_int_equal(policy_next_slot(&berlin, MONDAY), utc(2026, 3, 2, 1, 0));
+	assert_int_equal(policy_last_slot(&berlin, utc(2026, 10, 25, 1, 30)), utc(2026, 10, 25, 0, 0));
+	unsetenv("TZ");
+	tzset();
+	assert_int_equal(policy_next_slot(&berlin, MONDAY), utc(2026, 3, 2, 1, 0));
+	assert_null(getenv("TZ"));
+}
+
+/* A zone that is not in the database takes no slot, rather than UTC's. */
+static void test_zone_unknown(void **state)
+{
+	struct policy p = make_policy("p", "all", "all", 1);
+	char buf[64];
+
+	(void)state;
+	snprintf(p.zone, sizeof(p.zone), "Nowhere/Land");
+	assert_int_equal(policy_zone_usable(&p), -ENOENT);
+	assert_int_equal(policy_next_slot(&p, MONDAY), -1);
+	assert_int_equal(policy_last_slot(&p, MONDAY), -1);
+	assert_false(policy_fires_at(&p, MONDAY));
+	assert_int_equal(policy_snapshot_name(&p, MONDAY, buf, sizeof(buf)), -EINVAL);
+	snprintf(p.zone, sizeof(p.zone), "Europe/Berlin");
+	assert_int_equal(policy_zone_usable(&p), 0);
+	snprintf(p.zone, sizeof(p.zone), "UTC");
+	assert_int_equal(policy_zone_usable(&p), 0);
+}
+
+/*----------------------------------------------------------------
  * The store
  *--------------------------------------------------------------*/
 
@@ -403,6 +852,7 @@ static void assert_stores_equal(const struct policy_store *a, const struct polic
 		assert_int_equal(a->policies[i].weekdays, b->policies[i].weekdays);
 		assert_int_equal(a->policies[i].retention_days, b->policies[i].retention_days);
 		assert_int_equal(a->policies[i].created, b->policies[i].created);
+		assert_string_equal(policy_zone(&a->policies[i]), policy_zone(&b->policies[i]));
 	}
 	for (i = 0; i < a->nr_disks; i++) {
 		assert_string_equal(a->disks[i].pool, b->disks[i].pool);
@@ -530,8 +980,18 @@ static void test_store_corruption(void **state)
 	expect_damaged("zeroes", "NUL");
 	write_raw(e->path, "hello\n", 6);
 	expect_damaged("foreign", "not a dm-row policy store");
-	write_signed(e->path, "dm-row-policies 2\nnext_id=1\n");
+	write_signed(e->path, "dm-row-policies 3\nnext_id=1\n");
 	expect_damaged("newer", "newer snapctl");
+	/* Time zones: in version 2 only, always there, names only. */
+	write_signed(e->path, "dm-row-policies 1\nnext_id=5\n"
+			      "policy id=1 name=a hours=1 weekdays=mon retention_days=1 tz=Europe/Berlin\n");
+	expect_damaged("zone in version 1", "line 3: a version 1 store has no time zones");
+	write_signed(e->path, "dm-row-policies 2\nnext_id=5\n"
+			      "policy id=1 name=a hours=1 weekdays=mon retention_days=1\n");
+	expect_damaged("no zone in version 2", "line 3: a policy needs its time zone");
+	write_signed(e->path, "dm-row-policies 2\nnext_id=5\n"
+			      "policy id=1 name=a hours=1 weekdays=mon retention_days=1 tz=../../etc/passwd\n");
+	expect_damaged("bad zone", "line 3: bad time zone '../../etc/passwd'");
 	/* Checksummed but inconsistent. */
 	write_signed(e->path, "dm-row-policies 1\nnext_id=5\n"
 			      "policy id=1 name=a hours=1 weekdays=mon retention_days=1\n"
@@ -562,6 +1022,63 @@ static void test_store_corruption(void **state)
 	assert_int_equal(s.nr_policies, 2);
 	policy_store_free(&s);
 	free(text);
+}
+
+/*
+ * The zone is stored with the policy: version 1 as before while all are in
+ * UTC, version 2 with tz= on every policy once one is not; loaded the same
+ * whatever the process's TZ.
+ */
+static void test_store_zones(void **state)
+{
+	struct env *e = *state;
+	struct policy_store s, back;
+	struct policy berlin = zone_policy("Europe/Berlin", "2", "all");
+	char *text;
+	size_t len;
+
+	fill_store(&s);
+	assert_int_equal(policy_store_format(&s, &text, &len), 0);
+	assert_true(!strncmp(text, "dm-row-policies 1\n", 18));
+	assert_null(strstr(text, "tz="));
+	free(text);
+
+	snprintf(berlin.name, sizeof(berlin.name), "berlin");
+	assert_int_equal(policy_add(&s, &berlin), 0);
+	assert_int_equal(policy_store_format(&s, &text, &len), 0);
+	assert_true(!strncmp(text, "dm-row-policies 2\n", 18));
+	assert_non_null(strstr(text, " created=1772409600 tz=UTC\n"));
+	assert_non_null(strstr(text, "policy id=3 name=berlin hours=2 weekdays=mon-sun retention_days=1 created=1772409600 tz=Europe/Berlin\n"));
+	free(text);
+	assert_int_equal(policy_store_save(&s), 0);
+
+	setenv("TZ", "America/New_York", 1);
+	tzset();
+	assert_int_equal(policy_store_load(&back, NULL, 0), 0);
+	assert_stores_equal(&s, &back);
+	assert_string_equal(policy_zone(policy_find(&back, "berlin")), "Europe/Berlin");
+	assert_int_equal(policy_next_slot(policy_find(&back, "berlin"), MONDAY), utc(2026, 3, 2, 1, 0));
+	policy_store_free(&back);
+
+	/* Back to UTC only: version 1 again. */
+	policy_remove(&s, berlin.id);
+	assert_int_equal(policy_store_save(&s), 0);
+	assert_int_equal(policy_store_load(&back, NULL, 0), 0);
+	assert_stores_equal(&s, &back);
+	policy_store_free(&back);
+	assert_int_equal(policy_store_format(&s, &text, &len), 0);
+	assert_true(!strncmp(text, "dm-row-policies 1\n", 18));
+	free(text);
+
+	/* A zone gone from the database since: the store still loads, the policy does not fire. */
+	write_signed(e->path, "dm-row-policies 2\nnext_id=5\n"
+			      "policy id=1 name=a hours=1 weekdays=mon retention_days=1 tz=Mars/Olympus_Mons\n");
+	assert_int_equal(policy_store_load(&back, NULL, 0), 0);
+	assert_string_equal(policy_zone(&back.policies[0]), "Mars/Olympus_Mons");
+	assert_int_equal(policy_zone_usable(&back.policies[0]), -ENOENT);
+	assert_int_equal(policy_next_slot(&back.policies[0], MONDAY), -1);
+	policy_store_free(&back);
+	policy_store_free(&s);
 }
 
 /* Left-over temporary files of a writer that died are ignored and harmless. */
@@ -796,8 +1313,17 @@ int main(void)
 		cmocka_unit_test(test_format_round_trip),
 		cmocka_unit_test(test_retention),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_zone_names),
+		cmocka_unit_test_setup_teardown(test_zone_system, save_tz, restore_tz),
+		cmocka_unit_test(test_zone_normal_day),
+		cmocka_unit_test(test_zone_spring_forward),
+		cmocka_unit_test(test_zone_fall_back),
+		cmocka_unit_test_setup_teardown(test_zone_reference, save_tz, restore_tz),
+		cmocka_unit_test_setup_teardown(test_zone_process_tz, save_tz, restore_tz),
+		cmocka_unit_test(test_zone_unknown),
 		cmocka_unit_test_setup_teardown(test_store_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_corruption, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_zones, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_stale_temporary, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_killed_writer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_transactions, setup, teardown),

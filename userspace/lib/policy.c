@@ -23,7 +23,9 @@
 /* CRC-32C of the metadata core's userspace build (userspace/compat/crc32c.c). */
 uint32_t crc32c(uint32_t crc, const void *address, unsigned int length);
 
-#define STORE_MAGIC "dm-row-policies 1"
+/* Version 1: every policy in UTC, no tz=.  Version 2: tz= on every policy. */
+#define STORE_MAGIC_V1 "dm-row-policies 1"
+#define STORE_MAGIC_V2 "dm-row-policies 2"
 #define STORE_MAX_BYTES (16u << 20)
 
 /*----------------------------------------------------------------
@@ -236,52 +238,133 @@ const char *policy_format_retention(uint32_t days, char *buf, size_t len)
 }
 
 /*----------------------------------------------------------------
- * Schedule: whole hours, UTC.  Day 0 of the epoch was a Thursday.
+ * Schedule
+ *
+ * The hours and days are the zone's: a slot's "wall" time (zone.h), its
+ * local date and hour as seconds since the epoch as if it were UTC, is a
+ * whole hour whose hour of the day and day of the week are the policy's.
+ * Its instant is zone_span_first() of it: the first instant the zone's
+ * clock shows it or later.  That is monotonic in the wall time, so the
+ * next slot after t is the first wall time in order whose instant is after
+ * t, and the last one the first wall time backwards whose instant is not.
+ * A week holds every hour of every day, and offsets are within
+ * ZONE_OFFSET_MAX (26 hours): a wall time more than 54 hours after the
+ * clock's reading at t has its instant after t, one more than 54 hours
+ * before it has its instant before t.  So a scan of the wall times from
+ * SCAN_NEAR (3 days) on the near side of the reading to SCAN_FAR (10 days)
+ * on the far side finds any slot there is, and the zone's offsets are
+ * needed for SCAN_MARGIN (3 days) more on both sides.  In UTC the span is
+ * one segment of offset 0: wall times are instants and the arithmetic is
+ * as exact and cheap as it always was.
  *--------------------------------------------------------------*/
 
-bool policy_fires_at(const struct policy *p, int64_t t)
+#define HOUR 3600
+#define DAY 86400
+#define SCAN_NEAR (3 * DAY)
+#define SCAN_FAR (10 * DAY)
+#define SCAN_MARGIN (3 * DAY)
+
+const char *policy_zone(const struct policy *p)
 {
-	if (t < 0 || t % 3600)
-		return false;
-	return (p->hours >> ((t / 3600) % 24) & 1) && (p->weekdays >> ((t / 86400 + 4) % 7) & 1);
+	return p->zone[0] ? p->zone : "UTC";
 }
 
-/* A week holds every combination of an hour and a day. */
-#define WEEK_HOURS (7 * 24)
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	return a / b - (a % b < 0);
+}
+
+/* Is the whole hour @wall one of the policy's hours on one of its days?  Day 0 was a Thursday. */
+static bool wall_fires(const struct policy *p, int64_t wall)
+{
+	int64_t day = floor_div(wall, DAY);
+	unsigned int hour = (unsigned int)((wall - day * DAY) / HOUR);
+	unsigned int wday = (unsigned int)(day + 4 - floor_div(day + 4, 7) * 7);
+
+	return (p->hours >> hour & 1) && (p->weekdays >> wday & 1);
+}
+
+/*
+ * The zone's offsets from @before seconds before @t to @after seconds after
+ * it (and SCAN_MARGIN more), and the whole hour its clock shows at @t.
+ */
+static int span_around(const struct policy *p, int64_t t, int64_t before, int64_t after,
+		       struct zone_span *span, int64_t *hour)
+{
+	int r = zone_span(policy_zone(p), t - before - SCAN_MARGIN, t + after + SCAN_MARGIN, span);
+
+	if (r)
+		return r;
+	*hour = floor_div(t + zone_span_offset(span, t), HOUR) * HOUR;
+	return 0;
+}
+
+int policy_zone_usable(const struct policy *p)
+{
+	struct zone_span span;
+
+	return zone_span(policy_zone(p), 0, 0, &span) == -ENOENT ? -ENOENT : 0;
+}
 
 int64_t policy_next_slot(const struct policy *p, int64_t t)
 {
-	int64_t h = (t < 0 ? 0 : t / 3600 + 1);
-	int i;
+	struct zone_span span;
+	int64_t wall, hour;
 
-	for (i = 0; i < WEEK_HOURS; i++)
-		if (policy_fires_at(p, (h + i) * 3600))
-			return (h + i) * 3600;
+	if (t < -1)
+		t = -1;		/* slots are at or after the epoch */
+	if (!p->hours || !p->weekdays || span_around(p, t, SCAN_NEAR, SCAN_FAR, &span, &hour))
+		return -1;
+	for (wall = hour - SCAN_NEAR; wall <= hour + SCAN_FAR; wall += HOUR) {
+		int64_t slot;
+
+		if (!wall_fires(p, wall))
+			continue;
+		slot = zone_span_first(&span, wall);
+		if (slot > t)
+			return slot;
+	}
 	return -1;
 }
 
 int64_t policy_last_slot(const struct policy *p, int64_t t)
 {
-	int64_t h;
-	int i;
+	struct zone_span span;
+	int64_t wall, hour;
 
-	if (t < 0)
+	if (t < 0 || !p->hours || !p->weekdays ||
+	    span_around(p, t, SCAN_FAR, SCAN_NEAR, &span, &hour))
 		return -1;
-	h = t / 3600;
-	for (i = 0; i < WEEK_HOURS && h - i >= 0; i++)
-		if (policy_fires_at(p, (h - i) * 3600))
-			return (h - i) * 3600;
+	for (wall = hour + SCAN_NEAR; wall >= hour - SCAN_FAR; wall -= HOUR) {
+		int64_t slot;
+
+		if (!wall_fires(p, wall))
+			continue;
+		slot = zone_span_first(&span, wall);
+		if (slot <= t)
+			return slot >= 0 ? slot : -1;
+	}
 	return -1;
+}
+
+bool policy_fires_at(const struct policy *p, int64_t t)
+{
+	return t >= 0 && policy_last_slot(p, t) == t;
 }
 
 int policy_snapshot_name(const struct policy *p, int64_t slot, char *buf, size_t len)
 {
-	time_t t = (time_t)slot;
+	struct zone_span span;
 	char when[32];
 	struct tm tm;
+	time_t local;
 	int n;
 
-	if (slot < 0 || !gmtime_r(&t, &tm) || !strftime(when, sizeof(when), "%Y%m%d_%H%M", &tm))
+	if (slot < 0 || zone_span(policy_zone(p), slot, slot, &span))
+		return -EINVAL;
+	/* The wall time, as gmtime() reads it, is the zone's date and time. */
+	local = (time_t)(slot + zone_span_offset(&span, slot));
+	if (!gmtime_r(&local, &tm) || !strftime(when, sizeof(when), "%Y%m%d_%H%M", &tm))
 		return -EINVAL;
 	n = snprintf(buf, len, "auto_%s_%s", when, p->name);
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
@@ -346,20 +429,25 @@ int policy_store_format(const struct policy_store *s, char **text, size_t *len)
 {
 	struct buf b = { .cap = 1024 };
 	char hours[128], days[64];
+	bool zones = false;
 	unsigned int i;
 
+	/* An older snapctl reads a store of UTC policies as it always did. */
+	for (i = 0; i < s->nr_policies; i++)
+		if (strcmp(policy_zone(&s->policies[i]), "UTC"))
+			zones = true;
 	b.text = malloc(b.cap);
 	if (!b.text)
 		return -ENOMEM;
-	put(&b, "%s\nnext_id=%" PRIu32 "\n", STORE_MAGIC, s->next_id);
+	put(&b, "%s\nnext_id=%" PRIu32 "\n", zones ? STORE_MAGIC_V2 : STORE_MAGIC_V1, s->next_id);
 	for (i = 0; i < s->nr_policies; i++) {
 		const struct policy *p = &s->policies[i];
 
 		put(&b, "policy id=%" PRIu32 " name=%s hours=%s weekdays=%s retention_days=%" PRIu32
-			" created=%" PRId64 "\n", p->id, p->name,
+			" created=%" PRId64 "%s%s\n", p->id, p->name,
 		    policy_format_hours(p->hours, hours, sizeof(hours)),
 		    policy_format_weekdays(p->weekdays, days, sizeof(days)),
-		    p->retention_days, p->created);
+		    p->retention_days, p->created, zones ? " tz=" : "", zones ? policy_zone(p) : "");
 	}
 	for (i = 0; i < s->nr_disks; i++) {
 		const struct policy_disk *d = &s->disks[i];
@@ -463,18 +551,23 @@ static int grow(void **array, unsigned int nr, size_t size)
 	return 0;
 }
 
-static int parse_policy(struct policy_store *s, const struct fields *f, unsigned int line,
-			char *err, size_t errlen)
+static int parse_policy(struct policy_store *s, const struct fields *f, unsigned int version,
+			unsigned int line, char *err, size_t errlen)
 {
 	const char *id = field_of(f, "id"), *name = field_of(f, "name");
 	const char *hours = field_of(f, "hours"), *days = field_of(f, "weekdays");
 	const char *retention = field_of(f, "retention_days"), *created = field_of(f, "created");
+	const char *tz = field_of(f, "tz");
 	struct policy p = { 0 };
 	uint64_t v;
 	unsigned int i;
 
 	if (!id || !name || !hours || !days || !retention)
 		return bad(err, errlen, line, "a policy needs id, name, hours, weekdays and retention_days");
+	if (version == 1 && tz)
+		return bad(err, errlen, line, "a version 1 store has no time zones (tz=)");
+	if (version == 2 && !tz)
+		return bad(err, errlen, line, "a policy needs its time zone (tz=)");
 	if (parse_u64(id, POLICY_ID_MAX, &v) || !v)
 		return bad(err, errlen, line, "bad policy id '%s'", id);
 	p.id = v;
@@ -493,6 +586,13 @@ static int parse_policy(struct policy_store *s, const struct fields *f, unsigned
 			return bad(err, errlen, line, "bad created '%s'", created);
 		p.created = (int64_t)v;
 	}
+	/*
+	 * The name only: a zone that has gone from the tz database since is the
+	 * daemon's to report, and the store stays readable to fix it.
+	 */
+	if (tz && !zone_name_valid(tz))
+		return bad(err, errlen, line, "bad time zone '%.80s'", tz);
+	snprintf(p.zone, sizeof(p.zone), "%s", tz && !zone_is_utc(tz) ? tz : "UTC");
 	for (i = 0; i < s->nr_policies; i++)
 		if (s->policies[i].id == p.id || !strcmp(s->policies[i].name, p.name))
 			return bad(err, errlen, line, "policy %" PRIu32 " (%s) given twice", p.id, p.name);
@@ -541,9 +641,10 @@ static int parse_disk(struct policy_store *s, const struct fields *f, unsigned i
 int policy_store_parse(struct policy_store *s, const char *text, size_t len, char *err,
 		       size_t errlen)
 {
+	size_t mlen = strlen(STORE_MAGIC_V1) + 1;
 	const char *crc_line, *p;
 	char *copy, *cursor, *line;
-	unsigned int nr = 0, i;
+	unsigned int nr = 0, i, version;
 	uint32_t want;
 	uint64_t v;
 	int r = 0;
@@ -557,7 +658,11 @@ int policy_store_parse(struct policy_store *s, const char *text, size_t len, cha
 		return bad(err, errlen, 0, "the file holds NUL bytes");
 	if (text[len - 1] != '\n')
 		return bad(err, errlen, 0, "the file is cut short (no final newline)");
-	if (len < strlen(STORE_MAGIC) + 1 || memcmp(text, STORE_MAGIC "\n", strlen(STORE_MAGIC) + 1)) {
+	if (len >= mlen && !memcmp(text, STORE_MAGIC_V1 "\n", mlen)) {
+		version = 1;
+	} else if (len >= mlen && !memcmp(text, STORE_MAGIC_V2 "\n", mlen)) {
+		version = 2;
+	} else {
 		if (!strncmp(text, "dm-row-policies ", 16))
 			return bad(err, errlen, 1, "unknown format version (written by a newer snapctl?)");
 		return bad(err, errlen, 1, "not a dm-row policy store");
@@ -607,7 +712,7 @@ int policy_store_parse(struct policy_store *s, const char *text, size_t len, cha
 			break;
 		}
 		if (!strcmp(line, "policy"))
-			r = parse_policy(s, &f, nr, err, errlen);
+			r = parse_policy(s, &f, version, nr, err, errlen);
 		else if (!strcmp(line, "disk"))
 			r = parse_disk(s, &f, nr, err, errlen);
 		else

@@ -4,17 +4,17 @@
  * snapshots are named and kept, and the store that holds them.
  *
  * A policy has a number (never reused), a name, hours of the day (0-23)
- * and days of the week at which it fires, and a retention (1 to 65536 days,
- * or forever).  Hours and days are UTC, like every time snapctl shows.  A
+ * and days of the week at which it fires, in its time zone (zone.h), and a
+ * retention (1 to 65536 days, or forever).  A
  * disk names its policy by number in the pool's metadata (the kernel's
  * per-disk "policy" attribute); the policies themselves and the
  * scheduler's progress per disk live in one file, the policy store:
  *
  *   <SNAPCTL_STATE_DIR>/policies       (default /var/lib/dm-row/policies)
  *
- *   dm-row-policies 1
+ *   dm-row-policies 2
  *   next_id=3
- *   policy id=1 name=daily hours=2,14 weekdays=mon,tue,wed,thu,fri retention_days=30 created=<time>
+ *   policy id=1 name=daily hours=2,14 weekdays=mon-fri retention_days=30 created=<time> tz=Europe/Berlin
  *   disk pool=tank uuid=<pool uuid> disk=1 policy=1 applied=<time> last_slot=<time>
  *   crc32c=<8 hex digits>
  *
@@ -24,6 +24,12 @@
  * flock(2) of <SNAPCTL_STATE_DIR>/policies.lock and always read, change and
  * write under it (policy_store_begin/commit/end), so that the command line
  * and the scheduler never lose each other's changes.  Readers need no lock.
+ *
+ * Version 1 had no time zones: its policies are in UTC.  A store whose
+ * policies are all in UTC is still written as version 1, without tz=, so
+ * that an older snapctl keeps reading it; any other zone makes it version
+ * 2, which an older snapctl refuses rather than take the snapshots at the
+ * wrong hours.
  */
 #ifndef SNAPCTL_POLICY_H
 #define SNAPCTL_POLICY_H
@@ -31,6 +37,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "zone.h"
 
 #define POLICY_NAME_MAX 32		/* bytes, without the NUL */
 #define POLICY_RETENTION_MAX 65536	/* days */
@@ -45,10 +53,11 @@
 struct policy {
 	uint32_t id;
 	char name[POLICY_NAME_MAX + 1];
-	uint32_t hours;			/* bit h: hour h of the day, UTC */
+	uint32_t hours;			/* bit h: hour h of the day, in @zone */
 	uint32_t weekdays;		/* bit d: day d, 0 Sunday ... 6 Saturday */
 	uint32_t retention_days;	/* 1..65536, or POLICY_FOREVER */
 	int64_t created;
+	char zone[ZONE_NAME_MAX + 1];		/* a zone_check()ed name; "" is UTC */
 };
 
 /* The scheduler's record of one disk with a policy. */
@@ -87,18 +96,36 @@ const char *policy_format_weekdays(uint32_t mask, char *buf, size_t len);
 /* "30d" or "forever". */
 const char *policy_format_retention(uint32_t days, char *buf, size_t len);
 
+/* The policy's time zone: its name, "UTC" if it has none. */
+const char *policy_zone(const struct policy *p);
+
 /*----------------------------------------------------------------
  * Schedule
+ *
+ * A policy fires at each of its hours on each of its days, as the clock
+ * of its zone shows them: a slot.  A slot is the first instant at which
+ * that clock shows the hour or later, so on a day the clock is set
+ * forward over the hour, the slot is the instant of the jump (02:00 of
+ * Europe/Berlin on the last Sunday of March is 03:00 CEST), taken once;
+ * on a day the clock is set back over it, the hour's first occurrence,
+ * taken once.  Two hours the clock jumps over make one slot.  Slots are
+ * at or after the epoch.  The functions below that find slots return -1
+ * also when the zone cannot be read (policy_zone_usable() says why).
  *--------------------------------------------------------------*/
 
-/* Does the policy fire at @t (a whole hour of one of its hours and days)? */
+/* Is @t a slot of the policy? */
 bool policy_fires_at(const struct policy *p, int64_t t);
-/* The first firing after @t; -1 if the policy never fires. */
+/* The first slot after @t; -1 if the policy never fires. */
 int64_t policy_next_slot(const struct policy *p, int64_t t);
-/* The last firing at or before @t; -1 if none (or never fires). */
+/* The last slot at or before @t; -1 if none (or never fires). */
 int64_t policy_last_slot(const struct policy *p, int64_t t);
+/* 0, or -ENOENT if the policy's zone is not (or no longer) in the tz database. */
+int policy_zone_usable(const struct policy *p);
 
-/* auto_<yyyyMMdd>_<HHmm>_<policy name> for the slot @slot (UTC). */
+/*
+ * auto_<yyyyMMdd>_<HHmm>_<policy name> for the slot @slot, its date and
+ * time as the clock of the policy's zone shows them at @slot.
+ */
 int policy_snapshot_name(const struct policy *p, int64_t slot, char *buf, size_t len);
 /* When a snapshot taken at @created is to go: 0 (forever) or created + days. */
 uint64_t policy_retention_until(int64_t created, uint32_t days);

@@ -8,9 +8,10 @@
  *  1. deletes the snapshots whose recorded retention time has passed
  *     (automatic ones by their policy's retention, manual ones if they were
  *     given --retention-days);
- *  2. if the disk has a policy and the policy's latest slot (a whole hour
- *     of one of its hours and days) is due, takes the snapshot, kind=auto,
- *     named auto_<yyyyMMdd>_<HHmm>_<policy>, with the policy's retention
+ *  2. if the disk has a policy and the policy's latest slot (one of its
+ *     hours on one of its days, in its time zone: policy.h) is due, takes
+ *     the snapshot, kind=auto, named auto_<yyyyMMdd>_<HHmm>_<policy> in
+ *     that zone, with the policy's retention
  *     counted from now.  The kernel deletes the disk's oldest automatic
  *     snapshots first when its automatic quota is reached; the daemon
  *     compares the chain before and after and reports what went.
@@ -541,6 +542,16 @@ static void schedule_disk(struct pass *ps, const struct record *disk, const stru
 	char label[64], when[32];
 
 	disk_label(disk, label, sizeof(label));
+	/* Never UTC instead, as the C library would have it. */
+	if (policy_zone_usable(p)) {
+		ps->d->errors++;
+		if (first_time(ps->d, "zone %" PRIu32 " %s", p->id, policy_zone(p)))
+			report(ps->d, ps->now, "error", ps->pool, label, NULL, 0,
+			       "policy %s: unknown time zone %s (not in %s): no automatic snapshots until it is there or the policy is given another zone",
+			       p->name, policy_zone(p), zone_dir());
+		return;
+	}
+	forget(ps->d, "zone %" PRIu32 " %s", p->id, policy_zone(p));
 	if (pd && pd->policy == p->id) {
 		applied = pd->applied;
 		last = pd->last_slot;

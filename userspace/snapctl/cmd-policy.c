@@ -19,6 +19,7 @@
 #include "json.h"
 #include "policy.h"
 #include "table.h"
+#include "zone.h"
 
 static int cmd_policy_create(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_policy_list(struct snapctl_ctx *ctx, int argc, char **argv);
@@ -30,24 +31,32 @@ static int cmd_policy_cancel(struct snapctl_ctx *ctx, int argc, char **argv);
 enum { POLICY_CREATE, POLICY_LIST, POLICY_MODIFY, POLICY_DELETE, POLICY_APPLY, POLICY_CANCEL };
 
 #define SCHEDULE_HELP \
-	"  --hours           hours of the day, UTC: 0-23, lists and ranges (2,14 or\n" \
-	"                    8-18) or 'all'\n" \
-	"  --weekdays        days of the week: mon..sun or 1..7 (1 is Monday), lists\n" \
-	"                    and ranges (mon-fri) or 'all'\n" \
+	"  --hours           hours of the day in the policy's time zone: 0-23, lists\n" \
+	"                    and ranges (2,14 or 8-18) or 'all'\n" \
+	"  --weekdays        days of the week in that zone: mon..sun or 1..7 (1 is\n" \
+	"                    Monday), lists and ranges (mon-fri) or 'all'\n" \
+	"  --timezone        a zone of the tz database such as Europe/Berlin,\n" \
+	"                    America/New_York or UTC, kept with the policy\n" \
 	"  --retention-days  keep each automatic snapshot 1..65536 days, or 'forever'\n" \
 	"                    (until the disk's automatic quota evicts it)"
 
 const struct snapctl_cmd snapctl_policy_cmds[] = {
 	[POLICY_CREATE] = {
 		.noun = "policy", .verb = "create",
-		.usage = "<name> --hours <hours> [--weekdays <days>] [--retention-days <n>|forever] [--json]",
+		.usage = "<name> --hours <hours> [--weekdays <days>] [--timezone <zone>]\n"
+			 "                 [--retention-days <n>|forever] [--json]",
 		.help = "Create an automatic snapshot policy.  Apply it to disks with 'snapctl\n"
 			"policy apply'; 'snapctl daemon' takes its snapshots, named\n"
-			"auto_<yyyyMMdd>_<HHmm>_<name>.\n\n"
+			"auto_<yyyyMMdd>_<HHmm>_<name> in the policy's time zone.\n\n"
 			"  <name>            1 to 32 letters, digits, '_', '.', '-', not starting\n"
 			"                    with a digit, '.' or '-'\n"
 			SCHEDULE_HELP "\n\n"
-			"Default: every day, kept 30 days.",
+			"Default: every day, kept 30 days, in the system's time zone (TZ, else\n"
+			"/etc/localtime) as it is now: the policy keeps the zone's name and does\n"
+			"not follow later changes of the system's zone.  On a day the clock is\n"
+			"set forward over one of the hours, its snapshot is taken once, when the\n"
+			"clock jumps; on a day it is set back over one, once, at its first\n"
+			"occurrence.",
 		.flags = CMD_JSON,
 		.run = cmd_policy_create,
 	},
@@ -62,7 +71,7 @@ const struct snapctl_cmd snapctl_policy_cmds[] = {
 	[POLICY_MODIFY] = {
 		.noun = "policy", .verb = "modify",
 		.usage = "<policy> [--name <name>] [--hours <hours>] [--weekdays <days>]\n"
-			 "                 [--retention-days <n>|forever]",
+			 "                 [--timezone <zone>] [--retention-days <n>|forever]",
 		.help = "Change a policy (by name or number).  The disks it applies to keep it.\n"
 			"A new retention applies to the snapshots taken from now on; the ones\n"
 			"taken already keep theirs.\n\n"
@@ -104,7 +113,7 @@ const struct snapctl_cmd snapctl_policy_cmds[] = {
 /* Options shared by create and modify. */
 struct policy_opts {
 	const char *name;
-	bool hours, weekdays, retention;
+	bool hours, weekdays, retention, zone;
 	struct policy p;
 };
 
@@ -135,16 +144,26 @@ static int parse_policy_option(const struct snapctl_cmd *cmd, int c, struct poli
 						   optarg);
 		o->retention = true;
 		return 0;
+	case 'z': {
+		char err[256];
+
+		if (zone_check(optarg, o->p.zone, sizeof(o->p.zone), err, sizeof(err)))
+			return snapctl_usage_error(cmd, "--timezone: %s", err);
+		o->zone = true;
+		return 0;
+	}
 	default:
 		return EXIT_USAGE;
 	}
 }
 
+/* --name first: create takes the name as an argument and skips it. */
 static const struct option policy_options[] = {
 	{ "name", required_argument, NULL, 'n' },
 	{ "hours", required_argument, NULL, 'H' },
 	{ "weekdays", required_argument, NULL, 'w' },
 	{ "retention-days", required_argument, NULL, 'r' },
+	{ "timezone", required_argument, NULL, 'z' },
 	{ 0 }
 };
 
@@ -170,6 +189,7 @@ static void policy_json(struct json *j, const struct policy *p)
 	json_end_array(j);
 	json_string(j, "hours_text", policy_format_hours(p->hours, hours, sizeof(hours)));
 	json_string(j, "weekdays_text", policy_format_weekdays(p->weekdays, days, sizeof(days)));
+	json_string(j, "timezone", policy_zone(p));
 	json_u64(j, "retention_days", p->retention_days);
 	json_bool(j, "forever", p->retention_days == POLICY_FOREVER);
 	json_i64(j, "created", p->created);
@@ -179,10 +199,13 @@ static void describe(const char *verb, const struct policy *p)
 {
 	char hours[128], days[64], kept[32];
 
-	printf("policy %" PRIu32 " %s: %s, hours %s UTC, days %s, kept %s\n", p->id, verb, p->name,
-	       policy_format_hours(p->hours, hours, sizeof(hours)),
+	printf("policy %" PRIu32 " %s: %s, hours %s %s, days %s, kept %s\n", p->id, verb, p->name,
+	       policy_format_hours(p->hours, hours, sizeof(hours)), policy_zone(p),
 	       policy_format_weekdays(p->weekdays, days, sizeof(days)),
 	       policy_format_retention(p->retention_days, kept, sizeof(kept)));
+	if (policy_zone_usable(p))
+		fprintf(stderr, "snapctl: warning: the time zone %s is not in the tz database (%s): the policy takes no snapshots until it is, or until it is given another zone\n",
+			policy_zone(p), zone_dir());
 }
 
 static int cmd_policy_create(struct snapctl_ctx *ctx, int argc, char **argv)
@@ -207,7 +230,15 @@ static int cmd_policy_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		return snapctl_usage_error(cmd, "'%s' is not a valid policy name (1 to %d letters, digits, '_', '.', '-', not starting with a digit, '.' or '-')",
 					   argv[ind], POLICY_NAME_MAX);
 	if (!o.hours)
-		return snapctl_usage_error(cmd, "--hours is needed: at which hours (UTC) to take snapshots");
+		return snapctl_usage_error(cmd, "--hours is needed: at which hours to take snapshots");
+	if (!o.zone) {
+		char err[256];
+
+		/* The system's zone now, by name: later changes of it leave the policy alone. */
+		if (zone_system(o.p.zone, sizeof(o.p.zone), err, sizeof(err)))
+			return snapctl_usage_error(cmd, "the system's time zone has no name in the tz database (%s); give --timezone",
+						   err);
+	}
 	snprintf(o.p.name, sizeof(o.p.name), "%s", argv[ind]);
 	o.p.created = clock_now();
 
@@ -310,7 +341,7 @@ static void find_users(struct users *u)
 static int cmd_policy_list(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	static const char *const headers[] = {
-		"ID>", "NAME", "HOURS (UTC)", "WEEKDAYS", "RETENTION", "DISKS"
+		"ID>", "NAME", "HOURS", "WEEKDAYS", "TIME ZONE", "RETENTION", "DISKS"
 	};
 	const struct snapctl_cmd *cmd = &snapctl_policy_cmds[POLICY_LIST];
 	char err[256], hours[128], days[64], kept[32], disks[512];
@@ -334,7 +365,7 @@ static int cmd_policy_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		json_init(&j, stdout);
 		json_begin_array(&j, NULL);
 	} else {
-		table_init(&t, 6, headers);
+		table_init(&t, 7, headers);
 	}
 	for (i = 0; i < s.nr_policies; i++) {
 		const struct policy *p = &s.policies[i];
@@ -361,9 +392,9 @@ static int cmd_policy_list(struct snapctl_ctx *ctx, int argc, char **argv)
 			if (u.v[k].policy == p->id)
 				snprintf(disks + strlen(disks), sizeof(disks) - strlen(disks), "%s%s/%s",
 					 disks[0] ? "," : "", u.v[k].pool, u.v[k].disk);
-		table_add_row(&t, "%" PRIu32 "\t%s\t%s\t%s\t%s\t%s", p->id, p->name,
+		table_add_row(&t, "%" PRIu32 "\t%s\t%s\t%s\t%s\t%s\t%s", p->id, p->name,
 			      policy_format_hours(p->hours, hours, sizeof(hours)),
-			      policy_format_weekdays(p->weekdays, days, sizeof(days)),
+			      policy_format_weekdays(p->weekdays, days, sizeof(days)), policy_zone(p),
 			      policy_format_retention(p->retention_days, kept, sizeof(kept)),
 			      disks[0] ? disks : "-");
 	}
@@ -402,8 +433,8 @@ static int cmd_policy_modify(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (argc - ind != 1)
 		return snapctl_usage_error(cmd, argc - ind < 1 ? "missing the policy" :
 					   "unexpected argument '%s'", argv[ind + 1]);
-	if (!o.name && !o.hours && !o.weekdays && !o.retention)
-		return snapctl_usage_error(cmd, "nothing to change: give --name, --hours, --weekdays or --retention-days");
+	if (!o.name && !o.hours && !o.weekdays && !o.retention && !o.zone)
+		return snapctl_usage_error(cmd, "nothing to change: give --name, --hours, --weekdays, --timezone or --retention-days");
 
 	r = policy_store_begin(&txn, &s, err, sizeof(err));
 	if (r)
@@ -429,6 +460,8 @@ static int cmd_policy_modify(struct snapctl_ctx *ctx, int argc, char **argv)
 		p->weekdays = o.p.weekdays;
 	if (o.retention)
 		p->retention_days = o.p.retention_days;
+	if (o.zone)
+		snprintf(p->zone, sizeof(p->zone), "%s", o.p.zone);
 	r = policy_store_commit(&txn, &s);
 	if (r) {
 		r = policy_store_failed(r, NULL);

@@ -19,6 +19,7 @@ load_module
 snapctl_pool tank
 log_must snapctl disk create tank vm1 --size 16M
 clock_at 2026-03-02T10:30
+export TZ=UTC		# the zone of the policies made without --timezone
 
 # disk_policy DISK: the policy number in the kernel's record of the disk.
 disk_policy() {
@@ -83,8 +84,8 @@ log_must snapctl policy delete c
 expect_exit 0 snapctl --json policy create daily --hours 2,14
 jq -e '.id == 2 and .name == "daily" and .hours == [2, 14] and
 	.weekdays == ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] and
-	.retention_days == 30 and .forever == false' "$CMD_OUT" ||
-	fail "defaults of a new policy: every day, 30 days (numbers are not reused: 2)"
+	.timezone == "UTC" and .retention_days == 30 and .forever == false' "$CMD_OUT" ||
+	fail "defaults of a new policy: every day, the system's zone, 30 days (numbers are not reused: 2)"
 expect_exit 0 snapctl policy create office --hours 8-18 --weekdays mon-fri --retention-days forever
 out_has "^policy 3 created: office, hours 8-18 UTC, days mon-fri, kept forever$"
 expect_exit 0 snapctl policy modify office --weekdays 1,3,7 --retention-days 65536 --name office2
@@ -93,7 +94,7 @@ jq -e 'length == 2 and .[1].name == "office2" and .[1].hours == [8,9,10,11,12,13
 	.[1].weekdays == ["mon", "wed", "sun"] and .[1].retention_days == 65536 and
 	.[1].created == 1772447400 and (.[0].disks | length) == 0' "$CMD_OUT" || fail "policy list --json after modify"
 expect_exit 0 snapctl policy list
-out_has "^ID +NAME +HOURS \(UTC\) +WEEKDAYS +RETENTION +DISKS$"
-out_has "^ +3 +office2 +8-18 +mon,wed,sun +65536d +-$"
+out_has "^ID +NAME +HOURS +WEEKDAYS +TIME ZONE +RETENTION +DISKS$"
+out_has "^ +3 +office2 +8-18 +mon,wed,sun +UTC +65536d +-$"
 
 exit 0

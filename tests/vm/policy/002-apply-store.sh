@@ -21,6 +21,7 @@ snapctl_pool tank
 log_must snapctl disk create tank vm1 --size 16M
 log_must snapctl disk create tank vm2 --size 16M
 clock_at 2026-03-02T10:30
+export TZ=UTC		# the zone of the policies made without --timezone
 
 # disk_policy DISK: the policy number in the kernel's record of the disk.
 disk_policy() {

@@ -25,6 +25,7 @@ log_must snapctl disk create tank vm1 --size 16M
 log_must snapctl disk create tank vm2 --size 16M
 start=$(epoch 2026-03-02T00:30)
 clock_at "$start"
+export TZ=UTC		# the policies' zone, and bash's printf below
 log_must snapctl policy create wk --hours 9,17 --weekdays mon-fri --retention-days forever
 log_must snapctl policy create daily --hours 2 --retention-days 3
 log_must snapctl policy apply wk tank vm1
@@ -50,7 +51,6 @@ assert_eq "$snapshots" 68 "snapshots taken in four weeks (40 + 28)"
 assert_eq "$expired" 25 "daily snapshots expired after 3 days"
 
 # The names the schedule gives, in order (bash's printf %()T: no process).
-export TZ=UTC
 expected_vm1=() expected_vm2=()
 for ((day = 0; day < 28; day++)); do
 	printf -v d '%(%Y%m%d)T' $((start + day * 86400))

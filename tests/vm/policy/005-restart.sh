@@ -23,6 +23,7 @@ snapctl_pool tank
 MiB=$((1 << 20))
 log_must snapctl disk create tank vm1 --size 16M
 clock_at 2026-03-02T09:30
+export TZ=UTC		# the zone of the policies made without --timezone
 log_must snapctl policy create h --hours 10,11,14 --retention-days forever
 log_must snapctl policy apply h tank vm1
 store=$SNAPCTL_STATE_DIR/policies

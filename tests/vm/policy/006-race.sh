@@ -27,6 +27,7 @@ snapctl_pool tank
 MiB=$((1 << 20))
 log_must snapctl disk create tank vm1 --size 16M
 clock_at 2026-03-02T09:30
+export TZ=UTC		# the zone of the policies made without --timezone
 log_must snapctl policy create h --hours all --retention-days forever
 log_must snapctl policy apply h tank vm1
 lock=$SNAPCTL_RUN_DIR/locks/tank.1.lock
