@@ -8,7 +8,8 @@
 # block) metadata device, whose reserve is 64 blocks, gets a 20 MiB disk,
 # 16 MiB of it written, and rounds of a snapshot followed by 32 one-block
 # writes 512 KiB apart: each round copies about 32 mapping leaves.  Once a
-# commit leaves fewer than 64 blocks free the pool must be "ro" with
+# commit leaves fewer than 64 blocks free (or too few above them for one
+# more mapping at its worst) the pool must be "ro" with
 # metadata_low in its status, log it and raise a dm event.  Then: writes
 # needing a new block fail with ENOSPC, an overwrite of a block only the
 # live head holds still works, reads of the disk and of every snapshot
@@ -133,7 +134,9 @@ last_blocks=("${blocks[@]}")
 # --- metadata low ----------------------------------------------------------------
 free=$(meta_free)
 log_note "low after $round rounds, $free blocks free: $(dmsetup status tank)"
-((free < reserve)) || fail "metadata_low with $free blocks free (reserve $reserve)"
+# Low below the reserve after a commit, or when right after a commit not
+# one more mapping fits above it at its worst (a few dozen blocks here).
+((free < reserve + 32)) || fail "metadata_low with $free blocks free (reserve $reserve)"
 assert_eq "$(pool_status_field tank 4)" ro "mode when metadata is low"
 assert_eq "$(pool_status_field tank 5)" - "needs_check when metadata is low"
 kernel_log_has "row-pool: .*metadata space low \([0-9]+ blocks free\): no new blocks until space is freed" ||
