@@ -24,10 +24,13 @@ require_disks 2
 require_cmd snapctl
 load_module
 
-meta=$(disk 0) data=$(disk 1)
+data=$(disk 1)
 MiB=$((1 << 20))
 size=$((8 * 2048))
-zero_dev "$meta" 16
+# 16 MiB of metadata: checksumming it whole (below) stays quick.
+zero_dev "$(disk 0)" 16
+dmsetup_create meta "0 $((16 * 2048)) linear $(disk 0) 0"
+meta=/dev/mapper/meta
 
 pool_create pool "$meta" "$data"
 disk_create pool 1 $size vm
