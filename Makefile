@@ -85,8 +85,10 @@ check-unit: $(UNIT_TEST_BINS) $(USERSPACE_BINS)
 	scripts/run-unit-tests $(UNIT_TEST_BINS)
 
 TESTS ?= all
+# Guests at once: each runs part of the suite (see scripts/vm --help).
+VM_JOBS ?= 2
 check-vm: module userspace
-	scripts/vm run --kver $(KVER) $(TESTS)
+	scripts/vm run --jobs $(VM_JOBS) --kver $(KVER) $(TESTS)
 	tests/reboot/run --kver $(KVER)
 
 # The debug kernel is slow under emulation: each test gets three times the
