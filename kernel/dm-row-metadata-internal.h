@@ -48,6 +48,7 @@ struct dmrow_metadata {
 	struct dmrow_delta_map held;
 	u64 nr_held;
 	bool quarantine_frees;		/* blocks freed now are quarantined */
+	u64 io_reserve;			/* DMROW_IO_RESERVE_DEFAULT, or a test's */
 	u64 *quarantine;		/* quarantined blocks, in order */
 	unsigned int nr_quarantined;
 	unsigned int quarantine_slots;

@@ -344,6 +344,7 @@ static struct dmrow_metadata *alloc_md(struct dmrow_bm *bm)
 	}
 	init_rwsem(&md->lock);
 	md->bm = bm;
+	md->io_reserve = DMROW_IO_RESERVE_DEFAULT;
 	return md;
 }
 
@@ -1108,9 +1109,18 @@ static u64 __changes_worst(u64 k, unsigned int map_height, unsigned int index_he
 static u64 __io_budget(struct dmrow_metadata *md)
 {
 	u64 free = dmrow_sm_nr_free_in_txn(&md->metadata_sm);
-	u64 reserve = dmrow_metadata_reserve(md->metadata_sm.nr_blocks);
+	u64 reserve = md->io_reserve;
 
+	if (reserve == DMROW_IO_RESERVE_DEFAULT)
+		reserve = dmrow_metadata_reserve(md->metadata_sm.nr_blocks);
 	return free > reserve ? free - reserve : 0;
+}
+
+void dmrow_md_set_io_reserve(struct dmrow_metadata *md, u64 blocks)
+{
+	down_write(&md->lock);
+	md->io_reserve = blocks;
+	up_write(&md->lock);
 }
 
 /*
@@ -1141,28 +1151,31 @@ static int __changes_that_fit(struct dmrow_metadata *md, const u64 *roots,
 	return 0;
 }
 
-/* @io_path: a discard, which keeps to the reserve; else a message's shrink. */
+/*
+ * @io_path: a discard, which keeps to the reserve (each removal checked
+ * against what is really left, one change at its worst); else a
+ * message's shrink.
+ */
 static int __discard(struct dmrow_metadata *md, struct disk_state *ds, u64 begin, u64 end,
 		     bool io_path)
 {
-	u64 root = le64_to_cpu(ds->rec.root), vblock = begin, allowed = U64_MAX, done = 0;
+	u64 root = le64_to_cpu(ds->rec.root), vblock = begin, fit;
 	__le64 value;
 	int r;
 
-	if (io_path) {
-		/* Counted as if every block of the range were mapped. */
-		r = __changes_that_fit(md, &root, 1, end - begin, __io_budget(md), &allowed);
-		if (r)
-			return r;
-	}
 	while (vblock < end) {
 		r = dmrow_btree_lookup_next(&md->mapping_info, root, vblock, &vblock, NULL);
 		if (r == -ENODATA || (!r && vblock >= end))
 			break;
 		if (r)
 			return r;
-		if (done++ == allowed)
-			return -ENOSPC;
+		if (io_path) {
+			r = __changes_that_fit(md, &root, 1, 1, __io_budget(md), &fit);
+			if (r)
+				return r;
+			if (!fit)
+				return -ENOSPC;
+		}
 		r = dmrow_btree_remove(&md->mapping_info, root, vblock, &root, &value);
 		if (r)
 			return r;

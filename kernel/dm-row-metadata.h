@@ -77,6 +77,14 @@ static inline u64 dmrow_metadata_reserve(u64 metadata_blocks)
 	return metadata_blocks / 64 > 64 ? metadata_blocks / 64 : 64;
 }
 
+/*
+ * The I/O path keeps dmrow_metadata_reserve() blocks back (see "The
+ * metadata reserve" in dm-row-metadata.c).  Harnesses whose images are
+ * smaller than the reserve set their own; the pool never calls this.
+ */
+#define DMROW_IO_RESERVE_DEFAULT (~0ULL)
+void dmrow_md_set_io_reserve(struct dmrow_metadata *md, u64 blocks);
+
 void dmrow_md_set_read_only(struct dmrow_metadata *md);
 void dmrow_md_set_failed(struct dmrow_metadata *md);
 /* Record in the superblock that the pool needs an offline check (commits). */

@@ -46,6 +46,8 @@
 
 #define IMAGE_BLOCKS	64
 #define IMAGE_BYTES	(IMAGE_BLOCKS * DMROW_METADATA_BLOCK_SIZE)
+/* The pool keeps 64 blocks from the I/O path: all of this image. */
+#define TINY_IO_RESERVE	4
 #define DATA_BLOCKS	1024
 #define MAX_LINES	64
 #define MAX_WORDS	512
@@ -221,6 +223,7 @@ static void make_golden(void)
 	struct dmrow_bm *bm = open_image(false);
 
 	must(dmrow_md_format(bm, 8, DATA_BLOCKS, uuid, &md));
+	dmrow_md_set_io_reserve(md, TINY_IO_RESERVE);
 	must(dmrow_md_create_disk(md, 1, 64, "web", 1600000000));
 	must(dmrow_md_create_disk(md, 2, 16, "db", 1600000000));
 	must(dmrow_md_create_disk(md, 3, 8, "gone", 1600000000));
@@ -320,6 +323,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r)
 		fuzz_fail("cannot open the starting pool: %d\n", r);
 	dmrow_md_quarantine_frees(pool.md, true);	/* as the pool opens it */
+	dmrow_md_set_io_reserve(pool.md, TINY_IO_RESERVE);
 	pool.cfg.block_sectors = 8;
 	pool.cfg.read_only = read_only;
 	pool.block_shift = 3;

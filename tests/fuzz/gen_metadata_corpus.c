@@ -45,6 +45,7 @@ static void pool_open(void)
 	if (!bm)
 		exit(1);
 	ok(dmrow_md_open(bm, false, &md));
+	dmrow_md_set_io_reserve(md, 4);	/* the default is all of an image */
 }
 
 static void pool_close(void)
@@ -64,6 +65,7 @@ static void pool_format(u64 data_blocks, u64 md_blocks)
 	if (!bm)
 		exit(1);
 	ok(dmrow_md_format(bm, 8, data_blocks, uuid, &md));
+	dmrow_md_set_io_reserve(md, 4);
 }
 
 /* Commit, and reopen so that the next transaction allocates from low blocks. */
