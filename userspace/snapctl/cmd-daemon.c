@@ -230,12 +230,25 @@ static void print_events(struct daemon *d, int64_t started, int64_t finished)
  * The store, from the daemon's side
  *--------------------------------------------------------------*/
 
-/* Record that @slot of the disk is done (taken, found taken, or given up). */
-static void mark_slot(struct pass *ps, uint64_t disk, uint32_t policy, int64_t slot)
+/* What an attempt at a slot's snapshot came to, for the store's figures. */
+enum attempt {
+	NO_ATTEMPT,		/* nothing tried: taken already, or missed */
+	ATTEMPT_OK,
+	ATTEMPT_FAILED,
+};
+
+/*
+ * Record in the store that @slot of the disk is done (taken, found taken,
+ * or given up; 0: not done, tried again at the next pass) and what the
+ * attempt at it came to (last_run, last_success, failures: snapctl metrics).
+ */
+static void mark_slot(struct pass *ps, uint64_t disk, uint32_t policy, int64_t slot,
+		      enum attempt attempt)
 {
 	struct policy_store s;
 	struct policy_txn txn;
 	struct policy_disk *pd;
+	bool changed = false;
 	char err[256];
 	int r;
 
@@ -249,8 +262,21 @@ static void mark_slot(struct pass *ps, uint64_t disk, uint32_t policy, int64_t s
 	}
 	pd = policy_disk_find(&s, ps->uuid, disk);
 	/* The command line may have changed the disk's policy meanwhile. */
-	if (pd && pd->policy == policy && pd->last_slot < slot) {
-		pd->last_slot = slot;
+	if (pd && pd->policy == policy) {
+		if (slot && pd->last_slot < slot) {
+			pd->last_slot = slot;
+			changed = true;
+		}
+		if (attempt != NO_ATTEMPT) {
+			pd->last_run = ps->now;
+			if (attempt == ATTEMPT_OK)
+				pd->last_success = ps->now;
+			else
+				pd->failures++;
+			changed = true;
+		}
+	}
+	if (changed) {
 		r = policy_store_commit(&txn, &s);
 		if (r) {
 			report(ps->d, ps->now, "error", NULL, NULL, NULL, 0,
@@ -281,6 +307,8 @@ static int64_t adopt_disk(struct pass *ps, uint64_t disk, uint32_t policy)
 			pd->policy = policy;
 			pd->applied = applied;
 			pd->last_slot = 0;
+			pd->last_run = pd->last_success = 0;
+			pd->failures = 0;
 			policy_store_commit(&txn, &s);
 		}
 	}
@@ -452,6 +480,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		report(ps->d, ps->now, "error", ps->pool, label, NULL, 0,
 		       "policy %s: no valid snapshot name", p->name);
 		ps->d->errors++;
+		mark_slot(ps, id, p->id, 0, ATTEMPT_FAILED);
 		return;
 	}
 	snprintf(what, sizeof(what), "automatic snapshot %s", name);
@@ -462,6 +491,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		ps->d->errors++;
 		report(ps->d, ps->now, "error", ps->pool, label, name, 0, "cannot list snapshots: %s",
 		       strerror(-r));
+		mark_slot(ps, id, p->id, 0, ATTEMPT_FAILED);
 		goto out_unlock;
 	}
 	taken = slot_taken(&before, p, slot, name);
@@ -470,7 +500,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		       record_u64(taken, "id"), "slot %s of policy %s was taken already (snapshot %s, id %" PRIu64 ")",
 		       clock_format(slot, when, sizeof(when)), p->name, record_get(taken, "name"),
 		       record_u64(taken, "id"));
-		mark_slot(ps, id, p->id, slot);
+		mark_slot(ps, id, p->id, slot, NO_ATTEMPT);
 		goto out_list;
 	}
 
@@ -481,7 +511,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 	if (r == -EEXIST) {
 		report(ps->d, ps->now, "skip", ps->pool, label, name, 0,
 		       "a snapshot named %s exists already: slot taken", name);
-		mark_slot(ps, id, p->id, slot);
+		mark_slot(ps, id, p->id, slot, NO_ATTEMPT);
 		goto out_answer;
 	}
 	if (r == -EDQUOT) {
@@ -489,7 +519,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		report(ps->d, ps->now, "error", ps->pool, label, name, 0,
 		       "no automatic snapshot: the pool's automatic quota is 0 (snapctl pool quota %s --auto <n>)",
 		       ps->pool);
-		mark_slot(ps, id, p->id, slot);
+		mark_slot(ps, id, p->id, slot, ATTEMPT_FAILED);
 		goto out_answer;
 	}
 	if (r) {
@@ -498,6 +528,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 			report(ps->d, ps->now, "error", ps->pool, label, name, 0,
 			       "automatic snapshot %s failed: %s; tried again at the next pass", name,
 			       strerror(-r));
+		mark_slot(ps, id, p->id, 0, ATTEMPT_FAILED);
 		goto out_answer;
 	}
 	new_id = answer ? strtoull(answer, NULL, 10) : 0;
@@ -525,7 +556,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		}
 		record_list_free(&after);
 	}
-	mark_slot(ps, id, p->id, slot);
+	mark_slot(ps, id, p->id, slot, ATTEMPT_OK);
 out_answer:
 	free(answer);
 out_list:
@@ -571,7 +602,7 @@ static void schedule_disk(struct pass *ps, const struct record *disk, const stru
 		report(ps->d, ps->now, "missed", ps->pool, label, NULL, 0,
 		       "missed slot %s of policy %s (the daemon was not running then)",
 		       clock_format(slot, when, sizeof(when)), p->name);
-		mark_slot(ps, id, p->id, slot);
+		mark_slot(ps, id, p->id, slot, NO_ATTEMPT);
 		return;
 	}
 	take_slot(ps, disk, p, slot);
