@@ -65,7 +65,8 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv);
 const struct snapctl_cmd snapctl_daemon_cmds[] = {
 	{
 		.verb = "daemon",
-		.usage = "[--once | --until <time>] [--interval <seconds>] [--lock-timeout <seconds>] [--json]",
+		.usage = "[--once | --until <time>] [--interval <seconds>] [--lock-timeout <seconds>]\n"
+			 "          [--metrics-file <file>] [--json]",
 		.help = "Run the automatic snapshot policies: take the snapshots that are due,\n"
 			"delete the snapshots past their retention, and log each action on\n"
 			"standard error.  Runs until SIGTERM or SIGINT (see the systemd unit\n"
@@ -79,6 +80,10 @@ const struct snapctl_cmd snapctl_daemon_cmds[] = {
 			"  --lock-timeout    how long to wait for a disk busy with another snapshot\n"
 			"                    operation before trying again at the next pass,\n"
 			"                    seconds [30]\n"
+			"  --metrics-file <file>\n"
+			"                    after every pass, write what 'snapctl metrics' prints\n"
+			"                    to this file: atomically, mode 0644, for node\n"
+			"                    exporter's textfile collector (name it *.prom)\n"
 			"  --json            with --once or --until: what was done, at the end\n\n"
 			"Exit status with --once or --until: 0, 1 if an operation failed, 4 if a\n"
 			"disk stayed busy.",
@@ -103,6 +108,7 @@ struct daemon {
 	int64_t until;
 	double interval;
 	int lock_timeout_ms;
+	const char *metrics_file;
 	unsigned int errors, busy;
 	sigset_t signals;
 
@@ -714,6 +720,24 @@ static int64_t run_pass(struct daemon *d, int64_t now)
 	return pc.next;
 }
 
+/* After a pass: the metrics file, if asked for; a failure is said once. */
+static void write_metrics(struct daemon *d, int64_t now)
+{
+	unsigned int errors;
+	int r;
+
+	if (!d->metrics_file)
+		return;
+	r = snapctl_metrics_write(d->metrics_file, NULL, 0, &errors);
+	if (!r) {
+		forget(d, "metrics");
+		return;
+	}
+	if (first_time(d, "metrics"))
+		report(d, now, "error", NULL, NULL, NULL, 0, "cannot write the metrics file %s: %s",
+		       d->metrics_file, strerror(-r));
+}
+
 /*----------------------------------------------------------------*/
 
 /* Sleep up to @seconds; the signal that ended it, or 0. */
@@ -780,6 +804,7 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 		{ "until", required_argument, NULL, 'u' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "lock-timeout", required_argument, NULL, 'l' },
+		{ "metrics-file", required_argument, NULL, 'm' },
 		{ 0 }
 	};
 	const struct snapctl_cmd *cmd = &snapctl_daemon_cmds[0];
@@ -789,7 +814,7 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 	double seconds;
 	int c, ind, r, sig = 0;
 
-	while ((c = next_option(cmd, argc, argv, "ou:i:l:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, "ou:i:l:m:", options, &ind)) != -1) {
 		switch (c) {
 		case 'o':
 			d.once = true;
@@ -810,6 +835,11 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 				return snapctl_usage_error(cmd, "--lock-timeout takes seconds (0 to 86400), not '%s'",
 							   optarg);
 			d.lock_timeout_ms = (int)(seconds * 1000);
+			break;
+		case 'm':
+			if (!*optarg)
+				return snapctl_usage_error(cmd, "--metrics-file needs a file name");
+			d.metrics_file = optarg;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -840,6 +870,7 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 		d.until_set ? ", until " : "", d.until_set ? clock_format(d.until, end, sizeof(end)) : "");
 	for (;;) {
 		next = run_pass(&d, now);
+		write_metrics(&d, now);
 		if (d.once || (d.until_set && now >= d.until))
 			break;
 		if (d.virtual_time) {
