@@ -832,6 +832,9 @@ static void fill_store(struct policy_store *s)
 	d->policy = 1;
 	d->applied = MONDAY;
 	d->last_slot = MONDAY + 14 * 3600;
+	d->last_run = MONDAY + 14 * 3600 + 2;
+	d->last_success = MONDAY + 2 * 3600 + 1;
+	d->failures = 3;
 	d = policy_disk_get(s, "tank", "174ffe4b-42e7-1cc2-cca2-6cab98058e20", 7);
 	assert_non_null(d);
 	d->policy = 2;
@@ -861,6 +864,9 @@ static void assert_stores_equal(const struct policy_store *a, const struct polic
 		assert_int_equal(a->disks[i].policy, b->disks[i].policy);
 		assert_int_equal(a->disks[i].applied, b->disks[i].applied);
 		assert_int_equal(a->disks[i].last_slot, b->disks[i].last_slot);
+		assert_int_equal(a->disks[i].last_run, b->disks[i].last_run);
+		assert_int_equal(a->disks[i].last_success, b->disks[i].last_success);
+		assert_int_equal(a->disks[i].failures, b->disks[i].failures);
 	}
 }
 
@@ -1015,6 +1021,31 @@ static void test_store_corruption(void **state)
 	write_signed(e->path, "dm-row-policies 1\nnext_id=5\n"
 			      "disk pool=t uuid=u disk=1 policy=1 applied=1 last_slot=x\n");
 	expect_damaged("bad disk", "bad last_slot");
+	write_signed(e->path, "dm-row-policies 1\nnext_id=5\n"
+			      "disk pool=t uuid=u disk=1 policy=1 applied=1 last_slot=2 failures=-1\n");
+	expect_damaged("bad failures", "bad failures '-1'");
+	/* A store written before the scheduler's figures were kept loads, with zeroes. */
+	write_signed(e->path, "dm-row-policies 1\nnext_id=5\n"
+			      "disk pool=t uuid=u disk=1 policy=1 applied=1 last_slot=2\n");
+	assert_int_equal(policy_store_load(&s, NULL, 0), 0);
+	assert_int_equal(s.nr_disks, 1);
+	assert_int_equal(s.disks[0].last_slot, 2);
+	assert_int_equal(s.disks[0].last_run, 0);
+	assert_int_equal(s.disks[0].failures, 0);
+	/* and is written back as it was: the figures only when not 0 */
+	{
+		char *again;
+		size_t again_len;
+
+		assert_int_equal(policy_store_format(&s, &again, &again_len), 0);
+		assert_non_null(strstr(again, "\ndisk pool=t uuid=u disk=1 policy=1 applied=1 last_slot=2\n"));
+		free(again);
+		s.disks[0].failures = 4;
+		assert_int_equal(policy_store_format(&s, &again, &again_len), 0);
+		assert_non_null(strstr(again, " last_slot=2 failures=4\n"));
+		free(again);
+	}
+	policy_store_free(&s);
 
 	/* A good store loads again. */
 	write_raw(e->path, text, len);

@@ -453,8 +453,16 @@ int policy_store_format(const struct policy_store *s, char **text, size_t *len)
 		const struct policy_disk *d = &s->disks[i];
 
 		put(&b, "disk pool=%s uuid=%s disk=%" PRIu64 " policy=%" PRIu32 " applied=%" PRId64
-			" last_slot=%" PRId64 "\n", d->pool, d->uuid, d->disk, d->policy, d->applied,
+			" last_slot=%" PRId64, d->pool, d->uuid, d->disk, d->policy, d->applied,
 		    d->last_slot);
+		/* Optional, added later: only when there is something to say. */
+		if (d->last_run)
+			put(&b, " last_run=%" PRId64, d->last_run);
+		if (d->last_success)
+			put(&b, " last_success=%" PRId64, d->last_success);
+		if (d->failures)
+			put(&b, " failures=%" PRIu64, d->failures);
+		put(&b, "\n");
 	}
 	if (!b.failed)
 		put(&b, "crc32c=%08" PRIx32 "\n", crc32c(~0u, b.text, b.len) ^ ~0u);
@@ -604,6 +612,18 @@ static int parse_policy(struct policy_store *s, const struct fields *f, unsigned
 	return 0;
 }
 
+/* An optional number field: 0 if absent. */
+static int parse_optional(const struct fields *f, const char *key, uint64_t max, uint64_t *v,
+			  unsigned int line, char *err, size_t errlen)
+{
+	const char *s = field_of(f, key);
+
+	*v = 0;
+	if (s && parse_u64(s, max, v))
+		return bad(err, errlen, line, "bad %s '%s'", key, s);
+	return 0;
+}
+
 static int parse_disk(struct policy_store *s, const struct fields *f, unsigned int line,
 		      char *err, size_t errlen)
 {
@@ -630,6 +650,15 @@ static int parse_disk(struct policy_store *s, const struct fields *f, unsigned i
 	if (parse_u64(last, INT64_MAX, &v))
 		return bad(err, errlen, line, "bad last_slot '%s'", last);
 	d.last_slot = (int64_t)v;
+	/* Added later: optional. */
+	if (parse_optional(f, "last_run", INT64_MAX, &v, line, err, errlen))
+		return -EILSEQ;
+	d.last_run = (int64_t)v;
+	if (parse_optional(f, "last_success", INT64_MAX, &v, line, err, errlen))
+		return -EILSEQ;
+	d.last_success = (int64_t)v;
+	if (parse_optional(f, "failures", UINT64_MAX, &d.failures, line, err, errlen))
+		return -EILSEQ;
 	if (policy_disk_find(s, d.uuid, d.disk))
 		return bad(err, errlen, line, "disk %" PRIu64 " of pool %s given twice", d.disk, d.pool);
 	if (grow((void **)&s->disks, s->nr_disks, sizeof(d)))

@@ -16,6 +16,7 @@
  *   next_id=3
  *   policy id=1 name=daily hours=2,14 weekdays=mon-fri retention_days=30 created=<time> tz=Europe/Berlin
  *   disk pool=tank uuid=<pool uuid> disk=1 policy=1 applied=<time> last_slot=<time>
+ *        [last_run=<time>] [last_success=<time>] [failures=<n>]
  *   crc32c=<8 hex digits>
  *
  * The last line is the CRC-32C of every byte before it: a damaged file is
@@ -68,6 +69,10 @@ struct policy_disk {
 	uint32_t policy;
 	int64_t applied;		/* slots before this are not taken */
 	int64_t last_slot;		/* the newest slot taken (or given up), 0: none */
+	/* What the scheduler did with the policy's snapshots (snapctl metrics). */
+	int64_t last_run;		/* the last attempt at a snapshot, 0: none */
+	int64_t last_success;		/* the last snapshot taken, 0: none */
+	uint64_t failures;		/* attempts that failed */
 };
 
 struct policy_store {

@@ -183,6 +183,50 @@ int pool_info(const char *pool, struct record *info)
 	return r ? r : take_first(&list, info);
 }
 
+void pool_space_of(const struct record *info, struct pool_space *sp)
+{
+	sp->block_bytes = record_u64(info, "block_size") << 9;
+	sp->data_bytes = record_u64(info, "data_blocks") * sp->block_bytes;
+	sp->data_used_bytes = record_u64(info, "data_used") * sp->block_bytes;
+	sp->metadata_bytes = record_u64(info, "metadata_blocks") * POOL_METADATA_BLOCK_BYTES;
+	sp->metadata_used_bytes = record_u64(info, "metadata_used") * POOL_METADATA_BLOCK_BYTES;
+}
+
+/* The one record of a "space" answer; zeroes if there is none. */
+static int space_record(const char *pool, const char *what, uint64_t id, const char *const keys[3],
+			uint64_t *values[3])
+{
+	struct record_list list;
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < 3; i++)
+		*values[i] = 0;
+	r = pool_send(pool, &list, "space %s %" PRIu64, what, id);
+	if (r)
+		return r;
+	for (i = 0; list.nr && i < 3; i++)
+		*values[i] = record_u64(&list.records[0], keys[i]);
+	record_list_free(&list);
+	return 0;
+}
+
+int pool_disk_space(const char *pool, uint64_t disk, struct disk_space *sp)
+{
+	static const char *const keys[3] = { "chain_blocks", "live_delta_blocks", "mapped_blocks" };
+	uint64_t *values[3] = { &sp->chain_blocks, &sp->live_delta_blocks, &sp->mapped_blocks };
+
+	return space_record(pool, "disk", disk, keys, values);
+}
+
+int pool_snapshot_space(const char *pool, uint64_t snapshot, struct snapshot_space *sp)
+{
+	static const char *const keys[3] = { "delta_blocks", "exclusive_blocks", "mapped_blocks" };
+	uint64_t *values[3] = { &sp->delta_blocks, &sp->exclusive_blocks, &sp->mapped_blocks };
+
+	return space_record(pool, "snapshot", snapshot, keys, values);
+}
+
 static bool is_number(const char *s)
 {
 	if (!*s)

@@ -38,6 +38,27 @@ int pool_send(const char *pool, struct record_list *list, const char *fmt, ...)
 int pool_list(const char *pool, const char *verb, const char *args, struct record_list *list);
 
 int pool_info(const char *pool, struct record *info);
+
+/* Bytes per metadata block (DMROW_METADATA_BLOCK_SIZE of the on-disk format). */
+#define POOL_METADATA_BLOCK_BYTES 4096
+
+/* A pool's space in bytes, from its "info pool" record. */
+struct pool_space {
+	uint64_t block_bytes;		/* data block size */
+	uint64_t data_bytes, data_used_bytes;
+	uint64_t metadata_bytes, metadata_used_bytes;
+};
+void pool_space_of(const struct record *info, struct pool_space *sp);
+
+/* "space disk <id>" and "space snapshot <id>", in data blocks. */
+struct disk_space {
+	uint64_t chain_blocks, live_delta_blocks, mapped_blocks;
+};
+int pool_disk_space(const char *pool, uint64_t disk, struct disk_space *sp);
+struct snapshot_space {
+	uint64_t delta_blocks, exclusive_blocks, mapped_blocks;
+};
+int pool_snapshot_space(const char *pool, uint64_t snapshot, struct snapshot_space *sp);
 /* A disk by name or numeric id: its record. -ENOENT if none. */
 int pool_find_disk(const char *pool, const char *disk, struct record *rec);
 /* A snapshot by id, or by name within @disk_id (0: any disk; ambiguity is -EEXIST). */

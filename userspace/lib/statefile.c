@@ -80,7 +80,10 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned i
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -errno;
-	r = write_all(fd, data, len);
+	/* The mode asked for, whatever the umask: readers may be other users. */
+	r = fchmod(fd, mode) ? -errno : 0;
+	if (!r)
+		r = write_all(fd, data, len);
 	if (!r && fsync(fd))
 		r = -errno;
 	if (close(fd) && !r)

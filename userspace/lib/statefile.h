@@ -17,7 +17,8 @@ const char *run_dir(void);
  * Replace @path with @len bytes so that a crash at any point leaves either
  * the old file or the new one, never a mix or nothing: write a temporary
  * file in the same directory, fsync it, rename it over @path, fsync the
- * directory.  @mode is the new file's.  Creates the directory if needed.
+ * directory.  @mode is the new file's, whatever the umask.  Creates the
+ * directory if needed.
  */
 int write_file_atomic(const char *path, const void *data, size_t len, unsigned int mode);
 

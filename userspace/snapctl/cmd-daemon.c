@@ -65,7 +65,8 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv);
 const struct snapctl_cmd snapctl_daemon_cmds[] = {
 	{
 		.verb = "daemon",
-		.usage = "[--once | --until <time>] [--interval <seconds>] [--lock-timeout <seconds>] [--json]",
+		.usage = "[--once | --until <time>] [--interval <seconds>] [--lock-timeout <seconds>]\n"
+			 "          [--metrics-file <file>] [--json]",
 		.help = "Run the automatic snapshot policies: take the snapshots that are due,\n"
 			"delete the snapshots past their retention, and log each action on\n"
 			"standard error.  Runs until SIGTERM or SIGINT (see the systemd unit\n"
@@ -79,6 +80,10 @@ const struct snapctl_cmd snapctl_daemon_cmds[] = {
 			"  --lock-timeout    how long to wait for a disk busy with another snapshot\n"
 			"                    operation before trying again at the next pass,\n"
 			"                    seconds [30]\n"
+			"  --metrics-file <file>\n"
+			"                    after every pass, write what 'snapctl metrics' prints\n"
+			"                    to this file: atomically, mode 0644, for node\n"
+			"                    exporter's textfile collector (name it *.prom)\n"
 			"  --json            with --once or --until: what was done, at the end\n\n"
 			"Exit status with --once or --until: 0, 1 if an operation failed, 4 if a\n"
 			"disk stayed busy.",
@@ -103,6 +108,7 @@ struct daemon {
 	int64_t until;
 	double interval;
 	int lock_timeout_ms;
+	const char *metrics_file;
 	unsigned int errors, busy;
 	sigset_t signals;
 
@@ -230,12 +236,25 @@ static void print_events(struct daemon *d, int64_t started, int64_t finished)
  * The store, from the daemon's side
  *--------------------------------------------------------------*/
 
-/* Record that @slot of the disk is done (taken, found taken, or given up). */
-static void mark_slot(struct pass *ps, uint64_t disk, uint32_t policy, int64_t slot)
+/* What an attempt at a slot's snapshot came to, for the store's figures. */
+enum attempt {
+	NO_ATTEMPT,		/* nothing tried: taken already, or missed */
+	ATTEMPT_OK,
+	ATTEMPT_FAILED,
+};
+
+/*
+ * Record in the store that @slot of the disk is done (taken, found taken,
+ * or given up; 0: not done, tried again at the next pass) and what the
+ * attempt at it came to (last_run, last_success, failures: snapctl metrics).
+ */
+static void mark_slot(struct pass *ps, uint64_t disk, uint32_t policy, int64_t slot,
+		      enum attempt attempt)
 {
 	struct policy_store s;
 	struct policy_txn txn;
 	struct policy_disk *pd;
+	bool changed = false;
 	char err[256];
 	int r;
 
@@ -249,8 +268,21 @@ static void mark_slot(struct pass *ps, uint64_t disk, uint32_t policy, int64_t s
 	}
 	pd = policy_disk_find(&s, ps->uuid, disk);
 	/* The command line may have changed the disk's policy meanwhile. */
-	if (pd && pd->policy == policy && pd->last_slot < slot) {
-		pd->last_slot = slot;
+	if (pd && pd->policy == policy) {
+		if (slot && pd->last_slot < slot) {
+			pd->last_slot = slot;
+			changed = true;
+		}
+		if (attempt != NO_ATTEMPT) {
+			pd->last_run = ps->now;
+			if (attempt == ATTEMPT_OK)
+				pd->last_success = ps->now;
+			else
+				pd->failures++;
+			changed = true;
+		}
+	}
+	if (changed) {
 		r = policy_store_commit(&txn, &s);
 		if (r) {
 			report(ps->d, ps->now, "error", NULL, NULL, NULL, 0,
@@ -281,6 +313,8 @@ static int64_t adopt_disk(struct pass *ps, uint64_t disk, uint32_t policy)
 			pd->policy = policy;
 			pd->applied = applied;
 			pd->last_slot = 0;
+			pd->last_run = pd->last_success = 0;
+			pd->failures = 0;
 			policy_store_commit(&txn, &s);
 		}
 	}
@@ -452,6 +486,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		report(ps->d, ps->now, "error", ps->pool, label, NULL, 0,
 		       "policy %s: no valid snapshot name", p->name);
 		ps->d->errors++;
+		mark_slot(ps, id, p->id, 0, ATTEMPT_FAILED);
 		return;
 	}
 	snprintf(what, sizeof(what), "automatic snapshot %s", name);
@@ -462,6 +497,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		ps->d->errors++;
 		report(ps->d, ps->now, "error", ps->pool, label, name, 0, "cannot list snapshots: %s",
 		       strerror(-r));
+		mark_slot(ps, id, p->id, 0, ATTEMPT_FAILED);
 		goto out_unlock;
 	}
 	taken = slot_taken(&before, p, slot, name);
@@ -470,7 +506,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		       record_u64(taken, "id"), "slot %s of policy %s was taken already (snapshot %s, id %" PRIu64 ")",
 		       clock_format(slot, when, sizeof(when)), p->name, record_get(taken, "name"),
 		       record_u64(taken, "id"));
-		mark_slot(ps, id, p->id, slot);
+		mark_slot(ps, id, p->id, slot, NO_ATTEMPT);
 		goto out_list;
 	}
 
@@ -481,7 +517,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 	if (r == -EEXIST) {
 		report(ps->d, ps->now, "skip", ps->pool, label, name, 0,
 		       "a snapshot named %s exists already: slot taken", name);
-		mark_slot(ps, id, p->id, slot);
+		mark_slot(ps, id, p->id, slot, NO_ATTEMPT);
 		goto out_answer;
 	}
 	if (r == -EDQUOT) {
@@ -489,7 +525,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		report(ps->d, ps->now, "error", ps->pool, label, name, 0,
 		       "no automatic snapshot: the pool's automatic quota is 0 (snapctl pool quota %s --auto <n>)",
 		       ps->pool);
-		mark_slot(ps, id, p->id, slot);
+		mark_slot(ps, id, p->id, slot, ATTEMPT_FAILED);
 		goto out_answer;
 	}
 	if (r) {
@@ -498,6 +534,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 			report(ps->d, ps->now, "error", ps->pool, label, name, 0,
 			       "automatic snapshot %s failed: %s; tried again at the next pass", name,
 			       strerror(-r));
+		mark_slot(ps, id, p->id, 0, ATTEMPT_FAILED);
 		goto out_answer;
 	}
 	new_id = answer ? strtoull(answer, NULL, 10) : 0;
@@ -525,7 +562,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		}
 		record_list_free(&after);
 	}
-	mark_slot(ps, id, p->id, slot);
+	mark_slot(ps, id, p->id, slot, ATTEMPT_OK);
 out_answer:
 	free(answer);
 out_list:
@@ -571,7 +608,7 @@ static void schedule_disk(struct pass *ps, const struct record *disk, const stru
 		report(ps->d, ps->now, "missed", ps->pool, label, NULL, 0,
 		       "missed slot %s of policy %s (the daemon was not running then)",
 		       clock_format(slot, when, sizeof(when)), p->name);
-		mark_slot(ps, id, p->id, slot);
+		mark_slot(ps, id, p->id, slot, NO_ATTEMPT);
 		return;
 	}
 	take_slot(ps, disk, p, slot);
@@ -683,6 +720,24 @@ static int64_t run_pass(struct daemon *d, int64_t now)
 	return pc.next;
 }
 
+/* After a pass: the metrics file, if asked for; a failure is said once. */
+static void write_metrics(struct daemon *d, int64_t now)
+{
+	unsigned int errors;
+	int r;
+
+	if (!d->metrics_file)
+		return;
+	r = snapctl_metrics_write(d->metrics_file, NULL, 0, &errors);
+	if (!r) {
+		forget(d, "metrics");
+		return;
+	}
+	if (first_time(d, "metrics"))
+		report(d, now, "error", NULL, NULL, NULL, 0, "cannot write the metrics file %s: %s",
+		       d->metrics_file, strerror(-r));
+}
+
 /*----------------------------------------------------------------*/
 
 /* Sleep up to @seconds; the signal that ended it, or 0. */
@@ -749,6 +804,7 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 		{ "until", required_argument, NULL, 'u' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "lock-timeout", required_argument, NULL, 'l' },
+		{ "metrics-file", required_argument, NULL, 'm' },
 		{ 0 }
 	};
 	const struct snapctl_cmd *cmd = &snapctl_daemon_cmds[0];
@@ -758,7 +814,7 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 	double seconds;
 	int c, ind, r, sig = 0;
 
-	while ((c = next_option(cmd, argc, argv, "ou:i:l:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, "ou:i:l:m:", options, &ind)) != -1) {
 		switch (c) {
 		case 'o':
 			d.once = true;
@@ -779,6 +835,11 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 				return snapctl_usage_error(cmd, "--lock-timeout takes seconds (0 to 86400), not '%s'",
 							   optarg);
 			d.lock_timeout_ms = (int)(seconds * 1000);
+			break;
+		case 'm':
+			if (!*optarg)
+				return snapctl_usage_error(cmd, "--metrics-file needs a file name");
+			d.metrics_file = optarg;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -809,6 +870,7 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 		d.until_set ? ", until " : "", d.until_set ? clock_format(d.until, end, sizeof(end)) : "");
 	for (;;) {
 		next = run_pass(&d, now);
+		write_metrics(&d, now);
 		if (d.once || (d.until_set && now >= d.until))
 			break;
 		if (d.virtual_time) {

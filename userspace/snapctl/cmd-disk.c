@@ -192,7 +192,7 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_LIST];
 	struct pool_config_file cfg;
-	struct record_list disks, space;
+	struct record_list disks;
 	char a[32], b[32], c[32], dev[256];
 	uint64_t bs;
 	struct table t;
@@ -220,17 +220,14 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	}
 	for (i = 0; i < disks.nr; i++) {
 		const struct record *d = &disks.records[i];
-		uint64_t chain = 0, delta = 0, mapped = 0;
 		bool removed = record_u64(d, "removed");
+		struct disk_space space;
+		uint64_t chain, delta, mapped;
 
-		if (!pool_send(cfg.name, &space, "space disk %" PRIu64, record_u64(d, "id"))) {
-			if (space.nr) {
-				chain = record_u64(&space.records[0], "chain_blocks");
-				delta = record_u64(&space.records[0], "live_delta_blocks");
-				mapped = record_u64(&space.records[0], "mapped_blocks");
-			}
-			record_list_free(&space);
-		}
+		pool_disk_space(cfg.name, record_u64(d, "id"), &space);
+		chain = space.chain_blocks;
+		delta = space.live_delta_blocks;
+		mapped = space.mapped_blocks;
 		disk_device_name(cfg.name, d, dev, sizeof(dev));
 		if (ctx->json) {
 			json_begin_object(&j, NULL);

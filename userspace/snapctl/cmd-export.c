@@ -24,6 +24,7 @@
 
 #include "common.h"
 #include "dmctl.h"
+#include "exportlog.h"
 #include "json.h"
 #include "repo.h"
 #include "transfer.h"
@@ -571,6 +572,19 @@ out:
 	return code;
 }
 
+/* The export log (exportlog.h) of the disk: what 'snapctl metrics' reports. */
+static void log_export(const struct manifest *m, bool ok)
+{
+	char path[PATH_MAX];
+	int r;
+
+	r = export_log_record(m->pool, m->pool_uuid, m->disk_id, m->name, time(NULL), ok,
+			      (int64_t)m->created);
+	if (r)
+		fprintf(stderr, "snapctl: warning: cannot record the export in %s: %s\n",
+			export_log_path(path, sizeof(path)), strerror(-r));
+}
+
 static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT];
@@ -672,6 +686,7 @@ static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (made_view && dmctl_remove(dev))
 		fprintf(stderr, "snapctl: could not remove the view /dev/mapper/%s\n", dev);
 out_repo:
+	log_export(&m, code == EXIT_OK);
 	repo_close(&repo);
 	manifest_free(&m);
 	record_free(&disk);

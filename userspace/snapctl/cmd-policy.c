@@ -284,6 +284,7 @@ out:
 
 struct policy_user {
 	char pool[64];
+	char uuid[40];
 	char disk[64];
 	uint64_t disk_id;
 	uint32_t policy;
@@ -300,10 +301,15 @@ static int collect_users(void *arg, const struct pool_config_file *cfg)
 	struct users *u = arg;
 	struct dm_device_info info;
 	struct record_list disks;
+	struct record pool;
 	unsigned int i;
 
-	if (dmctl_info(cfg->name, &info) || !info.exists ||
-	    pool_list(cfg->name, "list_disks", "", &disks)) {
+	if (dmctl_info(cfg->name, &info) || !info.exists || pool_info(cfg->name, &pool)) {
+		u->skipped = true;
+		return 0;
+	}
+	if (pool_list(cfg->name, "list_disks", "", &disks)) {
+		record_free(&pool);
 		u->skipped = true;
 		return 0;
 	}
@@ -318,6 +324,8 @@ static int collect_users(void *arg, const struct pool_config_file *cfg)
 			break;
 		u->v = grown;
 		snprintf(u->v[u->nr].pool, sizeof(u->v[u->nr].pool), "%s", cfg->name);
+		snprintf(u->v[u->nr].uuid, sizeof(u->v[u->nr].uuid), "%s",
+			 record_get(&pool, "uuid") ? record_get(&pool, "uuid") : "");
 		snprintf(u->v[u->nr].disk, sizeof(u->v[u->nr].disk), "%s",
 			 record_get(d, "name") ? record_get(d, "name") : "-");
 		u->v[u->nr].disk_id = record_u64(d, "id");
@@ -325,6 +333,7 @@ static int collect_users(void *arg, const struct pool_config_file *cfg)
 		u->nr++;
 	}
 	record_list_free(&disks);
+	record_free(&pool);
 	return 0;
 }
 
@@ -375,12 +384,20 @@ static int cmd_policy_list(struct snapctl_ctx *ctx, int argc, char **argv)
 			policy_json(&j, p);
 			json_begin_array(&j, "disks");
 			for (k = 0; k < u.nr; k++) {
+				const struct policy_disk *pd;
+
 				if (u.v[k].policy != p->id)
 					continue;
+				pd = policy_disk_find(&s, u.v[k].uuid, u.v[k].disk_id);
+				if (pd && pd->policy != p->id)
+					pd = NULL;
 				json_begin_object(&j, NULL);
 				json_string(&j, "pool", u.v[k].pool);
 				json_string(&j, "disk", u.v[k].disk);
 				json_u64(&j, "disk_id", u.v[k].disk_id);
+				json_i64(&j, "last_run", pd ? pd->last_run : 0);
+				json_i64(&j, "last_success", pd ? pd->last_success : 0);
+				json_u64(&j, "failures", pd ? pd->failures : 0);
 				json_end_object(&j);
 			}
 			json_end_array(&j);
@@ -649,6 +666,8 @@ static int cmd_policy_apply(struct snapctl_ctx *ctx, int argc, char **argv)
 		pd->policy = p->id;
 		pd->applied = now;
 		pd->last_slot = 0;
+		pd->last_run = pd->last_success = 0;
+		pd->failures = 0;
 		if (!ctx->json) {
 			if (old)
 				printf("disk %s: policy %s replaced by %s\n", disk_label(d, label, sizeof(label)),

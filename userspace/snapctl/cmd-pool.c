@@ -467,7 +467,10 @@ static void free_pool_state(struct pool_state *st)
 
 static void pool_json(struct json *j, const struct pool_config_file *cfg, struct pool_state *st)
 {
-	uint64_t bs = st->active ? record_u64(&st->info, "block_size") << 9 : 0;
+	struct pool_space sp = { 0 };
+
+	if (st->active)
+		pool_space_of(&st->info, &sp);
 
 	json_begin_object(j, NULL);
 	json_string(j, "name", cfg->name);
@@ -478,14 +481,16 @@ static void pool_json(struct json *j, const struct pool_config_file *cfg, struct
 		json_string(j, "uuid", record_get(&st->info, "uuid"));
 		json_string(j, "mode", record_get(&st->info, "mode"));
 		json_bool(j, "needs_check", record_u64(&st->info, "needs_check"));
-		json_u64(j, "block_size", bs);
+		json_u64(j, "block_size", sp.block_bytes);
 		json_u64(j, "transaction", record_u64(&st->info, "transaction"));
 		json_u64(j, "data_blocks", record_u64(&st->info, "data_blocks"));
 		json_u64(j, "data_used_blocks", record_u64(&st->info, "data_used"));
-		json_u64(j, "data_bytes", record_u64(&st->info, "data_blocks") * bs);
-		json_u64(j, "data_used_bytes", record_u64(&st->info, "data_used") * bs);
+		json_u64(j, "data_bytes", sp.data_bytes);
+		json_u64(j, "data_used_bytes", sp.data_used_bytes);
 		json_u64(j, "metadata_blocks", record_u64(&st->info, "metadata_blocks"));
 		json_u64(j, "metadata_used_blocks", record_u64(&st->info, "metadata_used"));
+		json_u64(j, "metadata_bytes", sp.metadata_bytes);
+		json_u64(j, "metadata_used_bytes", sp.metadata_used_bytes);
 		json_u64(j, "manual_quota", record_u64(&st->info, "manual_quota"));
 		json_u64(j, "auto_quota", record_u64(&st->info, "auto_quota"));
 	}
@@ -595,8 +600,10 @@ static int cmd_pool_status(struct snapctl_ctx *ctx, int argc, char **argv)
 		       human_bytes(record_u64(&st.info, "data_blocks") * bs, b, sizeof(b)),
 		       record_u64(&st.info, "data_used"), record_u64(&st.info, "data_blocks"));
 		printf("metadata    %s used of %s\n",
-		       human_bytes(record_u64(&st.info, "metadata_used") * 4096, a, sizeof(a)),
-		       human_bytes(record_u64(&st.info, "metadata_blocks") * 4096, b, sizeof(b)));
+		       human_bytes(record_u64(&st.info, "metadata_used") * POOL_METADATA_BLOCK_BYTES, a,
+				   sizeof(a)),
+		       human_bytes(record_u64(&st.info, "metadata_blocks") * POOL_METADATA_BLOCK_BYTES, b,
+				   sizeof(b)));
 		printf("quotas      %" PRIu64 " manual, %" PRIu64 " automatic snapshots per disk\n",
 		       record_u64(&st.info, "manual_quota"), record_u64(&st.info, "auto_quota"));
 		printf("transaction %" PRIu64 "\n", record_u64(&st.info, "transaction"));

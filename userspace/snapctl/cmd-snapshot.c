@@ -609,16 +609,12 @@ static const char *date_string(uint64_t seconds, char *buf, size_t len)
 static void snapshot_json(struct json *j, const char *pool, const struct record *snap,
 			  uint64_t bs)
 {
-	struct record_list space;
-	uint64_t delta = 0, exclusive = 0;
+	struct snapshot_space space;
+	uint64_t delta, exclusive;
 
-	if (!pool_send(pool, &space, "space snapshot %" PRIu64, record_u64(snap, "id"))) {
-		if (space.nr) {
-			delta = record_u64(&space.records[0], "delta_blocks");
-			exclusive = record_u64(&space.records[0], "exclusive_blocks");
-		}
-		record_list_free(&space);
-	}
+	pool_snapshot_space(pool, record_u64(snap, "id"), &space);
+	delta = space.delta_blocks;
+	exclusive = space.exclusive_blocks;
 	json_begin_object(j, NULL);
 	json_u64(j, "id", record_u64(snap, "id"));
 	json_u64(j, "disk", record_u64(snap, "disk"));
@@ -640,17 +636,13 @@ static void snapshot_json(struct json *j, const char *pool, const struct record 
 static void snapshot_row(struct table *t, const char *pool, const struct record *disk,
 			 const struct record *snap, uint64_t bs)
 {
-	struct record_list space;
-	uint64_t delta = 0, exclusive = 0;
+	struct snapshot_space space;
+	uint64_t delta, exclusive;
 	char a[32], b[32], c[32];
 
-	if (!pool_send(pool, &space, "space snapshot %" PRIu64, record_u64(snap, "id"))) {
-		if (space.nr) {
-			delta = record_u64(&space.records[0], "delta_blocks");
-			exclusive = record_u64(&space.records[0], "exclusive_blocks");
-		}
-		record_list_free(&space);
-	}
+	pool_snapshot_space(pool, record_u64(snap, "id"), &space);
+	delta = space.delta_blocks;
+	exclusive = space.exclusive_blocks;
 	table_add_row(t, "%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s\t%s", record_u64(snap, "id"),
 		      record_get(disk, "name"), record_get(snap, "name"),
 		      date_string(record_u64(snap, "created"), c, sizeof(c)),

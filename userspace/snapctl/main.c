@@ -22,6 +22,7 @@ static const struct snapctl_cmd *const command_tables[] = {
 	snapctl_export_cmds,
 	snapctl_policy_cmds,
 	snapctl_daemon_cmds,
+	snapctl_metrics_cmds,
 	snapctl_offline_cmds,
 	snapctl_misc_cmds,
 };

@@ -7,6 +7,7 @@
 #define SNAPCTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Exit codes, documented in Documentation/snapctl.8. */
 enum snapctl_exit {
@@ -46,10 +47,21 @@ extern const struct snapctl_cmd snapctl_snapshot_cmds[];
 extern const struct snapctl_cmd snapctl_export_cmds[];
 extern const struct snapctl_cmd snapctl_policy_cmds[];
 extern const struct snapctl_cmd snapctl_daemon_cmds[];
+extern const struct snapctl_cmd snapctl_metrics_cmds[];
 
 struct record;
 /* A snapshot by id, name, or <disk>/<name>; prints the error and returns an exit code. */
 int snapctl_find_snapshot(const char *pool, const char *spec, struct record *rec);
+
+/*
+ * 'snapctl metrics' of the pools named (all if @nr_pools is 0): the text
+ * (malloc'd), or written to @path atomically, mode 0644.  *errors counts
+ * what could not be read (left out, said on standard error).  -errno.
+ */
+int snapctl_metrics_text(char *const *pools, int nr_pools, char **text, size_t *len,
+			 unsigned int *errors);
+int snapctl_metrics_write(const char *path, char *const *pools, int nr_pools,
+			  unsigned int *errors);
 
 void snapctl_print_cmd_help(const struct snapctl_cmd *cmd);
 int snapctl_usage_error(const struct snapctl_cmd *cmd, const char *fmt, ...)

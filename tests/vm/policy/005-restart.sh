@@ -64,7 +64,7 @@ daemon_start
 wait_log "tank/vm1: slot 2026-03-02 10:00:00 of policy h was taken already \(snapshot auto_20260302_1000_h"
 sleep 1
 assert_eq "$(names)" "auto_20260302_1000_h" "the slot was taken twice after a lost store update"
-grep -Eq "disk=1 policy=1 applied=[0-9]+ last_slot=$(epoch 2026-03-02T10:00)\$" "$store" ||
+grep -Eq "disk=1 policy=1 applied=[0-9]+ last_slot=$(epoch 2026-03-02T10:00)( |\$)" "$store" ||
 	fail "the slot found taken is not recorded in the store"
 daemon_stop
 
