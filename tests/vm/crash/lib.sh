@@ -5,7 +5,8 @@
 # test: no number).  Documentation/testing.rst, "Crash consistency",
 # describes the method.
 #
-#   crash_init DATA_SECTORS     requirements, sizes and the replay ramdisks
+#   crash_init DATA_SECTORS [META_SECTORS]
+#                               requirements, sizes and the replay ramdisks
 #   crash_log_start [SECTORS]   the logged devices lw, lw-meta, lw-data (of
 #                               SECTORS, default DATA_SECTORS: grown later
 #                               by reloading it, the backing is big enough)
@@ -27,12 +28,16 @@
 #   CHECK G                     the devices of state G are up: CR_NAMES
 #                               (d<disk id>, s<snapshot id>) and CR_PATHS;
 #                               print what was found, return 1 when wrong
+#
+# CRASH_METADATA_LOW_OK=1 lets a replayed pool load read-only with
+# metadata_low, for a test that runs the metadata down to its reserve.
 
 REPLAY=$DMROW_SRC/build/replay-log
 BLOCKSUM=$DMROW_SRC/build/blocksum
 
-# crash_init DATA_SECTORS: skip unless everything is there; set the sizes
-# (16 MiB of metadata), load brd for the replay and the overlay's changes.
+# crash_init DATA_SECTORS [META_SECTORS]: skip unless everything is there;
+# set the sizes (16 MiB of metadata by default), load brd for the replay
+# and the overlay's changes.
 crash_init() {
 	[[ -x $REPLAY && -x $BLOCKSUM ]] || skip "build/replay-log or build/blocksum not built (make userspace)"
 	require_disks 2
@@ -44,7 +49,7 @@ crash_init() {
 	logdev=$(disk 0)
 	backing=$(disk 1)
 
-	META_SECTORS=$((16 * 2048))		# 16 MiB of metadata
+	META_SECTORS=${2:-$((16 * 2048))}	# 16 MiB of metadata by default
 	DATA_SECTORS=$1
 	TOTAL_SECTORS=$((META_SECTORS + DATA_SECTORS))
 
@@ -182,9 +187,10 @@ cr_create() {
 # the metadata offline (when snapctl has the verb), load the pool
 # read-write on DATA_SECTORS of data, which must work and leave it in
 # write mode without needs_check, make a row device of every disk
-# (DISK_SECTORS long) and snapshot, and call CHECK.
+# (DISK_SECTORS long) and snapshot, and call CHECK.  With
+# CRASH_METADATA_LOW_OK=1 it may also load read-only with metadata_low.
 crash_replay_states() {
-	local check=$1 g i d s id line spec replayed=-1 have_check=0 info
+	local check=$1 g i d s id line spec replayed=-1 have_check=0 info mode_ok
 	local dm_major MINOR OVL META DATA POOL
 	local -a names paths
 
@@ -248,7 +254,14 @@ crash_replay_states() {
 		CR_NAMES=("${names[@]}")
 		CR_PATHS=("${paths[@]}")
 		info=$(dmsetup message cr-pool 0 info pool)
-		if [[ $info != *" mode=rw "* || $info != *"needs_check=0"* ]]; then
+		mode_ok=0
+		[[ $info == *" mode=rw "* ]] && mode_ok=1
+		if ((${CRASH_METADATA_LOW_OK:-0})) && [[ $info == *" mode=ro "* &&
+			$(dmsetup status cr-pool) == *" metadata_low"* ]]; then
+			mode_ok=1
+			echo "entry $g: the replayed pool loads with metadata_low"
+		fi
+		if ((!mode_ok)) || [[ $info != *"needs_check=0"* ]]; then
 			echo "entry $g: the replayed pool is not healthy: $info"
 			failures=$((failures + 1))
 		fi

@@ -6,6 +6,10 @@
       Run the workload described by the JSON file CONFIG on the pool's disks
       while they sit on a dm-log-writes device, and write what it did to
       the JSON file STATE.
+  rowload.py burst STATE CONFIG
+      Fill a disk, snapshot it, and write one block per region of it from
+      several threads until the pool refuses writes with ENOSPC (see
+      Burst, below); write what it did to STATE, as "run" does.
   rowload.py checker STATE LIST
       Check replayed states against the log listing LIST (replay-log
       --list), one per line of standard input: "GROUP ENTRY[,ENTRY...]
@@ -50,8 +54,20 @@ until its deletion is requested, may exist from its request on, and once
 gone may not come back; whenever it exists it must read exactly as
 recorded, or, if it was not read when taken, fit its window the first time
 a replayed state has it and read the same in every later one.
+
+Burst (tests/vm/crash/004).  One writer fills every region of disk 1 but
+its last block, with large writes, and fsyncs; the main thread takes a
+snapshot; then a writer per thread writes the last block of its regions
+(every "writers"th), in batches each ended by fsync, until the pool
+refuses one with ENOSPC.  A refused write is recorded as "failed": it was
+never acknowledged and must never show.  The writer then fsyncs what was
+acknowledged, marks it durable and stops.  The burst writers own their
+blocks "step" apart, and come first in the list of writers, before the
+fill writer, whose range holds theirs: a block belongs to the first writer
+that owns it.  The snapshot's contents are known exactly (the fill).
 """
 
+import errno
 import fcntl
 import hashlib
 import json
@@ -181,13 +197,20 @@ def token(dec):
 # ---------------------------------------------------------------------------
 # The workload
 
+def owns(first, count, step, block):
+    """Whether a writer owning COUNT blocks from FIRST, STEP apart, owns BLOCK."""
+    off = block - first
+    return 0 <= off < count * step and off % step == 0
+
+
 class Writer(threading.Thread):
-    def __init__(self, w, cfg, disk, first, count, shared):
+    def __init__(self, w, cfg, disk, first, count, shared, step=1):
         super().__init__(name="writer%d" % w)
         self.w, self.cfg, self.disk, self.first, self.count = w, cfg, disk, first, count
+        self.step = step
         self.shared = shared
         self.ops = []		# (kind, first block, count)
-        self.hist = {b: [] for b in range(first, first + count)}
+        self.hist = {b: [] for b in range(first, first + count * step, step)}
         self.issued = 0		# operations issued
         self.acked = 0		# operations completed
         self.last_acked = {}	# block -> last completed operation on it
@@ -259,7 +282,7 @@ class Writer(threading.Thread):
 
 def owner_of(writers, disk, block):
     for wr in writers:
-        if wr.disk == disk and wr.first <= block < wr.first + wr.count:
+        if wr.disk == disk and owns(wr.first, wr.count, wr.step, block):
             return wr
     return None
 
@@ -454,6 +477,127 @@ def cmd_run(state_path, cfg_path):
 
 
 # ---------------------------------------------------------------------------
+# The burst that runs the metadata down to its reserve
+
+class Burster(Writer):
+    """A burst writer: its blocks in order, in batches each ended by fsync,
+    until the pool refuses a write with ENOSPC; what was acknowledged is
+    then fsynced and marked durable, and the writer stops."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.refused = None	# the operation refused with ENOSPC
+
+    def work(self):
+        fd = os.open("/dev/mapper/pool-d%d" % self.disk, os.O_WRONLY | os.O_DIRECT)
+        buf = mmap.mmap(-1, BLOCK)
+        k = 0
+        try:
+            while k < self.count and self.refused is None and not self.shared["stop"]:
+                n = min(self.cfg["batch"], self.count - k)
+                mark("W%d:I%d" % (self.w, k + n))
+                for _ in range(n):
+                    b = self.first + k * self.step
+                    self.begin(k, "write", b, 1)
+                    buf.seek(0)
+                    buf.write(make_block(self.disk, b, self.w, k))
+                    try:
+                        if os.pwrite(fd, buf, b * BLOCK) != BLOCK:
+                            raise OSError("short write")
+                    except OSError as e:
+                        if e.errno != errno.ENOSPC:
+                            raise
+                        self.refuse(k, b)
+                        break
+                    self.end(k)
+                    k += 1
+                os.fsync(fd)
+                mark("W%d:D%d" % (self.w, k))
+        finally:
+            os.close(fd)
+            buf.close()
+
+    def refuse(self, k, b):
+        self.ops[k] = ("failed", b, 1)
+        self.hist[b].remove(k)
+        self.last_issued.pop(b, None)
+        self.refused = k
+
+
+def cmd_burst(state_path, cfg_path):
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg.setdefault("seed", 0)	# the writers' choices are not random here
+    disk, region, regions, nw = cfg["disk"], cfg["region"], cfg["regions"], cfg["writers"]
+    shared = {"stop": False, "acked": 0, "writers_done": False, "limit": float("inf")}
+    log = lambda msg: print("rowload: " + msg, flush=True)  # noqa: E731
+
+    # The burst writers own the last block of every nw-th region; the fill
+    # writer, after them, the rest.
+    bursters = [Burster(w, cfg, disk, w * region + region - 1, len(range(w, regions, nw)),
+                        shared, step=nw * region) for w in range(nw)]
+    filler = Writer(nw, cfg, disk, 0, regions * region, shared)
+
+    # The fill: made first (so that it is written in few commit periods),
+    # then one write per region and one fsync.
+    nops = regions * (region - 1)
+    blocks = [b for b in range(regions * region) if b % region != region - 1]
+    data = mmap.mmap(-1, nops * BLOCK)
+    for k, b in enumerate(blocks):
+        data.write(make_block(disk, b, nw, k))
+    fd = os.open("/dev/mapper/pool-d%d" % disk, os.O_WRONLY | os.O_DIRECT)
+    mark("W%d:I%d" % (nw, nops))
+    for k, b in enumerate(blocks):
+        filler.begin(k, "write", b, 1)
+    run = (region - 1) * BLOCK
+    with memoryview(data) as view:
+        for r in range(regions):
+            if os.pwrite(fd, view[r * run:(r + 1) * run], r * region * BLOCK) != run:
+                raise OSError("short write")
+    for k in range(nops):
+        filler.end(k)
+    os.fsync(fd)
+    mark("W%d:D%d" % (nw, nops))
+    os.close(fd)
+    data.close()
+    log("filled %d blocks; pool: %s" % (nops, dmsetup("status", "pool")))
+
+    # The snapshot shares every leaf: it holds the fill, zeroes elsewhere.
+    mark("S:req:1")
+    sid = int(dm_message("pool", ["snapshot", str(disk)]))
+    mark("S:done:1:%d" % sid)
+    toks = ["%d:%d" % (nw, filler.last_acked[b]) if b in filler.last_acked else "zero"
+            for b in range(cfg["disk_blocks"])]
+    snaps = [{"n": 1, "disk": disk, "id": sid, "tokens": toks, "at": nops,
+              "before": {}, "after": {}}]
+    log("snapshot %d of disk %d" % (sid, disk))
+
+    for t in bursters:
+        t.start()
+    for t in bursters:
+        t.join()
+    errors = [t.error for t in bursters if t.error]
+    for e in errors:
+        print(e)
+    acked = sum(t.acked for t in bursters)
+    refused = sum(t.refused is not None for t in bursters)
+    log("burst: %d writes acknowledged, %d writers refused with ENOSPC; pool: %s" %
+        (acked, refused, dmsetup("status", "pool")))
+    state = {
+        "cfg": cfg,
+        "writers": [{"disk": t.disk, "first": t.first, "count": t.count, "step": t.step,
+                     "ops": t.ops} for t in bursters + [filler]],
+        "snapshots": snaps,
+        "deleted": [],
+        "acked": acked,
+        "refused": refused,
+    }
+    with open(state_path, "w") as f:
+        json.dump(state, f)
+    return 1 if errors else 0
+
+
+# ---------------------------------------------------------------------------
 # The check of one replayed state
 
 class Checker:
@@ -623,7 +767,7 @@ def walk(flags, marks, want, nw):
 
 def writer_of(st, disk, block):
     for w, wr in enumerate(st["writers"]):
-        if wr["disk"] == disk and wr["first"] <= block < wr["first"] + wr["count"]:
+        if wr["disk"] == disk and owns(wr["first"], wr["count"], wr.get("step", 1), block):
             return w, wr
     return None, None
 
@@ -633,7 +777,9 @@ def ops_on(wr, block):
     on = wr.get("on")
     if on is None:
         on = wr["on"] = {}
-        for k, (_, first, count) in enumerate(wr["ops"]):
+        for k, (kind, first, count) in enumerate(wr["ops"]):
+            if kind == "failed":
+                continue	# refused: never acknowledged, never there
             for b in range(first, first + count):
                 on.setdefault(b, []).append(k)
     on_block = on.get(block, [])
@@ -661,6 +807,8 @@ def window(st, disk, block, acked_before, issued_after):
 def main(argv):
     if len(argv) == 4 and argv[1] == "run":
         return cmd_run(argv[2], argv[3])
+    if len(argv) == 4 and argv[1] == "burst":
+        return cmd_burst(argv[2], argv[3])
     if len(argv) == 4 and argv[1] == "checker":
         return cmd_checker(argv[2], argv[3])
     sys.stderr.write(__doc__)
