@@ -23,8 +23,7 @@
 
 #include "dm-row-metadata.h"
 #include "dm-row-metadata-internal.h"
-#include "dm-row-check.h"
-#include "../../userspace/compat/public/block-cache.h"
+#include "md_image.h"
 
 #define METADATA_BLOCKS 256
 #define DATA_BLOCKS 64
@@ -33,27 +32,15 @@
 #define DISK_BLOCKS 32
 
 struct fixture {
-	char path[64];
-	int fd;
-	struct dmrow_bm *bm;
-	struct dmrow_metadata *md;
+	struct md_image img;
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	u8 uuid[16] = { 7 };
 
 	assert_non_null(f);
-	snprintf(f->path, sizeof(f->path), "/tmp/dmrow-held-XXXXXX");
-	f->fd = mkstemp(f->path);
-	assert_true(f->fd >= 0);
-	assert_int_equal(ftruncate(f->fd, (off_t)METADATA_BLOCKS * DMROW_METADATA_BLOCK_SIZE), 0);
-	f->bm = dmrow_bm_open_fd(f->fd, METADATA_BLOCKS, CACHE_BLOCKS, false);
-	assert_non_null(f->bm);
-	assert_int_equal(dmrow_md_format(f->bm, 8, DATA_BLOCKS, uuid, &f->md), 0);
-	assert_int_equal(dmrow_md_create_disk(f->md, DISK_ID, DISK_BLOCKS, "vm", 1), 0);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	md_image_create(&f->img, METADATA_BLOCKS, CACHE_BLOCKS, DATA_BLOCKS, DISK_ID, DISK_BLOCKS, 7);
 	*state = f;
 	return 0;
 }
@@ -62,20 +49,14 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	dmrow_md_close(f->md);
-	dmrow_bm_destroy(f->bm);
-	close(f->fd);
-	unlink(f->path);
+	md_image_destroy(&f->img);
 	free(f);
 	return 0;
 }
 
 static u64 nr_problems(struct fixture *f)
 {
-	struct dmrow_check_result result;
-
-	assert_int_equal(dmrow_md_check(f->md, &result, NULL, NULL), 0);
-	return result.nr_problems;
+	return md_image_problems(&f->img);
 }
 
 /* Counted or held: what cannot be handed out. */
@@ -83,18 +64,18 @@ static u64 data_used(struct fixture *f)
 {
 	struct dmrow_pool_info info;
 
-	assert_int_equal(dmrow_md_pool_info(f->md, &info), 0);
+	assert_int_equal(dmrow_md_pool_info(f->img.md, &info), 0);
 	return info.data_used + info.data_held;
 }
 
 /* Reserve a block, committing when only this transaction's frees are left. */
 static int reserve(struct fixture *f, u64 *b)
 {
-	int r = dmrow_md_alloc_data_block(f->md, b);
+	int r = dmrow_md_alloc_data_block(f->img.md, b);
 
 	if (r == -EAGAIN) {
-		assert_int_equal(dmrow_md_commit(f->md), 0);
-		r = dmrow_md_alloc_data_block(f->md, b);
+		assert_int_equal(dmrow_md_commit(f->img.md), 0);
+		r = dmrow_md_alloc_data_block(f->img.md, b);
 	}
 	return r;
 }
@@ -102,7 +83,7 @@ static int reserve(struct fixture *f, u64 *b)
 static void write_block(struct fixture *f, u64 vblock, u64 *b)
 {
 	assert_int_equal(reserve(f, b), 0);
-	assert_int_equal(dmrow_md_insert_block(f->md, DISK_ID, vblock, *b), 0);
+	assert_int_equal(dmrow_md_insert_block(f->img.md, DISK_ID, vblock, *b), 0);
 }
 
 static void test_reserved_blocks(void **state)
@@ -125,28 +106,28 @@ static void test_reserved_blocks(void **state)
 	assert_int_equal(data_used(f), used + DATA_BLOCKS);
 
 	/* Nothing of it reaches the disk, and an abort keeps it. */
-	assert_false(dmrow_md_dirty(f->md));
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_false(dmrow_md_dirty(f->img.md));
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	assert_int_equal(nr_problems(f), 0);
-	assert_int_equal(dmrow_md_abort(f->md), 0);
+	assert_int_equal(dmrow_md_abort(f->img.md), 0);
 	assert_int_equal(reserve(f, &b), -ENOSPC);
 
 	/* A block not reserved cannot be mapped or released. */
-	assert_int_equal(dmrow_md_release_data_block(f->md, first), 0);
-	assert_int_equal(dmrow_md_release_data_block(f->md, first), -EINVAL);
-	assert_int_equal(dmrow_md_insert_block(f->md, DISK_ID, 0, first), -EINVAL);
+	assert_int_equal(dmrow_md_release_data_block(f->img.md, first), 0);
+	assert_int_equal(dmrow_md_release_data_block(f->img.md, first), -EINVAL);
+	assert_int_equal(dmrow_md_insert_block(f->img.md, DISK_ID, 0, first), -EINVAL);
 
 	/* Past the disk's end: refused, the block stays reserved. */
 	assert_int_equal(reserve(f, &b), 0);
 	assert_int_equal(b, first);
-	assert_int_equal(dmrow_md_insert_block(f->md, DISK_ID, DISK_BLOCKS, b), -EINVAL);
-	assert_int_equal(dmrow_md_insert_block(f->md, DISK_ID, 0, b), 0);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_insert_block(f->img.md, DISK_ID, DISK_BLOCKS, b), -EINVAL);
+	assert_int_equal(dmrow_md_insert_block(f->img.md, DISK_ID, 0, b), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	assert_int_equal(nr_problems(f), 0);
 
 	for (i = 0; i < DATA_BLOCKS; i++)
 		if (i != (int)first)
-			assert_int_equal(dmrow_md_release_data_block(f->md, i), 0);
+			assert_int_equal(dmrow_md_release_data_block(f->img.md, i), 0);
 	assert_int_equal(data_used(f), used + 1);
 }
 
@@ -163,7 +144,7 @@ static bool handed_out_again(struct fixture *f, u64 freed, unsigned int commits)
 			if (b == freed)
 				return true;
 		}
-		assert_int_equal(dmrow_md_commit(f->md), 0);
+		assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	}
 	return false;
 }
@@ -176,47 +157,47 @@ static void test_quarantine(void **state)
 
 	/* Quarantine off: a freed block comes back after a commit. */
 	write_block(f, 0, &old);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	write_block(f, 0, &b);
 	assert_true(b != old);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	assert_true(handed_out_again(f, old, 8));
 
 	/* Quarantine on: an overwrite's old block stays held over commits. */
-	dmrow_md_quarantine_frees(f->md, true);
-	assert_int_equal(dmrow_md_find_block(f->md, DISK_ID, 0, 0, &m), 0);
+	dmrow_md_quarantine_frees(f->img.md, true);
+	assert_int_equal(dmrow_md_find_block(f->img.md, DISK_ID, 0, 0, &m), 0);
 	old = m.data_block;
 	write_block(f, 0, &b);
-	assert_int_equal(dmrow_md_nr_quarantined(f->md, false), 1);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_nr_quarantined(f->img.md, false), 1);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	assert_int_equal(nr_problems(f), 0);
-	dmrow_md_seal_quarantine(f->md);
-	assert_int_equal(dmrow_md_nr_quarantined(f->md, true), 1);
+	dmrow_md_seal_quarantine(f->img.md);
+	assert_int_equal(dmrow_md_nr_quarantined(f->img.md, true), 1);
 
 	/* A discard's blocks too, in the next batch. */
-	assert_int_equal(dmrow_md_find_block(f->md, DISK_ID, 0, 8, &m), 0);
-	assert_int_equal(dmrow_md_discard(f->md, DISK_ID, 8, 9), 0);
-	assert_int_equal(dmrow_md_nr_quarantined(f->md, false), 1);
+	assert_int_equal(dmrow_md_find_block(f->img.md, DISK_ID, 0, 8, &m), 0);
+	assert_int_equal(dmrow_md_discard(f->img.md, DISK_ID, 8, 9), 0);
+	assert_int_equal(dmrow_md_nr_quarantined(f->img.md, false), 1);
 	/* (Later frees are not quarantined, or the test would run out of blocks.) */
-	dmrow_md_quarantine_frees(f->md, false);
-	assert_int_equal(dmrow_md_abort(f->md), 0);	/* keeps the quarantine */
-	assert_int_equal(dmrow_md_discard(f->md, DISK_ID, 8, 9), 0);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	dmrow_md_quarantine_frees(f->img.md, false);
+	assert_int_equal(dmrow_md_abort(f->img.md), 0);	/* keeps the quarantine */
+	assert_int_equal(dmrow_md_discard(f->img.md, DISK_ID, 8, 9), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	assert_false(handed_out_again(f, old, 8));
 	assert_false(handed_out_again(f, m.data_block, 8));
 	assert_int_equal(nr_problems(f), 0);
 
 	/* Released: the sealed block comes back, the later one stays held. */
-	dmrow_md_release_sealed(f->md);
-	assert_int_equal(dmrow_md_nr_quarantined(f->md, true), 0);
-	assert_int_equal(dmrow_md_nr_quarantined(f->md, false), 1);
+	dmrow_md_release_sealed(f->img.md);
+	assert_int_equal(dmrow_md_nr_quarantined(f->img.md, true), 0);
+	assert_int_equal(dmrow_md_nr_quarantined(f->img.md, false), 1);
 	assert_true(handed_out_again(f, old, 8));
 	assert_false(handed_out_again(f, m.data_block, 8));
-	dmrow_md_seal_quarantine(f->md);
-	dmrow_md_release_sealed(f->md);
-	assert_int_equal(dmrow_md_nr_quarantined(f->md, false), 0);
+	dmrow_md_seal_quarantine(f->img.md);
+	dmrow_md_release_sealed(f->img.md);
+	assert_int_equal(dmrow_md_nr_quarantined(f->img.md, false), 0);
 	assert_true(handed_out_again(f, m.data_block, 8));
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	assert_int_equal(nr_problems(f), 0);
 }
 
@@ -238,24 +219,24 @@ static void test_insert_batch(void **state)
 	maps[1].vblock = DISK_BLOCKS;		/* past the end */
 	maps[2].disk_id = DISK_ID + 1;		/* no such disk */
 	maps[3].result = -EIO;			/* its write failed */
-	assert_int_equal(dmrow_md_insert_blocks(f->md, maps, 6), 0);
+	assert_int_equal(dmrow_md_insert_blocks(f->img.md, maps, 6), 0);
 	assert_int_equal(maps[0].result, 0);
 	assert_int_equal(maps[1].result, -EINVAL);
 	assert_int_equal(maps[2].result, -ENODATA);
 	assert_int_equal(maps[3].result, -EIO);
 	for (i = 0; i < 6; i++) {
-		int r = dmrow_md_find_block(f->md, DISK_ID, 0, maps[i].vblock, &m);
+		int r = dmrow_md_find_block(f->img.md, DISK_ID, 0, maps[i].vblock, &m);
 
 		if (maps[i].result) {
 			/* Not mapped, still reserved: the caller releases it. */
-			assert_int_equal(dmrow_md_release_data_block(f->md, b[i]), 0);
+			assert_int_equal(dmrow_md_release_data_block(f->img.md, b[i]), 0);
 		} else {
 			assert_int_equal(r, 0);
 			assert_int_equal(m.data_block, b[i]);
-			assert_int_equal(dmrow_md_release_data_block(f->md, b[i]), -EINVAL);
+			assert_int_equal(dmrow_md_release_data_block(f->img.md, b[i]), -EINVAL);
 		}
 	}
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	assert_int_equal(nr_problems(f), 0);
 }
 

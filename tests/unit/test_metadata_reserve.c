@@ -27,8 +27,7 @@
 
 #include "dm-row-metadata.h"
 #include "dm-row-metadata-internal.h"
-#include "dm-row-check.h"
-#include "../../userspace/compat/public/block-cache.h"
+#include "md_image.h"
 
 #define METADATA_BLOCKS 256
 #define RESERVE 64		/* dmrow_metadata_reserve(256) */
@@ -39,30 +38,18 @@
 #define BATCH 32
 
 struct fixture {
-	char path[64];
-	int fd;
-	struct dmrow_bm *bm;
-	struct dmrow_metadata *md;
+	struct md_image img;
 	u64 *mapped;		/* vblock -> data block + 1, 0 for none */
 };
 
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	u8 uuid[16] = { 9 };
 
 	assert_non_null(f);
 	f->mapped = calloc(DISK_BLOCKS, sizeof(*f->mapped));
 	assert_non_null(f->mapped);
-	snprintf(f->path, sizeof(f->path), "/tmp/dmrow-reserve-XXXXXX");
-	f->fd = mkstemp(f->path);
-	assert_true(f->fd >= 0);
-	assert_int_equal(ftruncate(f->fd, (off_t)METADATA_BLOCKS * DMROW_METADATA_BLOCK_SIZE), 0);
-	f->bm = dmrow_bm_open_fd(f->fd, METADATA_BLOCKS, CACHE_BLOCKS, false);
-	assert_non_null(f->bm);
-	assert_int_equal(dmrow_md_format(f->bm, 8, DATA_BLOCKS, uuid, &f->md), 0);
-	assert_int_equal(dmrow_md_create_disk(f->md, DISK_ID, DISK_BLOCKS, "vm", 1), 0);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	md_image_create(&f->img, METADATA_BLOCKS, CACHE_BLOCKS, DATA_BLOCKS, DISK_ID, DISK_BLOCKS, 9);
 	*state = f;
 	return 0;
 }
@@ -71,10 +58,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	dmrow_md_close(f->md);
-	dmrow_bm_destroy(f->bm);
-	close(f->fd);
-	unlink(f->path);
+	md_image_destroy(&f->img);
 	free(f->mapped);
 	free(f);
 	return 0;
@@ -82,28 +66,25 @@ static int teardown(void **state)
 
 static u64 nr_problems(struct fixture *f)
 {
-	struct dmrow_check_result result;
-
-	assert_int_equal(dmrow_md_check(f->md, &result, NULL, NULL), 0);
-	return result.nr_problems;
+	return md_image_problems(&f->img);
 }
 
 static u64 metadata_free(struct fixture *f)
 {
 	struct dmrow_pool_info info;
 
-	assert_int_equal(dmrow_md_pool_info(f->md, &info), 0);
+	assert_int_equal(dmrow_md_pool_info(f->img.md, &info), 0);
 	return info.metadata_blocks - info.metadata_used;
 }
 
 static u64 reserve_block(struct fixture *f)
 {
 	u64 b;
-	int r = dmrow_md_alloc_data_block(f->md, &b);
+	int r = dmrow_md_alloc_data_block(f->img.md, &b);
 
 	if (r == -EAGAIN) {
-		assert_int_equal(dmrow_md_commit(f->md), 0);
-		r = dmrow_md_alloc_data_block(f->md, &b);
+		assert_int_equal(dmrow_md_commit(f->img.md), 0);
+		r = dmrow_md_alloc_data_block(f->img.md, &b);
 	}
 	assert_int_equal(r, 0);
 	return b;
@@ -131,8 +112,8 @@ static unsigned int write_until_full(struct fixture *f, u64 first, u64 stride, u
 			maps[i].result = 0;
 		}
 		for (retry = false, mapped = 0;; retry = true) {
-			changes = dmrow_md_changes(f->md);
-			assert_int_equal(dmrow_md_insert_blocks(f->md, maps, n), 0);
+			changes = dmrow_md_changes(f->img.md);
+			assert_int_equal(dmrow_md_insert_blocks(f->img.md, maps, n), 0);
 			admitted = refused = 0;
 			for (i = 0; i < n; i++) {
 				if (maps[i].result == 1)
@@ -148,20 +129,20 @@ static unsigned int write_until_full(struct fixture *f, u64 first, u64 stride, u
 			}
 			mapped += admitted;
 			if (!admitted)
-				assert_true(dmrow_md_changes(f->md) == changes);
+				assert_true(dmrow_md_changes(f->img.md) == changes);
 			if (!refused)
 				break;
 			if (!admitted && retry) {
 				/* Not one fits right after a commit: the pool is low. */
 				for (i = 0; i < n; i++)
 					if (maps[i].result == -ENOSPC)
-						assert_int_equal(dmrow_md_release_data_block(f->md,
+						assert_int_equal(dmrow_md_release_data_block(f->img.md,
 									maps[i].data_block), 0);
 				return done + mapped;
 			}
 			/* Commit, which gives back what was shadowed away; try again. */
 			(*refusals)++;
-			assert_int_equal(dmrow_md_commit(f->md), 0);
+			assert_int_equal(dmrow_md_commit(f->img.md), 0);
 			assert_true(metadata_free(f) > 0);
 			for (i = 0; i < n; i++)
 				if (maps[i].result == -ENOSPC)
@@ -179,7 +160,7 @@ static void verify(struct fixture *f)
 	int r;
 
 	for (v = 0; v < DISK_BLOCKS; v++) {
-		r = dmrow_md_find_block(f->md, DISK_ID, 0, v, &m);
+		r = dmrow_md_find_block(f->img.md, DISK_ID, 0, v, &m);
 		if (!f->mapped[v]) {
 			assert_int_equal(r, -ENODATA);
 			continue;
@@ -192,12 +173,12 @@ static void verify(struct fixture *f)
 static void test_free_in_transaction(void **state)
 {
 	struct fixture *f = *state;
-	struct dmrow_sm *sm = &f->md->metadata_sm;
+	struct dmrow_sm *sm = &f->img.md->metadata_sm;
 	unsigned int refusals = 0;
 	u64 free_before;
 
 	assert_int_equal(write_until_full(f, 0, 1, 300, &refusals), 300);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	assert_int_equal(sm->nr_freed_in_txn, 0);
 	free_before = dmrow_sm_nr_free_in_txn(sm);
 	assert_int_equal(free_before, dmrow_sm_nr_free(sm));
@@ -206,7 +187,7 @@ static void test_free_in_transaction(void **state)
 	assert_int_equal(write_until_full(f, 0, 1, 1, &refusals), 1);
 	assert_true(sm->nr_freed_in_txn > 0);
 	assert_int_equal(dmrow_sm_nr_free_in_txn(sm), dmrow_sm_nr_free(sm) - sm->nr_freed_in_txn);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	assert_int_equal(sm->nr_freed_in_txn, 0);
 	assert_int_equal(refusals, 0);
 	assert_int_equal(nr_problems(f), 0);
@@ -221,10 +202,10 @@ static void test_burst_stops_at_reserve(void **state)
 
 	/* Dense: about 60 leaves of the mapping tree. */
 	assert_int_equal(write_until_full(f, 0, 1, 8000, &refusals), 8000);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	refusals = 0;
-	assert_int_equal(dmrow_md_create_snapshots(f->md, 1, (u64[]){ DISK_ID }, &attrs, &snap), 0);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_create_snapshots(f->img.md, 1, (u64[]){ DISK_ID }, &attrs, &snap), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 
 	/*
 	 * Every leaf shared: one write per 16 blocks copies each leaf, then
@@ -236,7 +217,7 @@ static void test_burst_stops_at_reserve(void **state)
 	assert_true(written > 500);
 	assert_true(written < DISK_BLOCKS / 16);
 	assert_true(refusals > 0);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	/* The reserve is left, give or take one change at its worst. */
 	assert_true(metadata_free(f) >= RESERVE - 20);
 	assert_true(metadata_free(f) < 3 * RESERVE);
@@ -244,8 +225,8 @@ static void test_burst_stops_at_reserve(void **state)
 	verify(f);
 
 	/* The reserve is there for freeing: deleting the snapshot works. */
-	assert_int_equal(dmrow_md_delete_snapshot(f->md, snap), 0);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_delete_snapshot(f->img.md, snap), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	assert_true(metadata_free(f) > 2 * RESERVE);
 	assert_int_equal(nr_problems(f), 0);
 	verify(f);
@@ -261,27 +242,27 @@ static void test_discard_stops_at_reserve(void **state)
 
 	/* Dense mappings, shared with a snapshot. */
 	assert_int_equal(write_until_full(f, 0, 1, 12000, &refusals), 12000);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
-	assert_int_equal(dmrow_md_create_snapshots(f->md, 1, (u64[]){ DISK_ID }, &attrs, &snap), 0);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
+	assert_int_equal(dmrow_md_create_snapshots(f->img.md, 1, (u64[]){ DISK_ID }, &attrs, &snap), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	/* Fill the metadata up to the reserve with scattered first writes. */
 	write_until_full(f, 12000, 16, (DISK_BLOCKS - 12000) / 16, &refusals);
-	assert_int_equal(dmrow_md_commit(f->md), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 
 	/* Discards over shared leaves need copies: they stop, keep what they did. */
 	for (begin = 0; begin < 12000; begin += 1000) {
-		r = dmrow_md_discard(f->md, DISK_ID, begin, begin + 1000);
+		r = dmrow_md_discard(f->img.md, DISK_ID, begin, begin + 1000);
 		if (r == -ENOSPC) {
 			short_discards++;
 			for (v = begin; v < begin + 1000; v++) {
 				struct dmrow_mapping m;
-				int found = dmrow_md_find_block(f->md, DISK_ID, 0, v, &m);
+				int found = dmrow_md_find_block(f->img.md, DISK_ID, 0, v, &m);
 
 				assert_true(found == 0 || found == -ENODATA);
 				if (found == -ENODATA)
 					f->mapped[v] = 0;
 			}
-			assert_int_equal(dmrow_md_commit(f->md), 0);
+			assert_int_equal(dmrow_md_commit(f->img.md), 0);
 			break;
 		}
 		assert_int_equal(r, 0);
