@@ -204,10 +204,12 @@ run_tests() {
 		rmmod dm_row || echo "runner: rmmod dm_row failed"
 	fi
 
+	# The host prints the verdict line (with the kernel log's findings);
+	# the guest's count goes to the results file only.
 	if [[ $SKIPPED -gt 0 ]]; then
-		result "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+		echo "$PASSED passed, $FAILED failed, $SKIPPED skipped" >>"$RESULTS"
 	else
-		result "$PASSED passed, $FAILED failed"
+		echo "$PASSED passed, $FAILED failed" >>"$RESULTS"
 	fi
 }
 
