@@ -1058,10 +1058,38 @@ static int cursor_descend(struct cursor *c)
 	return cursor_push(c, cursor_child(c));
 }
 
-int dmrow_btree_diff(struct dmrow_btree_info *info, u64 root_a, u64 root_b,
-		     int (*fn)(void *context, u64 key, const void *value_a,
-			       const void *value_b),
-		     void *context)
+/*
+ * Skip every key below @start: in each internal node go down the last
+ * child whose keys begin at or before @start (the ones before it hold only
+ * smaller keys), then step over the leaf's keys below @start.  Whatever
+ * the cursor visits afterwards is at or past @start; the node path it
+ * leaves is the one a walk from the first key would have reached there.
+ */
+static int cursor_seek(struct cursor *c, u64 start)
+{
+	int r;
+
+	while (!cursor_done(c) && !cursor_at_leaf(c)) {
+		const struct row_disk_btree_node *n = cursor_node(c);
+		unsigned int i = c->path[c->depth].i;
+
+		while (i + 1 < nr_entries(n) && key_at(n, i + 1) <= start)
+			i++;
+		c->path[c->depth].i = i;
+		r = cursor_descend(c);
+		if (r)
+			return r;
+	}
+	while (!cursor_done(c) && cursor_at_leaf(c) &&
+	       (c->path[c->depth].i >= nr_entries(cursor_node(c)) || cursor_key(c) < start))
+		cursor_next(c);
+	return 0;
+}
+
+int dmrow_btree_diff_from(struct dmrow_btree_info *info, u64 root_a, u64 root_b, u64 start,
+			  int (*fn)(void *context, u64 key, const void *value_a,
+				    const void *value_b),
+			  void *context)
 {
 	struct cursor a, b;
 	int r;
@@ -1075,6 +1103,11 @@ int dmrow_btree_diff(struct dmrow_btree_info *info, u64 root_a, u64 root_b,
 	if (r) {
 		cursor_exit(&a);
 		return r;
+	}
+	if (start) {
+		r = cursor_seek(&a, start);
+		if (!r)
+			r = cursor_seek(&b, start);
 	}
 
 	while (!r && (!cursor_done(&a) || !cursor_done(&b))) {
@@ -1146,6 +1179,14 @@ int dmrow_btree_diff(struct dmrow_btree_info *info, u64 root_a, u64 root_b,
 	cursor_exit(&b);
 	cursor_exit(&a);
 	return r;
+}
+
+int dmrow_btree_diff(struct dmrow_btree_info *info, u64 root_a, u64 root_b,
+		     int (*fn)(void *context, u64 key, const void *value_a,
+			       const void *value_b),
+		     void *context)
+{
+	return dmrow_btree_diff_from(info, root_a, root_b, 0, fn, context);
 }
 
 /*----------------------------------------------------------------

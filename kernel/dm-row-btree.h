@@ -98,6 +98,16 @@ int dmrow_btree_diff(struct dmrow_btree_info *info, u64 root_a, u64 root_b,
 		     void *context);
 
 /*
+ * The same from key @start on: the keys below it are skipped without being
+ * read, so a listing taken in pages costs each page what it lists (plus a
+ * path from the root), not what comes before it.
+ */
+int dmrow_btree_diff_from(struct dmrow_btree_info *info, u64 root_a, u64 root_b, u64 start,
+			  int (*fn)(void *context, u64 key, const void *value_a,
+				    const void *value_b),
+			  void *context);
+
+/*
  * The values that only this tree holds (reached through nodes referenced
  * once): what dmrow_btree_del() would release if called now.
  */

@@ -843,13 +843,6 @@ static int diff_block(void *context, u64 vblock, u64 data_block)
 	return 0;
 }
 
-static int diff_block_from(void *context, u64 vblock, u64 data_block)
-{
-	struct diff_emitter *de = context;
-
-	return vblock < de->next ? 0 : diff_block(context, vblock, data_block);
-}
-
 /*
  * diff <disk id> <from snapshot|0> <to snapshot|0> [<start block>]:
  * the runs of blocks that differ, "<first block>+<count>" per line (in data
@@ -870,7 +863,7 @@ static int msg_diff(struct msg_ctx *m)
 		r = parse_u64(m, m->argv[4], &de.next, "start must be a block number");
 	if (r)
 		return r;
-	r = dmrow_md_diff(m->pool->md, disk, from, to, diff_block_from, &de);
+	r = dmrow_md_diff(m->pool->md, disk, from, to, de.next, diff_block, &de);
 	if (r == -ENOENT)
 		r = -ENODATA;	/* the I/O path's "no such image": no such disk or snapshot */
 	if (r < 0)

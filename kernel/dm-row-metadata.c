@@ -2448,7 +2448,8 @@ static int diff_entry(void *context, u64 key, const void *older, const void *new
 }
 
 int dmrow_md_diff(struct dmrow_metadata *md, u64 disk_id, u64 from_snap, u64 to_snap,
-		  int (*fn)(void *context, u64 vblock, u64 data_block), void *context)
+		  u64 start, int (*fn)(void *context, u64 vblock, u64 data_block),
+		  void *context)
 {
 	struct diff_context dc = { .fn = fn, .context = context };
 	struct disk_state *live;
@@ -2462,7 +2463,8 @@ int dmrow_md_diff(struct dmrow_metadata *md, u64 disk_id, u64 from_snap, u64 to_
 	if (!r)
 		r = __image_root(md, disk_id, to_snap, &to_root, &live);
 	if (!r)
-		r = dmrow_btree_diff(&md->mapping_info, from_root, to_root, diff_entry, &dc);
+		r = dmrow_btree_diff_from(&md->mapping_info, from_root, to_root, start,
+					  diff_entry, &dc);
 	up_write(&md->lock);
 	return r;
 }

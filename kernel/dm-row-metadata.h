@@ -326,11 +326,13 @@ int dmrow_md_mapped_blocks(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 /*
  * The blocks that differ between two images of one chain: @from_snap (0:
  * the empty disk) and @to_snap (0: the disk's live head).  @fn gets each
- * changed virtual block in order, with the data block @to_snap maps it to,
- * or DMROW_UNMAPPED if @to_snap does not map it.
+ * changed virtual block in order from @start on, with the data block
+ * @to_snap maps it to, or DMROW_UNMAPPED if @to_snap does not map it.
+ * The blocks below @start are not read.
  */
 #define DMROW_UNMAPPED (~0ULL)
 int dmrow_md_diff(struct dmrow_metadata *md, u64 disk_id, u64 from_snap, u64 to_snap,
-		  int (*fn)(void *context, u64 vblock, u64 data_block), void *context);
+		  u64 start, int (*fn)(void *context, u64 vblock, u64 data_block),
+		  void *context);
 
 #endif /* DM_ROW_METADATA_H */

@@ -222,7 +222,7 @@ static void diff(struct dmrow_metadata *md, u64 disk, u64 from, u64 to)
 {
 	unsigned int n = 0;
 
-	CALL(dmrow_md_diff(md, disk, from, to, count_diff, &n));
+	CALL(dmrow_md_diff(md, disk, from, to, 0, count_diff, &n));
 }
 
 /* A block the I/O path is given must be on the data device. */

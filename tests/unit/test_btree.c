@@ -1012,17 +1012,23 @@ static int diff_fn(void *context, u64 key, const void *a, const void *b)
 	return 0;
 }
 
-/* dmrow_btree_diff(a, b) reports exactly the keys the two models differ in. */
-static unsigned int check_diff(u64 ra, const u64 *ma, u64 rb, const u64 *mb)
+/*
+ * dmrow_btree_diff_from(a, b, start) reports exactly the keys at or past
+ * @start the two models differ in (dmrow_btree_diff() when @start is 0).
+ */
+static unsigned int check_diff_from(u64 ra, const u64 *ma, u64 rb, const u64 *mb, u64 start)
 {
 	struct diff_ctx d = { .max = NR_UNIVERSE };
 	unsigned int i, j = 0;
 
 	d.e = malloc(d.max * sizeof(*d.e));
 	check(d.e, "malloc");
-	check_ok(dmrow_btree_diff(&info, ra, rb, diff_fn, &d));
+	if (start)
+		check_ok(dmrow_btree_diff_from(&info, ra, rb, start, diff_fn, &d));
+	else
+		check_ok(dmrow_btree_diff(&info, ra, rb, diff_fn, &d));
 	for (i = 0; i < NR_UNIVERSE; i++) {
-		if (ma[i] == mb[i])
+		if (ma[i] == mb[i] || ukeys[i] < start)
 			continue;
 		check(j < d.nr, "diff missed key %llu", (unsigned long long)ukeys[i]);
 		check(d.e[j].key == ukeys[i] && d.e[j].a == ma[i] && d.e[j].b == mb[i],
@@ -1032,9 +1038,53 @@ static unsigned int check_diff(u64 ra, const u64 *ma, u64 rb, const u64 *mb)
 		      (unsigned long long)ma[i], (unsigned long long)mb[i]);
 		j++;
 	}
-	check(j == d.nr, "diff reported %u keys, the models differ in %u", d.nr, j);
+	check(j == d.nr, "diff from %llu reported %u keys, the models differ in %u",
+	      (unsigned long long)start, d.nr, j);
 	free(d.e);
 	return j;
+}
+
+static unsigned int check_diff(u64 ra, const u64 *ma, u64 rb, const u64 *mb)
+{
+	return check_diff_from(ra, ma, rb, mb, 0);
+}
+
+/*
+ * Diffs from many starts, both ways: keys of the universe (present or
+ * not), the keys between them, the first and past the last; a diff taken
+ * in pages from where the last one stopped adds up to the whole.
+ */
+static void check_diff_starts(u64 ra, const u64 *ma, u64 rb, const u64 *mb)
+{
+	unsigned int i, total = check_diff(ra, ma, rb, mb), sum = 0;
+	u64 prev = 0;
+
+	for (i = 0; i < 40; i++) {
+		unsigned int idx = rnd_below(NR_UNIVERSE);
+
+		check_diff_from(ra, ma, rb, mb, ukeys[idx]);
+		check_diff_from(rb, mb, ra, ma, ukeys[idx] + 1);
+	}
+	check_diff_from(ra, ma, rb, mb, ukeys[0]);
+	check(check_diff_from(ra, ma, rb, mb, U64_MAX) <= 1, "a diff from the top key");
+
+	/* Pages: each diff from where the last page ended, kept up to the next. */
+	for (i = 0; i <= 10; i++) {
+		u64 next = i < 10 ? ukeys[(u64)NR_UNIVERSE * (i + 1) / 11] : ~0ULL;
+		struct diff_ctx d = { .max = NR_UNIVERSE };
+		unsigned int k;
+
+		d.e = malloc(d.max * sizeof(*d.e));
+		check(d.e, "malloc");
+		check_ok(dmrow_btree_diff_from(&info, ra, rb, prev, diff_fn, &d));
+		for (k = 0; k < d.nr && (i == 10 || d.e[k].key < next); k++)
+			check(d.e[k].key >= prev, "page from %llu reported key %llu",
+			      (unsigned long long)prev, (unsigned long long)d.e[k].key);
+		sum += k;
+		free(d.e);
+		prev = next;
+	}
+	check(sum == total, "pages add up to %u keys, the whole diff has %u", sum, total);
 }
 
 /* One random change to a tree: overwrite, insert or remove. */
@@ -1133,12 +1183,38 @@ static void test_snapshot_and_diff(void **state)
 	roots[1] = copy;
 	audit(roots, 2);
 
+	phase = "diff from a start";
+	check_diff_starts(orig, mo, copy, mc);
+	{
+		/* From a start near the end: a path per side, not the tree. */
+		struct diff_ctx d = { .max = NR_UNIVERSE };
+		u64 before, last_reads;
+
+		d.e = malloc(d.max * sizeof(*d.e));
+		check(d.e, "malloc");
+		reopen_cold();
+		dmrow_bm_get_stats(bm, &st);
+		before = st.reads;
+		check_ok(dmrow_btree_diff_from(&info, orig, copy, ukeys[NR_UNIVERSE - 1], diff_fn,
+					       &d));
+		dmrow_bm_get_stats(bm, &st);
+		last_reads = st.reads - before;
+		print_message("diff from the last key read %llu blocks\n",
+			      (unsigned long long)last_reads);
+		/* Per side: the path to the last leaf and its neighbours' roots. */
+		check(last_reads <= 2 * 6 && last_reads * 20 < walk_reads,
+		      "diff from the last key read %llu blocks, a walk %llu",
+		      (unsigned long long)last_reads, (unsigned long long)walk_reads);
+		free(d.e);
+	}
+
 	phase = "diff against empty";
 	{
 		u64 *empty = model_new();
 
 		check(check_diff(0, empty, copy, mc) == model_count(mc), "all of copy");
 		check(check_diff(orig, mo, 0, empty) == model_count(mo), "all of orig");
+		check_diff_starts(0, empty, copy, mc);
 		free(empty);
 	}
 
@@ -1151,6 +1227,7 @@ static void test_snapshot_and_diff(void **state)
 			t_insert(&small, ms, rnd_below(NR_UNIVERSE));
 		check_diff(small, ms, orig, mo);
 		check_diff(copy, mc, small, ms);
+		check_diff_starts(small, ms, orig, mo);
 		check_ok(dmrow_btree_del(&info, small));
 		free(ms);
 	}
