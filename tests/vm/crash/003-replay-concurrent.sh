@@ -85,46 +85,5 @@ past=$(awk -v from=$((META_SECTORS + DATA0_SECTORS)) \
 log_note "$past log entries past the data device's first end"
 ((past > 0)) || fail "nothing was written past the data device's first end: the grow went unused"
 
-SETUP_AT=$nr_entries
-declare -A ENTRIES=()
-crash_on_mark() {
-	[[ ${E_MARK[$1]} == setup ]] && ((SETUP_AT > $1)) && SETUP_AT=$1
-	return 0
-}
-crash_on_flush() {
-	ENTRIES[${GROUP[$1]}]+="$1,"
-}
-crash_find_states
-
-# ---------------------------------------------------------------------------
-# Replay and check
-
-# Before the disks were made the metadata may not be formatted yet.
-crash_md_checkable() {
-	(($1 > SETUP_AT))
-}
-
-# One checker process for all the states (a process start costs).
-mkfifo "$TEST_TMP/ck.in" "$TEST_TMP/ck.out"
-python3 "$ROWLOAD" checker "$state" "$TEST_TMP/list" <"$TEST_TMP/ck.in" >"$TEST_TMP/ck.out" &
-checker=$!
-exec {CK_W}>"$TEST_TMP/ck.in" {CK_R}<"$TEST_TMP/ck.out"
-on_exit "exec {CK_W}>&-; wait $checker"
-
-check_state() {
-	local g=$1 i line
-	local -a devs=()
-
-	for ((i = 0; i < ${#CR_NAMES[@]}; i++)); do
-		devs+=("${CR_NAMES[i]}=${CR_PATHS[i]}")
-	done
-	echo "$g ${ENTRIES[$g]%,} ${devs[*]}" >&$CK_W
-	while read -r line <&$CK_R; do
-		[[ $line == END* ]] && return "${line#END }"
-		echo "$line"
-	done
-	fail "the checker died"
-}
-
-crash_replay_states check_state
+crash_rowload_check "$state"
 crash_finish

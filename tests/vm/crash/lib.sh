@@ -16,6 +16,9 @@
 #   crash_find_states           the FLUSH/FUA entries and distinct states
 #   crash_replay_states CHECK   replay each state, load the pool, call CHECK
 #   crash_finish                fail if any state was wrong
+#   crash_rowload_check STATE   find, replay and check every state of a
+#                               rowload.py workload (instead of the three
+#                               above but crash_finish)
 #
 # A test defines hooks the functions call:
 #   crash_on_mark N             (crash_find_states) entry N is a MARK
@@ -274,4 +277,55 @@ crash_replay_states() {
 crash_finish() {
 	log_note "checked $checked states in ${SECONDS}s"
 	((failures == 0)) || fail "$failures replayed state(s) wrong (the log is on $logdev: disk0.img)"
+}
+
+# ---------------------------------------------------------------------------
+# Workloads of rowload.py (crash/003, crash/004)
+
+# crash_rowload_check STATE: after crash_read_log, check every flush state
+# of the log of a rowload.py workload whose run left STATE.  The metadata
+# must be checkable once the "setup" mark is passed; one checker process
+# (a process start costs) is given each state in turn, with the devices
+# crash_replay_states made for it, and says what it found.
+crash_rowload_check() {
+	local state=$1
+
+	SETUP_AT=$nr_entries
+	declare -gA ENTRIES=()
+	crash_on_mark() {
+		[[ ${E_MARK[$1]} == setup ]] && ((SETUP_AT > $1)) && SETUP_AT=$1
+		return 0
+	}
+	crash_on_flush() {
+		ENTRIES[${GROUP[$1]}]+="$1,"
+	}
+	crash_find_states
+
+	# Before the disks were made the metadata may not be formatted yet.
+	crash_md_checkable() {
+		(($1 > SETUP_AT))
+	}
+
+	mkfifo "$TEST_TMP/ck.in" "$TEST_TMP/ck.out"
+	python3 "$DMROW_SRC/tests/vm/crash/rowload.py" checker "$state" "$TEST_TMP/list" \
+		<"$TEST_TMP/ck.in" >"$TEST_TMP/ck.out" &
+	CK_PID=$!
+	exec {CK_W}>"$TEST_TMP/ck.in" {CK_R}<"$TEST_TMP/ck.out"
+	on_exit "exec {CK_W}>&-; wait $CK_PID"
+	crash_replay_states _crash_rowload_state
+}
+
+_crash_rowload_state() {
+	local g=$1 i line
+	local -a devs=()
+
+	for ((i = 0; i < ${#CR_NAMES[@]}; i++)); do
+		devs+=("${CR_NAMES[i]}=${CR_PATHS[i]}")
+	done
+	echo "$g ${ENTRIES[$g]%,} ${devs[*]}" >&"$CK_W"
+	while read -r line <&"$CK_R"; do
+		[[ $line == END* ]] && return "${line#END }"
+		echo "$line"
+	done
+	fail "the checker died"
 }
