@@ -813,6 +813,12 @@ static struct tag_entry *find_any(const struct tag_store *s, enum tag_object kin
 	return NULL;
 }
 
+struct tag_entry *tag_store_find_id(const struct tag_store *s, enum tag_object kind,
+				    const char *uuid, uint64_t id)
+{
+	return find_any(s, kind, uuid, id);
+}
+
 struct tag_entry *tag_store_find(const struct tag_store *s, enum tag_object kind,
 				 const char *uuid, uint64_t id, uint64_t created)
 {

@@ -163,6 +163,9 @@ void tag_store_end(struct tag_txn *txn, struct tag_store *s);
 /* The entry of an object; a disk's only if @created matches.  NULL if none. */
 struct tag_entry *tag_store_find(const struct tag_store *s, enum tag_object kind,
 				 const char *uuid, uint64_t id, uint64_t created);
+/* The entry of an object id, whatever its creation time.  NULL if none. */
+struct tag_entry *tag_store_find_id(const struct tag_store *s, enum tag_object kind,
+				    const char *uuid, uint64_t id);
 /* Give the object a copy of @set (none at all if it is empty). */
 int tag_store_put(struct tag_store *s, enum tag_object kind, const char *uuid, uint64_t id,
 		  uint64_t created, const struct tag_set *set);

@@ -260,10 +260,12 @@ static int change_tags(const char *pool, enum tag_object kind, uint64_t id, uint
 		if (!r)
 			r = tag_edit_apply(e, &next, err, sizeof(err));
 	}
-	if (!r)
+	/* Nothing to write for an untagged new object the store knows nothing of. */
+	if (!r && (!tag_set_empty(&next) || dropped || tag_store_find_id(&store, kind, uuid, id))) {
 		r = tag_store_put(&store, kind, uuid, id, created, &next);
-	if (!r)
-		r = tag_store_commit(&txn, &store);
+		if (!r)
+			r = tag_store_commit(&txn, &store);
+	}
 	tag_set_free(&next);
 	tag_store_end(&txn, &store);
 	if (r == -E2BIG)
