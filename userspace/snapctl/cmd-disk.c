@@ -265,7 +265,7 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	}
 	r = open_pool(argv[0], &cfg);
 	if (!r)
-		r = pool_tags_load(cfg.name, &tags);
+		r = pool_tags_load(cfg.name, &tags, filter.nr > 0);
 	if (r) {
 		tag_filter_free(&filter);
 		return r;

@@ -645,7 +645,7 @@ static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv)
 	{
 		struct pool_tags tags;
 
-		code = pool_tags_load(cfg.name, &tags);
+		code = pool_tags_load(cfg.name, &tags, false);
 		if (!code && (tag_set_copy(&m.tags, snapshot_tags(&tags, m.snapshot_id)) ||
 			      tag_set_copy(&m.disk_tags, disk_tags(&tags, &disk))))
 			code = fail_with(EXIT_FAILURE_GENERIC, "out of memory");

@@ -735,7 +735,7 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	}
 	r = open_pool(argv[0], &cfg);
 	if (!r)
-		r = pool_tags_load(cfg.name, &tags);
+		r = pool_tags_load(cfg.name, &tags, filter.nr > 0);
 	if (r) {
 		tag_filter_free(&filter);
 		return r;
@@ -819,7 +819,7 @@ static int cmd_snap_info(struct snapctl_ctx *ctx, int argc, char **argv)
 		r = snapctl_find_snapshot(cfg.name, argv[1], &snap);
 	if (r)
 		return r;
-	r = pool_tags_load(cfg.name, &tags);
+	r = pool_tags_load(cfg.name, &tags, false);
 	if (r) {
 		record_free(&snap);
 		return r;

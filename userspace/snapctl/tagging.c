@@ -80,9 +80,9 @@ static int pool_uuid(const char *pool, char *uuid, size_t len)
 	return 0;
 }
 
-int pool_tags_load(const char *pool, struct pool_tags *pt)
+int pool_tags_load(const char *pool, struct pool_tags *pt, bool needed)
 {
-	char err[256];
+	char err[256], path[512];
 	int r;
 
 	memset(pt, 0, sizeof(*pt));
@@ -90,7 +90,14 @@ int pool_tags_load(const char *pool, struct pool_tags *pt)
 	if (r)
 		return r;
 	r = tag_store_load(&pt->store, err, sizeof(err));
-	return r ? tag_store_failed(r, err) : 0;
+	if (!r)
+		return 0;
+	if (needed)
+		return tag_store_failed(r, err);
+	fprintf(stderr, "snapctl: warning: tags and descriptions are left out: the tag store %s %s%s\n",
+		tag_store_path(path, sizeof(path)), r == -EILSEQ ? "is damaged: " : "cannot be read: ",
+		r == -EILSEQ ? err : strerror(-r));
+	return 0;
 }
 
 void pool_tags_free(struct pool_tags *pt)
@@ -251,7 +258,9 @@ static int change_tags(const char *pool, enum tag_object kind, uint64_t id, uint
 		tag_store_end(&txn, &store);
 		return r;
 	}
-	prune_store(pool, uuid, &store, &dropped);
+	dropped = 0;
+	if (tag_store_has_pool(&store, uuid))
+		prune_store(pool, uuid, &store, &dropped);
 	if (set) {
 		r = tag_set_copy(&next, set);
 	} else {

@@ -37,8 +37,11 @@ struct pool_tags {
 	char uuid[40];
 	struct tag_store store;
 };
-/* 0, or the exit code after saying why. */
-int pool_tags_load(const char *pool, struct pool_tags *pt);
+/*
+ * 0, or the exit code after saying why.  A store that cannot be read is an
+ * error if @needed (filters), else a warning and no tags.
+ */
+int pool_tags_load(const char *pool, struct pool_tags *pt, bool needed);
 void pool_tags_free(struct pool_tags *pt);
 /* Never NULL: an empty set for an object without tags. */
 const struct tag_set *disk_tags(const struct pool_tags *pt, const struct record *disk);

@@ -77,7 +77,7 @@ jq -e --argjson m $MiB '
 expect_exit 0 snapctl disk list tank
 out_has "^ID +NAME +SIZE +SNAPSHOTS +CHAIN +SINCE LAST +STATE +DEVICE +TAGS +DESCRIPTION$"
 out_has "^ +1 +vm1 +100\.0 MiB +0 +0 B +8\.0 MiB +live +tank-vm1 +- +-$"
-out_has "^ +7 +vm2 +12\.0 KiB +0 +0 B +0 B +live +tank-vm2$"
+out_has "^ +7 +vm2 +12\.0 KiB +0 +0 B +0 B +live +tank-vm2 +- +-$"
 
 # --- a mounted disk -----------------------------------------------------------------
 mnt=$TEST_TMP/mnt
