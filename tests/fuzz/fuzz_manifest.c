@@ -14,8 +14,9 @@
  *
  * The reader must refuse anything damaged with an error (-EBADMSG) and
  * never crash, leak or overrun; what it accepts must keep its promises:
- * the name asked for, a valid root, the repository's chunk size, and
- * entries in increasing order inside the image, as many as stored_chunks.
+ * the name asked for, a valid root, the repository's chunk size, entries
+ * in increasing order inside the image, as many as stored_chunks, and
+ * descriptions and tags that pass their checks, keys unique and sorted.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -134,6 +135,22 @@ static char *expand(const char *text, size_t len, const struct list *lists, unsi
 	return out;
 }
 
+static void check_tags(const struct tag_set *set)
+{
+	unsigned int i;
+
+	if (set->nr > TAGS_MAX)
+		fuzz_fail("manifest_read accepted %u tags\n", set->nr);
+	if (set->description && !description_valid(set->description))
+		fuzz_fail("manifest_read accepted an invalid description\n");
+	for (i = 0; i < set->nr; i++) {
+		if (!tag_key_valid(set->tags[i].key) || !tag_value_valid(set->tags[i].value))
+			fuzz_fail("manifest_read accepted an invalid tag\n");
+		if (i && strcmp(set->tags[i - 1].key, set->tags[i].key) >= 0)
+			fuzz_fail("tags %u and %u out of order or repeated\n", i - 1, i);
+	}
+}
+
 static void check_accepted(const struct manifest *m)
 {
 	size_t i;
@@ -144,6 +161,8 @@ static void check_accepted(const struct manifest *m)
 	for (i = 0; i < m->nr_lists; i++)
 		if (!chunk_id_valid(m->lists[i]))
 			fuzz_fail("manifest_read accepted an invalid list id\n");
+	check_tags(&m->tags);
+	check_tags(&m->disk_tags);
 }
 
 static void check_entries(const struct manifest *m)

@@ -253,6 +253,8 @@ void manifest_free(struct manifest *m)
 	m->lists = NULL;
 	m->entries = NULL;
 	m->nr_lists = m->nr_entries = 0;
+	tag_set_free(&m->tags);
+	tag_set_free(&m->disk_tags);
 }
 
 uint64_t manifest_slots(const struct manifest *m)
@@ -265,12 +267,35 @@ static void manifest_key(const char *name, const char *suffix, char *key, size_t
 	snprintf(key, len, "exports/%s.%s", name, suffix);
 }
 
+/* "description=" and "tag=<key>=<value>" (optional, once per key). */
+static int tag_field(struct tag_set *set, const char *key, const char *value)
+{
+	char *tag_key, *tag_value;
+	int r;
+
+	if (!strcmp(key, "description"))
+		return description_valid(value) && !set->description ?
+		       tag_set_describe(set, value) : -EBADMSG;
+	r = tag_parse(value, false, &tag_key, &tag_value, NULL, 0);
+	if (r)
+		return r == -ENOMEM ? r : -EBADMSG;
+	r = tag_set_get(set, tag_key) ? -EBADMSG : tag_set_put(set, tag_key, tag_value);
+	free(tag_key);
+	free(tag_value);
+	return r == -E2BIG ? -EBADMSG : r;
+}
+
 static int manifest_field(void *context, const char *key, const char *value)
 {
 	struct manifest *m = context;
 	uint64_t v = 0;
 	void *p;
 	int r;
+
+	if (!strcmp(key, "description") || !strcmp(key, "tag"))
+		return tag_field(&m->tags, key, value);
+	if (!strcmp(key, "disk_description") || !strcmp(key, "disk_tag"))
+		return tag_field(&m->disk_tags, key + 5, value);
 
 #define STRING_FIELD(f) if (!strcmp(key, #f)) return copy_string(m->f, sizeof(m->f), value)
 #define U64_FIELD(f) if (!strcmp(key, #f)) return parse_u64(value, &m->f)
@@ -509,9 +534,29 @@ static int store_chunk_list(struct repo *repo, struct chunk_codec *codec, struct
 	return 0;
 }
 
+/* The bytes tag_lines() writes at most. */
+static size_t tag_lines_size(const struct tag_set *set)
+{
+	return 32 + DESCRIPTION_MAX + set->nr * (16 + TAG_KEY_MAX + TAG_VALUE_MAX);
+}
+
+static size_t tag_lines(char *text, size_t cap, const char *prefix, const struct tag_set *set)
+{
+	size_t n = 0;
+	unsigned int i;
+
+	if (set->description && set->description[0])
+		n += snprintf(text + n, cap - n, "%sdescription=%s\n", prefix, set->description);
+	for (i = 0; i < set->nr && n < cap; i++)
+		n += snprintf(text + n, cap - n, "%stag=%s=%s\n", prefix, set->tags[i].key,
+			      set->tags[i].value);
+	return n;
+}
+
 static int write_manifest_text(struct repo *repo, const struct manifest *m)
 {
-	size_t cap = 4096 + (m->nr_lists + 1) * (CHUNK_ID_LEN + 8), n = 0, i;
+	size_t cap = 4096 + (m->nr_lists + 1) * (CHUNK_ID_LEN + 8) +
+		     tag_lines_size(&m->tags) + tag_lines_size(&m->disk_tags), n = 0, i;
 	char *text = malloc(cap), key[160];
 	int r;
 
@@ -529,6 +574,10 @@ static int write_manifest_text(struct repo *repo, const struct manifest *m)
 	    m->stored_chunks, m->new_chunks, m->new_bytes);
 	ADD("read_chunks=%" PRIu64 "\ncreated=%" PRIu64 "\nroot=%s\n", m->read_chunks,
 	    m->created, m->root);
+	if (n < cap)
+		n += tag_lines(text + n, cap - n, "", &m->tags);
+	if (n < cap)
+		n += tag_lines(text + n, cap - n, "disk_", &m->disk_tags);
 	for (i = 0; i < m->nr_lists; i++)
 		ADD("list=%s\n", m->lists[i]);
 	if (repo->encrypted && n < cap) {

@@ -30,6 +30,7 @@
 
 #include "chunk.h"
 #include "store.h"
+#include "tags.h"
 
 #define REPO_DEFAULT_CHUNK_SIZE (4u << 20)
 #define REPO_MIN_CHUNK_SIZE (64u << 10)
@@ -92,6 +93,9 @@ struct manifest {
 	char root[CHUNK_ID_LEN + 1];
 	unsigned int format;		/* 1 or 2 (MANIFEST_FORMAT) */
 	bool authenticated;		/* its MAC was checked with the key */
+	/* Optional: the snapshot's and the disk's description and tags. */
+	struct tag_set tags;
+	struct tag_set disk_tags;
 
 	size_t nr_lists;
 	char (*lists)[CHUNK_ID_LEN + 1];

@@ -69,7 +69,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned i
 	int fd, r;
 
 	if (slash)
-		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path ? slash - path : 1), path);
+		snprintf(dir, sizeof(dir), "%.*s", (int)((slash - path) ? slash - path : 1), path);
 	else
 		snprintf(dir, sizeof(dir), ".");
 	r = make_dirs(dir);

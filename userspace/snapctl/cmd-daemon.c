@@ -59,6 +59,7 @@
 #include "json.h"
 #include "policy.h"
 #include "statefile.h"
+#include "tagging.h"
 
 static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv);
 
@@ -690,6 +691,8 @@ static int pass_pool(void *arg, const struct pool_config_file *cfg)
 	}
 	record_list_free(&disks);
 	record_free(&info);
+	/* Retention and the automatic quota delete snapshots: drop their tags. */
+	tags_prune(cfg->name);
 	pc->next = ps.next;
 	return 0;
 }

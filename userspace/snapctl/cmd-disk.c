@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * snapctl disk ...: create, list, remove, resize, set; and clone.
+ * snapctl disk ...: create, list, remove, resize, set, tag; and clone.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,6 +12,7 @@
 #include "dmctl.h"
 #include "json.h"
 #include "table.h"
+#include "tagging.h"
 
 static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv);
@@ -19,23 +20,28 @@ static int cmd_disk_remove(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_disk_tag(struct snapctl_ctx *ctx, int argc, char **argv);
 
-enum { DISK_CREATE, DISK_LIST, DISK_REMOVE, DISK_RESIZE, DISK_SET, CLONE };
+enum { DISK_CREATE, DISK_LIST, DISK_REMOVE, DISK_RESIZE, DISK_SET, CLONE, DISK_TAG };
 
 const struct snapctl_cmd snapctl_disk_cmds[] = {
 	[DISK_CREATE] = {
 		.noun = "disk", .verb = "create",
-		.usage = "<pool> <name> --size <size> [--id <n>]",
+		.usage = "<pool> <name> --size <size> [--id <n>] [--description <text>]\n"
+			 "                 [--tag <key>=<value>]...",
 		.help = "Create a disk in a pool and its device /dev/mapper/<pool>-<name>.\n"
-			"The size is rounded up to whole data blocks (K, M, G, T suffixes).",
+			"The size is rounded up to whole data blocks (K, M, G, T suffixes).\n"
+			"--description says what it is for (at most 256 bytes); --tag gives it\n"
+			"a tag, key=value (repeat for more, at most 20).",
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_disk_create,
 	},
 	[DISK_LIST] = {
 		.noun = "disk", .verb = "list",
-		.usage = "<pool> [--json]",
+		.usage = "<pool> [--tag <key>[=<value>]]... [--json]",
 		.help = "List a pool's disks: size, snapshots, space their chain holds, space\n"
-			"written since the newest snapshot.",
+			"written since the newest snapshot, tags and description.  With --tag\n"
+			"only those with every tag given (a key alone: any value).",
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_disk_list,
 	},
@@ -66,11 +72,23 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 	},
 	[CLONE] = {
 		.verb = "clone",
-		.usage = "<pool> <snapshot> <new disk name>",
+		.usage = "<pool> <snapshot> <new disk name> [--description <text>]\n"
+			 "            [--tag <key>=<value>]...",
 		.help = "Create a new disk from a snapshot, at once, sharing its blocks; the\n"
-			"snapshot is an id, a name, or <disk>/<name>.",
+			"snapshot is an id, a name, or <disk>/<name>.  The new disk has the\n"
+			"description and tags given here, none of the snapshot's.",
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_clone,
+	},
+	[DISK_TAG] = {
+		.noun = "disk", .verb = "tag",
+		.usage = "<pool> <disk> [<key>=<value>]... [--tag <key>=<value>]...\n"
+			 "                 [--untag <key>]... [--description <text>]",
+		.help = "Set or remove a disk's tags, or change its description (\"\" clears\n"
+			"it).  Tags not named are kept; a key given again gets the new value.\n"
+			"Everything is checked first: on any error nothing is changed.",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_disk_tag,
 	},
 	{ 0 }
 };
@@ -121,9 +139,12 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	static const struct option options[] = {
 		{ "size", required_argument, NULL, 's' },
 		{ "id", required_argument, NULL, 'i' },
+		TAG_LONG_OPTIONS,
 		{ 0 }
 	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_CREATE];
+	struct tag_set labels = { 0 };
+	struct tag_edit edit;
 	uint64_t bytes = 0, id = 0, block, sectors;
 	bool chosen_id;
 	struct pool_config_file cfg;
@@ -131,8 +152,15 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	char idbuf[32], *end;
 	int c, ind, r;
 
+	tag_edit_init(&edit);
 	while ((c = next_option(cmd, argc, argv, "s:i:", options, &ind)) != -1) {
-		if (c == 's') {
+		if (c == OPT_TAG || c == OPT_DESCRIPTION) {
+			r = tag_option(cmd, c, optarg, &edit);
+			if (r) {
+				tag_edit_free(&edit);
+				return r;
+			}
+		} else if (c == 's') {
 			if (parse_size(optarg, &bytes) || !bytes)
 				return snapctl_usage_error(cmd, "size must be a positive size such as 10G, not '%s'",
 							   optarg);
@@ -144,6 +172,10 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	r = tag_edit_apply(&edit, &labels, NULL, 0);
+	tag_edit_free(&edit);
+	if (r)
+		return fail_with(EXIT_FAILURE_GENERIC, "out of memory");
 	if (argc - ind != 2)
 		return snapctl_usage_error(cmd, argc - ind < 2 ? "missing the pool or the disk name" :
 					   "unexpected argument");
@@ -174,55 +206,92 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		return message_failed("creating the disk", r);
 	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
 	r = pool_find_disk(cfg.name, idbuf, &disk);
-	if (!r)
-		r = activate_disk(cfg.name, &disk);
-	if (r)
+	if (r) {
+		tag_set_free(&labels);
+		return fail_with(exit_for_errno(r), "disk created but not found again: %s", strerror(-r));
+	}
+	/* Always written: a disk id used before must not find an old entry. */
+	c = tags_replace(cfg.name, TAG_DISK, id, record_u64(&disk, "created"), &labels);
+	tag_set_free(&labels);
+	if (c)
+		fprintf(stderr, "snapctl: disk %s was created without its tags and description; set them with 'snapctl disk tag'\n",
+			argv[ind + 1]);
+	r = activate_disk(cfg.name, &disk);
+	if (r) {
+		record_free(&disk);
 		return fail_with(exit_for_errno(r), "disk created but its device failed: %s", strerror(-r));
+	}
 	if (!ctx->json)
 		printf("disk %s created: /dev/mapper/%s-%s (id %" PRIu64 ")\n", argv[ind + 1], cfg.name,
 		       argv[ind + 1], id);
 	record_free(&disk);
-	return EXIT_OK;
+	return c ? EXIT_FAILURE_GENERIC : EXIT_OK;
 }
 
 static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	static const char *const headers[] = {
-		"ID>", "NAME", "SIZE>", "SNAPSHOTS>", "CHAIN>", "SINCE LAST>", "STATE", "DEVICE"
+		"ID>", "NAME", "SIZE>", "SNAPSHOTS>", "CHAIN>", "SINCE LAST>", "STATE", "DEVICE",
+		"TAGS", "DESCRIPTION"
+	};
+	static const struct option options[] = {
+		{ "tag", required_argument, NULL, OPT_TAG },
+		{ 0 }
 	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_LIST];
+	struct tag_filter filter = { 0 };
 	struct pool_config_file cfg;
 	struct record_list disks;
-	char a[32], b[32], c[32], dev[256];
+	struct pool_tags tags;
+	char a[32], b[32], c[32], dev[256], list[1024];
 	uint64_t bs;
 	struct table t;
 	struct json j;
 	unsigned int i;
-	int r;
+	int opt, ind, r;
 
-	r = no_options(cmd, argc, argv);
-	if (r)
-		return r;
-	if (argc != 1)
+	while ((opt = next_option(cmd, argc, argv, "", options, &ind)) != -1) {
+		r = opt == OPT_TAG ? tag_filter_add(cmd, &filter, optarg) : EXIT_USAGE;
+		if (r) {
+			tag_filter_free(&filter);
+			return r;
+		}
+	}
+	argc -= ind;
+	argv += ind;
+	if (argc != 1) {
+		tag_filter_free(&filter);
 		return snapctl_usage_error(cmd, argc ? "give exactly one pool name" : "missing the pool name");
+	}
 	r = open_pool(argv[0], &cfg);
-	if (r)
+	if (!r)
+		r = pool_tags_load(cfg.name, &tags, filter.nr > 0);
+	if (r) {
+		tag_filter_free(&filter);
 		return r;
+	}
 	bs = pool_block_bytes(cfg.name);
 	r = pool_list(cfg.name, "list_disks", "", &disks);
-	if (r)
+	if (r) {
+		tag_filter_free(&filter);
+		pool_tags_free(&tags);
 		return message_failed("listing disks", r);
+	}
 	if (ctx->json) {
 		json_init(&j, stdout);
 		json_begin_array(&j, NULL);
 	} else {
-		table_init(&t, 8, headers);
+		table_init(&t, 10, headers);
 	}
 	for (i = 0; i < disks.nr; i++) {
 		const struct record *d = &disks.records[i];
+		const struct tag_set *set = disk_tags(&tags, d);
 		bool removed = record_u64(d, "removed");
 		struct disk_space space;
 		uint64_t chain, delta, mapped;
+
+		if (!tag_set_matches(set, filter.tags, filter.nr))
+			continue;
 
 		pool_disk_space(cfg.name, record_u64(d, "id"), &space);
 		chain = space.chain_blocks;
@@ -250,16 +319,18 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 				snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
 				json_string(&j, "device", path);
 			}
+			tags_json(&j, set);
 			json_end_object(&j);
 		} else {
-			table_add_row(&t, "%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\t%s\t%s\t%s",
+			table_add_row(&t, "%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s",
 				      record_u64(d, "id"), record_get(d, "name"),
 				      human_bytes(record_u64(d, "size") << 9, a, sizeof(a)),
 				      record_u64(d, "manual") + record_u64(d, "auto"),
 				      human_bytes(chain * bs, b, sizeof(b)),
 				      removed ? "-" : human_bytes(delta * bs, c, sizeof(c)),
 				      removed ? "removed" : device_in_use(dev) ? "in use" : "live",
-				      removed ? "-" : dev);
+				      removed ? "-" : dev, tag_set_format(set, list, sizeof(list)),
+				      set->description && *set->description ? set->description : "-");
 		}
 	}
 	if (ctx->json) {
@@ -270,6 +341,8 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		table_free(&t);
 	}
 	record_list_free(&disks);
+	tag_filter_free(&filter);
+	pool_tags_free(&tags);
 	return EXIT_OK;
 }
 
@@ -335,6 +408,8 @@ static int cmd_disk_remove(struct snapctl_ctx *ctx, int argc, char **argv)
 	record_free(&disk);
 	if (r)
 		return message_failed("removing the disk", r);
+	/* The disk's record may be gone, and its automatic snapshots with it. */
+	tags_prune(cfg.name);
 	if (!ctx->json)
 		printf("disk removed\n");
 	return EXIT_OK;
@@ -483,16 +558,33 @@ static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
 
 static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 {
+	static const struct option options[] = {
+		TAG_LONG_OPTIONS,
+		{ 0 }
+	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[CLONE];
+	struct tag_set labels = { 0 };
 	struct pool_config_file cfg;
 	struct record snap, disk;
+	struct tag_edit edit;
 	char idbuf[32];
 	uint64_t id;
-	int r;
+	int c, ind, r, tags_failed = 0;
 
-	r = no_options(cmd, argc, argv);
+	tag_edit_init(&edit);
+	while ((c = next_option(cmd, argc, argv, "", options, &ind)) != -1) {
+		r = c == '?' ? EXIT_USAGE : tag_option(cmd, c, optarg, &edit);
+		if (r) {
+			tag_edit_free(&edit);
+			return r;
+		}
+	}
+	r = tag_edit_apply(&edit, &labels, NULL, 0);
+	tag_edit_free(&edit);
 	if (r)
-		return r;
+		return fail_with(EXIT_FAILURE_GENERIC, "out of memory");
+	argc -= ind;
+	argv += ind;
 	if (argc != 3)
 		return snapctl_usage_error(cmd, argc < 3 ? "missing the pool, the snapshot or the new disk name" :
 					   "expects exactly three arguments");
@@ -515,13 +607,65 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
 	r = pool_find_disk(cfg.name, idbuf, &disk);
 	if (!r) {
+		tags_failed = tags_replace(cfg.name, TAG_DISK, id, record_u64(&disk, "created"),
+					   &labels);
+		if (tags_failed)
+			fprintf(stderr, "snapctl: disk %s was made without its tags and description; set them with 'snapctl disk tag'\n",
+				argv[2]);
 		r = activate_disk(cfg.name, &disk);
 		record_free(&disk);
 	}
+	tag_set_free(&labels);
 	if (r)
 		return fail_with(exit_for_errno(r), "clone made but its device failed: %s", strerror(-r));
 	if (!ctx->json)
 		printf("disk %s created from the snapshot: /dev/mapper/%s-%s (id %" PRIu64 ")\n", argv[2],
 		       cfg.name, argv[2], id);
-	return EXIT_OK;
+	return tags_failed ? EXIT_FAILURE_GENERIC : EXIT_OK;
+}
+
+static int cmd_disk_tag(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		TAG_LONG_OPTIONS,
+		UNTAG_LONG_OPTION,
+		{ 0 }
+	};
+	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_TAG];
+	struct pool_config_file cfg;
+	struct tag_edit edit;
+	struct record disk;
+	int c, i, ind, r;
+
+	tag_edit_init(&edit);
+	while ((c = next_option(cmd, argc, argv, "", options, &ind)) != -1) {
+		r = c == '?' ? EXIT_USAGE : tag_option(cmd, c, optarg, &edit);
+		if (r)
+			goto out;
+	}
+	if (argc - ind < 2) {
+		r = snapctl_usage_error(cmd, "missing the pool or the disk");
+		goto out;
+	}
+	for (i = ind + 2; i < argc; i++) {
+		r = tag_option(cmd, OPT_TAG, argv[i], &edit);
+		if (r)
+			goto out;
+	}
+	if (tag_edit_empty(&edit)) {
+		r = snapctl_usage_error(cmd, "nothing to change: give tags (key=value), --untag or --description");
+		goto out;
+	}
+	r = open_pool(argv[ind], &cfg);
+	if (!r)
+		r = find_disk_or_fail(cfg.name, argv[ind + 1], &disk);
+	if (r)
+		goto out;
+	r = tags_edit(cfg.name, TAG_DISK, record_u64(&disk, "id"), record_u64(&disk, "created"),
+		      &edit);
+	record_free(&disk);
+out:
+	tag_edit_free(&edit);
+	(void)ctx;
+	return r;
 }

@@ -8,7 +8,9 @@
  * are mapped; an incremental one only the slots the diff against the base
  * snapshot names, and takes every other slot's chunk from the base's
  * manifest.  An import writes into a new disk named "<name>.importing",
- * renamed when every chunk is in and verified, removed on failure.
+ * renamed when every chunk is in and verified, removed on failure.  The
+ * manifest carries the snapshot's and the disk's descriptions and tags; the
+ * restored disk gets them (restored_tags()).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +29,7 @@
 #include "exportlog.h"
 #include "json.h"
 #include "repo.h"
+#include "tagging.h"
 #include "transfer.h"
 
 static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv);
@@ -305,6 +308,10 @@ static void manifest_json(struct json *j, const struct manifest *m)
 	json_u64(j, "new_bytes", m->new_bytes);
 	json_u64(j, "created", m->created);
 	json_string(j, "root", m->root);
+	tags_json(j, &m->tags);
+	json_begin_object(j, "source_disk");
+	tags_json(j, &m->disk_tags);
+	json_end_object(j);
 }
 
 static void stats_json(struct json *j, const struct transfer_stats *s)
@@ -635,6 +642,23 @@ static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv)
 	m.snapshot_time = record_u64(&snap, "created");
 	m.image_bytes = record_u64(&snap, "size") << 9;
 	m.block_bytes = record_u64(&info, "block_size") << 9;
+	{
+		struct pool_tags tags;
+
+		code = pool_tags_load(cfg.name, &tags, false);
+		if (!code && (tag_set_copy(&m.tags, snapshot_tags(&tags, m.snapshot_id)) ||
+			      tag_set_copy(&m.disk_tags, disk_tags(&tags, &disk))))
+			code = fail_with(EXIT_FAILURE_GENERIC, "out of memory");
+		if (!code)
+			pool_tags_free(&tags);
+		if (code) {
+			record_free(&info);
+			record_free(&disk);
+			record_free(&snap);
+			manifest_free(&m);
+			return code;
+		}
+	}
 	if (o.name) {
 		snprintf(m.name, sizeof(m.name), "%s", o.name);
 	} else {
@@ -822,6 +846,40 @@ out:
 	return code;
 }
 
+/*
+ * What the restored disk is tagged with: the exported disk's description
+ * and tags, with the snapshot's tags on top (its value wins for a key both
+ * have) and the snapshot's description if it has one.  Tags past the limit
+ * are left out, with a warning.
+ */
+static void restored_tags(const struct manifest *m, struct tag_set *out)
+{
+	unsigned int i;
+
+	if (tag_set_copy(out, &m->disk_tags))
+		memset(out, 0, sizeof(*out));
+	if (m->tags.description && m->tags.description[0])
+		tag_set_describe(out, m->tags.description);
+	for (i = 0; i < m->tags.nr; i++)
+		if (tag_set_put(out, m->tags.tags[i].key, m->tags.tags[i].value) == -E2BIG)
+			fprintf(stderr, "snapctl: warning: tag '%s' of the snapshot is left out: a disk has at most %d tags\n",
+				m->tags.tags[i].key, TAGS_MAX);
+}
+
+/* Give the restored disk its tags (replacing any entry a reused disk id left). */
+static int restore_tags(const char *pool, const struct record *disk, const struct manifest *m,
+			struct tag_set *restored)
+{
+	int r;
+
+	restored_tags(m, restored);
+	r = tags_replace(pool, TAG_DISK, record_u64(disk, "id"), record_u64(disk, "created"),
+			 restored);
+	if (r)
+		fprintf(stderr, "snapctl: the disk was restored, but without its tags and description; set them with 'snapctl disk tag'\n");
+	return r;
+}
+
 static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_export_cmds[IMPORT];
@@ -831,6 +889,7 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct export_options o;
 	struct record disk, found;
 	struct manifest m = { 0 };
+	struct tag_set restored = { 0 };
 	struct repo repo;
 	uint64_t block, sectors, id = 1;
 	struct record_list disks;
@@ -939,6 +998,7 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 		code = message_failed("naming the restored disk", r);
 		goto out_disk;
 	}
+	code = restore_tags(cfg.name, &disk, &m, &restored);
 	/* The renamed disk's device, not the one of "<name>.importing". */
 	disk_device_name(cfg.name, &disk, dev, sizeof(dev));
 	if (ctx->json) {
@@ -954,6 +1014,7 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 		json_u64(&j, "disk_id", id);
 		json_string(&j, "device", path);
 		json_u64(&j, "image_bytes", m.image_bytes);
+		tags_json(&j, &restored);
 		stats_json(&j, &stats);
 		json_end_object(&j);
 		json_finish(&j);
@@ -967,6 +1028,7 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 out_disk:
 	record_free(&disk);
 out:
+	tag_set_free(&restored);
 	manifest_free(&m);
 	repo_close(&repo);
 	return code;

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * snapctl snapshot ...: create (one disk or several at once, optionally
- * application-consistent), list, info, delete, rollback, merge, view, unview.
+ * application-consistent), list, info, tag, delete, rollback, merge, view,
+ * unview.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -22,6 +23,7 @@
 #include "json.h"
 #include "statefile.h"
 #include "table.h"
+#include "tagging.h"
 
 static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv);
@@ -31,9 +33,10 @@ static int cmd_snap_rollback(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_snap_merge(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_snap_view(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_snap_unview(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_snap_tag(struct snapctl_ctx *ctx, int argc, char **argv);
 
 enum { SNAP_CREATE, SNAP_LIST, SNAP_INFO, SNAP_DELETE, SNAP_ROLLBACK, SNAP_MERGE, SNAP_VIEW,
-       SNAP_UNVIEW };
+       SNAP_UNVIEW, SNAP_TAG };
 
 const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	[SNAP_CREATE] = {
@@ -41,7 +44,8 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 		.usage = "<pool> <disk>... [--name <name>[,<name>...]] [--freeze]\n"
 			 "                 [--guest-agent <socket>[,<socket>...]] [--freeze-timeout <s>]\n"
 			 "                 [--pre-hook <cmd>] [--post-hook <cmd>] [--hook-timeout <s>]\n"
-			 "                 [--retention-days <n>] [--wait <s>] [--json]",
+			 "                 [--retention-days <n>] [--wait <s>] [--description <text>]\n"
+			 "                 [--tag <key>=<value>]... [--json]",
 		.help = "Snapshot one disk, or several disks of the pool at one point in time\n"
 			"(an instance snapshot).  The snapshot holds every write acknowledged\n"
 			"before it and none after (crash-consistent).  With --freeze or\n"
@@ -68,16 +72,19 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			"  --retention-days    keep for this many days, then 'snapctl daemon'\n"
 			"                      deletes it (0: forever)\n"
 			"  --wait              how long to wait for an automatic snapshot of the\n"
-			"                      same disk to finish, seconds [60]; 0: fail at once",
+			"                      same disk to finish, seconds [60]; 0: fail at once\n"
+			"  --description       what the snapshot is for (at most 256 bytes)\n"
+			"  --tag               a tag, key=value; repeat for more (at most 20)",
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_snap_create,
 	},
 	[SNAP_LIST] = {
 		.noun = "snapshot", .verb = "list",
-		.usage = "<pool> [<disk>] [--json]",
+		.usage = "<pool> [<disk>] [--tag <key>[=<value>]]... [--json]",
 		.help = "List snapshots, oldest first per disk, with the space each holds: its\n"
 			"delta (blocks changed since the one before) and its exclusive space\n"
-			"(what deleting it would free).",
+			"(what deleting it would free), and their tags and descriptions.\n"
+			"With --tag only those with every tag given (a key alone: any value).",
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_snap_list,
 	},
@@ -125,6 +132,16 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 		.help = "Remove a snapshot's read-only device.",
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_unview,
+	},
+	[SNAP_TAG] = {
+		.noun = "snapshot", .verb = "tag",
+		.usage = "<pool> <snapshot> [<key>=<value>]... [--tag <key>=<value>]...\n"
+			 "                 [--untag <key>]... [--description <text>]",
+		.help = "Set or remove a snapshot's tags, or change its description (\"\" clears\n"
+			"it).  Tags not named are kept; a key given again gets the new value.\n"
+			"Everything is checked first: on any error nothing is changed.",
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_snap_tag,
 	},
 	{ 0 }
 };
@@ -336,9 +353,12 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		{ "hook-timeout", required_argument, NULL, 'H' },
 		{ "retention-days", required_argument, NULL, 'r' },
 		{ "wait", required_argument, NULL, 'w' },
+		TAG_LONG_OPTIONS,
 		{ 0 }
 	};
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_CREATE];
+	struct tag_edit tagging;
+	struct tag_set labels = { 0 };
 	unsigned int hook_timeout = 30, retention_days = 0, wait = 60, freeze_timeout = 10;
 	unsigned int nr_disks, nr_mounts = 0, i, j;
 	enum freeze_state held = FREEZE_LOST, held_through = FREEZE_LOST;
@@ -350,14 +370,23 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct pool_config_file cfg;
 	struct freeze_set fz;
 	char *raw = NULL;
-	bool freeze = false, frozen = false;
+	bool freeze = false, frozen = false, tags_failed = false;
 	int c, ind, r, nr_names = 0, hook_error = 0;
 	time_t now = (time_t)clock_now();
 	struct tm tm;
 	char *end;
 
+	tag_edit_init(&tagging);
 	while ((c = next_option(cmd, argc, argv, "n:fF:g:p:P:H:r:w:", options, &ind)) != -1) {
 		switch (c) {
+		case OPT_TAG:
+		case OPT_DESCRIPTION:
+			r = tag_option(cmd, c, optarg, &tagging);
+			if (r) {
+				tag_edit_free(&tagging);
+				return r;
+			}
+			break;
 		case 'n':
 			name_list = optarg;
 			break;
@@ -397,9 +426,15 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			post_hook = optarg;
 			break;
 		default:
+			tag_edit_free(&tagging);
 			return EXIT_USAGE;
 		}
 	}
+	/* Checked before anything is done; applied to each new snapshot. */
+	r = tag_edit_apply(&tagging, &labels, NULL, 0);
+	tag_edit_free(&tagging);
+	if (r)
+		return fail_with(EXIT_FAILURE_GENERIC, "out of memory");
 	if (argc - ind < 2)
 		return snapctl_usage_error(cmd, "missing the pool or the disk");
 	nr_disks = argc - ind - 1;
@@ -554,11 +589,18 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		for (i = 0; i < nr_disks; i++) {
 			uint64_t id = strtoull(cursor, &cursor, 10);
 
+			if (!tag_set_empty(&labels) &&
+			    tags_replace(cfg.name, TAG_SNAPSHOT, id, 0, &labels)) {
+				fprintf(stderr, "snapctl: snapshot %" PRIu64 " was taken without its tags and description; set them with 'snapctl snapshot tag %s %" PRIu64 "'\n",
+					id, cfg.name, id);
+				tags_failed = true;
+			}
 			if (ctx->json) {
 				json_begin_object(&j, NULL);
 				json_u64(&j, "id", id);
 				json_string(&j, "disk", record_get(&disks[i], "name"));
 				json_string(&j, "name", nr_names ? names[i] : autoname);
+				tags_json(&j, &labels);
 				json_end_object(&j);
 			} else {
 				printf("snapshot %" PRIu64 " of disk %s: %s (%s-consistent)\n", id,
@@ -572,7 +614,7 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			json_end_object(&j);
 			json_finish(&j);
 		}
-		r = EXIT_OK;
+		r = tags_failed ? EXIT_FAILURE_GENERIC : EXIT_OK;
 	}
 	free(raw);
 	if (frozen && fz.thaw_failed && r == EXIT_OK) {
@@ -590,6 +632,7 @@ out:
 	for (i = 0; i < nr_disks; i++)
 		record_free(&disks[i]);
 	freeze_release(&fz);
+	tag_set_free(&labels);
 	return r;
 }
 
@@ -607,7 +650,7 @@ static const char *date_string(uint64_t seconds, char *buf, size_t len)
 }
 
 static void snapshot_json(struct json *j, const char *pool, const struct record *snap,
-			  uint64_t bs)
+			  uint64_t bs, const struct tag_set *tags)
 {
 	struct snapshot_space space;
 	uint64_t delta, exclusive;
@@ -630,56 +673,81 @@ static void snapshot_json(struct json *j, const char *pool, const struct record 
 	json_u64(j, "group", record_u64(snap, "group"));
 	json_u64(j, "prev", record_u64(snap, "prev"));
 	json_u64(j, "next", record_u64(snap, "next"));
+	tags_json(j, tags);
 	json_end_object(j);
 }
 
 static void snapshot_row(struct table *t, const char *pool, const struct record *disk,
-			 const struct record *snap, uint64_t bs)
+			 const struct record *snap, uint64_t bs, const struct tag_set *tags)
 {
 	struct snapshot_space space;
 	uint64_t delta, exclusive;
-	char a[32], b[32], c[32];
+	char a[32], b[32], c[32], list[1024];
 
 	pool_snapshot_space(pool, record_u64(snap, "id"), &space);
 	delta = space.delta_blocks;
 	exclusive = space.exclusive_blocks;
-	table_add_row(t, "%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s\t%s", record_u64(snap, "id"),
+	table_add_row(t, "%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", record_u64(snap, "id"),
 		      record_get(disk, "name"), record_get(snap, "name"),
 		      date_string(record_u64(snap, "created"), c, sizeof(c)),
 		      record_get(snap, "kind"), record_get(snap, "consistency"),
-		      human_bytes(delta * bs, a, sizeof(a)), human_bytes(exclusive * bs, b, sizeof(b)));
+		      human_bytes(delta * bs, a, sizeof(a)), human_bytes(exclusive * bs, b, sizeof(b)),
+		      tag_set_format(tags, list, sizeof(list)),
+		      tags->description && *tags->description ? tags->description : "-");
 }
 
 static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	static const char *const headers[] = {
-		"ID>", "DISK", "NAME", "CREATED (UTC)", "KIND", "CONSISTENCY", "DELTA>", "EXCLUSIVE>"
+		"ID>", "DISK", "NAME", "CREATED (UTC)", "KIND", "CONSISTENCY", "DELTA>", "EXCLUSIVE>",
+		"TAGS", "DESCRIPTION"
+	};
+	static const struct option options[] = {
+		{ "tag", required_argument, NULL, OPT_TAG },
+		{ 0 }
 	};
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_LIST];
+	struct tag_filter filter = { 0 };
 	struct record_list disks, snaps;
 	struct pool_config_file cfg;
+	struct pool_tags tags;
 	struct record one;
 	struct table t;
 	struct json j;
 	unsigned int d, s;
 	char arg[32];
 	uint64_t bs;
-	int r;
+	int c, ind, r;
 
-	r = no_options(cmd, argc, argv);
-	if (r)
-		return r;
-	if (argc < 1 || argc > 2)
+	while ((c = next_option(cmd, argc, argv, "", options, &ind)) != -1) {
+		r = c == OPT_TAG ? tag_filter_add(cmd, &filter, optarg) : EXIT_USAGE;
+		if (r) {
+			tag_filter_free(&filter);
+			return r;
+		}
+	}
+	argc -= ind;
+	argv += ind;
+	if (argc < 1 || argc > 2) {
+		tag_filter_free(&filter);
 		return snapctl_usage_error(cmd, argc < 1 ? "missing the pool name" :
 					   "expects a pool and at most one disk");
+	}
 	r = open_pool(argv[0], &cfg);
-	if (r)
+	if (!r)
+		r = pool_tags_load(cfg.name, &tags, filter.nr > 0);
+	if (r) {
+		tag_filter_free(&filter);
 		return r;
+	}
 	bs = pool_block_bytes(cfg.name);
 	if (argc == 2) {
 		r = pool_find_disk(cfg.name, argv[1], &one);
-		if (r)
+		if (r) {
+			tag_filter_free(&filter);
+			pool_tags_free(&tags);
 			return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s'", cfg.name, argv[1]);
+		}
 		disks.nr = 1;
 		disks.records = malloc(sizeof(one));
 		if (!disks.records)
@@ -687,14 +755,17 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		disks.records[0] = one;
 	} else {
 		r = pool_list(cfg.name, "list_disks", "", &disks);
-		if (r)
+		if (r) {
+			tag_filter_free(&filter);
+			pool_tags_free(&tags);
 			return message_failed("listing disks", r);
+		}
 	}
 	if (ctx->json) {
 		json_init(&j, stdout);
 		json_begin_array(&j, NULL);
 	} else {
-		table_init(&t, 8, headers);
+		table_init(&t, 10, headers);
 	}
 	for (d = 0; d < disks.nr; d++) {
 		snprintf(arg, sizeof(arg), "%" PRIu64, record_u64(&disks.records[d], "id"));
@@ -702,10 +773,15 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		if (r)
 			break;
 		for (s = 0; s < snaps.nr; s++) {
+			const struct tag_set *set = snapshot_tags(&tags,
+								  record_u64(&snaps.records[s], "id"));
+
+			if (!tag_set_matches(set, filter.tags, filter.nr))
+				continue;
 			if (ctx->json)
-				snapshot_json(&j, cfg.name, &snaps.records[s], bs);
+				snapshot_json(&j, cfg.name, &snaps.records[s], bs, set);
 			else
-				snapshot_row(&t, cfg.name, &disks.records[d], &snaps.records[s], bs);
+				snapshot_row(&t, cfg.name, &disks.records[d], &snaps.records[s], bs, set);
 		}
 		record_list_free(&snaps);
 	}
@@ -717,6 +793,8 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		table_free(&t);
 	}
 	record_list_free(&disks);
+	tag_filter_free(&filter);
+	pool_tags_free(&tags);
 	return r ? message_failed("listing snapshots", r) : EXIT_OK;
 }
 
@@ -724,6 +802,7 @@ static int cmd_snap_info(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_INFO];
 	struct pool_config_file cfg;
+	struct pool_tags tags;
 	struct record snap;
 	struct json j;
 	unsigned int f;
@@ -740,14 +819,22 @@ static int cmd_snap_info(struct snapctl_ctx *ctx, int argc, char **argv)
 		r = snapctl_find_snapshot(cfg.name, argv[1], &snap);
 	if (r)
 		return r;
+	r = pool_tags_load(cfg.name, &tags, false);
+	if (r) {
+		record_free(&snap);
+		return r;
+	}
 	if (ctx->json) {
 		json_init(&j, stdout);
-		snapshot_json(&j, cfg.name, &snap, pool_block_bytes(cfg.name));
+		snapshot_json(&j, cfg.name, &snap, pool_block_bytes(cfg.name),
+			      snapshot_tags(&tags, record_u64(&snap, "id")));
 		json_finish(&j);
 	} else {
 		for (f = 0; f < snap.nr_fields; f++)
 			printf("%-16s %s\n", snap.keys[f], snap.values[f]);
+		tags_print(snapshot_tags(&tags, record_u64(&snap, "id")));
 	}
+	pool_tags_free(&tags);
 	record_free(&snap);
 	return EXIT_OK;
 }
@@ -785,9 +872,12 @@ static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 					 argv[i], cfg.name, argv[i]);
 		}
 		record_free(&snap);
-		if (r)
+		if (r) {
+			tags_prune(cfg.name);
 			return message_failed("deleting the snapshot", r);
+		}
 	}
+	tags_prune(cfg.name);
 	(void)ctx;
 	return EXIT_OK;
 }
@@ -899,6 +989,8 @@ static int cmd_snap_merge(struct snapctl_ctx *ctx, int argc, char **argv)
 		      record_u64(&last, "id"));
 	record_free(&first);
 	record_free(&last);
+	if (!r)
+		tags_prune(cfg.name);
 	if (r == -EINVAL)
 		return fail_with(EXIT_USAGE, "'%s' must be older than '%s' in the same disk's chain",
 				 argv[1], argv[2]);
@@ -981,4 +1073,49 @@ static int cmd_snap_unview(struct snapctl_ctx *ctx, int argc, char **argv)
 		return fail_with(exit_for_errno(r), "cannot remove /dev/mapper/%s: %s", dev, strerror(-r));
 	(void)ctx;
 	return EXIT_OK;
+}
+
+static int cmd_snap_tag(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		TAG_LONG_OPTIONS,
+		UNTAG_LONG_OPTION,
+		{ 0 }
+	};
+	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_TAG];
+	struct pool_config_file cfg;
+	struct tag_edit edit;
+	struct record snap;
+	int c, i, ind, r;
+
+	tag_edit_init(&edit);
+	while ((c = next_option(cmd, argc, argv, "", options, &ind)) != -1) {
+		r = c == '?' ? EXIT_USAGE : tag_option(cmd, c, optarg, &edit);
+		if (r)
+			goto out;
+	}
+	if (argc - ind < 2) {
+		r = snapctl_usage_error(cmd, "missing the pool or the snapshot");
+		goto out;
+	}
+	for (i = ind + 2; i < argc; i++) {
+		r = tag_option(cmd, OPT_TAG, argv[i], &edit);
+		if (r)
+			goto out;
+	}
+	if (tag_edit_empty(&edit)) {
+		r = snapctl_usage_error(cmd, "nothing to change: give tags (key=value), --untag or --description");
+		goto out;
+	}
+	r = open_pool(argv[ind], &cfg);
+	if (!r)
+		r = snapctl_find_snapshot(cfg.name, argv[ind + 1], &snap);
+	if (r)
+		goto out;
+	r = tags_edit(cfg.name, TAG_SNAPSHOT, record_u64(&snap, "id"), 0, &edit);
+	record_free(&snap);
+out:
+	tag_edit_free(&edit);
+	(void)ctx;
+	return r;
 }

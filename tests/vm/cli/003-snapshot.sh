@@ -106,8 +106,8 @@ jq -e --argjson m $MiB '
 	.[0].next == .[1].id and .[1].prev == .[0].id and
 	.[1].retention_until > .[1].created' "$CMD_OUT" || fail "deltas of two snapshots"
 expect_exit 0 snapctl snapshot list tank
-out_has "^ID +DISK +NAME +CREATED \(UTC\) +KIND +CONSISTENCY +DELTA +EXCLUSIVE$"
-out_has "^ *$s1 +vm1 +s1 +[0-9-]+ [0-9:]+ +manual +crash +16\.0 MiB +4\.0 MiB$"
+out_has "^ID +DISK +NAME +CREATED \(UTC\) +KIND +CONSISTENCY +DELTA +EXCLUSIVE +TAGS +DESCRIPTION$"
+out_has "^ *$s1 +vm1 +s1 +[0-9-]+ [0-9:]+ +manual +crash +16\.0 MiB +4\.0 MiB +- +-$"
 expect_exit 0 snapctl snapshot info tank vm1/s2
 out_has "^name +s2$"
 
