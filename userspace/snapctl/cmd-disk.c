@@ -25,9 +25,13 @@ enum { DISK_CREATE, DISK_LIST, DISK_REMOVE, DISK_RESIZE, DISK_SET, CLONE };
 const struct snapctl_cmd snapctl_disk_cmds[] = {
 	[DISK_CREATE] = {
 		.noun = "disk", .verb = "create",
-		.usage = "<pool> <name> --size <size> [--id <n>]",
+		.usage = "<pool> <name> --size <size> [--id <n>] [--logical-block-size 512|4096]",
 		.help = "Create a disk in a pool and its device /dev/mapper/<pool>-<name>.\n"
-			"The size is rounded up to whole data blocks (K, M, G, T suffixes).",
+			"The size is rounded up to whole data blocks (K, M, G, T suffixes).\n"
+			"--logical-block-size 4096 makes the disk advertise 4 KiB sectors: no\n"
+			"write smaller than 4 KiB reaches it, so none copies a shared block after\n"
+			"a snapshot; only for guests and filesystems that support 4 KiB sectors.\n"
+			"The disk keeps it (clones too) for the life of its data.",
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_disk_create,
 	},
@@ -66,9 +70,11 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 	},
 	[CLONE] = {
 		.verb = "clone",
-		.usage = "<pool> <snapshot> <new disk name>",
+		.usage = "<pool> <snapshot> <new disk name> [--size <size>]",
 		.help = "Create a new disk from a snapshot, at once, sharing its blocks; the\n"
-			"snapshot is an id, a name, or <disk>/<name>.",
+			"snapshot is an id, a name, or <disk>/<name>.  --size makes the disk\n"
+			"larger than the snapshot (rounded up to whole data blocks); past the\n"
+			"snapshot's size it reads zeroes.  It may not be smaller.",
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_clone,
 	},
@@ -121,10 +127,12 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	static const struct option options[] = {
 		{ "size", required_argument, NULL, 's' },
 		{ "id", required_argument, NULL, 'i' },
+		{ "logical-block-size", required_argument, NULL, 'l' },
 		{ 0 }
 	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_CREATE];
 	uint64_t bytes = 0, id = 0, block, sectors;
+	unsigned int logical_block_size = 512;
 	bool chosen_id;
 	struct pool_config_file cfg;
 	struct record disk;
@@ -135,6 +143,10 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		if (c == 's') {
 			if (parse_size(optarg, &bytes) || !bytes)
 				return snapctl_usage_error(cmd, "size must be a positive size such as 10G, not '%s'",
+							   optarg);
+		} else if (c == 'l') {
+			if (parse_logical_block_size(optarg, &logical_block_size))
+				return snapctl_usage_error(cmd, "logical block size must be 512 or 4096, not '%s'",
 							   optarg);
 		} else if (c == 'i') {
 			id = strtoull(optarg, &end, 10);
@@ -172,6 +184,15 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 				 argv[ind + 1]);
 	if (r)
 		return message_failed("creating the disk", r);
+	if (logical_block_size != 512) {
+		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " logical_block_size=%u", id,
+			      logical_block_size);
+		if (r) {
+			/* Not half made: a disk with other sectors than asked is removed. */
+			pool_send(cfg.name, NULL, "remove_disk %" PRIu64, id);
+			return message_failed("setting the disk's logical block size", r);
+		}
+	}
 	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
 	r = pool_find_disk(cfg.name, idbuf, &disk);
 	if (!r)
@@ -244,6 +265,7 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 			json_u64(&j, "origin_snapshot", record_u64(d, "origin"));
 			json_bool(&j, "delete_auto_snapshots", record_u64(d, "delete_auto_snapshots"));
 			json_u64(&j, "policy", record_u64(d, "policy"));
+			json_u64(&j, "logical_block_size", record_logical_block_size(d));
 			if (!removed) {
 				char path[300];
 
@@ -395,7 +417,12 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 		record_free(&disk);
 		return message_failed("resizing the disk", r);
 	}
-	snprintf(params, sizeof(params), "/dev/mapper/%s %" PRIu64, cfg.name, record_u64(&disk, "id"));
+	r = disk_table_params(params, sizeof(params), cfg.name, record_u64(&disk, "id"), 0,
+			      record_logical_block_size(&disk));
+	if (r) {
+		record_free(&disk);
+		return fail_with(exit_for_errno(r), "disk resized but its device was not: %s", strerror(-r));
+	}
 	if (sectors < old) {
 		char idbuf[32];
 
@@ -483,16 +510,26 @@ static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
 
 static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 {
+	static const struct option options[] = {
+		{ "size", required_argument, NULL, 's' },
+		{ 0 }
+	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[CLONE];
 	struct pool_config_file cfg;
 	struct record snap, disk;
-	char idbuf[32];
-	uint64_t id;
-	int r;
+	char idbuf[32], a[32], b[32];
+	uint64_t id, bytes = 0, sectors;
+	int c, ind, r;
 
-	r = no_options(cmd, argc, argv);
-	if (r)
-		return r;
+	while ((c = next_option(cmd, argc, argv, "s:", options, &ind)) != -1) {
+		if (c != 's')
+			return EXIT_USAGE;
+		if (parse_size(optarg, &bytes) || !bytes)
+			return snapctl_usage_error(cmd, "size must be a positive size such as 10G, not '%s'",
+						   optarg);
+	}
+	argc -= ind;
+	argv += ind;
 	if (argc != 3)
 		return snapctl_usage_error(cmd, argc < 3 ? "missing the pool, the snapshot or the new disk name" :
 					   "expects exactly three arguments");
@@ -504,9 +541,20 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 	r = snapctl_find_snapshot(cfg.name, argv[1], &snap);
 	if (r)
 		return r;
+	if (disk_sectors_at_least(bytes, pool_block_bytes(cfg.name), record_u64(&snap, "size"),
+				  &sectors)) {
+		if (bytes < record_u64(&snap, "size") << 9)
+			r = snapctl_usage_error(cmd, "--size %s is smaller than the snapshot (%s): a clone is at least as large as its snapshot",
+						human_bytes(bytes, a, sizeof(a)),
+						human_bytes(record_u64(&snap, "size") << 9, b, sizeof(b)));
+		else
+			r = snapctl_usage_error(cmd, "size must be at most 8 EiB");
+		record_free(&snap);
+		return r;
+	}
 	id = next_free_disk_id(cfg.name);
-	r = pool_send(cfg.name, NULL, "clone %" PRIu64 " %" PRIu64 " %s", record_u64(&snap, "id"), id,
-		      argv[2]);
+	r = pool_send(cfg.name, NULL, "clone %" PRIu64 " %" PRIu64 " %s %" PRIu64,
+		      record_u64(&snap, "id"), id, argv[2], sectors);
 	record_free(&snap);
 	if (r == -EEXIST)
 		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' already", cfg.name, argv[2]);
