@@ -16,6 +16,7 @@
  * logical sectors (its partition table and filesystem are laid out for
  * them, so the size must stay the same for the life of the data).
  */
+#include <linux/ctype.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 
@@ -75,7 +76,7 @@ static int parse_optional_args(struct disk_c *dc, unsigned int argc, char **argv
 			}
 			r = parse_logical_block_size(argv[i] + strlen(LOGICAL_BLOCK_SIZE_ARG),
 						     &dc->logical_block_size, error);
-		} else if (i == 0) {
+		} else if (i == 0 && isdigit(argv[i][0])) {
 			r = parse_snapshot_id(argv[i], &dc->binding.snap_id, error);
 		} else {
 			*error = "Unknown feature: the only one is logical_block_size=<512|4096>";
