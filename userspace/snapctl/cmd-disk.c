@@ -517,7 +517,8 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[CLONE];
 	struct pool_config_file cfg;
 	struct record snap, disk;
-	char idbuf[32], a[32], b[32];
+	char idbuf[32], a[32];
+	const char *size_arg = NULL;
 	uint64_t id, bytes = 0, sectors;
 	int c, ind, r;
 
@@ -527,6 +528,7 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 		if (parse_size(optarg, &bytes) || !bytes)
 			return snapctl_usage_error(cmd, "size must be a positive size such as 10G, not '%s'",
 						   optarg);
+		size_arg = optarg;
 	}
 	argc -= ind;
 	argv += ind;
@@ -544,9 +546,9 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (disk_sectors_at_least(bytes, pool_block_bytes(cfg.name), record_u64(&snap, "size"),
 				  &sectors)) {
 		if (bytes < record_u64(&snap, "size") << 9)
-			r = snapctl_usage_error(cmd, "--size %s is smaller than the snapshot (%s): a clone is at least as large as its snapshot",
-						human_bytes(bytes, a, sizeof(a)),
-						human_bytes(record_u64(&snap, "size") << 9, b, sizeof(b)));
+			r = snapctl_usage_error(cmd, "--size %s is smaller than the snapshot's %s (%" PRIu64 " bytes): a clone is at least as large as its snapshot",
+						size_arg, human_bytes(record_u64(&snap, "size") << 9, a, sizeof(a)),
+						record_u64(&snap, "size") << 9);
 		else
 			r = snapctl_usage_error(cmd, "size must be at most 8 EiB");
 		record_free(&snap);

@@ -763,8 +763,9 @@ static int size_too_small(uint64_t size, uint64_t image_bytes)
 {
 	char a[32], b[32];
 
-	return fail_with(EXIT_USAGE, "--size %s is smaller than the export's image (%s): the new disk must hold it",
-			 human_bytes(size, a, sizeof(a)), human_bytes(image_bytes, b, sizeof(b)));
+	return fail_with(EXIT_USAGE, "--size %s (%" PRIu64 " bytes) is smaller than the export's image, %s (%" PRIu64 " bytes): the new disk must hold it",
+			 human_bytes(size, a, sizeof(a)), size, human_bytes(image_bytes, b, sizeof(b)),
+			 image_bytes);
 }
 
 /* snapctl import URL EXPORT --image PATH: into a new file or a device. */

@@ -42,7 +42,7 @@ write_random /dev/mapper/tank-vm1 0 $((1 * MiB)) 2 >/dev/null
 # --- clone ---------------------------------------------------------------------
 expect_exit 2 snapctl clone tank vm1/s1 small --size 8M
 err_has "smaller than the snapshot"
-expect_exit 2 snapctl clone tank vm1/s1 small --size 16383K
+expect_exit 2 snapctl clone tank vm1/s1 small --size 16380K
 err_has "smaller than the snapshot"
 expect_exit 2 snapctl clone tank vm1/s1 small --size 0
 expect_exit 2 snapctl clone tank vm1/s1 small --size lots
