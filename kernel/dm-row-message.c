@@ -649,15 +649,17 @@ static void emit_name(struct msg_ctx *m, const char *name)
 
 static void emit_disk(struct msg_ctx *m, const struct dmrow_disk_info *d)
 {
-	emit(m, "disk id=%llu size=%llu created=%llu first=%llu last=%llu origin=%llu removed=%d delete_auto_snapshots=%d manual=%u auto=%u policy=%u",
+	/* New fields go before the name, which stays last. */
+	emit(m, "disk id=%llu size=%llu created=%llu first=%llu last=%llu origin=%llu removed=%d delete_auto_snapshots=%d manual=%u auto=%u policy=%u logical_block_size=%u",
 	     (unsigned long long)d->id,
 	     (unsigned long long)(d->size_blocks << m->pool->block_shift),
 	     (unsigned long long)d->created, (unsigned long long)d->first_snapshot,
 	     (unsigned long long)d->last_snapshot, (unsigned long long)d->origin_snapshot,
 	     !!(d->flags & DMROW_DISK_REMOVED), !!(d->flags & DMROW_DISK_DELETE_AUTO_SNAPS),
-	     d->nr_manual, d->nr_auto, d->policy_id);
+	     d->nr_manual, d->nr_auto, d->policy_id,
+	     d->flags & DMROW_DISK_LOGICAL_4K ? 4096 : 512);
 	emit_name(m, d->name);
-	emit(m, " logical_block_size=%u\n", d->flags & DMROW_DISK_LOGICAL_4K ? 4096 : 512);
+	emit(m, "\n");
 }
 
 static void emit_snapshot(struct msg_ctx *m, const struct dmrow_snapshot_info *s)

@@ -328,8 +328,9 @@ static void test_logical_block_size(void **state)
 		assert_int_equal(bytes, 42);
 	}
 
-	/* emit_disk appends it after the name; older modules do not print it. */
-	assert_int_equal(record_parse("disk id=7 size=8 name=vm1 logical_block_size=4096", &disk), 0);
+	/* emit_disk prints it before the name; older modules do not print it. */
+	assert_int_equal(record_parse("disk id=7 size=8 policy=0 logical_block_size=4096 name=vm1",
+				      &disk), 0);
 	assert_int_equal(record_logical_block_size(&disk), 4096);
 	assert_string_equal(record_get(&disk, "name"), "vm1");
 	record_free(&disk);
