@@ -3,11 +3,20 @@
  * The "row" target: one disk of a pool, either its live writable head or a
  * read-only view of one of its snapshots.
  *
- *   <pool dev> <disk id> [<snapshot id>]
+ *   <pool dev> <disk id> [<snapshot id>] [logical_block_size=<512|4096>]
  *
  * All the work is the pool's (dm-row-pool.c): map() hands every bio to the
  * pool's worker.
+ *
+ * With 512-byte logical blocks (the default) a guest may write less than a
+ * data block, and such a write to a block a snapshot shares has the rest of
+ * its new block copied from the old one.  logical_block_size=4096 makes the
+ * block layer refuse writes smaller than 4 KiB, so with 4 KiB data blocks
+ * no write after a snapshot ever copies; the guest must support 4 KiB
+ * logical sectors (its partition table and filesystem are laid out for
+ * them, so the size must stay the same for the life of the data).
  */
+#include <linux/ctype.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 
@@ -19,7 +28,10 @@ struct disk_c {
 	struct dm_dev *pool_dev;
 	struct dmrow_pool *pool;
 	struct dmrow_disk_binding binding;
+	unsigned int logical_block_size;	/* 0: the default, 512 */
 };
+
+#define LOGICAL_BLOCK_SIZE_ARG DM_ROW_LOGICAL_BLOCK_SIZE_ARG
 
 static int parse_disk_id(const char *arg, u64 *disk_id, char **error)
 {
@@ -34,6 +46,61 @@ static int parse_snapshot_id(const char *arg, u64 *snapshot_id, char **error)
 {
 	if (kstrtou64(arg, 10, snapshot_id) || !*snapshot_id) {
 		*error = "Invalid snapshot id: need a positive number";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* @value: what follows "logical_block_size=". */
+static int parse_logical_block_size(const char *value, unsigned int *size, char **error)
+{
+	if (kstrtouint(value, 10, size) || (*size != 512 && *size != 4096)) {
+		*error = "Invalid logical_block_size: need 512 or 4096";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* The optional arguments after <disk id>: a snapshot id, then features. */
+static int parse_optional_args(struct disk_c *dc, unsigned int argc, char **argv,
+			       char **error)
+{
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < argc; i++) {
+		if (!strncasecmp(argv[i], LOGICAL_BLOCK_SIZE_ARG, strlen(LOGICAL_BLOCK_SIZE_ARG))) {
+			if (dc->logical_block_size) {
+				*error = "logical_block_size given twice";
+				return -EINVAL;
+			}
+			r = parse_logical_block_size(argv[i] + strlen(LOGICAL_BLOCK_SIZE_ARG),
+						     &dc->logical_block_size, error);
+		} else if (i == 0 && isdigit(argv[i][0])) {
+			r = parse_snapshot_id(argv[i], &dc->binding.snap_id, error);
+		} else {
+			*error = "Unknown feature: the only one is logical_block_size=<512|4096>";
+			r = -EINVAL;
+		}
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* 4 KiB logical blocks need a data block at least as large, and a whole length. */
+static int check_logical_block_size(struct dm_target *ti, struct disk_c *dc)
+{
+	unsigned int size = dc->logical_block_size;
+
+	if (!size)
+		return 0;
+	if (size > (dc->pool->cfg.block_sectors << SECTOR_SHIFT)) {
+		ti->error = "logical_block_size is larger than the pool's data block size";
+		return -EINVAL;
+	}
+	if (!IS_ALIGNED(ti->len, size >> SECTOR_SHIFT)) {
+		ti->error = "Target length is not a multiple of logical_block_size";
 		return -EINVAL;
 	}
 	return 0;
@@ -78,8 +145,8 @@ static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	struct disk_c *dc;
 	int r;
 
-	if (argc < 2 || argc > 3) {
-		ti->error = "Invalid argument count: need <pool dev> <disk id> [<snapshot id>]";
+	if (argc < 2 || argc > 4) {
+		ti->error = "Invalid argument count: need <pool dev> <disk id> [<snapshot id>] [logical_block_size=<512|4096>]";
 		return -EINVAL;
 	}
 
@@ -91,11 +158,9 @@ static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	r = parse_disk_id(argv[1], &dc->binding.disk_id, &ti->error);
 	if (r)
 		goto out_free_dc;
-	if (argc == 3) {
-		r = parse_snapshot_id(argv[2], &dc->binding.snap_id, &ti->error);
-		if (r)
-			goto out_free_dc;
-	}
+	r = parse_optional_args(dc, argc - 2, argv + 2, &ti->error);
+	if (r)
+		goto out_free_dc;
 
 	r = dm_get_device(ti, argv[0], DMROW_OPEN_READ_WRITE, &dc->pool_dev);
 	if (r) {
@@ -109,6 +174,8 @@ static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		goto out_put_dev;
 	}
 	r = check_image(ti, dc);
+	if (!r)
+		r = check_logical_block_size(ti, dc);
 	if (r)
 		goto out_put_pool;
 
@@ -178,8 +245,9 @@ static void disk_resume(struct dm_target *ti)
 }
 
 /*
- * Status: <disk id> <snapshot id or -> <pool mode>
- * Table:  <pool dev> <disk id> [<snapshot id>]
+ * Status: <disk id> <snapshot id or -> <pool mode> <new block writes>
+ *         <partial block copies> <partial block zero fills>
+ * Table:  <pool dev> <disk id> [<snapshot id>] [logical_block_size=<n>]
  */
 static void disk_status(struct dm_target *ti, status_type_t type, unsigned int status_flags,
 			char *result, unsigned int maxlen)
@@ -196,12 +264,18 @@ static void disk_status(struct dm_target *ti, status_type_t type, unsigned int s
 		else
 			DMEMIT("-");
 		DMEMIT(" %s", dmrow_pool_mode_name(dmrow_pool_mode(dc->pool)));
+		DMEMIT(" %llu %llu %llu",
+		       (unsigned long long)atomic64_read(&dc->binding.new_block_writes),
+		       (unsigned long long)atomic64_read(&dc->binding.partial_copies),
+		       (unsigned long long)atomic64_read(&dc->binding.partial_zero_fills));
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %llu", format_dev_t(buf, dc->pool_dev->bdev->bd_dev),
 		       (unsigned long long)dc->binding.disk_id);
 		if (dc->binding.snap_id)
 			DMEMIT(" %llu", (unsigned long long)dc->binding.snap_id);
+		if (dc->logical_block_size)
+			DMEMIT(" " LOGICAL_BLOCK_SIZE_ARG "%u", dc->logical_block_size);
 		break;
 	default:
 		break;
@@ -230,6 +304,11 @@ static void disk_io_hints(struct dm_target *ti, struct queue_limits *limits)
 
 	limits->io_min = block_bytes;
 	limits->io_opt = block_bytes;
+	if (dc->logical_block_size) {
+		limits->logical_block_size = dc->logical_block_size;
+		limits->physical_block_size = max(limits->physical_block_size,
+						  dc->logical_block_size);
+	}
 	if (!dc->binding.snap_id) {
 		limits->discard_granularity = block_bytes;
 		limits->max_hw_discard_sectors = dc->pool->cfg.block_sectors * 1024;

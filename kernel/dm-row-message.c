@@ -231,7 +231,7 @@ static int msg_set_disk(struct msg_ctx *m)
 {
 	const char *name = NULL, *v;
 	struct dmrow_disk_info info;
-	int del = -1, policy = -1;
+	int del = -1, policy = -1, logical_4k = -1;
 	unsigned int i;
 	u32 n;
 	u64 id;
@@ -256,8 +256,15 @@ static int msg_set_disk(struct msg_ctx *m)
 				return -EINVAL;
 			}
 			policy = n;
+		} else if ((v = value_of(m->argv[i], "logical_block_size"))) {
+			if (parse_u32(m, v, &n, "logical_block_size is 512 or 4096") ||
+			    (n != 512 && n != 4096)) {
+				m->why = "logical_block_size is 512 or 4096";
+				return -EINVAL;
+			}
+			logical_4k = n == 4096;
 		} else {
-			m->why = "unknown disk attribute (name=, delete_auto_snapshots=, policy=)";
+			m->why = "unknown disk attribute (name=, delete_auto_snapshots=, policy=, logical_block_size=)";
 			return -EINVAL;
 		}
 	}
@@ -265,7 +272,11 @@ static int msg_set_disk(struct msg_ctx *m)
 	if (!r && name)
 		r = dmrow_md_set_disk_name(m->pool->md, id, name);
 	if (!r && del >= 0)
-		r = dmrow_md_set_disk_flags(m->pool->md, id, del ? DMROW_DISK_DELETE_AUTO_SNAPS : 0);
+		r = dmrow_md_set_disk_flags(m->pool->md, id, del ? DMROW_DISK_DELETE_AUTO_SNAPS : 0,
+					    DMROW_DISK_DELETE_AUTO_SNAPS);
+	if (!r && logical_4k >= 0)
+		r = dmrow_md_set_disk_flags(m->pool->md, id, logical_4k ? DMROW_DISK_LOGICAL_4K : 0,
+					    DMROW_DISK_LOGICAL_4K);
 	if (!r && policy >= 0)
 		r = dmrow_md_set_disk_policy(m->pool->md, id, policy);
 	if (r == -EEXIST)
@@ -522,6 +533,7 @@ static int msg_merge(struct msg_ctx *m)
 
 static int msg_rollback(struct msg_ctx *m)
 {
+	bool keep_size = false;
 	u64 disk, snap;
 	int r;
 
@@ -530,11 +542,19 @@ static int msg_rollback(struct msg_ctx *m)
 		r = parse_u64(m, m->argv[2], &snap, "snapshot id must be a number");
 	if (r)
 		return r;
+	if (m->argc > 3) {
+		if (!strcmp(m->argv[3], "keep_size")) {
+			keep_size = true;
+		} else if (strcmp(m->argv[3], "snapshot_size")) {
+			m->why = "the size is keep_size or snapshot_size";
+			return -EINVAL;
+		}
+	}
 	if (dmrow_pool_disk_active(m->pool, disk, 0, false)) {
 		m->why = "rollback needs the disk's device suspended or removed";
 		return -EBUSY;
 	}
-	r = dmrow_md_rollback(m->pool->md, disk, snap);
+	r = dmrow_md_rollback(m->pool->md, disk, snap, keep_size);
 	if (r == -EINVAL)
 		m->why = "the snapshot belongs to another disk";
 	return r;
@@ -542,17 +562,22 @@ static int msg_rollback(struct msg_ctx *m)
 
 static int msg_clone(struct msg_ctx *m)
 {
-	u64 snap, disk;
+	u64 snap, disk, size_blocks = 0;
 	int r;
 
 	r = parse_u64(m, m->argv[1], &snap, "snapshot id must be a number");
 	if (!r)
 		r = parse_u64(m, m->argv[2], &disk, "disk id must be a number");
+	if (!r && m->argc > 4)
+		r = parse_size(m, m->argv[4], &size_blocks);
 	if (r)
 		return r;
 	r = dmrow_md_clone(m->pool->md, snap, disk, m->argc > 3 ? m->argv[3] : "",
-			   now_seconds());
-	if (r == -EEXIST)
+			   size_blocks, now_seconds());
+	if (r == -ERANGE) {
+		m->why = "a clone cannot be smaller than its snapshot";
+		r = -EINVAL;
+	} else if (r == -EEXIST)
 		m->why = "a disk with this id or name exists";
 	else if (r == -EINVAL)
 		m->why = "disk id above 16777215 or invalid name";
@@ -624,13 +649,15 @@ static void emit_name(struct msg_ctx *m, const char *name)
 
 static void emit_disk(struct msg_ctx *m, const struct dmrow_disk_info *d)
 {
-	emit(m, "disk id=%llu size=%llu created=%llu first=%llu last=%llu origin=%llu removed=%d delete_auto_snapshots=%d manual=%u auto=%u policy=%u",
+	/* New fields go before the name, which stays last. */
+	emit(m, "disk id=%llu size=%llu created=%llu first=%llu last=%llu origin=%llu removed=%d delete_auto_snapshots=%d manual=%u auto=%u policy=%u logical_block_size=%u",
 	     (unsigned long long)d->id,
 	     (unsigned long long)(d->size_blocks << m->pool->block_shift),
 	     (unsigned long long)d->created, (unsigned long long)d->first_snapshot,
 	     (unsigned long long)d->last_snapshot, (unsigned long long)d->origin_snapshot,
 	     !!(d->flags & DMROW_DISK_REMOVED), !!(d->flags & DMROW_DISK_DELETE_AUTO_SNAPS),
-	     d->nr_manual, d->nr_auto, d->policy_id);
+	     d->nr_manual, d->nr_auto, d->policy_id,
+	     d->flags & DMROW_DISK_LOGICAL_4K ? 4096 : 512);
 	emit_name(m, d->name);
 	emit(m, "\n");
 }
@@ -922,12 +949,12 @@ static const struct msg_handler handlers[] = {
 	{ "create_disk",	2, 3, true,  false, false, msg_create_disk },
 	{ "remove_disk",	1, 1, true,  true,  true,  msg_remove_disk },
 	{ "resize_disk",	2, 2, true,  false, true,  msg_resize_disk },
-	{ "set_disk",		2, 4, true,  false, false, msg_set_disk },
+	{ "set_disk",		2, 5, true,  false, false, msg_set_disk },
 	{ "snapshot",		1, 7, true,  false, false, msg_snapshot },
 	{ "delete_snapshot",	1, 1, true,  true,  true,  msg_delete_snapshot },
 	{ "merge",		2, 2, true,  true,  true,  msg_merge },
-	{ "rollback",		2, 2, true,  false, true,  msg_rollback },
-	{ "clone",		2, 3, true,  false, false, msg_clone },
+	{ "rollback",		2, 3, true,  false, true,  msg_rollback },
+	{ "clone",		2, 4, true,  false, false, msg_clone },
 	{ "set_snapshot",	2, 3, true,  false, false, msg_set_snapshot },
 	{ "set_quota",		2, 2, true,  false, false, msg_set_quota },
 	{ "info",		1, 2, false, true,  false, msg_info },

@@ -1259,8 +1259,11 @@ int dmrow_md_next_disk(struct dmrow_metadata *md, u64 from, struct dmrow_disk_in
 	return r;
 }
 
+/* The flags set_disk may change; the others belong to the chain operations. */
+#define DISK_SETTABLE_FLAGS (DMROW_DISK_DELETE_AUTO_SNAPS | DMROW_DISK_LOGICAL_4K)
+
 static int set_disk_field(struct dmrow_metadata *md, u64 id, const char *name,
-			  const u32 *flags, const u32 *policy_id)
+			  const u32 *flags, u32 flags_mask, const u32 *policy_id)
 {
 	struct disk_state *ds;
 	bool taken;
@@ -1268,7 +1271,7 @@ static int set_disk_field(struct dmrow_metadata *md, u64 id, const char *name,
 
 	if (name && !name_valid(name))
 		return -EINVAL;
-	if (flags && (*flags & ~DMROW_DISK_DELETE_AUTO_SNAPS))
+	if (flags && ((flags_mask & ~DISK_SETTABLE_FLAGS) || (*flags & ~flags_mask)))
 		return -EINVAL;
 	down_write(&md->lock);
 	r = __check_writable(md);
@@ -1284,8 +1287,7 @@ static int set_disk_field(struct dmrow_metadata *md, u64 id, const char *name,
 		}
 	}
 	if (!r && flags)
-		ds->rec.flags = cpu_to_le32((le32_to_cpu(ds->rec.flags) & DMROW_DISK_REMOVED) |
-					    *flags);
+		ds->rec.flags = cpu_to_le32((le32_to_cpu(ds->rec.flags) & ~flags_mask) | *flags);
 	if (!r && policy_id)
 		ds->rec.policy_id = cpu_to_le32(*policy_id);
 	if (!r)
@@ -1296,17 +1298,17 @@ static int set_disk_field(struct dmrow_metadata *md, u64 id, const char *name,
 
 int dmrow_md_set_disk_name(struct dmrow_metadata *md, u64 id, const char *name)
 {
-	return set_disk_field(md, id, name, NULL, NULL);
+	return set_disk_field(md, id, name, NULL, 0, NULL);
 }
 
-int dmrow_md_set_disk_flags(struct dmrow_metadata *md, u64 id, u32 flags)
+int dmrow_md_set_disk_flags(struct dmrow_metadata *md, u64 id, u32 flags, u32 mask)
 {
-	return set_disk_field(md, id, NULL, &flags, NULL);
+	return set_disk_field(md, id, NULL, &flags, mask, NULL);
 }
 
 int dmrow_md_set_disk_policy(struct dmrow_metadata *md, u64 id, u32 policy_id)
 {
-	return set_disk_field(md, id, NULL, NULL, &policy_id);
+	return set_disk_field(md, id, NULL, NULL, 0, &policy_id);
 }
 
 /*----------------------------------------------------------------
@@ -2084,7 +2086,7 @@ out:
 	return r;
 }
 
-int dmrow_md_rollback(struct dmrow_metadata *md, u64 disk_id, u64 snap_id)
+int dmrow_md_rollback(struct dmrow_metadata *md, u64 disk_id, u64 snap_id, bool keep_size)
 {
 	struct row_disk_snapshot rec;
 	struct disk_state *ds;
@@ -2113,7 +2115,12 @@ int dmrow_md_rollback(struct dmrow_metadata *md, u64 disk_id, u64 snap_id)
 	if (r)
 		goto out;
 	ds->rec.root = rec.root;
-	ds->rec.size_blocks = rec.size_blocks;
+	/*
+	 * The snapshot maps nothing past its own size (shrinking discards
+	 * it), so a disk that keeps a larger size reads zeroes there.
+	 */
+	if (!keep_size || le64_to_cpu(rec.size_blocks) > le64_to_cpu(ds->rec.size_blocks))
+		ds->rec.size_blocks = rec.size_blocks;
 	/* Every mapping of the snapshot is older than the current time. */
 	ds->rec.snapshotted_time = md->sb.time;
 	__disk_changed(md, ds);
@@ -2123,10 +2130,11 @@ out:
 }
 
 int dmrow_md_clone(struct dmrow_metadata *md, u64 snap_id, u64 new_disk_id,
-		   const char *name, u64 now)
+		   const char *name, u64 size_blocks, u64 now)
 {
 	struct row_disk_snapshot rec;
-	struct disk_state *ds;
+	struct disk_state *ds, *origin;
+	u32 logical_4k;
 	bool taken;
 	int r;
 
@@ -2143,6 +2151,17 @@ int dmrow_md_clone(struct dmrow_metadata *md, u64 snap_id, u64 new_disk_id,
 		r = -EEXIST;
 	if (r != -ENODATA)
 		goto out;
+	if (!size_blocks)
+		size_blocks = le64_to_cpu(rec.size_blocks);
+	if (size_blocks < le64_to_cpu(rec.size_blocks)) {
+		r = -ERANGE;
+		goto out;
+	}
+	/* The clone's data is laid out for its origin's logical block size. */
+	r = __get_disk(md, le64_to_cpu(rec.disk_id), &origin);
+	if (r)
+		goto out;
+	logical_4k = le32_to_cpu(origin->rec.flags) & DMROW_DISK_LOGICAL_4K;
 	r = __disk_name_taken(md, name, &taken);
 	if (!r && taken)
 		r = -EEXIST;
@@ -2158,7 +2177,8 @@ int dmrow_md_clone(struct dmrow_metadata *md, u64 snap_id, u64 new_disk_id,
 	}
 	ds->rec.id = cpu_to_le64(new_disk_id);
 	ds->rec.root = rec.root;
-	ds->rec.size_blocks = rec.size_blocks;
+	ds->rec.size_blocks = cpu_to_le64(size_blocks);
+	ds->rec.flags = cpu_to_le32(logical_4k);
 	ds->rec.created = cpu_to_le64(now);
 	ds->rec.origin_snapshot = rec.id;
 	ds->rec.snapshotted_time = md->sb.time;

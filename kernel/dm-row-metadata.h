@@ -168,7 +168,8 @@ int dmrow_md_get_disk(struct dmrow_metadata *md, u64 id, struct dmrow_disk_info 
 /* The disk with the smallest id >= @from: -ENODATA past the last. */
 int dmrow_md_next_disk(struct dmrow_metadata *md, u64 from, struct dmrow_disk_info *info);
 int dmrow_md_set_disk_name(struct dmrow_metadata *md, u64 id, const char *name);
-int dmrow_md_set_disk_flags(struct dmrow_metadata *md, u64 id, u32 flags);
+/* Set the flags in @mask (DELETE_AUTO_SNAPS, LOGICAL_4K) to those of @flags. */
+int dmrow_md_set_disk_flags(struct dmrow_metadata *md, u64 id, u32 flags, u32 mask);
 int dmrow_md_set_disk_policy(struct dmrow_metadata *md, u64 id, u32 policy_id);
 
 /* The I/O path. */
@@ -296,11 +297,19 @@ int dmrow_md_create_snapshots(struct dmrow_metadata *md, unsigned int nr,
 int dmrow_md_delete_snapshot(struct dmrow_metadata *md, u64 snap_id);
 /* Collapse the consecutive snapshots @first..@last into @last. */
 int dmrow_md_merge_snapshots(struct dmrow_metadata *md, u64 first, u64 last);
-/* Make the disk's content the snapshot's; later snapshots are kept. */
-int dmrow_md_rollback(struct dmrow_metadata *md, u64 disk_id, u64 snap_id);
-/* A new disk sharing the snapshot's blocks. */
+/*
+ * Make the disk's content the snapshot's; later snapshots are kept.  The
+ * disk takes the snapshot's size, or with @keep_size keeps its own when
+ * that is larger (what lies past the snapshot's size then reads as zeroes).
+ */
+int dmrow_md_rollback(struct dmrow_metadata *md, u64 disk_id, u64 snap_id, bool keep_size);
+/*
+ * A new disk sharing the snapshot's blocks, @size_blocks long (0: the
+ * snapshot's size; smaller than the snapshot's: -ERANGE).  It inherits its
+ * origin disk's logical block size.
+ */
 int dmrow_md_clone(struct dmrow_metadata *md, u64 snap_id, u64 new_disk_id,
-		   const char *name, u64 now);
+		   const char *name, u64 size_blocks, u64 now);
 int dmrow_md_get_snapshot(struct dmrow_metadata *md, u64 snap_id,
 			  struct dmrow_snapshot_info *info);
 /* The snapshot with the smallest id >= @from: -ENODATA past the last. */

@@ -1004,10 +1004,13 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 	}
 	ctx->flags |= CTX_NEW_BLOCK;
 	ctx->new_block = new_block;
-	if (covers_block(pool, bio))
+	atomic64_inc(&db->new_block_writes);
+	if (covers_block(pool, bio)) {
 		issue(pool, bio, new_block);
-	else
-		prepare_partial_block(pool, bio, old_block, new_block);
+		return;
+	}
+	atomic64_inc(old_block == DMROW_UNMAPPED ? &db->partial_zero_fills : &db->partial_copies);
+	prepare_partial_block(pool, bio, old_block, new_block);
 }
 
 /* Worker: a new-block write mapped (@r 0) or not: let it and its waiters go. */
@@ -1382,6 +1385,7 @@ static bool map_redirect(struct dmrow_pool *pool, struct bio *bio)
 	if (bio_sectors(bio) > block_sectors)
 		dm_accept_partial_bio(bio, block_sectors);
 	ctx->flags |= CTX_NEW_BLOCK;
+	atomic64_inc(&ctx->disk->new_block_writes);
 	remap(pool, bio, ctx->new_block);
 	hook(bio);
 	dm_submit_bio_remap(bio, NULL);
@@ -1507,6 +1511,9 @@ static void commit_on_worker(struct dmrow_pool *pool)
 void dmrow_pool_attach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db)
 {
 	atomic_set(&db->inplace_writes, 0);
+	atomic64_set(&db->new_block_writes, 0);
+	atomic64_set(&db->partial_copies, 0);
+	atomic64_set(&db->partial_zero_fills, 0);
 	spin_lock_irq(&pool->lock);
 	/* A table loaded while its disk is being snapshotted starts gated. */
 	db->writes_gated = !db->snap_id && __disk_gated(pool, db->disk_id);

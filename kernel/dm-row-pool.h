@@ -129,6 +129,14 @@ struct dmrow_disk_binding {
 	 */
 	atomic_t inplace_writes;
 	bool writes_gated;
+	/*
+	 * For the status: writes redirected to a fresh block, and those of
+	 * them that did not cover it, so the rest of the block was first
+	 * copied from the old one or (unmapped before) zeroed.
+	 */
+	atomic64_t new_block_writes;
+	atomic64_t partial_copies;
+	atomic64_t partial_zero_fills;
 };
 
 struct dmrow_bio_ctx {

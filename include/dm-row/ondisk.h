@@ -116,6 +116,7 @@ static_assert(sizeof(struct row_disk_btree_node) == 40);
 /* Disk record flags. */
 #define DMROW_DISK_REMOVED		(1U << 0)	/* live head gone, chain kept */
 #define DMROW_DISK_DELETE_AUTO_SNAPS	(1U << 1)	/* on remove, delete auto snapshots */
+#define DMROW_DISK_LOGICAL_4K		(1U << 2)	/* its devices use 4 KiB logical blocks */
 
 /* A disk: its live head and the ends of its snapshot chain. */
 struct row_disk_disk {

@@ -400,10 +400,10 @@ static void modify(struct dmrow_metadata *md, const struct seen *seen, unsigned 
 							    d->last_snapshot));
 	}
 	if (s) {
-		MODIFY(md, dmrow_md_clone(md, s->id, new_disk + 1, "fuzz-clone", 8));
+		MODIFY(md, dmrow_md_clone(md, s->id, new_disk + 1, "fuzz-clone", 0, 8));
 		MODIFY(md, write_blocks(md, new_disk + 1, 3, 3, 5));
 		MODIFY(md, dmrow_md_set_snapshot_name(md, s->id, "fuzz-snap"));
-		MODIFY(md, dmrow_md_rollback(md, s->disk_id, s->id));
+		MODIFY(md, dmrow_md_rollback(md, s->disk_id, s->id, false));
 		MODIFY(md, dmrow_md_delete_snapshot(md, s->id));
 	}
 	if (d)

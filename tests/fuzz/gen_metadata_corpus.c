@@ -180,8 +180,8 @@ static void sc_clone(void)
 	disk(1, 1024, "golden");
 	write_range(1, 0, 120, 3);
 	s = snapshot(1, "base", 0);
-	ok(dmrow_md_clone(md, s, 2, "clone-a", 1700000100));
-	ok(dmrow_md_clone(md, s, 3, "clone-b", 1700000100));
+	ok(dmrow_md_clone(md, s, 2, "clone-a", 0, 1700000100));
+	ok(dmrow_md_clone(md, s, 3, "clone-b", 0, 1700000100));
 	commit();
 	write_range(2, 0, 10, 1);
 	write_range(3, 200, 5, 1);
@@ -210,7 +210,7 @@ static void sc_auto_quota(void)
 	ok(dmrow_md_set_quota(md, 3, 2));
 	disk(4, 128, "auto");
 	ok(dmrow_md_set_disk_policy(md, 4, 9));
-	ok(dmrow_md_set_disk_flags(md, 4, DMROW_DISK_DELETE_AUTO_SNAPS));
+	ok(dmrow_md_set_disk_flags(md, 4, DMROW_DISK_DELETE_AUTO_SNAPS, DMROW_DISK_DELETE_AUTO_SNAPS));
 	for (i = 0; i < 5; i++) {
 		write_range(4, i, 6, 3);
 		snapshot(4, "", DMROW_SNAP_AUTO);
@@ -232,7 +232,7 @@ static void sc_rollback(void)
 	s2 = snapshot(1, "after", 0);
 	commit();
 	write_range(1, 100, 10, 1);
-	ok(dmrow_md_rollback(md, 1, s1));
+	ok(dmrow_md_rollback(md, 1, s1, false));
 	write_range(1, 7, 2, 1);
 	(void)s2;
 }

@@ -713,11 +713,11 @@ static void op_rollback(void)
 		return;
 	live = find_live(snap->disk);
 	if (!live || live->removed) {
-		check(dmrow_md_rollback(md, snap->disk, snap->snap) == -ENODATA,
+		check(dmrow_md_rollback(md, snap->disk, snap->snap, false) == -ENODATA,
 		      "rollback of a removed disk");
 		return;
 	}
-	r = dmrow_md_rollback(md, snap->disk, snap->snap);
+	r = dmrow_md_rollback(md, snap->disk, snap->snap, false);
 	if (r == -ENOSPC) {
 		abort_transaction();
 		return;
@@ -739,7 +739,7 @@ static void op_clone(void)
 	if (disks >= MAX_DISKS || nr_images() >= MAX_IMAGES - 4)
 		return;
 	snprintf(name, sizeof(name), "clone-%llu", (unsigned long long)model.next_disk_id);
-	r = dmrow_md_clone(md, snap->snap, model.next_disk_id, name, op_index);
+	r = dmrow_md_clone(md, snap->snap, model.next_disk_id, name, 0, op_index);
 	if (r == -ENOSPC) {
 		abort_transaction();
 		return;

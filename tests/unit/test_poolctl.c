@@ -271,6 +271,93 @@ static void test_device_names(void **state)
 	record_free(&disk);
 }
 
+/*----------------------------------------------------------------
+ * Sizes of clones and imports, logical block sizes, disk tables
+ *--------------------------------------------------------------*/
+
+static void test_disk_sectors_at_least(void **state)
+{
+	uint64_t sectors = 42;
+
+	(void)state;
+	/* No size given: the image's. */
+	assert_int_equal(disk_sectors_at_least(0, 4096, 2048, &sectors), 0);
+	assert_int_equal(sectors, 2048);
+	/* Larger, rounded up to whole data blocks. */
+	assert_int_equal(disk_sectors_at_least(2 << 20, 4096, 2048, &sectors), 0);
+	assert_int_equal(sectors, 4096);
+	assert_int_equal(disk_sectors_at_least((1 << 20) + 1, 65536, 2048, &sectors), 0);
+	assert_int_equal(sectors, 2048 + 128);
+	/* The same size is fine; rounding up may reach the image's. */
+	assert_int_equal(disk_sectors_at_least(1 << 20, 4096, 2048, &sectors), 0);
+	assert_int_equal(sectors, 2048);
+	assert_int_equal(disk_sectors_at_least((1 << 20) - 100, 4096, 2048, &sectors), 0);
+	assert_int_equal(sectors, 2048);
+	/* Smaller than the image, or more than a block device can hold. */
+	sectors = 42;
+	assert_int_equal(disk_sectors_at_least((1 << 20) - 4096, 4096, 2048, &sectors), -ERANGE);
+	assert_int_equal(disk_sectors_at_least(1, 4096, 2048, &sectors), -ERANGE);
+	assert_int_equal(disk_sectors_at_least(UINT64_MAX, 4096, 2048, &sectors), -ERANGE);
+	assert_int_equal(disk_sectors_at_least(1ULL << 63, 4096, 2048, &sectors), -ERANGE);
+	assert_int_equal(sectors, 42);	/* untouched */
+	assert_int_equal(disk_sectors_at_least((1ULL << 63) - 4096, 4096, 2048, &sectors), 0);
+	assert_int_equal(sectors, ((1ULL << 63) - 4096) >> 9);
+}
+
+static void test_logical_block_size(void **state)
+{
+	static const char *const bad[] = {
+		"", "0", "1024", "2048", "8192", "8K", "4097", "-4096", "4096 ", "4KX", "1M",
+	};
+	unsigned int bytes, i;
+	struct record disk;
+
+	(void)state;
+	assert_int_equal(parse_logical_block_size("512", &bytes), 0);
+	assert_int_equal(bytes, 512);
+	assert_int_equal(parse_logical_block_size("4096", &bytes), 0);
+	assert_int_equal(bytes, 4096);
+	assert_int_equal(parse_logical_block_size("4K", &bytes), 0);
+	assert_int_equal(bytes, 4096);
+	assert_int_equal(parse_logical_block_size("4KiB", &bytes), 0);
+	assert_int_equal(bytes, 4096);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		bytes = 42;
+		if (parse_logical_block_size(bad[i], &bytes) != -EINVAL)
+			fail_msg("'%s' was accepted as %u", bad[i], bytes);
+		assert_int_equal(bytes, 42);
+	}
+
+	/* emit_disk prints it before the name; older modules do not print it. */
+	assert_int_equal(record_parse("disk id=7 size=8 policy=0 logical_block_size=4096 name=vm1",
+				      &disk), 0);
+	assert_int_equal(record_logical_block_size(&disk), 4096);
+	assert_string_equal(record_get(&disk, "name"), "vm1");
+	record_free(&disk);
+	assert_int_equal(record_parse(disk_line, &disk), 0);
+	assert_int_equal(record_logical_block_size(&disk), 512);
+	record_free(&disk);
+}
+
+static void test_disk_table_params(void **state)
+{
+	char buf[128], tiny[24];
+
+	(void)state;
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 0, 512), 0);
+	assert_string_equal(buf, "/dev/mapper/tank 7");
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 12, 512), 0);
+	assert_string_equal(buf, "/dev/mapper/tank 7 12");
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 0, 4096), 0);
+	assert_string_equal(buf, "/dev/mapper/tank 7 logical_block_size=4096");
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 12, 4096), 0);
+	assert_string_equal(buf, "/dev/mapper/tank 7 12 logical_block_size=4096");
+	/* Cut short is an error, never a table naming another disk. */
+	assert_int_equal(disk_table_params(tiny, sizeof(tiny), "tank", 1234567, 0, 512),
+			 -ENAMETOOLONG);
+	assert_int_equal(disk_table_params(tiny, sizeof(tiny), "tank", 7, 0, 4096), -ENAMETOOLONG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -285,6 +372,9 @@ int main(void)
 		cmocka_unit_test(test_record_missing_and_odd_fields),
 		cmocka_unit_test(test_record_too_many_fields),
 		cmocka_unit_test(test_device_names),
+		cmocka_unit_test(test_disk_sectors_at_least),
+		cmocka_unit_test(test_logical_block_size),
+		cmocka_unit_test(test_disk_table_params),
 	};
 
 	return cmocka_run_group_tests_name("poolctl", tests, NULL, NULL);

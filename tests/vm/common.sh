@@ -276,8 +276,10 @@ snapshot() {
 }
 
 # kernel_log_has REGEX: the guest kernel log contains a matching line.
+# (grep reads it all: with -q it would stop at the first match, and under
+# pipefail a long log would then fail through dmesg's SIGPIPE.)
 kernel_log_has() {
-	dmesg | grep -Eq "$1"
+	dmesg | grep -E "$1" >/dev/null
 }
 
 # pool_status_field POOL N: the N-th word (from 1) of the pool's status after

@@ -387,3 +387,50 @@ int parse_size(const char *s, uint64_t *bytes)
 	*bytes = (uint64_t)value << shift;
 	return 0;
 }
+
+int disk_sectors_at_least(uint64_t bytes, uint64_t block_bytes, uint64_t image_sectors,
+			  uint64_t *sectors)
+{
+	uint64_t blocks;
+
+	if (!bytes) {
+		*sectors = image_sectors;
+		return 0;
+	}
+	blocks = bytes / block_bytes + !!(bytes % block_bytes);	/* no wrap near 2^64 */
+	if (blocks > ((uint64_t)INT64_MAX >> 9) / (block_bytes >> 9))	/* what a block device can be */
+		return -ERANGE;
+	if (blocks * (block_bytes >> 9) < image_sectors)
+		return -ERANGE;
+	*sectors = blocks * (block_bytes >> 9);
+	return 0;
+}
+
+int parse_logical_block_size(const char *s, unsigned int *bytes)
+{
+	uint64_t value;
+
+	if (parse_size(s, &value) || (value != 512 && value != 4096))
+		return -EINVAL;
+	*bytes = (unsigned int)value;
+	return 0;
+}
+
+unsigned int record_logical_block_size(const struct record *disk)
+{
+	return record_u64(disk, "logical_block_size") == 4096 ? 4096 : 512;
+}
+
+int disk_table_params(char *buf, size_t len, const char *pool, uint64_t disk_id,
+		      uint64_t snap_id, unsigned int logical_block_size)
+{
+	char snap[32] = "", feature[48] = "";
+	int n;
+
+	if (snap_id)
+		snprintf(snap, sizeof(snap), " %" PRIu64, snap_id);
+	if (logical_block_size != 512)
+		snprintf(feature, sizeof(feature), " logical_block_size=%u", logical_block_size);
+	n = snprintf(buf, len, "/dev/mapper/%s %" PRIu64 "%s%s", pool, disk_id, snap, feature);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}

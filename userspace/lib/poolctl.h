@@ -8,6 +8,7 @@
 #define SNAPCTL_POOLCTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define RECORD_MAX_FIELDS 32
@@ -77,5 +78,26 @@ void device_uuid(const char *pool_uuid, const char *what, uint64_t id, char *buf
  * does not fit in 64 bits.
  */
 int parse_size(const char *s, uint64_t *bytes);
+
+/*
+ * The size in sectors of a disk made from an image of @image_sectors (a
+ * clone of a snapshot, an import): @bytes rounded up to whole data blocks
+ * of @block_bytes, or the image's size when @bytes is 0.  -ERANGE if that
+ * is smaller than the image or larger than a block device can be.
+ */
+int disk_sectors_at_least(uint64_t bytes, uint64_t block_bytes, uint64_t image_sectors,
+			  uint64_t *sectors);
+
+/* "512", "4096" or "4K" (bytes): the logical block sizes a disk may have. */
+int parse_logical_block_size(const char *s, unsigned int *bytes);
+/* A disk's logical block size from its record; 512 when it does not say. */
+unsigned int record_logical_block_size(const struct record *disk);
+/*
+ * The "row" target parameters of a disk's device (@snap_id 0) or of a view
+ * of one of its snapshots, on /dev/mapper/@pool; 4 KiB logical blocks add
+ * the table feature.  -ENAMETOOLONG if @len is too short.
+ */
+int disk_table_params(char *buf, size_t len, const char *pool, uint64_t disk_id,
+		      uint64_t snap_id, unsigned int logical_block_size);
 
 #endif

@@ -29,6 +29,7 @@
 #include "exportlog.h"
 #include "json.h"
 #include "repo.h"
+#include "table.h"
 #include "tagging.h"
 #include "transfer.h"
 
@@ -103,10 +104,10 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 	},
 	[IMPORT] = {
 		.verb = "import",
-		.usage = "<url> <export> <pool> <new disk> [--resume] [--key-file <file>] [--jobs <n>]\n"
-			 "          [--json]\n"
-			 "   or: snapctl import <url> <export> --image <new file or device> [--key-file <file>]\n"
-			 "          [--jobs <n>] [--json]",
+		.usage = "<url> <export> <pool> <new disk> [--size <size>] [--resume] [--key-file <file>]\n"
+			 "          [--jobs <n>] [--json]\n"
+			 "   or: snapctl import <url> <export> --image <new file or device> [--size <size>]\n"
+			 "          [--key-file <file>] [--jobs <n>] [--json]",
 		.help = "Restore an export into a new disk of a pool, verifying every chunk.\n"
 			"The disk is built as <new disk>.importing and renamed when complete; on\n"
 			"failure it is removed.  An import that was killed leaves that disk:\n"
@@ -114,7 +115,9 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"export may have been restored into it: every slot is checked).  With\n"
 			"--resume a failure keeps the disk for the next --resume.\n"
 			"--image restores into a raw image file (made, never overwritten) or\n"
-			"a block device at least as large as the image, outside any pool.",
+			"a block device at least as large as the image, outside any pool.\n"
+			"--size makes the new disk or image file larger than the export's image\n"
+			"(the rest reads zeroes); it may not be smaller.",
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_import,
 	},
@@ -129,6 +132,7 @@ struct export_options {
 	const char *name;
 	const char *key_file;
 	uint64_t chunk_size;
+	uint64_t size;			/* import: of the new disk or file, 0: the image's */
 	unsigned int jobs;
 	bool force;
 	bool wait;
@@ -148,13 +152,14 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 		{ "wait", no_argument, NULL, 'w' },
 		{ "image", required_argument, NULL, 'i' },
 		{ "resume", no_argument, NULL, 'r' },
+		{ "size", required_argument, NULL, 's' },
 		{ 0 }
 	};
 	const char *allowed = cmd == &snapctl_export_cmds[EXPORT] ? "bnkcji" :
 			      cmd == &snapctl_export_cmds[EXPORT_GC] ? "kfw" :
 			      cmd == &snapctl_export_cmds[EXPORT_DELETE] ? "kw" :
 			      cmd == &snapctl_export_cmds[EXPORT_LIST] ? "" :
-			      cmd == &snapctl_export_cmds[IMPORT] ? "kjri" : "kj";
+			      cmd == &snapctl_export_cmds[IMPORT] ? "kjris" : "kj";
 	char *end;
 	int c;
 
@@ -198,6 +203,11 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 			break;
 		case 'r':
 			o->resume = true;
+			break;
+		case 's':
+			if (parse_size(optarg, &o->size) || !o->size)
+				return snapctl_usage_error(cmd, "size must be a positive size such as 10G, not '%s'",
+							   optarg);
 			break;
 		}
 	}
@@ -773,6 +783,15 @@ static int write_import(struct snapctl_ctx *ctx, struct repo *repo, const struct
 	return 0;
 }
 
+static int size_too_small(uint64_t size, uint64_t image_bytes)
+{
+	char a[32], b[32];
+
+	return fail_with(EXIT_USAGE, "--size %s (%" PRIu64 " bytes) is smaller than the export's image, %s (%" PRIu64 " bytes): the new disk must hold it",
+			 human_bytes(size, a, sizeof(a)), size, human_bytes(image_bytes, b, sizeof(b)),
+			 image_bytes);
+}
+
 /* snapctl import URL EXPORT --image PATH: into a new file or a device. */
 static int import_image(struct snapctl_ctx *ctx, const struct export_options *o,
 			const char *url, const char *name)
@@ -788,7 +807,16 @@ static int import_image(struct snapctl_ctx *ctx, const struct export_options *o,
 	code = open_export(&repo, url, name, o->key_file, &m);
 	if (code)
 		goto out;
+	if (o->size && o->size < m.image_bytes) {
+		code = size_too_small(o->size, m.image_bytes);
+		goto out;
+	}
 	if (!stat(o->image, &st) && S_ISBLK(st.st_mode)) {
+		if (o->size) {
+			code = fail_with(EXIT_USAGE, "--size applies to a new image file, not to the device %s",
+					 o->image);
+			goto out;
+		}
 		fd = open(o->image, O_WRONLY | O_CLOEXEC | O_EXCL);
 		if (fd >= 0 && ioctl(fd, BLKGETSIZE64, &bytes))
 			bytes = 0;
@@ -800,7 +828,7 @@ static int import_image(struct snapctl_ctx *ctx, const struct export_options *o,
 	} else {
 		fd = open(o->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		made = fd >= 0;
-		if (made && ftruncate(fd, m.image_bytes)) {
+		if (made && ftruncate(fd, o->size ? o->size : m.image_bytes)) {
 			code = fail_with(exit_for_errno(-errno), "cannot size %s: %s", o->image,
 					 strerror(errno));
 			goto out;
@@ -926,9 +954,14 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (code)
 		goto out;
 
-	/* The new disk: whole pool blocks covering the image; the tail reads zeroes. */
+	/* The new disk: whole pool blocks covering the image (or --size); the tail reads zeroes. */
 	block = pool_block_bytes(cfg.name);
 	sectors = (m.image_bytes + block - 1) / block * block >> 9;
+	if (o.size && disk_sectors_at_least(o.size, block, sectors, &sectors)) {
+		code = o.size < m.image_bytes ? size_too_small(o.size, m.image_bytes) :
+		       fail_with(EXIT_USAGE, "size must be at most 8 EiB");
+		goto out;
+	}
 	snprintf(temp_name, sizeof(temp_name), "%s.importing", argv[ind + 3]);
 	if (!pool_find_disk(cfg.name, temp_name, &disk)) {
 		/* an import that was killed (or failed with --resume) */
@@ -938,7 +971,8 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 					 cfg.name, temp_name);
 			goto out;
 		}
-		if (record_u64(&disk, "size") != sectors) {
+		/* Without --size, any size that holds the image: it may have been given before. */
+		if (o.size ? record_u64(&disk, "size") != sectors : record_u64(&disk, "size") < sectors) {
 			code = fail_with(EXIT_REFUSED, "'%s' has %" PRIu64 " sectors, export '%s' needs %" PRIu64 ": remove that disk and import again",
 					 temp_name, record_u64(&disk, "size"), m.name, sectors);
 			goto out_disk;

@@ -105,10 +105,13 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	},
 	[SNAP_ROLLBACK] = {
 		.noun = "snapshot", .verb = "rollback",
-		.usage = "<pool> <disk> <snapshot> [--yes] [--force]",
+		.usage = "<pool> <disk> <snapshot> [--shrink] [--yes] [--force]",
 		.help = "Make a disk's content a snapshot's.  Data written after the snapshot\n"
 			"is lost (later snapshots are kept): asks for confirmation, or --yes.\n"
-			"A disk in use (mounted, open) is refused unless --force.",
+			"A disk in use (mounted, open) is refused unless --force.\n"
+			"A disk grown since the snapshot keeps its size (past the snapshot's\n"
+			"size it reads zeroes; grow the filesystem again); --shrink gives it\n"
+			"the snapshot's size instead.",
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_rollback,
 	},
@@ -889,12 +892,15 @@ static int cmd_snap_rollback(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct pool_config_file cfg;
 	struct record disk, snap;
 	char dev[256], question[400];
-	bool yes = false, force = false;
+	bool yes = false, force = false, shrink = false;
+	uint64_t new_size;
 	int i, n = 0, r, rr;
 
 	for (i = 0; i < argc; i++) {
 		if (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))
 			yes = true;
+		else if (!strcmp(argv[i], "--shrink"))
+			shrink = true;
 		else if (!strcmp(argv[i], "--force"))
 			force = true;
 		else if (argv[i][0] == '-')
@@ -937,14 +943,22 @@ static int cmd_snap_rollback(struct snapctl_ctx *ctx, int argc, char **argv)
 		r = fail_with(exit_for_errno(r), "cannot suspend /dev/mapper/%s: %s", dev, strerror(-r));
 		goto out;
 	}
-	r = pool_send(cfg.name, NULL, "rollback %" PRIu64 " %" PRIu64, record_u64(&disk, "id"),
-		      record_u64(&snap, "id"));
-	if (!r && record_u64(&snap, "size") != record_u64(&disk, "size")) {
+	/*
+	 * Keeping the size is the pool's work, in the rollback's own commit:
+	 * no crash can leave the disk rolled back but shrunk.
+	 */
+	r = pool_send(cfg.name, NULL, "rollback %" PRIu64 " %" PRIu64 " %s", record_u64(&disk, "id"),
+		      record_u64(&snap, "id"), shrink ? "snapshot_size" : "keep_size");
+	new_size = record_u64(&snap, "size");
+	if (!shrink && record_u64(&disk, "size") > new_size)
+		new_size = record_u64(&disk, "size");
+	if (!r && new_size != record_u64(&disk, "size")) {
 		char params[300];
 
-		snprintf(params, sizeof(params), "/dev/mapper/%s %" PRIu64, cfg.name,
-			 record_u64(&disk, "id"));
-		rr = dmctl_reload(dev, record_u64(&snap, "size"), "row", params);
+		rr = disk_table_params(params, sizeof(params), cfg.name, record_u64(&disk, "id"), 0,
+				       record_logical_block_size(&disk));
+		if (!rr)
+			rr = dmctl_reload(dev, new_size, "row", params);
 	} else {
 		rr = dmctl_resume(dev);
 	}
@@ -954,8 +968,8 @@ static int cmd_snap_rollback(struct snapctl_ctx *ctx, int argc, char **argv)
 		r = fail_with(exit_for_errno(rr), "rolled back, but /dev/mapper/%s did not resume: %s",
 			      dev, strerror(-rr));
 	else if (!ctx->json)
-		printf("disk %s rolled back to snapshot %s\n", record_get(&disk, "name"),
-		       record_get(&snap, "name"));
+		printf("disk %s rolled back to snapshot %s (%" PRIu64 " bytes)\n",
+		       record_get(&disk, "name"), record_get(&snap, "name"), new_size << 9);
 out:
 	record_free(&snap);
 	record_free(&disk);

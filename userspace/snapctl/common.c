@@ -177,7 +177,10 @@ int activate_disk(const char *pool, const struct record *disk)
 		return r;
 	device_uuid(record_get(&info, "uuid"), "disk", record_u64(disk, "id"), uuid, sizeof(uuid));
 	record_free(&info);
-	snprintf(params, sizeof(params), "/dev/mapper/%s %" PRIu64, pool, record_u64(disk, "id"));
+	r = disk_table_params(params, sizeof(params), pool, record_u64(disk, "id"), 0,
+			      record_logical_block_size(disk));
+	if (r)
+		return r;
 	return dmctl_create(name, uuid, record_u64(disk, "size"), "row", params, false);
 }
 
@@ -204,8 +207,10 @@ int create_snapshot_view(const char *pool, const struct record *disk, const stru
 		return r;
 	device_uuid(record_get(&info, "uuid"), "snap", record_u64(snap, "id"), uuid, sizeof(uuid));
 	record_free(&info);
-	snprintf(params, sizeof(params), "/dev/mapper/%s %" PRIu64 " %" PRIu64, pool,
-		 record_u64(disk, "id"), record_u64(snap, "id"));
+	r = disk_table_params(params, sizeof(params), pool, record_u64(disk, "id"),
+			      record_u64(snap, "id"), record_logical_block_size(disk));
+	if (r)
+		return r;
 	return dmctl_create(dev, uuid, record_u64(snap, "size"), "row", params, true);
 }
 

@@ -19,8 +19,8 @@
 
 /* Target versions: major.minor.patch, reported by `dmsetup targets`. */
 #define DM_ROW_VERSION_MAJOR		0
-#define DM_ROW_VERSION_MINOR		2
-#define DM_ROW_VERSION_PATCH		1
+#define DM_ROW_VERSION_MINOR		3
+#define DM_ROW_VERSION_PATCH		0
 
 /*
  * Pool table line:
@@ -42,10 +42,18 @@
  * Disk table line:
  *
  *   <start> <len> row <pool dev> <disk id> [<snapshot id>]
+ *                     [logical_block_size=<512|4096>]
  *
  * Without a snapshot id the device is the disk's live, writable head; with
- * one it is a read-only view of that snapshot.
+ * one it is a read-only view of that snapshot.  logical_block_size is the
+ * logical block size the device advertises (default 512; 4096 needs data
+ * blocks of 4 KiB or more).
+ *
+ * Disk status: <disk id> <snapshot id or -> <pool mode> <new block writes>
+ *              <partial block copies> <partial block zero fills>
  */
+#define DM_ROW_LOGICAL_BLOCK_SIZE_ARG	"logical_block_size="
+
 
 /* Identifier limits. */
 #define DM_ROW_MAX_DISK_ID		((1ULL << 24) - 1)

@@ -41,6 +41,7 @@ typedef void (bio_end_io_t)(struct bio *bio);
 
 typedef struct { int unused; } spinlock_t;
 typedef struct { int counter; } atomic_t;
+typedef struct { long long counter; } atomic64_t;
 typedef struct { int unused; } wait_queue_head_t;
 
 struct completion {

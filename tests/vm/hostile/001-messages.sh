@@ -124,15 +124,16 @@ deny EINVAL remove_disk 2 2
 deny EINVAL resize_disk 2
 deny EINVAL resize_disk 2 8 8
 deny EINVAL set_disk 2
-deny EINVAL set_disk 2 name=a policy=1 delete_auto_snapshots=0 name=b
+deny EINVAL set_disk 2 name=a policy=1 delete_auto_snapshots=0 logical_block_size=512 name=b
 deny EINVAL snapshot
 deny EINVAL snapshot 2 a b c d e f g
 deny EINVAL delete_snapshot
 deny EINVAL delete_snapshot "$s2" "$s2"
 deny EINVAL merge "$s1"
 deny EINVAL rollback 2
+deny EINVAL rollback 2 "$s2" keep_size extra
 deny EINVAL clone "$s1"
-deny EINVAL clone "$s1" 9 name extra
+deny EINVAL clone "$s1" 9 name 8 extra
 deny EINVAL set_snapshot "$s1"
 refuse EINVAL set_quota 1
 deny EINVAL commit now
@@ -160,6 +161,7 @@ klog_last "message 'create_disk' refused"
 for v in 0 7 -8 18446744073709551616 1e99 0x1000 8K abc; do
 	deny EINVAL create_disk 9 "$v"
 	deny EINVAL resize_disk 2 "$v"
+	deny EINVAL clone "$s1" 9 name "$v"
 done
 klog_last "size must be"
 for v in 18446744073709551616 -1 1e99 0x1 abc; do
@@ -184,8 +186,12 @@ for v in 65537 -1 4294967296 1e9; do
 	deny EINVAL set_quota 1 "$v"
 done
 for a in policy=-1 policy=4294967296 policy=2147483648 policy= delete_auto_snapshots=2 \
-	delete_auto_snapshots=yes delete_auto_snapshots=; do
+	delete_auto_snapshots=yes delete_auto_snapshots= logical_block_size=1024 \
+	logical_block_size=4k logical_block_size= logical_block_size=-512; do
 	refuse EINVAL set_disk 2 "$a"
+done
+for a in shrink KEEP_SIZE keep_size= 1; do
+	deny EINVAL rollback 2 "$s2" "$a"
 done
 for a in policy=-1 policy=4294967296 retention=1e99 retention=-5 time=-1 \
 	time=18446744073709551616 retention= kind= consistency=; do

@@ -53,5 +53,23 @@ refuse "0 4096 row /dev/mapper/pool 7" "Target is longer than the disk"
 refuse "0 1024 row /dev/mapper/pool 7 3" "No such snapshot of this disk"
 dmsetup_create ok "0 2048 row /dev/mapper/pool 7"
 
+# The logical block size feature: 512 or 4096, once, a whole number of blocks.
+lbs=logical_block_size
+refuse "0 2048 row /dev/mapper/pool 7 $lbs=1024" "Invalid logical_block_size: need 512 or 4096"
+refuse "0 2048 row /dev/mapper/pool 7 $lbs=8192" "Invalid logical_block_size: need 512 or 4096"
+refuse "0 2048 row /dev/mapper/pool 7 $lbs=" "Invalid logical_block_size: need 512 or 4096"
+refuse "0 2048 row /dev/mapper/pool 7 $lbs=4k" "Invalid logical_block_size: need 512 or 4096"
+refuse "0 2048 row /dev/mapper/pool 7 $lbs=-4096" "Invalid logical_block_size: need 512 or 4096"
+refuse "0 2048 row /dev/mapper/pool 7 $lbs=4096 $lbs=4096" "logical_block_size given twice"
+refuse "0 2048 row /dev/mapper/pool 7 fast" "Unknown feature"
+refuse "0 2048 row /dev/mapper/pool 7 $lbs=4096 3" "Unknown feature"
+refuse "0 2048 row /dev/mapper/pool 7 3 $lbs=4096 x" "Invalid argument count"
+refuse "0 2044 row /dev/mapper/pool 7 $lbs=4096" "Target length is not a multiple of logical_block_size"
+dmsetup_create ok4k "0 2048 row /dev/mapper/pool 7 $lbs=4096"
+assert_eq "$(dmsetup table ok4k | cut -d' ' -f6)" "$lbs=4096" "the feature in the table"
+assert_eq "$(blockdev --getss /dev/mapper/ok4k)" 4096 "logical block size with the feature"
+assert_eq "$(blockdev --getss /dev/mapper/ok)" 512 "logical block size without it"
+dmsetup_remove ok4k
+
 # A second pool cannot take a metadata device already in use.
 refuse "0 $size row-pool $meta $data 8 0" "already in use"
