@@ -18,6 +18,7 @@
  */
 #include <linux/ctype.h>
 #include <linux/module.h>
+#include <linux/percpu.h>
 #include <linux/slab.h>
 
 #include "dm-row-pool.h"
@@ -155,6 +156,12 @@ static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->error = "Cannot allocate disk context";
 		return -ENOMEM;
 	}
+	dc->binding.counts = alloc_percpu(struct dmrow_disk_counts);
+	if (!dc->binding.counts) {
+		ti->error = "Cannot allocate disk counters";
+		r = -ENOMEM;
+		goto out_free_dc;
+	}
 	r = parse_disk_id(argv[1], &dc->binding.disk_id, &ti->error);
 	if (r)
 		goto out_free_dc;
@@ -198,6 +205,7 @@ out_put_pool:
 out_put_dev:
 	dm_put_device(ti, dc->pool_dev);
 out_free_dc:
+	free_percpu(dc->binding.counts);
 	kfree(dc);
 	return r;
 }
@@ -209,6 +217,7 @@ static void disk_dtr(struct dm_target *ti)
 	dmrow_pool_detach_disk(dc->pool, &dc->binding);
 	dmrow_pool_put(dc->pool);
 	dm_put_device(ti, dc->pool_dev);
+	free_percpu(dc->binding.counts);
 	kfree(dc);
 }
 
@@ -253,6 +262,7 @@ static void disk_status(struct dm_target *ti, status_type_t type, unsigned int s
 			char *result, unsigned int maxlen)
 {
 	struct disk_c *dc = ti->private;
+	struct dmrow_disk_counts counts;
 	unsigned int sz = 0;
 	char buf[BDEVNAME_SIZE];
 
@@ -264,10 +274,10 @@ static void disk_status(struct dm_target *ti, status_type_t type, unsigned int s
 		else
 			DMEMIT("-");
 		DMEMIT(" %s", dmrow_pool_mode_name(dmrow_pool_mode(dc->pool)));
-		DMEMIT(" %llu %llu %llu",
-		       (unsigned long long)atomic64_read(&dc->binding.new_block_writes),
-		       (unsigned long long)atomic64_read(&dc->binding.partial_copies),
-		       (unsigned long long)atomic64_read(&dc->binding.partial_zero_fills));
+		dmrow_disk_counts_sum(&dc->binding, &counts);
+		DMEMIT(" %llu %llu %llu", (unsigned long long)counts.new_block_writes,
+		       (unsigned long long)counts.partial_copies,
+		       (unsigned long long)counts.partial_zero_fills);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %llu", format_dev_t(buf, dc->pool_dev->bdev->bd_dev),

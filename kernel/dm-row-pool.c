@@ -1004,12 +1004,15 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 	}
 	ctx->flags |= CTX_NEW_BLOCK;
 	ctx->new_block = new_block;
-	atomic64_inc(&db->new_block_writes);
+	this_cpu_inc(db->counts->new_block_writes);
 	if (covers_block(pool, bio)) {
 		issue(pool, bio, new_block);
 		return;
 	}
-	atomic64_inc(old_block == DMROW_UNMAPPED ? &db->partial_zero_fills : &db->partial_copies);
+	if (old_block == DMROW_UNMAPPED)
+		this_cpu_inc(db->counts->partial_zero_fills);
+	else
+		this_cpu_inc(db->counts->partial_copies);
 	prepare_partial_block(pool, bio, old_block, new_block);
 }
 
@@ -1385,7 +1388,7 @@ static bool map_redirect(struct dmrow_pool *pool, struct bio *bio)
 	if (bio_sectors(bio) > block_sectors)
 		dm_accept_partial_bio(bio, block_sectors);
 	ctx->flags |= CTX_NEW_BLOCK;
-	atomic64_inc(&ctx->disk->new_block_writes);
+	this_cpu_inc(ctx->disk->counts->new_block_writes);
 	remap(pool, bio, ctx->new_block);
 	hook(bio);
 	dm_submit_bio_remap(bio, NULL);
@@ -1511,14 +1514,25 @@ static void commit_on_worker(struct dmrow_pool *pool)
 void dmrow_pool_attach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db)
 {
 	atomic_set(&db->inplace_writes, 0);
-	atomic64_set(&db->new_block_writes, 0);
-	atomic64_set(&db->partial_copies, 0);
-	atomic64_set(&db->partial_zero_fills, 0);
 	spin_lock_irq(&pool->lock);
 	/* A table loaded while its disk is being snapshotted starts gated. */
 	db->writes_gated = !db->snap_id && __disk_gated(pool, db->disk_id);
 	list_add_tail(&db->list, &pool->disks);
 	spin_unlock_irq(&pool->lock);
+}
+
+void dmrow_disk_counts_sum(struct dmrow_disk_binding *db, struct dmrow_disk_counts *sum)
+{
+	int cpu;
+
+	memset(sum, 0, sizeof(*sum));
+	for_each_possible_cpu(cpu) {
+		const struct dmrow_disk_counts *c = per_cpu_ptr(db->counts, cpu);
+
+		sum->new_block_writes += READ_ONCE(c->new_block_writes);
+		sum->partial_copies += READ_ONCE(c->partial_copies);
+		sum->partial_zero_fills += READ_ONCE(c->partial_zero_fills);
+	}
 }
 
 void dmrow_pool_detach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db)

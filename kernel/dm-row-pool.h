@@ -129,15 +129,22 @@ struct dmrow_disk_binding {
 	 */
 	atomic_t inplace_writes;
 	bool writes_gated;
-	/*
-	 * For the status: writes redirected to a fresh block, and those of
-	 * them that did not cover it, so the rest of the block was first
-	 * copied from the old one or (unmapped before) zeroed.
-	 */
-	atomic64_t new_block_writes;
-	atomic64_t partial_copies;
-	atomic64_t partial_zero_fills;
+	/* For the status; per CPU, so that map() writes no shared line. */
+	struct dmrow_disk_counts __percpu *counts;
 };
+
+/*
+ * Writes redirected to a fresh block, and those of them that did not cover
+ * it, so the rest of the block was first copied from the old one or
+ * (unmapped before) zeroed.  Summed over the CPUs: dmrow_disk_counts_sum().
+ */
+struct dmrow_disk_counts {
+	u64 new_block_writes;
+	u64 partial_copies;
+	u64 partial_zero_fills;
+};
+
+void dmrow_disk_counts_sum(struct dmrow_disk_binding *db, struct dmrow_disk_counts *sum);
 
 struct dmrow_bio_ctx {
 	struct dmrow_disk_binding *disk;

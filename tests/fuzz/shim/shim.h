@@ -41,7 +41,6 @@ typedef void (bio_end_io_t)(struct bio *bio);
 
 typedef struct { int unused; } spinlock_t;
 typedef struct { int counter; } atomic_t;
-typedef struct { long long counter; } atomic64_t;
 typedef struct { int unused; } wait_queue_head_t;
 
 struct completion {
@@ -62,6 +61,7 @@ struct percpu_ref {
 };
 
 #define __rcu
+#define __percpu
 #define rcu_read_lock()		do { } while (0)
 #define rcu_read_unlock()	do { } while (0)
 #define rcu_dereference(p)	(p)
