@@ -313,10 +313,24 @@ static int read_node_in(struct dmrow_btree_info *info, u64 b, const struct key_r
  *--------------------------------------------------------------*/
 
 /*
+ * How many keys from @key on are absent, at most @max, when the first key
+ * after @key that the path down to @key's leaf can see is @next (or none,
+ * !@has_next).  A lookup of any key in between would take the same path
+ * and not find it either.
+ */
+static unsigned int absent_run(u64 key, u64 next, bool has_next, unsigned int max)
+{
+	return has_next && next - key < max ? next - key : max;
+}
+
+/*
  * Descend to the leaf that would hold @key.  If it holds @key, @visit gets
  * its value and then those of the entries after it whose keys follow on
  * (@key + 1, @key + 2 ...), at most @max in all, until it returns false;
- * *@visited says how many it got.
+ * *@visited says how many it got.  If @key is absent (-ENODATA),
+ * *@visited says how many keys from @key on are absent, at most @max: up
+ * to the next key of the leaf, or the upper bound of its keys that the
+ * path down gives.
  */
 static int lookup_run(struct dmrow_btree_info *info, u64 root, u64 key, unsigned int max,
 		      dmrow_btree_run_fn visit, void *context, unsigned int *visited,
@@ -325,7 +339,8 @@ static int lookup_run(struct dmrow_btree_info *info, u64 root, u64 key, unsigned
 	const struct row_disk_btree_node *n;
 	struct dmrow_block *blk;
 	unsigned int depth, j;
-	u64 b = root;
+	bool bounded = false;	/* the node's keys are below @upper */
+	u64 b = root, upper = 0;
 	int r, i;
 
 	*visited = 0;
@@ -337,8 +352,13 @@ static int lookup_run(struct dmrow_btree_info *info, u64 root, u64 key, unsigned
 			return r;
 		i = lower_bound(n, key);
 		if (i < 0) {
+			*visited = absent_run(key, key_at(n, 0), true, max);
 			dmrow_tm_unlock(info->tm, blk);
 			return -ENODATA;
+		}
+		if ((u32)i + 1 < nr_entries(n)) {
+			upper = key_at(n, i + 1);
+			bounded = true;
 		}
 		if (is_leaf(n)) {
 			r = -ENODATA;
@@ -350,6 +370,8 @@ static int lookup_run(struct dmrow_btree_info *info, u64 root, u64 key, unsigned
 					if (!visit(context, key + j, value_at(n, i + j)))
 						break;
 				}
+			} else {
+				*visited = absent_run(key, upper, bounded, max);
 			}
 			dmrow_tm_unlock(info->tm, blk);
 			return r;
@@ -357,6 +379,7 @@ static int lookup_run(struct dmrow_btree_info *info, u64 root, u64 key, unsigned
 		b = child_at(n, i);
 		dmrow_tm_unlock(info->tm, blk);
 	}
+	*visited = max;		/* an empty tree */
 	return -ENODATA;
 }
 

@@ -54,7 +54,10 @@ int dmrow_btree_lookup_nonblocking(struct dmrow_btree_info *info, u64 root, u64 
  * Nonblocking lookup of the run @key, @key + 1 ...: @visit gets, in order,
  * the values that the leaf holding @key has for them, at most @max, until it
  * returns false.  *@visited: how many it got (the run may go on in the next
- * leaf: look it up from @key + *@visited).  -ENODATA if @key is absent.
+ * leaf: look it up from @key + *@visited).  -ENODATA if @key is absent;
+ * *@visited is then how many keys from @key on are absent (1 to @max, as
+ * far as the leaf and the path to it tell: an unmapped run costs one
+ * lookup per leaf it spans, not one per key).
  */
 typedef bool (*dmrow_btree_run_fn)(void *context, u64 key, const void *value);
 int dmrow_btree_lookup_run_nonblocking(struct dmrow_btree_info *info, u64 root, u64 key,

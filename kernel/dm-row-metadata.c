@@ -1405,6 +1405,12 @@ static bool __extend_run(void *context, u64 vblock, const void *value)
 	return true;
 }
 
+/* Ends a lookup at the first mapped block: an unmapped run stops there. */
+static bool __stop_at_mapped(void *context, u64 key, const void *value)
+{
+	return false;
+}
+
 /*
  * The fast path's lookup, from map(): shares the lock with other lookups only
  * and touches nothing that is not already in memory, so it never sleeps on
@@ -1412,7 +1418,8 @@ static bool __extend_run(void *context, u64 vblock, const void *value)
  * whose record is cached are looked up.  The first block decides the result;
  * the blocks after it are looked up while they continue its run, so that one
  * bio covering several blocks is remapped whole.  A mapped run is read off
- * the leaves, one descent per leaf; an unmapped one block by block.
+ * the leaves, one descent per leaf; so is an unmapped one (how far it goes
+ * is what the leaf and the path to it tell).
  */
 int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			  u64 vblock, unsigned int *nr_blocks, struct dmrow_mapping *result)
@@ -1421,7 +1428,6 @@ int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 	struct disk_state *ds, *live = NULL;
 	unsigned int asked = *nr_blocks, max = asked ? asked : 1, i, visited;
 	struct mapped_run run = { .md = md, .disk_id = disk_id, .first = result };
-	__le64 value;
 	u64 root = 0;
 	int r;
 
@@ -1464,10 +1470,15 @@ int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 		r = run.error;	/* the first block's mapping is bad */
 		goto out;
 	} else if (r == -ENODATA) {
-		for (i = 1; i < max; i++)
-			if (dmrow_btree_lookup_nonblocking(&md->mapping_info, root, vblock + i,
-							   &value) != -ENODATA)
+		/* An unmapped run: one lookup per leaf it spans. */
+		for (i = visited; i < max; i += visited) {
+			r = dmrow_btree_lookup_run_nonblocking(&md->mapping_info, root, vblock + i,
+							       max - i, __stop_at_mapped, NULL,
+							       &visited);
+			if (r != -ENODATA)
 				break;
+		}
+		r = -ENODATA;
 	} else {
 		goto out;
 	}

@@ -877,6 +877,17 @@ static bool run_visit(void *context, u64 key, const void *value)
 #define RUN_KEYS 4000
 #define NO_STOP (~0U)
 
+#define SPARSE_BASE	100000
+
+/* Counts what a lookup found, and stops at once. */
+static bool count_run(void *context, u64 key, const void *value)
+{
+	struct run_seen *seen = context;
+
+	seen->count++;
+	return false;
+}
+
 /* Runs of consecutive keys come back in order, leaf by leaf, and stop where the keys do. */
 static void test_lookup_run(void **state)
 {
@@ -922,7 +933,14 @@ static void test_lookup_run(void **state)
 	/* A missing key, a visitor that stops, a limit, the last key. */
 	seen = (struct run_seen){ .ids = ids, .next = 2205, .stop_after = NO_STOP };
 	r = dmrow_btree_lookup_run_nonblocking(&info, root, 2205, 10, run_visit, &seen, &visited);
-	check(r == -ENODATA && !visited, "run from a gap: %d, visited %u", r, visited);
+	check(r == -ENODATA && visited == 5, "run from a gap: %d, visited %u", r, visited);
+	r = dmrow_btree_lookup_run_nonblocking(&info, root, 2205, 3, run_visit, &seen, &visited);
+	check(r == -ENODATA && visited == 3, "gap run limited to 3: %d, visited %u", r, visited);
+	r = dmrow_btree_lookup_run_nonblocking(&info, root, RUN_KEYS + 5, 1000, run_visit, &seen,
+					       &visited);
+	check(r == -ENODATA && visited == 1000, "past the last key: %d, visited %u", r, visited);
+	r = dmrow_btree_lookup_run_nonblocking(&info, 0, 5, 77, run_visit, &seen, &visited);
+	check(r == -ENODATA && visited == 77, "empty tree: %d, visited %u", r, visited);
 	seen = (struct run_seen){ .ids = ids, .next = 2210, .stop_after = 3 };
 	check_ok(dmrow_btree_lookup_run_nonblocking(&info, root, 2210, 100, run_visit, &seen,
 						    &visited));
@@ -939,6 +957,65 @@ static void test_lookup_run(void **state)
 	r = dmrow_btree_lookup_run_nonblocking(&info, root, 0, 0, run_visit, &seen, &visited);
 	check(r == -ENODATA && !visited, "run of at most 0: %d, visited %u", r, visited);
 	audit(&root, 1);
+
+	/*
+	 * Absent runs in a sparse tree: every 7th key from SPARSE_BASE.  From
+	 * any absent key, each lookup says how many keys are absent (all of
+	 * them truly absent), and lookups from there on reach the next
+	 * present key exactly, a leaf's worth at a time, not key by key.
+	 */
+	phase = "absent runs";
+	{
+		u64 sparse = 0, k, next_present;
+		unsigned int steps;
+
+		for (k = 0; k < 3000; k++) {
+			id = next_id++;
+			check(id < MAX_IDS, "out of value ids");
+			v = cpu_to_le64(id);
+			check_ok(dmrow_btree_insert(&info, sparse, SPARSE_BASE + 7 * k, &v, &sparse,
+						    NULL, NULL));
+			refs[id]++;
+		}
+		commit();
+		for (k = 0; k < 2000; k++) {
+			u64 start = SPARSE_BASE - 50 + rnd_below(7 * 3000 + 100);
+
+			if (start >= SPARSE_BASE && (start - SPARSE_BASE) % 7 == 0)
+				continue;
+			next_present = start < SPARSE_BASE ? SPARSE_BASE :
+				       SPARSE_BASE + ((start - SPARSE_BASE) / 7 + 1) * 7;
+			key = start;
+			steps = 0;
+			for (;;) {
+				seen = (struct run_seen){ .next = key, .stop_after = 1 };
+				r = dmrow_btree_lookup_run_nonblocking(&info, sparse, key, 1 << 20,
+								       count_run, &seen, &visited);
+				if (r != -ENODATA)
+					break;
+				check(visited >= 1, "absent from %llu: visited 0",
+				      (unsigned long long)key);
+				check((key < next_present && key + visited <= next_present) ||
+				      next_present > SPARSE_BASE + 7 * 2999,
+				      "absent from %llu: %u keys, but %llu is present",
+				      (unsigned long long)key, visited,
+				      (unsigned long long)next_present);
+				key += visited;
+				steps++;
+				if (next_present > SPARSE_BASE + 7 * 2999)
+					break;	/* past the last key: all absent */
+			}
+			if (next_present <= SPARSE_BASE + 7 * 2999) {
+				check(!r && key == next_present,
+				      "from %llu the absent run ended at %llu (%d), next key %llu",
+				      (unsigned long long)start, (unsigned long long)key, r,
+				      (unsigned long long)next_present);
+				check(steps <= 2, "from %llu: %u lookups to cross a gap of 6 keys",
+				      (unsigned long long)start, steps);
+			}
+		}
+		check_ok(dmrow_btree_del(&info, sparse));
+	}
 }
 
 /*
