@@ -23,6 +23,8 @@
 
 #include <openssl/evp.h>
 
+#include "run_snapctl.h"
+
 struct fixture {
 	char dir[64];
 	char snapctl[PATH_MAX];
@@ -31,26 +33,11 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	char self[PATH_MAX - 16];
-	ssize_t n;
-	char *slash;
 
 	if (!fx)
 		return -1;
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
+	if (find_built_snapctl(fx->snapctl, sizeof(fx->snapctl)))
 		goto fail;
-	self[n] = '\0';
-	slash = strrchr(self, '/');
-	if (!slash)
-		goto fail;
-	*slash = '\0';
-	/* build/tests/<this> -> build/snapctl */
-	snprintf(fx->snapctl, sizeof(fx->snapctl), "%s/../snapctl", self);
-	if (access(fx->snapctl, X_OK)) {
-		fprintf(stderr, "no snapctl at %s: build it first\n", fx->snapctl);
-		goto fail;
-	}
 	strcpy(fx->dir, "/tmp/dmrow-image-XXXXXX");
 	if (!mkdtemp(fx->dir))
 		goto fail;
@@ -74,22 +61,7 @@ static int teardown(void **state)
 }
 
 /* Run snapctl with @fmt's arguments; its output goes to @out (may be NULL). */
-static int snapctl(struct fixture *fx, const char *out, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int snapctl(struct fixture *fx, const char *out, const char *fmt, ...)
-{
-	char args[2048], cmd[PATH_MAX + 2048 + 600];
-	va_list ap;
-	int status;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "'%s' %s >'%s' 2>&1", fx->snapctl, args, out ? out : "/dev/null");
-	status = system(cmd);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
+#define snapctl(fx, out, ...) run_snapctl((fx)->snapctl, (out), (out), __VA_ARGS__)
 
 static void fill_random(uint8_t *p, size_t len, unsigned int seed)
 {

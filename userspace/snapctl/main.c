@@ -4,6 +4,7 @@
  *
  *   snapctl [--json] <noun> <verb> [<args>]
  *   snapctl [--json] <verb> [<args>]
+ *   snapctl help [<noun> [<verb>]], snapctl <noun> --help, snapctl --version
  *
  * Dispatch is table driven: every command group contributes a table of
  * struct snapctl_cmd (see snapctl.h) and main() only finds the entry.
@@ -45,7 +46,8 @@ static void print_overview(FILE *out)
 		     "Redirect-on-write snapshots of dm-row disks.\n\nCommands:\n");
 	for_each_command(cmd)
 		print_command_line(out, cmd);
-	fprintf(out, "\nRun 'snapctl <command> --help' for the options of a command.\n");
+	fprintf(out, "\nRun 'snapctl <command> --help' for the options of a command,\n"
+		     "'snapctl <noun> --help' for a noun's verbs.\n");
 }
 
 void snapctl_print_cmd_help(const struct snapctl_cmd *cmd)
@@ -98,6 +100,62 @@ static bool is_known_noun(const char *word)
 	return false;
 }
 
+static bool is_help(const char *arg)
+{
+	return !strcmp(arg, "--help") || !strcmp(arg, "-h");
+}
+
+/* The verbs of @noun: 'snapctl NOUN --help', and a missing or unknown verb. */
+static void print_noun_help(FILE *out, const char *noun)
+{
+	fprintf(out, "Usage: snapctl [--json] %s <verb> [<args>]\n\nVerbs:\n", noun);
+	for_each_command(cmd)
+		if (cmd->noun && !strcmp(cmd->noun, noun))
+			print_command_line(out, cmd);
+	fprintf(out, "\nRun 'snapctl %s <verb> --help' for the options of a verb.\n", noun);
+}
+
+/*
+ * 'snapctl help [WORDS]' and 'snapctl --help WORDS': the overview, a noun's
+ * verbs or a command's help, on standard output.
+ */
+static int print_help_for(int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd;
+	int consumed = 0;
+
+	if (!argc) {
+		print_overview(stdout);
+		return EXIT_OK;
+	}
+	cmd = find_command(argc, argv, &consumed);
+	if (cmd && consumed == argc) {
+		snapctl_print_cmd_help(cmd);
+		return EXIT_OK;
+	}
+	if (argc == 1 && is_known_noun(argv[0])) {
+		print_noun_help(stdout, argv[0]);
+		return EXIT_OK;
+	}
+	return snapctl_usage_error(NULL, "no command '%s%s%s' to help with", argv[0],
+				   argc > 1 ? " " : "", argc > 1 ? argv[1] : "");
+}
+
+/* A noun with no verb, or one it does not have: say so, list its verbs. */
+static int noun_without_verb(int argc, char **argv)
+{
+	if (argc > 1 && is_help(argv[1])) {
+		print_noun_help(stdout, argv[0]);
+		return EXIT_OK;
+	}
+	if (argc > 1)
+		fprintf(stderr, "snapctl: '%s' has no verb '%s'\n\n", argv[0], argv[1]);
+	else
+		fprintf(stderr, "snapctl: '%s' needs a verb\n\n", argv[0]);
+	print_noun_help(stderr, argv[0]);
+	return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	struct snapctl_ctx ctx = { .prog = "snapctl" };
@@ -110,9 +168,11 @@ int main(int argc, char **argv)
 	while (argc && argv[0][0] == '-') {
 		if (!strcmp(argv[0], "--json")) {
 			ctx.json = true;
-		} else if (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h")) {
-			print_overview(stdout);
-			return EXIT_OK;
+		} else if (is_help(argv[0])) {
+			return print_help_for(argc - 1, argv + 1);
+		} else if (!strcmp(argv[0], "--version")) {
+			argv[0] = "version";
+			break;
 		} else {
 			return snapctl_usage_error(NULL, "unknown option '%s'", argv[0]);
 		}
@@ -124,12 +184,12 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	if (!strcmp(argv[0], "help"))
+		return print_help_for(argc - 1, argv + 1);
 	cmd = find_command(argc, argv, &consumed);
 	if (!cmd) {
 		if (is_known_noun(argv[0]))
-			return snapctl_usage_error(NULL, "'%s' needs a verb%s%s",
-						   argv[0], argc > 1 ? ", not " : "",
-						   argc > 1 ? argv[1] : "");
+			return noun_without_verb(argc, argv);
 		return snapctl_usage_error(NULL, "unknown command '%s'", argv[0]);
 	}
 	argc -= consumed;

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * snapctl's help and version, run as an operator runs them (the built
+ * snapctl beside this binary): every way of asking for help answers on
+ * standard output with status 0, a noun without a verb (or with one it
+ * does not have) lists the noun's verbs on standard error with status 2,
+ * and --version is 'snapctl version'.  No pool is touched: none of these
+ * needs root or device-mapper.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "run_snapctl.h"
+
+struct fixture {
+	char snapctl[PATH_MAX];
+	char out[64], err[64];
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof(*fx));
+	int fd;
+
+	if (!fx || find_built_snapctl(fx->snapctl, sizeof(fx->snapctl)))
+		goto fail;
+	strcpy(fx->out, "/tmp/dmrow-cli-out-XXXXXX");
+	strcpy(fx->err, "/tmp/dmrow-cli-err-XXXXXX");
+	fd = mkstemp(fx->out);
+	if (fd < 0)
+		goto fail;
+	close(fd);
+	fd = mkstemp(fx->err);
+	if (fd < 0)
+		goto fail;
+	close(fd);
+	*state = fx;
+	return 0;
+fail:
+	free(fx);
+	return -1;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+
+	unlink(fx->out);
+	unlink(fx->err);
+	free(fx);
+	return 0;
+}
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 1 << 16);
+
+	assert_non_null(f);
+	assert_non_null(buf);
+	fread(buf, 1, (1 << 16) - 1, f);
+	fclose(f);
+	return buf;
+}
+
+/* Run snapctl @args; expect @status, @want on @stream (1 out, 2 err), the other empty. */
+static void expect(struct fixture *fx, const char *args, int status, int stream, const char *want)
+{
+	char *out, *err, *in;
+
+	assert_int_equal(run_snapctl(fx->snapctl, fx->out, fx->err, "%s", args), status);
+	out = slurp(fx->out);
+	err = slurp(fx->err);
+	in = stream == 1 ? out : err;
+	if (!strstr(in, want))
+		fail_msg("'snapctl %s' printed no '%s' on %s:\n%s", args, want,
+			 stream == 1 ? "stdout" : "stderr", in);
+	if (stream == 1 && *err)
+		fail_msg("'snapctl %s' printed on stderr: %s", args, err);
+	if (stream == 2 && *out)
+		fail_msg("'snapctl %s' printed on stdout: %s", args, out);
+	free(out);
+	free(err);
+}
+
+static void test_overview(void **state)
+{
+	struct fixture *fx = *state;
+
+	expect(fx, "--help", 0, 1, "Commands:\n");
+	expect(fx, "-h", 0, 1, "  snapctl snapshot create ");
+	expect(fx, "help", 0, 1, "  snapctl pool create ");
+	expect(fx, "", 2, 2, "Commands:\n");
+}
+
+/* A noun's verbs: every verb of the noun is listed, and no other noun's. */
+static void test_noun_help(void **state)
+{
+	static const char *const asks[] = { "snapshot --help", "snapshot -h", "help snapshot",
+					    "--help snapshot", "-h snapshot" };
+	struct fixture *fx = *state;
+	unsigned int i;
+	char *out;
+
+	for (i = 0; i < sizeof(asks) / sizeof(asks[0]); i++) {
+		expect(fx, asks[i], 0, 1, "Usage: snapctl [--json] snapshot <verb>");
+		out = slurp(fx->out);
+		assert_non_null(strstr(out, "  snapctl snapshot create "));
+		assert_non_null(strstr(out, "  snapctl snapshot rollback "));
+		assert_non_null(strstr(out, "  snapctl snapshot delete "));
+		assert_null(strstr(out, "  snapctl disk "));
+		assert_null(strstr(out, "  snapctl pool "));
+		free(out);
+	}
+	expect(fx, "disk --help", 0, 1, "  snapctl disk create ");
+	expect(fx, "policy --help", 0, 1, "  snapctl policy create ");
+	/* 'export' is a verb too: its own help, as 'snapctl export list --help' is list's. */
+	expect(fx, "export --help", 0, 1, "Usage:\n  snapctl export <pool> ");
+}
+
+static void test_command_help(void **state)
+{
+	struct fixture *fx = *state;
+
+	expect(fx, "help snapshot delete", 0, 1, "Usage:\n  snapctl snapshot delete ");
+	expect(fx, "-h snapshot delete", 0, 1, "Usage:\n  snapctl snapshot delete ");
+	expect(fx, "snapshot delete --help", 0, 1, "Usage:\n  snapctl snapshot delete ");
+	expect(fx, "help version", 0, 1, "Usage:\n  snapctl version ");
+}
+
+static void test_missing_or_unknown(void **state)
+{
+	struct fixture *fx = *state;
+
+	expect(fx, "snapshot", 2, 2, "snapctl: 'snapshot' needs a verb\n");
+	expect(fx, "snapshot", 2, 2, "  snapctl snapshot create ");
+	expect(fx, "snapshot frobnicate", 2, 2, "snapctl: 'snapshot' has no verb 'frobnicate'\n");
+	expect(fx, "snapshot frobnicate", 2, 2, "  snapctl snapshot rollback ");
+	expect(fx, "frobnicate", 2, 2, "snapctl: unknown command 'frobnicate'");
+	expect(fx, "help frobnicate", 2, 2, "snapctl: no command 'frobnicate' to help with");
+	expect(fx, "--frobnicate", 2, 2, "snapctl: unknown option '--frobnicate'");
+}
+
+static void test_version(void **state)
+{
+	struct fixture *fx = *state;
+	char *a, *b;
+
+	expect(fx, "--version", 0, 1, "snapctl ");
+	a = slurp(fx->out);
+	expect(fx, "version", 0, 1, "snapctl ");
+	b = slurp(fx->out);
+	assert_string_equal(a, b);
+	assert_non_null(strstr(a, "(dm-row target "));
+	free(a);
+	free(b);
+	expect(fx, "--json --version", 0, 1, "{\"snapctl\":\"");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_overview, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_noun_help, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_help, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_missing_or_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
