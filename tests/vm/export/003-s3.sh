@@ -42,12 +42,23 @@ url=s3://$bucket/vm
 bucketdir=$s3dir/data/$bucket
 
 # server_chunks PREFIX: how many complete chunk objects the server holds
-# under PREFIX, as PREFIX/chunks/<ab>/<id> (s3rver writes an object's
-# metadata file after its data).
+# under PREFIX, as PREFIX/chunks/<ab>/<id>: s3rver writes an object's
+# metadata file after its data, so a PUT is complete once that file is
+# written whole (the server drops an object whose PUT a kill cut short,
+# its metadata missing or torn, when it starts again).
 server_chunks() {
-	local -a f
-	mapfile -t f < <(compgen -G "$bucketdir/$1/chunks/*/*._S3rver_metadata.json" || true)
-	echo "${#f[@]}"
+	python3 - "$bucketdir/$1/chunks" <<'EOF'
+import glob, json, sys
+n = 0
+for f in glob.glob(sys.argv[1] + "/*/*._S3rver_metadata.json"):
+    try:
+        with open(f) as m:
+            json.load(m)
+        n += 1
+    except ValueError:
+        pass
+print(n)
+EOF
 }
 
 export SNAPCTL_CONFIG_DIR=$TEST_TMP/pools
