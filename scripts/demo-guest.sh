@@ -35,8 +35,13 @@ head -c $((16 << 20)) /dev/urandom >"$TEST_TMP/mnt/monday.bin"
 head -c $((8 << 20)) /dev/urandom >"$TEST_TMP/mnt/tuesday.bin"
 v2=$(sha256sum <"$TEST_TMP/mnt/monday.bin")
 t2=$(sha256sum <"$TEST_TMP/mnt/tuesday.bin")
-show snapctl snapshot create tank vm1 --name tuesday --freeze
+show snapctl snapshot create tank vm1 --name tuesday --freeze --tag reason=upgrade \
+	--description "before the 2.4 upgrade"
 show snapctl snapshot list tank
+show snapctl snapshot list tank --tag reason=upgrade
+tagged=$(snapctl --json snapshot list tank --tag reason=upgrade | jq -r '[.[].name] | join(" ")')
+[[ $tagged == tuesday ]] || fail "the snapshots tagged reason=upgrade are '$tagged', not tuesday"
+echo "verified: the tag filter finds tuesday only"
 
 step "A clone of 'monday' is a new disk at once, sharing blocks"
 show snapctl clone tank monday vm1-monday
@@ -46,11 +51,19 @@ same "$(sha256sum <"$TEST_TMP/clone/monday.bin")" "$v1" "the clone holds Monday'
 [[ ! -e $TEST_TMP/clone/tuesday.bin ]] || fail "the clone has Tuesday's file"
 log_must umount "$TEST_TMP/clone"
 
-step "Disaster: the disk is overwritten; roll back to 'tuesday'"
+step "The disk grows to 768 MiB; disaster: it is overwritten; roll back to 'tuesday'"
 log_must umount "$TEST_TMP/mnt"
+show snapctl disk resize tank vm1 --size 768M
 head -c $((64 << 20)) /dev/zero | dd of=/dev/mapper/tank-vm1 bs=1M oflag=direct status=none
 show snapctl snapshot rollback tank vm1 tuesday --yes
+size=$(blockdev --getsize64 /dev/mapper/tank-vm1)
+[[ $size == $((768 << 20)) ]] || fail "the rolled back disk is $size bytes, not the 768 MiB it grew to"
+echo "verified: the rollback kept the grown size (768 MiB)"
 log_must mount /dev/mapper/tank-vm1 "$TEST_TMP/mnt"
+show resize2fs -f /dev/mapper/tank-vm1
+fs_mib=$(df -BM --output=size "$TEST_TMP/mnt" | tail -n 1 | tr -dc 0-9)
+((fs_mib > 600)) || fail "the filesystem is $fs_mib MiB after resize2fs"
+echo "verified: ext4 grown online to $fs_mib MiB"
 same "$(sha256sum <"$TEST_TMP/mnt/monday.bin")" "$v2" "monday.bin as of Tuesday"
 same "$(sha256sum <"$TEST_TMP/mnt/tuesday.bin")" "$t2" "tuesday.bin as of Tuesday"
 log_must umount "$TEST_TMP/mnt"
