@@ -69,7 +69,7 @@ check: setup
 	$(MAKE) check-build
 	$(MAKE) check-unit
 	$(MAKE) check-s3
-	$(MAKE) check-fuzz FUZZ_TIME=$(CHECK_FUZZ_TIME)
+	$(MAKE) -j2 check-fuzz FUZZ_TIME=$(CHECK_FUZZ_TIME)
 	$(MAKE) check-vm
 
 # make check runs each fuzzer this long; longer campaigns: make check-fuzz.
@@ -87,9 +87,13 @@ check-unit: $(UNIT_TEST_BINS) $(USERSPACE_BINS)
 TESTS ?= all
 # Guests at once: each runs part of the suite (see scripts/vm --help).
 VM_JOBS ?= 2
+# The reboot tests run beside the suite, in a guest of their own (the
+# suite's guests leave a CPU idle now and then); their output follows it.
 check-vm: module userspace
-	scripts/vm run --jobs $(VM_JOBS) --kver $(KVER) $(TESTS)
-	tests/reboot/run --kver $(KVER)
+	@tests/reboot/run --kver $(KVER) >$(BUILD)/reboot.log 2>&1 & reboot=$$!; \
+	scripts/vm run --jobs $(VM_JOBS) --kver $(KVER) $(TESTS); suite=$$?; \
+	wait $$reboot; rebooted=$$?; cat $(BUILD)/reboot.log; \
+	test $$suite = 0 && test $$rebooted = 0
 
 # The debug kernel is slow under emulation: each test gets three times the
 # usual time.  The module is built for it as for any kernel.
