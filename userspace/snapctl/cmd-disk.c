@@ -675,36 +675,16 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 
 static int cmd_disk_tag(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		TAG_LONG_OPTIONS,
-		UNTAG_LONG_OPTION,
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_TAG];
 	struct pool_config_file cfg;
 	struct tag_edit edit;
 	struct record disk;
-	int c, i, ind, r;
+	int ind, r;
 
 	tag_edit_init(&edit);
-	while ((c = next_option(cmd, argc, argv, "", options, &ind)) != -1) {
-		r = c == '?' ? EXIT_USAGE : tag_option(cmd, c, optarg, &edit);
-		if (r)
-			goto out;
-	}
-	if (argc - ind < 2) {
-		r = snapctl_usage_error(cmd, "missing the pool or the disk");
+	r = tag_edit_args(cmd, argc, argv, "disk", &edit, &ind);
+	if (r)
 		goto out;
-	}
-	for (i = ind + 2; i < argc; i++) {
-		r = tag_option(cmd, OPT_TAG, argv[i], &edit);
-		if (r)
-			goto out;
-	}
-	if (tag_edit_empty(&edit)) {
-		r = snapctl_usage_error(cmd, "nothing to change: give tags (key=value), --untag or --description");
-		goto out;
-	}
 	r = open_pool(argv[ind], &cfg);
 	if (!r)
 		r = find_disk_or_fail(cfg.name, argv[ind + 1], &disk);

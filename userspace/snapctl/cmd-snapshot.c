@@ -1091,36 +1091,16 @@ static int cmd_snap_unview(struct snapctl_ctx *ctx, int argc, char **argv)
 
 static int cmd_snap_tag(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		TAG_LONG_OPTIONS,
-		UNTAG_LONG_OPTION,
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_TAG];
 	struct pool_config_file cfg;
 	struct tag_edit edit;
 	struct record snap;
-	int c, i, ind, r;
+	int ind, r;
 
 	tag_edit_init(&edit);
-	while ((c = next_option(cmd, argc, argv, "", options, &ind)) != -1) {
-		r = c == '?' ? EXIT_USAGE : tag_option(cmd, c, optarg, &edit);
-		if (r)
-			goto out;
-	}
-	if (argc - ind < 2) {
-		r = snapctl_usage_error(cmd, "missing the pool or the snapshot");
+	r = tag_edit_args(cmd, argc, argv, "snapshot", &edit, &ind);
+	if (r)
 		goto out;
-	}
-	for (i = ind + 2; i < argc; i++) {
-		r = tag_option(cmd, OPT_TAG, argv[i], &edit);
-		if (r)
-			goto out;
-	}
-	if (tag_edit_empty(&edit)) {
-		r = snapctl_usage_error(cmd, "nothing to change: give tags (key=value), --untag or --description");
-		goto out;
-	}
 	r = open_pool(argv[ind], &cfg);
 	if (!r)
 		r = snapctl_find_snapshot(cfg.name, argv[ind + 1], &snap);

@@ -323,3 +323,30 @@ void tags_prune(const char *pool)
 		fprintf(stderr, "snapctl: warning: could not drop the tags of deleted objects from %s: %s\n",
 			tag_store_path(path, sizeof(path)), r == -EILSEQ ? err : strerror(-r));
 }
+
+int tag_edit_args(const struct snapctl_cmd *cmd, int argc, char **argv, const char *what,
+		  struct tag_edit *e, int *ind)
+{
+	static const struct option options[] = {
+		TAG_LONG_OPTIONS,
+		UNTAG_LONG_OPTION,
+		{ 0 }
+	};
+	int c, i, r;
+
+	while ((c = next_option(cmd, argc, argv, "", options, ind)) != -1) {
+		r = c == '?' ? EXIT_USAGE : tag_option(cmd, c, optarg, e);
+		if (r)
+			return r;
+	}
+	if (argc - *ind < 2)
+		return snapctl_usage_error(cmd, "missing the pool or the %s", what);
+	for (i = *ind + 2; i < argc; i++) {
+		r = tag_option(cmd, OPT_TAG, argv[i], e);
+		if (r)
+			return r;
+	}
+	if (tag_edit_empty(e))
+		return snapctl_usage_error(cmd, "nothing to change: give tags (key=value), --untag or --description");
+	return 0;
+}

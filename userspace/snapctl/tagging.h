@@ -24,6 +24,14 @@
 /* Take one of those options into @e; 0, or the exit code of a usage error. */
 int tag_option(const struct snapctl_cmd *cmd, int c, const char *arg, struct tag_edit *e);
 
+/*
+ * The arguments of 'disk tag' and 'snapshot tag': options, then the pool,
+ * the @what, and key=value words.  *@ind: where the pool is.  0 if there
+ * is something to change, else the exit code of a usage error.
+ */
+int tag_edit_args(const struct snapctl_cmd *cmd, int argc, char **argv, const char *what,
+		  struct tag_edit *e, int *ind);
+
 /* A listing's --tag filters: all must match ("key" alone: any value). */
 struct tag_filter {
 	unsigned int nr;
