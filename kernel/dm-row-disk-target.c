@@ -22,6 +22,7 @@
 #include <linux/slab.h>
 
 #include "dm-row-pool.h"
+#include "dm-row-map-cache.h"
 
 #define DM_MSG_PREFIX "row"
 
@@ -197,7 +198,11 @@ static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 		ti->num_discard_bios = 1;
 		ti->discards_supported = true;
 	}
-	dmrow_pool_attach_disk(dc->pool, &dc->binding);
+	r = dmrow_pool_attach_disk(dc->pool, &dc->binding, ti->len >> dc->pool->block_shift);
+	if (r) {
+		ti->error = "Cannot allocate the mapping cache";
+		goto out_put_pool;
+	}
 	return 0;
 
 out_put_pool:
@@ -256,6 +261,7 @@ static void disk_resume(struct dm_target *ti)
 /*
  * Status: <disk id> <snapshot id or -> <pool mode> <new block writes>
  *         <partial block copies> <partial block zero fills>
+ *         <cache bytes> <cache budget bytes> <cache hits> <cache misses>
  * Table:  <pool dev> <disk id> [<snapshot id>] [logical_block_size=<n>]
  */
 static void disk_status(struct dm_target *ti, status_type_t type, unsigned int status_flags,
@@ -278,6 +284,13 @@ static void disk_status(struct dm_target *ti, status_type_t type, unsigned int s
 		DMEMIT(" %llu %llu %llu", (unsigned long long)counts.new_block_writes,
 		       (unsigned long long)counts.partial_copies,
 		       (unsigned long long)counts.partial_zero_fills);
+		DMEMIT(" %llu %llu %llu %llu",
+		       (unsigned long long)(dc->binding.cache ?
+					    dmrow_map_cache_bytes(dc->binding.cache) : 0),
+		       (unsigned long long)(dc->binding.cache ?
+					    dmrow_map_cache_budget(dc->binding.cache) : 0),
+		       (unsigned long long)counts.cache_hits,
+		       (unsigned long long)counts.cache_misses);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %llu", format_dev_t(buf, dc->pool_dev->bdev->bd_dev),

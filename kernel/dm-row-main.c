@@ -6,6 +6,7 @@
 #include <linux/module.h>
 
 #include "dm-row.h"
+#include "dm-row-map-cache.h"
 
 #define DM_MSG_PREFIX "row"
 
@@ -13,10 +14,13 @@ static int __init dm_row_init(void)
 {
 	int r;
 
+	r = dmrow_map_cache_module_init();
+	if (r)
+		return r;
 	r = dm_register_target(&dmrow_pool_target);
 	if (r) {
 		DMERR("register %s target failed: %d", DM_ROW_POOL_TARGET_NAME, r);
-		return r;
+		goto out_cache;
 	}
 
 	r = dm_register_target(&dmrow_disk_target);
@@ -29,6 +33,8 @@ static int __init dm_row_init(void)
 
 out_unregister_pool:
 	dm_unregister_target(&dmrow_pool_target);
+out_cache:
+	dmrow_map_cache_module_exit();
 	return r;
 }
 
@@ -36,6 +42,7 @@ static void __exit dm_row_exit(void)
 {
 	dm_unregister_target(&dmrow_disk_target);
 	dm_unregister_target(&dmrow_pool_target);
+	dmrow_map_cache_module_exit();
 }
 
 module_init(dm_row_init);

@@ -36,6 +36,8 @@ struct dmrow_metadata {
 	struct row_disk_superblock sb;		/* the open transaction's */
 	struct row_disk_superblock committed_sb;
 	struct disk_state *disks;
+	/* Live disks' mapping caches, told of every change (dm-row-map-cache.c). */
+	struct dmrow_map_cache *caches;
 	/*
 	 * Held data blocks: free in the space map (count zero) but not to be
 	 * handed out.  Two kinds, both in memory only, kept across aborts:

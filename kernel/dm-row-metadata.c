@@ -60,6 +60,7 @@
 #include <linux/dm-row.h>
 
 #include "dm-row-metadata-internal.h"
+#include "dm-row-map-cache.h"
 
 /*----------------------------------------------------------------
  * Superblock
@@ -457,6 +458,7 @@ void dmrow_md_close(struct dmrow_metadata *md)
 {
 	if (!md)
 		return;
+	WARN_ON(md->caches);	/* a disk still attached */
 	destroy_in_core(md);
 	free_md(md);
 }
@@ -513,6 +515,90 @@ static void __disk_changed(struct dmrow_metadata *md, struct disk_state *ds)
 	__mark_dirty(md);
 }
 
+/*----------------------------------------------------------------
+ * Mapping caches
+ *
+ * map() reads a live disk's mappings from its cache with no lock (see
+ * dm-row-map-cache.c); every change to a live tree or to a disk's
+ * snapshotted_time is told to the disk's caches here, in the same critical
+ * section as the change.  A lookup under the shared lock fills them.
+ *--------------------------------------------------------------*/
+
+#define ALL_DISKS	(~0ULL)
+
+static void __cache_drop(struct dmrow_metadata *md, u64 disk_id);
+
+/*
+ * @disk_id's caches now hold that @vblock maps to packed @value, or with
+ * !@mapped that it is unmapped.  A mapping that looks like "unmapped" (a
+ * block and a time at their very ends) cannot be cached: the caches forget.
+ */
+static void __cache_set(struct dmrow_metadata *md, u64 disk_id, u64 vblock, u64 value,
+			bool mapped)
+{
+	struct dmrow_map_cache *c;
+
+	if (mapped && value == DMROW_CACHE_UNMAPPED) {
+		__cache_drop(md, disk_id);
+		return;
+	}
+	for (c = md->caches; c; c = c->next)
+		if (c->disk_id == disk_id)
+			dmrow_map_cache_set(c, vblock, mapped ? value : DMROW_CACHE_UNMAPPED);
+}
+
+/* A tree replaced or gone: the caches of @disk_id (or all) forget it. */
+static void __cache_drop(struct dmrow_metadata *md, u64 disk_id)
+{
+	struct dmrow_map_cache *c;
+
+	for (c = md->caches; c; c = c->next)
+		if (disk_id == ALL_DISKS || c->disk_id == disk_id)
+			dmrow_map_cache_drop(c);
+}
+
+static void __cache_time(struct dmrow_metadata *md, const struct disk_state *ds)
+{
+	struct dmrow_map_cache *c;
+
+	for (c = md->caches; c; c = c->next)
+		if (c->disk_id == le64_to_cpu(ds->rec.id))
+			dmrow_map_cache_publish_time(c, le32_to_cpu(ds->rec.snapshotted_time));
+}
+
+/* Under the shared lock, from a lookup of the live tree. */
+static void __cache_fill(struct dmrow_metadata *md, u64 disk_id, u64 vblock, u64 value)
+{
+	struct dmrow_map_cache *c;
+
+	for (c = md->caches; c; c = c->next)
+		if (c->disk_id == disk_id)
+			dmrow_map_cache_fill(c, vblock, value);
+}
+
+void dmrow_md_attach_cache(struct dmrow_metadata *md, struct dmrow_map_cache *cache)
+{
+	down_write(&md->lock);
+	dmrow_map_cache_drop(cache);
+	cache->next = md->caches;
+	md->caches = cache;
+	up_write(&md->lock);
+}
+
+void dmrow_md_detach_cache(struct dmrow_metadata *md, struct dmrow_map_cache *cache)
+{
+	struct dmrow_map_cache **p;
+
+	down_write(&md->lock);
+	for (p = &md->caches; *p; p = &(*p)->next) {
+		if (*p == cache) {
+			*p = cache->next;
+			break;
+		}
+	}
+	up_write(&md->lock);
+}
+
 static int __flush_disks(struct dmrow_metadata *md)
 {
 	struct disk_state *ds;
@@ -564,6 +650,7 @@ static void disk_to_info(const struct row_disk_disk *rec, struct dmrow_disk_info
 	info->nr_manual = le32_to_cpu(rec->nr_manual);
 	info->nr_auto = le32_to_cpu(rec->nr_auto);
 	info->policy_id = le32_to_cpu(rec->policy_id);
+	info->snapshotted_time = le32_to_cpu(rec->snapshotted_time);
 	memcpy(info->name, rec->name, DMROW_NAME_LEN);
 	info->name[DMROW_NAME_LEN - 1] = '\0';
 }
@@ -795,6 +882,7 @@ int dmrow_md_abort(struct dmrow_metadata *md)
 	int r;
 
 	down_write(&md->lock);
+	__cache_drop(md, ALL_DISKS);
 	destroy_in_core(md);
 	md->sb = md->committed_sb;
 	r = create_in_core(md, false);
@@ -834,6 +922,7 @@ void dmrow_md_set_read_only(struct dmrow_metadata *md)
 void dmrow_md_set_failed(struct dmrow_metadata *md)
 {
 	down_write(&md->lock);
+	__cache_drop(md, ALL_DISKS);
 	md->failed = true;
 	up_write(&md->lock);
 }
@@ -994,6 +1083,7 @@ int dmrow_md_create_disk(struct dmrow_metadata *md, u64 id, u64 size_blocks,
 	ds->next = md->disks;
 	md->disks = ds;
 	__disk_changed(md, ds);
+	__cache_drop(md, id);
 out:
 	up_write(&md->lock);
 	return r;
@@ -1043,6 +1133,7 @@ int dmrow_md_remove_disk(struct dmrow_metadata *md, u64 id)
 	if (r)
 		goto out;
 	ds->rec.root = 0;
+	__cache_drop(md, id);
 	if (!ds->rec.first_snapshot) {
 		r = __delete_disk_record(md, ds);
 	} else {
@@ -1180,6 +1271,7 @@ static int __discard(struct dmrow_metadata *md, struct disk_state *ds, u64 begin
 		if (r)
 			return r;
 		ds->rec.root = cpu_to_le64(root);
+		__cache_set(md, le64_to_cpu(ds->rec.id), vblock, 0, false);
 		__disk_changed(md, ds);
 		r = mapping_dec(md, &value);
 		if (r)
@@ -1383,8 +1475,11 @@ struct mapped_run {
 	const struct disk_state *live;
 	struct dmrow_mapping *first;
 	unsigned int len;	/* blocks in the run so far */
+	unsigned int max;	/* the longest run asked for */
 	bool ended;		/* a block that does not continue it was seen */
 	int error;		/* of the first block's mapping */
+	bool fill;		/* into the live disk's mapping caches */
+	u64 fill_end;		/* past the run's end, fill up to here */
 };
 
 static bool __extend_run(void *context, u64 vblock, const void *value)
@@ -1394,15 +1489,25 @@ static bool __extend_run(void *context, u64 vblock, const void *value)
 	int r;
 
 	r = __finish_mapping(run->md, run->disk_id, vblock, value, run->live,
-			     run->len ? &next : run->first);
-	if (r || (run->len && !__continues_run(run->first, run->len, &next))) {
-		if (!run->len)
-			run->error = r;
-		run->ended = true;
-		return false;
+			     run->len || run->ended ? &next : run->first);
+	if (!r && run->fill) {
+		__le64 le;
+
+		memcpy(&le, value, sizeof(le));
+		if (le64_to_cpu(le) != DMROW_CACHE_UNMAPPED)
+			__cache_fill(run->md, run->disk_id, vblock, le64_to_cpu(le));
 	}
-	run->len++;
-	return true;
+	if (!run->ended) {
+		if (r || (run->len && !__continues_run(run->first, run->len, &next))) {
+			if (!run->len)
+				run->error = r;
+			run->ended = true;
+		} else if (++run->len == run->max) {
+			run->ended = true;
+		}
+	}
+	/* Past the run, a leaf already in hand still fills the cache. */
+	return !r && (!run->ended || (run->fill && vblock + 1 < run->fill_end));
 }
 
 /* Ends a lookup at the first mapped block: an unmapped run stops there. */
@@ -1419,16 +1524,18 @@ static bool __stop_at_mapped(void *context, u64 key, const void *value)
  * the blocks after it are looked up while they continue its run, so that one
  * bio covering several blocks is remapped whole.  A mapped run is read off
  * the leaves, one descent per leaf; so is an unmapped one (how far it goes
- * is what the leaf and the path to it tell).
+ * is what the leaf and the path to it tell).  A live disk's lookup fills its
+ * mapping caches with what it read, to the end of the first block's cache
+ * window at least.
  */
 int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			  u64 vblock, unsigned int *nr_blocks, struct dmrow_mapping *result)
 {
 	struct row_disk_snapshot rec;
 	struct disk_state *ds, *live = NULL;
-	unsigned int asked = *nr_blocks, max = asked ? asked : 1, i, visited;
-	struct mapped_run run = { .md = md, .disk_id = disk_id, .first = result };
-	u64 root = 0;
+	unsigned int asked = *nr_blocks, max = asked ? asked : 1, i, visited, limit;
+	struct mapped_run run = { .md = md, .disk_id = disk_id, .first = result, .max = max };
+	u64 root = 0, start;
 	int r;
 
 	*nr_blocks = 0;
@@ -1458,11 +1565,19 @@ int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 		goto out;
 
 	run.live = live;
+	if (live && md->caches) {
+		run.fill = true;
+		run.fill_end = (vblock | (DMROW_CACHE_SEGMENT_BLOCKS - 1)) + 1;
+		__cache_time(md, live);
+	}
 	do {
-		r = dmrow_btree_lookup_run_nonblocking(&md->mapping_info, root, vblock + run.len,
-						       max - run.len, __extend_run, &run,
-						       &visited);
-	} while (!r && !run.ended && run.len < max);
+		start = vblock + run.len;
+		limit = max - run.len;
+		if (run.fill && run.fill_end > start + limit)
+			limit = run.fill_end - start;
+		r = dmrow_btree_lookup_run_nonblocking(&md->mapping_info, root, start, limit,
+						       __extend_run, &run, &visited);
+	} while (!r && !run.ended);
 	if (run.len) {
 		r = 0;
 		i = run.len;
@@ -1478,6 +1593,11 @@ int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			if (r != -ENODATA)
 				break;
 		}
+		if (run.fill) {
+			for (start = vblock; start < vblock + i; start++)
+				__cache_fill(md, disk_id, start, DMROW_CACHE_UNMAPPED);
+		}
+		i = min(i, max);
 		r = -ENODATA;
 	} else {
 		goto out;
@@ -1700,6 +1820,7 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 			goto out;
 		ds->rec.root = cpu_to_le64(root);
 		__disk_changed(md, ds);
+		__cache_set(md, map->disk_id, map->vblock, le64_to_cpu(value), true);
 		if (replaced) {
 			r = mapping_dec(md, &old);
 			if (r)
@@ -2029,6 +2150,7 @@ int dmrow_md_create_snapshots(struct dmrow_metadata *md, unsigned int nr,
 		if (r)
 			goto out;
 		ds->rec.snapshotted_time = cpu_to_le32(time);
+		__cache_time(md, ds);
 	}
 out:
 	up_write(&md->lock);
@@ -2135,6 +2257,7 @@ int dmrow_md_rollback(struct dmrow_metadata *md, u64 disk_id, u64 snap_id, bool 
 	/* Every mapping of the snapshot is older than the current time. */
 	ds->rec.snapshotted_time = md->sb.time;
 	__disk_changed(md, ds);
+	__cache_drop(md, disk_id);
 out:
 	up_write(&md->lock);
 	return r;
@@ -2197,6 +2320,7 @@ int dmrow_md_clone(struct dmrow_metadata *md, u64 snap_id, u64 new_disk_id,
 	ds->next = md->disks;
 	md->disks = ds;
 	__disk_changed(md, ds);
+	__cache_drop(md, new_disk_id);
 out:
 	up_write(&md->lock);
 	return r;

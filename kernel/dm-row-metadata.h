@@ -27,6 +27,7 @@
 
 struct dmrow_bm;
 struct dmrow_metadata;
+struct dmrow_map_cache;
 
 #define DMROW_DEFAULT_QUOTA	256
 
@@ -110,6 +111,7 @@ struct dmrow_disk_info {
 	u32 nr_manual;
 	u32 nr_auto;
 	u32 policy_id;
+	u32 snapshotted_time;	/* mappings written before it may be shared */
 	char name[DMROW_NAME_LEN];
 };
 
@@ -201,6 +203,13 @@ int dmrow_md_try_find_block(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
  */
 int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 			  u64 vblock, unsigned int *nr_blocks, struct dmrow_mapping *result);
+/*
+ * A live disk's mapping cache joins the metadata: from now on every change
+ * to the disk's tree or its snapshotted_time reaches it, and lookups of the
+ * disk by dmrow_md_try_find_run() fill it.  Detach before destroying it.
+ */
+void dmrow_md_attach_cache(struct dmrow_metadata *md, struct dmrow_map_cache *cache);
+void dmrow_md_detach_cache(struct dmrow_metadata *md, struct dmrow_map_cache *cache);
 /*
  * Reserve a free data block for a write in flight: the space map passes over
  * it, but it is not counted, dirties nothing and never reaches the disk

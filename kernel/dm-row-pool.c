@@ -98,6 +98,7 @@
 
 #include "dm-row-pool.h"
 #include "dm-row-block-manager-kernel.h"
+#include "dm-row-map-cache.h"
 
 #define DM_MSG_PREFIX "row-pool"
 
@@ -106,6 +107,12 @@
 /* The most blocks the fast path looks up for one bio (4 MiB of 4 KiB blocks). */
 #define FAST_RUN_MAX_BLOCKS	1024
 #define DEFAULT_CACHE_BLOCKS	1024
+
+/* The most memory one live disk's mapping cache may use (dm-row-map-cache.c). */
+static unsigned int map_cache_mb = 32;
+module_param(map_cache_mb, uint, 0644);
+MODULE_PARM_DESC(map_cache_mb,
+		 "Most MiB the mapping cache of each live disk uses, fixed when its table is loaded (0: none)");
 
 /* New-block writes mapped together, under one metadata lock. */
 #define PREPARED_BATCH		32
@@ -1425,7 +1432,26 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 	epoch_enter(pool, ctx);
 
 	run = nr_blocks;
-	r = dmrow_md_try_find_run(pool->md, db->disk_id, db->snap_id, ctx->vblock, &run, &m);
+	r = -EAGAIN;
+	if (db->cache) {
+		struct dmrow_cache_hit hit;
+
+		/* The epoch and the gate before the entries (dm-row-map-cache.c). */
+		smp_rmb();
+		r = dmrow_map_cache_find_run(db->cache, ctx->vblock, &run, &hit);
+		if (r == -EAGAIN) {
+			this_cpu_inc(db->counts->cache_misses);
+			run = nr_blocks;
+		} else {
+			this_cpu_inc(db->counts->cache_hits);
+			m.data_block = hit.data_block;
+			m.time = hit.time;
+			m.shared = hit.shared;
+		}
+	}
+	if (r == -EAGAIN)
+		r = dmrow_md_try_find_run(pool->md, db->disk_id, db->snap_id, ctx->vblock,
+					  &run, &m);
 	if (write && ((!r && m.shared) || r == -ENODATA)) {
 		/* Redirect-on-write: to a block at hand, or by the worker. */
 		epoch_exit(ctx);
@@ -1511,14 +1537,25 @@ static void commit_on_worker(struct dmrow_pool *pool)
  * Disks
  *--------------------------------------------------------------*/
 
-void dmrow_pool_attach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db)
+int dmrow_pool_attach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db,
+			   u64 size_blocks)
 {
+	u64 budget = (u64)READ_ONCE(map_cache_mb) << 20;
+
+	db->cache = NULL;
+	if (!db->snap_id && budget) {
+		db->cache = dmrow_map_cache_create(db->disk_id, size_blocks, budget);
+		if (!db->cache)
+			return -ENOMEM;
+		dmrow_md_attach_cache(pool->md, db->cache);
+	}
 	atomic_set(&db->inplace_writes, 0);
 	spin_lock_irq(&pool->lock);
 	/* A table loaded while its disk is being snapshotted starts gated. */
 	db->writes_gated = !db->snap_id && __disk_gated(pool, db->disk_id);
 	list_add_tail(&db->list, &pool->disks);
 	spin_unlock_irq(&pool->lock);
+	return 0;
 }
 
 void dmrow_disk_counts_sum(struct dmrow_disk_binding *db, struct dmrow_disk_counts *sum)
@@ -1532,14 +1569,22 @@ void dmrow_disk_counts_sum(struct dmrow_disk_binding *db, struct dmrow_disk_coun
 		sum->new_block_writes += READ_ONCE(c->new_block_writes);
 		sum->partial_copies += READ_ONCE(c->partial_copies);
 		sum->partial_zero_fills += READ_ONCE(c->partial_zero_fills);
+		sum->cache_hits += READ_ONCE(c->cache_hits);
+		sum->cache_misses += READ_ONCE(c->cache_misses);
 	}
 }
 
+/* No bio of the disk is in flight (its table is going). */
 void dmrow_pool_detach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db)
 {
 	spin_lock_irq(&pool->lock);
 	list_del(&db->list);
 	spin_unlock_irq(&pool->lock);
+	if (db->cache) {
+		dmrow_md_detach_cache(pool->md, db->cache);
+		dmrow_map_cache_destroy(db->cache);
+		db->cache = NULL;
+	}
 }
 
 bool dmrow_pool_disk_active(struct dmrow_pool *pool, u64 disk_id, u64 snap_id,

@@ -131,6 +131,8 @@ struct dmrow_disk_binding {
 	bool writes_gated;
 	/* For the status; per CPU, so that map() writes no shared line. */
 	struct dmrow_disk_counts __percpu *counts;
+	/* The live head's mappings for map(), lock-free; NULL for a view. */
+	struct dmrow_map_cache *cache;
 };
 
 /*
@@ -142,6 +144,8 @@ struct dmrow_disk_counts {
 	u64 new_block_writes;
 	u64 partial_copies;
 	u64 partial_zero_fills;
+	u64 cache_hits;			/* bios map() remapped from the cache */
+	u64 cache_misses;		/* bios whose first block it did not hold */
 };
 
 void dmrow_disk_counts_sum(struct dmrow_disk_binding *db, struct dmrow_disk_counts *sum);
@@ -170,7 +174,12 @@ void dmrow_pool_clip_to_block(struct dmrow_pool *pool, struct bio *bio);
 void dmrow_pool_defer_bio(struct dmrow_pool *pool, struct bio *bio);
 /* Remap @bio at once if it needs no metadata work; false: defer it. */
 bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio);
-void dmrow_pool_attach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db);
+/*
+ * A live head gets its mapping cache here, sized for @size_blocks within
+ * the module's budget (map_cache_mb; 0: no cache).  -ENOMEM.
+ */
+int dmrow_pool_attach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db,
+			   u64 size_blocks);
 void dmrow_pool_detach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db);
 bool dmrow_pool_disk_active(struct dmrow_pool *pool, u64 disk_id, u64 snap_id,
 			    bool include_suspended);

@@ -12,6 +12,13 @@
  * the content tokens on the simulated data device, every snapshot's delta
  * and exclusive count, and the pool's data space figure.
  *
+ * Every disk has a mapping cache attached (dm-row-map-cache.c), as a loaded
+ * table would: lookups fill it, and after every operation a stretch of one
+ * disk's cache is checked against the tree: a cached answer may be missing,
+ * never different (a change the cache was not told of shows up here).  Half
+ * the runs give the caches a budget of a few segments, so that windows take
+ * each other's slots.
+ *
  *   DMROW_MODEL_SEED=<n>   replay one run (the seed is printed on failure)
  *   DMROW_MODEL_OPS=<n>    number of operations (default 100000)
  */
@@ -25,6 +32,7 @@
 #include <unistd.h>
 
 #include "dm-row-metadata.h"
+#include "dm-row-map-cache.h"
 #include "dm-row-check.h"
 #include "../../userspace/compat/public/block-cache.h"
 
@@ -71,6 +79,12 @@ static u64 nr_reverts;	/* failed writes undone */	/* dmrow_md_try_find_block() *
 static struct dmrow_bm *bm;
 static struct dmrow_metadata *md;
 static int meta_fd;
+
+/* One cache per disk id (ids lost to an abort are given again). */
+#define MAX_DISK_IDS	4096
+static struct dmrow_map_cache *caches[MAX_DISK_IDS];
+static u64 cache_budget;
+static u64 nr_cache_hits, nr_cache_misses, nr_cache_blocks;
 
 /*----------------------------------------------------------------*/
 
@@ -198,8 +212,45 @@ static void open_pool(bool format)
 	}
 }
 
+static void detach_caches(void)
+{
+	for (u64 id = 0; id < MAX_DISK_IDS; id++) {
+		if (caches[id]) {
+			dmrow_md_detach_cache(md, caches[id]);
+			dmrow_map_cache_destroy(caches[id]);
+			caches[id] = NULL;
+		}
+	}
+}
+
+/* Disk @id gets a cache, as a table loaded for it would. */
+static void attach_cache(u64 id)
+{
+	check(id < MAX_DISK_IDS, "cache for disk %llu", (unsigned long long)id);
+	if (caches[id]) {
+		/* An id given again after an abort or a crash lost its disk. */
+		dmrow_md_detach_cache(md, caches[id]);
+		dmrow_map_cache_destroy(caches[id]);
+	}
+	caches[id] = dmrow_map_cache_create(id, NV, cache_budget);
+	check(caches[id], "cannot create a mapping cache");
+	check(dmrow_map_cache_budget(caches[id]) <= cache_budget ||
+	      dmrow_map_cache_budget(caches[id]) <= 4096,
+	      "cache budget %llu over %llu", (unsigned long long)dmrow_map_cache_budget(caches[id]),
+	      (unsigned long long)cache_budget);
+	dmrow_md_attach_cache(md, caches[id]);
+}
+
+static void attach_caches(void)
+{
+	for (int i = 0; i < MAX_IMAGES; i++)
+		if (model.img[i].used && model.img[i].live)
+			attach_cache(model.img[i].disk);
+}
+
 static void close_pool(void)
 {
+	detach_caches();
 	dmrow_md_close(md);
 	dmrow_bm_destroy(bm);
 	md = NULL;
@@ -239,11 +290,13 @@ static void restore_committed_model(void)
 static void crash(void)
 {
 	nr_crashes++;
+	detach_caches();
 	dmrow_md_close(md);
 	dmrow_bm_crash(bm, keep_write_randomly, NULL);
 	dmrow_bm_destroy(bm);
 	open_pool(false);
 	restore_committed_model();
+	attach_caches();
 }
 
 static void abort_transaction(void)
@@ -420,6 +473,52 @@ static void print_problem(void *context, const char *message)
 	fprintf(stderr, "check: %s\n", message);
 }
 
+/*
+ * Disk @disk's cache from block @v on, as map() reads it: every block of a
+ * run it answers must be as the tree says (find_block), mapped alike.  Then
+ * fill a little, as map()'s misses would.
+ */
+static void verify_cache_stretch(u64 disk, int v, unsigned int len)
+{
+	struct dmrow_cache_hit hit;
+	struct dmrow_mapping m;
+	unsigned int n, i, stretch;
+	int r, cr;
+
+	if (disk >= MAX_DISK_IDS || !caches[disk])
+		return;
+	for (stretch = 0; stretch < len && v < NV; v += n, stretch += n) {
+		n = NV - v;
+		cr = dmrow_map_cache_find_run(caches[disk], v, &n, &hit);
+		if (cr == -EAGAIN) {
+			nr_cache_misses++;
+			check(n == 0, "disk %llu block %d: a miss with a run of %u",
+			      (unsigned long long)disk, v, n);
+			n = 1;
+			continue;
+		}
+		nr_cache_hits++;
+		check((cr == 0 || cr == -ENODATA) && n >= 1 && n <= (unsigned int)(NV - v),
+		      "disk %llu block %d: cache run of %u on %d", (unsigned long long)disk, v, n, cr);
+		for (i = 0; i < n; i++) {
+			nr_cache_blocks++;
+			r = dmrow_md_find_block(md, disk, 0, v + i, &m);
+			if (cr == -ENODATA) {
+				check(r == -ENODATA || r == -ENOENT,
+				      "disk %llu block %u: cached unmapped, find %d maps to %llu",
+				      (unsigned long long)disk, v + i, r,
+				      (unsigned long long)m.data_block);
+				continue;
+			}
+			check(r == 0 && m.data_block == hit.data_block + i &&
+			      (i || m.shared == hit.shared) && (hit.shared || !m.shared),
+			      "disk %llu block %u: cached %llu+%u (shared %d), find %d maps to %llu (shared %d)",
+			      (unsigned long long)disk, v + i, (unsigned long long)hit.data_block, i,
+			      hit.shared, r, (unsigned long long)m.data_block, m.shared);
+		}
+	}
+}
+
 static void verify_all(void)
 {
 	struct dmrow_pool_info pool;
@@ -428,6 +527,9 @@ static void verify_all(void)
 	count_image_refs();
 	for (u64 b = 0; b < DATA_BLOCKS; b++)
 		used += image_refs[b] != 0;
+	for (int i = 0; i < MAX_IMAGES; i++)
+		if (model.img[i].used && model.img[i].live)
+			verify_cache_stretch(model.img[i].disk, 0, NV);
 	for (int i = 0; i < MAX_IMAGES; i++) {
 		struct image *img = &model.img[i];
 
@@ -751,6 +853,7 @@ static void op_clone(void)
 	clone->live = true;
 	clone->disk = model.next_disk_id++;
 	copy_content(clone, snap);
+	attach_cache(clone->disk);
 }
 
 static void op_create_disk(void)
@@ -770,6 +873,7 @@ static void op_create_disk(void)
 	img->disk = model.next_disk_id++;
 	for (int v = 0; v < NV; v++)
 		img->block[v] = NONE;
+	attach_cache(img->disk);
 }
 
 static void op_remove_disk(void)
@@ -796,6 +900,38 @@ static void op_reopen(void)
 	commit();
 	close_pool();
 	open_pool(false);
+	attach_caches();
+}
+
+/* Check a stretch of one disk's cache, then fill every disk's some, as map()'s misses do. */
+static void verify_some_cache(void)
+{
+	struct image *img = random_image(true);
+	struct dmrow_mapping m;
+	unsigned int n;
+
+	if (img)
+		verify_cache_stretch(img->disk, rnd_below(NV), 128);
+	for (int i = 0; i < MAX_IMAGES; i++) {
+		struct dmrow_disk_info info;
+		u64 disk = model.img[i].disk;
+		u32 time;
+
+		if (!model.img[i].used || !model.img[i].live)
+			continue;
+		/* The time a cache judges sharing by is the disk's, or unknown. */
+		time = caches[disk] ? caches[disk]->snapshotted_time : DMROW_CACHE_TIME_UNKNOWN;
+		if (time != DMROW_CACHE_TIME_UNKNOWN && !model.img[i].removed) {
+			check_ok(dmrow_md_get_disk(md, disk, &info));
+			check(time == info.snapshotted_time,
+			      "disk %llu: cache time %u, snapshotted_time %u",
+			      (unsigned long long)disk, time, info.snapshotted_time);
+		}
+		for (int j = 0; j < 4; j++) {
+			n = rnd_below(96) + 1;
+			dmrow_md_try_find_run(md, model.img[i].disk, 0, rnd_below(NV), &n, &m);
+		}
+	}
 }
 
 /*----------------------------------------------------------------*/
@@ -820,6 +956,11 @@ static void run_model(void **state)
 	      "ftruncate");
 	memset(&model, 0, sizeof(model));
 	model.next_disk_id = 1;
+	memset(caches, 0, sizeof(caches));
+	check_ok(dmrow_map_cache_module_init());
+	/* Whole disks, or a few slots that windows fight over. */
+	cache_budget = rnd_below(2) ? 1 << 20 : 3 * sizeof(struct dmrow_cache_segment);
+	printf("metadata model: mapping caches of %llu bytes\n", (unsigned long long)cache_budget);
 	open_pool(true);
 	op_create_disk();
 	op_create_disk();
@@ -874,6 +1015,7 @@ static void run_model(void **state)
 			for (int i = 0; i < 64; i++)
 				op_write();
 		}
+		verify_some_cache();
 	}
 	op_name = "final verify";
 	commit();
@@ -881,6 +1023,7 @@ static void run_model(void **state)
 	op_reopen();
 	verify_all();
 	close_pool();
+	dmrow_map_cache_module_exit();
 	close(meta_fd);
 	printf("metadata model: %llu crashes, %llu full-pool retries after commit, %llu writes refused for space\n",
 	       (unsigned long long)nr_crashes, (unsigned long long)nr_eagain,
@@ -893,6 +1036,10 @@ static void run_model(void **state)
 	       (unsigned long long)nr_fast_answered, (unsigned long long)nr_fast_passed);
 	/* With every block in memory it must answer most lookups itself. */
 	check(nr_fast_answered > nr_fast_passed, "the fast-path lookup answered too few");
+	printf("metadata model: mapping caches: %llu hits over %llu blocks, %llu misses\n",
+	       (unsigned long long)nr_cache_hits, (unsigned long long)nr_cache_blocks,
+	       (unsigned long long)nr_cache_misses);
+	check(nr_cache_hits > 0 && nr_cache_misses > 0, "the caches were not exercised");
 	printf("metadata model: %llu run lookups, %llu ending where the mapping changes\n",
 	       (unsigned long long)nr_runs, (unsigned long long)nr_run_ends);
 	/* A run may also end at a lookup that would block, but most end where the mapping does. */

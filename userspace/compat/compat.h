@@ -158,4 +158,72 @@ struct rw_semaphore {
 #define down_read_trylock(s)	(pthread_rwlock_tryrdlock(&(s)->l) == 0)
 #define lockdep_assert_held(l)	do { } while (0)
 
+/*
+ * Memory ordering, atomics, bits and RCU, for the mapping cache
+ * (dm-row-map-cache.c).  In userspace no lookup runs beside a change, so a
+ * grace period is over at once: call_rcu() calls back there and then.
+ */
+#define READ_ONCE(x)		(*(const volatile __typeof__(x) *)&(x))
+#define WRITE_ONCE(x, v)	(*(volatile __typeof__(x) *)&(x) = (v))
+#define smp_wmb()		__atomic_thread_fence(__ATOMIC_RELEASE)
+#define smp_rmb()		__atomic_thread_fence(__ATOMIC_ACQUIRE)
+#define cmpxchg(p, old, new)	__sync_val_compare_and_swap(p, old, new)
+#define xchg(p, v)		__atomic_exchange_n(p, v, __ATOMIC_SEQ_CST)
+typedef struct {
+	int counter;
+} atomic_t;
+#define atomic_set(a, v)	__atomic_store_n(&(a)->counter, v, __ATOMIC_RELAXED)
+#define atomic_read(a)		__atomic_load_n(&(a)->counter, __ATOMIC_RELAXED)
+#define atomic_inc(a)		__atomic_add_fetch(&(a)->counter, 1, __ATOMIC_SEQ_CST)
+#define atomic_dec(a)		__atomic_sub_fetch(&(a)->counter, 1, __ATOMIC_SEQ_CST)
+#define BITS_PER_LONG		(8 * (int)sizeof(long))
+static inline bool test_bit(unsigned int nr, const volatile unsigned long *addr)
+{
+	return (__atomic_load_n(addr, __ATOMIC_RELAXED) >> nr) & 1;
+}
+static inline void set_bit(unsigned int nr, volatile unsigned long *addr)
+{
+	__atomic_or_fetch(addr, 1UL << nr, __ATOMIC_SEQ_CST);
+}
+#define __rcu
+struct rcu_head {
+	struct rcu_head *next;
+	void (*func)(struct rcu_head *head);
+};
+#define rcu_read_lock()		do { } while (0)
+#define rcu_read_unlock()	do { } while (0)
+#define rcu_dereference(p)	READ_ONCE(p)
+#define unrcu_pointer(p)	(p)
+#define RCU_INITIALIZER(v)	(v)
+#define rcu_dereference_protected(p, c)	(p)
+#define call_rcu(head, fn)	(fn)(head)
+#define rcu_barrier()		do { } while (0)
+#define GFP_NOWAIT		0u
+#define __GFP_NOWARN		0u
+struct kmem_cache {
+	size_t size;
+};
+static inline struct kmem_cache *kmem_cache_create(const char *name, unsigned int size,
+						   unsigned int align, unsigned int flags,
+						   void (*ctor)(void *))
+{
+	struct kmem_cache *c = malloc(sizeof(*c));
+
+	(void)name, (void)align, (void)flags, (void)ctor;
+	if (c)
+		c->size = size;
+	return c;
+}
+#define kmem_cache_destroy(c)	free(c)
+#define kmem_cache_alloc(c, flags)	malloc((c)->size)
+#define kmem_cache_free(c, p)	free(p)
+static inline unsigned long roundup_pow_of_two(unsigned long n)
+{
+	return n <= 1 ? 1 : 1UL << (64 - __builtin_clzl(n - 1));
+}
+static inline unsigned long rounddown_pow_of_two(unsigned long n)
+{
+	return 1UL << (63 - __builtin_clzl(n));
+}
+
 #endif /* DMROW_COMPAT_H */
