@@ -24,8 +24,9 @@
  *  - a lookup in the tree (the lock shared) fills the entries it read, and
  *    publishes the disk's snapshotted_time with them;
  *  - a change to the tree (the lock exclusive) sets the entries it
- *    changed in segments that are there (a new mapping, a discard), or
- *    drops the whole cache (a rollback, a removal, an abort).
+ *    changed (a new mapping, a discard; a new mapping gets a segment if
+ *    its window has none, as a block just written is likely to be read),
+ *    or drops the whole cache (a rollback, a removal, an abort).
  * Fills and changes never overlap, so what a fill records is what the tree
  * holds; two fills at once record the same thing.  Fills race only with each
  * other for a slot: a segment is published with cmpxchg, and the one it
@@ -262,10 +263,31 @@ void dmrow_map_cache_publish_time(struct dmrow_map_cache *cache, u32 snapshotted
 
 void dmrow_map_cache_set(struct dmrow_map_cache *cache, u64 vblock, u64 value)
 {
-	struct dmrow_cache_segment *seg = rcu_dereference_protected(*slot_of(cache, vblock), true);
+	struct dmrow_cache_segment __rcu **slot = slot_of(cache, vblock);
+	struct dmrow_cache_segment *seg = rcu_dereference_protected(*slot, true), *fresh;
 
-	if (seg && seg->first == window_of(vblock))
+	if (seg && seg->first == window_of(vblock)) {
 		store(seg, vblock, value);
+		return;
+	}
+	/*
+	 * A block just written is likely to be read: it gets a segment of its
+	 * own window (no fill runs now, so the slot is this change's to take).
+	 */
+	if (value == DMROW_CACHE_UNMAPPED)
+		return;
+	fresh = kmem_cache_alloc(segment_cache, GFP_NOWAIT | __GFP_NOWARN);
+	if (!fresh)
+		return;
+	fresh->first = window_of(vblock);
+	fresh->known = 0;
+	store(fresh, vblock, value);
+	rcu_assign_pointer(*slot, fresh);
+	atomic_inc(&cache->nr_segments);
+	if (seg) {
+		atomic_dec(&cache->nr_segments);
+		call_rcu(&seg->rcu, free_segment_rcu);
+	}
 }
 
 void dmrow_map_cache_drop(struct dmrow_map_cache *cache)

@@ -82,7 +82,7 @@ int dmrow_map_cache_find_run(struct dmrow_map_cache *cache, u64 vblock,
 /* A lookup found @value (packed, or DMROW_CACHE_UNMAPPED) for @vblock. */
 void dmrow_map_cache_fill(struct dmrow_map_cache *cache, u64 vblock, u64 value);
 void dmrow_map_cache_publish_time(struct dmrow_map_cache *cache, u32 snapshotted_time);
-/* The tree now maps @vblock to @value: cached entries follow it. */
+/* The tree now maps @vblock to @value: the cache follows (a mapping is cached). */
 void dmrow_map_cache_set(struct dmrow_map_cache *cache, u64 vblock, u64 value);
 /* Forget everything (the tree was replaced), time included. */
 void dmrow_map_cache_drop(struct dmrow_map_cache *cache);

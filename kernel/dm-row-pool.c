@@ -6,7 +6,12 @@
  * blocks, control messages, commits.  map() never blocks: a read, or a
  * write to a block the live head holds alone, whose mapping is in memory
  * is remapped there and then (dmrow_pool_map_fast()); every other bio is
- * queued for the worker.  The fast path takes a bio over several blocks
+ * queued for the worker.  A live disk's mappings come from its mapping
+ * cache, read with no lock (dm-row-map-cache.c); what it does not hold is
+ * looked up in the tree without blocking, which fills the cache.  The
+ * metadata keeps the cache in step with the tree under its own lock, so the
+ * rules below hold for a cached mapping as for one read from the tree.
+ * The fast path takes a bio over several blocks
  * whole while they are mapped alike (consecutive data blocks read off the
  * mapping tree's leaves, or all unmapped) and cuts it where they stop
  * being so; the worker handles one block per bio, so a bio for it is cut
@@ -1343,12 +1348,15 @@ static void do_waker(struct work_struct *ws)
 /*
  * The fast path (map(), the submitter's context).  A read, or a write to a
  * block the live disk holds alone, needs no metadata change: if its mapping
- * is at hand (cached nodes, uncontended lock) the bio is remapped at once
- * instead of waiting for the worker.  It takes no lock of the pool's and
+ * is at hand (in the disk's mapping cache, or in cached nodes under an
+ * uncontended lock) the bio is remapped at once instead of waiting for the
+ * worker.  It takes no lock of the pool's and
  * writes no cache line that other CPUs' bios write.  What keeps it right:
  *
  *  - The bio joins the current epoch before the lookup: a block freed after
- *    the lookup is quarantined until the bio completes.
+ *    the lookup is quarantined until the bio completes.  The cache is read
+ *    after the epoch (smp_rmb()): the worker closes an epoch after the
+ *    change that freed a block, so a bio in the new epoch sees the change.
  *  - An in-place write is counted on its disk before the disk's gate is
  *    looked at (a full barrier between; the snapshot sets the gate, then a
  *    barrier, then waits for the count): either the snapshot waits for the

@@ -195,6 +195,7 @@ struct rcu_head {
 #define rcu_dereference(p)	READ_ONCE(p)
 #define unrcu_pointer(p)	(p)
 #define RCU_INITIALIZER(v)	(v)
+#define rcu_assign_pointer(p, v)	__atomic_store_n(&(p), v, __ATOMIC_RELEASE)
 #define rcu_dereference_protected(p, c)	(p)
 #define call_rcu(head, fn)	(fn)(head)
 #define rcu_barrier()		do { } while (0)
