@@ -301,6 +301,7 @@ static int create_in_core(struct dmrow_metadata *md, bool format)
 	md->tm.bm = md->bm;
 	md->tm.metadata_sm = &md->metadata_sm;
 	md->tm.txn = le64_to_cpu(md->sb.hdr.txn) + 1;
+	dmrow_tm_begin(&md->tm);
 
 	r = dmrow_sm_init(&md->metadata_sm, &md->tm, true,
 			  format ? NULL : &md->sb.metadata_sm, dmrow_bm_nr_blocks(md->bm));
@@ -343,6 +344,11 @@ static struct dmrow_metadata *alloc_md(struct dmrow_bm *bm)
 		kfree(md);
 		return NULL;
 	}
+	if (dmrow_delta_map_init(&md->tm.fresh)) {
+		dmrow_delta_map_exit(&md->held);
+		kfree(md);
+		return NULL;
+	}
 	init_rwsem(&md->lock);
 	md->bm = bm;
 	md->io_reserve = DMROW_IO_RESERVE_DEFAULT;
@@ -352,6 +358,7 @@ static struct dmrow_metadata *alloc_md(struct dmrow_bm *bm)
 static void free_md(struct dmrow_metadata *md)
 {
 	dmrow_delta_map_exit(&md->held);
+	dmrow_delta_map_exit(&md->tm.fresh);
 	kvfree(md->quarantine);
 	kfree(md);
 }
@@ -861,6 +868,7 @@ static int __commit(struct dmrow_metadata *md)
 	dmrow_sm_committed(&md->metadata_sm);
 	md->committed_sb = md->sb;
 	md->tm.txn++;
+	dmrow_tm_begin(&md->tm);
 	md->dirty = false;
 	return 0;
 }

@@ -25,6 +25,33 @@ int dmrow_tm_read_try_lock(struct dmrow_tm *tm, u64 b, const struct dmrow_valida
 	return dmrow_bm_read_try_lock(tm->bm, b, v, result);
 }
 
+/* A transaction manager whose owner set up no fresh set keeps none. */
+void dmrow_tm_begin(struct dmrow_tm *tm)
+{
+	if (tm->fresh.slots)
+		dmrow_delta_map_clear(&tm->fresh);
+}
+
+static bool is_fresh(struct dmrow_tm *tm, u64 b)
+{
+	return tm->fresh.slots && dmrow_delta_map_get(&tm->fresh, b) > 0;
+}
+
+/* A failed insertion only costs the next shadow of @b its lookups. */
+static void set_fresh(struct dmrow_tm *tm, u64 b, bool fresh)
+{
+	s32 now;
+
+	if (!tm->fresh.slots)
+		return;
+	now = dmrow_delta_map_get(&tm->fresh, b);
+
+	if (fresh && now <= 0)
+		dmrow_delta_map_add(&tm->fresh, b, 1 - now);
+	else if (!fresh && now > 0)
+		dmrow_delta_map_add(&tm->fresh, b, -now);
+}
+
 static void init_header(struct dmrow_tm *tm, struct dmrow_block *blk)
 {
 	struct row_disk_block_header *hdr = dmrow_block_data(blk);
@@ -56,6 +83,7 @@ int dmrow_tm_new_block(struct dmrow_tm *tm, const struct dmrow_validator *v,
 		return r;
 	}
 	init_header(tm, *result);
+	set_fresh(tm, b, true);
 	return 0;
 }
 
@@ -69,6 +97,18 @@ int dmrow_tm_shadow(struct dmrow_tm *tm, u64 orig, const struct dmrow_validator 
 
 	*inc_children = false;
 	tm->changes++;
+	if (is_fresh(tm, orig)) {
+#ifndef __KERNEL__
+		/* The userspace build (unit tests) checks the shortcut. */
+		r = dmrow_sm_get_count(tm->metadata_sm, orig, &count);
+		if (r || count != 1) {
+			DMERR("fresh metadata block %llu has count %u (%d)",
+			      (unsigned long long)orig, count, r);
+			abort();
+		}
+#endif
+		return dmrow_bm_write_lock(tm->bm, orig, v, result);
+	}
 	r = dmrow_sm_get_count(tm->metadata_sm, orig, &count);
 	if (r)
 		return r;
@@ -110,6 +150,7 @@ int dmrow_tm_shadow(struct dmrow_tm *tm, u64 orig, const struct dmrow_validator 
 	}
 	*inc_children = count > 1;
 	*result = copy;
+	set_fresh(tm, dmrow_block_location(copy), true);
 	return 0;
 }
 
@@ -120,6 +161,7 @@ void dmrow_tm_unlock(struct dmrow_tm *tm, struct dmrow_block *blk)
 
 int dmrow_tm_inc(struct dmrow_tm *tm, u64 b)
 {
+	set_fresh(tm, b, false);
 	tm->changes++;
 	return dmrow_sm_inc(tm->metadata_sm, b);
 }

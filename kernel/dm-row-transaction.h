@@ -7,7 +7,13 @@
  * transaction and referenced once is changed in place; any other block is
  * copied to a newly allocated one first.  Every block records the
  * transaction that wrote it in its header, so telling the two apart needs
- * no in-memory set.
+ * no in-memory set; but it needs the block's reference count (a lookup in
+ * the metadata space map) and its header (a read lock).  Blocks that the
+ * open transaction allocated or copied, and that nothing has referenced a
+ * second time since, are known to qualify: they are kept in a set
+ * (@fresh), and shadowing one is a write lock and nothing more.  Every
+ * added reference goes through dmrow_tm_inc(), which takes the block out
+ * of the set; a new transaction starts with it empty.
  *
  * All functions may block and need the pool metadata lock held for writing
  * (read_lock and ref_count: held for reading at least).
@@ -16,6 +22,7 @@
 #define DM_ROW_TRANSACTION_H
 
 #include "dm-row-block-manager.h"
+#include "dm-row-delta-map.h"
 
 struct dmrow_sm;
 
@@ -29,7 +36,15 @@ struct dmrow_tm {
 	 * changed no metadata.  Never reset.
 	 */
 	u64 changes;
+	/*
+	 * Blocks of this transaction referenced once: value 1 (see above).
+	 * Optional: its owner initialises it (the metadata does).
+	 */
+	struct dmrow_delta_map fresh;
 };
+
+/* A new transaction (or the state reloaded): no block is fresh. */
+void dmrow_tm_begin(struct dmrow_tm *tm);
 
 int dmrow_tm_read_lock(struct dmrow_tm *tm, u64 b, const struct dmrow_validator *v,
 		       struct dmrow_block **result);
