@@ -30,6 +30,9 @@
 #include "dm-row-transaction.h"
 #include "../../userspace/compat/public/block-cache.h"
 
+#define TEST_NAME "btree"
+#include "test_helpers.h"
+
 #define NR_BLOCKS	16384		/* metadata blocks in the temp file */
 #define CACHE_BLOCKS	4096
 #define NR_UNIVERSE	150000		/* candidate keys */
@@ -37,9 +40,6 @@
 #define MAX_IDS		(1U << 21)
 #define ABSENT		(~0ULL)
 #define LEAF_MAX	((DMROW_METADATA_BLOCK_SIZE - sizeof(struct row_disk_btree_node)) / 16)
-
-static u64 seed, rng_state;
-static const char *phase = "setup";
 
 static int meta_fd = -1;
 static struct dmrow_bm *bm;
@@ -54,43 +54,6 @@ static u64 next_id;
 static u64 nr_inc, nr_dec;
 static u64 *dec_log;		/* ids passed to dec, when logging */
 static u64 nr_dec_log;
-
-#define check(cond, ...) do {							\
-	if (!(cond)) {								\
-		fprintf(stderr, "btree test failed: seed=%llu phase=%s: ",	\
-			(unsigned long long)seed, phase);			\
-		fprintf(stderr, __VA_ARGS__);					\
-		fprintf(stderr, "\n");						\
-		fail();								\
-	}									\
-} while (0)
-
-#define check_ok(expr) do {							\
-	int r__ = (expr);							\
-	check(r__ == 0, "%s returned %d", #expr, r__);				\
-} while (0)
-
-static u64 rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
-}
-
-static unsigned int rnd_below(unsigned int n)
-{
-	return n ? rnd() % n : 0;
-}
-
-static void start(const char *name, u64 fixed_seed)
-{
-	const char *env = getenv("DMROW_TEST_SEED");
-
-	seed = env ? strtoull(env, NULL, 0) : fixed_seed;
-	rng_state = seed ? seed : 1;
-	phase = name;
-}
 
 /*----------------------------------------------------------------
  * Fixture: block cache, transaction manager, metadata space map

@@ -3,7 +3,8 @@
  * Pool definitions (config.c): what `snapctl pool activate` reads after a
  * reboot.  Saved and loaded in a temporary SNAPCTL_CONFIG_DIR: round trip,
  * atomic replacement (a reader of the old file never sees a mix, a stale
- * temporary file is harmless), listing, removal and pool names.
+ * temporary file is harmless, two processes saving at once both succeed),
+ * listing, removal and pool names.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -102,6 +104,7 @@ static void test_round_trip(void **state)
 	assert_int_equal(config_save(&saved), 0);
 	snprintf(path, sizeof(path), "%s/tank.conf", config_dir());
 	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
 
 	memset(&loaded, 0xa5, sizeof(loaded));
 	assert_int_equal(config_load("tank", &loaded), 0);
@@ -142,16 +145,16 @@ static void test_load_missing_and_bad(void **state)
 	assert_string_equal(cfg.uuid, "");
 }
 
-static bool has_temporary_files(const char *dir)
+static unsigned int temporary_files(const char *dir)
 {
 	struct dirent *d;
-	bool found = false;
+	unsigned int found = 0;
 	DIR *dh = opendir(dir);
 
 	assert_non_null(dh);
 	while ((d = readdir(dh)))
 		if (strstr(d->d_name, ".tmp"))
-			found = true;
+			found++;
 	closedir(dh);
 	return found;
 }
@@ -194,7 +197,7 @@ static void test_atomic_replacement(void **state)
 	assert_string_equal(loaded.metadata, "/dev/sdx");
 	assert_string_equal(loaded.data, "/dev/sdy");
 	assert_int_equal(loaded.block_sectors, 16);
-	assert_false(has_temporary_files(config_dir()));
+	assert_int_equal(temporary_files(config_dir()), 0);
 }
 
 /* A crash between writing the temporary file and renaming it leaves the old definition. */
@@ -206,17 +209,59 @@ static void test_stale_temporary_file(void **state)
 
 	(void)state;
 	assert_int_equal(config_save(&a), 0);
-	snprintf(path, sizeof(path), "%s/tank.conf.tmp", config_dir());
+	/* Left by a process that died (pid 1 is never ours). */
+	snprintf(path, sizeof(path), "%s/tank.conf.tmp.1", config_dir());
 	write_file(path, "metadata=/dev/half-writ");	/* torn */
 	assert_int_equal(config_load("tank", &loaded), 0);
 	assert_string_equal(loaded.metadata, "/dev/vda");
 
-	/* The next save goes through the same temporary name and cleans up. */
+	/* The next save writes a temporary file of its own and leaves only the stale one. */
 	a.low_water = 7;
 	assert_int_equal(config_save(&a), 0);
-	assert_false(has_temporary_files(config_dir()));
+	assert_int_equal(temporary_files(config_dir()), 1);
 	assert_int_equal(config_load("tank", &loaded), 0);
+	assert_string_equal(loaded.metadata, "/dev/vda");
 	assert_int_equal(loaded.low_water, 7);
+}
+
+/*
+ * Two processes saving the same pool at once: each writes its own
+ * temporary file, so every save succeeds and the definition left is one
+ * of the two, whole.
+ */
+static void test_concurrent_saves(void **state)
+{
+	static const char *const meta[] = { "/dev/vda", "/dev/sdx" };
+	static const char *const data[] = { "/dev/vdb", "/dev/sdy" };
+	struct pool_config_file loaded;
+	pid_t pids[2];
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (!pids[i]) {
+			struct pool_config_file cfg = make_cfg("tank", meta[i], data[i]);
+			int n, failed = 0;
+
+			for (n = 0; n < 50; n++)
+				failed |= config_save(&cfg) != 0;
+			_exit(failed);
+		}
+	}
+	for (i = 0; i < 2; i++) {
+		int status;
+
+		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+	}
+	assert_int_equal(config_load("tank", &loaded), 0);
+	i = !strcmp(loaded.metadata, meta[1]);
+	assert_string_equal(loaded.metadata, meta[i]);
+	assert_string_equal(loaded.data, data[i]);
+	assert_int_equal(temporary_files(config_dir()), 0);
 }
 
 struct seen {
@@ -319,6 +364,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_load_missing_and_bad, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atomic_replacement, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_temporary_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_saves, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_for_each_and_remove, setup, teardown),
 		cmocka_unit_test(test_name_valid),
 	};

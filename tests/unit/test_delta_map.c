@@ -17,40 +17,8 @@
 
 #include "dm-row-delta-map.h"
 
-static u64 seed, rng_state;
-static const char *phase = "setup";
-
-#define check(cond, ...) do {							\
-	if (!(cond)) {								\
-		fprintf(stderr, "delta map test failed: seed=%llu phase=%s: ",	\
-			(unsigned long long)seed, phase);			\
-		fprintf(stderr, __VA_ARGS__);					\
-		fprintf(stderr, "\n");						\
-		fail();								\
-	}									\
-} while (0)
-
-#define check_ok(expr) do {							\
-	int r__ = (expr);							\
-	check(r__ == 0, "%s returned %d", #expr, r__);				\
-} while (0)
-
-static u64 rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
-}
-
-static void start(const char *name, u64 fixed_seed)
-{
-	const char *env = getenv("DMROW_TEST_SEED");
-
-	seed = env ? strtoull(env, NULL, 0) : fixed_seed;
-	rng_state = seed ? seed : 1;
-	phase = name;
-}
+#define TEST_NAME "delta map"
+#include "test_helpers.h"
 
 static struct dmrow_delta_map map;
 

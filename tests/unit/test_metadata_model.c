@@ -36,6 +36,11 @@
 #include "dm-row-check.h"
 #include "../../userspace/compat/public/block-cache.h"
 
+#define TEST_NAME	"model"
+#define TEST_WHERE_FMT	"op=%llu (%s)"
+#define TEST_WHERE_ARGS	(unsigned long long)op_index, op_name
+#include "test_helpers.h"
+
 #define NV		1024	/* virtual blocks per disk: several leaves */
 #define MAX_IMAGES	48
 #define MAX_DISKS	6
@@ -65,8 +70,6 @@ struct model {
 static struct model model, committed;
 static u64 data_tokens[DATA_BLOCKS];
 static u64 token_seq;
-static u64 rng_state;
-static u64 seed;
 static u64 op_index;
 static const char *op_name = "setup";
 static u64 nr_eagain, nr_enospc, nr_crashes;
@@ -85,38 +88,6 @@ static int meta_fd;
 static struct dmrow_map_cache *caches[MAX_DISK_IDS];
 static u64 cache_budget;
 static u64 nr_cache_hits, nr_cache_misses, nr_cache_blocks;
-
-/*----------------------------------------------------------------*/
-
-static u64 rnd(void)
-{
-	/* xorshift64* */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
-}
-
-static unsigned int rnd_below(unsigned int n)
-{
-	return n ? rnd() % n : 0;
-}
-
-#define check(cond, ...) do {							\
-	if (!(cond)) {								\
-		fprintf(stderr, "model test failed: seed=%llu op=%llu (%s): ",	\
-			(unsigned long long)seed, (unsigned long long)op_index,	\
-			op_name);						\
-		fprintf(stderr, __VA_ARGS__);					\
-		fprintf(stderr, "\n");						\
-		fail();								\
-	}									\
-} while (0)
-
-#define check_ok(expr) do {							\
-	int r__ = (expr);							\
-	check(r__ == 0, "%s returned %d", #expr, r__);				\
-} while (0)
 
 /*----------------------------------------------------------------*/
 
@@ -944,8 +915,7 @@ static void run_model(void **state)
 	char path[] = "/tmp/dm-row-model.XXXXXX";
 
 	(void)state;
-	seed = env_seed ? strtoull(env_seed, NULL, 0) : (u64)time(NULL) ^ (u64)getpid() << 20;
-	rng_state = seed ? seed : 1;
+	rnd_seed(env_seed ? strtoull(env_seed, NULL, 0) : (u64)time(NULL) ^ (u64)getpid() << 20);
 	printf("metadata model: seed %llu, %llu operations\n", (unsigned long long)seed,
 	       (unsigned long long)nr_ops);
 

@@ -31,56 +31,19 @@
 #include "dm-row-transaction.h"
 #include "../../userspace/compat/public/block-cache.h"
 
+#define TEST_NAME "space map"
+#include "test_helpers.h"
+
 #define NR_META		4096	/* 5 refcount ranges, the last one partial */
 #define CACHE_BLOCKS	256
 #define NR_DATA		2500	/* 3 ranges, the last one partial */
 #define PER_BLOCK	DMROW_REFCOUNTS_PER_BLOCK
-
-static u64 seed, rng_state;
-static const char *phase = "setup";
 
 static int meta_fd = -1;
 static struct dmrow_bm *bm;
 static struct dmrow_tm tm;
 static struct dmrow_sm msm, dsm;
 static struct row_disk_space_map msm_disk, dsm_disk;	/* the last commit's */
-
-#define check(cond, ...) do {							\
-	if (!(cond)) {								\
-		fprintf(stderr, "space map test failed: seed=%llu phase=%s: ",	\
-			(unsigned long long)seed, phase);			\
-		fprintf(stderr, __VA_ARGS__);					\
-		fprintf(stderr, "\n");						\
-		fail();								\
-	}									\
-} while (0)
-
-#define check_ok(expr) do {							\
-	int r__ = (expr);							\
-	check(r__ == 0, "%s returned %d", #expr, r__);				\
-} while (0)
-
-static u64 rnd(void)
-{
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 0x2545f4914f6cdd1dULL;
-}
-
-static unsigned int rnd_below(unsigned int n)
-{
-	return n ? rnd() % n : 0;
-}
-
-static void start(const char *name, u64 fixed_seed)
-{
-	const char *env = getenv("DMROW_TEST_SEED");
-
-	seed = env ? strtoull(env, NULL, 0) : fixed_seed;
-	rng_state = seed ? seed : 1;
-	phase = name;
-}
 
 /*----------------------------------------------------------------
  * Fixture

@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "statefile.h"
 #include "store-backend.h"
 
 #define TMP_TAG ".tmp."
@@ -97,22 +98,6 @@ static int make_parents(int dfd, char *path)
 		if (!saved)
 			return 0;
 		slash++;
-	}
-	return 0;
-}
-
-static int write_all(int fd, const uint8_t *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		data += n;
-		len -= n;
 	}
 	return 0;
 }
@@ -407,48 +392,22 @@ static const struct store_ops file_ops = {
 	.close = file_close,
 };
 
-/* mkdir -p @path (a scratch copy). */
-static int make_root(char *path)
-{
-	char *p = path;
-
-	for (;;) {
-		char saved;
-
-		p += strspn(p, "/");
-		p += strcspn(p, "/");
-		saved = *p;
-		*p = '\0';
-		if (mkdir(path, FILE_STORE_DIR_MODE) && errno != EEXIST) {
-			*p = saved;
-			return -errno;
-		}
-		*p = saved;
-		if (!saved)
-			return 0;
-	}
-}
-
 int store_file_open(struct store *s, const char *where, const char **why)
 {
 	struct file_store *fs;
-	char *path;
 	int fd;
 
 	if (!*where) {
 		*why = "empty store path";
 		return -EINVAL;
 	}
-	path = strdup(where);
 	fs = calloc(1, sizeof(*fs));
-	if (!path || !fs) {
-		free(path);
-		free(fs);
+	if (!fs) {
 		*why = "out of memory";
 		return -ENOMEM;
 	}
-	make_root(path);
-	free(path);
+	/* What goes wrong here, the open below reports. */
+	make_dirs_mode(where, FILE_STORE_DIR_MODE);
 	fd = open(where, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		int err = errno;

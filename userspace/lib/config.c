@@ -5,15 +5,14 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "statefile.h"
 
 const char *config_dir(void)
 {
@@ -77,60 +76,24 @@ int config_load(const char *name, struct pool_config_file *cfg)
 	return 0;
 }
 
-static int mkdir_p(const char *dir)
-{
-	char buf[512], *p;
-
-	snprintf(buf, sizeof(buf), "%s", dir);
-	for (p = buf + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, 0755) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int config_save(const struct pool_config_file *cfg)
 {
-	char path[512], tmp[520];
-	FILE *f;
-	int fd, r;
+	char path[512], text[1024];
+	int len;
 
-	r = mkdir_p(config_dir());
-	if (r)
-		return r;
 	path_of(cfg->name, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
-	if (!f)
-		return -errno;
-	fprintf(f, "# dm-row pool, written by snapctl\nmetadata=%s\ndata=%s\nblock_sectors=%u\n"
-		   "low_water=%" PRIu64 "\nuuid=%s\n",
-		cfg->metadata, cfg->data, cfg->block_sectors, cfg->low_water, cfg->uuid);
-	if (fflush(f) || fsync(fileno(f))) {
-		r = -errno;
-		fclose(f);
-		unlink(tmp);
-		return r;
-	}
-	fclose(f);
-	if (rename(tmp, path)) {
-		r = -errno;
-		unlink(tmp);
-		return r;
-	}
-	/* The rename itself must reach the disk before the pool is relied on. */
-	fd = open(config_dir(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = fsync(fd) ? -errno : 0;
-	close(fd);
-	return r;
+	len = snprintf(text, sizeof(text),
+		       "# dm-row pool, written by snapctl\nmetadata=%s\ndata=%s\nblock_sectors=%u\n"
+		       "low_water=%" PRIu64 "\nuuid=%s\n",
+		       cfg->metadata, cfg->data, cfg->block_sectors, cfg->low_water, cfg->uuid);
+	if (len < 0 || len >= (int)sizeof(text))
+		return -ENAMETOOLONG;
+	/*
+	 * A temporary file of this process's own, so two saves at once do not
+	 * write into each other's; the directory is created if needed and
+	 * fsynced after the rename, before the pool is relied on.
+	 */
+	return write_file_atomic(path, text, len, 0644);
 }
 
 int config_remove(const char *name)

@@ -2,8 +2,9 @@
 /*
  * Pool definitions: what `snapctl pool activate` needs after a reboot.  One
  * file per pool in the configuration directory (SNAPCTL_CONFIG_DIR, default
- * /etc/dm-row/pools), "key=value" lines, replaced atomically (write to a
- * temporary file, fsync, rename), so a crash leaves the old or the new one.
+ * /etc/dm-row/pools), "key=value" lines, mode 0644, replaced atomically
+ * (write_file_atomic()), so a crash leaves the old or the new one and two
+ * saves at once leave one of them whole.
  */
 #ifndef SNAPCTL_CONFIG_H
 #define SNAPCTL_CONFIG_H

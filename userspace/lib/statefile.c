@@ -27,36 +27,45 @@ const char *run_dir(void)
 	return dir && *dir ? dir : "/run/dm-row";
 }
 
-int make_dirs(const char *dir)
+int make_dirs_mode(const char *dir, unsigned int mode)
 {
 	char buf[PATH_MAX], *p;
 
 	if (snprintf(buf, sizeof(buf), "%s", dir) >= (int)sizeof(buf))
 		return -ENAMETOOLONG;
+	if (!buf[0])
+		return -ENOENT;
 	for (p = buf + 1; *p; p++) {
 		if (*p != '/')
 			continue;
 		*p = '\0';
-		if (mkdir(buf, 0755) && errno != EEXIST)
+		if (mkdir(buf, mode) && errno != EEXIST)
 			return -errno;
 		*p = '/';
 	}
-	if (mkdir(buf, 0755) && errno != EEXIST)
+	if (mkdir(buf, mode) && errno != EEXIST)
 		return -errno;
 	return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len)
+int make_dirs(const char *dir)
 {
+	return make_dirs_mode(dir, 0755);
+}
+
+int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
 	while (len) {
-		ssize_t n = write(fd, data, len);
+		ssize_t n = write(fd, p, len);
 
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			return -errno;
 		}
-		data += n;
+		p += n;
 		len -= n;
 	}
 	return 0;

@@ -3,7 +3,9 @@
  * Small files that must survive a crash whole: snapctl's state directory
  * (SNAPCTL_STATE_DIR, default /var/lib/dm-row) and runtime directory
  * (SNAPCTL_RUN_DIR, default /run/dm-row, for locks), and the way files in
- * them are replaced.
+ * them are replaced.  Also the file helpers the rest of the userspace code
+ * shares (the pool definitions, the export file store): mkdir -p and a
+ * write(2) of a whole buffer.
  */
 #ifndef SNAPCTL_STATEFILE_H
 #define SNAPCTL_STATEFILE_H
@@ -25,7 +27,12 @@ int write_file_atomic(const char *path, const void *data, size_t len, unsigned i
 /* Read a whole file (at most @max bytes, else -EFBIG) into a NUL-terminated buffer. */
 int read_file(const char *path, size_t max, char **data, size_t *len);
 
+/* mkdir -p: every missing directory of @dir is made with @mode (less the umask). */
+int make_dirs_mode(const char *dir, unsigned int mode);
 /* mkdir -p, mode 0755. */
 int make_dirs(const char *dir);
+
+/* write(2) all of @len bytes, again after EINTR and short writes; 0 or -errno. */
+int write_all(int fd, const void *data, size_t len);
 
 #endif

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * For the randomized unit tests of the metadata core: a seeded
+ * pseudo-random generator (xorshift64*) and check(), an assertion that
+ * says the seed and where the test was, so that a failure can be replayed.
+ *
+ * Define before including it:
+ *   TEST_NAME        what a failure message starts with: "btree" gives
+ *                    "btree test failed: seed=<n> phase=<phase>: ..."
+ *   TEST_WHERE_FMT,  (optional) a printf format and its arguments for the
+ *   TEST_WHERE_ARGS  place a failure names after the seed.  Without them
+ *                    the place is a phase, which start() sets.
+ * The core's types (u64) must be declared first.
+ */
+#ifndef DMROW_TESTS_TEST_HELPERS_H
+#define DMROW_TESTS_TEST_HELPERS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifndef TEST_NAME
+#error "define TEST_NAME before including test_helpers.h"
+#endif
+
+static u64 seed, rng_state;
+
+/* Seed the generator with @s (0 works too: the state is never 0). */
+static inline void rnd_seed(u64 s)
+{
+	seed = s;
+	rng_state = s ? s : 1;
+}
+
+#ifndef TEST_WHERE_FMT
+static const char *phase = "setup";
+
+#define TEST_WHERE_FMT	"phase=%s"
+#define TEST_WHERE_ARGS	phase
+
+/* Phase @name begins, with @fixed_seed unless DMROW_TEST_SEED=<n> replaces it. */
+static inline void start(const char *name, u64 fixed_seed)
+{
+	const char *env = getenv("DMROW_TEST_SEED");
+
+	rnd_seed(env ? strtoull(env, NULL, 0) : fixed_seed);
+	phase = name;
+}
+#endif
+
+#define check(cond, ...) do {							\
+	if (!(cond)) {								\
+		fprintf(stderr, TEST_NAME " test failed: seed=%llu "		\
+			TEST_WHERE_FMT ": ", (unsigned long long)seed,		\
+			TEST_WHERE_ARGS);					\
+		fprintf(stderr, __VA_ARGS__);					\
+		fprintf(stderr, "\n");						\
+		fail();								\
+	}									\
+} while (0)
+
+#define check_ok(expr) do {							\
+	int r__ = (expr);							\
+	check(r__ == 0, "%s returned %d", #expr, r__);				\
+} while (0)
+
+/* xorshift64* */
+static inline u64 rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 0x2545f4914f6cdd1dULL;
+}
+
+/* 0 .. @n - 1 (0 for 0). */
+static inline unsigned int rnd_below(unsigned int n)
+{
+	return n ? rnd() % n : 0;
+}
+
+#endif
