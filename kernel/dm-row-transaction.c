@@ -25,6 +25,10 @@ int dmrow_tm_read_try_lock(struct dmrow_tm *tm, u64 b, const struct dmrow_valida
 	return dmrow_bm_read_try_lock(tm->bm, b, v, result);
 }
 
+#ifndef __KERNEL__
+unsigned long dmrow_tm_fresh_mismatches;
+#endif
+
 /* A transaction manager whose owner set up no fresh set keeps none. */
 void dmrow_tm_begin(struct dmrow_tm *tm)
 {
@@ -99,13 +103,13 @@ int dmrow_tm_shadow(struct dmrow_tm *tm, u64 orig, const struct dmrow_validator 
 	tm->changes++;
 	if (is_fresh(tm, orig)) {
 #ifndef __KERNEL__
-		/* The userspace build (unit tests) checks the shortcut. */
-		r = dmrow_sm_get_count(tm->metadata_sm, orig, &count);
-		if (r || count != 1) {
-			DMERR("fresh metadata block %llu has count %u (%d)",
-			      (unsigned long long)orig, count, r);
-			abort();
-		}
+		/*
+		 * The userspace build counts where the slow path would have
+		 * decided otherwise on sound metadata: the model test wants
+		 * none.  (A damaged space map may say anything.)
+		 */
+		if (!dmrow_sm_get_count(tm->metadata_sm, orig, &count) && count != 1)
+			dmrow_tm_fresh_mismatches++;
 #endif
 		return dmrow_bm_write_lock(tm->bm, orig, v, result);
 	}

@@ -43,6 +43,11 @@ struct dmrow_tm {
 	struct dmrow_delta_map fresh;
 };
 
+#ifndef __KERNEL__
+/* Userspace build: fresh blocks whose count was not 1 (never, if sound). */
+extern unsigned long dmrow_tm_fresh_mismatches;
+#endif
+
 /* A new transaction (or the state reloaded): no block is fresh. */
 void dmrow_tm_begin(struct dmrow_tm *tm);
 

@@ -33,6 +33,7 @@
 
 #include "dm-row-metadata.h"
 #include "dm-row-map-cache.h"
+#include "dm-row-transaction.h"
 #include "dm-row-check.h"
 #include "../../userspace/compat/public/block-cache.h"
 
@@ -1010,6 +1011,9 @@ static void run_model(void **state)
 	       (unsigned long long)nr_cache_hits, (unsigned long long)nr_cache_blocks,
 	       (unsigned long long)nr_cache_misses);
 	check(nr_cache_hits > 0 && nr_cache_misses > 0, "the caches were not exercised");
+	/* Every block shadowed as fresh really was referenced once. */
+	check(dmrow_tm_fresh_mismatches == 0, "%lu fresh metadata blocks had another count",
+	      dmrow_tm_fresh_mismatches);
 	printf("metadata model: %llu run lookups, %llu ending where the mapping changes\n",
 	       (unsigned long long)nr_runs, (unsigned long long)nr_run_ends);
 	/* A run may also end at a lookup that would block, but most end where the mapping does. */

@@ -40,7 +40,6 @@ struct bio_list {
 typedef void (bio_end_io_t)(struct bio *bio);
 
 typedef struct { int unused; } spinlock_t;
-typedef struct { int counter; } atomic_t;
 typedef struct { int unused; } wait_queue_head_t;
 
 struct completion {
@@ -60,11 +59,8 @@ struct percpu_ref {
 	long count;
 };
 
-#define __rcu
+/* atomic_t and RCU's read side come from the compat shim. */
 #define __percpu
-#define rcu_read_lock()		do { } while (0)
-#define rcu_read_unlock()	do { } while (0)
-#define rcu_dereference(p)	(p)
 
 static inline void percpu_ref_get(struct percpu_ref *ref)
 {
