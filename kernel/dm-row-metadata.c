@@ -545,6 +545,7 @@ static void __cache_set(struct dmrow_metadata *md, u64 disk_id, u64 vblock, u64 
 {
 	struct dmrow_map_cache *c;
 
+	lockdep_assert_held_write(&md->lock);
 	if (mapped && value == DMROW_CACHE_UNMAPPED) {
 		__cache_drop(md, disk_id);
 		return;
@@ -559,6 +560,7 @@ static void __cache_drop(struct dmrow_metadata *md, u64 disk_id)
 {
 	struct dmrow_map_cache *c;
 
+	lockdep_assert_held_write(&md->lock);
 	for (c = md->caches; c; c = c->next)
 		if (disk_id == ALL_DISKS || c->disk_id == disk_id)
 			dmrow_map_cache_drop(c);
@@ -568,6 +570,7 @@ static void __cache_time(struct dmrow_metadata *md, const struct disk_state *ds)
 {
 	struct dmrow_map_cache *c;
 
+	lockdep_assert_held(&md->lock);		/* shared: a fill publishes it too */
 	for (c = md->caches; c; c = c->next)
 		if (c->disk_id == le64_to_cpu(ds->rec.id))
 			dmrow_map_cache_publish_time(c, le32_to_cpu(ds->rec.snapshotted_time));
@@ -578,6 +581,7 @@ static void __cache_fill(struct dmrow_metadata *md, u64 disk_id, u64 vblock, u64
 {
 	struct dmrow_map_cache *c;
 
+	lockdep_assert_held(&md->lock);
 	for (c = md->caches; c; c = c->next)
 		if (c->disk_id == disk_id)
 			dmrow_map_cache_fill(c, vblock, value);

@@ -157,6 +157,7 @@ struct rw_semaphore {
 #define up_write(s)		pthread_rwlock_unlock(&(s)->l)
 #define down_read_trylock(s)	(pthread_rwlock_tryrdlock(&(s)->l) == 0)
 #define lockdep_assert_held(l)	do { } while (0)
+#define lockdep_assert_held_write(l)	do { } while (0)
 
 /*
  * Memory ordering, atomics, bits and RCU, for the mapping cache
