@@ -314,7 +314,8 @@ dmrow_io() {
 
 # io_start: start one 'dmrow_io batch' for the test; io CMD...: send it a
 # command and print its answer unless that is "ok" (see dmrow-io.py),
-# failing on an error.  Writes and checksums then cost no process start.
+# failing on an error; io_get VAR CMD... puts the answer in VAR.  Writes
+# and checksums then cost no process start.
 io_start() {
 	mkfifo "$TEST_TMP/io.in" "$TEST_TMP/io.out"
 	dmrow_io batch <"$TEST_TMP/io.in" >"$TEST_TMP/io.out" &
@@ -325,11 +326,19 @@ io_start() {
 
 io() {
 	local line
+	io_get line "$@"
+	[[ $line == ok ]] || echo "$line"
+}
+
+# io_get VAR CMD...: as io, but the answer goes into VAR, without the
+# subshell of $(io ...): for loops that send many commands.
+io_get() {
+	local -n _io_var=$1
+	shift
 	kill -0 "$_IO_PID" 2>/dev/null || fail "dmrow_io is gone, before: $*"
 	echo "$*" >&"$_IO_W"
-	read -r line <&"$_IO_R" || fail "dmrow_io died on: $*"
-	[[ $line != error:* ]] || fail "dmrow_io: $line"
-	[[ $line == ok ]] || echo "$line"
+	read -r _io_var <&"$_IO_R" || fail "dmrow_io died on: $*"
+	[[ $_io_var != error:* ]] || fail "dmrow_io: $_io_var"
 }
 
 io_stop() {
