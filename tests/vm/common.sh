@@ -17,6 +17,8 @@
 #   TEST_TMP       scratch directory, emptied after the test
 #   TEST_NAME      group/NNN-name
 #   VM_OUTDIR      host work directory, writable (for artifacts)
+#   DMROW_TEST_SCALE  "full" for the long tests at full strength, else empty
+#                  (Documentation/testing.rst, "Test scale"); see full_scale
 #   DM_DISABLE_UDEV=1 (there is no udev: libdevmapper creates the nodes)
 
 set -eEuo pipefail
@@ -36,6 +38,13 @@ fail() {
 skip() {
 	echo "SKIP: $*"
 	exit 77
+}
+
+# full_scale: whether the run asks for the long tests at full strength
+# (DMROW_TEST_SCALE=full).  A test that scales its workload down by default
+# says in its header what the smaller run still covers.
+full_scale() {
+	[[ ${DMROW_TEST_SCALE:-} == full ]]
 }
 
 # log_must CMD [ARGS...]: run CMD, fail the test if it exits nonzero.

@@ -24,7 +24,14 @@
 # entry, and writes not flushed yet, may each be there or not, block by
 # block.  At the last flush before a step's mark, a step that ends durable
 # must be there in full.  The metadata is also given to `snapctl check`
-# (when snapctl has it) before the pool loads.
+# (when snapctl has it) before the pool loads.  By default a state followed
+# by one that only adds metadata blocks outside the superblock slots (the
+# data flush that starts a commit) is checked on the later state's replay,
+# each entry with its own window: the same superblock over the same data
+# (tests/vm/crash/lib.sh, crash_find_states; DMROW_TEST_SCALE=full replays
+# every state).  A step marked durable that was not flushed fails the test
+# at the last flush before its mark, naming the block and the steps that
+# could have left it.
 #
 # dm-log-writes logs a FUA write when it completes, but a plain write that
 # completed before it only at the next flush, after it: where the two

@@ -23,7 +23,9 @@
 # A test defines hooks the functions call:
 #   crash_on_mark N             (crash_find_states) entry N is a MARK
 #   crash_on_flush N            (crash_find_states) entry N is a FLUSH/FUA
-#                               entry, GROUP[N] set
+#                               entry, GROUP[N] set (final only once
+#                               crash_find_states returns: a state may be
+#                               checked with the next one)
 #   crash_md_checkable G        (crash_replay_states) whether the metadata
 #                               of state G must be formatted (default yes)
 #   crash_describe G            (crash_replay_states) what state G may hold,
@@ -107,6 +109,7 @@ crash_read_log() {
 		E_MARK[n]=${mark:-}
 		[[ $flags == *FUA* || $flags == *FLUSH* ]] && ((nr > 0)) && E_FLAGS[n]+=",DATA"
 		[[ $flags != MARK ]] && ((nr > 0 && sector < META_SECTORS)) && E_FLAGS[n]+=",META"
+		[[ $flags != MARK ]] && ((nr > 0 && sector < 16)) && E_FLAGS[n]+=",SB"
 	done <"$TEST_TMP/list"
 	nr_entries=${#E_FLAGS[@]}
 }
@@ -115,9 +118,22 @@ crash_read_log() {
 # first entry of its group, STATES lists the groups, FLUSHES every
 # FLUSH/FUA entry.  META_CHANGED[group] is set when the metadata device was
 # written since the previous state.
+#
+# Unless DMROW_TEST_SCALE=full, a state is also checked together with the
+# next one when all that was written between them is metadata blocks
+# outside the two superblock slots (sectors 0-15): the first flush of a
+# commit (its data) followed by the one that makes its new metadata blocks
+# durable.  Both states load the same superblock, so the same tree, and
+# have the same data device; the new blocks were free in that tree, or
+# writing them was the bug, which the later state shows.  The earlier
+# state's entries are checked, each with its own window, on the later
+# state's replay.  Every FLUSH/FUA entry is still checked, on one state
+# fewer per commit.
 crash_find_states() {
-	local n f dirty=1 meta_dirty=1 group=-1
+	local n f dirty=1 meta_dirty=1 group=-1 other=1 prev merge=1 merged=0
+	local -a flushes_of_group=()
 
+	full_scale && merge=0
 	FLUSHES=() GROUP=() STATES=() META_CHANGED=()
 	for ((n = 0; n < nr_entries; n++)); do
 		f=${E_FLAGS[n]}
@@ -130,23 +146,44 @@ crash_find_states() {
 		*)
 			dirty=1
 			[[ $f == *META* ]] && meta_dirty=1
+			[[ $f == *META* && $f != *SB* ]] || other=1
 			continue ;;
 		esac
-		[[ $f == *DATA* ]] && dirty=1
+		if [[ $f == *DATA* ]]; then
+			dirty=1
+			[[ $f == *META* && $f != *SB* ]] || other=1
+		fi
 		[[ $f == *META* ]] && meta_dirty=1
 		if ((dirty)); then
+			if ((merge && !other && ${#STATES[@]} > 0)); then
+				# Only metadata blocks since the previous state: check it here.
+				prev=${STATES[-1]}
+				unset 'STATES[-1]'
+				for f in "${flushes_of_group[@]}"; do
+					GROUP[f]=$n
+				done
+				((META_CHANGED[prev])) && meta_dirty=1
+				unset 'META_CHANGED[prev]'
+				merged=$((merged + 1))
+			else
+				flushes_of_group=()
+			fi
 			group=$n
 			dirty=0
+			other=0
 			STATES+=("$n")
 			META_CHANGED[n]=$meta_dirty
 			meta_dirty=0
 		fi
 		FLUSHES+=("$n")
+		flushes_of_group+=("$n")
 		GROUP[n]=$group
 		crash_on_flush "$n"
 	done
 	((${#STATES[@]} > 0)) || fail "no flush in the log"
-	log_note "log: $nr_entries entries, ${#FLUSHES[@]} FLUSH/FUA, ${#STATES[@]} distinct states (workload took ${SECONDS}s)"
+	log_note "log: $nr_entries entries, ${#FLUSHES[@]} FLUSH/FUA, $((${#STATES[@]} + merged)) distinct states (workload took ${SECONDS}s)"
+	((merged == 0)) ||
+		log_note "$merged states checked on the next one, only metadata blocks written in between: ${#STATES[@]} replays"
 }
 
 # ---------------------------------------------------------------------------
@@ -316,10 +353,11 @@ crash_rowload_check() {
 		[[ ${E_MARK[$1]} == setup ]] && ((SETUP_AT > $1)) && SETUP_AT=$1
 		return 0
 	}
-	crash_on_flush() {
-		ENTRIES[${GROUP[$1]}]+="$1,"
-	}
 	crash_find_states
+	local n
+	for n in "${FLUSHES[@]}"; do
+		ENTRIES[${GROUP[n]}]+="$n,"
+	done
 
 	# Before the disks were made the metadata may not be formatted yet.
 	crash_md_checkable() {
