@@ -10,7 +10,9 @@
 #   make check-build     the README's Building commands in a fresh copy of the tree
 #   make check-unit      cmocka unit tests only
 #   make check-s3        the S3 object store against a local S3-protocol server
-#   make check-vm        VM tests only (TESTS=group|group/test, default all)
+#   make check-vm        VM tests only (TESTS=group|group/test, default all;
+#                        DMROW_TEST_SCALE=full in the environment runs the long
+#                        tests at full strength, Documentation/testing.rst)
 #   make check-debug     the VM suite on a 6.1 debug kernel (KASAN, lockdep, kmemleak)
 #                        built from Debian's linux-source-6.1; long, not in CI
 #   make demo            set-up, build, and the main demo in the VM

@@ -17,6 +17,8 @@
 #   TEST_TMP       scratch directory, emptied after the test
 #   TEST_NAME      group/NNN-name
 #   VM_OUTDIR      host work directory, writable (for artifacts)
+#   DMROW_TEST_SCALE  "full" for the long tests at full strength, else empty
+#                  (Documentation/testing.rst, "Test scale"); see full_scale
 #   DM_DISABLE_UDEV=1 (there is no udev: libdevmapper creates the nodes)
 
 set -eEuo pipefail
@@ -36,6 +38,13 @@ fail() {
 skip() {
 	echo "SKIP: $*"
 	exit 77
+}
+
+# full_scale: whether the run asks for the long tests at full strength
+# (DMROW_TEST_SCALE=full).  A test that scales its workload down by default
+# says in its header what the smaller run still covers.
+full_scale() {
+	[[ ${DMROW_TEST_SCALE:-} == full ]]
 }
 
 # log_must CMD [ARGS...]: run CMD, fail the test if it exits nonzero.
@@ -314,7 +323,8 @@ dmrow_io() {
 
 # io_start: start one 'dmrow_io batch' for the test; io CMD...: send it a
 # command and print its answer unless that is "ok" (see dmrow-io.py),
-# failing on an error.  Writes and checksums then cost no process start.
+# failing on an error; io_get VAR CMD... puts the answer in VAR.  Writes
+# and checksums then cost no process start.
 io_start() {
 	mkfifo "$TEST_TMP/io.in" "$TEST_TMP/io.out"
 	dmrow_io batch <"$TEST_TMP/io.in" >"$TEST_TMP/io.out" &
@@ -325,11 +335,19 @@ io_start() {
 
 io() {
 	local line
+	io_get line "$@"
+	[[ $line == ok ]] || echo "$line"
+}
+
+# io_get VAR CMD...: as io, but the answer goes into VAR, without the
+# subshell of $(io ...): for loops that send many commands.
+io_get() {
+	local -n _io_var=$1
+	shift
 	kill -0 "$_IO_PID" 2>/dev/null || fail "dmrow_io is gone, before: $*"
 	echo "$*" >&"$_IO_W"
-	read -r line <&"$_IO_R" || fail "dmrow_io died on: $*"
-	[[ $line != error:* ]] || fail "dmrow_io: $line"
-	[[ $line == ok ]] || echo "$line"
+	read -r _io_var <&"$_IO_R" || fail "dmrow_io died on: $*"
+	[[ $_io_var != error:* ]] || fail "dmrow_io: $_io_var"
 }
 
 io_stop() {

@@ -13,17 +13,32 @@ Standard library only: the guest runs the host's python3.
       a failing command is answered "error: ..." and ends the batch, exit 1.
         model DEV SIZE        keep an in-memory image of DEV's first SIZE
                               bytes (zeroes at first), updated by 'write'
-        write DEV OFF LEN     write LEN random bytes at OFF with O_DIRECT: "ok"
+        write DEV OFF LEN [BS]
+                              write LEN random bytes at OFF with O_DIRECT, in
+                              writes of BS bytes (default: one): "ok"
+        zero DEV OFF LEN      zeroes in the image of DEV (what a discard
+                              leaves there): "ok"
         copy FROM TO          copy the image of FROM to TO (any names: to keep
                               a snapshot's image, or to restore it after a
                               rollback): "ok"
         sha DEV [OFF LEN]     sha256 of (a range of) the image of DEV
-        read DEV OFF LEN      sha256 of a range of DEV, read with O_DIRECT
+        read DEV OFF LEN [BS] sha256 of a range of DEV, read with O_DIRECT in
+                              reads of BS bytes (default 1 MiB)
         msg DEV WORD...       send a target message (as 'dmsetup message DEV
                               0 WORD...'); the reply, lines joined by ';'
         try DEV WORD...       the same, but a refused message is an answer,
                               not an error: "ok REPLY" or "refused ERRNO"
                               (the errno's name, e.g. EINVAL)
+        create NAME MINOR rw|ro START LEN TARGET ARG...
+                              create dm device NAME (minor MINOR, or any
+                              with "-"), load the one-target table and
+                              resume it, as 'dmsetup create' would but with
+                              no /dev/mapper node (devtmpfs makes
+                              /dev/dm-MINOR): "ok MINOR", or "refused ERRNO"
+                              with no device left behind
+        remove NAME...        remove the dm devices that exist, in order,
+                              retrying a busy one for 5 s: "ok", or
+                              "refused ERRNO NAME"
 
   dmrow-io.py seqwrite DEV OFF NBLOCKS PROGRESS STOP [dsync|retry]
       Write 4 KiB blocks with O_DIRECT, one at a time, in a ring of NBLOCKS
@@ -54,6 +69,11 @@ BLOCK = 4096
 # <linux/dm-ioctl.h>
 DM_IOCTL_STRUCT = struct.Struct("=3IIIIiIII Q128s129s7x")  # struct dm_ioctl, 312 bytes
 DM_TARGET_MSG = (3 << 30) | (DM_IOCTL_STRUCT.size << 16) | (0xFD << 8) | 14
+DM_DEV_CREATE, DM_DEV_REMOVE, DM_DEV_SUSPEND, DM_TABLE_LOAD = (
+    (3 << 30) | (DM_IOCTL_STRUCT.size << 16) | (0xFD << 8) | nr for nr in (3, 4, 6, 9))
+DM_TARGET_SPEC = struct.Struct("=QQiI16s")  # struct dm_target_spec, then its params
+DM_READONLY_FLAG = 1 << 0
+DM_PERSISTENT_DEV_FLAG = 1 << 3
 DM_DATA_OUT_FLAG = 1 << 16
 DM_BUFFER_FULL_FLAG = 1 << 8
 DM_BUFSIZE = 256 << 10
@@ -85,6 +105,57 @@ def dm_message(dev, words):
     return out.split(b"\0", 1)[0].decode()
 
 
+def dm_ioctl(cmd, name, flags=0, dev=0, payload=b"", target_count=0):
+    """One device-mapper ioctl on device NAME; the returned header's fields."""
+    global _control
+    if _control is None:
+        _control = os.open("/dev/mapper/control", os.O_RDWR)
+    start = DM_IOCTL_STRUCT.size
+    buf = bytearray(start + len(payload))
+    DM_IOCTL_STRUCT.pack_into(buf, 0, 4, 0, 0, len(buf), start, target_count, 0, flags, 0, 0,
+                              dev, name.encode(), b"")
+    buf[start:] = payload
+    fcntl.ioctl(_control, cmd, buf, True)
+    return DM_IOCTL_STRUCT.unpack_from(buf, 0)
+
+
+def dm_create(name, minor, mode, start, length, target, args):
+    """Create, load and resume a one-target device; its minor."""
+    params = " ".join(args).encode() + b"\0"
+    params += bytes(-(DM_TARGET_SPEC.size + len(params)) % 8)
+    spec = DM_TARGET_SPEC.pack(start, length, 0, DM_TARGET_SPEC.size + len(params),
+                               target.encode()) + params
+    flags, dev = 0, 0
+    if minor is not None:
+        # huge_encode_dev(): the major is the kernel's choice, the minor ours.
+        flags, dev = DM_PERSISTENT_DEV_FLAG, (minor & 0xff) | ((minor & ~0xff) << 12)
+    fields = dm_ioctl(DM_DEV_CREATE, name, flags, dev)
+    try:
+        dm_ioctl(DM_TABLE_LOAD, name, DM_READONLY_FLAG if mode == "ro" else 0,
+                 payload=spec, target_count=1)
+        dm_ioctl(DM_DEV_SUSPEND, name)	# without DM_SUSPEND_FLAG: resume
+    except OSError:
+        dm_remove(name)
+        raise
+    dev = fields[10]
+    return (dev & 0xff) | ((dev >> 12) & 0xfff00)
+
+
+def dm_remove(name):
+    """Remove a device if it exists, retrying while it is busy."""
+    for _ in range(50):
+        try:
+            dm_ioctl(DM_DEV_REMOVE, name)
+            return
+        except OSError as e:
+            if e.errno == errno.ENXIO:
+                return
+            if e.errno != errno.EBUSY:
+                raise
+        time.sleep(0.1)
+    dm_ioctl(DM_DEV_REMOVE, name)
+
+
 def aligned(size):
     return mmap.mmap(-1, size)
 
@@ -99,19 +170,26 @@ def cmd_batch():
             return "ok"
         if op == "write":
             dev, off, length = words[1], int(words[2]), int(words[3])
+            bs = int(words[4]) if len(words) > 4 else length
             data = os.urandom(length)
             buf = aligned(length)
             buf.write(data)
             fd = os.open(dev, os.O_WRONLY | os.O_DIRECT)  # not kept: devices come and go
             try:
-                n = os.pwrite(fd, buf, off)
+                with memoryview(buf) as view:
+                    for at in range(0, length, bs):
+                        n = os.pwrite(fd, view[at:min(at + bs, length)], off + at)
+                        if n != min(bs, length - at):
+                            raise OSError(errno.EIO, "short write")
             finally:
                 os.close(fd)
                 buf.close()
-            if n != length:
-                raise OSError(errno.EIO, "short write")
             if dev in models:
                 models[dev][off:off + length] = data
+            return "ok"
+        if op == "zero":
+            dev, off, length = words[1], int(words[2]), int(words[3])
+            models[dev][off:off + length] = bytes(length)
             return "ok"
         if op == "copy":
             models[words[2]] = bytearray(models[words[1]])
@@ -124,12 +202,13 @@ def cmd_batch():
             return hashlib.sha256(image).hexdigest()
         if op == "read":
             dev, off, length = words[1], int(words[2]), int(words[3])
+            bs = int(words[4]) if len(words) > 4 else 1 << 20
             fd = os.open(dev, os.O_RDONLY | os.O_DIRECT)
-            buf = aligned(1 << 20)
+            buf = aligned(bs)
             h = hashlib.sha256()
             try:
                 while length > 0:
-                    n = os.preadv(fd, [memoryview(buf)[:min(length, 1 << 20)]], off)
+                    n = os.preadv(fd, [memoryview(buf)[:min(length, bs)]], off)
                     if n <= 0:
                         raise OSError(errno.EIO, "short read")
                     h.update(buf[:n])
@@ -147,6 +226,21 @@ def cmd_batch():
             except OSError as e:
                 return "refused " + errno.errorcode.get(e.errno, str(e.errno))
             return ("ok " + reply).strip()
+        if op == "create":
+            minor = None if words[2] == "-" else int(words[2])
+            try:
+                minor = dm_create(words[1], minor, words[3], int(words[4]), int(words[5]),
+                                  words[6], words[7:])
+            except OSError as e:
+                return "refused " + errno.errorcode.get(e.errno, str(e.errno))
+            return "ok %d" % minor
+        if op == "remove":
+            for name in words[1:]:
+                try:
+                    dm_remove(name)
+                except OSError as e:
+                    return "refused %s %s" % (errno.errorcode.get(e.errno, str(e.errno)), name)
+            return "ok"
         raise ValueError("unknown command " + op)
 
     for line in sys.stdin:

@@ -53,6 +53,7 @@ setup_guest() {
 	DMROW_DISKS=$(list_disks)
 	export VM_OUTDIR=$VM_OUT
 	export VM_KVER
+	export DMROW_TEST_SCALE=${VM_TEST_SCALE:-}
 
 	if [[ -n $VM_SNAPCTL ]]; then
 		mkdir -p /run/dm-row/bin

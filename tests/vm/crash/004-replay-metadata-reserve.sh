@@ -24,9 +24,11 @@
 # live run must end with a write refused with ENOSPC and the pool
 # read-only with metadata_low, without needs_check: the refusal path was
 # taken (with the metadata at or above its reserve, it was the I/O path
-# that gave up, not a commit that found it low).  The log has about 35
-# distinct states; the test takes four to five minutes under emulation
-# on a busy host.
+# that gave up, not a commit that found it low).  The log has about 30
+# distinct states, checked in about 20 replays (states that differ only by
+# metadata blocks outside the superblock slots share one: see
+# tests/vm/crash/lib.sh; DMROW_TEST_SCALE=full replays each); the test
+# takes one to two minutes under emulation on a busy host.
 #
 # At every FLUSH/FUA entry of the log the replayed pool must load
 # read-write, or read-only with metadata_low (CRASH_METADATA_LOW_OK),

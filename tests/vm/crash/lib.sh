@@ -23,7 +23,9 @@
 # A test defines hooks the functions call:
 #   crash_on_mark N             (crash_find_states) entry N is a MARK
 #   crash_on_flush N            (crash_find_states) entry N is a FLUSH/FUA
-#                               entry, GROUP[N] set
+#                               entry, GROUP[N] set (final only once
+#                               crash_find_states returns: a state may be
+#                               checked with the next one)
 #   crash_md_checkable G        (crash_replay_states) whether the metadata
 #                               of state G must be formatted (default yes)
 #   crash_describe G            (crash_replay_states) what state G may hold,
@@ -43,6 +45,7 @@ BLOCKSUM=$DMROW_SRC/build/blocksum
 # and the overlay's changes.
 crash_init() {
 	[[ -x $REPLAY && -x $BLOCKSUM ]] || skip "build/replay-log or build/blocksum not built (make userspace)"
+	require_cmd python3
 	require_disks 2
 	load_module
 	require_module dm-log-writes
@@ -106,6 +109,7 @@ crash_read_log() {
 		E_MARK[n]=${mark:-}
 		[[ $flags == *FUA* || $flags == *FLUSH* ]] && ((nr > 0)) && E_FLAGS[n]+=",DATA"
 		[[ $flags != MARK ]] && ((nr > 0 && sector < META_SECTORS)) && E_FLAGS[n]+=",META"
+		[[ $flags != MARK ]] && ((nr > 0 && sector < 16)) && E_FLAGS[n]+=",SB"
 	done <"$TEST_TMP/list"
 	nr_entries=${#E_FLAGS[@]}
 }
@@ -114,9 +118,22 @@ crash_read_log() {
 # first entry of its group, STATES lists the groups, FLUSHES every
 # FLUSH/FUA entry.  META_CHANGED[group] is set when the metadata device was
 # written since the previous state.
+#
+# Unless DMROW_TEST_SCALE=full, a state is also checked together with the
+# next one when all that was written between them is metadata blocks
+# outside the two superblock slots (sectors 0-15): the first flush of a
+# commit (its data) followed by the one that makes its new metadata blocks
+# durable.  Both states load the same superblock, so the same tree, and
+# have the same data device; the new blocks were free in that tree, or
+# writing them was the bug, which the later state shows.  The earlier
+# state's entries are checked, each with its own window, on the later
+# state's replay.  Every FLUSH/FUA entry is still checked, on one state
+# fewer per commit.
 crash_find_states() {
-	local n f dirty=1 meta_dirty=1 group=-1
+	local n f dirty=1 meta_dirty=1 group=-1 other=1 prev merge=1 merged=0
+	local -a flushes_of_group=()
 
+	full_scale && merge=0
 	FLUSHES=() GROUP=() STATES=() META_CHANGED=()
 	for ((n = 0; n < nr_entries; n++)); do
 		f=${E_FLAGS[n]}
@@ -129,23 +146,44 @@ crash_find_states() {
 		*)
 			dirty=1
 			[[ $f == *META* ]] && meta_dirty=1
+			[[ $f == *META* && $f != *SB* ]] || other=1
 			continue ;;
 		esac
-		[[ $f == *DATA* ]] && dirty=1
+		if [[ $f == *DATA* ]]; then
+			dirty=1
+			[[ $f == *META* && $f != *SB* ]] || other=1
+		fi
 		[[ $f == *META* ]] && meta_dirty=1
 		if ((dirty)); then
+			if ((merge && !other && ${#STATES[@]} > 0)); then
+				# Only metadata blocks since the previous state: check it here.
+				prev=${STATES[-1]}
+				unset 'STATES[-1]'
+				for f in "${flushes_of_group[@]}"; do
+					GROUP[f]=$n
+				done
+				((META_CHANGED[prev])) && meta_dirty=1
+				unset 'META_CHANGED[prev]'
+				merged=$((merged + 1))
+			else
+				flushes_of_group=()
+			fi
 			group=$n
 			dirty=0
+			other=0
 			STATES+=("$n")
 			META_CHANGED[n]=$meta_dirty
 			meta_dirty=0
 		fi
 		FLUSHES+=("$n")
+		flushes_of_group+=("$n")
 		GROUP[n]=$group
 		crash_on_flush "$n"
 	done
 	((${#STATES[@]} > 0)) || fail "no flush in the log"
-	log_note "log: $nr_entries entries, ${#FLUSHES[@]} FLUSH/FUA, ${#STATES[@]} distinct states (workload took ${SECONDS}s)"
+	log_note "log: $nr_entries entries, ${#FLUSHES[@]} FLUSH/FUA, $((${#STATES[@]} + merged)) distinct states (workload took ${SECONDS}s)"
+	((merged == 0)) ||
+		log_note "$merged states checked on the next one, only metadata blocks written in between: ${#STATES[@]} replays"
 }
 
 # ---------------------------------------------------------------------------
@@ -159,29 +197,39 @@ crash_md_checkable() { return 0; }
 crash_describe() { return 0; }
 
 CR_DEVS=()
+# cr_remove_all: remove the devices of a check, the last made first
+# (through the dmrow_io process while there is one, else with dmsetup).
 cr_remove_all() {
-	local i
+	local i reply
 	local -a rev=()
 	for ((i = ${#CR_DEVS[@]} - 1; i >= 0; i--)); do
 		rev+=("${CR_DEVS[i]}")
 	done
 	CR_DEVS=()
 	((${#rev[@]})) || return 0
-	dmsetup remove --noudevsync "${rev[@]}" && return 0
+	if [[ -n ${_IO_PID:-} ]] && kill -0 "$_IO_PID" 2>/dev/null; then
+		io_get reply remove "${rev[@]}"
+		[[ $reply == ok ]] && return 0
+		echo "removing ${rev[*]}: $reply"
+	fi
 	for i in "${rev[@]}"; do
 		dmsetup_remove "$i"
 	done
 }
 
-# cr_create NAME,MINOR,FLAGS,TABLE;...: create devices with one dmsetup.
+# cr_create NAME MINOR|- rw|ro TABLE...: create a device with a one-target
+# table through the dmrow_io process (a dmsetup per device would cost a
+# process start each, several per state); its node is /dev/dm-$CR_MINOR.
+# Returns 1, saying why, when the kernel refuses it.
 cr_create() {
-	local spec=$1 concise=""
-	local -a f
-	while IFS=, read -r -d ';' -a f; do
-		concise+="${f[0]},,${f[1]},${f[2]},${f[*]:3};"
-		CR_DEVS+=("${f[0]}")
-	done <<<"$spec;"
-	dmsetup create --noudevsync --concise "${concise%;}"
+	local reply
+	io_get reply create "$@"
+	if [[ $reply != "ok "* ]]; then
+		echo "creating $1 (${*:4}): $reply"
+		return 1
+	fi
+	CR_DEVS+=("$1")
+	CR_MINOR=${reply#ok }
 }
 
 # crash_replay_states CHECK: for each state, replay the log up to it onto
@@ -192,17 +240,18 @@ cr_create() {
 # write mode without needs_check, make a row device of every disk
 # (DISK_SECTORS long) and snapshot, and call CHECK.  With
 # CRASH_METADATA_LOW_OK=1 it may also load read-only with metadata_low.
+# Devices and messages go through one dmrow_io process.
 crash_replay_states() {
-	local check=$1 g i d s id line spec replayed=-1 have_check=0 info mode_ok
+	local check=$1 g i d s line rec reply replayed=-1 have_check=0 info mode_ok
 	local dm_major MINOR OVL META DATA POOL
-	local -a names paths
+	local -a names paths disks snaps
 
 	if command -v snapctl >/dev/null && snapctl check --help >/dev/null 2>&1; then
 		have_check=1
 	fi
 
-	# The devices of one check get fixed minors, so that one dmsetup call
-	# can stack them (by major:minor) and one can remove them.
+	# The overlay, the split and the pool get fixed minors, so that the
+	# tables above them can name them by major:minor.
 	dm_major=$(sed -n 's/^ *\([0-9]*\) device-mapper$/\1/p' /proc/devices)
 	MINOR=240
 	for ((i = MINOR; i < MINOR + 4; i++)); do
@@ -210,6 +259,7 @@ crash_replay_states() {
 	done
 	OVL=$dm_major:$MINOR META=$dm_major:$((MINOR + 1)) DATA=$dm_major:$((MINOR + 2))
 	POOL=$dm_major:$((MINOR + 3))
+	io_start
 	on_exit cr_remove_all
 
 	failures=0
@@ -218,12 +268,16 @@ crash_replay_states() {
 		log_must "$REPLAY" --log "$logdev" --replay "$replay" --start $((replayed + 1)) --limit "$g"
 		replayed=$g
 
-		cr_create "cr-ovl,$MINOR,rw,0 $TOTAL_SECTORS snapshot $replay $cow N 8;cr-meta,$((MINOR + 1)),rw,0 $META_SECTORS linear $OVL 0;cr-data,$((MINOR + 2)),rw,0 $DATA_SECTORS linear $OVL $META_SECTORS"
+		if ! cr_create cr-ovl $MINOR rw 0 "$TOTAL_SECTORS" snapshot "$replay" "$cow" N 8 ||
+			! cr_create cr-meta $((MINOR + 1)) rw 0 "$META_SECTORS" linear "$OVL" 0 ||
+			! cr_create cr-data $((MINOR + 2)) rw 0 "$DATA_SECTORS" linear "$OVL" "$META_SECTORS"; then
+			fail "entry $g: cannot make the devices of the replay"
+		fi
 		# The checker reads the metadata as the crash left it, before the pool.
 		if ((have_check && META_CHANGED[g])) && crash_md_checkable "$g"; then
-			log_must snapctl check /dev/mapper/cr-meta
+			log_must snapctl check /dev/dm-$((MINOR + 1))
 		fi
-		if ! cr_create "cr-pool,$((MINOR + 3)),rw,0 $DATA_SECTORS row-pool $META $DATA 8 0"; then
+		if ! cr_create cr-pool $((MINOR + 3)) rw 0 "$DATA_SECTORS" row-pool "$META" "$DATA" 8 0; then
 			echo "entry $g: the replayed pool does not load:"
 			dmesg | tail -5
 			crash_describe "$g"
@@ -232,31 +286,34 @@ crash_replay_states() {
 			continue
 		fi
 
-		# What the pool holds, read through row devices.
-		spec=""
+		# What the pool holds, read through row devices.  Messages answer
+		# "ok <records separated by ;>", or "refused <errno>", which no
+		# record matches.
 		names=()
-		while read -r _ id line; do
-			[[ $id =~ ^id=([0-9]+)$ && $line != *removed=1* ]] || continue
-			d=${BASH_REMATCH[1]}
-			spec+="cr-d$d,,rw,0 $DISK_SECTORS row $POOL $d;"
-			names+=("d$d")
-			while read -r _ id _; do
-				[[ $id =~ ^id=([0-9]+)$ ]] || continue
-				s=${BASH_REMATCH[1]}
-				spec+="cr-s$s,,ro,0 $DISK_SECTORS row $POOL $d $s;"
-				names+=("s$s")
-			done < <(dmsetup message cr-pool 0 list_snapshots "$d")
-		done < <(dmsetup message cr-pool 0 list_disks)
 		paths=()
-		if [[ -n $spec ]]; then
-			log_must cr_create "${spec%;}"
-			for d in "${names[@]}"; do
-				paths+=("/dev/mapper/cr-$d")
+		io_get reply try cr-pool list_disks
+		IFS=';' read -r -a disks <<<"${reply#ok }"
+		for line in "${disks[@]}"; do
+			[[ $line =~ ^disk\ id=([0-9]+)\  && $line != *" removed=1"* ]] || continue
+			d=${BASH_REMATCH[1]}
+			cr_create "cr-d$d" - rw 0 "$DISK_SECTORS" row "$POOL" "$d" ||
+				fail "entry $g: cannot make a device of disk $d"
+			names+=("d$d")
+			paths+=("/dev/dm-$CR_MINOR")
+			io_get reply try cr-pool list_snapshots "$d"
+			IFS=';' read -r -a snaps <<<"${reply#ok }"
+			for rec in "${snaps[@]}"; do
+				[[ $rec =~ ^snapshot\ id=([0-9]+)\  ]] || continue
+				s=${BASH_REMATCH[1]}
+				cr_create "cr-s$s" - ro 0 "$DISK_SECTORS" row "$POOL" "$d" "$s" ||
+					fail "entry $g: cannot make a device of snapshot $s"
+				names+=("s$s")
+				paths+=("/dev/dm-$CR_MINOR")
 			done
-		fi
+		done
 		CR_NAMES=("${names[@]}")
 		CR_PATHS=("${paths[@]}")
-		info=$(dmsetup message cr-pool 0 info pool)
+		io_get info try cr-pool info pool
 		mode_ok=0
 		[[ $info == *" mode=rw "* ]] && mode_ok=1
 		if ((${CRASH_METADATA_LOW_OK:-0})) && [[ $info == *" mode=ro "* &&
@@ -296,10 +353,11 @@ crash_rowload_check() {
 		[[ ${E_MARK[$1]} == setup ]] && ((SETUP_AT > $1)) && SETUP_AT=$1
 		return 0
 	}
-	crash_on_flush() {
-		ENTRIES[${GROUP[$1]}]+="$1,"
-	}
 	crash_find_states
+	local n
+	for n in "${FLUSHES[@]}"; do
+		ENTRIES[${GROUP[n]}]+="$n,"
+	done
 
 	# Before the disks were made the metadata may not be formatted yet.
 	crash_md_checkable() {

@@ -14,6 +14,10 @@
 # path's 4 MiB run), each compared with the model.  Reading the sequential
 # region in 1 MiB bios must reach the data device as a few bios per MiB,
 # not one per 4 KiB block (a count from its statistics, not a timing).
+#
+# The writes (in 1 MiB pieces, as dd bs=1M would), the models and the
+# reads all go through one dmrow_io process: a process per write or read
+# costs more than the I/O under emulation.
 
 . "$DMROW_SRC/tests/vm/common.sh"
 
@@ -31,63 +35,62 @@ other=/dev/mapper/pool-d2
 KiB=1024
 MiB=$((1 << 20))
 
-truncate -s $((32 * MiB)) expect
+io_start
+io model $dev $((32 * MiB))
 
-# put OFF LEN SEED: write to the disk and to the model.
+# put OFF LEN: random data to the disk, in writes of 1 MiB at most, and to
+# its model.
 put() {
-	write_random $dev "$1" "$2" "$3" >/dev/null
-	random_stream "$2" "$3" |
-		dd of=expect bs=1M iflag=fullblock oflag=seek_bytes seek="$1" conv=notrunc status=none
+	io write $dev "$1" "$2" $MiB
 }
 
-# check_reads DEV MODEL WHAT: DEV equals MODEL, read in bios of several sizes.
+# check_reads DEV MODEL WHAT: DEV equals the model MODEL, read in bios of
+# several sizes.
 check_reads() {
-	local dev=$1 model=$2 what=$3 want bs
-	want=$(sha256sum <"$model" | cut -d' ' -f1)
+	local dev=$1 model=$2 what=$3 want got bs
+	io_get want sha "$model"
 	blockdev --flushbufs "$dev"
-	for bs in 4K 1M 3M 8M; do
-		assert_eq "$(dd if="$dev" bs=$bs iflag=direct status=none | sha256sum | cut -d' ' -f1)" \
-			"$want" "$what read in $bs bios"
+	for bs in 4096 $MiB $((3 * MiB)) $((8 * MiB)); do
+		io_get got read "$dev" 0 $((32 * MiB)) "$bs"
+		assert_eq "$got" "$want" "$what read in $((bs >> 10)) KiB bios"
 	done
 	# 1 MiB bios from sector 7 on: every bio starts and ends inside a block.
-	want=$(dd if="$model" bs=1M iflag=skip_bytes,count_bytes skip=3584 count=$((30 * MiB)) \
-		status=none | sha256sum | cut -d' ' -f1)
-	assert_eq "$(dd if="$dev" bs=1M iflag=direct,skip_bytes,count_bytes skip=3584 \
-		count=$((30 * MiB)) status=none | sha256sum | cut -d' ' -f1)" \
-		"$want" "$what read in 1 MiB bios from sector 7"
+	io_get want sha "$model" 3584 $((30 * MiB))
+	io_get got read "$dev" 3584 $((30 * MiB)) $MiB
+	assert_eq "$got" "$want" "$what read in 1 MiB bios from sector 7"
 }
 
 # Sequential: 0-8 MiB.  Interleaved with disk 2: 12-14 MiB in 64 KiB pieces.
-put 0 $((8 * MiB)) 1
-for i in $(seq 0 31); do
-	put $((12 * MiB + i * 64 * KiB)) $((64 * KiB)) $((100 + i))
-	write_random $other $((i * 64 * KiB)) $((64 * KiB)) $((200 + i)) >/dev/null
+put 0 $((8 * MiB))
+for ((i = 0; i < 32; i++)); do
+	put $((12 * MiB + i * 64 * KiB)) $((64 * KiB))
+	io write $other $((i * 64 * KiB)) $((64 * KiB))
 done
 # Isolated blocks in 8-10 MiB; a MiB starting and ending inside blocks at 20 MiB.
-for i in $(seq 0 31); do
-	put $((8 * MiB + i * 64 * KiB)) 4096 $((300 + i))
+for ((i = 0; i < 32; i++)); do
+	put $((8 * MiB + i * 64 * KiB)) 4096
 done
-put $((20 * MiB + 512)) $MiB 4
-check_reads $dev expect "disk"
+put $((20 * MiB + 512)) $MiB
+check_reads $dev $dev "disk"
 
 snap=$(snapshot pool 1)
 snap_view pool 1 "$snap" $size
 view=/dev/mapper/pool-d1-s$snap
-cp --sparse=always expect expect_snap
+io copy $dev snap
 
 # Overwrites across shared blocks, from inside a block; across isolated
 # shared blocks and unmapped ones; across the interleaved region's edge.
-put $((3 * MiB + 1536)) $((2 * MiB)) 5
-put $((9 * MiB)) $MiB 6
-put $((13 * MiB + 4096)) $((2 * MiB)) 7
+put $((3 * MiB + 1536)) $((2 * MiB))
+put $((9 * MiB)) $MiB
+put $((13 * MiB + 4096)) $((2 * MiB))
 # Part of the sequential region newly written goes back to unshared, then
 # a discard makes a hole in it.
-put $((1 * MiB)) $MiB 8
+put $((1 * MiB)) $MiB
 log_must blkdiscard -o $((6 * MiB)) -l $MiB $dev
-dd if=/dev/zero of=expect bs=1M seek=6 count=1 conv=notrunc status=none
+io zero $dev $((6 * MiB)) $MiB
 
-check_reads $dev expect "disk after the snapshot"
-check_reads $view expect_snap "snapshot"
+check_reads $dev $dev "disk after the snapshot"
+check_reads "$view" snap "snapshot"
 
 # The sequential region's 1 MiB reads reach the data device in few bios.
 data=$(basename "$(readlink -f "$(disk 1)")")

@@ -6,10 +6,12 @@
 # Memory reclaim that writes to a dm-row disk must never wait on the pool's
 # worker while the worker waits on reclaim: the worker allocates without
 # I/O (GFP_NOIO, memalloc_noio_save()).  Here reclaim has to write to
-# dm-row to make progress: a process in a cgroup held to 48 MiB (memory.high) fills
-# 128 MiB of memory with a pattern, so most of it is swapped out to a
-# dm-row disk, and writes a file on ext4 on another dm-row disk, so dirty
-# pages are written back under the same limit.  Both disks are
+# dm-row to make progress: a process in a cgroup held to 48 MiB
+# (memory.high) fills 96 MiB of memory with a pattern, so half of it or
+# more is swapped out to a dm-row disk, and writes a 64 MiB file on ext4
+# on another dm-row disk, so dirty pages are written back under the same
+# limit (with DMROW_TEST_SCALE=full, 128 MiB and a 96 MiB file: more of
+# the same churn, in a run half as long again).  Both disks are
 # snapshotted every second meanwhile, so that every swap-out and writeback
 # is a first write after a snapshot: redirected, mapped by the worker,
 # which also runs the snapshot messages.  The hung-task detector is set to
@@ -65,11 +67,17 @@ echo $((48 * MiB)) >$group/memory.high
 [[ -e $group/memory.swap.max ]] && echo max >$group/memory.swap.max
 swapped_before=$(awk '$1 == "pswpout" { print $2 }' /proc/vmstat)
 
-# The hog: 128 MiB, each 4 KiB page named by its index and the pass, every
-# page checked on the next pass.
+if full_scale; then
+	hog_mib=128 file_mib=96
+else
+	hog_mib=96 file_mib=64
+fi
+
+# The hog: hog_mib MiB, each 4 KiB page named by its index and the pass,
+# every page checked on the next pass.
 cat >"$TEST_TMP/hog.py" <<'EOF'
 import struct, sys
-pages = 128 * 256
+pages = int(sys.argv[1]) * 256
 buf = bytearray(pages * 4096)
 def fill(p):
     for i in range(pages):
@@ -90,17 +98,17 @@ stop=$TEST_TMP/stop
 on_exit "touch '$stop'"
 (
 	echo $BASHPID >$group/cgroup.procs
-	exec python3 "$TEST_TMP/hog.py"
+	exec python3 "$TEST_TMP/hog.py" $hog_mib
 ) >"$TEST_TMP/hog.out" 2>&1 &
 hog=$!
 (
 	echo $BASHPID >$group/cgroup.procs
-	random_stream $((96 * MiB)) 7 >"$TEST_TMP/mnt/file"
+	random_stream $((file_mib * MiB)) 7 >"$TEST_TMP/mnt/file"
 	sync -f "$TEST_TMP/mnt/file"
 ) >"$TEST_TMP/writer.out" 2>&1 &
 writer=$!
 on_exit "kill $hog $writer 2>/dev/null; wait $hog $writer 2>/dev/null; true"
-random_stream $((96 * MiB)) 7 | sha256sum | cut -d' ' -f1 >"$TEST_TMP/file.sum"
+random_stream $((file_mib * MiB)) 7 | sha256sum | cut -d' ' -f1 >"$TEST_TMP/file.sum"
 
 # A snapshot of each disk every second while they run.
 snaps=0
