@@ -223,6 +223,29 @@ static void store(struct dmrow_cache_segment *seg, u64 vblock, u64 value)
 		set_bit(i, &seg->known);
 }
 
+/* An empty segment for @vblock's window; NULL if memory is short (no sleeping). */
+static struct dmrow_cache_segment *new_segment(u64 vblock)
+{
+	struct dmrow_cache_segment *seg = kmem_cache_alloc(segment_cache,
+							   GFP_NOWAIT | __GFP_NOWARN);
+
+	if (seg) {
+		seg->first = window_of(vblock);
+		seg->known = 0;
+	}
+	return seg;
+}
+
+/* @fresh took @old's slot: count it, and free @old after a grace period. */
+static void took_slot(struct dmrow_map_cache *cache, struct dmrow_cache_segment *old)
+{
+	atomic_inc(&cache->nr_segments);
+	if (old) {
+		atomic_dec(&cache->nr_segments);
+		call_rcu(&old->rcu, free_segment_rcu);
+	}
+}
+
 void dmrow_map_cache_fill(struct dmrow_map_cache *cache, u64 vblock, u64 value)
 {
 	struct dmrow_cache_segment __rcu **slot = slot_of(cache, vblock);
@@ -231,23 +254,17 @@ void dmrow_map_cache_fill(struct dmrow_map_cache *cache, u64 vblock, u64 value)
 	rcu_read_lock();
 	seg = rcu_dereference(*slot);
 	if (!seg || seg->first != window_of(vblock)) {
-		/* From map(): no sleeping, no reclaim, and failing is fine. */
-		fresh = kmem_cache_alloc(segment_cache, GFP_NOWAIT | __GFP_NOWARN);
+		/* From map(): failing is fine, it is a cache. */
+		fresh = new_segment(vblock);
 		if (!fresh)
 			goto out;
-		fresh->first = window_of(vblock);
-		fresh->known = 0;
 		old = unrcu_pointer(cmpxchg(slot, RCU_INITIALIZER(seg), RCU_INITIALIZER(fresh)));
 		if (old != seg) {
 			/* Another fill took the slot first: leave it that one's. */
 			kmem_cache_free(segment_cache, fresh);
 			goto out;
 		}
-		atomic_inc(&cache->nr_segments);
-		if (seg) {
-			atomic_dec(&cache->nr_segments);
-			call_rcu(&seg->rcu, free_segment_rcu);
-		}
+		took_slot(cache, seg);
 		seg = fresh;
 	}
 	store(seg, vblock, value);
@@ -276,18 +293,12 @@ void dmrow_map_cache_set(struct dmrow_map_cache *cache, u64 vblock, u64 value)
 	 */
 	if (value == DMROW_CACHE_UNMAPPED)
 		return;
-	fresh = kmem_cache_alloc(segment_cache, GFP_NOWAIT | __GFP_NOWARN);
+	fresh = new_segment(vblock);
 	if (!fresh)
 		return;
-	fresh->first = window_of(vblock);
-	fresh->known = 0;
 	store(fresh, vblock, value);
 	rcu_assign_pointer(*slot, fresh);
-	atomic_inc(&cache->nr_segments);
-	if (seg) {
-		atomic_dec(&cache->nr_segments);
-		call_rcu(&seg->rcu, free_segment_rcu);
-	}
+	took_slot(cache, seg);
 }
 
 void dmrow_map_cache_drop(struct dmrow_map_cache *cache)
