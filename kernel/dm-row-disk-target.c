@@ -291,6 +291,7 @@ static void disk_status(struct dm_target *ti, status_type_t type, unsigned int s
 					    dmrow_map_cache_budget(dc->binding.cache) : 0),
 		       (unsigned long long)counts.cache_hits,
 		       (unsigned long long)counts.cache_misses);
+		DMEMIT(" %llu", (unsigned long long)counts.early_acks);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %llu", format_dev_t(buf, dc->pool_dev->bdev->bd_dev),

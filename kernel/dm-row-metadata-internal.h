@@ -51,6 +51,8 @@ struct dmrow_metadata {
 	u64 nr_held;
 	bool quarantine_frees;		/* blocks freed now are quarantined */
 	u64 io_reserve;			/* DMROW_IO_RESERVE_DEFAULT, or a test's */
+	u64 io_promised;		/* mappings promised room (dmrow_md_promise_io()) */
+	u64 io_promise_cost;		/* metadata blocks kept for each of them */
 	u64 *quarantine;		/* quarantined blocks, in order */
 	unsigned int nr_quarantined;
 	unsigned int quarantine_slots;

@@ -1208,8 +1208,8 @@ static u64 __changes_worst(u64 k, unsigned int map_height, unsigned int index_he
 	return __tree_worst(k, map_height) + 2 * k + __tree_worst(2 * k, index_height);
 }
 
-/* Metadata blocks the I/O path may still spend in this transaction. */
-static u64 __io_budget(struct dmrow_metadata *md)
+/* Metadata blocks the I/O path may spend in this transaction, promises included. */
+static u64 __io_budget_all(struct dmrow_metadata *md)
 {
 	u64 free = dmrow_sm_nr_free_in_txn(&md->metadata_sm);
 	u64 reserve = md->io_reserve;
@@ -1217,6 +1217,14 @@ static u64 __io_budget(struct dmrow_metadata *md)
 	if (reserve == DMROW_IO_RESERVE_DEFAULT)
 		reserve = dmrow_metadata_reserve(md->metadata_sm.nr_blocks);
 	return free > reserve ? free - reserve : 0;
+}
+
+/* What is left of it for changes that hold no promise. */
+static u64 __io_budget(struct dmrow_metadata *md)
+{
+	u64 budget = __io_budget_all(md), promised = md->io_promised * md->io_promise_cost;
+
+	return budget > promised ? budget - promised : 0;
 }
 
 void dmrow_md_set_io_reserve(struct dmrow_metadata *md, u64 blocks)
@@ -1252,6 +1260,79 @@ static int __changes_that_fit(struct dmrow_metadata *md, const u64 *roots,
 	while (*fit && __changes_worst(*fit, map_height, index_height) > budget)
 		(*fit)--;
 	return 0;
+}
+
+/*
+ * Promises.  Writes acknowledged before they are mapped (see "Writes" in
+ * dm-row-pool.c) must be mapped whatever else the I/O path does meanwhile,
+ * so room for them is set aside when they are admitted, not checked when
+ * they are mapped.  Each promised mapping is costed alone at its worst in
+ * trees one level taller than the tallest loaded today (a batch shares its
+ * upper levels, so k of them take less than k times one), and that room
+ * is subtracted from what every other change of the I/O path may spend.
+ * Promises take at most half of it, so that the others are never starved
+ * by promises; and the pool gives back the ones it holds unused before it
+ * says the metadata is low.  The cost is recomputed at each promise, for
+ * all promises outstanding: a promise made while the trees were shorter
+ * is covered again, or no new one is made.
+ */
+static int __promise_cost(struct dmrow_metadata *md, u64 *cost)
+{
+	unsigned int map_height = 1, index_height, h;
+	struct disk_state *ds;
+	int r;
+
+	for (ds = md->disks; ds; ds = ds->next) {
+		if (le32_to_cpu(ds->rec.flags) & DMROW_DISK_REMOVED)
+			continue;
+		r = dmrow_btree_height(&md->mapping_info, le64_to_cpu(ds->rec.root), &h);
+		if (r)
+			return r;
+		map_height = max(map_height, h);
+	}
+	r = dmrow_btree_height(&md->data_sm.index_info, md->data_sm.index_root, &index_height);
+	if (r)
+		return r;
+	*cost = __changes_worst(1, map_height + 1, index_height + 1);
+	return 0;
+}
+
+int dmrow_md_promise_io(struct dmrow_metadata *md, unsigned int want, unsigned int *granted)
+{
+	u64 cost, budget, room;
+	int r;
+
+	*granted = 0;
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (r)
+		goto out;
+	r = __promise_cost(md, &cost);
+	if (r)
+		goto out;
+	/* Half of what the I/O path may spend at most: the rest is for the others. */
+	budget = __io_budget_all(md) / 2;
+	room = budget / cost;
+	if (room > md->io_promised)
+		*granted = min_t(u64, want, room - md->io_promised);
+	md->io_promised += *granted;
+	md->io_promise_cost = cost;
+out:
+	up_write(&md->lock);
+	return r;
+}
+
+static void __unpromise(struct dmrow_metadata *md, unsigned int nr)
+{
+	lockdep_assert_held_write(&md->lock);
+	md->io_promised -= min_t(u64, nr, md->io_promised);
+}
+
+void dmrow_md_unpromise_io(struct dmrow_metadata *md, unsigned int nr)
+{
+	down_write(&md->lock);
+	__unpromise(md, nr);
+	up_write(&md->lock);
 }
 
 /*
@@ -1769,9 +1850,12 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 				     dmrow_delta_map_get(&md->held, map->data_block) <= 0))
 			map->result = -EINVAL;
 	}
-	/* The metadata reserve: what does not fit is refused, unchanged. */
+	/*
+	 * The metadata reserve: what does not fit is refused, unchanged.  A
+	 * promised mapping fits: its room was kept from everything else.
+	 */
 	for (i = 0, n = 0, nr_roots = 0; i < nr; i++) {
-		if (maps[i].result)
+		if (maps[i].result || maps[i].promised)
 			continue;
 		n++;
 		r = __get_live_disk(md, maps[i].disk_id, &ds);
@@ -1787,7 +1871,7 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 	if (r)
 		goto out;
 	for (i = 0, n = 0; i < nr; i++) {
-		if (maps[i].result)
+		if (maps[i].result || maps[i].promised)
 			continue;
 		if (n < fit)
 			n++;
@@ -1840,6 +1924,13 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 		}
 	}
 out:
+	/*
+	 * A promise is spent by this call, whatever became of its mapping;
+	 * until here it kept its room from the others of the batch.
+	 */
+	for (i = 0; i < nr; i++)
+		if (maps[i].promised)
+			__unpromise(md, 1);
 	up_write(&md->lock);
 	return r;
 }

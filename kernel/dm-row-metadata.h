@@ -85,6 +85,17 @@ static inline u64 dmrow_metadata_reserve(u64 metadata_blocks)
  */
 #define DMROW_IO_RESERVE_DEFAULT (~0ULL)
 void dmrow_md_set_io_reserve(struct dmrow_metadata *md, u64 blocks);
+/*
+ * Promise the I/O path that up to @want more mappings will fit within the
+ * metadata reserve whatever else happens before they are inserted: room
+ * for them at their worst is kept from every other change of the I/O path
+ * until each is passed to dmrow_md_insert_blocks() with @promised set
+ * (mapped, refused or failed, the promise is spent).  *@granted: how many
+ * were promised, perhaps fewer than @want or none.  dmrow_md_unpromise_io()
+ * gives back @nr promises not used.
+ */
+int dmrow_md_promise_io(struct dmrow_metadata *md, unsigned int want, unsigned int *granted);
+void dmrow_md_unpromise_io(struct dmrow_metadata *md, unsigned int nr);
 
 void dmrow_md_set_read_only(struct dmrow_metadata *md);
 void dmrow_md_set_failed(struct dmrow_metadata *md);
@@ -243,6 +254,7 @@ struct dmrow_new_mapping {
 	u64 vblock;
 	u64 data_block;
 	int result;
+	bool promised;	/* covered by dmrow_md_promise_io(): never refused for the reserve */
 };
 int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *maps,
 			   unsigned int nr);

@@ -22,23 +22,45 @@
  * block (in place).  Any other write is redirected: a fresh data block is
  * reserved (dmrow_md_alloc_data_block(): held in memory, not counted), the
  * bio is sent to it, and when the write has completed the worker maps the
- * block (dmrow_md_insert_block()) and only then completes the bio.  The
- * worker keeps a run of reserved blocks at hand, so that map() redirects a
- * whole-block write itself and the worker only maps it (map_redirect()).  A write
- * smaller than a block first has the rest of the block copied from the old
- * one (or zeroed) by kcopyd.  Nothing is ever copied aside before a write,
- * which is what makes this redirect-on-write rather than copy-on-write.
- * Mapping after the data is what lets everything else run without waiting
- * for I/O:
+ * block (dmrow_md_insert_block()).  The worker keeps a run of reserved
+ * blocks at hand, so that map() redirects a whole-block write itself and
+ * the worker only maps it (map_redirect()).  A write smaller than a block
+ * first has the rest of the block copied from the old one (or zeroed) by
+ * kcopyd.  Nothing is ever copied aside before a write, which is what
+ * makes this redirect-on-write rather than copy-on-write.  Mapping after
+ * the data is what lets everything else run without waiting for I/O:
  *  - every mapping in the open transaction points at data already written,
  *    so a commit waits for no bio (it flushes the data device if a write
  *    completed since its last flush, then writes the metadata);
  *  - a failed write just gives its reserved block back: the old mapping was
  *    never touched, and a crash leaves reserved blocks simply free;
- *  - a read racing a redirected write sees the old block (the write is not
- *    acknowledged yet) or, once mapped, the new one, never an unwritten one;
+ *  - a read racing a redirected write sees the old block or the new one,
+ *    never an unwritten one: the new block is read only once written;
  *  - later writes to the same block wait in a "pending" table until the
  *    redirected one is mapped, so writes to one block stay in order.
+ *
+ * Acknowledged before mapped.  A write map() redirected to a block at hand
+ * is acknowledged as soon as its data is written, without waiting for the
+ * worker (ack_written()); the worker maps it soon after, in batches
+ * (process_written()).  Until then its entry in the pending table says
+ * where its data is, and everything that could see the block looks there
+ * first: map() reads such a block from the new block and sends writes to
+ * it to the worker (find_written()), the worker's own lookups, every
+ * message and every flush first map all that was acknowledged before them.
+ * So a read, a snapshot, a rollback or a flush that follows the
+ * acknowledgement finds the write as if it were mapped.  Durability is
+ * unchanged: a write is durable after a flush, and a flush maps every
+ * write acknowledged before it, then commits (the data device flushed
+ * first).  A crash before that flush loses the write, as it may lose any
+ * write not flushed.  A mapping that was acknowledged can no longer be
+ * refused, so room for it is promised before map() may acknowledge early
+ * (dmrow_md_promise_io(), "Promises" in dm-row-metadata.c): the worker
+ * keeps credits at hand as it keeps blocks, and a redirect without a
+ * credit, or without memory for its entry, is acknowledged after it is
+ * mapped, as before.  What can still fail is a failure of the metadata
+ * itself (the pool degrades and aborts the transaction, which drops every
+ * write acknowledged since the last commit anyway) or the disk's removal
+ * or shrinking under its own writes.
  *
  * Freed blocks and in-flight bios.  Mapping a redirected write can free the
  * block it replaces, a discard frees blocks, and a bio that looked the old
@@ -131,6 +153,10 @@ MODULE_PARM_DESC(map_cache_mb,
 #define CTX_NEW_BLOCK		(1U << 2)	/* written to a reserved block, mapped when done */
 #define CTX_COMMIT		(1U << 3)	/* FUA: complete after a commit */
 #define CTX_INPLACE		(1U << 4)	/* counted in the disk's inplace_writes */
+#define CTX_EARLY_ACK		(1U << 5)	/* promised: acknowledged once written */
+
+/* Promised mappings the worker keeps at hand for map()'s redirects. */
+#define ACK_CREDITS		DMROW_POOL_STASH_SIZE
 
 /* Reserved blocks the worker keeps at hand for map(), and when it refills. */
 #define STASH_SIZE		DMROW_POOL_STASH_SIZE
@@ -301,25 +327,24 @@ static struct hlist_head *pending_bucket(struct dmrow_pool *pool, u64 disk_id, u
 	return &pool->pending[hash_64(vblock ^ (disk_id << 40), ilog2(PENDING_BUCKETS))];
 }
 
-/* The new-block write in flight to this block, if any. */
-static struct dmrow_bio_ctx *__find_pending(struct dmrow_pool *pool, u64 disk_id,
-					    u64 vblock)
+/* The new-block write to this block not mapped yet, if any. */
+static struct dmrow_pending *__find_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock)
 {
-	struct dmrow_bio_ctx *p;
+	struct dmrow_pending *p;
 
 	lockdep_assert_held(&pool->lock);
 	if (!pool->nr_pending)
 		return NULL;
-	hlist_for_each_entry(p, pending_bucket(pool, disk_id, vblock), pending_node)
-		if (p->disk->disk_id == disk_id && p->vblock == vblock)
+	hlist_for_each_entry(p, pending_bucket(pool, disk_id, vblock), node)
+		if (p->disk_id == disk_id && p->vblock == vblock)
 			return p;
 	return NULL;
 }
 
-/* If a new-block write to this block is in flight, park @bio behind it. */
+/* If a new-block write to this block is not mapped yet, park @bio behind it. */
 static bool wait_if_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock, struct bio *bio)
 {
-	struct dmrow_bio_ctx *p;
+	struct dmrow_pending *p;
 	unsigned long flags;
 
 	spin_lock_irqsave(&pool->lock, flags);
@@ -333,15 +358,27 @@ static bool wait_if_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock, st
 /* @ctx's new-block write owns its block's entry in the pending table. */
 static void __add_pending(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx)
 {
+	struct dmrow_pending *p = &ctx->pending;
+
 	lockdep_assert_held(&pool->lock);
-	bio_list_init(&ctx->waiters);
-	hlist_add_head(&ctx->pending_node,
-		       pending_bucket(pool, ctx->disk->disk_id, ctx->vblock));
+	p->disk_id = ctx->disk->disk_id;
+	p->vblock = ctx->vblock;
+	p->written = false;
+	bio_list_init(&p->waiters);
+	hlist_add_head(&p->node, pending_bucket(pool, p->disk_id, p->vblock));
 	pool->nr_pending++;
 	ctx->flags |= CTX_PENDING;
 }
 
-/* Worker.  The waiters go back to the worker, in order. */
+/* Worker: the entry goes, its waiters go back to the worker, in order. */
+static void __remove_pending(struct dmrow_pool *pool, struct dmrow_pending *p)
+{
+	lockdep_assert_held(&pool->lock);
+	hlist_del(&p->node);
+	pool->nr_pending--;
+	bio_list_merge(&pool->deferred, &p->waiters);
+}
+
 static void release_pending(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx)
 {
 	unsigned long flags;
@@ -349,11 +386,179 @@ static void release_pending(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx)
 	if (!(ctx->flags & CTX_PENDING))
 		return;
 	spin_lock_irqsave(&pool->lock, flags);
-	hlist_del(&ctx->pending_node);
-	pool->nr_pending--;
-	bio_list_merge(&pool->deferred, &ctx->waiters);
+	__remove_pending(pool, &ctx->pending);
 	spin_unlock_irqrestore(&pool->lock, flags);
 	ctx->flags &= ~CTX_PENDING;
+}
+
+/*----------------------------------------------------------------
+ * Writes acknowledged before they are mapped
+ *--------------------------------------------------------------*/
+
+/* A new-block write done and acknowledged: its pending entry until mapped. */
+struct written_block {
+	struct dmrow_pending pending;
+	struct list_head list;		/* in pool->written */
+};
+
+/*
+ * Endio of a new-block write that holds a promise of room for its mapping
+ * (map_redirect()): the write is done, so it is acknowledged now, and its
+ * pending entry leaves the bio, with the block that holds the data, for
+ * the worker to map (process_written()).  False: no memory for the entry;
+ * the write is then mapped first, as any other.
+ */
+static bool ack_written(struct dmrow_pool *pool, struct bio *bio)
+{
+	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
+	struct written_block *w = kmalloc(sizeof(*w), GFP_ATOMIC | __GFP_NOWARN);
+	unsigned long flags;
+
+	if (!w)
+		return false;
+	w->pending.disk_id = ctx->pending.disk_id;
+	w->pending.vblock = ctx->pending.vblock;
+	w->pending.data_block = ctx->new_block;
+	w->pending.written = true;
+	bio_list_init(&w->pending.waiters);
+
+	spin_lock_irqsave(&pool->lock, flags);
+	hlist_add_head(&w->pending.node,
+		       pending_bucket(pool, w->pending.disk_id, w->pending.vblock));
+	hlist_del(&ctx->pending.node);
+	bio_list_merge(&w->pending.waiters, &ctx->pending.waiters);
+	list_add_tail(&w->list, &pool->written);
+	WRITE_ONCE(pool->nr_written, pool->nr_written + 1);
+	spin_unlock_irqrestore(&pool->lock, flags);
+
+	ctx->flags &= ~(CTX_PENDING | CTX_NEW_BLOCK | CTX_EARLY_ACK);
+	this_cpu_inc(ctx->disk->counts->early_acks);
+	wake_worker(pool);
+	return true;
+}
+
+/*
+ * map(), a bio of a live disk: a block with a write acknowledged but not
+ * mapped yet is read from, and written behind, that write's block, not the
+ * one its mapping names.  Looked at before the mapping: the worker maps a
+ * written block, then removes its entry (and publishes @nr_written with
+ * release), so a block found in neither place was mapped before the
+ * lookup that follows.  *@run is cut before the first such block after
+ * @ctx->vblock; true if @ctx->vblock is one, its data in *@block.
+ */
+static bool find_written(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx, unsigned int *run,
+			 u64 *block)
+{
+	struct dmrow_pending *p;
+	unsigned long flags;
+	bool found = false;
+	unsigned int i;
+
+	if (!smp_load_acquire(&pool->nr_written))
+		return false;
+	spin_lock_irqsave(&pool->lock, flags);
+	for (i = 0; i < *run; i++) {
+		p = __find_pending(pool, ctx->disk->disk_id, ctx->vblock + i);
+		if (p && p->written) {
+			found = !i;
+			*block = p->data_block;
+			*run = i ? i : 1;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&pool->lock, flags);
+	return found;
+}
+
+/*
+ * Worker: map the written blocks acknowledged so far.  Their room was
+ * promised, so the reserve refuses none; what still fails (the disk was
+ * removed or shrunk under the write, the metadata failed) loses the write
+ * as a crash before the next flush would, and gives its block back.
+ * Called before anything that must see every acknowledged write in the
+ * trees: messages, bios the worker looks up, flushes.
+ */
+static void process_written(struct dmrow_pool *pool)
+{
+	struct dmrow_new_mapping maps[PREPARED_BATCH];
+	struct written_block *batch[PREPARED_BATCH], *w;
+	unsigned int nr, i, lost = 0;
+	bool waiters = false;
+	LIST_HEAD(written);
+	int r;
+
+	spin_lock_irq(&pool->lock);
+	list_splice_init(&pool->written, &written);
+	spin_unlock_irq(&pool->lock);
+
+	while (!list_empty(&written)) {
+		for (nr = 0; nr < PREPARED_BATCH && !list_empty(&written); nr++) {
+			w = list_first_entry(&written, struct written_block, list);
+			list_del(&w->list);
+			batch[nr] = w;
+			maps[nr] = (struct dmrow_new_mapping){
+				.disk_id = w->pending.disk_id,
+				.vblock = w->pending.vblock,
+				.data_block = w->pending.data_block,
+				.promised = true,
+			};
+		}
+		r = dmrow_md_insert_blocks(pool->md, maps, nr);
+		if (r && r != -EROFS)
+			dmrow_pool_metadata_failed(pool, "insert mapping", r);
+
+		spin_lock_irq(&pool->lock);
+		for (i = 0; i < nr; i++) {
+			waiters |= !bio_list_empty(&batch[i]->pending.waiters);
+			__remove_pending(pool, &batch[i]->pending);
+		}
+		/* After the mappings: see find_written(). */
+		smp_store_release(&pool->nr_written, pool->nr_written - nr);
+		spin_unlock_irq(&pool->lock);
+
+		for (i = 0; i < nr; i++) {
+			if (r || maps[i].result) {
+				lost++;
+				dmrow_md_release_data_block(pool->md, maps[i].data_block);
+			}
+			kfree(batch[i]);
+		}
+		cond_resched();
+	}
+	if (lost)
+		DMERR_LIMIT("%pg: %u acknowledged writes could not be mapped",
+			    pool->metadata_bdev, lost);
+	if (waiters)
+		wake_worker(pool);
+}
+
+/* Worker: give back the promises map() has not taken (metadata is short). */
+static bool give_back_ack_credits(struct dmrow_pool *pool)
+{
+	unsigned int nr;
+
+	spin_lock_irq(&pool->lock);
+	nr = pool->ack_credits;
+	pool->ack_credits = 0;
+	spin_unlock_irq(&pool->lock);
+	if (nr)
+		dmrow_md_unpromise_io(pool->md, nr);
+	return nr;
+}
+
+/* Worker: keep promised mappings at hand for map()'s redirects. */
+static void refill_ack_credits(struct dmrow_pool *pool)
+{
+	unsigned int want, granted;
+
+	spin_lock_irq(&pool->lock);
+	want = ACK_CREDITS - pool->ack_credits;
+	spin_unlock_irq(&pool->lock);
+	if (want < ACK_CREDITS / 2 || dmrow_md_promise_io(pool->md, want, &granted))
+		return;
+	spin_lock_irq(&pool->lock);
+	pool->ack_credits += granted;
+	spin_unlock_irq(&pool->lock);
 }
 
 /*----------------------------------------------------------------
@@ -378,6 +583,7 @@ static void refill_stash(struct dmrow_pool *pool)
 
 	if (pool->mode != POOL_WRITE || READ_ONCE(pool->suspended))
 		return;
+	refill_ack_credits(pool);
 	spin_lock_irq(&pool->lock);
 	nr = pool->stash_end - pool->stash_next;
 	if (nr < STASH_LOW && pool->stash_next) {
@@ -576,6 +782,10 @@ static void pool_endio(struct bio *bio)
 	inplace_write_done(pool, ctx);
 	epoch_exit(ctx);
 
+	if ((ctx->flags & CTX_EARLY_ACK) && !bio->bi_status && ack_written(pool, bio)) {
+		bio_endio(bio);
+		return;
+	}
 	if (ctx->flags & CTX_NEW_BLOCK) {
 		/* Mapped on the worker, then completed: see process_prepared(). */
 		spin_lock_irqsave(&pool->lock, flags);
@@ -934,7 +1144,7 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 {
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 	struct dmrow_disk_binding *db = ctx->disk;
-	struct dmrow_bio_ctx *parked;
+	struct dmrow_pending *parked;
 	struct dmrow_mapping m;
 	u64 new_block, old_block;
 	int r;
@@ -1098,7 +1308,9 @@ static int insert_refused(struct dmrow_pool *pool, struct dmrow_new_mapping *map
 			continue;
 		}
 		if (just_committed) {
-			/* Not one fitted right after a commit: the reserve is reached. */
+			/* Unused promises first; then the reserve is reached. */
+			if (give_back_ack_credits(pool))
+				continue;
 			metadata_reserve_reached(pool);
 			return 0;
 		}
@@ -1140,6 +1352,8 @@ static void process_prepared(struct dmrow_pool *pool)
 			maps[nr].vblock = ctx->vblock;
 			maps[nr].data_block = ctx->new_block;
 			maps[nr].result = bio->bi_status ? -EIO : 0;
+			maps[nr].promised = ctx->flags & CTX_EARLY_ACK;
+			ctx->flags &= ~CTX_EARLY_ACK;
 		}
 		r = dmrow_md_insert_blocks(pool->md, maps, nr);
 		if (!r && refused_for_reserve(maps, nr))
@@ -1182,6 +1396,8 @@ static void process_discard(struct dmrow_pool *pool, struct bio *bio)
 			/* The metadata reserve, as for mappings: commit, go on. */
 			r = dmrow_pool_commit(pool);
 			if (!r)
+				r = dmrow_md_discard(pool->md, db->disk_id, begin_block, end_block);
+			if (r == -ENOSPC && give_back_ack_credits(pool))
 				r = dmrow_md_discard(pool->md, db->disk_id, begin_block, end_block);
 			if (r == -ENOSPC) {
 				/* What was removed is removed; a discard is advice. */
@@ -1234,6 +1450,8 @@ static void process_deferred_bios(struct dmrow_pool *pool)
 	bio_list_merge(&bios, &pool->deferred);
 	bio_list_init(&pool->deferred);
 	spin_unlock_irq(&pool->lock);
+	/* Writes acknowledged before these bios came are mapped first. */
+	process_written(pool);
 
 	while ((bio = bio_list_pop(&bios))) {
 		process_bio(pool, bio);
@@ -1261,6 +1479,8 @@ static void process_flushes(struct dmrow_pool *pool)
 	bio_list_init(&pool->flushes);
 	if (bio_list_empty(&bios))
 		return;
+	/* Every write acknowledged before a flush came is in what it commits. */
+	process_written(pool);
 
 	/*
 	 * A degraded pool goes the commit's way: it fails every flush while a
@@ -1292,6 +1512,8 @@ static void process_messages(struct dmrow_pool *pool)
 		spin_unlock_irq(&pool->lock);
 		if (!msg)
 			break;
+		/* A message sees every write acknowledged before it came. */
+		process_written(pool);
 		if (msg->fn)
 			msg->error = msg->fn(pool, msg->arg);
 		else
@@ -1326,6 +1548,7 @@ static void do_worker(struct work_struct *ws)
 	unsigned int noio = memalloc_noio_save();
 
 	reap_epoch(pool);
+	process_written(pool);
 	process_prepared(pool);
 	process_messages(pool);
 	process_deferred_bios(pool);
@@ -1393,6 +1616,10 @@ static bool map_redirect(struct dmrow_pool *pool, struct bio *bio)
 		ctx->new_block = pool->stash[pool->stash_next++];
 		__add_pending(pool, ctx);
 		low = pool->stash_end - pool->stash_next < STASH_LOW;
+		if (pool->ack_credits) {
+			pool->ack_credits--;
+			ctx->flags |= CTX_EARLY_ACK;
+		}
 	}
 	spin_unlock_irqrestore(&pool->lock, flags);
 	if (low)
@@ -1439,6 +1666,20 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 	}
 	epoch_enter(pool, ctx);
 
+	if (!db->snap_id) {
+		u64 block;
+
+		if (find_written(pool, ctx, &nr_blocks, &block)) {
+			if (write)
+				goto defer;	/* behind that write, on the worker */
+			if (bio_sectors(bio) > pool->cfg.block_sectors - offset)
+				dm_accept_partial_bio(bio, pool->cfg.block_sectors - offset);
+			remap(pool, bio, block);
+			hook(bio);
+			dm_submit_bio_remap(bio, NULL);
+			return true;
+		}
+	}
 	run = nr_blocks;
 	r = -EAGAIN;
 	if (db->cache) {
@@ -1579,6 +1820,7 @@ void dmrow_disk_counts_sum(struct dmrow_disk_binding *db, struct dmrow_disk_coun
 		sum->partial_zero_fills += READ_ONCE(c->partial_zero_fills);
 		sum->cache_hits += READ_ONCE(c->cache_hits);
 		sum->cache_misses += READ_ONCE(c->cache_misses);
+		sum->early_acks += READ_ONCE(c->early_acks);
 	}
 }
 
@@ -1625,6 +1867,14 @@ static void destroy_pool(struct dmrow_pool *pool)
 	/* No disk is left, so no bio: the closing epoch drains, if one is. */
 	dmrow_epochs_exit(&pool->epochs);
 	destroy_workqueue(pool->wq);
+	/* Left only by a pool that could not map them (read-only, failed). */
+	while (!list_empty(&pool->written)) {
+		struct written_block *w = list_first_entry(&pool->written, struct written_block,
+							   list);
+
+		list_del(&w->list);
+		kfree(w);
+	}
 	dm_kcopyd_client_destroy(pool->copier);
 	dmrow_md_close(pool->md);
 	dmrow_bm_destroy(pool->bm);
@@ -1716,6 +1966,7 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 	bio_list_init(&pool->quarantine_discards);
 	bio_list_init(&pool->sealed_discards);
 	INIT_LIST_HEAD(&pool->messages);
+	INIT_LIST_HEAD(&pool->written);
 	INIT_LIST_HEAD(&pool->disks);
 	atomic_set(&pool->data_unflushed, 1);	/* the first commit flushes */
 	init_waitqueue_head(&pool->gate_wait);

@@ -78,8 +78,11 @@ struct dmrow_pool {
 	struct bio_list quarantine_discards;	/* worker: discards done when their */
 	struct bio_list sealed_discards;	/*   quarantine (not yet, already sealed) is freed */
 	struct list_head messages;		/* lock: control operations for the worker */
-	struct hlist_head *pending;		/* lock: blocks with a new-block write in flight */
+	struct hlist_head *pending;		/* lock: blocks with a new-block write not mapped */
 	unsigned int nr_pending;		/* lock: entries in @pending */
+	struct list_head written;		/* lock: acknowledged, to be mapped, in order */
+	unsigned int nr_written;		/* lock to change, map() reads with acquire */
+	unsigned int ack_credits;		/* lock: promised mappings map() may hand out */
 	u64 stash[DMROW_POOL_STASH_SIZE];	/* lock: reserved blocks at hand for map() */
 	unsigned int stash_next, stash_end;	/* lock: the ones left: [next, end) */
 	const u64 *gated_disks;			/* lock: disks whose writes a snapshot holds */
@@ -146,18 +149,33 @@ struct dmrow_disk_counts {
 	u64 partial_zero_fills;
 	u64 cache_hits;			/* bios map() remapped from the cache */
 	u64 cache_misses;		/* bios whose first block it did not hold */
+	u64 early_acks;			/* new-block writes acknowledged before mapped */
 };
 
 void dmrow_disk_counts_sum(struct dmrow_disk_binding *db, struct dmrow_disk_counts *sum);
+
+/*
+ * An entry of the pool's pending table: a block of a live disk with a
+ * new-block write not yet mapped, in flight (in the bio's context) or
+ * written and acknowledged (@written: in a struct written_block of
+ * dm-row-pool.c, @data_block holding the data), and the later writes to the
+ * block that wait for its mapping.
+ */
+struct dmrow_pending {
+	struct hlist_node node;
+	u64 disk_id;
+	u64 vblock;
+	u64 data_block;			/* if @written */
+	bool written;
+	struct bio_list waiters;
+};
 
 struct dmrow_bio_ctx {
 	struct dmrow_disk_binding *disk;
 	struct dmrow_epoch *epoch;	/* while CTX_EPOCH */
 	u64 vblock;
 	u64 new_block;			/* the block a new-block write goes to */
-	/* While CTX_PENDING: in the pool's pending table, with later writes behind. */
-	struct hlist_node pending_node;
-	struct bio_list waiters;
+	struct dmrow_pending pending;	/* while CTX_PENDING */
 	unsigned int flags;
 	bio_end_io_t *saved_end_io;
 	void *saved_private;

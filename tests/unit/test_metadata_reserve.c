@@ -14,6 +14,9 @@
  *    every admitted mapping reads back and the metadata checks clean.
  *  - A discard stopped by the reserve keeps what it removed, the rest is
  *    still mapped, and it completes after a commit.
+ *  - Promised mappings (writes acknowledged before they are mapped) are
+ *    never refused, however much other mappings spend meanwhile: those
+ *    are refused earlier instead, and the reserve is still left.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -28,6 +31,9 @@
 #include "dm-row-metadata.h"
 #include "dm-row-metadata-internal.h"
 #include "md_image.h"
+
+#define TEST_NAME "metadata_reserve"
+#include "test_helpers.h"
 
 #define METADATA_BLOCKS 256
 #define RESERVE 64		/* dmrow_metadata_reserve(256) */
@@ -110,6 +116,7 @@ static unsigned int write_until_full(struct fixture *f, u64 first, u64 stride, u
 			maps[i].vblock = first + (done + i) * stride;
 			maps[i].data_block = reserve_block(f);
 			maps[i].result = 0;
+			maps[i].promised = false;
 		}
 		for (retry = false, mapped = 0;; retry = true) {
 			changes = dmrow_md_changes(f->img.md);
@@ -276,12 +283,88 @@ static void test_discard_stops_at_reserve(void **state)
 	verify(f);
 }
 
+/* Map @nr blocks at random places that were promised room. */
+static void write_promised(struct fixture *f, unsigned int nr)
+{
+	struct dmrow_new_mapping maps[BATCH];
+	unsigned int i;
+
+	assert_true(nr <= BATCH);
+	for (i = 0; i < nr; i++) {
+		maps[i] = (struct dmrow_new_mapping){
+			.disk_id = DISK_ID, .vblock = rnd_below(DISK_BLOCKS),
+			.data_block = reserve_block(f), .promised = true,
+		};
+	}
+	assert_int_equal(dmrow_md_insert_blocks(f->img.md, maps, nr), 0);
+	for (i = 0; i < nr; i++) {
+		assert_int_equal(maps[i].result, 0);
+		f->mapped[maps[i].vblock] = maps[i].data_block + 1;
+	}
+}
+
+static void test_promised_mappings_fit(void **state)
+{
+	struct fixture *f = *state;
+	struct dmrow_snapshot_attrs attrs = { .name = "base", .created = 1 };
+	unsigned int refusals = 0, granted, again, rounds = 0, promised = 0;
+
+	start("promised", 7);
+	u64 snap, free_low = ~0ULL;
+
+	assert_int_equal(write_until_full(f, 0, 1, 8000, &refusals), 8000);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
+	assert_int_equal(dmrow_md_create_snapshots(f->img.md, 1, (u64[]){ DISK_ID }, &attrs, &snap), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
+
+	/* A promise given back leaves the budget as it was. */
+	assert_int_equal(dmrow_md_promise_io(f->img.md, 4, &granted), 0);
+	assert_true(granted > 0);
+	assert_int_equal(f->img.md->io_promised, granted);
+	dmrow_md_unpromise_io(f->img.md, granted);
+	assert_int_equal(f->img.md->io_promised, 0);
+
+	for (;;) {
+		assert_int_equal(dmrow_md_promise_io(f->img.md, BATCH, &granted), 0);
+		if (!granted)
+			break;
+		/* A second promise covers the first too: never more than fits. */
+		assert_int_equal(dmrow_md_promise_io(f->img.md, BATCH, &again), 0);
+		granted += again;
+		assert_true(granted <= BATCH * 2);
+		/* Other first writes spend all they may, all over the disk... */
+		write_until_full(f, rnd_below(DISK_BLOCKS / 2), 97, BATCH, &refusals);
+		/* ...and the promised ones still fit, however many were refused. */
+		while (granted) {
+			unsigned int n = granted < BATCH ? granted : BATCH;
+
+			write_promised(f, n);
+			promised += n;
+			granted -= n;
+		}
+		assert_int_equal(f->img.md->io_promised, 0);
+		if (metadata_free(f) < free_low)
+			free_low = metadata_free(f);
+		assert_int_equal(dmrow_md_commit(f->img.md), 0);
+		assert_true(++rounds < 5000);
+	}
+	print_message("reserve: %u promised mappings in %u rounds, %llu blocks free at least\n",
+		      promised, rounds, (unsigned long long)free_low);
+	assert_true(promised > 0);
+	assert_true(rounds > 1);
+	/* The reserve held, give or take one change at its worst. */
+	assert_true(free_low >= RESERVE - 20);
+	assert_int_equal(nr_problems(f), 0);
+	verify(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_free_in_transaction, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_burst_stops_at_reserve, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_discard_stops_at_reserve, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_promised_mappings_fit, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

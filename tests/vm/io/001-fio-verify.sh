@@ -6,9 +6,10 @@
 # back (verify_fatal): 4 KiB random writes, each to a never-written block
 # (a fresh data block each), then 1 MiB sequential writes (split into pool
 # blocks), then random overwrites of blocks only the live head holds, which
-# go to the same data blocks (data_used must not move).  Finally the disk's
-# device is removed and created again, after the pool committed, and fio's
-# verify_only pass reads the same data back.
+# go to the same data blocks (data_used must not move).  The random writes
+# are mostly acknowledged before they are mapped (early acks).  Finally the
+# disk's device is removed and created again, after the pool committed, and
+# fio's verify_only pass reads the same data back.
 
 . "$DMROW_SRC/tests/vm/common.sh"
 
@@ -40,6 +41,12 @@ overwrite=(--rw=randwrite --bs=4k --offset=0 --size=$((4 * MiB)) --iodepth=16 --
 fio_job random4k "${random4k[@]}"
 assert_eq "$(pool_data_used pool)" 1024 "data blocks after 4 MiB of 4 KiB random writes"
 assert_eq "$(pool_space pool disk 1 mapped_blocks)" 1024 "mapped blocks after 4 KiB random writes"
+# Most of them were acknowledged once written, before the worker mapped
+# them (disk status after "row": 4 new block writes, 11 early acks).
+read -r -a status <<<"$(dmsetup status pool-d1)"
+assert_eq "${status[6]}" 1024 "new block writes after 4 KiB random writes"
+(( status[13] > 0 && status[13] <= status[6] )) ||
+	fail "early acks: ${status[13]} of ${status[6]} new block writes"
 
 fio_job seq1m "${seq1m[@]}"
 assert_eq "$(pool_data_used pool)" $((1024 + 4096)) "data blocks after 16 MiB of 1 MiB writes"

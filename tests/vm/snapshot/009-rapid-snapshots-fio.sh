@@ -7,9 +7,12 @@
 # writers (tests/vm/dmrow-io.py seqwrite) write numbered blocks to it, each
 # round its own ring, and publish how many writes completed.  Meanwhile disk
 # 2 of the same pool runs fio in a loop: three jobs, each writing its own
-# region at random with crc32c verification.  A snapshot gates the in-place
-# writes of its own disks only, while redirected writes are mapped after
-# their data: neither may lose, reorder or mix up a write.
+# region at random with crc32c verification, reading back every 8 writes
+# (written blocks are read while the worker may not have mapped them yet),
+# then discards the disk so that the next run writes unmapped blocks again.
+# A snapshot gates the in-place writes of its own disks only, while
+# redirected writes are acknowledged once written and mapped after: none
+# may lose, reorder or mix up a write.
 #
 # Each snapshot is taken from one process (no process start per snapshot)
 # with each writer's count read just before (LO) and after (HI) it.
@@ -49,9 +52,11 @@ done
 		fio --name=b$i --filename=$b --direct=1 --ioengine=libaio --iodepth=4 \
 			--rw=randwrite --bs=4k --numjobs=3 --size=2M --offset_increment=4M \
 			--randrepeat=0 --verify=crc32c --do_verify=1 --verify_fatal=1 \
-			--group_reporting --output=fio$i.log ||
+			--verify_backlog=8 --group_reporting --output=fio$i.log ||
 			{ echo "fio run $i failed" >fio.failed; cat fio$i.log; exit 1; }
 		grep -q "err= 0" fio$i.log || { echo "fio run $i: errors" >fio.failed; exit 1; }
+		# Unmapped again: the next run's writes are first writes too.
+		blkdiscard $b || { echo "discard after run $i failed" >fio.failed; exit 1; }
 	done
 	echo $i >fio.runs
 ) &
