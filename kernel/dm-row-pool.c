@@ -413,6 +413,7 @@ static bool ack_written(struct dmrow_pool *pool, struct bio *bio)
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 	struct written_block *w = kmalloc(sizeof(*w), GFP_ATOMIC | __GFP_NOWARN);
 	unsigned long flags;
+	bool first;
 
 	if (!w)
 		return false;
@@ -427,13 +428,16 @@ static bool ack_written(struct dmrow_pool *pool, struct bio *bio)
 		       pending_bucket(pool, w->pending.disk_id, w->pending.vblock));
 	hlist_del(&ctx->pending.node);
 	bio_list_merge(&w->pending.waiters, &ctx->pending.waiters);
+	first = list_empty(&pool->written);
 	list_add_tail(&w->list, &pool->written);
 	WRITE_ONCE(pool->nr_written, pool->nr_written + 1);
 	spin_unlock_irqrestore(&pool->lock, flags);
 
 	ctx->flags &= ~(CTX_PENDING | CTX_NEW_BLOCK | CTX_EARLY_ACK);
 	this_cpu_inc(ctx->disk->counts->early_acks);
-	wake_worker(pool);
+	/* The worker takes the whole list: it was woken for the first one. */
+	if (first)
+		wake_worker(pool);
 	return true;
 }
 

@@ -7,7 +7,8 @@
 # 0), split by dm-linear into the pool's metadata and data devices, so the
 # log keeps the order of all the pool's writes and flushes.  A workload of
 # known writes (whole blocks, partial blocks that copy or zero the rest of
-# their block, FUA writes, writes left unflushed), flushes, snapshot
+# their block, FUA writes, writes left unflushed, writes flushed by the
+# process that wrote them right after), flushes, snapshot
 # create, delete and merge, rollback, clone and discard runs on it; the test keeps
 # a model: after each step, the sha256 of every 4 KiB block of every disk
 # and snapshot, and whether the step ended with everything durable.  A
@@ -106,6 +107,18 @@ write_blocks() {
 	block_sums "$count" "$TEST_TMP/w"
 	dd if="$TEST_TMP/w" of="/dev/mapper/pool-d$disk" bs=64K seek=$((first * BS)) \
 		oflag=seek_bytes,direct${flag:+,$flag} conv=notrunc status=none
+	set_blocks "d$disk" "$first" "${SUMS[@]}"
+}
+
+# write_blocks_synced DISK FIRST COUNT: whole blocks, written and flushed by
+# one process (dd conv=fsync), so the flush follows the acknowledgement of
+# the last write at once, perhaps before the pool's worker has mapped it.
+write_blocks_synced() {
+	local disk=$1 first=$2 count=$3
+	head -c $((count * BS)) /dev/urandom >"$TEST_TMP/w"
+	block_sums "$count" "$TEST_TMP/w"
+	dd if="$TEST_TMP/w" of="/dev/mapper/pool-d$disk" bs=$BS seek=$((first * BS)) \
+		oflag=seek_bytes,direct conv=notrunc,fsync status=none
 	set_blocks "d$disk" "$first" "${SUMS[@]}"
 }
 
@@ -249,6 +262,10 @@ end_step 1 "snapshot $sE of disk 1"
 write_blocks 1 0 4
 flush 1
 end_step 1 "write blocks 0-3 after $sE, flush"
+for first in 96 104 112 120 128 136; do
+	write_blocks_synced 1 $first 8
+	end_step 1 "write blocks $first-$((first + 7)) (shared with $sE) and flush, one process"
+done
 merge "$sD" "$sE"
 end_step 1 "merge snapshot $sD into $sE"
 write_blocks 1 8 8
