@@ -38,6 +38,32 @@ static int cmd_snap_tag(struct snapctl_ctx *ctx, int argc, char **argv);
 enum { SNAP_CREATE, SNAP_LIST, SNAP_INFO, SNAP_DELETE, SNAP_ROLLBACK, SNAP_MERGE, SNAP_VIEW,
        SNAP_UNVIEW, SNAP_TAG };
 
+static const struct option create_options[] = {
+	{ "name", required_argument, NULL, 'n' },
+	{ "freeze", no_argument, NULL, 'f' },
+	{ "freeze-timeout", required_argument, NULL, 'F' },
+	{ "guest-agent", required_argument, NULL, 'g' },
+	{ "pre-hook", required_argument, NULL, 'p' },
+	{ "post-hook", required_argument, NULL, 'P' },
+	{ "hook-timeout", required_argument, NULL, 'H' },
+	{ "retention-days", required_argument, NULL, 'r' },
+	{ "wait", required_argument, NULL, 'w' },
+	TAG_LONG_OPTIONS,
+	{ 0 }
+};
+
+static const struct option list_options[] = {
+	{ "tag", required_argument, NULL, OPT_TAG },
+	{ 0 }
+};
+
+static const struct option rollback_options[] = {
+	YES_OPTION,
+	{ "shrink", no_argument, NULL, 's' },
+	{ "force", no_argument, NULL, 'f' },
+	{ 0 }
+};
+
 const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	[SNAP_CREATE] = {
 		.noun = "snapshot", .verb = "create",
@@ -75,6 +101,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			"                      same disk to finish, seconds [60]; 0: fail at once\n"
 			"  --description       what the snapshot is for (at most 256 bytes)\n"
 			"  --tag               a tag, key=value; repeat for more (at most 20)",
+		.options = create_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_snap_create,
 	},
@@ -85,6 +112,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			"delta (blocks changed since the one before) and its exclusive space\n"
 			"(what deleting it would free), and their tags and descriptions.\n"
 			"With --tag only those with every tag given (a key alone: any value).",
+		.options = list_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_snap_list,
 	},
@@ -112,6 +140,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			"A disk grown since the snapshot keeps its size (past the snapshot's\n"
 			"size it reads zeroes; grow the filesystem again); --shrink gives it\n"
 			"the snapshot's size instead.",
+		.options = rollback_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_rollback,
 	},
@@ -143,6 +172,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 		.help = "Set or remove a snapshot's tags, or change its description (\"\" clears\n"
 			"it).  Tags not named are kept; a key given again gets the new value.\n"
 			"Everything is checked first: on any error nothing is changed.",
+		.options = tag_edit_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_tag,
 	},
@@ -346,19 +376,6 @@ static void say_not_held(enum freeze_state state, unsigned int timeout)
 
 static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "freeze", no_argument, NULL, 'f' },
-		{ "freeze-timeout", required_argument, NULL, 'F' },
-		{ "guest-agent", required_argument, NULL, 'g' },
-		{ "pre-hook", required_argument, NULL, 'p' },
-		{ "post-hook", required_argument, NULL, 'P' },
-		{ "hook-timeout", required_argument, NULL, 'H' },
-		{ "retention-days", required_argument, NULL, 'r' },
-		{ "wait", required_argument, NULL, 'w' },
-		TAG_LONG_OPTIONS,
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_CREATE];
 	struct tag_edit tagging;
 	struct tag_set labels = { 0 };
@@ -380,7 +397,7 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	char *end;
 
 	tag_edit_init(&tagging);
-	while ((c = next_option(cmd, argc, argv, "n:fF:g:p:P:H:r:w:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		switch (c) {
 		case OPT_TAG:
 		case OPT_DESCRIPTION:
@@ -705,10 +722,6 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		"ID>", "DISK", "NAME", "CREATED (UTC)", "KIND", "CONSISTENCY", "DELTA>", "EXCLUSIVE>",
 		"TAGS", "DESCRIPTION"
 	};
-	static const struct option options[] = {
-		{ "tag", required_argument, NULL, OPT_TAG },
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_LIST];
 	struct tag_filter filter = { 0 };
 	struct record_list disks, snaps;
@@ -722,7 +735,7 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	uint64_t bs;
 	int c, ind, r;
 
-	while ((c = next_option(cmd, argc, argv, "", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		r = c == OPT_TAG ? tag_filter_add(cmd, &filter, optarg) : EXIT_USAGE;
 		if (r) {
 			tag_filter_free(&filter);
@@ -849,11 +862,11 @@ static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct record snap;
 	int i, r;
 
+	r = no_options(cmd, argc, argv);
+	if (r)
+		return r;
 	if (argc < 2)
 		return snapctl_usage_error(cmd, "missing the pool or the snapshot");
-	for (i = 0; i < argc; i++)
-		if (argv[i][0] == '-')
-			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
 	r = open_pool(argv[0], &cfg);
 	if (r)
 		return r;
@@ -888,30 +901,29 @@ static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 static int cmd_snap_rollback(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_ROLLBACK];
-	const char *words[3];
+	const char *const *words;
 	struct pool_config_file cfg;
 	struct record disk, snap;
 	char dev[256], question[400];
 	bool yes = false, force = false, shrink = false;
 	uint64_t new_size;
-	int i, n = 0, r, rr;
+	int c, ind, r, rr;
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
+		if (c == OPT_YES)
 			yes = true;
-		else if (!strcmp(argv[i], "--shrink"))
+		else if (c == 's')
 			shrink = true;
-		else if (!strcmp(argv[i], "--force"))
+		else if (c == 'f')
 			force = true;
-		else if (argv[i][0] == '-')
-			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
-		else if (n == 3)
-			return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[i]);
 		else
-			words[n++] = argv[i];
+			return EXIT_USAGE;
 	}
-	if (n < 3)
+	if (argc - ind < 3)
 		return snapctl_usage_error(cmd, "missing the pool, the disk or the snapshot");
+	if (argc - ind > 3)
+		return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[ind + 3]);
+	words = (const char *const *)argv + ind;
 	r = open_pool(words[0], &cfg);
 	if (r)
 		return r;

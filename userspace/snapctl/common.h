@@ -26,12 +26,12 @@ int fail_with(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3
 int message_failed(const char *what, int r);
 
 /*
- * getopt_long over a command's arguments (argv[0] is the first argument,
- * not the verb).  Unknown options and missing values become usage errors.
- * Returns the option, -1 at the end, or '?' after printing the error.
+ * getopt_long() over a command's arguments (argv[0] is the first argument,
+ * not the verb) with its options from the command table, @cmd->options.
+ * Unknown options and missing values become usage errors.  Returns the
+ * option, -1 at the end, or '?' after printing the error.
  */
-int next_option(const struct snapctl_cmd *cmd, int argc, char **argv, const char *shortopts,
-		const struct option *longopts, int *optind_out);
+int next_option(const struct snapctl_cmd *cmd, int argc, char **argv, int *optind_out);
 
 /*
  * For commands that take no options (besides --help and --json, which main()

@@ -6,6 +6,7 @@
 #ifndef SNAPCTL_H
 #define SNAPCTL_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -25,6 +26,16 @@ enum snapctl_exit {
 #define CMD_NEEDS_ROOT	0x1	/* talks to device-mapper */
 #define CMD_JSON	0x2	/* accepts --json */
 
+/*
+ * Option values every command shares.  --help (-h) and --json are every
+ * command's (main.c takes them out); --yes has the only other short form,
+ * -y, wherever a command takes it.
+ */
+#define OPT_HELP	'h'
+#define OPT_YES		'y'
+#define OPT_JSON	0x100
+#define YES_OPTION	{ "yes", no_argument, NULL, OPT_YES }
+
 struct snapctl_ctx {
 	bool json;
 	const char *prog;
@@ -35,6 +46,11 @@ struct snapctl_cmd {
 	const char *verb;
 	const char *usage;	/* one line: arguments and options */
 	const char *help;	/* what it does, one or more lines */
+	/*
+	 * Its options as getopt_long() takes them, NULL-terminated (NULL: none),
+	 * for next_option() (common.h).
+	 */
+	const struct option *options;
 	unsigned int flags;
 	int (*run)(struct snapctl_ctx *ctx, int argc, char **argv);
 };
