@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * snapctl's help and version, run as an operator runs them (the built
- * snapctl beside this binary): every way of asking for help answers on
- * standard output with status 0, a noun without a verb (or with one it
- * does not have) lists the noun's verbs on standard error with status 2,
- * and --version is 'snapctl version'.  No pool is touched: none of these
- * needs root or device-mapper.
+ * snapctl's command line, run as an operator runs it (the built snapctl
+ * beside this binary): every way of asking for help answers on standard
+ * output with status 0, a noun without a verb (or with one it does not
+ * have) lists the noun's verbs on standard error with status 2, and
+ * --version is 'snapctl version'.  An option's value is its value even when
+ * it reads --help or --json, and nothing after '--' is an option.  No pool
+ * is touched: the pool definitions, the policy store and the locks are in
+ * a directory of the test's own, and the commands that need root and a
+ * pool are only run as root, to where they find there is none.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,15 +25,27 @@
 struct fixture {
 	char snapctl[PATH_MAX];
 	char out[64], err[64];
+	char dir[64];
 };
 
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
+	char path[128];
 	int fd;
 
 	if (!fx || find_built_snapctl(fx->snapctl, sizeof(fx->snapctl)))
 		goto fail;
+	strcpy(fx->dir, "/tmp/dmrow-cli-XXXXXX");
+	if (!mkdtemp(fx->dir))
+		goto fail;
+	/* Empty: no pool is defined, no policy exists. */
+	snprintf(path, sizeof(path), "%s/pools", fx->dir);
+	setenv("SNAPCTL_CONFIG_DIR", path, 1);
+	snprintf(path, sizeof(path), "%s/state", fx->dir);
+	setenv("SNAPCTL_STATE_DIR", path, 1);
+	snprintf(path, sizeof(path), "%s/run", fx->dir);
+	setenv("SNAPCTL_RUN_DIR", path, 1);
 	strcpy(fx->out, "/tmp/dmrow-cli-out-XXXXXX");
 	strcpy(fx->err, "/tmp/dmrow-cli-err-XXXXXX");
 	fd = mkstemp(fx->out);
@@ -52,8 +67,13 @@ static int teardown(void **state)
 {
 	struct fixture *fx = *state;
 
+	char cmd[128];
+
 	unlink(fx->out);
 	unlink(fx->err);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	if (system(cmd))
+		return -1;
 	free(fx);
 	return 0;
 }
@@ -164,6 +184,50 @@ static void test_version(void **state)
 	expect(fx, "--json --version", 0, 1, "{\"snapctl\":\"");
 }
 
+/*
+ * An option that takes a value takes the next word, whatever it is: it is
+ * never --help or --json instead.  A value that is not right for the option
+ * is a usage error that names it, and nothing is printed on standard output.
+ */
+static void test_option_values(void **state)
+{
+	struct fixture *fx = *state;
+
+	expect(fx, "policy create p --hours --json", 2, 2,
+	       "snapctl: --hours takes hours of 0..23 such as 2,14 or 8-18, not '--json'\n");
+	expect(fx, "policy create p --hours 1 --weekdays --help", 2, 2,
+	       "--weekdays takes days such as mon,thu or mon-fri or 1-7, not '--help'\n");
+	expect(fx, "policy create p --hours 1 --timezone --help", 2, 2, "--timezone: ");
+	expect(fx, "policy create p --hours 1 --timezone -h", 2, 2, "--timezone: ");
+	/* Where they are options, they still are. */
+	expect(fx, "policy create p --hours 1 --json", 0, 1, "{\"id\":1,\"name\":\"p\",");
+	expect(fx, "policy create q --json --hours 2", 0, 1, "{\"id\":2,\"name\":\"q\",");
+	expect(fx, "policy create r --hours 1 --timezone UTC --help", 0, 1,
+	       "Usage:\n  snapctl policy create ");
+	expect(fx, "snapshot rollback --yes --help", 0, 1, "Usage:\n  snapctl snapshot rollback ");
+	expect(fx, "policy list --json", 0, 1, "\"name\":\"q\"");
+	expect(fx, "pool create --json", 2, 2, "snapctl: --json is not supported here\n");
+	expect(fx, "policy create p --hours 1 --json=yes", 2, 2,
+	       "snapctl: option '--json=yes' takes no value\n");
+	expect(fx, "policy create p --hours", 2, 2, "snapctl: option '--hours' needs a value\n");
+	/* A hook is a command line: '--help' is one, if a strange one. */
+	if (geteuid() == 0)
+		expect(fx, "snapshot create tank vm1 --pre-hook --help --post-hook --json", 3, 2,
+		       "snapctl: no pool 'tank'");
+}
+
+/* After '--' no word is an option: not --help, not --json. */
+static void test_end_of_options(void **state)
+{
+	struct fixture *fx = *state;
+
+	expect(fx, "policy create --hours 1 -- --help", 2, 2,
+	       "snapctl: '--help' is not a valid policy name");
+	expect(fx, "policy create --hours 1 -- --json", 2, 2,
+	       "snapctl: '--json' is not a valid policy name");
+	expect(fx, "policy create --hours 1 -- p", 0, 1, "policy 1 created: p,");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +236,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_command_help, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_or_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_option_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_end_of_options, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -81,17 +81,7 @@ int message_failed(const char *what, int r)
 	return fail_with(exit_for_errno(r), "%s failed: %s%s", what, strerror(-r), hint);
 }
 
-/*
- * What getopt_long() takes for @cmd: its options, then --help and --json,
- * which every command has; the short options -h, and -y if it has --yes.
- */
-#define MAX_CMD_OPTIONS 24
-struct cmd_getopt {
-	struct option longopts[MAX_CMD_OPTIONS + 3];
-	char shortopts[4];
-};
-
-static void cmd_getopt_tables(const struct snapctl_cmd *cmd, struct cmd_getopt *g)
+void cmd_getopt_tables(const struct snapctl_cmd *cmd, struct cmd_getopt *g)
 {
 	const struct option *o;
 	unsigned int n = 0;

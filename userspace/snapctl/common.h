@@ -34,6 +34,19 @@ int message_failed(const char *what, int r);
 int next_option(const struct snapctl_cmd *cmd, int argc, char **argv, int *optind_out);
 
 /*
+ * What getopt_long() takes for @cmd: its options, then --help and --json,
+ * which every command has; the short options -h, and -y if it has --yes.
+ * main() looks for --help and --json with the same tables, so that it and
+ * the command agree on which word is an option and which an option's value.
+ */
+#define MAX_CMD_OPTIONS 24
+struct cmd_getopt {
+	struct option longopts[MAX_CMD_OPTIONS + 3];
+	char shortopts[4];
+};
+void cmd_getopt_tables(const struct snapctl_cmd *cmd, struct cmd_getopt *g);
+
+/*
  * For commands that take no options (besides --help and --json, which main()
  * handles): a usage error naming the first word that looks like one, else 0.
  */

@@ -11,10 +11,11 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "snapctl.h"
+#include "common.h"
 
 static const struct snapctl_cmd *const command_tables[] = {
 	snapctl_pool_cmds,
@@ -156,12 +157,54 @@ static int noun_without_verb(int argc, char **argv)
 	return EXIT_USAGE;
 }
 
+/*
+ * --help (-h) and --json among a command's arguments (@argv[-1] is its
+ * verb).  They are looked for as the command's parser looks for options,
+ * with the same tables: a word that is an option's value is never taken
+ * for one of them, whatever it says ('--pre-hook --help'), nor is a word
+ * after '--'.  The --json words are taken out of @argv.  0, or -1 when out
+ * of memory.
+ */
+static int find_common_options(const struct snapctl_cmd *cmd, int *argc, char **argv,
+			       bool *help, bool *json)
+{
+	struct cmd_getopt g = { 0 };
+	char shortopts[sizeof(g.shortopts) + 1];
+	bool *drop;
+	int c, i, n;
+
+	drop = calloc(*argc + 1, sizeof(*drop));
+	if (!drop)
+		return -1;
+	cmd_getopt_tables(cmd, &g);
+	/* In order ('-'): every word is looked at where it is, none moved. */
+	snprintf(shortopts, sizeof(shortopts), "-%s", g.shortopts);
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(*argc + 1, argv - 1, shortopts, g.longopts, NULL)) != -1) {
+		if (c == OPT_HELP) {
+			*help = true;
+		} else if (c == OPT_JSON) {
+			*json = true;
+			drop[optind - 2] = true;
+		}
+	}
+	/* The command's parser starts afresh. */
+	optind = 0;
+	for (i = 0, n = 0; i < *argc; i++)
+		if (!drop[i])
+			argv[n++] = argv[i];
+	*argc = n;
+	free(drop);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct snapctl_ctx ctx = { .prog = "snapctl" };
 	const struct snapctl_cmd *cmd;
+	bool help = false, json = false;
 	int consumed = 0;
-	int i;
 
 	argc--;
 	argv++;
@@ -195,19 +238,18 @@ int main(int argc, char **argv)
 	argc -= consumed;
 	argv += consumed;
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			snapctl_print_cmd_help(cmd);
-			return EXIT_OK;
-		}
-		if (!strcmp(argv[i], "--json")) {
-			if (!(cmd->flags & CMD_JSON))
-				return snapctl_usage_error(cmd, "--json is not supported here");
-			ctx.json = true;
-			memmove(&argv[i], &argv[i + 1], (argc - i - 1) * sizeof(*argv));
-			argc--;
-			i--;
-		}
+	if (find_common_options(cmd, &argc, argv, &help, &json)) {
+		fprintf(stderr, "snapctl: out of memory\n");
+		return EXIT_FAILURE_GENERIC;
+	}
+	if (help) {
+		snapctl_print_cmd_help(cmd);
+		return EXIT_OK;
+	}
+	if (json) {
+		if (!(cmd->flags & CMD_JSON))
+			return snapctl_usage_error(cmd, "--json is not supported here");
+		ctx.json = true;
 	}
 	if ((cmd->flags & CMD_NEEDS_ROOT) && geteuid() != 0) {
 		fprintf(stderr, "snapctl: this command talks to device-mapper and must run as root\n");
