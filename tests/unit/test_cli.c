@@ -228,6 +228,31 @@ static void test_end_of_options(void **state)
 	expect(fx, "policy create --hours 1 -- p", 0, 1, "policy 1 created: p,");
 }
 
+/*
+ * After 'export', list, verify, delete and gc are its verbs; a pool named
+ * like one is given after '--'.  'export list <snapshot> <url>' says so.
+ */
+static void test_export_pool_named_like_a_verb(void **state)
+{
+	static const char *const verbs[] = { "list", "verify", "delete", "gc" };
+	struct fixture *fx = *state;
+	char args[128], want[128];
+	unsigned int i;
+
+	expect(fx, "export list vm1/s1 /tmp/repo", 2, 2,
+	       "(to export a snapshot of a pool named 'list', end the options before the pool: 'snapctl export [<options>] -- list vm1/s1 /tmp/repo')");
+	expect(fx, "export gc vm1/s1 /tmp/repo", 2, 2,
+	       "'snapctl export [<options>] -- gc vm1/s1 /tmp/repo'");
+	expect(fx, "export --help", 0, 1, "'snapctl export [<options>] -- list <snapshot> <url>'");
+	if (geteuid() != 0)
+		return;		/* 'snapctl export' needs root before it looks for the pool */
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		snprintf(args, sizeof(args), "export --name e1 -- %s vm1/s1 /tmp/repo", verbs[i]);
+		snprintf(want, sizeof(want), "snapctl: no pool '%s'", verbs[i]);
+		expect(fx, args, 3, 2, want);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -238,6 +263,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_option_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_end_of_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export_pool_named_like_a_verb, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

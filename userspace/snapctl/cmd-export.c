@@ -144,7 +144,10 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"sets the threads that hash, compress and upload (default: the CPUs).\n"
 			"--image exports a block device or raw image file that is in no pool\n"
 			"(a VM image, an LVM volume), fully, in the same format; holes and zero\n"
-			"chunks are skipped.\n" URL_HELP,
+			"chunks are skipped.\n" URL_HELP "\n\n"
+			"'snapctl export list', 'verify', 'delete' and 'gc' are verbs of their\n"
+			"own: to export from a pool named like one of them, end the options\n"
+			"before the pool, 'snapctl export [<options>] -- list <snapshot> <url>'.",
 		.options = export_verb_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_export,
@@ -240,6 +243,25 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 			return EXIT_USAGE;
 		}
 	}
+	return 0;
+}
+
+/*
+ * The arguments of 'export list', 'verify', 'delete' and 'gc' (after the
+ * options): @want of them, or a usage error.  'snapctl export list <snapshot>
+ * <url>' meant to export from a pool named 'list', which 'snapctl export'
+ * takes after '--': the error says so.
+ */
+static int export_noun_args(const struct snapctl_cmd *cmd, int argc, char **argv, int want,
+			    const char *missing)
+{
+	if (argc < want)
+		return snapctl_usage_error(cmd, "%s", missing);
+	if (argc == 2 && want == 1)
+		return snapctl_usage_error(cmd, "unexpected argument '%s' (to export a snapshot of a pool named '%s', end the options before the pool: 'snapctl export [<options>] -- %s %s %s')",
+					   argv[1], cmd->verb, cmd->verb, argv[0], argv[1]);
+	if (argc > want)
+		return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[want]);
 	return 0;
 }
 
@@ -1113,9 +1135,9 @@ static int cmd_export_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
-	if (argc - ind != 1)
-		return snapctl_usage_error(cmd, argc - ind < 1 ? "expects a URL" :
-					   "unexpected argument '%s'", argv[ind + 1]);
+	code = export_noun_args(cmd, argc - ind, argv + ind, 1, "expects a URL");
+	if (code)
+		return code;
 	r = repo_open(&repo, argv[ind], NULL, 0, REPO_KEYLESS);
 	if (!r)
 		r = repo_list_exports(&repo, &list);
@@ -1190,9 +1212,9 @@ static int cmd_export_verify(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
-	if (argc - ind != 2)
-		return snapctl_usage_error(cmd, argc - ind < 2 ? "expects a URL and an export" :
-					   "unexpected argument '%s'", argv[ind + 2]);
+	code = export_noun_args(cmd, argc - ind, argv + ind, 2, "expects a URL and an export");
+	if (code)
+		return code;
 	code = open_export(&repo, argv[ind], argv[ind + 1], o.key_file, &m);
 	if (!code) {
 		r = import_chunks(&repo, &m, -1, o.jobs, 0, !ctx->json, &stats);
@@ -1273,9 +1295,9 @@ static int cmd_export_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
-	if (argc - ind != 2)
-		return snapctl_usage_error(cmd, argc - ind < 2 ? "expects a URL and an export" :
-					   "unexpected argument '%s'", argv[ind + 2]);
+	code = export_noun_args(cmd, argc - ind, argv + ind, 2, "expects a URL and an export");
+	if (code)
+		return code;
 	if (!export_name_valid(argv[ind + 1]))
 		return snapctl_usage_error(cmd, "'%s' is not a valid export name", argv[ind + 1]);
 	r = repo_open(&repo, argv[ind], o.key_file, 0, 0);
@@ -1314,9 +1336,9 @@ static int cmd_export_gc(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
-	if (argc - ind != 1)
-		return snapctl_usage_error(cmd, argc - ind < 1 ? "expects a URL" :
-					   "unexpected argument '%s'", argv[ind + 1]);
+	code = export_noun_args(cmd, argc - ind, argv + ind, 1, "expects a URL");
+	if (code)
+		return code;
 	r = repo_open(&repo, argv[ind], o.key_file, 0, 0);
 	code = r ? repo_exit(&repo, r) : gc_and_report(ctx, &repo, o.force, o.wait, NULL, NULL);
 	repo_close(&repo);
