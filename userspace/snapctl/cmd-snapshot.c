@@ -57,6 +57,11 @@ static const struct option list_options[] = {
 	{ 0 }
 };
 
+static const struct option yes_options[] = {
+	YES_OPTION,
+	{ 0 }
+};
+
 static const struct option rollback_options[] = {
 	YES_OPTION,
 	{ "shrink", no_argument, NULL, 's' },
@@ -125,9 +130,11 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	},
 	[SNAP_DELETE] = {
 		.noun = "snapshot", .verb = "delete",
-		.usage = "<pool> <snapshot>...",
+		.usage = "<pool> <snapshot>... [--yes]",
 		.help = "Delete snapshots.  Blocks a later snapshot still needs are kept for it;\n"
-			"the rest is freed.",
+			"the rest is freed.  A deleted snapshot cannot be brought back: asks\n"
+			"for confirmation, or --yes.",
+		.options = yes_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_delete,
 	},
@@ -146,8 +153,10 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	},
 	[SNAP_MERGE] = {
 		.noun = "snapshot", .verb = "merge",
-		.usage = "<pool> <first snapshot> <last snapshot>",
-		.help = "Collapse consecutive snapshots of one disk into the newest of them.",
+		.usage = "<pool> <first snapshot> <last snapshot> [--yes]",
+		.help = "Collapse consecutive snapshots of one disk into the newest of them.\n"
+			"The ones before it are gone: asks for confirmation, or --yes.",
+		.options = yes_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_merge,
 	},
@@ -855,16 +864,34 @@ static int cmd_snap_info(struct snapctl_ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Parse the options of a command whose only option is --yes. */
+static int yes_option(const struct snapctl_cmd *cmd, int argc, char **argv, bool *yes, int *ind)
+{
+	int c;
+
+	while ((c = next_option(cmd, argc, argv, ind)) != -1) {
+		if (c != OPT_YES)
+			return EXIT_USAGE;
+		*yes = true;
+	}
+	return 0;
+}
+
 static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_DELETE];
 	struct pool_config_file cfg;
+	char question[512];
 	struct record snap;
-	int i, r;
+	bool yes = false;
+	size_t used;
+	int i, ind, r;
 
-	r = no_options(cmd, argc, argv);
+	r = yes_option(cmd, argc, argv, &yes, &ind);
 	if (r)
 		return r;
+	argc -= ind;
+	argv += ind;
 	if (argc < 2)
 		return snapctl_usage_error(cmd, "missing the pool or the snapshot");
 	r = open_pool(argv[0], &cfg);
@@ -877,6 +904,15 @@ static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 			return r;
 		record_free(&snap);
 	}
+	used = snprintf(question, sizeof(question), "Delete snapshot%s", argc > 2 ? "s" : "");
+	for (i = 1; i < argc && used < sizeof(question); i++)
+		used += snprintf(question + used, sizeof(question) - used, "%s %s",
+				 i > 1 ? "," : "", argv[i]);
+	if (used < sizeof(question))
+		snprintf(question + used, sizeof(question) - used,
+			 " of pool %s? A deleted snapshot cannot be brought back.", cfg.name);
+	if (!yes && !confirm(question))
+		return fail_with(EXIT_REFUSED, "not deleted: a deleted snapshot cannot be brought back; add --yes");
 	for (i = 1; i < argc; i++) {
 		r = snapctl_find_snapshot(cfg.name, argv[i], &snap);
 		if (r)
@@ -993,11 +1029,15 @@ static int cmd_snap_merge(struct snapctl_ctx *ctx, int argc, char **argv)
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_MERGE];
 	struct pool_config_file cfg;
 	struct record first, last;
-	int r;
+	char question[400];
+	bool yes = false;
+	int ind, r;
 
-	r = no_options(cmd, argc, argv);
+	r = yes_option(cmd, argc, argv, &yes, &ind);
 	if (r)
 		return r;
+	argc -= ind;
+	argv += ind;
 	if (argc != 3)
 		return snapctl_usage_error(cmd, argc < 3 ? "missing the pool or a snapshot" :
 					   "expects a pool and two snapshots");
@@ -1011,8 +1051,20 @@ static int cmd_snap_merge(struct snapctl_ctx *ctx, int argc, char **argv)
 		record_free(&first);
 		return r;
 	}
-	r = pool_send(cfg.name, NULL, "merge %" PRIu64 " %" PRIu64, record_u64(&first, "id"),
-		      record_u64(&last, "id"));
+	/* Not a question to ask about snapshots of two disks; the order is the pool's to check. */
+	r = record_u64(&first, "disk") == record_u64(&last, "disk") ? 0 : -EINVAL;
+	snprintf(question, sizeof(question),
+		 "Merge snapshots %s to %s of pool %s into %s? The ones before %s are gone.",
+		 argv[1], argv[2], cfg.name, argv[2], argv[2]);
+	if (!r && !yes && !confirm(question)) {
+		record_free(&first);
+		record_free(&last);
+		return fail_with(EXIT_REFUSED, "not merged: the snapshots before '%s' would be gone; add --yes",
+				 argv[2]);
+	}
+	if (!r)
+		r = pool_send(cfg.name, NULL, "merge %" PRIu64 " %" PRIu64, record_u64(&first, "id"),
+			      record_u64(&last, "id"));
 	record_free(&first);
 	record_free(&last);
 	if (!r)
