@@ -46,6 +46,8 @@ static int setup(void **state)
 	setenv("SNAPCTL_STATE_DIR", path, 1);
 	snprintf(path, sizeof(path), "%s/run", fx->dir);
 	setenv("SNAPCTL_RUN_DIR", path, 1);
+	/* The zone of the policies made without --timezone. */
+	setenv("TZ", "UTC", 1);
 	strcpy(fx->out, "/tmp/dmrow-cli-out-XXXXXX");
 	strcpy(fx->err, "/tmp/dmrow-cli-err-XXXXXX");
 	fd = mkstemp(fx->out);
@@ -253,6 +255,28 @@ static void test_export_pool_named_like_a_verb(void **state)
 	}
 }
 
+/* A retention is 1..65536 days or forever, written 'forever' or 0, everywhere. */
+static void test_retention_forever(void **state)
+{
+	struct fixture *fx = *state;
+
+	expect(fx, "policy create a --hours 1 --retention-days forever", 0, 1,
+	       "policy 1 created: a, hours 1 UTC, days mon-sun, kept forever\n");
+	expect(fx, "policy create b --hours 1 --retention-days 0", 0, 1,
+	       "policy 2 created: b, hours 1 UTC, days mon-sun, kept forever\n");
+	expect(fx, "policy modify b --retention-days 7", 0, 1, ", kept 7d\n");
+	expect(fx, "policy modify b --retention-days 0", 0, 1, ", kept forever\n");
+	expect(fx, "policy create c --hours 1 --retention-days 65537", 2, 2,
+	       "snapctl: --retention-days takes 1..65536 or 'forever' (or 0), not '65537'\n");
+	if (geteuid() != 0)
+		return;		/* 'snapshot create' needs root before it looks for the pool */
+	expect(fx, "snapshot create tank vm1 --retention-days forever", 3, 2, "no pool 'tank'");
+	expect(fx, "snapshot create tank vm1 --retention-days 0", 3, 2, "no pool 'tank'");
+	expect(fx, "snapshot create tank vm1 --retention-days 65536", 3, 2, "no pool 'tank'");
+	expect(fx, "snapshot create tank vm1 --retention-days always", 2, 2,
+	       "snapctl: --retention-days takes 1..65536 or 'forever' (or 0), not 'always'\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -264,6 +288,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_option_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_end_of_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_export_pool_named_like_a_verb, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention_forever, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

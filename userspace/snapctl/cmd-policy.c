@@ -38,7 +38,7 @@ enum { POLICY_CREATE, POLICY_LIST, POLICY_MODIFY, POLICY_DELETE, POLICY_APPLY, P
 	"  --timezone        a zone of the tz database such as Europe/Berlin,\n" \
 	"                    America/New_York or UTC, kept with the policy\n" \
 	"  --retention-days  keep each automatic snapshot 1..65536 days, or 'forever'\n" \
-	"                    (until the disk's automatic quota evicts it)"
+	"                    (or 0: until the disk's automatic quota evicts it)"
 
 /* Options of create and modify; create takes the name as an argument. */
 #define SCHEDULE_OPTIONS \
@@ -160,8 +160,7 @@ static int parse_policy_option(const struct snapctl_cmd *cmd, int c, struct poli
 		return 0;
 	case 'r':
 		if (policy_parse_retention(optarg, &o->p.retention_days))
-			return snapctl_usage_error(cmd, "--retention-days takes 1..65536 or 'forever', not '%s'",
-						   optarg);
+			return snapctl_usage_error(cmd, POLICY_RETENTION_ERROR, optarg);
 		o->retention = true;
 		return 0;
 	case 'z': {

@@ -21,6 +21,7 @@
 #include "dmctl.h"
 #include "freeze.h"
 #include "json.h"
+#include "policy.h"
 #include "statefile.h"
 #include "table.h"
 #include "tagging.h"
@@ -75,7 +76,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 		.usage = "<pool> <disk>... [--name <name>[,<name>...]] [--freeze]\n"
 			 "                 [--guest-agent <socket>[,<socket>...]] [--freeze-timeout <s>]\n"
 			 "                 [--pre-hook <cmd>] [--post-hook <cmd>] [--hook-timeout <s>]\n"
-			 "                 [--retention-days <n>] [--wait <s>] [--description <text>]\n"
+			 "                 [--retention-days <n>|forever] [--wait <s>] [--description <text>]\n"
 			 "                 [--tag <key>=<value>]... [--json]",
 		.help = "Snapshot one disk, or several disks of the pool at one point in time\n"
 			"(an instance snapshot).  The snapshot holds every write acknowledged\n"
@@ -100,8 +101,8 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			"                      commands run before freezing and after thawing;\n"
 			"                      a failing pre-hook cancels the snapshot\n"
 			"  --hook-timeout      longest a hook may run, seconds [30]\n"
-			"  --retention-days    keep for this many days, then 'snapctl daemon'\n"
-			"                      deletes it (0: forever)\n"
+			"  --retention-days    keep it this many days (1..65536), then 'snapctl\n"
+			"                      daemon' deletes it; or 'forever' (or 0) [forever]\n"
 			"  --wait              how long to wait for an automatic snapshot of the\n"
 			"                      same disk to finish, seconds [60]; 0: fail at once\n"
 			"  --description       what the snapshot is for (at most 256 bytes)\n"
@@ -388,7 +389,8 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_CREATE];
 	struct tag_edit tagging;
 	struct tag_set labels = { 0 };
-	unsigned int hook_timeout = 30, retention_days = 0, wait = 60, freeze_timeout = 10;
+	unsigned int hook_timeout = 30, wait = 60, freeze_timeout = 10;
+	uint32_t retention_days = POLICY_FOREVER;
 	unsigned int nr_disks, nr_mounts = 0, i, j;
 	enum freeze_state held = FREEZE_LOST, held_through = FREEZE_LOST;
 	struct disk_lock locks[MAX_DISKS];
@@ -425,27 +427,25 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		case 'g':
 			agent_list = optarg;
 			break;
+		case 'r':
+			if (policy_parse_retention(optarg, &retention_days))
+				return snapctl_usage_error(cmd, POLICY_RETENTION_ERROR, optarg);
+			break;
 		case 'F':
 		case 'H':
-		case 'w':
-		case 'r': {
+		case 'w': {
 			unsigned long v = strtoul(optarg, &end, 10);
 
-			if (*end || !*optarg || *optarg == '-' || v > (c == 'r' ? 65536UL : 3600UL))
-				return snapctl_usage_error(cmd, "--%s takes a number of %s, not '%s'",
+			if (*end || !*optarg || *optarg == '-' || v > 3600UL)
+				return snapctl_usage_error(cmd, "--%s takes a number of seconds (0..3600), not '%s'",
 							   c == 'F' ? "freeze-timeout" :
-							   c == 'H' ? "hook-timeout" :
-							   c == 'w' ? "wait" : "retention-days",
-							   c == 'r' ? "days (0..65536)" : "seconds (0..3600)",
-							   optarg);
+							   c == 'H' ? "hook-timeout" : "wait", optarg);
 			if (c == 'F')
 				freeze_timeout = v ? v : 1;
 			else if (c == 'H')
 				hook_timeout = v ? v : 1;
-			else if (c == 'w')
-				wait = v;
 			else
-				retention_days = v;
+				wait = v;
 			break;
 		}
 		case 'p':
@@ -559,9 +559,9 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < nr_disks; i++)
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s%s", i ? "," : "",
 			 nr_names ? names[i] : autoname);
-	if (retention_days)
-		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " retention=%lld",
-			 (long long)now + retention_days * 86400LL);
+	if (retention_days != POLICY_FOREVER)
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " retention=%" PRIu64,
+			 policy_retention_until(now, retention_days));
 	/* Application-consistent only if there is something to freeze. */
 	if (freeze && !nr_mounts && !fz.nr)
 		fprintf(stderr, "snapctl: note: no filesystem is mounted on %s; nothing to freeze, the snapshot is crash-consistent\n",

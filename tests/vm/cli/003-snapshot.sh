@@ -6,7 +6,8 @@
 # a missing argument with exit 2, and an unknown pool, disk or snapshot with
 # exit 3.  After writing exactly 16 MiB the first snapshot's delta is 16 MiB
 # (--json, checked with jq), and merging folds deltas.  Deleting and merging
-# are refused without --yes and a TTY (exit 6).  A snapshot with an active
+# are refused without --yes and a TTY (exit 6).  A retention of 0 and one of
+# 'forever' are both recorded as forever.  A snapshot with an active
 # view is not deleted (exit 4).  Rollback of a mounted disk is refused
 # (exit 4) without --force, and without --yes and a TTY (exit 6); after it
 # the disk reads as the snapshot did.  --freeze on a mounted ext4 records an
@@ -138,6 +139,18 @@ log_must snapctl snapshot merge tank vm1/s1 vm1/s2 --yes
 expect_exit 0 snapctl --json snapshot list tank vm1
 jq -e '. | map(.name) == ["s2"] and .[0].delta_bytes == 16777216' "$CMD_OUT" ||
 	fail "merged snapshot holds both deltas"
+
+# --- retention ----------------------------------------------------------------------------
+# 1..65536 days, or forever: 'forever' or 0, as for policies.
+log_must snapctl snapshot create tank vm1 --name r0 --retention-days 0
+log_must snapctl snapshot create tank vm1 --name rf --retention-days forever
+expect_exit 2 snapctl snapshot create tank vm1 --name r9 --retention-days 65537
+err_has "--retention-days takes 1..65536 or 'forever' \\(or 0\\), not '65537'"
+expect_exit 0 snapctl --json snapshot list tank vm1
+jq -e 'map({(.name): .retention_until}) | add | .r0 == 0 and .rf == 0 and .s2 > 0' "$CMD_OUT" ||
+	fail "a retention of 0 or forever is not recorded as forever"
+log_must snapctl snapshot delete tank vm1/r0 vm1/rf --yes
+[[ $(snap_count tank vm1) == 1 ]] || fail "deleting two snapshots at once"
 
 # --- application consistency and hooks -----------------------------------------------------
 mnt=$TEST_TMP/mnt
