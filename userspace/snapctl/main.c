@@ -7,9 +7,9 @@
  *   snapctl help [<noun> [<verb>]], snapctl <noun> --help, snapctl --version
  *
  * Dispatch is table driven: every command group contributes a table of
- * struct snapctl_cmd (see snapctl.h) and main() only finds the entry.
+ * struct snapctl_cmd (see snapctl.h, commands.c) and main() only finds the
+ * entry.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,68 +17,19 @@
 
 #include "common.h"
 
-static const struct snapctl_cmd *const command_tables[] = {
-	snapctl_pool_cmds,
-	snapctl_disk_cmds,
-	snapctl_snapshot_cmds,
-	snapctl_export_cmds,
-	snapctl_policy_cmds,
-	snapctl_daemon_cmds,
-	snapctl_metrics_cmds,
-	snapctl_offline_cmds,
-	snapctl_misc_cmds,
-};
-
-#define for_each_command(cmd)						\
-	for (size_t t__ = 0; t__ < sizeof(command_tables) / sizeof(command_tables[0]); t__++) \
-		for (const struct snapctl_cmd *cmd = command_tables[t__]; cmd->verb; cmd++)
-
-static void print_command_line(FILE *out, const struct snapctl_cmd *cmd)
-{
-	if (cmd->noun)
-		fprintf(out, "  snapctl %s %s %s\n", cmd->noun, cmd->verb, cmd->usage);
-	else
-		fprintf(out, "  snapctl %s %s\n", cmd->verb, cmd->usage);
-}
-
 static void print_overview(FILE *out)
 {
 	fprintf(out, "Usage: snapctl [--json] <noun> <verb> [<args>]\n\n"
 		     "Redirect-on-write snapshots of dm-row disks.\n\nCommands:\n");
-	for_each_command(cmd)
-		print_command_line(out, cmd);
+	for_each_snapctl_cmd(cmd)
+		snapctl_print_command_line(out, cmd);
 	fprintf(out, "\nRun 'snapctl <command> --help' for the options of a command,\n"
 		     "'snapctl <noun> --help' for a noun's verbs.\n");
 }
 
-void snapctl_print_cmd_help(const struct snapctl_cmd *cmd)
-{
-	printf("Usage:\n");
-	print_command_line(stdout, cmd);
-	printf("\n%s\n", cmd->help);
-	if (cmd->flags & CMD_JSON)
-		printf("\n  --json    print machine-readable JSON\n");
-}
-
-int snapctl_usage_error(const struct snapctl_cmd *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "snapctl: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (cmd)
-		fprintf(stderr, "\nTry 'snapctl %s%s%s --help'.\n",
-			cmd->noun ? cmd->noun : "", cmd->noun ? " " : "", cmd->verb);
-	else
-		fprintf(stderr, "\nTry 'snapctl --help'.\n");
-	return EXIT_USAGE;
-}
-
 static const struct snapctl_cmd *find_command(int argc, char **argv, int *consumed)
 {
-	for_each_command(cmd) {
+	for_each_snapctl_cmd(cmd) {
 		if (cmd->noun) {
 			if (argc >= 2 && !strcmp(argv[0], cmd->noun) &&
 			    !strcmp(argv[1], cmd->verb)) {
@@ -95,7 +46,7 @@ static const struct snapctl_cmd *find_command(int argc, char **argv, int *consum
 
 static bool is_known_noun(const char *word)
 {
-	for_each_command(cmd)
+	for_each_snapctl_cmd(cmd)
 		if (cmd->noun && !strcmp(cmd->noun, word))
 			return true;
 	return false;
@@ -110,9 +61,9 @@ static bool is_help(const char *arg)
 static void print_noun_help(FILE *out, const char *noun)
 {
 	fprintf(out, "Usage: snapctl [--json] %s <verb> [<args>]\n\nVerbs:\n", noun);
-	for_each_command(cmd)
+	for_each_snapctl_cmd(cmd)
 		if (cmd->noun && !strcmp(cmd->noun, noun))
-			print_command_line(out, cmd);
+			snapctl_print_command_line(out, cmd);
 	fprintf(out, "\nRun 'snapctl %s <verb> --help' for the options of a verb.\n", noun);
 }
 
