@@ -10,8 +10,13 @@
  * command's option listed in cross_references[].  Every command has an
  * entry in snapctl.8, and every entry is of a command.  A command's options
  * have names and values of their own.
+ *
+ * Sizes: the help of every command that takes a <size> says what
+ * parse_size() takes (SIZE_HELP), the suffixes it names are the ones
+ * parse_size() takes, its examples parse, and snapctl.8 names the same.
  */
 #include <ctype.h>
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,6 +28,7 @@
 #include <cmocka.h>
 
 #include "common.h"
+#include "poolctl.h"
 #include "run_snapctl.h"
 
 /* The source tree, where the Makefile says it is. */
@@ -120,6 +126,50 @@ static void unescape(const char *in, char *out, size_t len)
 			in += 2;
 		} else {
 			out[o++] = *in++;
+		}
+	}
+	out[o] = '\0';
+}
+
+/*
+ * The text an unescaped man page line shows: a font macro's arguments (the
+ * alternating ones joined without blanks), nothing of other requests.
+ */
+static void troff_text(const char *line, char *out, size_t len)
+{
+	static const char *const fonts[] = { "B", "I", "R", "BR", "RB", "BI", "IB", "IR", "RI" };
+	const char *p = line + 1;
+	size_t o = 0, m = strcspn(p, " ");
+	bool joined, known = false;
+	unsigned int i;
+
+	out[0] = '\0';
+	if (line[0] != '.') {
+		snprintf(out, len, "%s", line);
+		return;
+	}
+	for (i = 0; i < sizeof(fonts) / sizeof(fonts[0]); i++)
+		if (strlen(fonts[i]) == m && !strncmp(fonts[i], p, m))
+			known = true;
+	if (!known)
+		return;
+	joined = m == 2;
+	p += m;
+	while (*p && o + 1 < len) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			break;
+		if (o && !joined)
+			out[o++] = ' ';
+		if (*p == '"') {
+			for (p++; *p && *p != '"' && o + 1 < len; p++)
+				out[o++] = *p;
+			if (*p)
+				p++;
+		} else {
+			for (; *p && *p != ' ' && o + 1 < len; p++)
+				out[o++] = *p;
 		}
 	}
 	out[o] = '\0';
@@ -375,12 +425,123 @@ static void test_option_values_distinct(void **state)
 	}
 }
 
+/*
+ * "K, M, G, T or P": the unit letters parse_size() takes, smallest first,
+ * as the help lists them.
+ */
+static void accepted_units(char *buf, size_t len)
+{
+	char letters[27] = "", s[4];
+	uint64_t bytes, value[27];
+	size_t n = 0, i, j, used = 0;
+	char c;
+
+	for (c = 'A'; c <= 'Z'; c++) {
+		snprintf(s, sizeof(s), "1%c", c);
+		if (parse_size(s, &bytes))
+			continue;
+		s[1] = tolower(c);
+		assert_int_equal(parse_size(s, &value[n]), 0);	/* either case */
+		assert_int_equal(value[n], bytes);
+		for (j = n; j > 0 && value[j - 1] > bytes; j--) {
+			letters[j] = letters[j - 1];
+			value[j] = value[j - 1];
+		}
+		letters[j] = c;
+		value[j] = bytes;
+		n++;
+	}
+	assert_true(n >= 2);
+	buf[0] = '\0';
+	for (i = 0; i < n; i++)
+		used += snprintf(buf + used, len - used, "%s%c",
+				 !i ? "" : i + 1 == n ? " or " : ", ", letters[i]);
+}
+
+static void flatten(const char *in, char *out, size_t len)
+{
+	size_t o = 0;
+
+	for (; *in && o + 1 < len; in++)
+		out[o++] = *in == '\n' ? ' ' : *in;
+	out[o] = '\0';
+}
+
+static void test_sizes(void **state)
+{
+	char units[64], help[512], examples[128], man_text[2048] = "", clean[512], text[512];
+	char *man, *line, *save = NULL, *example;
+	bool in_size = false;
+	uint64_t bytes;
+
+	(void)state;
+	/* The help's list of units and suffixes is what parse_size() takes. */
+	accepted_units(units, sizeof(units));
+	flatten(SIZE_HELP, help, sizeof(help));
+	if (!strstr(help, units))
+		fail_msg("SIZE_HELP does not say \"%s\": %s", units, help);
+	assert_non_null(strstr(help, "either case"));
+	assert_non_null(strstr(help, "B or iB"));
+	assert_int_equal(parse_size("3KB", &bytes), 0);
+	assert_int_equal(parse_size("3kib", &bytes), 0);
+	assert_int_equal(parse_size("3MiB", &bytes), 0);
+	assert_int_equal(bytes, 3 << 20);
+	assert_int_equal(parse_size("3B", &bytes), -EINVAL);
+	assert_int_equal(parse_size("3KiBB", &bytes), -EINVAL);
+
+	/* Its examples parse. */
+	snprintf(examples, sizeof(examples), "%s", strrchr(help, ':') + 1);
+	for (example = strtok_r(examples, " ,.", &save); example;
+	     example = strtok_r(NULL, " ,.", &save))
+		if (parse_size(example, &bytes))
+			fail_msg("the example size '%s' does not parse", example);
+
+	/* Each command that takes a <size> says it. */
+	for_each_snapctl_cmd(cmd) {
+		char name[64], *out;
+
+		if (!strstr(cmd->usage, "<size>"))
+			continue;
+		command_name(cmd, name, sizeof(name));
+		out = command_help(cmd);
+		if (!strstr(out, SIZE_HELP))
+			fail_msg("'snapctl %s --help' takes a <size> and does not say what it is", name);
+		free(out);
+	}
+
+	/* snapctl.8's "size" says the same. */
+	man = slurp(MAN_PAGE);
+	save = NULL;
+	for (line = strtok_r(man, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		unescape(line, clean, sizeof(clean));
+		if (in_size && !strcmp(clean, ".TP"))
+			break;
+		if (!strcmp(clean, ".I size")) {
+			in_size = true;
+			continue;
+		}
+		if (!in_size)
+			continue;
+		troff_text(clean, text, sizeof(text));
+		if (text[0])
+			snprintf(man_text + strlen(man_text), sizeof(man_text) - strlen(man_text), "%s%s",
+				 man_text[0] ? " " : "", text);
+	}
+	free(man);
+	if (!in_size)
+		fail_msg("snapctl.8 has no entry for a size");
+	if (!strstr(man_text, units) || !strstr(man_text, "either case") ||
+	    !strstr(man_text, "B or iB") || !strstr(man_text, strrchr(help, ':') + 2))
+		fail_msg("snapctl.8 does not describe sizes as the help does (%s): %s", help, man_text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_options_documented),
 		cmocka_unit_test(test_cross_references_exist),
 		cmocka_unit_test(test_option_values_distinct),
+		cmocka_unit_test(test_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

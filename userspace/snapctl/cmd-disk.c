@@ -66,13 +66,13 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 		.usage = "<pool> <name> --size <size> [--id <n>] [--logical-block-size 512|4096]\n"
 			 "                 [--description <text>] [--tag <key>=<value>]...",
 		.help = "Create a disk in a pool and its device /dev/mapper/<pool>-<name>.\n"
-			"The size is rounded up to whole data blocks (K, M, G, T suffixes).\n"
+			"The size is rounded up to whole data blocks.\n"
 			"--logical-block-size 4096 makes the disk advertise 4 KiB sectors: no\n"
 			"write smaller than 4 KiB reaches it, so none copies a shared block after\n"
 			"a snapshot; only for guests and filesystems that support 4 KiB sectors.\n"
 			"The disk keeps it (clones too) for the life of its data.\n"
 			"--description says what it is for (at most 256 bytes); --tag gives it\n"
-			"a tag, key=value (repeat for more, at most 20).",
+			"a tag, key=value (repeat for more, at most 20).\n\n" SIZE_HELP,
 		.options = create_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_disk_create,
@@ -101,7 +101,8 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 		.noun = "disk", .verb = "resize",
 		.usage = "<pool> <disk> --size <size> [--yes]",
 		.help = "Grow or shrink a disk.  Shrinking drops the data past the new end and\n"
-			"needs --yes (or a confirmation); the disk must not be in use.",
+			"needs --yes (or a confirmation); the disk must not be in use.  The\n"
+			"size is rounded up to whole data blocks.\n\n" SIZE_HELP,
 		.options = resize_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_disk_resize,
@@ -123,7 +124,8 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 			"snapshot is an id, a name, or <disk>/<name>.  --size makes the disk\n"
 			"larger than the snapshot (rounded up to whole data blocks); past the\n"
 			"snapshot's size it reads zeroes.  It may not be smaller.  The new disk\n"
-			"has the description and tags given here, none of the snapshot's.",
+			"has the description and tags given here, none of the snapshot's.\n\n"
+			SIZE_HELP,
 		.options = clone_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_clone,

@@ -147,7 +147,8 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"chunks are skipped.\n" URL_HELP "\n\n"
 			"'snapctl export list', 'verify', 'delete' and 'gc' are verbs of their\n"
 			"own: to export from a pool named like one of them, end the options\n"
-			"before the pool, 'snapctl export [<options>] -- list <snapshot> <url>'.",
+			"before the pool, 'snapctl export [<options>] -- list <snapshot> <url>'.\n\n"
+			SIZE_HELP,
 		.options = export_verb_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_export,
@@ -167,7 +168,7 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"--image restores into a raw image file (made, never overwritten) or\n"
 			"a block device at least as large as the image, outside any pool.\n"
 			"--size makes the new disk or image file larger than the export's image\n"
-			"(the rest reads zeroes); it may not be smaller.",
+			"(the rest reads zeroes); it may not be smaller.\n\n" SIZE_HELP,
 		.options = import_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_import,

@@ -64,7 +64,7 @@ const struct snapctl_cmd snapctl_pool_cmds[] = {
 			"table or another pool is refused unless --force is given.\n\n"
 			"  --block-size <size>   data block size, 4K..1M, a power of two [4K]\n"
 			"  --low-water <blocks>  free data blocks below which an event is raised [0]\n"
-			"  --force               overwrite what the devices hold",
+			"  --force               overwrite what the devices hold\n\n" SIZE_HELP,
 		.options = create_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_pool_create,

@@ -13,6 +13,16 @@
 #include "poolctl.h"
 #include "snapctl.h"
 
+/*
+ * What parse_size() (poolctl.h) takes, in the help of every command that
+ * takes a <size>; snapctl.8 says the same under "Names, snapshots and
+ * sizes".
+ */
+#define SIZE_HELP \
+	"A <size> is a number of bytes, optionally followed by K, M, G, T or P\n" \
+	"(powers of 1024, either case), which may be followed by B or iB:\n" \
+	"4096, 512M, 10G, 1GiB."
+
 /* Map a negative errno to snapctl's exit codes (snapctl.h). */
 int exit_for_errno(int r);
 
