@@ -84,7 +84,7 @@ log_must umount "$TEST_TMP/clone"
 step "Space: what each snapshot holds, what deleting it would free"
 show snapctl snapshot list tank
 show snapctl disk list tank
-show snapctl snapshot delete tank monday
+show snapctl snapshot delete tank monday --yes
 show snapctl pool status tank
 
 step "Deactivate, check the metadata offline, activate again"

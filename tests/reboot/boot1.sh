@@ -22,7 +22,7 @@ done
 write_random /dev/mapper/tank-a $((40 << 20)) $((2 << 20)) live >/dev/null
 echo "a $(sha256_of /dev/mapper/tank-a)" >>"$sums"
 echo "b $(sha256_of /dev/mapper/tank-b)" >>"$sums"
-log_must snapctl snapshot delete tank a2
+log_must snapctl snapshot delete tank a2 --yes
 sed -i '/^a2 /d' "$sums"
 log_must snapctl clone tank b1 c
 echo "c $(sha256_of /dev/mapper/tank-c)" >>"$sums"

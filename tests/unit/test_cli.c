@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * snapctl's help and version, run as an operator runs them (the built
- * snapctl beside this binary): every way of asking for help answers on
- * standard output with status 0, a noun without a verb (or with one it
- * does not have) lists the noun's verbs on standard error with status 2,
- * and --version is 'snapctl version'.  No pool is touched: none of these
- * needs root or device-mapper.
+ * snapctl's command line, run as an operator runs it (the built snapctl
+ * beside this binary): every way of asking for help answers on standard
+ * output with status 0, a noun without a verb (or with one it does not
+ * have) lists the noun's verbs on standard error with status 2, and
+ * --version is 'snapctl version'.  An option's value is its value even when
+ * it reads --help or --json, and nothing after '--' is an option.  No pool
+ * is touched: the pool definitions, the policy store and the locks are in
+ * a directory of the test's own, and the commands that need root and a
+ * pool are only run as root, to where they find there is none.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,15 +25,29 @@
 struct fixture {
 	char snapctl[PATH_MAX];
 	char out[64], err[64];
+	char dir[64];
 };
 
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
+	char path[128];
 	int fd;
 
 	if (!fx || find_built_snapctl(fx->snapctl, sizeof(fx->snapctl)))
 		goto fail;
+	strcpy(fx->dir, "/tmp/dmrow-cli-XXXXXX");
+	if (!mkdtemp(fx->dir))
+		goto fail;
+	/* Empty: no pool is defined, no policy exists. */
+	snprintf(path, sizeof(path), "%s/pools", fx->dir);
+	setenv("SNAPCTL_CONFIG_DIR", path, 1);
+	snprintf(path, sizeof(path), "%s/state", fx->dir);
+	setenv("SNAPCTL_STATE_DIR", path, 1);
+	snprintf(path, sizeof(path), "%s/run", fx->dir);
+	setenv("SNAPCTL_RUN_DIR", path, 1);
+	/* The zone of the policies made without --timezone. */
+	setenv("TZ", "UTC", 1);
 	strcpy(fx->out, "/tmp/dmrow-cli-out-XXXXXX");
 	strcpy(fx->err, "/tmp/dmrow-cli-err-XXXXXX");
 	fd = mkstemp(fx->out);
@@ -52,8 +69,13 @@ static int teardown(void **state)
 {
 	struct fixture *fx = *state;
 
+	char cmd[128];
+
 	unlink(fx->out);
 	unlink(fx->err);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", fx->dir);
+	if (system(cmd))
+		return -1;
 	free(fx);
 	return 0;
 }
@@ -164,6 +186,97 @@ static void test_version(void **state)
 	expect(fx, "--json --version", 0, 1, "{\"snapctl\":\"");
 }
 
+/*
+ * An option that takes a value takes the next word, whatever it is: it is
+ * never --help or --json instead.  A value that is not right for the option
+ * is a usage error that names it, and nothing is printed on standard output.
+ */
+static void test_option_values(void **state)
+{
+	struct fixture *fx = *state;
+
+	expect(fx, "policy create p --hours --json", 2, 2,
+	       "snapctl: --hours takes hours of 0..23 such as 2,14 or 8-18, not '--json'\n");
+	expect(fx, "policy create p --hours 1 --weekdays --help", 2, 2,
+	       "--weekdays takes days such as mon,thu or mon-fri or 1-7, not '--help'\n");
+	expect(fx, "policy create p --hours 1 --timezone --help", 2, 2, "--timezone: ");
+	expect(fx, "policy create p --hours 1 --timezone -h", 2, 2, "--timezone: ");
+	/* Where they are options, they still are. */
+	expect(fx, "policy create p --hours 1 --json", 0, 1, "{\"id\":1,\"name\":\"p\",");
+	expect(fx, "policy create q --json --hours 2", 0, 1, "{\"id\":2,\"name\":\"q\",");
+	expect(fx, "policy create r --hours 1 --timezone UTC --help", 0, 1,
+	       "Usage:\n  snapctl policy create ");
+	expect(fx, "snapshot rollback --yes --help", 0, 1, "Usage:\n  snapctl snapshot rollback ");
+	expect(fx, "policy list --json", 0, 1, "\"name\":\"q\"");
+	expect(fx, "pool create --json", 2, 2, "snapctl: --json is not supported here\n");
+	expect(fx, "policy create p --hours 1 --json=yes", 2, 2,
+	       "snapctl: option '--json=yes' takes no value\n");
+	expect(fx, "policy create p --hours", 2, 2, "snapctl: option '--hours' needs a value\n");
+	/* A hook is a command line: '--help' is one, if a strange one. */
+	if (geteuid() == 0)
+		expect(fx, "snapshot create tank vm1 --pre-hook --help --post-hook --json", 3, 2,
+		       "snapctl: no pool 'tank'");
+}
+
+/* After '--' no word is an option: not --help, not --json. */
+static void test_end_of_options(void **state)
+{
+	struct fixture *fx = *state;
+
+	expect(fx, "policy create --hours 1 -- --help", 2, 2,
+	       "snapctl: '--help' is not a valid policy name");
+	expect(fx, "policy create --hours 1 -- --json", 2, 2,
+	       "snapctl: '--json' is not a valid policy name");
+	expect(fx, "policy create --hours 1 -- p", 0, 1, "policy 1 created: p,");
+}
+
+/*
+ * After 'export', list, verify, delete and gc are its verbs; a pool named
+ * like one is given after '--'.  'export list <snapshot> <url>' says so.
+ */
+static void test_export_pool_named_like_a_verb(void **state)
+{
+	static const char *const verbs[] = { "list", "verify", "delete", "gc" };
+	struct fixture *fx = *state;
+	char args[128], want[128];
+	unsigned int i;
+
+	expect(fx, "export list vm1/s1 /tmp/repo", 2, 2,
+	       "(to export a snapshot of a pool named 'list', end the options before the pool: 'snapctl export [<options>] -- list vm1/s1 /tmp/repo')");
+	expect(fx, "export gc vm1/s1 /tmp/repo", 2, 2,
+	       "'snapctl export [<options>] -- gc vm1/s1 /tmp/repo'");
+	expect(fx, "export --help", 0, 1, "'snapctl export [<options>] -- list <snapshot> <url>'");
+	if (geteuid() != 0)
+		return;		/* 'snapctl export' needs root before it looks for the pool */
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		snprintf(args, sizeof(args), "export --name e1 -- %s vm1/s1 /tmp/repo", verbs[i]);
+		snprintf(want, sizeof(want), "snapctl: no pool '%s'", verbs[i]);
+		expect(fx, args, 3, 2, want);
+	}
+}
+
+/* A retention is 1..65536 days or forever, written 'forever' or 0, everywhere. */
+static void test_retention_forever(void **state)
+{
+	struct fixture *fx = *state;
+
+	expect(fx, "policy create a --hours 1 --retention-days forever", 0, 1,
+	       "policy 1 created: a, hours 1 UTC, days mon-sun, kept forever\n");
+	expect(fx, "policy create b --hours 1 --retention-days 0", 0, 1,
+	       "policy 2 created: b, hours 1 UTC, days mon-sun, kept forever\n");
+	expect(fx, "policy modify b --retention-days 7", 0, 1, ", kept 7d\n");
+	expect(fx, "policy modify b --retention-days 0", 0, 1, ", kept forever\n");
+	expect(fx, "policy create c --hours 1 --retention-days 65537", 2, 2,
+	       "snapctl: --retention-days takes 1..65536 or 'forever' (or 0), not '65537'\n");
+	if (geteuid() != 0)
+		return;		/* 'snapshot create' needs root before it looks for the pool */
+	expect(fx, "snapshot create tank vm1 --retention-days forever", 3, 2, "no pool 'tank'");
+	expect(fx, "snapshot create tank vm1 --retention-days 0", 3, 2, "no pool 'tank'");
+	expect(fx, "snapshot create tank vm1 --retention-days 65536", 3, 2, "no pool 'tank'");
+	expect(fx, "snapshot create tank vm1 --retention-days always", 2, 2,
+	       "snapctl: --retention-days takes 1..65536 or 'forever' (or 0), not 'always'\n");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -172,6 +285,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_command_help, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_or_unknown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_option_values, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_end_of_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_export_pool_named_like_a_verb, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention_forever, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -303,7 +303,11 @@ static void test_retention(void **state)
 	assert_int_equal(days, 65536);
 	assert_int_equal(policy_parse_retention("forever", &days), 0);
 	assert_int_equal(days, POLICY_FOREVER);
-	assert_int_equal(policy_parse_retention("0", &days), -EINVAL);
+	days = 7;
+	assert_int_equal(policy_parse_retention("0", &days), 0);
+	assert_int_equal(days, POLICY_FOREVER);
+	assert_int_equal(policy_parse_retention("FOREVER", &days), 0);
+	assert_int_equal(policy_parse_retention("forever7", &days), -EINVAL);
 	assert_int_equal(policy_parse_retention("65537", &days), -EINVAL);
 	assert_int_equal(policy_parse_retention("-1", &days), -EINVAL);
 	assert_int_equal(policy_parse_retention("7d", &days), -EINVAL);

@@ -164,7 +164,8 @@ int policy_parse_retention(const char *s, uint32_t *days)
 		*days = POLICY_FOREVER;
 		return 0;
 	}
-	if (small_number(s, s + strlen(s), &v) || v < 1 || v > POLICY_RETENTION_MAX)
+	/* 0 is forever too, as the store and the pool's metadata write it. */
+	if (small_number(s, s + strlen(s), &v) || v > POLICY_RETENTION_MAX)
 		return -EINVAL;
 	*days = v;
 	return 0;

@@ -93,8 +93,10 @@ bool policy_name_valid(const char *name);
 int policy_parse_hours(const char *s, uint32_t *mask);
 /* "mon,wed", "mon-fri", "1-7" (1 Monday ... 7 Sunday) or "all". */
 int policy_parse_weekdays(const char *s, uint32_t *mask);
-/* "30" (1..65536) or "forever". */
+/* "30" (1..65536), or "forever" or "0" (POLICY_FOREVER), as snapctl takes it. */
 int policy_parse_retention(const char *s, uint32_t *days);
+#define POLICY_RETENTION_ERROR "--retention-days takes 1..65536 or 'forever' (or 0), not '%s'"
+
 /* "2,14" and "mon,tue" (Monday first); "-" for an empty mask. */
 const char *policy_format_hours(uint32_t mask, char *buf, size_t len);
 const char *policy_format_weekdays(uint32_t mask, char *buf, size_t len);

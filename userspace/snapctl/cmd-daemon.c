@@ -63,6 +63,15 @@
 
 static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv);
 
+static const struct option daemon_options[] = {
+	{ "once", no_argument, NULL, 'o' },
+	{ "until", required_argument, NULL, 'u' },
+	{ "interval", required_argument, NULL, 'i' },
+	{ "lock-timeout", required_argument, NULL, 'l' },
+	{ "metrics-file", required_argument, NULL, 'm' },
+	{ 0 }
+};
+
 const struct snapctl_cmd snapctl_daemon_cmds[] = {
 	{
 		.verb = "daemon",
@@ -88,6 +97,7 @@ const struct snapctl_cmd snapctl_daemon_cmds[] = {
 			"  --json            with --once or --until: what was done, at the end\n\n"
 			"Exit status with --once or --until: 0, 1 if an operation failed, 4 if a\n"
 			"disk stayed busy.",
+		.options = daemon_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_daemon,
 	},
@@ -802,14 +812,6 @@ static int single_instance(void)
 
 static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "once", no_argument, NULL, 'o' },
-		{ "until", required_argument, NULL, 'u' },
-		{ "interval", required_argument, NULL, 'i' },
-		{ "lock-timeout", required_argument, NULL, 'l' },
-		{ "metrics-file", required_argument, NULL, 'm' },
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_daemon_cmds[0];
 	struct daemon d = { .interval = 60, .lock_timeout_ms = 30000 };
 	char path[512], when[32], end[32];
@@ -817,7 +819,7 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 	double seconds;
 	int c, ind, r, sig = 0;
 
-	while ((c = next_option(cmd, argc, argv, "ou:i:l:m:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		switch (c) {
 		case 'o':
 			d.once = true;

@@ -24,19 +24,56 @@ static int cmd_disk_tag(struct snapctl_ctx *ctx, int argc, char **argv);
 
 enum { DISK_CREATE, DISK_LIST, DISK_REMOVE, DISK_RESIZE, DISK_SET, CLONE, DISK_TAG };
 
+static const struct option create_options[] = {
+	{ "size", required_argument, NULL, 's' },
+	{ "id", required_argument, NULL, 'i' },
+	{ "logical-block-size", required_argument, NULL, 'l' },
+	TAG_LONG_OPTIONS,
+	{ 0 }
+};
+
+static const struct option list_options[] = {
+	{ "tag", required_argument, NULL, OPT_TAG },
+	{ 0 }
+};
+
+static const struct option remove_options[] = {
+	YES_OPTION,
+	{ 0 }
+};
+
+static const struct option resize_options[] = {
+	{ "size", required_argument, NULL, 's' },
+	YES_OPTION,
+	{ 0 }
+};
+
+static const struct option set_options[] = {
+	{ "name", required_argument, NULL, 'n' },
+	{ "delete-auto-snapshots", required_argument, NULL, 'd' },
+	{ 0 }
+};
+
+static const struct option clone_options[] = {
+	{ "size", required_argument, NULL, 's' },
+	TAG_LONG_OPTIONS,
+	{ 0 }
+};
+
 const struct snapctl_cmd snapctl_disk_cmds[] = {
 	[DISK_CREATE] = {
 		.noun = "disk", .verb = "create",
 		.usage = "<pool> <name> --size <size> [--id <n>] [--logical-block-size 512|4096]\n"
 			 "                 [--description <text>] [--tag <key>=<value>]...",
 		.help = "Create a disk in a pool and its device /dev/mapper/<pool>-<name>.\n"
-			"The size is rounded up to whole data blocks (K, M, G, T suffixes).\n"
+			"The size is rounded up to whole data blocks.\n"
 			"--logical-block-size 4096 makes the disk advertise 4 KiB sectors: no\n"
 			"write smaller than 4 KiB reaches it, so none copies a shared block after\n"
 			"a snapshot; only for guests and filesystems that support 4 KiB sectors.\n"
 			"The disk keeps it (clones too) for the life of its data.\n"
 			"--description says what it is for (at most 256 bytes); --tag gives it\n"
-			"a tag, key=value (repeat for more, at most 20).",
+			"a tag, key=value (repeat for more, at most 20).\n\n" SIZE_HELP,
+		.options = create_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_disk_create,
 	},
@@ -46,6 +83,7 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 		.help = "List a pool's disks: size, snapshots, space their chain holds, space\n"
 			"written since the newest snapshot, tags and description.  With --tag\n"
 			"only those with every tag given (a key alone: any value).",
+		.options = list_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_disk_list,
 	},
@@ -55,6 +93,7 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 		.help = "Remove a disk's device and its live data.  Its snapshots stay (clone\n"
 			"them to get the data back) unless the disk is set to delete its\n"
 			"automatic ones.  Refused while the disk is in use; asks to confirm.",
+		.options = remove_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_disk_remove,
 	},
@@ -62,7 +101,9 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 		.noun = "disk", .verb = "resize",
 		.usage = "<pool> <disk> --size <size> [--yes]",
 		.help = "Grow or shrink a disk.  Shrinking drops the data past the new end and\n"
-			"needs --yes (or a confirmation); the disk must not be in use.",
+			"needs --yes (or a confirmation); the disk must not be in use.  The\n"
+			"size is rounded up to whole data blocks.\n\n" SIZE_HELP,
+		.options = resize_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_disk_resize,
 	},
@@ -71,6 +112,7 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 		.usage = "<pool> <disk> [--name <name>] [--delete-auto-snapshots yes|no]",
 		.help = "Rename a disk, or choose whether removing it deletes its automatic\n"
 			"snapshots.",
+		.options = set_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_disk_set,
 	},
@@ -82,7 +124,9 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 			"snapshot is an id, a name, or <disk>/<name>.  --size makes the disk\n"
 			"larger than the snapshot (rounded up to whole data blocks); past the\n"
 			"snapshot's size it reads zeroes.  It may not be smaller.  The new disk\n"
-			"has the description and tags given here, none of the snapshot's.",
+			"has the description and tags given here, none of the snapshot's.\n\n"
+			SIZE_HELP,
+		.options = clone_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_clone,
 	},
@@ -93,6 +137,7 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 		.help = "Set or remove a disk's tags, or change its description (\"\" clears\n"
 			"it).  Tags not named are kept; a key given again gets the new value.\n"
 			"Everything is checked first: on any error nothing is changed.",
+		.options = tag_edit_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_disk_tag,
 	},
@@ -142,13 +187,6 @@ static int name_is_valid(const char *name)
 
 static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "size", required_argument, NULL, 's' },
-		{ "id", required_argument, NULL, 'i' },
-		TAG_LONG_OPTIONS,
-		{ "logical-block-size", required_argument, NULL, 'l' },
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_CREATE];
 	struct tag_set labels = { 0 };
 	struct tag_edit edit;
@@ -161,7 +199,7 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	int c, ind, r;
 
 	tag_edit_init(&edit);
-	while ((c = next_option(cmd, argc, argv, "s:i:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		if (c == OPT_TAG || c == OPT_DESCRIPTION) {
 			r = tag_option(cmd, c, optarg, &edit);
 			if (r) {
@@ -255,10 +293,6 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		"ID>", "NAME", "SIZE>", "SNAPSHOTS>", "CHAIN>", "SINCE LAST>", "STATE", "DEVICE",
 		"TAGS", "DESCRIPTION"
 	};
-	static const struct option options[] = {
-		{ "tag", required_argument, NULL, OPT_TAG },
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_LIST];
 	struct tag_filter filter = { 0 };
 	struct pool_config_file cfg;
@@ -271,7 +305,7 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	unsigned int i;
 	int opt, ind, r;
 
-	while ((opt = next_option(cmd, argc, argv, "", options, &ind)) != -1) {
+	while ((opt = next_option(cmd, argc, argv, &ind)) != -1) {
 		r = opt == OPT_TAG ? tag_filter_add(cmd, &filter, optarg) : EXIT_USAGE;
 		if (r) {
 			tag_filter_free(&filter);
@@ -368,29 +402,20 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
-/* Common parsing: "<pool> <disk> [--yes]" plus the disk's record. */
-static int pool_disk_args(const struct snapctl_cmd *cmd, int argc, char **argv, bool *yes,
+/* The pool and disk arguments, after the options: the pool and the disk's record. */
+static int pool_disk_args(const struct snapctl_cmd *cmd, int argc, char **argv,
 			  struct pool_config_file *cfg, struct record *disk)
 {
-	const char *words[2];
-	int i, n = 0, r;
+	int r;
 
-	for (i = 0; i < argc; i++) {
-		if (yes && (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y")))
-			*yes = true;
-		else if (argv[i][0] == '-')
-			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
-		else if (n == 2)
-			return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[i]);
-		else
-			words[n++] = argv[i];
-	}
-	if (n < 2)
+	if (argc < 2)
 		return snapctl_usage_error(cmd, "missing the pool or the disk");
-	r = open_pool(words[0], cfg);
+	if (argc > 2)
+		return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[2]);
+	r = open_pool(argv[0], cfg);
 	if (r)
 		return r;
-	return find_disk_or_fail(cfg->name, words[1], disk);
+	return find_disk_or_fail(cfg->name, argv[1], disk);
 }
 
 static int cmd_disk_remove(struct snapctl_ctx *ctx, int argc, char **argv)
@@ -400,16 +425,21 @@ static int cmd_disk_remove(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct record disk;
 	char dev[256], question[300];
 	bool yes = false;
-	int r;
+	int c, ind, r;
 
-	r = pool_disk_args(cmd, argc, argv, &yes, &cfg, &disk);
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
+		if (c != OPT_YES)
+			return EXIT_USAGE;
+		yes = true;
+	}
+	r = pool_disk_args(cmd, argc - ind, argv + ind, &cfg, &disk);
 	if (r)
 		return r;
 	disk_device_name(cfg.name, &disk, dev, sizeof(dev));
 	if (record_u64(&disk, "removed")) {
 		record_free(&disk);
 		return fail_with(EXIT_NOT_FOUND, "disk '%s' was removed already; only its snapshots remain",
-				 argv[1]);
+				 argv[ind + 1]);
 	}
 	if (device_in_use(dev)) {
 		record_free(&disk);
@@ -439,11 +469,6 @@ static int cmd_disk_remove(struct snapctl_ctx *ctx, int argc, char **argv)
 
 static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "size", required_argument, NULL, 's' },
-		{ "yes", no_argument, NULL, 'y' },
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_RESIZE];
 	uint64_t bytes = 0, block, sectors, old;
 	struct pool_config_file cfg;
@@ -452,11 +477,11 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 	bool yes = false;
 	int c, ind, r;
 
-	while ((c = next_option(cmd, argc, argv, "s:y", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		if (c == 's') {
 			if (parse_size(optarg, &bytes) || !bytes)
 				return snapctl_usage_error(cmd, "size must be a positive size such as 10G");
-		} else if (c == 'y') {
+		} else if (c == OPT_YES) {
 			yes = true;
 		} else {
 			return EXIT_USAGE;
@@ -464,7 +489,7 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 	}
 	if (!bytes)
 		return snapctl_usage_error(cmd, "--size is needed");
-	r = pool_disk_args(cmd, argc - ind, argv + ind, NULL, &cfg, &disk);
+	r = pool_disk_args(cmd, argc - ind, argv + ind, &cfg, &disk);
 	if (r)
 		return r;
 	block = pool_block_bytes(cfg.name);
@@ -519,18 +544,13 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 
 static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "delete-auto-snapshots", required_argument, NULL, 'd' },
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_SET];
 	const char *name = NULL;
 	struct pool_config_file cfg;
 	struct record disk;
 	int c, ind, r, del = -1;
 
-	while ((c = next_option(cmd, argc, argv, "n:d:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		if (c == 'n') {
 			if (!name_is_valid(optarg))
 				return snapctl_usage_error(cmd, "'%s' is not a valid disk name", optarg);
@@ -548,7 +568,7 @@ static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
 	}
 	if (!name && del < 0)
 		return snapctl_usage_error(cmd, "nothing to set: give --name or --delete-auto-snapshots");
-	r = pool_disk_args(cmd, argc - ind, argv + ind, NULL, &cfg, &disk);
+	r = pool_disk_args(cmd, argc - ind, argv + ind, &cfg, &disk);
 	if (r)
 		return r;
 	if (name) {
@@ -585,11 +605,6 @@ static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
 
 static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		TAG_LONG_OPTIONS,
-		{ "size", required_argument, NULL, 's' },
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[CLONE];
 	struct tag_set labels = { 0 };
 	struct pool_config_file cfg;
@@ -601,7 +616,7 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 	int c, ind, r, tags_failed = 0;
 
 	tag_edit_init(&edit);
-	while ((c = next_option(cmd, argc, argv, "s:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		if (c == 's') {
 			if (parse_size(optarg, &bytes) || !bytes) {
 				tag_edit_free(&edit);

@@ -42,6 +42,49 @@ static int cmd_export_gc(struct snapctl_ctx *ctx, int argc, char **argv);
 
 enum { EXPORT_LIST, EXPORT_VERIFY, EXPORT_DELETE, EXPORT_GC, EXPORT, IMPORT };
 
+#define KEY_FILE_OPTION { "key-file", required_argument, NULL, 'k' }
+#define JOBS_OPTION { "jobs", required_argument, NULL, 'j' }
+#define WAIT_OPTION { "wait", no_argument, NULL, 'w' }
+#define IMAGE_OPTION { "image", required_argument, NULL, 'i' }
+
+static const struct option verify_options[] = {
+	KEY_FILE_OPTION,
+	JOBS_OPTION,
+	{ 0 }
+};
+
+static const struct option delete_options[] = {
+	KEY_FILE_OPTION,
+	WAIT_OPTION,
+	{ 0 }
+};
+
+static const struct option gc_options[] = {
+	KEY_FILE_OPTION,
+	{ "force", no_argument, NULL, 'f' },
+	WAIT_OPTION,
+	{ 0 }
+};
+
+static const struct option export_verb_options[] = {
+	{ "base", required_argument, NULL, 'b' },
+	{ "name", required_argument, NULL, 'n' },
+	KEY_FILE_OPTION,
+	{ "chunk-size", required_argument, NULL, 'c' },
+	JOBS_OPTION,
+	IMAGE_OPTION,
+	{ 0 }
+};
+
+static const struct option import_options[] = {
+	{ "size", required_argument, NULL, 's' },
+	{ "resume", no_argument, NULL, 'r' },
+	KEY_FILE_OPTION,
+	JOBS_OPTION,
+	IMAGE_OPTION,
+	{ 0 }
+};
+
 #define URL_HELP "URL: file:///dir (or a plain path; the default kind) or s3://bucket/prefix,\n" \
 		 "with S3 settings from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,\n" \
 		 "AWS_SECRET_ACCESS_KEY or the file SNAPCTL_S3_CONFIG (default /etc/dm-row/s3.conf)."
@@ -60,6 +103,7 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 		.usage = "<url> <export> [--key-file <file>] [--jobs <n>] [--json]",
 		.help = "Fetch and check every chunk of an export (exit 7 if one is damaged\n"
 			"or missing, naming it).",
+		.options = verify_options,
 		.flags = CMD_JSON,
 		.run = cmd_export_verify,
 	},
@@ -70,6 +114,7 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"other export stays restorable: none depends on another.  Refused\n"
 			"(exit 4) while an export to the repository is running, from this\n"
 			"or another host, unless --wait: then it waits for it to end.",
+		.options = delete_options,
 		.flags = CMD_JSON,
 		.run = cmd_export_delete,
 	},
@@ -79,6 +124,7 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 		.help = "Delete the chunks no export references.  Refused while an export is\n"
 			"interrupted (its chunks are not referenced yet) unless --force, and\n"
 			"while one is running (it holds a lease) unless --wait, which waits.",
+		.options = gc_options,
 		.flags = CMD_JSON,
 		.run = cmd_export_gc,
 	},
@@ -98,7 +144,12 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"sets the threads that hash, compress and upload (default: the CPUs).\n"
 			"--image exports a block device or raw image file that is in no pool\n"
 			"(a VM image, an LVM volume), fully, in the same format; holes and zero\n"
-			"chunks are skipped.\n" URL_HELP,
+			"chunks are skipped.\n" URL_HELP "\n\n"
+			"'snapctl export list', 'verify', 'delete' and 'gc' are verbs of their\n"
+			"own: to export from a pool named like one of them, end the options\n"
+			"before the pool, 'snapctl export [<options>] -- list <snapshot> <url>'.\n\n"
+			SIZE_HELP,
+		.options = export_verb_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_export,
 	},
@@ -117,7 +168,8 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"--image restores into a raw image file (made, never overwritten) or\n"
 			"a block device at least as large as the image, outside any pool.\n"
 			"--size makes the new disk or image file larger than the export's image\n"
-			"(the rest reads zeroes); it may not be smaller.",
+			"(the rest reads zeroes); it may not be smaller.\n\n" SIZE_HELP,
+		.options = import_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_import,
 	},
@@ -142,32 +194,11 @@ struct export_options {
 static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **argv,
 				struct export_options *o, int *ind)
 {
-	static const struct option options[] = {
-		{ "base", required_argument, NULL, 'b' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "key-file", required_argument, NULL, 'k' },
-		{ "chunk-size", required_argument, NULL, 'c' },
-		{ "jobs", required_argument, NULL, 'j' },
-		{ "force", no_argument, NULL, 'f' },
-		{ "wait", no_argument, NULL, 'w' },
-		{ "image", required_argument, NULL, 'i' },
-		{ "resume", no_argument, NULL, 'r' },
-		{ "size", required_argument, NULL, 's' },
-		{ 0 }
-	};
-	const char *allowed = cmd == &snapctl_export_cmds[EXPORT] ? "bnkcji" :
-			      cmd == &snapctl_export_cmds[EXPORT_GC] ? "kfw" :
-			      cmd == &snapctl_export_cmds[EXPORT_DELETE] ? "kw" :
-			      cmd == &snapctl_export_cmds[EXPORT_LIST] ? "" :
-			      cmd == &snapctl_export_cmds[IMPORT] ? "kjris" : "kj";
 	char *end;
 	int c;
 
 	memset(o, 0, sizeof(*o));
-	while ((c = next_option(cmd, argc, argv, "", options, ind)) != -1) {
-		if (c == '?' || !strchr(allowed, c))
-			return c == '?' ? EXIT_USAGE :
-			       snapctl_usage_error(cmd, "option '%s' does not apply here", argv[*ind - 1]);
+	while ((c = next_option(cmd, argc, argv, ind)) != -1) {
 		switch (c) {
 		case 'b':
 			o->base = optarg;
@@ -209,8 +240,29 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 				return snapctl_usage_error(cmd, "size must be a positive size such as 10G, not '%s'",
 							   optarg);
 			break;
+		default:
+			return EXIT_USAGE;
 		}
 	}
+	return 0;
+}
+
+/*
+ * The arguments of 'export list', 'verify', 'delete' and 'gc' (after the
+ * options): @want of them, or a usage error.  'snapctl export list <snapshot>
+ * <url>' meant to export from a pool named 'list', which 'snapctl export'
+ * takes after '--': the error says so.
+ */
+static int export_noun_args(const struct snapctl_cmd *cmd, int argc, char **argv, int want,
+			    const char *missing)
+{
+	if (argc < want)
+		return snapctl_usage_error(cmd, "%s", missing);
+	if (argc == 2 && want == 1)
+		return snapctl_usage_error(cmd, "unexpected argument '%s' (to export a snapshot of a pool named '%s', end the options before the pool: 'snapctl export [<options>] -- %s %s %s')",
+					   argv[1], cmd->verb, cmd->verb, argv[0], argv[1]);
+	if (argc > want)
+		return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[want]);
 	return 0;
 }
 
@@ -1084,9 +1136,9 @@ static int cmd_export_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
-	if (argc - ind != 1)
-		return snapctl_usage_error(cmd, argc - ind < 1 ? "expects a URL" :
-					   "unexpected argument '%s'", argv[ind + 1]);
+	code = export_noun_args(cmd, argc - ind, argv + ind, 1, "expects a URL");
+	if (code)
+		return code;
 	r = repo_open(&repo, argv[ind], NULL, 0, REPO_KEYLESS);
 	if (!r)
 		r = repo_list_exports(&repo, &list);
@@ -1161,9 +1213,9 @@ static int cmd_export_verify(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
-	if (argc - ind != 2)
-		return snapctl_usage_error(cmd, argc - ind < 2 ? "expects a URL and an export" :
-					   "unexpected argument '%s'", argv[ind + 2]);
+	code = export_noun_args(cmd, argc - ind, argv + ind, 2, "expects a URL and an export");
+	if (code)
+		return code;
 	code = open_export(&repo, argv[ind], argv[ind + 1], o.key_file, &m);
 	if (!code) {
 		r = import_chunks(&repo, &m, -1, o.jobs, 0, !ctx->json, &stats);
@@ -1244,9 +1296,9 @@ static int cmd_export_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
-	if (argc - ind != 2)
-		return snapctl_usage_error(cmd, argc - ind < 2 ? "expects a URL and an export" :
-					   "unexpected argument '%s'", argv[ind + 2]);
+	code = export_noun_args(cmd, argc - ind, argv + ind, 2, "expects a URL and an export");
+	if (code)
+		return code;
 	if (!export_name_valid(argv[ind + 1]))
 		return snapctl_usage_error(cmd, "'%s' is not a valid export name", argv[ind + 1]);
 	r = repo_open(&repo, argv[ind], o.key_file, 0, 0);
@@ -1285,9 +1337,9 @@ static int cmd_export_gc(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
 	if (code)
 		return code;
-	if (argc - ind != 1)
-		return snapctl_usage_error(cmd, argc - ind < 1 ? "expects a URL" :
-					   "unexpected argument '%s'", argv[ind + 1]);
+	code = export_noun_args(cmd, argc - ind, argv + ind, 1, "expects a URL");
+	if (code)
+		return code;
 	r = repo_open(&repo, argv[ind], o.key_file, 0, 0);
 	code = r ? repo_exit(&repo, r) : gc_and_report(ctx, &repo, o.force, o.wait, NULL, NULL);
 	repo_close(&repo);

@@ -25,6 +25,11 @@
 
 static int cmd_metrics(struct snapctl_ctx *ctx, int argc, char **argv);
 
+static const struct option metrics_options[] = {
+	{ "output", required_argument, NULL, 'o' },
+	{ 0 }
+};
+
 const struct snapctl_cmd snapctl_metrics_cmds[] = {
 	{
 		.verb = "metrics",
@@ -70,6 +75,7 @@ const struct snapctl_cmd snapctl_metrics_cmds[] = {
 			"                                      creation time of its last complete\n"
 			"                                      export\n"
 			"  dmrow_export_failures_total         exports that failed",
+		.options = metrics_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_metrics,
 	},
@@ -316,10 +322,6 @@ int snapctl_metrics_write(const char *path, char *const *pools, int nr_pools,
 
 static int cmd_metrics(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "output", required_argument, NULL, 'o' },
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_metrics_cmds[0];
 	struct pool_config_file cfg;
 	const char *output = NULL;
@@ -328,7 +330,7 @@ static int cmd_metrics(struct snapctl_ctx *ctx, int argc, char **argv)
 	size_t len;
 	char *text;
 
-	while ((c = next_option(cmd, argc, argv, "o:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		if (c != 'o')
 			return EXIT_USAGE;
 		output = optarg;

@@ -38,7 +38,25 @@ enum { POLICY_CREATE, POLICY_LIST, POLICY_MODIFY, POLICY_DELETE, POLICY_APPLY, P
 	"  --timezone        a zone of the tz database such as Europe/Berlin,\n" \
 	"                    America/New_York or UTC, kept with the policy\n" \
 	"  --retention-days  keep each automatic snapshot 1..65536 days, or 'forever'\n" \
-	"                    (until the disk's automatic quota evicts it)"
+	"                    (or 0: until the disk's automatic quota evicts it)"
+
+/* Options of create and modify; create takes the name as an argument. */
+#define SCHEDULE_OPTIONS \
+	{ "hours", required_argument, NULL, 'H' }, \
+	{ "weekdays", required_argument, NULL, 'w' }, \
+	{ "retention-days", required_argument, NULL, 'r' }, \
+	{ "timezone", required_argument, NULL, 'z' }
+
+static const struct option create_options[] = {
+	SCHEDULE_OPTIONS,
+	{ 0 }
+};
+
+static const struct option modify_options[] = {
+	{ "name", required_argument, NULL, 'n' },
+	SCHEDULE_OPTIONS,
+	{ 0 }
+};
 
 const struct snapctl_cmd snapctl_policy_cmds[] = {
 	[POLICY_CREATE] = {
@@ -57,6 +75,7 @@ const struct snapctl_cmd snapctl_policy_cmds[] = {
 			"set forward over one of the hours, its snapshot is taken once, when the\n"
 			"clock jumps; on a day it is set back over one, once, at its first\n"
 			"occurrence.",
+		.options = create_options,
 		.flags = CMD_JSON,
 		.run = cmd_policy_create,
 	},
@@ -77,6 +96,7 @@ const struct snapctl_cmd snapctl_policy_cmds[] = {
 			"taken already keep theirs.\n\n"
 			"  --name            a new name (for the snapshots taken from now on)\n"
 			SCHEDULE_HELP,
+		.options = modify_options,
 		.flags = 0,
 		.run = cmd_policy_modify,
 	},
@@ -140,8 +160,7 @@ static int parse_policy_option(const struct snapctl_cmd *cmd, int c, struct poli
 		return 0;
 	case 'r':
 		if (policy_parse_retention(optarg, &o->p.retention_days))
-			return snapctl_usage_error(cmd, "--retention-days takes 1..65536 or 'forever', not '%s'",
-						   optarg);
+			return snapctl_usage_error(cmd, POLICY_RETENTION_ERROR, optarg);
 		o->retention = true;
 		return 0;
 	case 'z': {
@@ -156,16 +175,6 @@ static int parse_policy_option(const struct snapctl_cmd *cmd, int c, struct poli
 		return EXIT_USAGE;
 	}
 }
-
-/* --name first: create takes the name as an argument and skips it. */
-static const struct option policy_options[] = {
-	{ "name", required_argument, NULL, 'n' },
-	{ "hours", required_argument, NULL, 'H' },
-	{ "weekdays", required_argument, NULL, 'w' },
-	{ "retention-days", required_argument, NULL, 'r' },
-	{ "timezone", required_argument, NULL, 'z' },
-	{ 0 }
-};
 
 static void policy_json(struct json *j, const struct policy *p)
 {
@@ -218,7 +227,7 @@ static int cmd_policy_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	char err[256];
 	int c, ind, r;
 
-	while ((c = next_option(cmd, argc, argv, "H:w:r:", policy_options + 1, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		r = parse_policy_option(cmd, c, &o);
 		if (r)
 			return r;
@@ -442,7 +451,7 @@ static int cmd_policy_modify(struct snapctl_ctx *ctx, int argc, char **argv)
 	unsigned int i;
 	int c, ind, r;
 
-	while ((c = next_option(cmd, argc, argv, "n:H:w:r:", policy_options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		r = parse_policy_option(cmd, c, &o);
 		if (r)
 			return r;

@@ -30,6 +30,31 @@ enum {
 	POOL_REMOVE,
 };
 
+static const struct option create_options[] = {
+	{ "metadata", required_argument, NULL, 'm' },
+	{ "data", required_argument, NULL, 'd' },
+	{ "block-size", required_argument, NULL, 'b' },
+	{ "low-water", required_argument, NULL, 'l' },
+	{ "force", no_argument, NULL, 'f' },
+	{ 0 }
+};
+
+static const struct option activate_options[] = {
+	{ "all", no_argument, NULL, 'a' },
+	{ 0 }
+};
+
+static const struct option quota_options[] = {
+	{ "manual", required_argument, NULL, 'm' },
+	{ "auto", required_argument, NULL, 'a' },
+	{ 0 }
+};
+
+static const struct option remove_options[] = {
+	YES_OPTION,
+	{ 0 }
+};
+
 const struct snapctl_cmd snapctl_pool_cmds[] = {
 	[POOL_CREATE] = {
 		.noun = "pool", .verb = "create",
@@ -39,7 +64,8 @@ const struct snapctl_cmd snapctl_pool_cmds[] = {
 			"table or another pool is refused unless --force is given.\n\n"
 			"  --block-size <size>   data block size, 4K..1M, a power of two [4K]\n"
 			"  --low-water <blocks>  free data blocks below which an event is raised [0]\n"
-			"  --force               overwrite what the devices hold",
+			"  --force               overwrite what the devices hold\n\n" SIZE_HELP,
+		.options = create_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_pool_create,
 	},
@@ -47,6 +73,7 @@ const struct snapctl_cmd snapctl_pool_cmds[] = {
 		.noun = "pool", .verb = "activate",
 		.usage = "<pool>... | --all",
 		.help = "Bring an existing pool and all its disks back (after a reboot).",
+		.options = activate_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_pool_activate,
 	},
@@ -76,6 +103,7 @@ const struct snapctl_cmd snapctl_pool_cmds[] = {
 		.noun = "pool", .verb = "quota",
 		.usage = "<pool> [--manual <n>] [--auto <n>] [--json]",
 		.help = "Show or set the per-disk snapshot quotas (0..65536; 256 each by default).",
+		.options = quota_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_pool_quota,
 	},
@@ -84,6 +112,7 @@ const struct snapctl_cmd snapctl_pool_cmds[] = {
 		.usage = "<pool> [--yes]",
 		.help = "Destroy a pool: deactivate it, wipe its metadata superblocks and forget it.\n"
 			"Every disk and snapshot in it is lost: asks for confirmation, or --yes.",
+		.options = remove_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_pool_remove,
 	},
@@ -186,14 +215,6 @@ static int activate_disks(const char *pool)
 
 static int cmd_pool_create(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "metadata", required_argument, NULL, 'm' },
-		{ "data", required_argument, NULL, 'd' },
-		{ "block-size", required_argument, NULL, 'b' },
-		{ "low-water", required_argument, NULL, 'l' },
-		{ "force", no_argument, NULL, 'f' },
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_pool_cmds[POOL_CREATE];
 	struct pool_config_file cfg = { .block_sectors = 8 };
 	struct record info;
@@ -203,7 +224,7 @@ static int cmd_pool_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	char what[128];
 	int c, ind, r, i;
 
-	while ((c = next_option(cmd, argc, argv, "m:d:b:l:f", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		switch (c) {
 		case 'm':
 			snprintf(cfg.metadata, sizeof(cfg.metadata), "%s", optarg);
@@ -308,19 +329,23 @@ static int cmd_pool_activate(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_pool_cmds[POOL_ACTIVATE];
 	struct pool_config_file cfg;
-	int failed = 0, i, r;
+	int failed = 0, all = 0, c, ind, i, r;
 
-	if (argc == 1 && !strcmp(argv[0], "--all")) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
+		if (c != 'a')
+			return EXIT_USAGE;
+		all = 1;
+	}
+	if (all && ind < argc)
+		return snapctl_usage_error(cmd, "give pool names or --all, not both");
+	if (all) {
 		r = config_for_each(activate_one, &failed);
 		return r ? fail_with(EXIT_FAILURE_GENERIC, "cannot read %s: %s", config_dir(),
 				     strerror(-r)) : failed;
 	}
-	r = no_options(cmd, argc, argv);
-	if (r)
-		return r;
-	if (argc < 1)
+	if (ind >= argc)
 		return snapctl_usage_error(cmd, "missing the pool name (or --all)");
-	for (i = 0; i < argc; i++) {
+	for (i = ind; i < argc; i++) {
 		r = config_load(argv[i], &cfg);
 		if (r)
 			return fail_with(exit_for_errno(r == -EINVAL ? -ENOENT : r),
@@ -614,11 +639,6 @@ static int cmd_pool_status(struct snapctl_ctx *ctx, int argc, char **argv)
 
 static int cmd_pool_quota(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "manual", required_argument, NULL, 'm' },
-		{ "auto", required_argument, NULL, 'a' },
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_pool_cmds[POOL_QUOTA];
 	long manual = -1, automatic = -1;
 	struct pool_config_file cfg;
@@ -627,7 +647,7 @@ static int cmd_pool_quota(struct snapctl_ctx *ctx, int argc, char **argv)
 	char *end;
 	int c, ind, r;
 
-	while ((c = next_option(cmd, argc, argv, "m:a:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		long *target = c == 'm' ? &manual : &automatic;
 
 		if (c != 'm' && c != 'a')
@@ -680,21 +700,19 @@ static int cmd_pool_remove(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct pool_config_file cfg;
 	bool yes = false;
 	char question[160];
-	const char *name = NULL;
-	int i, r;
+	const char *name;
+	int c, ind, r;
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))
-			yes = true;
-		else if (argv[i][0] == '-')
-			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
-		else if (name)
-			return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[i]);
-		else
-			name = argv[i];
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
+		if (c != OPT_YES)
+			return EXIT_USAGE;
+		yes = true;
 	}
-	if (!name)
+	if (ind >= argc)
 		return snapctl_usage_error(cmd, "missing the pool name");
+	if (ind + 1 < argc)
+		return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[ind + 1]);
+	name = argv[ind];
 	if (config_load(name, &cfg))
 		return fail_with(EXIT_NOT_FOUND, "no pool '%s' (see 'snapctl pool list')", name);
 	snprintf(question, sizeof(question),

@@ -21,6 +21,7 @@
 #include "dmctl.h"
 #include "freeze.h"
 #include "json.h"
+#include "policy.h"
 #include "statefile.h"
 #include "table.h"
 #include "tagging.h"
@@ -38,13 +39,44 @@ static int cmd_snap_tag(struct snapctl_ctx *ctx, int argc, char **argv);
 enum { SNAP_CREATE, SNAP_LIST, SNAP_INFO, SNAP_DELETE, SNAP_ROLLBACK, SNAP_MERGE, SNAP_VIEW,
        SNAP_UNVIEW, SNAP_TAG };
 
+static const struct option create_options[] = {
+	{ "name", required_argument, NULL, 'n' },
+	{ "freeze", no_argument, NULL, 'f' },
+	{ "freeze-timeout", required_argument, NULL, 'F' },
+	{ "guest-agent", required_argument, NULL, 'g' },
+	{ "pre-hook", required_argument, NULL, 'p' },
+	{ "post-hook", required_argument, NULL, 'P' },
+	{ "hook-timeout", required_argument, NULL, 'H' },
+	{ "retention-days", required_argument, NULL, 'r' },
+	{ "wait", required_argument, NULL, 'w' },
+	TAG_LONG_OPTIONS,
+	{ 0 }
+};
+
+static const struct option list_options[] = {
+	{ "tag", required_argument, NULL, OPT_TAG },
+	{ 0 }
+};
+
+static const struct option yes_options[] = {
+	YES_OPTION,
+	{ 0 }
+};
+
+static const struct option rollback_options[] = {
+	YES_OPTION,
+	{ "shrink", no_argument, NULL, 's' },
+	{ "force", no_argument, NULL, 'f' },
+	{ 0 }
+};
+
 const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	[SNAP_CREATE] = {
 		.noun = "snapshot", .verb = "create",
 		.usage = "<pool> <disk>... [--name <name>[,<name>...]] [--freeze]\n"
 			 "                 [--guest-agent <socket>[,<socket>...]] [--freeze-timeout <s>]\n"
 			 "                 [--pre-hook <cmd>] [--post-hook <cmd>] [--hook-timeout <s>]\n"
-			 "                 [--retention-days <n>] [--wait <s>] [--description <text>]\n"
+			 "                 [--retention-days <n>|forever] [--wait <s>] [--description <text>]\n"
 			 "                 [--tag <key>=<value>]... [--json]",
 		.help = "Snapshot one disk, or several disks of the pool at one point in time\n"
 			"(an instance snapshot).  The snapshot holds every write acknowledged\n"
@@ -69,12 +101,13 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			"                      commands run before freezing and after thawing;\n"
 			"                      a failing pre-hook cancels the snapshot\n"
 			"  --hook-timeout      longest a hook may run, seconds [30]\n"
-			"  --retention-days    keep for this many days, then 'snapctl daemon'\n"
-			"                      deletes it (0: forever)\n"
+			"  --retention-days    keep it this many days (1..65536), then 'snapctl\n"
+			"                      daemon' deletes it; or 'forever' (or 0) [forever]\n"
 			"  --wait              how long to wait for an automatic snapshot of the\n"
 			"                      same disk to finish, seconds [60]; 0: fail at once\n"
 			"  --description       what the snapshot is for (at most 256 bytes)\n"
 			"  --tag               a tag, key=value; repeat for more (at most 20)",
+		.options = create_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_snap_create,
 	},
@@ -85,6 +118,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			"delta (blocks changed since the one before) and its exclusive space\n"
 			"(what deleting it would free), and their tags and descriptions.\n"
 			"With --tag only those with every tag given (a key alone: any value).",
+		.options = list_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_snap_list,
 	},
@@ -97,9 +131,11 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	},
 	[SNAP_DELETE] = {
 		.noun = "snapshot", .verb = "delete",
-		.usage = "<pool> <snapshot>...",
+		.usage = "<pool> <snapshot>... [--yes]",
 		.help = "Delete snapshots.  Blocks a later snapshot still needs are kept for it;\n"
-			"the rest is freed.",
+			"the rest is freed.  A deleted snapshot cannot be brought back: asks\n"
+			"for confirmation, or --yes.",
+		.options = yes_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_delete,
 	},
@@ -112,13 +148,16 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			"A disk grown since the snapshot keeps its size (past the snapshot's\n"
 			"size it reads zeroes; grow the filesystem again); --shrink gives it\n"
 			"the snapshot's size instead.",
+		.options = rollback_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_rollback,
 	},
 	[SNAP_MERGE] = {
 		.noun = "snapshot", .verb = "merge",
-		.usage = "<pool> <first snapshot> <last snapshot>",
-		.help = "Collapse consecutive snapshots of one disk into the newest of them.",
+		.usage = "<pool> <first snapshot> <last snapshot> [--yes]",
+		.help = "Collapse consecutive snapshots of one disk into the newest of them.\n"
+			"The ones before it are gone: asks for confirmation, or --yes.",
+		.options = yes_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_merge,
 	},
@@ -143,6 +182,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 		.help = "Set or remove a snapshot's tags, or change its description (\"\" clears\n"
 			"it).  Tags not named are kept; a key given again gets the new value.\n"
 			"Everything is checked first: on any error nothing is changed.",
+		.options = tag_edit_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_tag,
 	},
@@ -346,23 +386,11 @@ static void say_not_held(enum freeze_state state, unsigned int timeout)
 
 static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {
-		{ "name", required_argument, NULL, 'n' },
-		{ "freeze", no_argument, NULL, 'f' },
-		{ "freeze-timeout", required_argument, NULL, 'F' },
-		{ "guest-agent", required_argument, NULL, 'g' },
-		{ "pre-hook", required_argument, NULL, 'p' },
-		{ "post-hook", required_argument, NULL, 'P' },
-		{ "hook-timeout", required_argument, NULL, 'H' },
-		{ "retention-days", required_argument, NULL, 'r' },
-		{ "wait", required_argument, NULL, 'w' },
-		TAG_LONG_OPTIONS,
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_CREATE];
 	struct tag_edit tagging;
 	struct tag_set labels = { 0 };
-	unsigned int hook_timeout = 30, retention_days = 0, wait = 60, freeze_timeout = 10;
+	unsigned int hook_timeout = 30, wait = 60, freeze_timeout = 10;
+	uint32_t retention_days = POLICY_FOREVER;
 	unsigned int nr_disks, nr_mounts = 0, i, j;
 	enum freeze_state held = FREEZE_LOST, held_through = FREEZE_LOST;
 	struct disk_lock locks[MAX_DISKS];
@@ -380,7 +408,7 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	char *end;
 
 	tag_edit_init(&tagging);
-	while ((c = next_option(cmd, argc, argv, "n:fF:g:p:P:H:r:w:", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		switch (c) {
 		case OPT_TAG:
 		case OPT_DESCRIPTION:
@@ -399,27 +427,25 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		case 'g':
 			agent_list = optarg;
 			break;
+		case 'r':
+			if (policy_parse_retention(optarg, &retention_days))
+				return snapctl_usage_error(cmd, POLICY_RETENTION_ERROR, optarg);
+			break;
 		case 'F':
 		case 'H':
-		case 'w':
-		case 'r': {
+		case 'w': {
 			unsigned long v = strtoul(optarg, &end, 10);
 
-			if (*end || !*optarg || *optarg == '-' || v > (c == 'r' ? 65536UL : 3600UL))
-				return snapctl_usage_error(cmd, "--%s takes a number of %s, not '%s'",
+			if (*end || !*optarg || *optarg == '-' || v > 3600UL)
+				return snapctl_usage_error(cmd, "--%s takes a number of seconds (0..3600), not '%s'",
 							   c == 'F' ? "freeze-timeout" :
-							   c == 'H' ? "hook-timeout" :
-							   c == 'w' ? "wait" : "retention-days",
-							   c == 'r' ? "days (0..65536)" : "seconds (0..3600)",
-							   optarg);
+							   c == 'H' ? "hook-timeout" : "wait", optarg);
 			if (c == 'F')
 				freeze_timeout = v ? v : 1;
 			else if (c == 'H')
 				hook_timeout = v ? v : 1;
-			else if (c == 'w')
-				wait = v;
 			else
-				retention_days = v;
+				wait = v;
 			break;
 		}
 		case 'p':
@@ -533,9 +559,9 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	for (i = 0; i < nr_disks; i++)
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s%s", i ? "," : "",
 			 nr_names ? names[i] : autoname);
-	if (retention_days)
-		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " retention=%lld",
-			 (long long)now + retention_days * 86400LL);
+	if (retention_days != POLICY_FOREVER)
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " retention=%" PRIu64,
+			 policy_retention_until(now, retention_days));
 	/* Application-consistent only if there is something to freeze. */
 	if (freeze && !nr_mounts && !fz.nr)
 		fprintf(stderr, "snapctl: note: no filesystem is mounted on %s; nothing to freeze, the snapshot is crash-consistent\n",
@@ -705,10 +731,6 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		"ID>", "DISK", "NAME", "CREATED (UTC)", "KIND", "CONSISTENCY", "DELTA>", "EXCLUSIVE>",
 		"TAGS", "DESCRIPTION"
 	};
-	static const struct option options[] = {
-		{ "tag", required_argument, NULL, OPT_TAG },
-		{ 0 }
-	};
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_LIST];
 	struct tag_filter filter = { 0 };
 	struct record_list disks, snaps;
@@ -722,7 +744,7 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	uint64_t bs;
 	int c, ind, r;
 
-	while ((c = next_option(cmd, argc, argv, "", options, &ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		r = c == OPT_TAG ? tag_filter_add(cmd, &filter, optarg) : EXIT_USAGE;
 		if (r) {
 			tag_filter_free(&filter);
@@ -842,18 +864,36 @@ static int cmd_snap_info(struct snapctl_ctx *ctx, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Parse the options of a command whose only option is --yes. */
+static int yes_option(const struct snapctl_cmd *cmd, int argc, char **argv, bool *yes, int *ind)
+{
+	int c;
+
+	while ((c = next_option(cmd, argc, argv, ind)) != -1) {
+		if (c != OPT_YES)
+			return EXIT_USAGE;
+		*yes = true;
+	}
+	return 0;
+}
+
 static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_DELETE];
 	struct pool_config_file cfg;
+	char question[512];
 	struct record snap;
-	int i, r;
+	bool yes = false;
+	size_t used;
+	int i, ind, r;
 
+	r = yes_option(cmd, argc, argv, &yes, &ind);
+	if (r)
+		return r;
+	argc -= ind;
+	argv += ind;
 	if (argc < 2)
 		return snapctl_usage_error(cmd, "missing the pool or the snapshot");
-	for (i = 0; i < argc; i++)
-		if (argv[i][0] == '-')
-			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
 	r = open_pool(argv[0], &cfg);
 	if (r)
 		return r;
@@ -864,6 +904,15 @@ static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 			return r;
 		record_free(&snap);
 	}
+	used = snprintf(question, sizeof(question), "Delete snapshot%s", argc > 2 ? "s" : "");
+	for (i = 1; i < argc && used < sizeof(question); i++)
+		used += snprintf(question + used, sizeof(question) - used, "%s %s",
+				 i > 1 ? "," : "", argv[i]);
+	if (used < sizeof(question))
+		snprintf(question + used, sizeof(question) - used,
+			 " of pool %s? A deleted snapshot cannot be brought back.", cfg.name);
+	if (!yes && !confirm(question))
+		return fail_with(EXIT_REFUSED, "not deleted: a deleted snapshot cannot be brought back; add --yes");
 	for (i = 1; i < argc; i++) {
 		r = snapctl_find_snapshot(cfg.name, argv[i], &snap);
 		if (r)
@@ -888,30 +937,29 @@ static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 static int cmd_snap_rollback(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_ROLLBACK];
-	const char *words[3];
+	const char *const *words;
 	struct pool_config_file cfg;
 	struct record disk, snap;
 	char dev[256], question[400];
 	bool yes = false, force = false, shrink = false;
 	uint64_t new_size;
-	int i, n = 0, r, rr;
+	int c, ind, r, rr;
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--yes") || !strcmp(argv[i], "-y"))
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
+		if (c == OPT_YES)
 			yes = true;
-		else if (!strcmp(argv[i], "--shrink"))
+		else if (c == 's')
 			shrink = true;
-		else if (!strcmp(argv[i], "--force"))
+		else if (c == 'f')
 			force = true;
-		else if (argv[i][0] == '-')
-			return snapctl_usage_error(cmd, "unknown option '%s'", argv[i]);
-		else if (n == 3)
-			return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[i]);
 		else
-			words[n++] = argv[i];
+			return EXIT_USAGE;
 	}
-	if (n < 3)
+	if (argc - ind < 3)
 		return snapctl_usage_error(cmd, "missing the pool, the disk or the snapshot");
+	if (argc - ind > 3)
+		return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[ind + 3]);
+	words = (const char *const *)argv + ind;
 	r = open_pool(words[0], &cfg);
 	if (r)
 		return r;
@@ -981,11 +1029,15 @@ static int cmd_snap_merge(struct snapctl_ctx *ctx, int argc, char **argv)
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_MERGE];
 	struct pool_config_file cfg;
 	struct record first, last;
-	int r;
+	char question[400];
+	bool yes = false;
+	int ind, r;
 
-	r = no_options(cmd, argc, argv);
+	r = yes_option(cmd, argc, argv, &yes, &ind);
 	if (r)
 		return r;
+	argc -= ind;
+	argv += ind;
 	if (argc != 3)
 		return snapctl_usage_error(cmd, argc < 3 ? "missing the pool or a snapshot" :
 					   "expects a pool and two snapshots");
@@ -999,8 +1051,20 @@ static int cmd_snap_merge(struct snapctl_ctx *ctx, int argc, char **argv)
 		record_free(&first);
 		return r;
 	}
-	r = pool_send(cfg.name, NULL, "merge %" PRIu64 " %" PRIu64, record_u64(&first, "id"),
-		      record_u64(&last, "id"));
+	/* Not a question to ask about snapshots of two disks; the order is the pool's to check. */
+	r = record_u64(&first, "disk") == record_u64(&last, "disk") ? 0 : -EINVAL;
+	snprintf(question, sizeof(question),
+		 "Merge snapshots %s to %s of pool %s into %s? The ones before %s are gone.",
+		 argv[1], argv[2], cfg.name, argv[2], argv[2]);
+	if (!r && !yes && !confirm(question)) {
+		record_free(&first);
+		record_free(&last);
+		return fail_with(EXIT_REFUSED, "not merged: the snapshots before '%s' would be gone; add --yes",
+				 argv[2]);
+	}
+	if (!r)
+		r = pool_send(cfg.name, NULL, "merge %" PRIu64 " %" PRIu64, record_u64(&first, "id"),
+			      record_u64(&last, "id"));
 	record_free(&first);
 	record_free(&last);
 	if (!r)

@@ -81,29 +81,52 @@ int message_failed(const char *what, int r)
 	return fail_with(exit_for_errno(r), "%s failed: %s%s", what, strerror(-r), hint);
 }
 
-int next_option(const struct snapctl_cmd *cmd, int argc, char **argv, const char *shortopts,
-		const struct option *longopts, int *optind_out)
+void cmd_getopt_tables(const struct snapctl_cmd *cmd, struct cmd_getopt *g)
 {
+	const struct option *o;
+	unsigned int n = 0;
+	char *s = g->shortopts;
+
+	*s++ = OPT_HELP;
+	for (o = cmd->options; o && o->name; o++) {
+		/* A table too long is a bug the unit tests catch, not a runtime error. */
+		if (n < MAX_CMD_OPTIONS)
+			g->longopts[n++] = *o;
+		if (o->val == OPT_YES)
+			*s++ = OPT_YES;
+	}
+	*s = '\0';
+	g->longopts[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+	g->longopts[n++] = (struct option){ "json", no_argument, NULL, OPT_JSON };
+	g->longopts[n] = (struct option){ 0 };
+}
+
+int next_option(const struct snapctl_cmd *cmd, int argc, char **argv, int *optind_out)
+{
+	static const struct snapctl_cmd *built;
+	static struct cmd_getopt g;
 	int c;
 
+	if (built != cmd) {
+		cmd_getopt_tables(cmd, &g);
+		built = cmd;
+	}
 	/* getopt wants a program name in front. */
 	opterr = 0;
-	c = getopt_long(argc + 1, argv - 1, shortopts, longopts, NULL);
+	do
+		c = getopt_long(argc + 1, argv - 1, g.shortopts, g.longopts, NULL);
+	while (c == OPT_HELP || c == OPT_JSON);		/* main() took them */
 	*optind_out = optind - 1;
 	if (c == '?') {
 		/* getopt moved past the offending word, unless inside "-abc". */
 		const char *word = optind >= 2 && optind - 2 < argc ? argv[optind - 2] : "";
 
 		if (!strncmp(word, "--", 2))
-			snapctl_usage_error(cmd, optopt ? "option '%s' needs a value" :
-					    "unknown option '%s'", word);
-		else if (optopt && strchr(shortopts, optopt))
-			snapctl_usage_error(cmd, "option '-%c' needs a value", optopt);
+			snapctl_usage_error(cmd, !optopt ? "unknown option '%s'" :
+					    strchr(word, '=') ? "option '%s' takes no value" :
+					    "option '%s' needs a value", word);
 		else
 			snapctl_usage_error(cmd, "unknown option '-%c'", optopt ? optopt : '?');
-	} else if (c == ':') {
-		snapctl_usage_error(cmd, "option '%s' needs a value", argv[optind - 2]);
-		c = '?';
 	}
 	return c;
 }

@@ -13,6 +13,16 @@
 #include "poolctl.h"
 #include "snapctl.h"
 
+/*
+ * What parse_size() (poolctl.h) takes, in the help of every command that
+ * takes a <size>; snapctl.8 says the same under "Names, snapshots and
+ * sizes".
+ */
+#define SIZE_HELP \
+	"A <size> is a number of bytes, optionally followed by K, M, G, T or P\n" \
+	"(powers of 1024, either case), which may be followed by B or iB:\n" \
+	"4096, 512M, 10G, 1GiB."
+
 /* Map a negative errno to snapctl's exit codes (snapctl.h). */
 int exit_for_errno(int r);
 
@@ -26,12 +36,25 @@ int fail_with(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3
 int message_failed(const char *what, int r);
 
 /*
- * getopt_long over a command's arguments (argv[0] is the first argument,
- * not the verb).  Unknown options and missing values become usage errors.
- * Returns the option, -1 at the end, or '?' after printing the error.
+ * getopt_long() over a command's arguments (argv[0] is the first argument,
+ * not the verb) with its options from the command table, @cmd->options.
+ * Unknown options and missing values become usage errors.  Returns the
+ * option, -1 at the end, or '?' after printing the error.
  */
-int next_option(const struct snapctl_cmd *cmd, int argc, char **argv, const char *shortopts,
-		const struct option *longopts, int *optind_out);
+int next_option(const struct snapctl_cmd *cmd, int argc, char **argv, int *optind_out);
+
+/*
+ * What getopt_long() takes for @cmd: its options, then --help and --json,
+ * which every command has; the short options -h, and -y if it has --yes.
+ * main() looks for --help and --json with the same tables, so that it and
+ * the command agree on which word is an option and which an option's value.
+ */
+#define MAX_CMD_OPTIONS 24
+struct cmd_getopt {
+	struct option longopts[MAX_CMD_OPTIONS + 3];
+	char shortopts[4];
+};
+void cmd_getopt_tables(const struct snapctl_cmd *cmd, struct cmd_getopt *g);
 
 /*
  * For commands that take no options (besides --help and --json, which main()

@@ -7,77 +7,29 @@
  *   snapctl help [<noun> [<verb>]], snapctl <noun> --help, snapctl --version
  *
  * Dispatch is table driven: every command group contributes a table of
- * struct snapctl_cmd (see snapctl.h) and main() only finds the entry.
+ * struct snapctl_cmd (see snapctl.h, commands.c) and main() only finds the
+ * entry.
  */
-#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "snapctl.h"
-
-static const struct snapctl_cmd *const command_tables[] = {
-	snapctl_pool_cmds,
-	snapctl_disk_cmds,
-	snapctl_snapshot_cmds,
-	snapctl_export_cmds,
-	snapctl_policy_cmds,
-	snapctl_daemon_cmds,
-	snapctl_metrics_cmds,
-	snapctl_offline_cmds,
-	snapctl_misc_cmds,
-};
-
-#define for_each_command(cmd)						\
-	for (size_t t__ = 0; t__ < sizeof(command_tables) / sizeof(command_tables[0]); t__++) \
-		for (const struct snapctl_cmd *cmd = command_tables[t__]; cmd->verb; cmd++)
-
-static void print_command_line(FILE *out, const struct snapctl_cmd *cmd)
-{
-	if (cmd->noun)
-		fprintf(out, "  snapctl %s %s %s\n", cmd->noun, cmd->verb, cmd->usage);
-	else
-		fprintf(out, "  snapctl %s %s\n", cmd->verb, cmd->usage);
-}
+#include "common.h"
 
 static void print_overview(FILE *out)
 {
 	fprintf(out, "Usage: snapctl [--json] <noun> <verb> [<args>]\n\n"
 		     "Redirect-on-write snapshots of dm-row disks.\n\nCommands:\n");
-	for_each_command(cmd)
-		print_command_line(out, cmd);
+	for_each_snapctl_cmd(cmd)
+		snapctl_print_command_line(out, cmd);
 	fprintf(out, "\nRun 'snapctl <command> --help' for the options of a command,\n"
 		     "'snapctl <noun> --help' for a noun's verbs.\n");
 }
 
-void snapctl_print_cmd_help(const struct snapctl_cmd *cmd)
-{
-	printf("Usage:\n");
-	print_command_line(stdout, cmd);
-	printf("\n%s\n", cmd->help);
-	if (cmd->flags & CMD_JSON)
-		printf("\n  --json    print machine-readable JSON\n");
-}
-
-int snapctl_usage_error(const struct snapctl_cmd *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "snapctl: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	if (cmd)
-		fprintf(stderr, "\nTry 'snapctl %s%s%s --help'.\n",
-			cmd->noun ? cmd->noun : "", cmd->noun ? " " : "", cmd->verb);
-	else
-		fprintf(stderr, "\nTry 'snapctl --help'.\n");
-	return EXIT_USAGE;
-}
-
 static const struct snapctl_cmd *find_command(int argc, char **argv, int *consumed)
 {
-	for_each_command(cmd) {
+	for_each_snapctl_cmd(cmd) {
 		if (cmd->noun) {
 			if (argc >= 2 && !strcmp(argv[0], cmd->noun) &&
 			    !strcmp(argv[1], cmd->verb)) {
@@ -94,7 +46,7 @@ static const struct snapctl_cmd *find_command(int argc, char **argv, int *consum
 
 static bool is_known_noun(const char *word)
 {
-	for_each_command(cmd)
+	for_each_snapctl_cmd(cmd)
 		if (cmd->noun && !strcmp(cmd->noun, word))
 			return true;
 	return false;
@@ -109,9 +61,9 @@ static bool is_help(const char *arg)
 static void print_noun_help(FILE *out, const char *noun)
 {
 	fprintf(out, "Usage: snapctl [--json] %s <verb> [<args>]\n\nVerbs:\n", noun);
-	for_each_command(cmd)
+	for_each_snapctl_cmd(cmd)
 		if (cmd->noun && !strcmp(cmd->noun, noun))
-			print_command_line(out, cmd);
+			snapctl_print_command_line(out, cmd);
 	fprintf(out, "\nRun 'snapctl %s <verb> --help' for the options of a verb.\n", noun);
 }
 
@@ -156,12 +108,54 @@ static int noun_without_verb(int argc, char **argv)
 	return EXIT_USAGE;
 }
 
+/*
+ * --help (-h) and --json among a command's arguments (@argv[-1] is its
+ * verb).  They are looked for as the command's parser looks for options,
+ * with the same tables: a word that is an option's value is never taken
+ * for one of them, whatever it says ('--pre-hook --help'), nor is a word
+ * after '--'.  The --json words are taken out of @argv.  0, or -1 when out
+ * of memory.
+ */
+static int find_common_options(const struct snapctl_cmd *cmd, int *argc, char **argv,
+			       bool *help, bool *json)
+{
+	struct cmd_getopt g = { 0 };
+	char shortopts[sizeof(g.shortopts) + 1];
+	bool *drop;
+	int c, i, n;
+
+	drop = calloc(*argc + 1, sizeof(*drop));
+	if (!drop)
+		return -1;
+	cmd_getopt_tables(cmd, &g);
+	/* In order ('-'): every word is looked at where it is, none moved. */
+	snprintf(shortopts, sizeof(shortopts), "-%s", g.shortopts);
+	opterr = 0;
+	optind = 0;
+	while ((c = getopt_long(*argc + 1, argv - 1, shortopts, g.longopts, NULL)) != -1) {
+		if (c == OPT_HELP) {
+			*help = true;
+		} else if (c == OPT_JSON) {
+			*json = true;
+			drop[optind - 2] = true;
+		}
+	}
+	/* The command's parser starts afresh. */
+	optind = 0;
+	for (i = 0, n = 0; i < *argc; i++)
+		if (!drop[i])
+			argv[n++] = argv[i];
+	*argc = n;
+	free(drop);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct snapctl_ctx ctx = { .prog = "snapctl" };
 	const struct snapctl_cmd *cmd;
+	bool help = false, json = false;
 	int consumed = 0;
-	int i;
 
 	argc--;
 	argv++;
@@ -195,19 +189,18 @@ int main(int argc, char **argv)
 	argc -= consumed;
 	argv += consumed;
 
-	for (i = 0; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			snapctl_print_cmd_help(cmd);
-			return EXIT_OK;
-		}
-		if (!strcmp(argv[i], "--json")) {
-			if (!(cmd->flags & CMD_JSON))
-				return snapctl_usage_error(cmd, "--json is not supported here");
-			ctx.json = true;
-			memmove(&argv[i], &argv[i + 1], (argc - i - 1) * sizeof(*argv));
-			argc--;
-			i--;
-		}
+	if (find_common_options(cmd, &argc, argv, &help, &json)) {
+		fprintf(stderr, "snapctl: out of memory\n");
+		return EXIT_FAILURE_GENERIC;
+	}
+	if (help) {
+		snapctl_print_cmd_help(cmd);
+		return EXIT_OK;
+	}
+	if (json) {
+		if (!(cmd->flags & CMD_JSON))
+			return snapctl_usage_error(cmd, "--json is not supported here");
+		ctx.json = true;
 	}
 	if ((cmd->flags & CMD_NEEDS_ROOT) && geteuid() != 0) {
 		fprintf(stderr, "snapctl: this command talks to device-mapper and must run as root\n");

@@ -6,8 +6,10 @@
 #ifndef SNAPCTL_H
 #define SNAPCTL_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* Exit codes, documented in Documentation/snapctl.8. */
 enum snapctl_exit {
@@ -25,6 +27,16 @@ enum snapctl_exit {
 #define CMD_NEEDS_ROOT	0x1	/* talks to device-mapper */
 #define CMD_JSON	0x2	/* accepts --json */
 
+/*
+ * Option values every command shares.  --help (-h) and --json are every
+ * command's (main.c takes them out); --yes has the only other short form,
+ * -y, wherever a command takes it.
+ */
+#define OPT_HELP	'h'
+#define OPT_YES		'y'
+#define OPT_JSON	0x100
+#define YES_OPTION	{ "yes", no_argument, NULL, OPT_YES }
+
 struct snapctl_ctx {
 	bool json;
 	const char *prog;
@@ -35,9 +47,23 @@ struct snapctl_cmd {
 	const char *verb;
 	const char *usage;	/* one line: arguments and options */
 	const char *help;	/* what it does, one or more lines */
+	/*
+	 * Its options as getopt_long() takes them, NULL-terminated (NULL: none):
+	 * the one list that next_option() (common.h) and main()'s search for
+	 * --help and --json use, and that tests/unit/test_cli_table.c checks
+	 * the help text and snapctl.8 against.
+	 */
+	const struct option *options;
 	unsigned int flags;
 	int (*run)(struct snapctl_ctx *ctx, int argc, char **argv);
 };
+
+/* Every command group's table, NULL-terminated (commands.c). */
+extern const struct snapctl_cmd *const snapctl_command_tables[];
+
+#define for_each_snapctl_cmd(cmd)						\
+	for (const struct snapctl_cmd *const *t__ = snapctl_command_tables; *t__; t__++)	\
+		for (const struct snapctl_cmd *cmd = *t__; cmd->verb; cmd++)
 
 extern const struct snapctl_cmd snapctl_misc_cmds[];
 extern const struct snapctl_cmd snapctl_offline_cmds[];
@@ -63,6 +89,9 @@ int snapctl_metrics_text(char *const *pools, int nr_pools, char **text, size_t *
 int snapctl_metrics_write(const char *path, char *const *pools, int nr_pools,
 			  unsigned int *errors);
 
+/* "  snapctl <noun> <verb> <usage>" */
+void snapctl_print_command_line(FILE *out, const struct snapctl_cmd *cmd);
+/* 'snapctl <noun> <verb> --help', on standard output. */
 void snapctl_print_cmd_help(const struct snapctl_cmd *cmd);
 int snapctl_usage_error(const struct snapctl_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -324,17 +324,18 @@ void tags_prune(const char *pool)
 			tag_store_path(path, sizeof(path)), r == -EILSEQ ? err : strerror(-r));
 }
 
+const struct option tag_edit_options[] = {
+	TAG_LONG_OPTIONS,
+	UNTAG_LONG_OPTION,
+	{ 0 }
+};
+
 int tag_edit_args(const struct snapctl_cmd *cmd, int argc, char **argv, const char *what,
 		  struct tag_edit *e, int *ind)
 {
-	static const struct option options[] = {
-		TAG_LONG_OPTIONS,
-		UNTAG_LONG_OPTION,
-		{ 0 }
-	};
 	int c, i, r;
 
-	while ((c = next_option(cmd, argc, argv, "", options, ind)) != -1) {
+	while ((c = next_option(cmd, argc, argv, ind)) != -1) {
 		r = c == '?' ? EXIT_USAGE : tag_option(cmd, c, optarg, e);
 		if (r)
 			return r;

@@ -21,6 +21,9 @@
 	{ "description", required_argument, NULL, OPT_DESCRIPTION }
 #define UNTAG_LONG_OPTION { "untag", required_argument, NULL, OPT_UNTAG }
 
+/* The options of 'disk tag' and 'snapshot tag': --tag, --description, --untag. */
+extern const struct option tag_edit_options[];
+
 /* Take one of those options into @e; 0, or the exit code of a usage error. */
 int tag_option(const struct snapctl_cmd *cmd, int c, const char *arg, struct tag_edit *e);
 

@@ -1,12 +1,14 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# DESCRIPTION: snapctl snapshot verbs: contract, space in JSON, views, rollback refusals, freeze and hooks, instance groups
+# DESCRIPTION: snapctl snapshot verbs: contract, space in JSON, views, delete, merge and rollback refusals, freeze and hooks, instance groups
 #
 # Every 'snapctl snapshot' verb answers --help, refuses an unknown option and
 # a missing argument with exit 2, and an unknown pool, disk or snapshot with
 # exit 3.  After writing exactly 16 MiB the first snapshot's delta is 16 MiB
-# (--json, checked with jq), and merging folds deltas.  A snapshot with an
-# active view is not deleted (exit 4).  Rollback of a mounted disk is refused
+# (--json, checked with jq), and merging folds deltas.  Deleting and merging
+# are refused without --yes and a TTY (exit 6).  A retention of 0 and one of
+# 'forever' are both recorded as forever.  A snapshot with an active
+# view is not deleted (exit 4).  Rollback of a mounted disk is refused
 # (exit 4) without --force, and without --yes and a TTY (exit 6); after it
 # the disk reads as the snapshot did.  --freeze on a mounted ext4 records an
 # application-consistent snapshot; pre- and post-hooks run in order around
@@ -78,7 +80,11 @@ expect_exit 3 snapctl snapshot view tank nosuch
 expect_exit 3 snapctl snapshot unview tank c
 err_has "does not exist"
 [[ $(snap_count tank vm1) == 1 ]] || fail "a refused command made a snapshot"
-log_must snapctl snapshot delete tank c
+# Deleting destroys a snapshot: without --yes and a terminal, refused.
+expect_exit 6 snapctl snapshot delete tank c
+err_has "^snapctl: not deleted: .*; add --yes$"
+[[ $(snap_count tank vm1) == 1 ]] || fail "a delete without --yes deleted"
+log_must snapctl snapshot delete tank c --yes
 [[ $(snap_count tank vm1) == 0 ]] || fail "snapshot c not deleted"
 
 # --- space in --json ------------------------------------------------------------
@@ -116,19 +122,35 @@ expect_exit 0 snapctl snapshot view tank vm1/s1
 out_has "^/dev/mapper/tank-vm1@s1$"
 assert_eq "$(sha256_of /dev/mapper/tank-vm1@s1 0 $((16 * MiB)))" "$sum1" "view of s1"
 expect_exit 4 snapctl snapshot view tank vm1/s1
-expect_exit 4 snapctl snapshot delete tank vm1/s1
+expect_exit 4 snapctl snapshot delete tank vm1/s1 --yes
 err_has "active view"
 err_has "snapctl snapshot unview"
 [[ $(snap_count tank vm1) == 2 ]] || fail "a snapshot with a view was deleted"
 log_must snapctl snapshot unview tank vm1/s1
 
 # --- merge ------------------------------------------------------------------------------
-expect_exit 2 snapctl snapshot merge tank vm1/s2 vm1/s1
+expect_exit 2 snapctl snapshot merge tank vm1/s2 vm1/s1 --yes
 err_has "must be older"
-log_must snapctl snapshot merge tank vm1/s1 vm1/s2
+# Merging destroys the snapshots before the last: as deleting.
+expect_exit 6 snapctl snapshot merge tank vm1/s1 vm1/s2
+err_has "^snapctl: not merged: .*; add --yes$"
+[[ $(snap_count tank vm1) == 2 ]] || fail "a merge without --yes merged"
+log_must snapctl snapshot merge tank vm1/s1 vm1/s2 --yes
 expect_exit 0 snapctl --json snapshot list tank vm1
 jq -e '. | map(.name) == ["s2"] and .[0].delta_bytes == 16777216' "$CMD_OUT" ||
 	fail "merged snapshot holds both deltas"
+
+# --- retention ----------------------------------------------------------------------------
+# 1..65536 days, or forever: 'forever' or 0, as for policies.
+log_must snapctl snapshot create tank vm1 --name r0 --retention-days 0
+log_must snapctl snapshot create tank vm1 --name rf --retention-days forever
+expect_exit 2 snapctl snapshot create tank vm1 --name r9 --retention-days 65537
+err_has "--retention-days takes 1..65536 or 'forever' \\(or 0\\), not '65537'"
+expect_exit 0 snapctl --json snapshot list tank vm1
+jq -e 'map({(.name): .retention_until}) | add | .r0 == 0 and .rf == 0 and .s2 > 0' "$CMD_OUT" ||
+	fail "a retention of 0 or forever is not recorded as forever"
+log_must snapctl snapshot delete tank vm1/r0 vm1/rf --yes
+[[ $(snap_count tank vm1) == 1 ]] || fail "deleting two snapshots at once"
 
 # --- application consistency and hooks -----------------------------------------------------
 mnt=$TEST_TMP/mnt

@@ -173,11 +173,11 @@ t1=$(snap_id vm2/t1)
 s1=$(snap_id vm1/s1)
 s2=$(snap_id vm1/s2)
 in_store snapshot "$t1" || fail "t1 has no entry to start with"
-log_must snapctl snapshot delete tank vm2/t1
+log_must snapctl snapshot delete tank vm2/t1 --yes
 in_store snapshot "$t1" && fail "snapshot delete left t1's tags"
 
 in_store snapshot "$s1" || fail "s1 has no entry to start with"
-log_must snapctl snapshot merge tank vm1/s1 vm1/s2
+log_must snapctl snapshot merge tank vm1/s1 vm1/s2 --yes
 in_store snapshot "$s1" && fail "merge left s1's tags"
 assert_eq "$(snap_json vm1/s2 | jq -r .tags.owner)" "dba" "the merge target keeps its own tags"
 

@@ -84,7 +84,7 @@ rejects 2 disk resize tank vm1 vm2 --size 1M
 rejects 2 snapshot create tank vm1 1		# one disk twice, by name and id
 err_has "given twice"
 rejects 2 snapshot delete tank
-rejects 3 snapshot delete tank s1 nosuch	# all or nothing
+rejects 3 snapshot delete tank s1 nosuch --yes	# all or nothing
 rejects 2 snapshot rollback tank vm1 --yes
 rejects 2 clone tank s1
 rejects 2 clone tank s1 c1 extra
@@ -106,7 +106,7 @@ rejects 2 snapshot create tank vm1 --name s1		# taken in the chain
 err_has "name is taken"
 rejects 3 disk create nosuch vm9 --size 1M
 rejects 3 disk resize tank nosuch --size 1M
-rejects 3 snapshot delete tank nosuch
+rejects 3 snapshot delete tank nosuch --yes
 rejects 3 snapshot rollback tank vm1 nosuch --yes
 rejects 3 clone tank nosuch c1
 same_state "$LISTINGS" "$(listings)" "a refused snapctl command"

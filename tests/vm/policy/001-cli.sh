@@ -8,7 +8,7 @@
 # exit 3; a taken name is exit 1; nothing refused changes a disk.  A new
 # policy defaults to every day and 30 days, numbers are not reused, and
 # 'policy list' (table and --json, field by field) shows what create and
-# modify made.
+# modify made.  A retention of 0 is forever, and shown as forever.
 
 . "$DMROW_SRC/tests/vm/common.sh"
 
@@ -51,9 +51,9 @@ for bad in 0 mo 1-8; do
 	expect_exit 2 snapctl policy create p --hours 1 --weekdays "$bad"
 	err_has "--weekdays takes days"
 done
-for bad in 0 65537 always; do
+for bad in 65537 -1 always 7d; do
 	expect_exit 2 snapctl policy create p --hours 1 --retention-days "$bad"
-	err_has "--retention-days takes 1..65536 or 'forever'"
+	err_has "--retention-days takes 1..65536 or 'forever' \(or 0\), not '$bad'"
 done
 for bad in 9am .x 123456789012345678901234567890123; do
 	expect_exit 2 snapctl policy create "$bad" --hours 1
@@ -96,5 +96,10 @@ jq -e 'length == 2 and .[1].name == "office2" and .[1].hours == [8,9,10,11,12,13
 expect_exit 0 snapctl policy list
 out_has "^ID +NAME +HOURS +WEEKDAYS +TIME ZONE +RETENTION +DISKS$"
 out_has "^ +3 +office2 +8-18 +mon,wed,sun +UTC +65536d +-$"
+# 0 is forever, as for 'snapshot create'; it is shown as forever.
+expect_exit 0 snapctl policy modify daily --retention-days 0
+out_has "^policy 2 modified: daily, .*, kept forever$"
+expect_exit 0 snapctl policy list
+out_has "^ +2 +daily +2,14 +mon-sun +UTC +forever +-$"
 
 exit 0

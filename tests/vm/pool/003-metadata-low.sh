@@ -197,7 +197,7 @@ dmesg -C
 for ((i = 0; i < ${#snaps[@]} - 1; i++)); do
 	s=${snaps[i]}
 	if ((i == 0)); then
-		log_must snapctl snapshot delete tank "$s"
+		log_must snapctl snapshot delete tank "$s" --yes
 	else
 		log_must pool_msg tank delete_snapshot "$s"
 	fi

@@ -108,7 +108,7 @@ while ((SECONDS < end || round < 6)); do
 		# Delete one from the middle of a's chain.
 		victim=a$((round - 2))
 		if [[ -n ${alive[$victim]:-} ]]; then
-			log_must snapctl snapshot delete tank "a/$victim"
+			log_must snapctl snapshot delete tank "a/$victim" --yes
 			unset "alive[$victim]"
 		fi
 	fi
@@ -116,7 +116,7 @@ while ((SECONDS < end || round < 6)); do
 		# Merge the two before the newest: the later one survives.
 		first=a$((round - 1)) last=a$round
 		if [[ -n ${alive[$first]:-} ]]; then
-			log_must snapctl snapshot merge tank "a/$first" "a/$last"
+			log_must snapctl snapshot merge tank "a/$first" "a/$last" --yes
 			unset "alive[$first]"
 		fi
 	fi
