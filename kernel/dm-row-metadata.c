@@ -1234,6 +1234,17 @@ void dmrow_md_set_io_reserve(struct dmrow_metadata *md, u64 blocks)
 	up_write(&md->lock);
 }
 
+/* *@height becomes the height of the tree at @root if that is more. */
+static int __taller(struct dmrow_btree_info *info, u64 root, unsigned int *height)
+{
+	unsigned int h;
+	int r = dmrow_btree_height(info, root, &h);
+
+	if (!r && h > *height)
+		*height = h;
+	return r;
+}
+
 /*
  * How many of @k changes to the trees @roots[0..@nr_roots) fit in @budget:
  * all of them at once if they would fit into the deepest trees there can
@@ -1242,19 +1253,18 @@ void dmrow_md_set_io_reserve(struct dmrow_metadata *md, u64 blocks)
 static int __changes_that_fit(struct dmrow_metadata *md, const u64 *roots,
 			      unsigned int nr_roots, u64 k, u64 budget, u64 *fit)
 {
-	unsigned int map_height = 0, index_height, h, i;
+	unsigned int map_height = 0, index_height = 0, i;
 	int r;
 
 	*fit = k;
 	if (__changes_worst(k, DMROW_BTREE_MAX_DEPTH, DMROW_BTREE_MAX_DEPTH) <= budget)
 		return 0;
 	for (i = 0; i < nr_roots; i++) {
-		r = dmrow_btree_height(&md->mapping_info, roots[i], &h);
+		r = __taller(&md->mapping_info, roots[i], &map_height);
 		if (r)
 			return r;
-		map_height = max(map_height, h);
 	}
-	r = dmrow_btree_height(&md->data_sm.index_info, md->data_sm.index_root, &index_height);
+	r = __taller(&md->data_sm.index_info, md->data_sm.index_root, &index_height);
 	if (r)
 		return r;
 	while (*fit && __changes_worst(*fit, map_height, index_height) > budget)
@@ -1278,19 +1288,18 @@ static int __changes_that_fit(struct dmrow_metadata *md, const u64 *roots,
  */
 static int __promise_cost(struct dmrow_metadata *md, u64 *cost)
 {
-	unsigned int map_height = 1, index_height, h;
+	unsigned int map_height = 1, index_height = 0;
 	struct disk_state *ds;
 	int r;
 
 	for (ds = md->disks; ds; ds = ds->next) {
 		if (le32_to_cpu(ds->rec.flags) & DMROW_DISK_REMOVED)
 			continue;
-		r = dmrow_btree_height(&md->mapping_info, le64_to_cpu(ds->rec.root), &h);
+		r = __taller(&md->mapping_info, le64_to_cpu(ds->rec.root), &map_height);
 		if (r)
 			return r;
-		map_height = max(map_height, h);
 	}
-	r = dmrow_btree_height(&md->data_sm.index_info, md->data_sm.index_root, &index_height);
+	r = __taller(&md->data_sm.index_info, md->data_sm.index_root, &index_height);
 	if (r)
 		return r;
 	*cost = __changes_worst(1, map_height + 1, index_height + 1);
