@@ -623,7 +623,6 @@ static int __flush_disks(struct dmrow_metadata *md)
 				       &ds->rec, &root, NULL, NULL);
 		if (r)
 			return r;
-		ds->changed = false;
 	}
 	md->sb.disk_tree_root = cpu_to_le64(root);
 	return 0;
@@ -840,6 +839,7 @@ static int __write_superblock(struct dmrow_metadata *md)
 
 static int __commit(struct dmrow_metadata *md)
 {
+	struct disk_state *ds;
 	int r;
 
 	if (!md->dirty)
@@ -870,6 +870,12 @@ static int __commit(struct dmrow_metadata *md)
 
 	dmrow_sm_committed(&md->data_sm);
 	dmrow_sm_committed(&md->metadata_sm);
+	/*
+	 * Only now are the disks' changes committed: a commit that failed
+	 * above leaves them changed (dmrow_md_try_disk_committed()).
+	 */
+	for (ds = md->disks; ds; ds = ds->next)
+		ds->changed = false;
 	md->committed_sb = md->sb;
 	md->tm.txn++;
 	dmrow_tm_begin(&md->tm);
@@ -2004,6 +2010,25 @@ bool dmrow_md_disk_uncommitted(struct dmrow_metadata *md, u64 disk_id)
 			changed = ds->changed;
 	up_read(&md->lock);
 	return changed;
+}
+
+bool dmrow_md_try_disk_committed(struct dmrow_metadata *md, u64 disk_id)
+{
+	struct disk_state *ds;
+	bool committed = false;
+
+	if (!down_read_trylock(&md->lock))
+		return false;
+	if (!md->failed && !md->read_only) {
+		for (ds = md->disks; ds; ds = ds->next) {
+			if (le64_to_cpu(ds->rec.id) == disk_id) {
+				committed = !ds->changed;
+				break;
+			}
+		}
+	}
+	up_read(&md->lock);
+	return committed;
 }
 
 int dmrow_md_discard(struct dmrow_metadata *md, u64 disk_id, u64 begin, u64 end)

@@ -274,6 +274,12 @@ void dmrow_md_release_sealed(struct dmrow_metadata *md);
 /* Whether the open transaction changed the disk (its mappings or its record). */
 bool dmrow_md_disk_uncommitted(struct dmrow_metadata *md, u64 disk_id);
 /*
+ * map(), never sleeps: true only if every change to the disk is committed
+ * (a commit that failed part way leaves them uncommitted) and the metadata
+ * is writable.  False also when the lock is held for writing.
+ */
+bool dmrow_md_try_disk_committed(struct dmrow_metadata *md, u64 disk_id);
+/*
  * Unmap [@begin, @end) of a live head.  -ENOSPC: it stopped before a
  * removal that could take metadata kept in reserve; what it removed
  * before is removed, the transaction is sound.

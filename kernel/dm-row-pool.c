@@ -77,16 +77,23 @@
  * one transaction the data space map never reuses a freed block anyway
  * (the committed state still points at it).
  *
- * Flushes.  The empty REQ_PREFLUSH bios of one worker pass are answered
- * together: by a commit if one of their disks has uncommitted mappings,
- * else by one flush of the data device (if a write completed since its
- * last flush), else at once.  A write acknowledged before the flush was
- * sent has completed, so it marked the data device unflushed, and if it
- * went to a new block it is mapped.  A REQ_FUA write to a block whose disk
- * has no uncommitted mappings goes down with FUA; any other FUA write is
- * sent without it and completed after the commit that follows it (which
- * flushes the data device first).  Without flushes the worker commits
- * about once a second.
+ * Flushes.  A flush from a disk whose changes are all committed, with no
+ * acknowledged write waiting to be mapped, needs only the data device's
+ * cache flushed: map() sends it straight down, as dm-linear would, and a
+ * REQ_FUA write in place goes down with FUA (disk_committed()).  Such a
+ * flush covers every write completed before it, in place or in a new
+ * block whose mapping is committed.  The disk counts as committed only
+ * after the superblock is written, so a flush racing a commit goes to the
+ * worker; a commit that fails leaves the disk uncommitted, and a failure
+ * that drops the transaction is flagged before the abort.  The other
+ * flushes of one worker pass are answered together: by a commit if one of
+ * their disks has uncommitted mappings, else by one flush of the data
+ * device (if a write completed since its last flush), else at once.  A
+ * write acknowledged before the flush was sent has completed, so it marked
+ * the data device unflushed, and if it went to a new block it is mapped.
+ * Any other FUA write is sent without FUA and completed after the commit
+ * that follows it (which flushes the data device first).  Without flushes
+ * the worker commits about once a second.
  *
  * Metadata between commits.  A mapping that fails half way for lack of
  * metadata can only be undone by aborting the transaction, and with it
@@ -271,6 +278,8 @@ void dmrow_pool_metadata_failed(struct dmrow_pool *pool, const char *op, int r)
 {
 	DMERR_LIMIT("%pg: metadata operation '%s' failed: error = %d",
 		    pool->metadata_bdev, op, r);
+	/* Before the abort makes every disk look committed: see disk_committed(). */
+	WRITE_ONCE(pool->transaction_dropped, true);
 	if (dmrow_md_abort(pool->md)) {
 		DMERR("%pg: cannot reload the last commit; failing the pool",
 		      pool->metadata_bdev);
@@ -1592,8 +1601,11 @@ static void do_waker(struct work_struct *ws)
  *  - A block with a new-block write in flight is not mapped in place
  *    (it is unmapped or shared until that write is mapped), so such a write
  *    goes to the worker and waits there in the pending table.
- *  - Anything else (flushes, FUA, discards, shared or unmapped writes, a
- *    pool not writable, a lookup that would block) goes to the worker.
+ *  - A flush, and a FUA write in place, from a disk whose mappings are
+ *    all committed go straight down (disk_committed()).
+ *  - Anything else (other flushes and FUA writes, discards, shared or
+ *    unmapped writes, a pool not writable, a lookup that would block)
+ *    goes to the worker.
  */
 /*
  * map(): a write of whole blocks to a shared or unmapped block goes to a
@@ -1641,18 +1653,59 @@ static bool map_redirect(struct dmrow_pool *pool, struct bio *bio)
 	return true;
 }
 
+/*
+ * map(): whether every write to @db's disk acknowledged so far is durable
+ * once the data device has flushed its cache, because every mapping those
+ * writes need is committed.  A write acknowledged before this was asked
+ * was counted in @nr_written (early) or mapped (ds->changed set under the
+ * metadata lock) before it was acknowledged; the worker maps a written
+ * block before it uncounts it, with release.  So reading @nr_written with
+ * acquire and then the disk's state under the metadata lock misses none.
+ * A failed commit leaves the disk changed, and a failure that drops the
+ * transaction sets @transaction_dropped before the abort makes the disks
+ * look committed again: whoever sees the aborted state sees the flag.
+ */
+static bool disk_committed(struct dmrow_pool *pool, struct dmrow_disk_binding *db)
+{
+	if (db->snap_id || READ_ONCE(pool->suspended) ||
+	    READ_ONCE(pool->mode) >= POOL_READ_ONLY)
+		return false;
+	if (smp_load_acquire(&pool->nr_written))
+		return false;
+	if (!dmrow_md_try_disk_committed(pool->md, db->disk_id))
+		return false;
+	return !READ_ONCE(pool->transaction_dropped);
+}
+
+/*
+ * map(), an empty flush: from a disk whose mappings are all committed it
+ * asks only that the data device make its completed writes durable, so it
+ * goes straight down, as through dm-linear.  Any other flush waits for the
+ * worker's pass (process_flushes()).
+ */
+static bool map_flush(struct dmrow_pool *pool, struct bio *bio)
+{
+	if (bio_sectors(bio) || !disk_committed(pool, bio_ctx(bio)->disk))
+		return false;
+	bio_set_dev(bio, pool->data_bdev);
+	dm_submit_bio_remap(bio, NULL);
+	return true;
+}
+
 bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 {
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 	struct dmrow_disk_binding *db = ctx->disk;
 	bool write = bio_op(bio) == REQ_OP_WRITE;
+	bool fua = bio->bi_opf & REQ_FUA;
 	sector_t offset = bio->bi_iter.bi_sector & (pool->cfg.block_sectors - 1);
 	unsigned int nr_blocks, run;
 	struct dmrow_mapping m;
 	int r;
 
-	if ((!write && bio_op(bio) != REQ_OP_READ) || (bio->bi_opf & (REQ_PREFLUSH | REQ_FUA)) ||
-	    (write && db->snap_id) || !bio_sectors(bio))
+	if (bio->bi_opf & REQ_PREFLUSH)
+		return map_flush(pool, bio);
+	if ((!write && bio_op(bio) != REQ_OP_READ) || (write && db->snap_id) || !bio_sectors(bio))
 		return false;
 	if (READ_ONCE(pool->suspended) ||
 	    READ_ONCE(pool->mode) > (write ? POOL_OUT_OF_DATA_SPACE : POOL_READ_ONLY))
@@ -1706,6 +1759,8 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 		r = dmrow_md_try_find_run(pool->md, db->disk_id, db->snap_id, ctx->vblock,
 					  &run, &m);
 	if (write && ((!r && m.shared) || r == -ENODATA)) {
+		if (fua)
+			goto defer;	/* durable only once mapped and committed */
 		/* Redirect-on-write: to a block at hand, or by the worker. */
 		epoch_exit(ctx);
 		inplace_write_done(pool, ctx);
@@ -1724,6 +1779,13 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 		bio_endio(bio);
 		return true;
 	}
+	/*
+	 * A FUA write in place is durable when the device says so if the
+	 * mapping it found is committed; asked after the lookup, so a mapping
+	 * that changed since is seen as a change.
+	 */
+	if (fua && !disk_committed(pool, db))
+		goto defer;
 	remap(pool, bio, m.data_block);
 	hook(bio);
 	dm_submit_bio_remap(bio, NULL);

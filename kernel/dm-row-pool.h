@@ -89,6 +89,12 @@ struct dmrow_pool {
 	unsigned int nr_gated;
 	atomic_t data_unflushed;		/* a data write completed since the last data flush */
 	enum pool_mode mode;			/* lock to change; map() reads it racily */
+	/*
+	 * Set (before the abort) when a metadata failure dropped the open
+	 * transaction and with it acknowledged writes; map() then leaves
+	 * every flush to the worker, which fails it.
+	 */
+	bool transaction_dropped;
 	bool no_space_timed_out;
 	bool low_water_signalled;
 	bool metadata_low;			/* read-only for lack of metadata space */
