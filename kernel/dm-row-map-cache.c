@@ -55,6 +55,15 @@
  *
  * What map() does on a miss: looks the tree up without blocking, as before
  * the cache, and that lookup fills the cache.
+ *
+ * Memory pressure.  The budget bounds a cache; a shrinker (the pool's)
+ * gives memory back below it when the system needs it.  It frees segments
+ * with the metadata lock shared, so no change runs, and takes each out of
+ * its slot with cmpxchg, as a fill would: a fill that loses the race frees
+ * its own segment, and one that stores into a segment just taken out
+ * writes memory that lives until its read-side section ends, and the
+ * entry is simply forgotten.  A forgotten entry is a miss, never a wrong
+ * answer.
  */
 #include <linux/kernel.h>
 #include <linux/errno.h>
@@ -314,4 +323,27 @@ void dmrow_map_cache_drop(struct dmrow_map_cache *cache)
 			call_rcu(&seg->rcu, free_segment_rcu);
 		}
 	}
+}
+
+unsigned long dmrow_map_cache_shrink(struct dmrow_map_cache *cache, unsigned long nr)
+{
+	unsigned int next = READ_ONCE(cache->shrink_next);
+	struct dmrow_cache_segment *seg;
+	unsigned long freed = 0;
+	u64 looked;
+
+	for (looked = 0; freed < nr && looked <= cache->slot_mask; looked++) {
+		struct dmrow_cache_segment __rcu **slot = &cache->slots[next++ & cache->slot_mask];
+
+		seg = rcu_access_pointer(*slot);
+		if (!seg || atomic_read(&cache->nr_segments) == 0)
+			continue;
+		if (unrcu_pointer(cmpxchg(slot, RCU_INITIALIZER(seg), NULL)) != seg)
+			continue;	/* a fill replaced it meanwhile */
+		atomic_dec(&cache->nr_segments);
+		call_rcu(&seg->rcu, free_segment_rcu);
+		freed++;
+	}
+	WRITE_ONCE(cache->shrink_next, next);
+	return freed;
 }

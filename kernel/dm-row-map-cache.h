@@ -38,6 +38,7 @@ struct dmrow_map_cache {
 	u32 snapshotted_time;
 	unsigned int slot_mask;		/* slots - 1: a window's slot is its number & mask */
 	atomic_t nr_segments;
+	unsigned int shrink_next;	/* the slot memory pressure frees next */
 	struct dmrow_cache_segment __rcu **slots;
 };
 
@@ -86,5 +87,11 @@ void dmrow_map_cache_publish_time(struct dmrow_map_cache *cache, u32 snapshotted
 void dmrow_map_cache_set(struct dmrow_map_cache *cache, u64 vblock, u64 value);
 /* Forget everything (the tree was replaced), time included. */
 void dmrow_map_cache_drop(struct dmrow_map_cache *cache);
+/*
+ * Memory pressure, with the metadata lock shared (no change runs; fills
+ * may): free up to @nr segments, going round the slots from where the
+ * last call stopped.  Returns how many it freed.
+ */
+unsigned long dmrow_map_cache_shrink(struct dmrow_map_cache *cache, unsigned long nr);
 
 #endif /* DM_ROW_MAP_CACHE_H */

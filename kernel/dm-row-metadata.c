@@ -596,6 +596,33 @@ void dmrow_md_attach_cache(struct dmrow_metadata *md, struct dmrow_map_cache *ca
 	up_write(&md->lock);
 }
 
+unsigned long dmrow_md_cache_segments(struct dmrow_metadata *md)
+{
+	struct dmrow_map_cache *c;
+	unsigned long nr = 0;
+
+	if (!down_read_trylock(&md->lock))
+		return 0;
+	for (c = md->caches; c; c = c->next)
+		nr += atomic_read(&c->nr_segments);
+	up_read(&md->lock);
+	return nr;
+}
+
+long dmrow_md_shrink_caches(struct dmrow_metadata *md, unsigned long nr)
+{
+	struct dmrow_map_cache *c;
+	unsigned long freed = 0;
+
+	/* The worker may hold the lock and be reclaiming memory itself. */
+	if (!down_read_trylock(&md->lock))
+		return -EBUSY;
+	for (c = md->caches; c && freed < nr; c = c->next)
+		freed += dmrow_map_cache_shrink(c, nr - freed);
+	up_read(&md->lock);
+	return freed;
+}
+
 void dmrow_md_detach_cache(struct dmrow_metadata *md, struct dmrow_map_cache *cache)
 {
 	struct dmrow_map_cache **p;

@@ -222,6 +222,13 @@ int dmrow_md_try_find_run(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 void dmrow_md_attach_cache(struct dmrow_metadata *md, struct dmrow_map_cache *cache);
 void dmrow_md_detach_cache(struct dmrow_metadata *md, struct dmrow_map_cache *cache);
 /*
+ * For a shrinker, never blocking: the segments the caches hold (0 when the
+ * lock is taken), and freeing up to @nr of them (how many; -EBUSY when the
+ * lock is taken).
+ */
+unsigned long dmrow_md_cache_segments(struct dmrow_metadata *md);
+long dmrow_md_shrink_caches(struct dmrow_metadata *md, unsigned long nr);
+/*
  * Reserve a free data block for a write in flight: the space map passes over
  * it, but it is not counted, dirties nothing and never reaches the disk
  * until dmrow_md_insert_block() maps it (after a crash or an abort it is

@@ -1925,8 +1925,35 @@ bool dmrow_pool_disk_active(struct dmrow_pool *pool, u64 disk_id, u64 snap_id,
  * Life cycle
  *--------------------------------------------------------------*/
 
+/*
+ * Memory pressure: the disks' mapping caches give segments back (a lookup
+ * refills what is used again).  Never waits: the worker may be the one
+ * reclaiming, with the metadata lock held.
+ */
+static unsigned long cache_shrinker_count(struct shrinker *s, struct shrink_control *sc)
+{
+	struct dmrow_pool *pool = dmrow_shrinker_private(s);
+	unsigned long nr = dmrow_md_cache_segments(pool->md);
+
+	return nr ? nr : SHRINK_EMPTY;
+}
+
+static unsigned long cache_shrinker_scan(struct shrinker *s, struct shrink_control *sc)
+{
+	struct dmrow_pool *pool = dmrow_shrinker_private(s);
+	long freed = dmrow_md_shrink_caches(pool->md, sc->nr_to_scan);
+
+	return freed < 0 ? SHRINK_STOP : freed;
+}
+
+static const struct dmrow_shrinker_ops cache_shrinker_ops = {
+	.count = cache_shrinker_count,
+	.scan = cache_shrinker_scan,
+};
+
 static void destroy_pool(struct dmrow_pool *pool)
 {
+	dmrow_shrinker_destroy(pool->cache_shrinker);
 	cancel_delayed_work_sync(&pool->waker);
 	cancel_delayed_work_sync(&pool->no_space_timeout);
 	commit_on_worker(pool);
@@ -2010,6 +2037,7 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 				      const struct pool_config *cfg, char **error)
 {
 	struct dmrow_pool *pool;
+	char name[64];
 	int r;
 
 	pool = kzalloc(sizeof(*pool), GFP_KERNEL);
@@ -2097,8 +2125,17 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 		r = -ENOMEM;
 		goto out_destroy_copier;
 	}
+	snprintf(name, sizeof(name), "dm-row-cache:%pg", metadata_bdev);
+	pool->cache_shrinker = dmrow_shrinker_create(name, &cache_shrinker_ops, pool);
+	if (!pool->cache_shrinker) {
+		*error = "Cannot register the mapping caches' shrinker";
+		r = -ENOMEM;
+		goto out_destroy_wq;
+	}
 	return pool;
 
+out_destroy_wq:
+	destroy_workqueue(pool->wq);
 out_destroy_copier:
 	dm_kcopyd_client_destroy(pool->copier);
 out_close_md:

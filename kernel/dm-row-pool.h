@@ -100,6 +100,8 @@ struct dmrow_pool {
 	bool metadata_low;			/* read-only for lack of metadata space */
 	bool suspended;
 
+	/* Gives the disks' mapping caches back under memory pressure. */
+	struct shrinker *cache_shrinker;
 	struct dmrow_epochs epochs;		/* bios that may touch data blocks */
 	wait_queue_head_t gate_wait;		/* a gated disk's in-place writes drain */
 	unsigned long last_commit;		/* jiffies */

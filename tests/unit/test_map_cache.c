@@ -164,6 +164,46 @@ static void test_budget(void **state)
 	dmrow_map_cache_destroy(c);
 }
 
+/* Memory pressure frees segments round the slots; what it freed is a miss. */
+static void test_shrink(void **state)
+{
+	struct dmrow_map_cache *c = dmrow_map_cache_create(1, 16 * SEG, 1 << 20);
+	struct dmrow_cache_hit hit;
+	unsigned int n, w, cached;
+
+	assert_non_null(c);
+	dmrow_map_cache_publish_time(c, 1);
+	for (w = 0; w < 10; w++)
+		dmrow_map_cache_fill(c, w * SEG, packed(1000 + w, 1));
+	assert_int_equal(atomic_read(&c->nr_segments), 10);
+	assert_int_equal(dmrow_map_cache_shrink(c, 3), 3);
+	assert_int_equal(atomic_read(&c->nr_segments), 7);
+	assert_int_equal(dmrow_map_cache_bytes(c),
+			 16 * sizeof(void *) + 7 * SEGMENT_BYTES);
+	/* The next call goes on from where this one stopped. */
+	assert_int_equal(dmrow_map_cache_shrink(c, 2), 2);
+	for (w = 0, cached = 0; w < 10; w++) {
+		n = 1;
+		if (dmrow_map_cache_find_run(c, w * SEG, &n, &hit) == -EAGAIN) {
+			check(w < 5, "window %u forgotten out of turn", w);
+			continue;
+		}
+		check(w >= 5 && hit.data_block == 1000 + w, "window %u: block %llu", w,
+		      (unsigned long long)hit.data_block);
+		cached++;
+	}
+	assert_int_equal(cached, 5);
+	/* More than it holds: all of it, and a fill starts again. */
+	assert_int_equal(dmrow_map_cache_shrink(c, 100), 5);
+	assert_int_equal(atomic_read(&c->nr_segments), 0);
+	assert_int_equal(dmrow_map_cache_shrink(c, 100), 0);
+	dmrow_map_cache_fill(c, 3 * SEG, packed(7, 1));
+	n = 1;
+	assert_int_equal(dmrow_map_cache_find_run(c, 3 * SEG, &n, &hit), 0);
+	assert_int_equal(hit.data_block, 7);
+	dmrow_map_cache_destroy(c);
+}
+
 /*
  * Random fills and changes against a model, with few slots: a hit must be
  * what the model holds for every block of its run; memory stays bounded.
@@ -200,7 +240,10 @@ static void test_random_against_model(void **state)
 			dmrow_map_cache_publish_time(c, ++time);
 			break;
 		case 2:
-			if (!rnd_below(50)) {
+			if (!rnd_below(8)) {
+				/* memory pressure: forgets, never changes */
+				dmrow_map_cache_shrink(c, rnd_below(3));
+			} else if (!rnd_below(50)) {
 				dmrow_map_cache_drop(c);
 				for (i = 0; i < NB; i++)
 					model[i] = UNKNOWN;
@@ -266,6 +309,7 @@ int main(void)
 		cmocka_unit_test(test_runs_across_windows),
 		cmocka_unit_test(test_unmapped_and_drop),
 		cmocka_unit_test(test_budget),
+		cmocka_unit_test(test_shrink),
 		cmocka_unit_test(test_random_against_model),
 	};
 

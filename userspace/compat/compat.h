@@ -194,6 +194,7 @@ struct rcu_head {
 #define rcu_read_lock()		do { } while (0)
 #define rcu_read_unlock()	do { } while (0)
 #define rcu_dereference(p)	READ_ONCE(p)
+#define rcu_access_pointer(p)	READ_ONCE(p)
 #define unrcu_pointer(p)	(p)
 #define RCU_INITIALIZER(v)	(v)
 #define rcu_assign_pointer(p, v)	__atomic_store_n(&(p), v, __ATOMIC_RELEASE)

@@ -19,7 +19,7 @@
 
 /* Target versions: major.minor.patch, reported by `dmsetup targets`. */
 #define DM_ROW_VERSION_MAJOR		0
-#define DM_ROW_VERSION_MINOR		5
+#define DM_ROW_VERSION_MINOR		6
 #define DM_ROW_VERSION_PATCH		0
 
 /*
