@@ -366,6 +366,7 @@ static void free_md(struct dmrow_metadata *md)
 /* The open transaction holds a change of the superblock or a record. */
 static void __mark_dirty(struct dmrow_metadata *md)
 {
+	lockdep_assert_held_write(&md->lock);
 	md->dirty = true;
 	md->tm.changes++;
 }
@@ -416,8 +417,11 @@ int dmrow_md_format(struct dmrow_bm *bm, u32 data_block_sectors, u64 nr_data_blo
 			goto out_destroy;
 		dmrow_bm_unlock(blk);
 	}
+	/* Not shared yet, but the helpers' rule holds everywhere. */
+	down_write(&md->lock);
 	__mark_dirty(md);
 	r = __commit(md);
+	up_write(&md->lock);
 	if (r)
 		goto out_destroy;
 	*result = md;
@@ -479,6 +483,7 @@ static int __get_disk(struct dmrow_metadata *md, u64 id, struct disk_state **res
 	struct disk_state *ds;
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	for (ds = md->disks; ds; ds = ds->next) {
 		if (le64_to_cpu(ds->rec.id) == id) {
 			*result = ds;
@@ -511,6 +516,7 @@ static int __get_live_disk(struct dmrow_metadata *md, u64 id, struct disk_state 
 {
 	int r = __get_disk(md, id, result);
 
+	lockdep_assert_held(&md->lock);
 	if (!r && (le32_to_cpu((*result)->rec.flags) & DMROW_DISK_REMOVED))
 		return -ENODATA;
 	return r;
@@ -518,6 +524,7 @@ static int __get_live_disk(struct dmrow_metadata *md, u64 id, struct disk_state 
 
 static void __disk_changed(struct dmrow_metadata *md, struct disk_state *ds)
 {
+	lockdep_assert_held_write(&md->lock);
 	ds->changed = true;
 	__mark_dirty(md);
 }
@@ -643,6 +650,7 @@ static int __flush_disks(struct dmrow_metadata *md)
 	u64 root = le64_to_cpu(md->sb.disk_tree_root);
 	int r;
 
+	lockdep_assert_held_write(&md->lock);
 	for (ds = md->disks; ds; ds = ds->next) {
 		if (!ds->changed)
 			continue;
@@ -661,6 +669,7 @@ static int __delete_disk_record(struct dmrow_metadata *md, struct disk_state *ds
 	u64 root;
 	int r;
 
+	lockdep_assert_held_write(&md->lock);
 	r = dmrow_btree_remove(&md->disk_info, le64_to_cpu(md->sb.disk_tree_root),
 			       le64_to_cpu(ds->rec.id), &root, NULL);
 	if (r && r != -ENODATA)
@@ -700,6 +709,7 @@ static int __get_snap(struct dmrow_metadata *md, u64 id, struct row_disk_snapsho
 {
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	if (!id)
 		return -ENODATA;
 	r = dmrow_btree_lookup(&md->snapshot_info, le64_to_cpu(md->sb.snapshot_tree_root),
@@ -717,6 +727,7 @@ static int __put_snap(struct dmrow_metadata *md, const struct row_disk_snapshot 
 	u64 root;
 	int r;
 
+	lockdep_assert_held_write(&md->lock);
 	r = dmrow_btree_insert(&md->snapshot_info, le64_to_cpu(md->sb.snapshot_tree_root),
 			       le64_to_cpu(rec->id), rec, &root, NULL, NULL);
 	if (r)
@@ -772,6 +783,7 @@ static int __snapshot_name_taken(struct dmrow_metadata *md, struct disk_state *d
 	u64 id;
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	*taken = false;
 	if (!name[0])
 		return 0;
@@ -797,6 +809,7 @@ static int __disk_name_taken(struct dmrow_metadata *md, const char *name, bool *
 	u64 key = 0, found;
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	*taken = false;
 	if (!name[0])
 		return 0;
@@ -833,6 +846,7 @@ static int __disk_name_taken(struct dmrow_metadata *md, const char *name, bool *
 
 static int __check_writable(struct dmrow_metadata *md)
 {
+	lockdep_assert_held(&md->lock);
 	if (md->failed)
 		return -EIO;
 	if (md->read_only)
@@ -842,6 +856,7 @@ static int __check_writable(struct dmrow_metadata *md)
 
 static int __check_readable(struct dmrow_metadata *md)
 {
+	lockdep_assert_held(&md->lock);
 	return md->failed ? -EIO : 0;
 }
 
@@ -855,6 +870,7 @@ static int __write_superblock(struct dmrow_metadata *md)
 	struct dmrow_block *blk;
 	int r;
 
+	lockdep_assert_held_write(&md->lock);
 	r = dmrow_bm_write_lock_zero(md->bm, txn % DMROW_SUPERBLOCK_SLOTS, &sb_validator, &blk);
 	if (r)
 		return r;
@@ -869,6 +885,7 @@ static int __commit(struct dmrow_metadata *md)
 	struct disk_state *ds;
 	int r;
 
+	lockdep_assert_held_write(&md->lock);
 	if (!md->dirty)
 		return 0;
 	r = __flush_disks(md);
@@ -1247,6 +1264,7 @@ static u64 __io_budget_all(struct dmrow_metadata *md)
 	u64 free = dmrow_sm_nr_free_in_txn(&md->metadata_sm);
 	u64 reserve = md->io_reserve;
 
+	lockdep_assert_held(&md->lock);
 	if (reserve == DMROW_IO_RESERVE_DEFAULT)
 		reserve = dmrow_metadata_reserve(md->metadata_sm.nr_blocks);
 	return free > reserve ? free - reserve : 0;
@@ -1257,6 +1275,7 @@ static u64 __io_budget(struct dmrow_metadata *md)
 {
 	u64 budget = __io_budget_all(md), promised = md->io_promised * md->io_promise_cost;
 
+	lockdep_assert_held(&md->lock);
 	return budget > promised ? budget - promised : 0;
 }
 
@@ -1289,6 +1308,7 @@ static int __changes_that_fit(struct dmrow_metadata *md, const u64 *roots,
 	unsigned int map_height = 0, index_height = 0, i;
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	*fit = k;
 	if (__changes_worst(k, DMROW_BTREE_MAX_DEPTH, DMROW_BTREE_MAX_DEPTH) <= budget)
 		return 0;
@@ -1325,6 +1345,7 @@ static int __promise_cost(struct dmrow_metadata *md, u64 *cost)
 	struct disk_state *ds;
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	for (ds = md->disks; ds; ds = ds->next) {
 		if (le32_to_cpu(ds->rec.flags) & DMROW_DISK_REMOVED)
 			continue;
@@ -1389,6 +1410,7 @@ static int __discard(struct dmrow_metadata *md, struct disk_state *ds, u64 begin
 	__le64 value;
 	int r;
 
+	lockdep_assert_held_write(&md->lock);
 	while (vblock < end) {
 		r = dmrow_btree_lookup_next(&md->mapping_info, root, vblock, &vblock, NULL);
 		if (r == -ENODATA || (!r && vblock >= end))
@@ -1550,6 +1572,7 @@ static int __image_root(struct dmrow_metadata *md, u64 disk_id, u64 snap_id,
 	struct disk_state *ds;
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	*live = NULL;
 	if (!snap_id) {
 		r = __get_live_disk(md, disk_id, &ds);
@@ -1757,6 +1780,7 @@ static int __finish_mapping(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
 {
 	u32 time;
 
+	lockdep_assert_held(&md->lock);
 	dmrow_unpack_mapping(value, &result->data_block, &time);
 	result->time = time;
 	result->shared = !live || time < le32_to_cpu(live->rec.snapshotted_time);
@@ -1792,6 +1816,7 @@ static int __hold(struct dmrow_metadata *md, u64 b)
 {
 	int r = dmrow_delta_map_add(&md->held, b, 1);
 
+	lockdep_assert_held_write(&md->lock);
 	if (!r) {
 		md->nr_held++;
 		md->data_sm.nr_held = md->nr_held;
@@ -1803,6 +1828,7 @@ static int __unhold(struct dmrow_metadata *md, u64 b)
 {
 	int r;
 
+	lockdep_assert_held_write(&md->lock);
 	if (dmrow_delta_map_get(&md->held, b) <= 0)
 		return -EINVAL;
 	r = dmrow_delta_map_add(&md->held, b, -1);
@@ -1820,6 +1846,7 @@ static int __quarantine(struct dmrow_metadata *md, u64 block)
 {
 	int r;
 
+	lockdep_assert_held_write(&md->lock);
 	if (md->nr_quarantined == md->quarantine_slots) {
 		unsigned int slots = max(64U, md->quarantine_slots * 2);
 		u64 *q = kvmalloc(slots * sizeof(*q), GFP_NOIO);
@@ -2085,6 +2112,7 @@ static int __delete_snapshot(struct dmrow_metadata *md, u64 snap_id)
 	u64 root;
 	int r;
 
+	lockdep_assert_held_write(&md->lock);
 	r = __get_snap(md, snap_id, &rec);
 	if (r)
 		return r;
@@ -2145,6 +2173,7 @@ static int __oldest_auto(struct dmrow_metadata *md, struct disk_state *ds, u64 *
 	u64 id;
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	*snap_id = 0;
 	dmrow_chain_walk_init(&walk, dmrow_chain_max_len(&ds->rec));
 	for (id = le64_to_cpu(ds->rec.first_snapshot); id; id = le64_to_cpu(rec.next)) {
@@ -2171,6 +2200,7 @@ static int __validate_snapshots(struct dmrow_metadata *md, unsigned int nr,
 	bool taken;
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	if (!nr || nr > MAX_SNAPSHOTS_AT_ONCE)
 		return -EINVAL;
 	if (le32_to_cpu(md->sb.time) >= DMROW_MAX_POOL_TIME)
@@ -2217,6 +2247,7 @@ static int __take_snapshot(struct dmrow_metadata *md, struct disk_state *ds,
 	u64 root = le64_to_cpu(ds->rec.root);
 	int r;
 
+	lockdep_assert_held_write(&md->lock);
 	if (root) {
 		r = dmrow_tm_inc(&md->tm, root);
 		if (r)
@@ -2596,6 +2627,7 @@ static int __snapshot_delta(struct dmrow_metadata *md, struct row_disk_snapshot 
 	u64 prev_root = 0;
 	int r;
 
+	lockdep_assert_held(&md->lock);
 	if (le64_to_cpu(rec->delta_blocks) != DMROW_DELTA_UNKNOWN) {
 		*blocks = le64_to_cpu(rec->delta_blocks);
 		return 0;

@@ -147,17 +147,80 @@ struct mutex {
 #define mutex_lock(l)		pthread_mutex_lock(&(l)->m)
 #define mutex_unlock(l)		pthread_mutex_unlock(&(l)->m)
 
+/*
+ * The metadata lock.  It remembers its writer and counts its readers, so
+ * that the core's lockdep_assert_held*() are checked by every unit test
+ * (lockdep does it in a debug kernel): a helper called without the lock
+ * its rule states aborts the test.
+ */
 struct rw_semaphore {
 	pthread_rwlock_t l;
+	pthread_t writer;	/* while @write_held */
+	int write_held;
+	int readers;
 };
-#define init_rwsem(s)		pthread_rwlock_init(&(s)->l, NULL)
-#define down_read(s)		pthread_rwlock_rdlock(&(s)->l)
-#define up_read(s)		pthread_rwlock_unlock(&(s)->l)
-#define down_write(s)		pthread_rwlock_wrlock(&(s)->l)
-#define up_write(s)		pthread_rwlock_unlock(&(s)->l)
-#define down_read_trylock(s)	(pthread_rwlock_tryrdlock(&(s)->l) == 0)
-#define lockdep_assert_held(l)	do { } while (0)
-#define lockdep_assert_held_write(l)	do { } while (0)
+extern __thread int compat_read_holds;	/* read holds of this thread, any lock */
+static inline void init_rwsem(struct rw_semaphore *s)
+{
+	pthread_rwlock_init(&s->l, NULL);
+	s->write_held = 0;
+	s->readers = 0;
+}
+static inline void compat_read_taken(struct rw_semaphore *s)
+{
+	__atomic_add_fetch(&s->readers, 1, __ATOMIC_SEQ_CST);
+	compat_read_holds++;
+}
+static inline void down_read(struct rw_semaphore *s)
+{
+	pthread_rwlock_rdlock(&s->l);
+	compat_read_taken(s);
+}
+static inline int down_read_trylock(struct rw_semaphore *s)
+{
+	if (pthread_rwlock_tryrdlock(&s->l))
+		return 0;
+	compat_read_taken(s);
+	return 1;
+}
+static inline void up_read(struct rw_semaphore *s)
+{
+	compat_read_holds--;
+	__atomic_sub_fetch(&s->readers, 1, __ATOMIC_SEQ_CST);
+	pthread_rwlock_unlock(&s->l);
+}
+static inline void down_write(struct rw_semaphore *s)
+{
+	pthread_rwlock_wrlock(&s->l);
+	s->writer = pthread_self();
+	__atomic_store_n(&s->write_held, 1, __ATOMIC_SEQ_CST);
+}
+static inline void up_write(struct rw_semaphore *s)
+{
+	__atomic_store_n(&s->write_held, 0, __ATOMIC_SEQ_CST);
+	pthread_rwlock_unlock(&s->l);
+}
+static inline int compat_write_held(struct rw_semaphore *s)
+{
+	return __atomic_load_n(&s->write_held, __ATOMIC_SEQ_CST) &&
+	       pthread_equal(s->writer, pthread_self());
+}
+void compat_lock_rule_broken(const char *rule, const char *file, int line,
+			     const char *func) __attribute__((noreturn));
+#define lockdep_assert_held_write(s)						\
+	do {									\
+		if (!compat_write_held(s))					\
+			compat_lock_rule_broken("held for writing", __FILE__,	\
+						__LINE__, __func__);		\
+	} while (0)
+#define lockdep_assert_held(s)							\
+	do {									\
+		if (!compat_write_held(s) &&					\
+		    !(__atomic_load_n(&(s)->readers, __ATOMIC_SEQ_CST) &&	\
+		      compat_read_holds))					\
+			compat_lock_rule_broken("held", __FILE__, __LINE__,	\
+						__func__);			\
+	} while (0)
 
 /*
  * Memory ordering, atomics, bits and RCU, for the mapping cache
