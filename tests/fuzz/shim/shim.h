@@ -54,6 +54,20 @@ struct delayed_work {
 	struct work_struct work;
 };
 
+/* The pool's shrinker (dm-row-kcompat.h): declared, never registered. */
+struct shrink_control {
+	unsigned long nr_to_scan;
+};
+
+struct shrinker {
+	unsigned long (*count_objects)(struct shrinker *s, struct shrink_control *sc);
+	unsigned long (*scan_objects)(struct shrinker *s, struct shrink_control *sc);
+	int seeks;
+};
+#define DEFAULT_SEEKS	2
+int register_shrinker(struct shrinker *s, const char *fmt, ...);
+void unregister_shrinker(struct shrinker *s);
+
 /* The pool's I/O epochs (never entered: the fuzzer has no bios). */
 struct percpu_ref {
 	long count;
