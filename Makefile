@@ -36,9 +36,9 @@ WARNFLAGS := -Wall -Wextra -Werror -Wno-unused-parameter
 USER_CFLAGS := -std=gnu11 $(WARNFLAGS) -D_GNU_SOURCE -MMD -MP $(CFLAGS)
 USER_LDLIBS :=
 
-# The metadata core is compiled from kernel/ with the compat shim first in
+# The metadata core is compiled from core/ with the compat shim first in
 # the include path; everything else in userspace sees the system headers.
-CORE_CPPFLAGS := -Iuserspace/compat/include -Iinclude -Iinclude/uapi -Ikernel
+CORE_CPPFLAGS := -Iuserspace/compat/include -Iinclude -Iinclude/uapi -Icore
 APP_CPPFLAGS := -Iinclude -Iinclude/uapi -Iuserspace/lib -Iuserspace/export -Iuserspace/compat/public
 
 # The included makefiles define rules of their own: without this the first of

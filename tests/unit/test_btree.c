@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests of the copy-on-write B+tree (kernel/dm-row-btree.c).
+ * Unit tests of the copy-on-write B+tree (core/dm-row-btree.c).
  *
  * The tree runs on a real transaction manager and deferred metadata space
  * map over a file-backed block cache, wired as the metadata layer wires

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unit tests of the block -> reference-count delta map
- * (kernel/dm-row-delta-map.c), the metadata space map's pending changes.
+ * (core/dm-row-delta-map.c), the metadata space map's pending changes.
  *
  * Besides what add/get return, the tests hold the map to the promises the
  * space map relies on: changing an existing entry never reallocates the

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests of the mapping cache (kernel/dm-row-map-cache.c) on its own:
+ * Unit tests of the mapping cache (core/dm-row-map-cache.c) on its own:
  * what a lookup answers for runs that cross windows, what a changed entry
  * or a dropped cache answers, sharing judged by the published time, and the
  * memory bound.  The cache's agreement with the mapping tree under every

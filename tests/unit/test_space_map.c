@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Unit tests of the space maps (kernel/dm-row-space-map.c): the data map,
+ * Unit tests of the space maps (core/dm-row-space-map.c): the data map,
  * which changes its tree at once, in both allocation modes (plain, and
  * no_reuse_in_txn as the pool uses it), and the deferred metadata map,
  * which counts its own blocks and applies its changes at commit.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Userspace block manager (see kernel/dm-row-block-manager.h): an LRU cache
+ * Userspace block manager (see core/dm-row-block-manager.h): an LRU cache
  * of metadata blocks over a file.  Dirty blocks reach the file when evicted
  * or at flush; a flush ends with fdatasync, the userspace REQ_PREFLUSH.
  *
@@ -15,7 +15,7 @@
 #include <linux/fs.h>
 
 #include "compat.h"
-#include "../../kernel/dm-row-block-manager.h"
+#include "dm-row-block-manager.h"
 #include "public/block-cache.h"
 #include <dm-row/ondisk.h>
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The userspace shim that lets the metadata core in kernel/ compile
+ * The userspace shim that lets the metadata core in core/ compile
  * unchanged as a userspace library.  userspace/compat/include/ shadows the
  * kernel headers the core includes; each of them includes this file, which
  * supplies the kernel types and helpers the core uses, on top of libc and

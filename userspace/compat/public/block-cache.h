@@ -2,7 +2,7 @@
 /*
  * Userspace block manager: the metadata core's block cache on a file or a
  * block device opened as a file.  The core calls the functions declared in
- * kernel/dm-row-block-manager.h; tools and tests create and destroy it here.
+ * core/dm-row-block-manager.h; tools and tests create and destroy it here.
  */
 #ifndef DMROW_BLOCK_CACHE_H
 #define DMROW_BLOCK_CACHE_H
