@@ -947,6 +947,37 @@ static void test_lease_refusals(void **state)
 	repo_close(&repo);
 }
 
+/*
+ * A lease outlives its first expiry while its holder runs: with 3-second
+ * leases, an export lease taken 5 seconds ago still holds gc off, and
+ * gc runs once it is released.  Without the renewal it would have
+ * expired and gc deleted what the export counts on.
+ */
+static void test_lease_renewed(void **state)
+{
+	struct fixture *fx = *state;
+	struct chunk_codec *codec;
+	struct repo_lease *lease;
+	struct gc_result gc;
+	struct repo repo;
+	char url[160];
+
+	snprintf(url, sizeof(url), "%s/renewed", fx->url);
+	assert_int_equal(setenv("SNAPCTL_LEASE_SECONDS", "3", 1), 0);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+	assert_int_equal(repo_lease_take(&repo, "export", 0, &lease), 0);
+	sleep(5);
+	assert_true(repo_lease_valid(lease));
+	assert_int_equal(repo_gc(&repo, codec, false, &gc), -EBUSY);
+	assert_non_null(strstr(repo.error, "an export is under way"));
+	repo_lease_release(lease);
+	assert_int_equal(repo_gc(&repo, codec, false, &gc), 0);
+	unsetenv("SNAPCTL_LEASE_SECONDS");
+	chunk_codec_free(codec);
+	repo_close(&repo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -963,6 +994,7 @@ int main(void)
 		cmocka_unit_test(test_manifest_authenticated),
 		cmocka_unit_test(test_gc_races_export),
 		cmocka_unit_test(test_lease_refusals),
+		cmocka_unit_test(test_lease_renewed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
