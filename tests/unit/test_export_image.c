@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,88 @@ static void test_swapped_manifest(void **state)
 	assert_string_equal(sum_b, sum_out);
 }
 
+/*
+ * import --image killed once a quarter of the image is written leaves
+ * only "<file>.importing"; a plain import to the same file is refused and
+ * names --resume; import --resume continues into it, keeps the chunks in
+ * place (one of them damaged meanwhile is fetched again) and ends with
+ * the file renamed, with the checksum of the exported image.
+ */
+static void test_image_resume(void **state)
+{
+	struct fixture *fx = *state;
+	char repo[128], img[128], out[128], temp[160], log[128], a[65], b[65];
+	const char *at;
+	struct stat st;
+	unsigned long in_place;
+	int i, status, fd;
+	pid_t pid;
+
+	snprintf(repo, sizeof(repo), "%s/repo", fx->dir);
+	snprintf(img, sizeof(img), "%s/big.raw", fx->dir);
+	snprintf(out, sizeof(out), "%s/out.raw", fx->dir);
+	snprintf(temp, sizeof(temp), "%s.importing", out);
+	snprintf(log, sizeof(log), "%s/log", fx->dir);
+	make_seeded(img, 96, 61);
+	assert_int_equal(snapctl(fx, log, "export --image %s %s --name big --chunk-size 1M", img,
+				 repo), 0);
+
+	/* nothing to resume */
+	assert_int_equal(snapctl(fx, log, "import %s big --image %s --resume", repo, out), 3);
+	assert_true(file_has(log, "to resume"));
+	assert_int_equal(stat(out, &st), -1);
+
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(fx->snapctl, "snapctl", "import", repo, "big", "--image", out, "--jobs", "1",
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (i = 0; i < 60000; i++) {
+		if (!stat(temp, &st) && st.st_blocks * 512 >= (24 << 20))
+			break;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			fail_msg("the import ended before it was killed (status %d)", status);
+		usleep(500);
+	}
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(stat(out, &st), -1);
+	assert_int_equal(stat(temp, &st), 0);
+	/* a slot written already is damaged meanwhile */
+	fd = open(temp, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, "junk", 4, (2 << 20) + 100), 4);
+	close(fd);
+
+	assert_int_equal(snapctl(fx, log, "import %s big --image %s", repo, out), 6);
+	assert_true(file_has(log, "--resume"));
+	assert_int_equal(snapctl(fx, log, "import %s big --image %s --resume --json", repo, out), 0);
+	{
+		char text[4096] = "";
+		FILE *f = fopen(log, "r");
+
+		assert_non_null(f);
+		text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+		fclose(f);
+		at = strstr(text, "\"already_stored_chunks\":");
+		assert_non_null(at);
+		in_place = strtoul(at + strlen("\"already_stored_chunks\":"), NULL, 10);
+	}
+	print_message("%lu of 96 chunks were in place\n", in_place);
+	assert_true(in_place >= 20 && in_place < 96);
+	assert_int_equal(stat(temp, &st), -1);
+	file_sha256(img, a);
+	file_sha256(out, b);
+	assert_string_equal(a, b);
+}
+
 static void test_image_usage(void **state)
 {
 	struct fixture *fx = *state;
@@ -306,8 +389,6 @@ static void test_image_usage(void **state)
 	close(open(img, O_WRONLY | O_CREAT, 0600));
 	assert_int_equal(snapctl(fx, log, "export --image %s %s/repo --name x", img, fx->dir), 2);
 	assert_true(file_has(log, "empty"));
-	assert_int_equal(snapctl(fx, log, "import %s/repo x --image %s/o --resume", fx->dir,
-				 fx->dir), 2);
 }
 
 int main(void)
@@ -317,6 +398,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_image_roundtrip_encrypted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swapped_manifest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_resume, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
