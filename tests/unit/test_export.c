@@ -151,6 +151,51 @@ static void test_chunk_plain_roundtrip(void **state)
 	(void)state;
 }
 
+/*
+ * A big chunk is compressed only if samples of it compress: one whose
+ * sampled pieces are random is stored raw without compressing the whole
+ * (here its other bytes are zeroes, which the whole would have shrunk),
+ * and one whose samples compress is compressed.
+ */
+static void test_chunk_sampled(void **state)
+{
+	const size_t len = 4u << 20, piece = 8u << 10, step = (len - piece) / 3;
+	struct store_buf obj = { 0 }, out = { 0 };
+	struct chunk_keys keys;
+	struct chunk_codec *codec;
+	char id[CHUNK_ID_LEN + 1];
+	const char *why;
+	uint8_t *data = calloc(1, len);
+	size_t i;
+
+	assert_non_null(data);
+	chunk_keys_plain(&keys);
+	codec = chunk_codec_new(&keys, len);
+	assert_non_null(codec);
+	for (i = 0; i < 4; i++)
+		fill_random(data + i * step, piece, 10 + i);
+	chunk_id(codec, data, len, id);
+	assert_int_equal(chunk_encode(codec, data, len, id, &obj), 0);
+	assert_int_equal(obj.len, len + CHUNK_HEADER_BYTES);	/* raw */
+	assert_int_equal(chunk_decode(codec, &obj, id, &out, &why), 0);
+	assert_memory_equal(out.data, data, len);
+
+	/* the same with the sampled pieces zero and random data elsewhere */
+	memset(data, 0, len);
+	fill_random(data + piece, step - piece, 20);
+	chunk_id(codec, data, len, id);
+	assert_int_equal(chunk_encode(codec, data, len, id, &obj), 0);
+	assert_true(obj.len < len);				/* compressed */
+	assert_int_equal(chunk_decode(codec, &obj, id, &out, &why), 0);
+	assert_memory_equal(out.data, data, len);
+
+	store_buf_free(&obj);
+	store_buf_free(&out);
+	chunk_codec_free(codec);
+	free(data);
+	(void)state;
+}
+
 /* Every single-byte change of an object is refused. */
 static void check_every_byte_matters(struct chunk_codec *codec, struct store_buf *obj,
 				     const char *id)
@@ -982,6 +1027,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chunk_plain_roundtrip),
+		cmocka_unit_test(test_chunk_sampled),
 		cmocka_unit_test(test_chunk_corruption),
 		cmocka_unit_test(test_chunk_encrypted),
 		cmocka_unit_test(test_key_files),
