@@ -375,6 +375,80 @@ static void test_image_resume(void **state)
 	assert_string_equal(a, b);
 }
 
+/* Start snapctl with @args (NULL-terminated) in the background, output to /dev/null. */
+static pid_t spawn_snapctl(struct fixture *fx, const char *const *args)
+{
+	const char *argv[16] = { "snapctl" };
+	pid_t pid;
+	int i;
+
+	for (i = 0; i < 14 && args[i]; i++)
+		argv[i + 1] = args[i];
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		execv(fx->snapctl, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int wait_exit(pid_t pid)
+{
+	int status;
+
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/*
+ * export delete racing an export, as separate processes, many times:
+ * each round exports an image as "old-<n>", then at once exports the same
+ * image as "new-<n>" (every chunk stored already: none is sent) and runs
+ * 'export delete old-<n> --wait', which collects.  Both succeed, and
+ * "new-<n>" verifies: the leases keep the collector from deleting the
+ * chunks the new export counted as stored.
+ */
+static void test_delete_races_export(void **state)
+{
+	struct fixture *fx = *state;
+	char repo[128], img[128], log[128], old[32], new[32];
+	int round, rounds = 15;
+
+	snprintf(repo, sizeof(repo), "%s/repo", fx->dir);
+	snprintf(img, sizeof(img), "%s/race.raw", fx->dir);
+	snprintf(log, sizeof(log), "%s/log", fx->dir);
+	for (round = 0; round < rounds; round++) {
+		const char *exp[] = { "export", "--image", img, repo, "--name", new, NULL };
+		const char *del[] = { "export", "delete", repo, old, "--wait", NULL };
+		pid_t e, d;
+		int re, rd;
+
+		make_seeded(img, 6, 700 + round);
+		snprintf(old, sizeof(old), "old-%d", round);
+		snprintf(new, sizeof(new), "new-%d", round);
+		assert_int_equal(snapctl(fx, log, "export --image %s %s --name %s --chunk-size 256K",
+					 img, repo, old), 0);
+		if (round % 2) {
+			d = spawn_snapctl(fx, del);
+			e = spawn_snapctl(fx, exp);
+		} else {
+			e = spawn_snapctl(fx, exp);
+			d = spawn_snapctl(fx, del);
+		}
+		re = wait_exit(e);
+		rd = wait_exit(d);
+		if (re || rd)
+			fail_msg("round %d: export exited %d, delete %d", round, re, rd);
+		if (snapctl(fx, log, "export verify %s %s", repo, new))
+			fail_msg("round %d: %s does not verify", round, new);
+	}
+}
+
 static void test_image_usage(void **state)
 {
 	struct fixture *fx = *state;
@@ -399,6 +473,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_image_usage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_swapped_manifest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_image_resume, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_delete_races_export, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
