@@ -151,6 +151,51 @@ static void test_chunk_plain_roundtrip(void **state)
 	(void)state;
 }
 
+/*
+ * A big chunk is compressed only if samples of it compress: one whose
+ * sampled pieces are random is stored raw without compressing the whole
+ * (here its other bytes are zeroes, which the whole would have shrunk),
+ * and one whose samples compress is compressed.
+ */
+static void test_chunk_sampled(void **state)
+{
+	const size_t len = 4u << 20, piece = 8u << 10, step = (len - piece) / 3;
+	struct store_buf obj = { 0 }, out = { 0 };
+	struct chunk_keys keys;
+	struct chunk_codec *codec;
+	char id[CHUNK_ID_LEN + 1];
+	const char *why;
+	uint8_t *data = calloc(1, len);
+	size_t i;
+
+	assert_non_null(data);
+	chunk_keys_plain(&keys);
+	codec = chunk_codec_new(&keys, len);
+	assert_non_null(codec);
+	for (i = 0; i < 4; i++)
+		fill_random(data + i * step, piece, 10 + i);
+	chunk_id(codec, data, len, id);
+	assert_int_equal(chunk_encode(codec, data, len, id, &obj), 0);
+	assert_int_equal(obj.len, len + CHUNK_HEADER_BYTES);	/* raw */
+	assert_int_equal(chunk_decode(codec, &obj, id, &out, &why), 0);
+	assert_memory_equal(out.data, data, len);
+
+	/* the same with the sampled pieces zero and random data elsewhere */
+	memset(data, 0, len);
+	fill_random(data + piece, step - piece, 20);
+	chunk_id(codec, data, len, id);
+	assert_int_equal(chunk_encode(codec, data, len, id, &obj), 0);
+	assert_true(obj.len < len);				/* compressed */
+	assert_int_equal(chunk_decode(codec, &obj, id, &out, &why), 0);
+	assert_memory_equal(out.data, data, len);
+
+	store_buf_free(&obj);
+	store_buf_free(&out);
+	chunk_codec_free(codec);
+	free(data);
+	(void)state;
+}
+
 /* Every single-byte change of an object is refused. */
 static void check_every_byte_matters(struct chunk_codec *codec, struct store_buf *obj,
 				     const char *id)
@@ -947,10 +992,42 @@ static void test_lease_refusals(void **state)
 	repo_close(&repo);
 }
 
+/*
+ * A lease outlives its first expiry while its holder runs: with 3-second
+ * leases, an export lease taken 5 seconds ago still holds gc off, and
+ * gc runs once it is released.  Without the renewal it would have
+ * expired and gc deleted what the export counts on.
+ */
+static void test_lease_renewed(void **state)
+{
+	struct fixture *fx = *state;
+	struct chunk_codec *codec;
+	struct repo_lease *lease;
+	struct gc_result gc;
+	struct repo repo;
+	char url[160];
+
+	snprintf(url, sizeof(url), "%s/renewed", fx->url);
+	assert_int_equal(setenv("SNAPCTL_LEASE_SECONDS", "3", 1), 0);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+	assert_int_equal(repo_lease_take(&repo, "export", 0, &lease), 0);
+	sleep(5);
+	assert_true(repo_lease_valid(lease));
+	assert_int_equal(repo_gc(&repo, codec, false, &gc), -EBUSY);
+	assert_non_null(strstr(repo.error, "an export is under way"));
+	repo_lease_release(lease);
+	assert_int_equal(repo_gc(&repo, codec, false, &gc), 0);
+	unsetenv("SNAPCTL_LEASE_SECONDS");
+	chunk_codec_free(codec);
+	repo_close(&repo);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_chunk_plain_roundtrip),
+		cmocka_unit_test(test_chunk_sampled),
 		cmocka_unit_test(test_chunk_corruption),
 		cmocka_unit_test(test_chunk_encrypted),
 		cmocka_unit_test(test_key_files),
@@ -963,6 +1040,7 @@ int main(void)
 		cmocka_unit_test(test_manifest_authenticated),
 		cmocka_unit_test(test_gc_races_export),
 		cmocka_unit_test(test_lease_refusals),
+		cmocka_unit_test(test_lease_renewed),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -449,6 +449,54 @@ static void test_symlink_and_fifo(void **state)
 	assert_int_equal(store_exists(f->s, "fifo"), -ENOENT);
 }
 
+/*
+ * A directory on a key's way replaced by a symlink to another tree: no
+ * read, existence check, delete or write goes through it, so a planted
+ * "exports" or "chunks/ab" link can neither feed objects from elsewhere
+ * nor make the store write or delete outside its root.
+ */
+static void test_symlinked_directory(void **state)
+{
+	struct fixture *f = *state;
+	char path[1100], outside[900], victim[1000];
+	struct stat st;
+	FILE *o;
+
+	snprintf(outside, sizeof(outside), "%s/outside-dir", f->dir);
+	assert_int_equal(mkdir(outside, 0700), 0);
+	snprintf(victim, sizeof(victim), "%s/obj", outside);
+	o = fopen(victim, "w");
+	assert_non_null(o);
+	fputs("secret", o);
+	fclose(o);
+	snprintf(path, sizeof(path), "%s/exports", f->root);
+	assert_int_equal(symlink(outside, path), 0);
+
+	assert_int_not_equal(store_get(f->s, "exports/obj", &f->buf), 0);
+	assert_int_equal(f->buf.len, 0);
+	assert_int_equal(store_exists(f->s, "exports/obj"), -ENOENT);
+	assert_int_not_equal(store_put(f->s, "exports/new", "x", 1), 0);
+	snprintf(path, sizeof(path), "%s/new", outside);
+	assert_int_equal(lstat(path, &st), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(store_delete(f->s, "exports/obj"), 0);	/* nothing of ours there */
+	assert_int_equal(lstat(victim, &st), 0);
+
+	/* a link deeper down, below a real directory, the same */
+	assert_int_equal(store_put(f->s, "chunks/aa/x", "x", 1), 0);
+	snprintf(path, sizeof(path), "%s/chunks/bb", f->root);
+	assert_int_equal(symlink(outside, path), 0);
+	assert_int_not_equal(store_get(f->s, "chunks/bb/obj", &f->buf), 0);
+	assert_int_not_equal(store_put(f->s, "chunks/bb/new", "x", 1), 0);
+	snprintf(path, sizeof(path), "%s/new", outside);
+	assert_int_equal(lstat(path, &st), -1);
+	assert_int_equal(store_delete(f->s, "chunks/bb/obj"), 0);
+	assert_int_equal(lstat(victim, &st), 0);
+	/* real directories still work */
+	assert_int_equal(store_get(f->s, "chunks/aa/x", &f->buf), 0);
+	assert_int_equal(f->buf.len, 1);
+}
+
 /* A read stops at the caller's cap, whatever the file's size. */
 static void test_size_cap(void **state)
 {
@@ -487,6 +535,7 @@ int main(void)
 		T(test_bad_urls),
 		T(test_private_modes),
 		T(test_symlink_and_fifo),
+		T(test_symlinked_directory),
 		T(test_size_cap),
 	};
 

@@ -9,14 +9,17 @@
  * Everything works relative to a descriptor of the root, so the store does
  * not depend on the current directory.  Objects are raw disk data unless
  * the repository is encrypted: directories are made 0700 and files 0600.
- * Reads open with O_NOFOLLOW | O_NONBLOCK and take only regular files, so
- * a symlink planted in the tree is refused and a FIFO cannot block a read,
- * and they stop at the size cap the caller gives.  Deletes are not fsynced: an object
+ * Every access walks the key's directories from the root with O_NOFOLLOW,
+ * and reads open with O_NOFOLLOW | O_NONBLOCK and take only regular files,
+ * so a symlink planted in the tree (as an object or as a directory on the
+ * way) is refused and never followed out of the root, a FIFO cannot block
+ * a read, and reads stop at the size cap the caller gives.  Deletes are not fsynced: an object
  * that comes back after a crash is only garbage to collect again.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,61 +48,57 @@ static int fail(struct store *s, const char *op, const char *key, int err)
 	return -err;
 }
 
-/* fsync the directory @path (relative to @dfd; "" for @dfd itself). */
-static int sync_dir(int dfd, const char *path)
+/*
+ * Open the directory that holds @key, walking its components from the
+ * root with O_NOFOLLOW: a symlink on the way (a planted "exports" or
+ * "chunks/ab" link to another tree) fails with -ELOOP or -ENOTDIR instead
+ * of being followed, so no read, write or delete leaves the root.  With
+ * @create, missing directories are made (0700) and fsynced into their
+ * parents.  *@base is the key's last component.
+ */
+static int open_parent(int dfd, const char *key, bool create, const char **base)
 {
-	int fd = openat(dfd, *path ? path : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int ret = 0;
+	char comp[STORE_KEY_MAX];
+	const char *p = key, *slash;
+	int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC), next, err;
 
 	if (fd < 0)
 		return -errno;
-	if (fsync(fd))
-		ret = -errno;
-	close(fd);
-	return ret;
-}
+	while ((slash = strchr(p, '/'))) {
+		size_t n = slash - p;
+		bool made = false;
 
-/*
- * Create the directories leading to @key under the root.  @path is a
- * scratch copy of the key's directory part; each component is created in
- * turn and, when new, fsynced into its parent.
- */
-static int make_parents(int dfd, char *path)
-{
-	char *slash = path;
-	int ret;
-
-	while (*path) {
-		char saved;
-
-		slash = strchr(slash, '/');
-		if (!slash)
-			slash = path + strlen(path);
-		saved = *slash;
-		*slash = '\0';
-		if (mkdirat(dfd, path, FILE_STORE_DIR_MODE) == 0) {
-			char *up = strrchr(path, '/');
-
-			if (up)
-				*up = '\0';
-			ret = sync_dir(dfd, up ? path : "");
-			if (up)
-				*up = '/';
-			if (ret) {
-				*slash = saved;
-				return ret;
-			}
-		} else if (errno != EEXIST) {
-			ret = -errno;
-			*slash = saved;
-			return ret;
+		if (n >= sizeof(comp)) {
+			close(fd);
+			return -ENAMETOOLONG;
 		}
-		*slash = saved;
-		if (!saved)
-			return 0;
-		slash++;
+		memcpy(comp, p, n);
+		comp[n] = '\0';
+		if (create) {
+			if (mkdirat(fd, comp, FILE_STORE_DIR_MODE) == 0)
+				made = true;
+			else if (errno != EEXIST)
+				goto fail;
+		}
+		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0)
+			goto fail;
+		if (made && fsync(fd)) {
+			err = errno;
+			close(next);
+			close(fd);
+			return -err;
+		}
+		close(fd);
+		fd = next;
+		p = slash + 1;
 	}
-	return 0;
+	*base = p;
+	return fd;
+fail:
+	err = errno;
+	close(fd);
+	return -err;
 }
 
 /* Open a fresh temporary file for @key; its name goes into @tmp. */
@@ -161,27 +160,29 @@ static int reserved(const char *key)
 
 static int file_put(struct store *s, const char *key, const void *data, size_t len)
 {
-	char dir[STORE_KEY_MAX], tmp[STORE_KEY_MAX + 64];
-	const char *slash = strrchr(key, '/');
-	int dfd = root_fd(s), ret;
+	char tmp[STORE_KEY_MAX + 64];
+	const char *base;
+	int dfd, ret;
 
 	if (reserved(key)) {
 		store_set_error(s, "PUT %s: names starting with \"" TMP_TAG "\" are reserved", key);
 		return -EINVAL;
 	}
-	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - key) : 0, key);
-	ret = make_parents(dfd, dir);
-	if (ret)
-		return fail(s, "PUT", key, -ret);
-	ret = write_temp(dfd, key, data, len, tmp, sizeof(tmp));
-	if (ret)
-		return fail(s, "PUT", key, -ret);
-	if (renameat(dfd, tmp, dfd, key)) {
-		ret = errno;
-		unlinkat(dfd, tmp, 0);
-		return fail(s, "PUT", key, ret);
+	dfd = open_parent(root_fd(s), key, true, &base);
+	if (dfd == -ELOOP || dfd == -ENOTDIR) {
+		store_set_error(s, "PUT %s: a directory on the way is a symbolic link or a file: refused", key);
+		return -EBADMSG;
 	}
-	ret = sync_dir(dfd, dir);
+	if (dfd < 0)
+		return fail(s, "PUT", key, -dfd);
+	ret = write_temp(dfd, base, data, len, tmp, sizeof(tmp));
+	if (!ret && renameat(dfd, tmp, dfd, base)) {
+		ret = -errno;
+		unlinkat(dfd, tmp, 0);
+	}
+	if (!ret && fsync(dfd))
+		ret = -errno;
+	close(dfd);
 	return ret ? fail(s, "PUT", key, -ret) : 0;
 }
 
@@ -231,12 +232,17 @@ static int read_all(int fd, struct store_buf *out, size_t max)
 
 static int file_get(struct store *s, const char *key, struct store_buf *out, size_t max)
 {
-	int fd = openat(root_fd(s), key, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-	int ret;
+	const char *base;
+	int dfd = open_parent(root_fd(s), key, false, &base), fd, ret;
 
-	if (fd < 0)
-		ret = -errno;
-	else {
+	if (dfd < 0) {
+		ret = dfd;
+	} else {
+		fd = openat(dfd, base, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+		ret = fd < 0 ? -errno : 0;
+		close(dfd);
+	}
+	if (!ret) {
 		ret = read_all(fd, out, max);
 		close(fd);
 	}
@@ -257,20 +263,35 @@ static int file_get(struct store *s, const char *key, struct store_buf *out, siz
 
 static int file_exists(struct store *s, const char *key)
 {
+	const char *base;
+	int dfd = open_parent(root_fd(s), key, false, &base), err = 0;
 	struct stat st;
 
-	if (fstatat(root_fd(s), key, &st, AT_SYMLINK_NOFOLLOW)) {
-		if (missing(errno))
-			return -ENOENT;
-		return fail(s, "HEAD", key, errno);
-	}
+	if (dfd < 0)
+		err = -dfd;
+	else if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW))
+		err = errno;
+	if (dfd >= 0)
+		close(dfd);
+	if (err)
+		return missing(err) || err == ELOOP ? -ENOENT : fail(s, "HEAD", key, err);
 	return S_ISREG(st.st_mode) ? 0 : -ENOENT;
 }
 
+/* A key whose way runs through a symlink names nothing of the store's: gone already. */
 static int file_delete(struct store *s, const char *key)
 {
-	if (unlinkat(root_fd(s), key, 0) && !missing(errno))
-		return fail(s, "DELETE", key, errno);
+	const char *base;
+	int dfd = open_parent(root_fd(s), key, false, &base), err = 0;
+
+	if (dfd < 0)
+		err = -dfd;
+	else if (unlinkat(dfd, base, 0))
+		err = errno;
+	if (dfd >= 0)
+		close(dfd);
+	if (err && !missing(err) && err != ELOOP)
+		return fail(s, "DELETE", key, err);
 	return 0;
 }
 

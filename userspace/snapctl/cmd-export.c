@@ -158,7 +158,7 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 		.usage = "<url> <export> <pool> <new disk> [--size <size>] [--resume] [--key-file <file>]\n"
 			 "          [--jobs <n>] [--json]\n"
 			 "   or: snapctl import <url> <export> --image <new file or device> [--size <size>]\n"
-			 "          [--key-file <file>] [--jobs <n>] [--json]",
+			 "          [--resume] [--key-file <file>] [--jobs <n>] [--json]",
 		.help = "Restore an export into a new disk of a pool, verifying every chunk.\n"
 			"The disk is built as <new disk>.importing and renamed when complete; on\n"
 			"failure it is removed.  An import that was killed leaves that disk:\n"
@@ -166,7 +166,9 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"export may have been restored into it: every slot is checked).  With\n"
 			"--resume a failure keeps the disk for the next --resume.\n"
 			"--image restores into a raw image file (made, never overwritten) or\n"
-			"a block device at least as large as the image, outside any pool.\n"
+			"a block device at least as large as the image, outside any pool.  The\n"
+			"file is built as <file>.importing and renamed when complete, and\n"
+			"--resume continues into it (or into the device) the same way.\n"
 			"--size makes the new disk or image file larger than the export's image\n"
 			"(the rest reads zeroes); it may not be smaller.\n\n" SIZE_HELP,
 		.options = import_options,
@@ -844,7 +846,77 @@ static int size_too_small(uint64_t size, uint64_t image_bytes)
 			 image_bytes);
 }
 
-/* snapctl import URL EXPORT --image PATH: into a new file or a device. */
+/*
+ * Open the image file an import writes: "<path>.importing", made new
+ * (0600, never over an existing file) or, with @resume, the one a killed
+ * import left.  The final name must not exist.
+ */
+static int open_importing_file(const struct export_options *o, const struct manifest *m,
+			       const char *temp, bool *made)
+{
+	struct stat st;
+	int fd;
+
+	*made = false;
+	if (!lstat(o->image, &st)) {
+		errno = EEXIST;
+		return fail_with(EXIT_REFUSED, "cannot create %s: %s (an image is restored into a new file only)",
+				 o->image, strerror(EEXIST));
+	}
+	if (o->resume) {
+		fd = open(temp, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			return fail_with(errno == ENOENT ? EXIT_NOT_FOUND : EXIT_FAILURE_GENERIC,
+					 "cannot open %s to resume: %s", temp, strerror(errno));
+		if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+			close(fd);
+			return fail_with(EXIT_REFUSED, "%s is not a regular file: not resumed", temp);
+		}
+	} else {
+		fd = open(temp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0 && errno == EEXIST)
+			return fail_with(EXIT_REFUSED, "%s is an import that did not finish: continue it with --resume, or remove it",
+					 temp);
+		if (fd < 0)
+			return fail_with(exit_for_errno(-errno), "cannot create %s: %s", temp,
+					 strerror(errno));
+		*made = true;
+	}
+	if (ftruncate(fd, o->size ? o->size : m->image_bytes)) {
+		int err = errno;
+
+		close(fd);
+		return fail_with(exit_for_errno(-err), "cannot size %s: %s", temp, strerror(err));
+	}
+	return -fd - 1;		/* a descriptor, told apart from an exit status */
+}
+
+/* Rename @temp to @path unless @path exists, and make it durable. */
+static int publish_image(const char *temp, const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int dfd, r = 0;
+
+	if (renameat2(AT_FDCWD, temp, AT_FDCWD, path, RENAME_NOREPLACE))
+		return -errno;
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		if (fsync(dfd))
+			r = -errno;
+		close(dfd);
+	}
+	return r;
+}
+
+/*
+ * snapctl import URL EXPORT --image PATH: into a new file or a device.
+ * A file is written as "<path>.importing" and renamed when complete, so
+ * a killed import never leaves a file that looks restored; --resume
+ * continues into that file (or into the device), reading every slot
+ * first and fetching only the chunks that are not in place.
+ */
 static int import_image(struct snapctl_ctx *ctx, const struct export_options *o,
 			const char *url, const char *name)
 {
@@ -852,8 +924,10 @@ static int import_image(struct snapctl_ctx *ctx, const struct export_options *o,
 	struct manifest m = { 0 };
 	struct repo repo;
 	struct stat st;
+	char temp[PATH_MAX];
 	uint64_t bytes = 0;
-	bool made = false;
+	unsigned int flags = o->resume ? IMPORT_RESUME : 0;
+	bool made = false, device = false;
 	int fd = -1, r, code;
 
 	code = open_export(&repo, url, name, o->key_file, &m);
@@ -863,42 +937,60 @@ static int import_image(struct snapctl_ctx *ctx, const struct export_options *o,
 		code = size_too_small(o->size, m.image_bytes);
 		goto out;
 	}
+	if (snprintf(temp, sizeof(temp), "%s.importing", o->image) >= (int)sizeof(temp)) {
+		code = fail_with(EXIT_USAGE, "%s: the path is too long", o->image);
+		goto out;
+	}
 	if (!stat(o->image, &st) && S_ISBLK(st.st_mode)) {
+		device = true;
 		if (o->size) {
 			code = fail_with(EXIT_USAGE, "--size applies to a new image file, not to the device %s",
 					 o->image);
 			goto out;
 		}
-		fd = open(o->image, O_WRONLY | O_CLOEXEC | O_EXCL);
-		if (fd >= 0 && ioctl(fd, BLKGETSIZE64, &bytes))
+		fd = open(o->image, (o->resume ? O_RDWR : O_WRONLY) | O_CLOEXEC | O_EXCL);
+		if (fd < 0) {
+			code = fail_with(exit_for_errno(-errno), "cannot open %s: %s", o->image,
+					 strerror(errno));
+			goto out;
+		}
+		if (ioctl(fd, BLKGETSIZE64, &bytes))
 			bytes = 0;
-		if (fd >= 0 && bytes < m.image_bytes) {
+		if (bytes < m.image_bytes) {
 			code = fail_with(EXIT_NO_SPACE, "%s holds %" PRIu64 " bytes; the image has %" PRIu64,
 					 o->image, bytes, m.image_bytes);
 			goto out;
 		}
 	} else {
-		fd = open(o->image, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-		made = fd >= 0;
-		if (made && ftruncate(fd, o->size ? o->size : m.image_bytes)) {
-			code = fail_with(exit_for_errno(-errno), "cannot size %s: %s", o->image,
-					 strerror(errno));
+		r = open_importing_file(o, &m, temp, &made);
+		if (r >= 0) {
+			code = r;
 			goto out;
 		}
+		fd = -r - 1;
 	}
-	if (fd < 0) {
-		code = fail_with(errno == EEXIST ? EXIT_REFUSED : EXIT_FAILURE_GENERIC,
-				 "cannot create %s: %s%s", o->image, strerror(errno),
-				 errno == EEXIST ? " (an image is restored into a new file only)" : "");
-		goto out;
-	}
-	r = import_chunks(&repo, &m, fd, o->jobs, 0, !ctx->json, &stats);
+	r = import_chunks(&repo, &m, fd, o->jobs, flags, !ctx->json, &stats);
 	if (!r && fsync(fd))
 		r = -errno;
 	if (r) {
 		code = repo_exit(&repo, r);
+		if (!device && o->resume)
+			fprintf(stderr, "snapctl: %s kept: run the same command with --resume again\n",
+				temp);
+		else if (!device)
+			fprintf(stderr, "snapctl: removed %s\n", temp);
 		goto out;
 	}
+	if (!device) {
+		r = publish_image(temp, o->image);
+		if (r) {
+			code = fail_with(r == -EEXIST ? EXIT_REFUSED : exit_for_errno(r),
+					 "cannot rename %s to %s: %s", temp, o->image, strerror(-r));
+			made = false;	/* whole: keep it */
+			goto out;
+		}
+	}
+	made = false;
 	if (ctx->json) {
 		struct json j;
 
@@ -913,14 +1005,15 @@ static int import_image(struct snapctl_ctx *ctx, const struct export_options *o,
 	} else {
 		printf("restored '%s' into %s, %" PRIu64 " chunks verified\n", m.name, o->image,
 		       stats.chunks);
+		if (flags & IMPORT_RESUME)
+			printf("resumed: %" PRIu64 " chunks were in place already\n", stats.stored_chunks);
 		print_rate("wrote", &stats);
 	}
-	made = false;
 out:
 	if (fd >= 0)
 		close(fd);
-	if (made)
-		unlink(o->image);
+	if (made && !o->resume)
+		unlink(temp);
 	manifest_free(&m);
 	repo_close(&repo);
 	return code;
@@ -980,8 +1073,6 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (code)
 		return code;
 	if (o.image) {
-		if (o.resume)
-			return snapctl_usage_error(cmd, "--resume applies to a pool's disk, not to --image");
 		if (argc - ind != 2)
 			return snapctl_usage_error(cmd, argc - ind < 2 ? "--image expects a URL and an export" :
 						   "unexpected argument '%s'", argv[ind + 2]);
