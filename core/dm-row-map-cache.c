@@ -262,21 +262,22 @@ void dmrow_map_cache_fill(struct dmrow_map_cache *cache, u64 vblock, u64 value)
 
 	rcu_read_lock();
 	seg = rcu_dereference(*slot);
-	if (!seg || seg->first != window_of(vblock)) {
-		/* From map(): failing is fine, it is a cache. */
-		fresh = new_segment(vblock);
-		if (!fresh)
-			goto out;
-		old = unrcu_pointer(cmpxchg(slot, RCU_INITIALIZER(seg), RCU_INITIALIZER(fresh)));
-		if (old != seg) {
-			/* Another fill took the slot first: leave it that one's. */
-			kmem_cache_free(segment_cache, fresh);
-			goto out;
-		}
-		took_slot(cache, seg);
-		seg = fresh;
+	if (seg && seg->first == window_of(vblock)) {
+		store(seg, vblock, value);
+		goto out;
 	}
-	store(seg, vblock, value);
+	/* From map(): failing is fine, it is a cache. */
+	fresh = new_segment(vblock);
+	if (!fresh)
+		goto out;
+	old = unrcu_pointer(cmpxchg(slot, RCU_INITIALIZER(seg), RCU_INITIALIZER(fresh)));
+	if (old != seg) {
+		/* Another fill took the slot first: leave it that one's. */
+		kmem_cache_free(segment_cache, fresh);
+		goto out;
+	}
+	took_slot(cache, seg);
+	store(fresh, vblock, value);
 out:
 	rcu_read_unlock();
 }

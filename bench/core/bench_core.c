@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Micro-benchmark of the metadata core, in userspace: the same code the
- * module runs (kernel/dm-row-*.c through the compat shim), on a pool whose
+ * module runs (core/dm-row-*.c through the compat shim), on a pool whose
  * metadata lives in memory (a memfd behind the userspace block cache), so
  * that what is timed is the core's CPU cost, not a device's.
  *
@@ -105,8 +105,10 @@ static int cmp_double(const void *a, const void *b)
 
 static struct stat3 stats(double *v, unsigned int n)
 {
-	struct stat3 s;
+	struct stat3 s = { 0 };
 
+	if (!n)
+		return s;
 	qsort(v, n, sizeof(*v), cmp_double);
 	s.min = v[0];
 	s.max = v[n - 1];

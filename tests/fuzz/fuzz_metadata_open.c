@@ -229,7 +229,7 @@ static void diff(struct dmrow_metadata *md, u64 disk, u64 from, u64 to)
 static void find_block(struct dmrow_metadata *md, u64 disk, u64 snap, u64 vblock,
 		       u64 data_blocks)
 {
-	struct dmrow_mapping m;
+	struct dmrow_mapping m = { 0 };
 
 	if (!CALL(dmrow_md_find_block(md, disk, snap, vblock, &m)) &&
 	    m.data_block >= data_blocks)

@@ -1079,13 +1079,14 @@ int repo_gc_leased(struct repo *repo, struct chunk_codec *codec, bool force,
 {
 	struct id_set referenced = { 0 };
 	struct export_list list;
-	struct gc_walk walk = { held, repo, &referenced, res };
+	struct gc_walk walk;
 	struct lease_info found;
 	struct manifest m;
 	size_t i, j;
 	int r;
 
 	memset(res, 0, sizeof(*res));
+	walk = (struct gc_walk){ held, repo, &referenced, res };
 	/* an interrupted export is reported as such, before any lease it left */
 	if (!force) {
 		r = repo_list_exports(repo, &list);
