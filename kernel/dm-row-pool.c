@@ -2155,6 +2155,7 @@ static struct dmrow_pool *__find_by_md(struct mapped_device *pool_md)
 {
 	struct dmrow_pool *pool;
 
+	lockdep_assert_held(&pool_table_lock);
 	list_for_each_entry(pool, &pool_table, list)
 		if (pool->pool_md == pool_md)
 			return pool;
@@ -2165,6 +2166,7 @@ static struct dmrow_pool *__find_by_metadata(struct block_device *metadata_bdev)
 {
 	struct dmrow_pool *pool;
 
+	lockdep_assert_held(&pool_table_lock);
 	list_for_each_entry(pool, &pool_table, list)
 		if (pool->metadata_bdev == metadata_bdev)
 			return pool;
