@@ -120,12 +120,12 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 		.verb = "clone",
 		.usage = "<pool> <snapshot> <new disk name> [--size <size>] [--description <text>]\n"
 			 "            [--tag <key>=<value>]...",
-		.help = "Create a new disk from a snapshot, at once, sharing its blocks; the\n"
-			"snapshot is an id, a name, or <disk>/<name>.  --size makes the disk\n"
-			"larger than the snapshot (rounded up to whole data blocks); past the\n"
-			"snapshot's size it reads zeroes.  It may not be smaller.  The new disk\n"
-			"has the description and tags given here, none of the snapshot's.\n\n"
-			SIZE_HELP,
+		.help = "Create a new disk from a snapshot, at once, sharing its blocks.\n"
+			"--size makes the disk larger than the snapshot (rounded up to whole\n"
+			"data blocks); past the snapshot's size it reads zeroes.  It may not be\n"
+			"smaller.  The new disk has the description and tags given here, none\n"
+			"of the snapshot's.\n\n"
+			SNAPSHOT_HELP "\n" SIZE_HELP,
 		.options = clone_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_clone,

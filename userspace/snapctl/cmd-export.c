@@ -102,7 +102,7 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 		.noun = "export", .verb = "verify",
 		.usage = "<url> <export> [--key-file <file>] [--jobs <n>] [--json]",
 		.help = "Fetch and check every chunk of an export (exit 7 if one is damaged\n"
-			"or missing, naming it).",
+			"or missing, naming it).\n\n" JOBS_HELP,
 		.options = verify_options,
 		.flags = CMD_JSON,
 		.run = cmd_export_verify,
@@ -140,15 +140,14 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"it becomes visible when its manifest is written, last.  Run again, an\n"
 			"interrupted export skips what is stored already.  --key-file encrypts\n"
 			"a new repository (AES-256-GCM; the key is 32 bytes or 64 hex digits);\n"
-			"--chunk-size sets a new repository's chunk size (default 4M); --jobs\n"
-			"sets the threads that hash, compress and upload (default: the CPUs).\n"
+			"--chunk-size sets a new repository's chunk size (default 4M).\n"
 			"--image exports a block device or raw image file that is in no pool\n"
 			"(a VM image, an LVM volume), fully, in the same format; holes and zero\n"
 			"chunks are skipped.\n" URL_HELP "\n\n"
 			"'snapctl export list', 'verify', 'delete' and 'gc' are verbs of their\n"
 			"own: to export from a pool named like one of them, end the options\n"
 			"before the pool, 'snapctl export [<options>] -- list <snapshot> <url>'.\n\n"
-			SIZE_HELP,
+			SNAPSHOT_HELP "\n" JOBS_HELP "\n" SIZE_HELP,
 		.options = export_verb_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_export,
@@ -168,7 +167,8 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"--image restores into a raw image file (made, never overwritten) or\n"
 			"a block device at least as large as the image, outside any pool.\n"
 			"--size makes the new disk or image file larger than the export's image\n"
-			"(the rest reads zeroes); it may not be smaller.\n\n" SIZE_HELP,
+			"(the rest reads zeroes); it may not be smaller.\n\n" JOBS_HELP "\n"
+			SIZE_HELP,
 		.options = import_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_import,

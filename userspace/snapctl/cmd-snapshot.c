@@ -125,7 +125,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	[SNAP_INFO] = {
 		.noun = "snapshot", .verb = "info",
 		.usage = "<pool> <snapshot> [--json]",
-		.help = "Show one snapshot; <snapshot> is an id, a name, or <disk>/<name>.",
+		.help = "Show one snapshot.\n\n" SNAPSHOT_HELP,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_snap_info,
 	},
@@ -134,7 +134,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 		.usage = "<pool> <snapshot>... [--yes]",
 		.help = "Delete snapshots.  Blocks a later snapshot still needs are kept for it;\n"
 			"the rest is freed.  A deleted snapshot cannot be brought back: asks\n"
-			"for confirmation, or --yes.",
+			"for confirmation, or --yes.\n\n" SNAPSHOT_HELP,
 		.options = yes_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_delete,
@@ -147,7 +147,8 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			"A disk in use (mounted, open) is refused unless --force.\n"
 			"A disk grown since the snapshot keeps its size (past the snapshot's\n"
 			"size it reads zeroes; grow the filesystem again); --shrink gives it\n"
-			"the snapshot's size instead.",
+			"the snapshot's size instead.\n\n"
+			"The <snapshot> is one of the disk's, by its id or its name.",
 		.options = rollback_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_rollback,
@@ -156,7 +157,8 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 		.noun = "snapshot", .verb = "merge",
 		.usage = "<pool> <first snapshot> <last snapshot> [--yes]",
 		.help = "Collapse consecutive snapshots of one disk into the newest of them.\n"
-			"The ones before it are gone: asks for confirmation, or --yes.",
+			"The ones before it are gone: asks for confirmation, or --yes.\n\n"
+			SNAPSHOT_HELP,
 		.options = yes_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_merge,
@@ -164,14 +166,15 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	[SNAP_VIEW] = {
 		.noun = "snapshot", .verb = "view",
 		.usage = "<pool> <snapshot>",
-		.help = "Make a read-only device of a snapshot: /dev/mapper/<pool>-<disk>@<snapshot>.",
+		.help = "Make a read-only device of a snapshot: /dev/mapper/<pool>-<disk>@<snapshot>.\n\n"
+			SNAPSHOT_HELP,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_view,
 	},
 	[SNAP_UNVIEW] = {
 		.noun = "snapshot", .verb = "unview",
 		.usage = "<pool> <snapshot>",
-		.help = "Remove a snapshot's read-only device.",
+		.help = "Remove a snapshot's read-only device.\n\n" SNAPSHOT_HELP,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_unview,
 	},
@@ -181,7 +184,8 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			 "                 [--untag <key>]... [--description <text>]",
 		.help = "Set or remove a snapshot's tags, or change its description (\"\" clears\n"
 			"it).  Tags not named are kept; a key given again gets the new value.\n"
-			"Everything is checked first: on any error nothing is changed.",
+			"Everything is checked first: on any error nothing is changed.\n\n"
+			SNAPSHOT_HELP,
 		.options = tag_edit_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_tag,

@@ -23,6 +23,25 @@
 	"(powers of 1024, either case), which may be followed by B or iB:\n" \
 	"4096, 512M, 10G, 1GiB."
 
+/*
+ * How a <snapshot> argument is found (snapctl_find_snapshot()), in the help
+ * of every command that takes one; snapctl.8 says the same under "Names,
+ * snapshots and sizes".
+ */
+#define SNAPSHOT_HELP \
+	"A <snapshot> is its id, its name, or <disk>/<name> (needed when several\n" \
+	"disks have a snapshot of that name)."
+
+/*
+ * What --jobs does (export_chunks(), import_chunks()), in the help of every
+ * command that takes it; snapctl.8 says it in each of their entries.
+ */
+#define JOBS_HELP \
+	"--jobs <n> (1..64, default: the CPUs online) sets the threads that work on\n" \
+	"chunks: for an export, those that hash, compress and encrypt (as many, at\n" \
+	"least four, upload); for an import or a verify, those that fetch, check\n" \
+	"and write (at least four by default)."
+
 /* Map a negative errno to snapctl's exit codes (snapctl.h). */
 int exit_for_errno(int r);
 
