@@ -729,6 +729,16 @@ static void snapshot_row(struct table *t, const char *pool, const struct record 
 		      tags->description && *tags->description ? tags->description : "-");
 }
 
+/*
+ * A field of a snapshot's record as 'snapshot info' prints it: as the pool
+ * wrote it, but a retention of 0, which is forever, as "forever" (what
+ * --retention-days and the policies take and print).
+ */
+static const char *snapshot_field_text(const char *key, const char *value)
+{
+	return !strcmp(key, "retention") && !strcmp(value, "0") ? "forever" : value;
+}
+
 static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	static const char *const headers[] = {
@@ -860,7 +870,8 @@ static int cmd_snap_info(struct snapctl_ctx *ctx, int argc, char **argv)
 		json_finish(&j);
 	} else {
 		for (f = 0; f < snap.nr_fields; f++)
-			printf("%-16s %s\n", snap.keys[f], snap.values[f]);
+			printf("%-16s %s\n", snap.keys[f], snapshot_field_text(snap.keys[f],
+										snap.values[f]));
 		tags_print(snapshot_tags(&tags, record_u64(&snap, "id")));
 	}
 	pool_tags_free(&tags);
