@@ -365,10 +365,7 @@ static const char *disk_label(const struct record *disk, char *buf, size_t len)
 
 static int list_chain(struct pass *ps, uint64_t disk, struct record_list *snaps)
 {
-	char arg[32];
-
-	snprintf(arg, sizeof(arg), "%" PRIu64, disk);
-	return pool_list(ps->pool, "list_snapshots", arg, snaps);
+	return poolctl_list_snapshots(ps->pool, disk, snaps);
 }
 
 static void lock_waiting(const char *holder, void *arg)
@@ -438,7 +435,7 @@ static void expire_disk(struct pass *ps, const struct record *disk)
 		snprintf(what, sizeof(what), "expiring snapshot %s", name);
 		if (lock.fd < 0 && !lock_disk(ps, label, id, what, &lock))
 			break;
-		r = pool_send(ps->pool, NULL, "delete_snapshot %" PRIu64, sid);
+		r = poolctl_delete_snapshot(ps->pool, sid);
 		if (!r) {
 			report(ps->d, ps->now, "expire", ps->pool, label, name, sid,
 			       "deleted %s snapshot %s (id %" PRIu64 "): its retention ended %s",
@@ -487,8 +484,11 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 	struct disk_lock lock = { .fd = -1 };
 	struct record_list before, after;
 	const struct record *taken;
-	char label[64], name[64], what[160], when[32], msg[512], *answer = NULL;
-	uint64_t retention;
+	char label[64], name[64], what[160], when[32];
+	const char *names[1] = { name };
+	struct poolctl_snapshot_attrs attrs = {
+		.names = names, .automatic = true, .policy = p->id, .time = ps->now,
+	};
 	unsigned int i, k;
 	int r;
 
@@ -521,15 +521,13 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		goto out_list;
 	}
 
-	retention = policy_retention_until(ps->now, p->retention_days);
-	snprintf(msg, sizeof(msg), "snapshot %" PRIu64 " name=%s kind=auto policy=%" PRIu32
-		 " retention=%" PRIu64 " time=%" PRId64, id, name, p->id, retention, ps->now);
-	r = dmctl_message(ps->pool, msg, &answer);
+	attrs.retention = policy_retention_until(ps->now, p->retention_days);
+	r = poolctl_snapshot(ps->pool, &id, 1, &attrs, &new_id);
 	if (r == -EEXIST) {
 		report(ps->d, ps->now, "skip", ps->pool, label, name, 0,
 		       "a snapshot named %s exists already: slot taken", name);
 		mark_slot(ps, id, p->id, slot, NO_ATTEMPT);
-		goto out_answer;
+		goto out_list;
 	}
 	if (r == -EDQUOT) {
 		ps->d->errors++;
@@ -537,7 +535,7 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		       "no automatic snapshot: the pool's automatic quota is 0 (snapctl pool quota %s --auto <n>)",
 		       ps->pool);
 		mark_slot(ps, id, p->id, slot, ATTEMPT_FAILED);
-		goto out_answer;
+		goto out_list;
 	}
 	if (r) {
 		ps->d->errors++;
@@ -546,12 +544,12 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 			       "automatic snapshot %s failed: %s; tried again at the next pass", name,
 			       strerror(-r));
 		mark_slot(ps, id, p->id, 0, ATTEMPT_FAILED);
-		goto out_answer;
+		goto out_list;
 	}
-	new_id = answer ? strtoull(answer, NULL, 10) : 0;
 	report(ps->d, ps->now, "snapshot", ps->pool, label, name, new_id,
 	       "took %s (id %" PRIu64 ", policy %s, kept %s%s)", name, new_id, p->name,
-	       retention ? "until " : "forever", retention ? clock_format(retention, when, sizeof(when)) : "");
+	       attrs.retention ? "until " : "forever",
+	       attrs.retention ? clock_format((int64_t)attrs.retention, when, sizeof(when)) : "");
 	forget(ps->d, "fail %s %" PRIu64 " %" PRId64, ps->uuid, id, slot);
 
 	/* What the kernel evicted to make room: gone from the chain now. */
@@ -574,8 +572,6 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		record_list_free(&after);
 	}
 	mark_slot(ps, id, p->id, slot, ATTEMPT_OK);
-out_answer:
-	free(answer);
 out_list:
 	record_list_free(&before);
 out_unlock:
@@ -664,7 +660,7 @@ static int pass_pool(void *arg, const struct pool_config_file *cfg)
 	}
 	ps.uuid = record_get(&info, "uuid") ? record_get(&info, "uuid") : "";
 	ps.auto_quota = record_u64(&info, "auto_quota");
-	r = pool_list(cfg->name, "list_disks", "", &disks);
+	r = poolctl_list_disks(cfg->name, &disks);
 	if (r) {
 		pc->d->errors++;
 		report(pc->d, pc->now, "error", cfg->name, NULL, NULL, 0, "cannot list disks: %s",
@@ -685,7 +681,7 @@ static int pass_pool(void *arg, const struct pool_config_file *cfg)
 		if (!p) {
 			/* Deleted while the pool was not active: cancel it here. */
 			disk_label(disk, label, sizeof(label));
-			r = pool_send(cfg->name, NULL, "set_disk %" PRIu64 " policy=0", record_u64(disk, "id"));
+			r = poolctl_set_disk_policy(cfg->name, record_u64(disk, "id"), 0);
 			if (r) {
 				pc->d->errors++;
 				report(pc->d, pc->now, "error", cfg->name, label, NULL, 0,

@@ -158,33 +158,6 @@ static int find_disk_or_fail(const char *pool, const char *disk, struct record *
 	return 0;
 }
 
-static uint64_t next_free_disk_id(const char *pool)
-{
-	struct record_list disks;
-	uint64_t next = 1;
-	unsigned int i;
-
-	if (pool_list(pool, "list_disks", "", &disks))
-		return next;
-	for (i = 0; i < disks.nr; i++)
-		if (record_u64(&disks.records[i], "id") >= next)
-			next = record_u64(&disks.records[i], "id") + 1;
-	record_list_free(&disks);
-	return next;
-}
-
-static int name_is_valid(const char *name)
-{
-	size_t i;
-
-	if (!name[0] || strlen(name) > 63 || (name[0] >= '0' && name[0] <= '9'))
-		return 0;
-	for (i = 0; name[i]; i++)
-		if (name[i] <= ' ' || name[i] > '~' || strchr("/@", name[i]))
-			return 0;
-	return 1;
-}
-
 static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_CREATE];
@@ -231,8 +204,8 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 					   "unexpected argument");
 	if (!bytes)
 		return snapctl_usage_error(cmd, "--size is needed");
-	if (!name_is_valid(argv[ind + 1]))
-		return snapctl_usage_error(cmd, "'%s' is not a valid disk name (printable, no blanks, '/' or '@', not starting with a digit, at most 63 bytes)",
+	if (!poolctl_new_name_valid(argv[ind + 1]))
+		return snapctl_usage_error(cmd, "'%s' is not a valid disk name (" POOLCTL_NAME_RULES ")",
 					   argv[ind + 1]);
 	r = open_pool(argv[ind], &cfg);
 	if (r)
@@ -243,9 +216,8 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		return snapctl_usage_error(cmd, "size must be at most 8 EiB");
 	chosen_id = id != 0;
 	if (!id)
-		id = next_free_disk_id(cfg.name);
-	r = pool_send(cfg.name, NULL, "create_disk %" PRIu64 " %" PRIu64 " %s", id, sectors,
-		      argv[ind + 1]);
+		id = pool_next_disk_id(cfg.name);
+	r = poolctl_create_disk(cfg.name, id, sectors, argv[ind + 1]);
 	if (r == -EEXIST && chosen_id)
 		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' or numbered %" PRIu64 " already",
 				 cfg.name, argv[ind + 1], id);
@@ -255,11 +227,13 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (r)
 		return message_failed("creating the disk", r);
 	if (logical_block_size != 512) {
-		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " logical_block_size=%u", id,
-			      logical_block_size);
+		struct poolctl_disk_attrs attrs = POOLCTL_DISK_ATTRS;
+
+		attrs.logical_block_size = logical_block_size;
+		r = poolctl_set_disk(cfg.name, id, &attrs);
 		if (r) {
 			/* Not half made: a disk with other sectors than asked is removed. */
-			pool_send(cfg.name, NULL, "remove_disk %" PRIu64, id);
+			poolctl_remove_disk(cfg.name, id);
 			return message_failed("setting the disk's logical block size", r);
 		}
 	}
@@ -326,7 +300,7 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		return r;
 	}
 	bs = pool_block_bytes(cfg.name);
-	r = pool_list(cfg.name, "list_disks", "", &disks);
+	r = poolctl_list_disks(cfg.name, &disks);
 	if (r) {
 		tag_filter_free(&filter);
 		pool_tags_free(&tags);
@@ -456,7 +430,7 @@ static int cmd_disk_remove(struct snapctl_ctx *ctx, int argc, char **argv)
 		record_free(&disk);
 		return fail_with(exit_for_errno(r), "cannot remove /dev/mapper/%s: %s", dev, strerror(-r));
 	}
-	r = pool_send(cfg.name, NULL, "remove_disk %" PRIu64, record_u64(&disk, "id"));
+	r = poolctl_remove_disk(cfg.name, record_u64(&disk, "id"));
 	record_free(&disk);
 	if (r)
 		return message_failed("removing the disk", r);
@@ -511,8 +485,7 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 		/* The device goes first: the pool refuses to shrink a disk in use. */
 		dmctl_remove(dev);
 	}
-	r = pool_send(cfg.name, NULL, "resize_disk %" PRIu64 " %" PRIu64, record_u64(&disk, "id"),
-		      sectors);
+	r = poolctl_resize_disk(cfg.name, record_u64(&disk, "id"), sectors);
 	if (r) {
 		record_free(&disk);
 		return message_failed("resizing the disk", r);
@@ -545,33 +518,37 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_SET];
+	struct poolctl_disk_attrs attrs = POOLCTL_DISK_ATTRS;
 	const char *name = NULL;
 	struct pool_config_file cfg;
 	struct record disk;
-	int c, ind, r, del = -1;
+	int c, ind, r;
 
 	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		if (c == 'n') {
-			if (!name_is_valid(optarg))
+			if (!poolctl_new_name_valid(optarg))
 				return snapctl_usage_error(cmd, "'%s' is not a valid disk name", optarg);
 			name = optarg;
 		} else if (c == 'd') {
 			if (!strcmp(optarg, "yes"))
-				del = 1;
+				attrs.delete_auto_snapshots = 1;
 			else if (!strcmp(optarg, "no"))
-				del = 0;
+				attrs.delete_auto_snapshots = 0;
 			else
 				return snapctl_usage_error(cmd, "--delete-auto-snapshots takes yes or no");
 		} else {
 			return EXIT_USAGE;
 		}
 	}
-	if (!name && del < 0)
+	if (!name && attrs.delete_auto_snapshots < 0)
 		return snapctl_usage_error(cmd, "nothing to set: give --name or --delete-auto-snapshots");
 	r = pool_disk_args(cmd, argc - ind, argv + ind, &cfg, &disk);
 	if (r)
 		return r;
-	if (name) {
+	attrs.name = name;
+	if (!name) {
+		r = poolctl_set_disk(cfg.name, record_u64(&disk, "id"), &attrs);
+	} else {
 		char old_dev[256], new_dev[256];
 		struct record renamed;
 
@@ -581,7 +558,8 @@ static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
 			return fail_with(EXIT_BUSY, "/dev/mapper/%s is in use; a disk in use keeps its name",
 					 old_dev);
 		}
-		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " name=%s", record_u64(&disk, "id"), name);
+		/* Both attributes in one message: both are set, or neither. */
+		r = poolctl_set_disk(cfg.name, record_u64(&disk, "id"), &attrs);
 		if (!r) {
 			/* The device is named after the disk: recreate it. */
 			dmctl_remove(old_dev);
@@ -593,9 +571,6 @@ static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
 			}
 		}
 	}
-	if (!r && del >= 0)
-		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " delete_auto_snapshots=%d",
-			      record_u64(&disk, "id"), del);
 	record_free(&disk);
 	if (r)
 		return message_failed("setting the disk", r);
@@ -641,7 +616,7 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (argc != 3)
 		return snapctl_usage_error(cmd, argc < 3 ? "missing the pool, the snapshot or the new disk name" :
 					   "expects exactly three arguments");
-	if (!name_is_valid(argv[2]))
+	if (!poolctl_new_name_valid(argv[2]))
 		return snapctl_usage_error(cmd, "'%s' is not a valid disk name", argv[2]);
 	r = open_pool(argv[0], &cfg);
 	if (r)
@@ -660,9 +635,8 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 		record_free(&snap);
 		return r;
 	}
-	id = next_free_disk_id(cfg.name);
-	r = pool_send(cfg.name, NULL, "clone %" PRIu64 " %" PRIu64 " %s %" PRIu64,
-		      record_u64(&snap, "id"), id, argv[2], sectors);
+	id = pool_next_disk_id(cfg.name);
+	r = poolctl_clone(cfg.name, record_u64(&snap, "id"), id, argv[2], sectors);
 	record_free(&snap);
 	if (r == -EEXIST)
 		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' already", cfg.name, argv[2]);

@@ -42,6 +42,9 @@ static int cmd_export_gc(struct snapctl_ctx *ctx, int argc, char **argv);
 
 enum { EXPORT_LIST, EXPORT_VERIFY, EXPORT_DELETE, EXPORT_GC, EXPORT, IMPORT };
 
+/* What an import's disk is called until it is complete. */
+#define IMPORTING_SUFFIX ".importing"
+
 #define KEY_FILE_OPTION { "key-file", required_argument, NULL, 'k' }
 #define JOBS_OPTION { "jobs", required_argument, NULL, 'j' }
 #define WAIT_OPTION { "wait", no_argument, NULL, 'w' }
@@ -308,13 +311,11 @@ static int changed_slots(const char *pool, uint64_t disk, uint64_t from, uint64_
 	struct record_list runs;
 	uint64_t *slots = NULL, first, count, s, last;
 	size_t nr = 0, cap = 0;
-	char args[96];
 	unsigned int i;
 	void *p;
 	int r;
 
-	snprintf(args, sizeof(args), "%" PRIu64 " %" PRIu64 " %" PRIu64, disk, from, to);
-	r = pool_list(pool, "diff", args, &runs);
+	r = poolctl_diff(pool, disk, from, to, &runs);
 	if (r)
 		return r;
 	for (i = 0; i < runs.nr && !r; i++) {
@@ -809,7 +810,7 @@ static void discard_import(const char *pool, const struct record *disk)
 
 	disk_device_name(pool, disk, dev, sizeof(dev));
 	dmctl_remove(dev);
-	if (pool_send(pool, NULL, "remove_disk %" PRIu64, record_u64(disk, "id")))
+	if (poolctl_remove_disk(pool, record_u64(disk, "id")))
 		fprintf(stderr, "snapctl: could not remove the incomplete disk %s; remove it with 'snapctl disk remove %s %s'\n",
 			record_get(disk, "name"), pool, record_get(disk, "name"));
 }
@@ -971,9 +972,8 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct manifest m = { 0 };
 	struct tag_set restored = { 0 };
 	struct repo repo;
-	uint64_t block, sectors, id = 1;
-	struct record_list disks;
-	unsigned int i, flags = 0;
+	uint64_t block, sectors, id;
+	unsigned int flags = 0;
 	int ind, r, code;
 
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
@@ -990,10 +990,11 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (argc - ind != 4)
 		return snapctl_usage_error(cmd, argc - ind < 4 ? "expects a URL, an export, a pool and a new disk name" :
 					   "unexpected argument '%s'", argv[ind + 4]);
-	if (strlen(argv[ind + 3]) > 53 || strchr(argv[ind + 3], '/') || strchr(argv[ind + 3], '@') ||
-	    (argv[ind + 3][0] >= '0' && argv[ind + 3][0] <= '9') || !argv[ind + 3][0])
-		return snapctl_usage_error(cmd, "'%s' is not a valid disk name here (printable, no '/' or '@', not starting with a digit, at most 53 bytes)",
-					   argv[ind + 3]);
+	/* The disk is built as <name>.importing: that must be a name too. */
+	snprintf(temp_name, sizeof(temp_name), "%s" IMPORTING_SUFFIX, argv[ind + 3]);
+	if (!poolctl_new_name_valid(argv[ind + 3]) || !poolctl_new_name_valid(temp_name))
+		return snapctl_usage_error(cmd, "'%s' is not a valid disk name here (" POOLCTL_NAME_RULES ", less the %zu of '" IMPORTING_SUFFIX "')",
+					   argv[ind + 3], strlen(IMPORTING_SUFFIX));
 	code = open_pool(argv[ind + 2], &cfg);
 	if (code)
 		return code;
@@ -1014,7 +1015,6 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 		       fail_with(EXIT_USAGE, "size must be at most 8 EiB");
 		goto out;
 	}
-	snprintf(temp_name, sizeof(temp_name), "%s.importing", argv[ind + 3]);
 	if (!pool_find_disk(cfg.name, temp_name, &disk)) {
 		/* an import that was killed (or failed with --resume) */
 		if (!o.resume) {
@@ -1033,14 +1033,8 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
 		flags |= IMPORT_RESUME;
 	} else {
-		if (!pool_list(cfg.name, "list_disks", "", &disks)) {
-			for (i = 0; i < disks.nr; i++)
-				if (record_u64(&disks.records[i], "id") >= id)
-					id = record_u64(&disks.records[i], "id") + 1;
-			record_list_free(&disks);
-		}
-		r = pool_send(cfg.name, NULL, "create_disk %" PRIu64 " %" PRIu64 " %s", id, sectors,
-			      temp_name);
+		id = pool_next_disk_id(cfg.name);
+		r = poolctl_create_disk(cfg.name, id, sectors, temp_name);
 		if (r) {
 			code = message_failed("creating the disk to import into", r);
 			goto out;
@@ -1073,7 +1067,7 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	/* Complete and verified: give the disk its name (its device is named after it). */
 	disk_device_name(cfg.name, &disk, dev, sizeof(dev));
 	dmctl_remove(dev);
-	r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " name=%s", id, argv[ind + 3]);
+	r = poolctl_set_disk_name(cfg.name, id, argv[ind + 3]);
 	if (!r) {
 		record_free(&disk);
 		r = pool_find_disk(cfg.name, idbuf, &disk);

@@ -317,7 +317,7 @@ static int collect_users(void *arg, const struct pool_config_file *cfg)
 		u->skipped = true;
 		return 0;
 	}
-	if (pool_list(cfg->name, "list_disks", "", &disks)) {
+	if (poolctl_list_disks(cfg->name, &disks)) {
 		record_free(&pool);
 		u->skipped = true;
 		return 0;
@@ -538,7 +538,7 @@ static int cmd_policy_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	for (k = 0; k < u.nr; k++) {
 		if (u.v[k].policy != gone.id)
 			continue;
-		r = pool_send(u.v[k].pool, NULL, "set_disk %" PRIu64 " policy=0", u.v[k].disk_id);
+		r = poolctl_set_disk_policy(u.v[k].pool, u.v[k].disk_id, 0);
 		if (r) {
 			fprintf(stderr, "snapctl: cannot cancel the policy on disk %s of pool %s: %s\n",
 				u.v[k].disk, u.v[k].pool, strerror(-r));
@@ -659,7 +659,7 @@ static int cmd_policy_apply(struct snapctl_ctx *ctx, int argc, char **argv)
 				       p->name);
 			continue;
 		}
-		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " policy=%" PRIu32, id, p->id);
+		r = poolctl_set_disk_policy(cfg.name, id, p->id);
 		if (r) {
 			r = message_failed("setting the disk's policy", r);
 			goto save;
@@ -731,7 +731,7 @@ static int cmd_policy_cancel(struct snapctl_ctx *ctx, int argc, char **argv)
 				printf("disk %s has no policy\n", disk_label(d, label, sizeof(label)));
 			continue;
 		}
-		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " policy=0", id);
+		r = poolctl_set_disk_policy(cfg.name, id, 0);
 		if (r) {
 			r = message_failed("cancelling the disk's policy", r);
 			break;

@@ -198,7 +198,7 @@ static int activate_disks(const char *pool)
 	unsigned int i;
 	int r;
 
-	r = pool_list(pool, "list_disks", "", &disks);
+	r = poolctl_list_disks(pool, &disks);
 	if (r)
 		return message_failed("listing disks", r);
 	for (i = 0; i < disks.nr && !r; i++) {
@@ -671,7 +671,7 @@ static int cmd_pool_quota(struct snapctl_ctx *ctx, int argc, char **argv)
 			manual = record_u64(&info, "manual_quota");
 		if (automatic < 0)
 			automatic = record_u64(&info, "auto_quota");
-		r = pool_send(cfg.name, NULL, "set_quota %ld %ld", manual, automatic);
+		r = poolctl_set_quota(cfg.name, (uint32_t)manual, (uint32_t)automatic);
 	} else {
 		/* Only showing them: nothing to change. */
 		manual = record_u64(&info, "manual_quota");

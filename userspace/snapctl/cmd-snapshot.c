@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/dm-row.h>
+
 #include "clock.h"
 #include "common.h"
 #include "disklock.h"
@@ -312,7 +314,7 @@ static int split_names(char *list, char **names, unsigned int max)
 	return n;
 }
 
-#define MAX_DISKS 64
+#define MAX_DISKS DM_ROW_MAX_SNAPSHOT_DISKS
 
 struct lock_wait {
 	const char *disk;
@@ -400,11 +402,13 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct disk_lock locks[MAX_DISKS];
 	const char *pre_hook = NULL, *post_hook = NULL;
 	char *names[MAX_DISKS], *name_list = NULL, *agent_list = NULL;
-	char msg[4096], ids[1024], autoname[64];
+	const char *snap_names[MAX_DISKS];
+	uint64_t disk_ids[MAX_DISKS], ids[MAX_DISKS];
+	struct poolctl_snapshot_attrs attrs = { .names = snap_names };
+	char autoname[64];
 	struct record disks[MAX_DISKS];
 	struct pool_config_file cfg;
 	struct freeze_set fz;
-	char *raw = NULL;
 	bool freeze = false, frozen = false, tags_failed = false;
 	int c, ind, r, nr_names = 0, hook_error = 0;
 	time_t now = (time_t)clock_now();
@@ -479,10 +483,8 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			return snapctl_usage_error(cmd, "give one name per disk (%u disk%s)", nr_disks,
 						   nr_disks == 1 ? "" : "s");
 		for (i = 0; i < nr_disks; i++)
-			if (!names[i][0] || strlen(names[i]) > 63 || strchr(names[i], ' ') ||
-			    strchr(names[i], '/') || strchr(names[i], '@') ||
-			    (names[i][0] >= '0' && names[i][0] <= '9'))
-				return snapctl_usage_error(cmd, "'%s' is not a valid snapshot name (no blanks, '/' or '@', not starting with a digit, at most 63 bytes)",
+			if (!poolctl_new_name_valid(names[i]))
+				return snapctl_usage_error(cmd, "'%s' is not a valid snapshot name (" POOLCTL_NAME_RULES ")",
 							   names[i]);
 	}
 	freeze_init(&fz, freeze_timeout * 1000);
@@ -501,7 +503,6 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (r)
 		return r;
 
-	ids[0] = '\0';
 	for (i = 0; i < nr_disks; i++) {
 		struct dm_device_info dev;
 		char devname[256];
@@ -528,8 +529,7 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			return snapctl_usage_error(cmd, "disk '%s' is given twice",
 						   argv[ind + 1 + i]);
 		}
-		snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%" PRIu64, i ? "," : "",
-			 record_u64(&disks[i], "id"));
+		disk_ids[i] = record_u64(&disks[i], "id");
 		disk_device_name(cfg.name, &disks[i], devname, sizeof(devname));
 		if (!freeze || dmctl_info(devname, &dev) || !dev.exists)
 			continue;
@@ -559,13 +559,11 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	/* Default names: snap_<yyyyMMdd>_<HHmmss>, the same for the whole group. */
 	gmtime_r(&now, &tm);
 	strftime(autoname, sizeof(autoname), "snap_%Y%m%d_%H%M%S", &tm);
-	snprintf(msg, sizeof(msg), "snapshot %s name=", ids);
 	for (i = 0; i < nr_disks; i++)
-		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s%s", i ? "," : "",
-			 nr_names ? names[i] : autoname);
+		snap_names[i] = nr_names ? names[i] : autoname;
 	if (retention_days != POLICY_FOREVER)
-		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " retention=%" PRIu64,
-			 policy_retention_until(now, retention_days));
+		attrs.retention = policy_retention_until(now, retention_days);
+	attrs.time = now;
 	/* Application-consistent only if there is something to freeze. */
 	if (freeze && !nr_mounts && !fz.nr)
 		fprintf(stderr, "snapctl: note: no filesystem is mounted on %s; nothing to freeze, the snapshot is crash-consistent\n",
@@ -590,10 +588,9 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		held = freeze_check(&fz);
 		say_not_held(held, freeze_timeout);
 	}
-	snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " consistency=%s time=%lld",
-		 held == FREEZE_HELD ? "app" : "crash", (long long)now);
+	attrs.app_consistent = held == FREEZE_HELD;
 
-	r = dmctl_message(cfg.name, msg, &raw);
+	r = poolctl_snapshot(cfg.name, disk_ids, nr_disks, &attrs, ids);
 	unlock_disks(locks, nr_disks);
 
 	if (frozen) {
@@ -611,7 +608,6 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		/* The answer is the new ids, one per disk, in order. */
 		const char *consistency = held == FREEZE_HELD && held_through == FREEZE_HELD ?
 					  "application" : "crash";
-		char *cursor = raw;
 		struct json j;
 
 		if (ctx->json) {
@@ -620,7 +616,7 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			json_begin_array(&j, "snapshots");
 		}
 		for (i = 0; i < nr_disks; i++) {
-			uint64_t id = strtoull(cursor, &cursor, 10);
+			uint64_t id = ids[i];
 
 			if (!tag_set_empty(&labels) &&
 			    tags_replace(cfg.name, TAG_SNAPSHOT, id, 0, &labels)) {
@@ -649,7 +645,6 @@ static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		}
 		r = tags_failed ? EXIT_FAILURE_GENERIC : EXIT_OK;
 	}
-	free(raw);
 	if (frozen && fz.thaw_failed && r == EXIT_OK) {
 		fprintf(stderr, "snapctl: the snapshot was taken, but not everything frozen could be thawed (see above)\n");
 		r = EXIT_FAILURE_GENERIC;
@@ -754,7 +749,6 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct table t;
 	struct json j;
 	unsigned int d, s;
-	char arg[32];
 	uint64_t bs;
 	int c, ind, r;
 
@@ -793,7 +787,7 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 			return EXIT_FAILURE_GENERIC;
 		disks.records[0] = one;
 	} else {
-		r = pool_list(cfg.name, "list_disks", "", &disks);
+		r = poolctl_list_disks(cfg.name, &disks);
 		if (r) {
 			tag_filter_free(&filter);
 			pool_tags_free(&tags);
@@ -807,8 +801,7 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		table_init(&t, 10, headers);
 	}
 	for (d = 0; d < disks.nr; d++) {
-		snprintf(arg, sizeof(arg), "%" PRIu64, record_u64(&disks.records[d], "id"));
-		r = pool_list(cfg.name, "list_snapshots", arg, &snaps);
+		r = poolctl_list_snapshots(cfg.name, record_u64(&disks.records[d], "id"), &snaps);
 		if (r)
 			break;
 		for (s = 0; s < snaps.nr; s++) {
@@ -932,7 +925,7 @@ static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 		r = snapctl_find_snapshot(cfg.name, argv[i], &snap);
 		if (r)
 			return r;
-		r = pool_send(cfg.name, NULL, "delete_snapshot %" PRIu64, record_u64(&snap, "id"));
+		r = poolctl_delete_snapshot(cfg.name, record_u64(&snap, "id"));
 		if (r == -EBUSY) {
 			record_free(&snap);
 			return fail_with(EXIT_BUSY, "snapshot '%s' has an active view; run 'snapctl snapshot unview %s %s' first",
@@ -1010,8 +1003,7 @@ static int cmd_snap_rollback(struct snapctl_ctx *ctx, int argc, char **argv)
 	 * Keeping the size is the pool's work, in the rollback's own commit:
 	 * no crash can leave the disk rolled back but shrunk.
 	 */
-	r = pool_send(cfg.name, NULL, "rollback %" PRIu64 " %" PRIu64 " %s", record_u64(&disk, "id"),
-		      record_u64(&snap, "id"), shrink ? "snapshot_size" : "keep_size");
+	r = poolctl_rollback(cfg.name, record_u64(&disk, "id"), record_u64(&snap, "id"), !shrink);
 	new_size = record_u64(&snap, "size");
 	if (!shrink && record_u64(&disk, "size") > new_size)
 		new_size = record_u64(&disk, "size");
@@ -1078,8 +1070,7 @@ static int cmd_snap_merge(struct snapctl_ctx *ctx, int argc, char **argv)
 				 argv[2]);
 	}
 	if (!r)
-		r = pool_send(cfg.name, NULL, "merge %" PRIu64 " %" PRIu64, record_u64(&first, "id"),
-			      record_u64(&last, "id"));
+		r = poolctl_merge(cfg.name, record_u64(&first, "id"), record_u64(&last, "id"));
 	record_free(&first);
 	record_free(&last);
 	if (!r)
