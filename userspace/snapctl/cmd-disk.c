@@ -261,22 +261,102 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	return c ? EXIT_FAILURE_GENERIC : EXIT_OK;
 }
 
-static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
+/* One disk of 'disk list', with its space (in data blocks of @bs bytes). */
+struct disk_row {
+	const struct record *d;
+	const struct tag_set *tags;
+	struct disk_space space;
+	uint64_t bs;
+	char dev[256];			/* its device's name */
+	bool removed;
+};
+
+static void disk_list_json(struct json *j, const struct disk_row *row)
+{
+	const struct record *d = row->d;
+
+	json_begin_object(j, NULL);
+	json_u64(j, "id", record_u64(d, "id"));
+	json_string(j, "name", record_get(d, "name"));
+	json_u64(j, "size_bytes", record_u64(d, "size") << 9);
+	json_u64(j, "created", record_u64(d, "created"));
+	json_bool(j, "removed", row->removed);
+	json_u64(j, "manual_snapshots", record_u64(d, "manual"));
+	json_u64(j, "auto_snapshots", record_u64(d, "auto"));
+	json_u64(j, "chain_bytes", row->space.chain_blocks * row->bs);
+	json_u64(j, "since_last_snapshot_bytes", row->space.live_delta_blocks * row->bs);
+	json_u64(j, "mapped_bytes", row->space.mapped_blocks * row->bs);
+	json_u64(j, "origin_snapshot", record_u64(d, "origin"));
+	json_bool(j, "delete_auto_snapshots", record_u64(d, "delete_auto_snapshots"));
+	json_u64(j, "policy", record_u64(d, "policy"));
+	json_u64(j, "logical_block_size", record_logical_block_size(d));
+	if (!row->removed) {
+		char path[300];
+
+		snprintf(path, sizeof(path), "/dev/mapper/%s", row->dev);
+		json_string(j, "device", path);
+	}
+	tags_json(j, row->tags);
+	json_end_object(j);
+}
+
+static void disk_list_row(struct table *t, const struct disk_row *row)
+{
+	const struct record *d = row->d;
+	const struct tag_set *set = row->tags;
+	char a[32], b[32], c[32], list[1024];
+
+	table_add_row(t, "%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s",
+		      record_u64(d, "id"), record_get(d, "name"),
+		      human_bytes(record_u64(d, "size") << 9, a, sizeof(a)),
+		      record_u64(d, "manual") + record_u64(d, "auto"),
+		      human_bytes(row->space.chain_blocks * row->bs, b, sizeof(b)),
+		      row->removed ? "-" : human_bytes(row->space.live_delta_blocks * row->bs, c,
+						       sizeof(c)),
+		      row->removed ? "removed" : device_in_use(row->dev) ? "in use" : "live",
+		      row->removed ? "-" : row->dev, tag_set_format(set, list, sizeof(list)),
+		      set->description && *set->description ? set->description : "-");
+}
+
+/* Print the disks of @disks that carry every tag of @filter. */
+static void disk_list_print(struct snapctl_ctx *ctx, const char *pool,
+			    const struct record_list *disks, const struct pool_tags *tags,
+			    const struct tag_filter *filter)
 {
 	static const char *const headers[] = {
 		"ID>", "NAME", "SIZE>", "SNAPSHOTS>", "CHAIN>", "SINCE LAST>", "STATE", "DEVICE",
 		"TAGS", "DESCRIPTION"
 	};
+	uint64_t bs = pool_block_bytes(pool);
+	struct listing l;
+	unsigned int i;
+
+	listing_begin(&l, ctx->json, 10, headers);
+	for (i = 0; i < disks->nr; i++) {
+		struct disk_row row = {
+			.d = &disks->records[i], .tags = disk_tags(tags, &disks->records[i]),
+			.bs = bs, .removed = record_u64(&disks->records[i], "removed"),
+		};
+
+		if (!tag_set_matches(row.tags, filter->tags, filter->nr))
+			continue;
+		pool_disk_space(pool, record_u64(row.d, "id"), &row.space);
+		disk_device_name(pool, row.d, row.dev, sizeof(row.dev));
+		if (l.json)
+			disk_list_json(&l.j, &row);
+		else
+			disk_list_row(&l.t, &row);
+	}
+	listing_end(&l);
+}
+
+static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
+{
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_LIST];
 	struct tag_filter filter = { 0 };
 	struct pool_config_file cfg;
 	struct record_list disks;
 	struct pool_tags tags;
-	char a[32], b[32], c[32], dev[256], list[1024];
-	uint64_t bs;
-	struct table t;
-	struct json j;
-	unsigned int i;
 	int opt, ind, r;
 
 	while ((opt = next_option(cmd, argc, argv, &ind)) != -1) {
@@ -299,81 +379,16 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		tag_filter_free(&filter);
 		return r;
 	}
-	bs = pool_block_bytes(cfg.name);
 	r = poolctl_list_disks(cfg.name, &disks);
 	if (r) {
-		tag_filter_free(&filter);
-		pool_tags_free(&tags);
-		return message_failed("listing disks", r);
-	}
-	if (ctx->json) {
-		json_init(&j, stdout);
-		json_begin_array(&j, NULL);
+		r = message_failed("listing disks", r);
 	} else {
-		table_init(&t, 10, headers);
+		disk_list_print(ctx, cfg.name, &disks, &tags, &filter);
+		record_list_free(&disks);
 	}
-	for (i = 0; i < disks.nr; i++) {
-		const struct record *d = &disks.records[i];
-		const struct tag_set *set = disk_tags(&tags, d);
-		bool removed = record_u64(d, "removed");
-		struct disk_space space;
-		uint64_t chain, delta, mapped;
-
-		if (!tag_set_matches(set, filter.tags, filter.nr))
-			continue;
-
-		pool_disk_space(cfg.name, record_u64(d, "id"), &space);
-		chain = space.chain_blocks;
-		delta = space.live_delta_blocks;
-		mapped = space.mapped_blocks;
-		disk_device_name(cfg.name, d, dev, sizeof(dev));
-		if (ctx->json) {
-			json_begin_object(&j, NULL);
-			json_u64(&j, "id", record_u64(d, "id"));
-			json_string(&j, "name", record_get(d, "name"));
-			json_u64(&j, "size_bytes", record_u64(d, "size") << 9);
-			json_u64(&j, "created", record_u64(d, "created"));
-			json_bool(&j, "removed", removed);
-			json_u64(&j, "manual_snapshots", record_u64(d, "manual"));
-			json_u64(&j, "auto_snapshots", record_u64(d, "auto"));
-			json_u64(&j, "chain_bytes", chain * bs);
-			json_u64(&j, "since_last_snapshot_bytes", delta * bs);
-			json_u64(&j, "mapped_bytes", mapped * bs);
-			json_u64(&j, "origin_snapshot", record_u64(d, "origin"));
-			json_bool(&j, "delete_auto_snapshots", record_u64(d, "delete_auto_snapshots"));
-			json_u64(&j, "policy", record_u64(d, "policy"));
-			json_u64(&j, "logical_block_size", record_logical_block_size(d));
-			if (!removed) {
-				char path[300];
-
-				snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
-				json_string(&j, "device", path);
-			}
-			tags_json(&j, set);
-			json_end_object(&j);
-		} else {
-			table_add_row(&t, "%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s",
-				      record_u64(d, "id"), record_get(d, "name"),
-				      human_bytes(record_u64(d, "size") << 9, a, sizeof(a)),
-				      record_u64(d, "manual") + record_u64(d, "auto"),
-				      human_bytes(chain * bs, b, sizeof(b)),
-				      removed ? "-" : human_bytes(delta * bs, c, sizeof(c)),
-				      removed ? "removed" : device_in_use(dev) ? "in use" : "live",
-				      removed ? "-" : dev, tag_set_format(set, list, sizeof(list)),
-				      set->description && *set->description ? set->description : "-");
-		}
-	}
-	if (ctx->json) {
-		json_end_array(&j);
-		json_finish(&j);
-	} else {
-		table_print(&t, stdout);
-		table_free(&t);
-	}
-	record_list_free(&disks);
 	tag_filter_free(&filter);
 	pool_tags_free(&tags);
-	return EXIT_OK;
+	return r;
 }
 
 /* The pool and disk arguments, after the options: the pool and the disk's record. */

@@ -774,8 +774,7 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct pool_config_file cfg;
 	struct pool_tags tags;
 	struct record one;
-	struct table t;
-	struct json j;
+	struct listing l;
 	unsigned int d, s;
 	uint64_t bs;
 	int c, ind, r;
@@ -822,12 +821,7 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 			return message_failed("listing disks", r);
 		}
 	}
-	if (ctx->json) {
-		json_init(&j, stdout);
-		json_begin_array(&j, NULL);
-	} else {
-		table_init(&t, 10, headers);
-	}
+	listing_begin(&l, ctx->json, 10, headers);
 	for (d = 0; d < disks.nr; d++) {
 		r = poolctl_list_snapshots(cfg.name, record_u64(&disks.records[d], "id"), &snaps);
 		if (r)
@@ -838,20 +832,14 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 
 			if (!tag_set_matches(set, filter.tags, filter.nr))
 				continue;
-			if (ctx->json)
-				snapshot_json(&j, cfg.name, &snaps.records[s], bs, set);
+			if (l.json)
+				snapshot_json(&l.j, cfg.name, &snaps.records[s], bs, set);
 			else
-				snapshot_row(&t, cfg.name, &disks.records[d], &snaps.records[s], bs, set);
+				snapshot_row(&l.t, cfg.name, &disks.records[d], &snaps.records[s], bs, set);
 		}
 		record_list_free(&snaps);
 	}
-	if (ctx->json) {
-		json_end_array(&j);
-		json_finish(&j);
-	} else {
-		table_print(&t, stdout);
-		table_free(&t);
-	}
+	listing_end(&l);
 	record_list_free(&disks);
 	tag_filter_free(&filter);
 	pool_tags_free(&tags);

@@ -10,8 +10,10 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "json.h"
 #include "poolctl.h"
 #include "snapctl.h"
+#include "table.h"
 
 /*
  * What parse_size() (poolctl.h) takes, in the help of every command that
@@ -41,6 +43,20 @@
 	"chunks: for an export, those that hash, compress and encrypt (as many, at\n" \
 	"least four, upload); for an import or a verify, those that fetch, check\n" \
 	"and write (at least four by default)."
+
+/*
+ * What a 'list' command prints: with --json one JSON array (an object per
+ * item, added through .j), else a table with @headers (rows through .t),
+ * printed by listing_end().
+ */
+struct listing {
+	bool json;
+	struct json j;
+	struct table t;
+};
+void listing_begin(struct listing *l, bool json, unsigned int nr_columns,
+		   const char *const *headers);
+void listing_end(struct listing *l);
 
 /* Map a negative errno to snapctl's exit codes (snapctl.h). */
 int exit_for_errno(int r);
