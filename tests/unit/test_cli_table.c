@@ -177,23 +177,6 @@ static void troff_text(const char *line, char *out, size_t len)
 	out[o] = '\0';
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long size;
-
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	rewind(f);
-	buf = calloc(1, size + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, size, f), size);
-	fclose(f);
-	return buf;
-}
 
 static void command_name(const struct snapctl_cmd *cmd, char *buf, size_t len)
 {

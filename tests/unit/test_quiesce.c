@@ -24,14 +24,15 @@
 #include <cmocka.h>
 
 #include "quiesce.h"
+#include "temp_dir.h"
 
-static char dir[] = "/tmp/dmrow-quiesce-XXXXXX";
-static char order[64];		/* what the hooks write, in order */
+static char dir[256];
+static char order[300];		/* what the hooks write, in order */
 
 static int setup(void **state)
 {
 	(void)state;
-	if (!mkdtemp(dir))
+	if (temp_dir_make(dir, sizeof(dir), "quiesce"))
 		return -1;
 	snprintf(order, sizeof(order), "%s/order", dir);
 	return 0;
@@ -39,11 +40,8 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd);
+	return temp_dir_remove(dir);
 }
 
 static int clear_order(void **state)
@@ -68,7 +66,7 @@ static const char *contents(const char *path)
 
 static char *hook(const char *fmt, const char *arg)
 {
-	static char bufs[4][256];
+	static char bufs[4][512];
 	static unsigned int next;
 	char *buf = bufs[next++ % 4];
 
@@ -88,7 +86,7 @@ static void test_hook_status(void **state)
 /* A hook's output goes to standard error: standard output is for --json. */
 static void test_hook_output(void **state)
 {
-	char out[80], err[80];
+	char out[300], err[300];
 	int saved_out = dup(STDOUT_FILENO), saved_err = dup(STDERR_FILENO);
 	int fo, fe, r;
 
@@ -117,7 +115,7 @@ static void test_hook_output(void **state)
 /* Past its timeout a hook is killed, and so are the processes it started. */
 static void test_hook_timeout(void **state)
 {
-	char late[80];
+	char late[300];
 	time_t start = time(NULL);
 
 	(void)state;
