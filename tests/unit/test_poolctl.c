@@ -669,6 +669,62 @@ static void test_new_name(void **state)
 			fail_msg("'%s' was accepted", bad[i]);
 }
 
+/*----------------------------------------------------------------
+ * Status
+ *--------------------------------------------------------------*/
+
+#ifndef DMROW_SRC_DIR
+#define DMROW_SRC_DIR "."
+#endif
+
+/*
+ * The fields of the first literal block after the heading @title of
+ * Documentation/dm-row.rst, which shows a status line: how many there are.
+ */
+static unsigned int documented_fields(const char *title)
+{
+	FILE *f = fopen(DMROW_SRC_DIR "/Documentation/dm-row.rst", "r");
+	bool in_section = false, in_block = false;
+	unsigned int nr = 0, depth;
+	char line[512], *p;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!in_section) {
+			in_section = !strcmp(line, title);
+			continue;
+		}
+		if (!in_block) {
+			in_block = strlen(line) >= 2 && !strcmp(line + strlen(line) - 2, "::");
+			continue;
+		}
+		if (!line[0] && nr)
+			break;
+		/* Fields are blank separated; "<transaction id>" is one. */
+		for (p = line, depth = 0; *p; p++) {
+			if (*p != ' ' && !depth && (p == line || p[-1] == ' '))
+				nr++;
+			depth += *p == '<';
+			depth -= *p == '>' && depth;
+		}
+	}
+	fclose(f);
+	if (!nr)
+		fail_msg("dm-row.rst shows no status line under '%s'", title);
+	return nr;
+}
+
+/* The uapi header's status fields are the ones dm-row.rst documents, as many. */
+static void test_status_fields(void **state)
+{
+	(void)state;
+	assert_int_equal(documented_fields("Pool status"), DM_ROW_POOL_STATUS_NR_FIELDS);
+	assert_int_equal(documented_fields("Disk status"), DM_ROW_DISK_STATUS_NR_FIELDS);
+	assert_int_equal(DM_ROW_POOL_STATUS_METADATA_LOW, 6);
+	assert_int_equal(DM_ROW_DISK_STATUS_EARLY_ACKS, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -694,6 +750,7 @@ int main(void)
 		cmocka_unit_test_setup(test_msg_listings, reset_pool),
 		cmocka_unit_test(test_name_as_the_kernel),
 		cmocka_unit_test(test_new_name),
+		cmocka_unit_test(test_status_fields),
 	};
 
 	return cmocka_run_group_tests_name("poolctl", tests, NULL, NULL);
