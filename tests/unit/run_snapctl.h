@@ -63,4 +63,23 @@ static inline int run_snapctl(const char *snapctl, const char *out, const char *
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* The whole of a file, NUL-terminated, in a new buffer (include cmocka.h first). */
+static inline char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long size;
+
+	if (!f)
+		fail_msg("cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	rewind(f);
+	buf = calloc(1, size + 1);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, size, f), size);
+	fclose(f);
+	return buf;
+}
+
 #endif /* DMROW_TESTS_RUN_SNAPCTL_H */

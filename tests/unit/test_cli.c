@@ -80,17 +80,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = calloc(1, 1 << 16);
-
-	assert_non_null(f);
-	assert_non_null(buf);
-	fread(buf, 1, (1 << 16) - 1, f);
-	fclose(f);
-	return buf;
-}
 
 /* Run snapctl @args; expect @status, @want on @stream (1 out, 2 err), the other empty. */
 static void expect(struct fixture *fx, const char *args, int status, int stream, const char *want)

@@ -14,6 +14,8 @@
  * Sizes: the help of every command that takes a <size> says what
  * parse_size() takes (SIZE_HELP), the suffixes it names are the ones
  * parse_size() takes, its examples parse, and snapctl.8 names the same.
+ * Likewise every command that takes --jobs says what it does, and every
+ * command that takes a <snapshot> how one is named.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -175,23 +177,6 @@ static void troff_text(const char *line, char *out, size_t len)
 	out[o] = '\0';
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long size;
-
-	if (!f)
-		fail_msg("cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	rewind(f);
-	buf = calloc(1, size + 1);
-	assert_non_null(buf);
-	assert_int_equal(fread(buf, 1, size, f), size);
-	fclose(f);
-	return buf;
-}
 
 static void command_name(const struct snapctl_cmd *cmd, char *buf, size_t len)
 {
@@ -535,6 +520,51 @@ static void test_sizes(void **state)
 		fail_msg("snapctl.8 does not describe sizes as the help does (%s): %s", help, man_text);
 }
 
+static bool has_option(const struct snapctl_cmd *cmd, const char *name)
+{
+	const struct option *o;
+
+	for (o = cmd->options; o && o->name; o++)
+		if (!strcmp(o->name, name))
+			return true;
+	return false;
+}
+
+/*
+ * What is explained once is explained everywhere it applies: the help of
+ * every command that takes --jobs says what it does (JOBS_HELP), and of
+ * every command that takes a <snapshot> how one is named (SNAPSHOT_HELP),
+ * but for 'snapshot rollback', whose snapshot is one of the disk it is
+ * given.
+ */
+static void test_shared_help(void **state)
+{
+	unsigned int jobs = 0, snapshots = 0;
+
+	(void)state;
+	for_each_snapctl_cmd(cmd) {
+		bool takes_snapshot = strstr(cmd->usage, "snapshot>") &&
+				      !strstr(cmd->usage, "<disk> <snapshot>");
+		char name[64], *out;
+
+		if (!has_option(cmd, "jobs") && !takes_snapshot)
+			continue;
+		command_name(cmd, name, sizeof(name));
+		out = command_help(cmd);
+		if (has_option(cmd, "jobs") && !strstr(out, JOBS_HELP))
+			fail_msg("'snapctl %s --help' takes --jobs and does not say what it does", name);
+		if (takes_snapshot && !strstr(out, SNAPSHOT_HELP))
+			fail_msg("'snapctl %s --help' takes a <snapshot> and does not say what it is",
+				 name);
+		jobs += has_option(cmd, "jobs");
+		snapshots += takes_snapshot;
+		free(out);
+	}
+	/* export, import and export verify; clone, export and six snapshot verbs */
+	assert_int_equal(jobs, 3);
+	assert_int_equal(snapshots, 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -542,6 +572,7 @@ int main(void)
 		cmocka_unit_test(test_cross_references_exist),
 		cmocka_unit_test(test_option_values_distinct),
 		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_shared_help),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

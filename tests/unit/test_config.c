@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "temp_dir.h"
 
 struct env {
 	char root[64];		/* the temporary directory */
@@ -33,9 +34,7 @@ static int setup(void **state)
 
 	if (!e)
 		return -1;
-	snprintf(e->root, sizeof(e->root), "%s/snapctl-config-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(e->root)) {
+	if (temp_dir_make(e->root, sizeof(e->root), "config")) {
 		free(e);
 		return -1;
 	}
@@ -49,10 +48,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct env *e = *state;
-	char cmd[256];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->root);
-	if (system(cmd))
+	if (temp_dir_remove(e->root))
 		return -1;
 	unsetenv("SNAPCTL_CONFIG_DIR");
 	free(e);

@@ -17,6 +17,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #ifndef TEST_NAME
 #error "define TEST_NAME before including test_helpers.h"
@@ -77,5 +79,31 @@ static inline unsigned int rnd_below(unsigned int n)
 {
 	return n ? rnd() % n : 0;
 }
+
+#ifdef DMROW_BLOCK_CACHE_H
+/*
+ * Destroy a block cache (compat/public/block-cache.h, included first), with
+ * what it says on standard error in @buf: a block still locked, a leak,
+ * makes it warn ("WARN_ON").
+ */
+static inline void bm_destroy_capture(struct dmrow_bm *bm, char *buf, size_t len)
+{
+	FILE *f = tmpfile();
+	int saved = dup(2);
+	size_t n;
+
+	assert_true(f && saved >= 0);
+	fflush(stderr);
+	dup2(fileno(f), 2);
+	dmrow_bm_destroy(bm);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	rewind(f);
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = 0;
+	fclose(f);
+}
+#endif
 
 #endif

@@ -23,6 +23,7 @@
 #include "exportlog.h"
 #include "metrics.h"
 #include "statefile.h"
+#include "temp_dir.h"
 
 static bool ends_with(const char *s, const char *suffix)
 {
@@ -346,9 +347,7 @@ static int setup(void **state)
 
 	if (!e)
 		return -1;
-	snprintf(e->root, sizeof(e->root), "%s/snapctl-metrics-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(e->root)) {
+	if (temp_dir_make(e->root, sizeof(e->root), "metrics")) {
 		free(e);
 		return -1;
 	}
@@ -362,10 +361,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct env *e = *state;
-	char cmd[160];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->root);
-	if (system(cmd))
+	if (temp_dir_remove(e->root))
 		return -1;
 	free(e);
 	return 0;

@@ -28,6 +28,7 @@
 #include "policy.h"
 #include "statefile.h"
 #include "zone.h"
+#include "temp_dir.h"
 
 uint32_t crc32c(uint32_t crc, const void *address, unsigned int length);
 
@@ -46,9 +47,7 @@ static int setup(void **state)
 
 	if (!e)
 		return -1;
-	snprintf(e->root, sizeof(e->root), "%s/snapctl-policy-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(e->root)) {
+	if (temp_dir_make(e->root, sizeof(e->root), "policy")) {
 		free(e);
 		return -1;
 	}
@@ -66,10 +65,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct env *e = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->root);
-	if (system(cmd))
+	if (temp_dir_remove(e->root))
 		return -1;
 	unsetenv("SNAPCTL_STATE_DIR");
 	unsetenv("SNAPCTL_RUN_DIR");

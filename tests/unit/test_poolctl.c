@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * poolctl: sizes on the command line and the records of the pool's message
- * answers.  The record lines below are what kernel/dm-row-message.c emits
+ * poolctl: sizes on the command line, the records of the pool's message
+ * answers, the message each typed function sends, and names.  The record lines below are what kernel/dm-row-message.c emits
  * (emit_disk, emit_snapshot, info pool, space): if the kernel's format
  * changes, these tests say what snapctl would misread.
  */
@@ -11,8 +11,13 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <cmocka.h>
 
+#include <linux/dm-row.h>
+
+#include "md_image.h"
 #include "poolctl.h"
 
 /*----------------------------------------------------------------
@@ -358,6 +363,368 @@ static void test_disk_table_params(void **state)
 	assert_int_equal(disk_table_params(tiny, sizeof(tiny), "tank", 7, 0, 4096), -ENAMETOOLONG);
 }
 
+/*----------------------------------------------------------------
+ * One function per message
+ *
+ * The test is linked with --wrap=dmctl_message (tests/unit/Makefile.inc):
+ * what the typed functions send comes here, and each is answered with the
+ * next of the answers a test gave, as the pool would.
+ *--------------------------------------------------------------*/
+
+#define MAX_SENT 8
+
+static struct {
+	unsigned int nr_sent;
+	char sent[MAX_SENT][8192];
+	unsigned int nr_answers, next_answer;
+	const char *answers[MAX_SENT];	/* NULL: no answer text */
+	int errors[MAX_SENT];		/* what the message returns */
+} pool;
+
+int __wrap_dmctl_message(const char *name, const char *message, char **response);
+int __wrap_dmctl_message(const char *name, const char *message, char **response)
+{
+	unsigned int i = pool.next_answer;
+
+	assert_string_equal(name, "tank");
+	assert_true(pool.nr_sent < MAX_SENT);
+	assert_true(strlen(message) < sizeof(pool.sent[0]));
+	strcpy(pool.sent[pool.nr_sent++], message);
+	*response = NULL;
+	if (i >= pool.nr_answers)
+		return 0;
+	pool.next_answer++;
+	if (pool.answers[i])
+		*response = strdup(pool.answers[i]);
+	return pool.errors[i];
+}
+
+static int reset_pool(void **state)
+{
+	(void)state;
+	memset(&pool, 0, sizeof(pool));
+	return 0;
+}
+
+static void answer(const char *text, int error)
+{
+	pool.answers[pool.nr_answers] = text;
+	pool.errors[pool.nr_answers++] = error;
+}
+
+/* Exactly the messages given were sent, in order. */
+static void sent(unsigned int nr, ...)
+{
+	va_list ap;
+	unsigned int i;
+
+	assert_int_equal(pool.nr_sent, nr);
+	va_start(ap, nr);
+	for (i = 0; i < nr; i++)
+		assert_string_equal(pool.sent[i], va_arg(ap, const char *));
+	va_end(ap);
+	pool.nr_sent = 0;
+}
+
+static void test_msg_disks(void **state)
+{
+	(void)state;
+	assert_int_equal(poolctl_create_disk("tank", 7, 1048576, "vm1"), 0);
+	assert_int_equal(poolctl_create_disk("tank", 16777215, 8, ""), 0);
+	assert_int_equal(poolctl_remove_disk("tank", 7), 0);
+	assert_int_equal(poolctl_resize_disk("tank", 7, 2097152), 0);
+	sent(4, "create_disk 7 1048576 vm1", "create_disk 16777215 8", "remove_disk 7",
+	     "resize_disk 7 2097152");
+	/* A name the pool would refuse is not sent. */
+	assert_int_equal(poolctl_create_disk("tank", 7, 8, "two words"), -EINVAL);
+	sent(0);
+	/* The pool's answer is the caller's. */
+	answer(NULL, -EEXIST);
+	assert_int_equal(poolctl_create_disk("tank", 7, 8, "vm1"), -EEXIST);
+	sent(1, "create_disk 7 8 vm1");
+}
+
+static void test_msg_set_disk(void **state)
+{
+	struct poolctl_disk_attrs attrs = POOLCTL_DISK_ATTRS;
+
+	(void)state;
+	/* Nothing to set is no message. */
+	assert_int_equal(poolctl_set_disk("tank", 3, &attrs), -EINVAL);
+	sent(0);
+	attrs.delete_auto_snapshots = 0;
+	assert_int_equal(poolctl_set_disk("tank", 3, &attrs), 0);
+	attrs.name = "web";
+	attrs.delete_auto_snapshots = 1;
+	attrs.policy = 0;
+	attrs.logical_block_size = 4096;
+	assert_int_equal(poolctl_set_disk("tank", 3, &attrs), 0);
+	assert_int_equal(poolctl_set_disk_name("tank", 3, ""), 0);
+	assert_int_equal(poolctl_set_disk_policy("tank", 3, 2147483647), 0);
+	sent(4, "set_disk 3 delete_auto_snapshots=0",
+	     "set_disk 3 name=web delete_auto_snapshots=1 policy=0 logical_block_size=4096",
+	     "set_disk 3 name=", "set_disk 3 policy=2147483647");
+	/* What the kernel would refuse is refused here. */
+	attrs = (struct poolctl_disk_attrs)POOLCTL_DISK_ATTRS;
+	attrs.logical_block_size = 1024;
+	assert_int_equal(poolctl_set_disk("tank", 3, &attrs), -EINVAL);
+	attrs.logical_block_size = 0;
+	attrs.delete_auto_snapshots = 2;
+	assert_int_equal(poolctl_set_disk("tank", 3, &attrs), -EINVAL);
+	attrs.delete_auto_snapshots = -1;
+	attrs.policy = 2147483648LL;
+	assert_int_equal(poolctl_set_disk("tank", 3, &attrs), -EINVAL);
+	assert_int_equal(poolctl_set_disk_name("tank", 3, "a b"), -EINVAL);
+	sent(0);
+}
+
+static void test_msg_snapshot(void **state)
+{
+	static const char *const names[2] = { "web-nightly", "db-nightly" };
+	const char *one_name[1] = { "before" };
+	struct poolctl_snapshot_attrs manual = { .names = one_name, .time = 1795309725 };
+	struct poolctl_snapshot_attrs all = {
+		.names = names, .automatic = true, .app_consistent = true, .policy = 4,
+		.retention = 1798000000, .time = 1795309725,
+	};
+	struct poolctl_snapshot_attrs bare = { 0 };
+	uint64_t disks[2] = { 1, 2 }, ids[2] = { 0, 0 };
+
+	(void)state;
+	answer("9\n", 0);
+	assert_int_equal(poolctl_snapshot("tank", disks, 1, &manual, ids), 0);
+	assert_int_equal(ids[0], 9);
+	answer("12 13\n", 0);
+	assert_int_equal(poolctl_snapshot("tank", disks, 2, &all, ids), 0);
+	assert_int_equal(ids[0], 12);
+	assert_int_equal(ids[1], 13);
+	answer("14\n", 0);
+	assert_int_equal(poolctl_snapshot("tank", disks + 1, 1, &bare, ids), 0);
+	assert_int_equal(ids[0], 14);
+	sent(3, "snapshot 1 name=before time=1795309725",
+	     "snapshot 1,2 name=web-nightly,db-nightly kind=auto consistency=app policy=4 retention=1798000000 time=1795309725",
+	     "snapshot 2");
+	/* An answer without an id per disk is not taken for one. */
+	answer("12\n", 0);
+	assert_int_equal(poolctl_snapshot("tank", disks, 2, &all, ids), -EPROTO);
+	answer(NULL, 0);
+	assert_int_equal(poolctl_snapshot("tank", disks, 1, &manual, ids), -EPROTO);
+	answer("0\n", 0);
+	assert_int_equal(poolctl_snapshot("tank", disks, 1, &manual, ids), -EPROTO);
+	answer(NULL, -EDQUOT);
+	assert_int_equal(poolctl_snapshot("tank", disks, 1, &manual, ids), -EDQUOT);
+	sent(4, "snapshot 1,2 name=web-nightly,db-nightly kind=auto consistency=app policy=4 retention=1798000000 time=1795309725",
+	     "snapshot 1 name=before time=1795309725", "snapshot 1 name=before time=1795309725",
+	     "snapshot 1 name=before time=1795309725");
+}
+
+static void test_msg_snapshot_refused(void **state)
+{
+	uint64_t disks[DM_ROW_MAX_SNAPSHOT_DISKS + 1], ids[DM_ROW_MAX_SNAPSHOT_DISKS + 1];
+	const char *names[DM_ROW_MAX_SNAPSHOT_DISKS + 1];
+	char name[DM_ROW_MAX_SNAPSHOT_DISKS + 1][16], answer_text[1024] = "";
+	struct poolctl_snapshot_attrs attrs = { .names = names };
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i <= DM_ROW_MAX_SNAPSHOT_DISKS; i++) {
+		disks[i] = i + 1;
+		snprintf(name[i], sizeof(name[i]), "s%u", i);
+		names[i] = name[i];
+		snprintf(answer_text + strlen(answer_text), sizeof(answer_text) - strlen(answer_text),
+			 "%s%u", i ? " " : "", 100 + i);
+	}
+	assert_int_equal(poolctl_snapshot("tank", disks, 0, &attrs, ids), -EINVAL);
+	assert_int_equal(poolctl_snapshot("tank", disks, DM_ROW_MAX_SNAPSHOT_DISKS + 1, &attrs, ids),
+			 -EINVAL);
+	/* A comma would split one name in two. */
+	names[0] = "a,b";
+	assert_int_equal(poolctl_snapshot("tank", disks, 1, &attrs, ids), -EINVAL);
+	names[0] = "";
+	answer("100\n", 0);
+	assert_int_equal(poolctl_snapshot("tank", disks, 1, &attrs, ids), 0);
+	sent(1, "snapshot 1 name=");
+	/* As many disks as the pool takes, in one message. */
+	names[0] = name[0];
+	answer(answer_text, 0);
+	assert_int_equal(poolctl_snapshot("tank", disks, DM_ROW_MAX_SNAPSHOT_DISKS, &attrs, ids), 0);
+	assert_int_equal(pool.nr_sent, 1);
+	assert_non_null(strstr(pool.sent[0], ",64 name=s0,s1,"));
+	assert_non_null(strstr(pool.sent[0], ",s63"));
+	assert_int_equal(ids[63], 163);
+}
+
+static void test_msg_chain(void **state)
+{
+	(void)state;
+	assert_int_equal(poolctl_delete_snapshot("tank", 9), 0);
+	assert_int_equal(poolctl_merge("tank", 3, 9), 0);
+	assert_int_equal(poolctl_rollback("tank", 7, 9, true), 0);
+	assert_int_equal(poolctl_rollback("tank", 7, 9, false), 0);
+	assert_int_equal(poolctl_clone("tank", 9, 8, "vm1-monday", 1048576), 0);
+	assert_int_equal(poolctl_clone("tank", 9, 8, "vm1-monday", 0), 0);
+	assert_int_equal(poolctl_clone("tank", 9, 8, "", 0), 0);
+	assert_int_equal(poolctl_set_quota("tank", 0, 65536), 0);
+	sent(8, "delete_snapshot 9", "merge 3 9", "rollback 7 9 keep_size",
+	     "rollback 7 9 snapshot_size", "clone 9 8 vm1-monday 1048576", "clone 9 8 vm1-monday",
+	     "clone 9 8", "set_quota 0 65536");
+	/* The size is the fourth word: it cannot follow a missing name. */
+	assert_int_equal(poolctl_clone("tank", 9, 8, "", 1048576), -EINVAL);
+	assert_int_equal(poolctl_clone("tank", 9, 8, "a\tb", 0), -EINVAL);
+	sent(0);
+}
+
+static void test_msg_listings(void **state)
+{
+	struct record_list list;
+
+	(void)state;
+	/* Every page, each from where the last ended. */
+	answer("disk id=1 name=a\ndisk id=2 name=b\nnext=3\n", 0);
+	answer("disk id=5 name=c\n", 0);
+	assert_int_equal(poolctl_list_disks("tank", &list), 0);
+	assert_int_equal(list.nr, 3);
+	assert_int_equal(record_u64(&list.records[2], "id"), 5);
+	record_list_free(&list);
+	sent(2, "list_disks", "list_disks 3");
+
+	answer("snapshot id=4 disk=7\nnext=6\n", 0);
+	answer("snapshot id=6 disk=7\n", 0);
+	assert_int_equal(poolctl_list_snapshots("tank", 7, &list), 0);
+	assert_int_equal(list.nr, 2);
+	record_list_free(&list);
+	sent(2, "list_snapshots 7", "list_snapshots 7 6");
+
+	answer("0+4\n9+1\nnext=12\n", 0);
+	answer("12+3\nend\n", 0);
+	assert_int_equal(poolctl_diff("tank", 7, 4, 0, &list), 0);
+	assert_int_equal(list.nr, 4);
+	assert_string_equal(list.records[2].kind, "12+3");
+	record_list_free(&list);
+	sent(2, "diff 7 4 0", "diff 7 4 0 12");
+
+	/* A failed page is the listing's failure, and leaves nothing. */
+	answer("disk id=1 name=a\nnext=2\n", 0);
+	answer(NULL, -EIO);
+	assert_int_equal(poolctl_list_disks("tank", &list), -EIO);
+	assert_int_equal(list.nr, 0);
+	assert_null(list.records);
+	sent(2, "list_disks", "list_disks 2");
+}
+
+/*----------------------------------------------------------------
+ * Names
+ *--------------------------------------------------------------*/
+
+/*
+ * poolctl_name_valid() takes what the kernel takes: the metadata core (the
+ * kernel's own code, built for userspace) is asked about every byte in a
+ * name and about the lengths around the limit.
+ */
+static void test_name_as_the_kernel(void **state)
+{
+	char name[DM_ROW_NAME_LEN + 2];
+	struct md_image im = { .fd = -1 };
+	unsigned int c, len;
+
+	(void)state;
+	assert_int_equal(DM_ROW_NAME_LEN, DMROW_NAME_LEN);
+	md_image_create(&im, 64, 16, 64, 1, 8, 3);
+	for (c = 1; c < 256; c++) {
+		snprintf(name, sizeof(name), "a%cb", (char)c);
+		if (poolctl_name_valid(name) != !dmrow_md_set_disk_name(im.md, 1, name))
+			fail_msg("byte 0x%02x: the kernel and poolctl_name_valid() disagree", c);
+	}
+	for (len = 0; len <= DM_ROW_NAME_LEN; len++) {
+		memset(name, 'x', len);
+		name[len] = '\0';
+		if (poolctl_name_valid(name) != !dmrow_md_set_disk_name(im.md, 1, name))
+			fail_msg("a name of %u bytes: the kernel and poolctl_name_valid() disagree", len);
+	}
+	assert_true(poolctl_name_valid(""));
+	assert_false(poolctl_name_valid("a b"));
+	md_image_destroy(&im);
+}
+
+/* snapctl's new names: the kernel's, less what its arguments would misread. */
+static void test_new_name(void **state)
+{
+	static const char *const good[] = {
+		"vm1", "web-test", "a", "x.importing", "_1", "~", "a,b", "not-first-0",
+		"x23456789012345678901234567890123456789012345678901234567890abc",
+	};
+	static const char *const bad[] = {
+		"", "1vm", "0", "a/b", "/", "vm@1", "@", "a b", "tab\t", "caf\xc3\xa9",
+		"1234567890123456789012345678901234567890123456789012345678901234",
+		"a123456789012345678901234567890123456789012345678901234567890abc",
+	};
+	unsigned int i;
+
+	(void)state;
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (!poolctl_new_name_valid(good[i]) || !poolctl_name_valid(good[i]))
+			fail_msg("'%s' was refused", good[i]);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (poolctl_new_name_valid(bad[i]))
+			fail_msg("'%s' was accepted", bad[i]);
+}
+
+/*----------------------------------------------------------------
+ * Status
+ *--------------------------------------------------------------*/
+
+#ifndef DMROW_SRC_DIR
+#define DMROW_SRC_DIR "."
+#endif
+
+/*
+ * The fields of the first literal block after the heading @title of
+ * Documentation/dm-row.rst, which shows a status line: how many there are.
+ */
+static unsigned int documented_fields(const char *title)
+{
+	FILE *f = fopen(DMROW_SRC_DIR "/Documentation/dm-row.rst", "r");
+	bool in_section = false, in_block = false;
+	unsigned int nr = 0, depth;
+	char line[512], *p;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (!in_section) {
+			in_section = !strcmp(line, title);
+			continue;
+		}
+		if (!in_block) {
+			in_block = strlen(line) >= 2 && !strcmp(line + strlen(line) - 2, "::");
+			continue;
+		}
+		if (!line[0] && nr)
+			break;
+		/* Fields are blank separated; "<transaction id>" is one. */
+		for (p = line, depth = 0; *p; p++) {
+			if (*p != ' ' && !depth && (p == line || p[-1] == ' '))
+				nr++;
+			depth += *p == '<';
+			depth -= *p == '>' && depth;
+		}
+	}
+	fclose(f);
+	if (!nr)
+		fail_msg("dm-row.rst shows no status line under '%s'", title);
+	return nr;
+}
+
+/* The uapi header's status fields are the ones dm-row.rst documents, as many. */
+static void test_status_fields(void **state)
+{
+	(void)state;
+	assert_int_equal(documented_fields("Pool status"), DM_ROW_POOL_STATUS_NR_FIELDS);
+	assert_int_equal(documented_fields("Disk status"), DM_ROW_DISK_STATUS_NR_FIELDS);
+	assert_int_equal(DM_ROW_POOL_STATUS_METADATA_LOW, 6);
+	assert_int_equal(DM_ROW_DISK_STATUS_EARLY_ACKS, 10);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -375,6 +742,15 @@ int main(void)
 		cmocka_unit_test(test_disk_sectors_at_least),
 		cmocka_unit_test(test_logical_block_size),
 		cmocka_unit_test(test_disk_table_params),
+		cmocka_unit_test_setup(test_msg_disks, reset_pool),
+		cmocka_unit_test_setup(test_msg_set_disk, reset_pool),
+		cmocka_unit_test_setup(test_msg_snapshot, reset_pool),
+		cmocka_unit_test_setup(test_msg_snapshot_refused, reset_pool),
+		cmocka_unit_test_setup(test_msg_chain, reset_pool),
+		cmocka_unit_test_setup(test_msg_listings, reset_pool),
+		cmocka_unit_test(test_name_as_the_kernel),
+		cmocka_unit_test(test_new_name),
+		cmocka_unit_test(test_status_fields),
 	};
 
 	return cmocka_run_group_tests_name("poolctl", tests, NULL, NULL);

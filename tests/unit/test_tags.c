@@ -18,6 +18,7 @@
 
 #include "repo.h"
 #include "tags.h"
+#include "temp_dir.h"
 
 struct env {
 	char root[64];
@@ -31,9 +32,7 @@ static int setup(void **state)
 
 	if (!e)
 		return -1;
-	snprintf(e->root, sizeof(e->root), "%s/snapctl-tags-XXXXXX",
-		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	if (!mkdtemp(e->root)) {
+	if (temp_dir_make(e->root, sizeof(e->root), "tags")) {
 		free(e);
 		return -1;
 	}
@@ -47,10 +46,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct env *e = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", e->root);
-	if (system(cmd))
+	if (temp_dir_remove(e->root))
 		return -1;
 	unsetenv("SNAPCTL_STATE_DIR");
 	free(e);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <linux/dm-row.h>
+
 #include "dmctl.h"
 #include "poolctl.h"
 
@@ -106,18 +108,22 @@ static int collect(const char *answer, struct record_list *list, uint64_t *next)
 static int vsend(const char *pool, struct record_list *list, uint64_t *next,
 		 const char *fmt, va_list ap)
 {
-	char message[1024], *answer = NULL;
+	char *message, *answer = NULL;
 	uint64_t ignored;
 	int r;
 
-	vsnprintf(message, sizeof(message), fmt, ap);
+	if (vasprintf(&message, fmt, ap) < 0)
+		return -ENOMEM;
 	r = dmctl_message(pool, message, &answer);
 	if (!r)
 		r = collect(answer ? answer : "", list, next ? next : &ignored);
 	free(answer);
+	free(message);
 	return r;
 }
 
+/* Send "words..." to pool @pool; the answer's records go to @list (may be NULL). */
+static __attribute__((format(printf, 3, 4)))
 int pool_send(const char *pool, struct record_list *list, const char *fmt, ...)
 {
 	va_list ap;
@@ -143,7 +149,9 @@ static int send_page(const char *pool, struct record_list *list, uint64_t *next,
 	return r;
 }
 
-int pool_list(const char *pool, const char *verb, const char *args, struct record_list *list)
+/* A listing message that pages with "next=": "<verb> <args> [<from>]". */
+static int pool_list(const char *pool, const char *verb, const char *args,
+		     struct record_list *list)
 {
 	uint64_t next = 0;
 	bool first = true;
@@ -178,7 +186,7 @@ static int take_first(struct record_list *list, struct record *rec)
 int pool_info(const char *pool, struct record *info)
 {
 	struct record_list list;
-	int r = pool_send(pool, &list, "info pool");
+	int r = pool_send(pool, &list, DM_ROW_MSG_INFO " pool");
 
 	return r ? r : take_first(&list, info);
 }
@@ -202,7 +210,7 @@ static int space_record(const char *pool, const char *what, uint64_t id, const c
 
 	for (i = 0; i < 3; i++)
 		*values[i] = 0;
-	r = pool_send(pool, &list, "space %s %" PRIu64, what, id);
+	r = pool_send(pool, &list, DM_ROW_MSG_SPACE " %s %" PRIu64, what, id);
 	if (r)
 		return r;
 	for (i = 0; list.nr && i < 3; i++)
@@ -244,12 +252,12 @@ int pool_find_disk(const char *pool, const char *disk, struct record *rec)
 	int r;
 
 	if (is_number(disk)) {
-		r = pool_send(pool, &list, "info disk %s", disk);
+		r = pool_send(pool, &list, DM_ROW_MSG_INFO " disk %s", disk);
 		if (r == -ENODATA)
 			return -ENOENT;
 		return r ? r : take_first(&list, rec);
 	}
-	r = pool_list(pool, "list_disks", "", &list);
+	r = poolctl_list_disks(pool, &list);
 	if (r)
 		return r;
 	for (i = 0; i < list.nr; i++) {
@@ -272,11 +280,10 @@ int pool_find_snapshot(const char *pool, uint64_t disk_id, const char *snap,
 	struct record_list disks, snaps;
 	bool found = false;
 	unsigned int d, s;
-	char arg[32];
 	int r;
 
 	if (is_number(snap)) {
-		r = pool_send(pool, &snaps, "info snapshot %s", snap);
+		r = pool_send(pool, &snaps, DM_ROW_MSG_INFO " snapshot %s", snap);
 		if (r == -ENODATA)
 			return -ENOENT;
 		if (r)
@@ -288,7 +295,7 @@ int pool_find_snapshot(const char *pool, uint64_t disk_id, const char *snap,
 		}
 		return r;
 	}
-	r = pool_list(pool, "list_disks", "", &disks);
+	r = poolctl_list_disks(pool, &disks);
 	if (r)
 		return r;
 	for (d = 0; d < disks.nr && !r; d++) {
@@ -296,8 +303,7 @@ int pool_find_snapshot(const char *pool, uint64_t disk_id, const char *snap,
 
 		if (disk_id && id != disk_id)
 			continue;
-		snprintf(arg, sizeof(arg), "%" PRIu64, id);
-		r = pool_list(pool, "list_snapshots", arg, &snaps);
+		r = poolctl_list_snapshots(pool, id, &snaps);
 		for (s = 0; !r && s < snaps.nr; s++) {
 			const char *name = record_get(&snaps.records[s], "name");
 
@@ -318,6 +324,211 @@ int pool_find_snapshot(const char *pool, uint64_t disk_id, const char *snap,
 	if (r)
 		return r;
 	return found ? 0 : -ENOENT;
+}
+
+uint64_t pool_next_disk_id(const char *pool)
+{
+	struct record_list disks;
+	uint64_t next = 1;
+	unsigned int i;
+
+	if (poolctl_list_disks(pool, &disks))
+		return next;
+	for (i = 0; i < disks.nr; i++)
+		if (record_u64(&disks.records[i], "id") >= next)
+			next = record_u64(&disks.records[i], "id") + 1;
+	record_list_free(&disks);
+	return next;
+}
+
+/*----------------------------------------------------------------
+ * One function per message
+ *--------------------------------------------------------------*/
+
+bool poolctl_name_valid(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name[i]; i++)
+		if (i >= DM_ROW_NAME_LEN - 1 || name[i] <= ' ' || name[i] > '~')
+			return false;
+	return true;
+}
+
+bool poolctl_new_name_valid(const char *name)
+{
+	return name[0] && (name[0] < '0' || name[0] > '9') && !strpbrk(name, "/@") &&
+	       poolctl_name_valid(name);
+}
+
+int poolctl_list_disks(const char *pool, struct record_list *list)
+{
+	return pool_list(pool, DM_ROW_MSG_LIST_DISKS, "", list);
+}
+
+int poolctl_list_snapshots(const char *pool, uint64_t disk, struct record_list *list)
+{
+	char arg[24];
+
+	snprintf(arg, sizeof(arg), "%" PRIu64, disk);
+	return pool_list(pool, DM_ROW_MSG_LIST_SNAPSHOTS, arg, list);
+}
+
+int poolctl_diff(const char *pool, uint64_t disk, uint64_t from, uint64_t to,
+		 struct record_list *runs)
+{
+	char args[72];
+
+	snprintf(args, sizeof(args), "%" PRIu64 " %" PRIu64 " %" PRIu64, disk, from, to);
+	return pool_list(pool, DM_ROW_MSG_DIFF, args, runs);
+}
+
+int poolctl_create_disk(const char *pool, uint64_t disk, uint64_t sectors, const char *name)
+{
+	if (!poolctl_name_valid(name))
+		return -EINVAL;
+	return pool_send(pool, NULL, DM_ROW_MSG_CREATE_DISK " %" PRIu64 " %" PRIu64 "%s%s", disk,
+			 sectors, *name ? " " : "", name);
+}
+
+int poolctl_remove_disk(const char *pool, uint64_t disk)
+{
+	return pool_send(pool, NULL, DM_ROW_MSG_REMOVE_DISK " %" PRIu64, disk);
+}
+
+int poolctl_resize_disk(const char *pool, uint64_t disk, uint64_t sectors)
+{
+	return pool_send(pool, NULL, DM_ROW_MSG_RESIZE_DISK " %" PRIu64 " %" PRIu64, disk, sectors);
+}
+
+int poolctl_set_disk(const char *pool, uint64_t disk, const struct poolctl_disk_attrs *attrs)
+{
+	char name[DM_ROW_NAME_LEN + 8] = "", del[32] = "", policy[32] = "", lbs[40] = "";
+
+	if (attrs->name) {
+		if (!poolctl_name_valid(attrs->name))
+			return -EINVAL;
+		snprintf(name, sizeof(name), " " DM_ROW_DISK_NAME "=%s", attrs->name);
+	}
+	if (attrs->delete_auto_snapshots > 1 || attrs->policy > INT32_MAX ||
+	    (attrs->logical_block_size && attrs->logical_block_size != 512 &&
+	     attrs->logical_block_size != 4096))
+		return -EINVAL;
+	if (attrs->delete_auto_snapshots >= 0)
+		snprintf(del, sizeof(del), " " DM_ROW_DISK_DELETE_AUTO_SNAPSHOTS "=%d",
+			 attrs->delete_auto_snapshots);
+	if (attrs->policy >= 0)
+		snprintf(policy, sizeof(policy), " " DM_ROW_DISK_POLICY "=%" PRId64, attrs->policy);
+	if (attrs->logical_block_size)
+		snprintf(lbs, sizeof(lbs), " " DM_ROW_DISK_LOGICAL_BLOCK_SIZE "=%u",
+			 attrs->logical_block_size);
+	if (!name[0] && !del[0] && !policy[0] && !lbs[0])
+		return -EINVAL;		/* the message takes at least one */
+	return pool_send(pool, NULL, DM_ROW_MSG_SET_DISK " %" PRIu64 "%s%s%s%s", disk, name, del,
+			 policy, lbs);
+}
+
+/* The snapshot message for @nr disks, in a new string; NULL if out of memory. */
+static char *snapshot_message(const uint64_t *disks, unsigned int nr,
+			      const struct poolctl_snapshot_attrs *attrs)
+{
+	char *message = NULL;
+	size_t len = 0;
+	unsigned int i;
+	FILE *f = open_memstream(&message, &len);
+
+	if (!f)
+		return NULL;
+	fputs(DM_ROW_MSG_SNAPSHOT " ", f);
+	for (i = 0; i < nr; i++)
+		fprintf(f, "%s%" PRIu64, i ? "," : "", disks[i]);
+	if (attrs->names) {
+		fputs(" " DM_ROW_SNAP_NAME "=", f);
+		for (i = 0; i < nr; i++)
+			fprintf(f, "%s%s", i ? "," : "", attrs->names[i]);
+	}
+	if (attrs->automatic)
+		fputs(" " DM_ROW_SNAP_KIND "=auto", f);
+	if (attrs->app_consistent)
+		fputs(" " DM_ROW_SNAP_CONSISTENCY "=app", f);
+	if (attrs->policy)
+		fprintf(f, " " DM_ROW_SNAP_POLICY "=%" PRIu32, attrs->policy);
+	if (attrs->retention)
+		fprintf(f, " " DM_ROW_SNAP_RETENTION "=%" PRIu64, attrs->retention);
+	if (attrs->time)
+		fprintf(f, " " DM_ROW_SNAP_TIME "=%" PRId64, attrs->time);
+	if (fclose(f)) {
+		free(message);
+		return NULL;
+	}
+	return message;
+}
+
+int poolctl_snapshot(const char *pool, const uint64_t *disks, unsigned int nr,
+		     const struct poolctl_snapshot_attrs *attrs, uint64_t *ids)
+{
+	char *message, *answer = NULL, *cursor, *end;
+	unsigned int i;
+	int r;
+
+	if (!nr || nr > DM_ROW_MAX_SNAPSHOT_DISKS)
+		return -EINVAL;
+	/* The names of one message are separated by commas: none may hold one. */
+	for (i = 0; attrs->names && i < nr; i++)
+		if (!poolctl_name_valid(attrs->names[i]) || strchr(attrs->names[i], ','))
+			return -EINVAL;
+	message = snapshot_message(disks, nr, attrs);
+	if (!message)
+		return -ENOMEM;
+	r = dmctl_message(pool, message, &answer);
+	free(message);
+	/* The answer: the new ids, one per disk, in order. */
+	cursor = answer;
+	for (i = 0; !r && i < nr; i++) {
+		errno = 0;
+		ids[i] = cursor ? strtoull(cursor, &end, 10) : 0;
+		if (!cursor || end == cursor || errno || !ids[i])
+			r = -EPROTO;
+		else
+			cursor = end;
+	}
+	free(answer);
+	return r;
+}
+
+int poolctl_delete_snapshot(const char *pool, uint64_t snapshot)
+{
+	return pool_send(pool, NULL, DM_ROW_MSG_DELETE_SNAPSHOT " %" PRIu64, snapshot);
+}
+
+int poolctl_merge(const char *pool, uint64_t first, uint64_t last)
+{
+	return pool_send(pool, NULL, DM_ROW_MSG_MERGE " %" PRIu64 " %" PRIu64, first, last);
+}
+
+int poolctl_rollback(const char *pool, uint64_t disk, uint64_t snapshot, bool keep_size)
+{
+	return pool_send(pool, NULL, DM_ROW_MSG_ROLLBACK " %" PRIu64 " %" PRIu64 " %s", disk,
+			 snapshot, keep_size ? DM_ROW_ROLLBACK_KEEP_SIZE : DM_ROW_ROLLBACK_SNAPSHOT_SIZE);
+}
+
+int poolctl_clone(const char *pool, uint64_t snapshot, uint64_t new_disk, const char *name,
+		  uint64_t sectors)
+{
+	/* The size is the fourth word: a clone with a size has a name. */
+	if (!poolctl_name_valid(name) || (sectors && !*name))
+		return -EINVAL;
+	if (!sectors)
+		return pool_send(pool, NULL, DM_ROW_MSG_CLONE " %" PRIu64 " %" PRIu64 "%s%s",
+				 snapshot, new_disk, *name ? " " : "", name);
+	return pool_send(pool, NULL, DM_ROW_MSG_CLONE " %" PRIu64 " %" PRIu64 " %s %" PRIu64,
+			 snapshot, new_disk, name, sectors);
+}
+
+int poolctl_set_quota(const char *pool, uint32_t manual, uint32_t automatic)
+{
+	return pool_send(pool, NULL, DM_ROW_MSG_SET_QUOTA " %" PRIu32 " %" PRIu32, manual,
+			 automatic);
 }
 
 static const char *name_or_id(const struct record *rec, char *buf, size_t len)

@@ -58,6 +58,7 @@
 #include "dmctl.h"
 #include "json.h"
 #include "policy.h"
+#include "schedule.h"
 #include "statefile.h"
 #include "tagging.h"
 
@@ -365,10 +366,7 @@ static const char *disk_label(const struct record *disk, char *buf, size_t len)
 
 static int list_chain(struct pass *ps, uint64_t disk, struct record_list *snaps)
 {
-	char arg[32];
-
-	snprintf(arg, sizeof(arg), "%" PRIu64, disk);
-	return pool_list(ps->pool, "list_snapshots", arg, snaps);
+	return poolctl_list_snapshots(ps->pool, disk, snaps);
 }
 
 static void lock_waiting(const char *holder, void *arg)
@@ -438,7 +436,7 @@ static void expire_disk(struct pass *ps, const struct record *disk)
 		snprintf(what, sizeof(what), "expiring snapshot %s", name);
 		if (lock.fd < 0 && !lock_disk(ps, label, id, what, &lock))
 			break;
-		r = pool_send(ps->pool, NULL, "delete_snapshot %" PRIu64, sid);
+		r = poolctl_delete_snapshot(ps->pool, sid);
 		if (!r) {
 			report(ps->d, ps->now, "expire", ps->pool, label, name, sid,
 			       "deleted %s snapshot %s (id %" PRIu64 "): its retention ended %s",
@@ -461,36 +459,84 @@ static void expire_disk(struct pass *ps, const struct record *disk)
 	record_list_free(&snaps);
 }
 
-/* The chain has an automatic snapshot of @p taken for @slot or later. */
-static const struct record *slot_taken(const struct record_list *snaps, const struct policy *p,
-				       int64_t slot, const char *name)
+/* Say which automatic snapshots of @before the snapshot just taken evicted. */
+static void report_evicted(struct pass *ps, const char *label, uint64_t disk,
+			   const struct record_list *before)
 {
+	struct record_list after;
 	unsigned int i;
 
-	for (i = 0; i < snaps->nr; i++) {
-		const struct record *s = &snaps->records[i];
-		const char *kind = record_get(s, "kind"), *sname = record_get(s, "name");
+	if (list_chain(ps, disk, &after))
+		return;
+	for (i = 0; i < before->nr; i++) {
+		const struct record *s = &before->records[i];
 
-		if (sname && !strcmp(sname, name))
-			return s;
-		if (kind && !strcmp(kind, "auto") && record_u64(s, "policy") == p->id &&
-		    (int64_t)record_u64(s, "created") >= slot)
-			return s;
+		if (schedule_evicted(s, &after))
+			report(ps->d, ps->now, "evict", ps->pool, label, record_get(s, "name"),
+			       record_u64(s, "id"),
+			       "automatic quota (%" PRIu64 ") reached: evicted the oldest automatic snapshot %s (id %" PRIu64 ")",
+			       ps->auto_quota, record_get(s, "name"), record_u64(s, "id"));
 	}
-	return NULL;
+	record_list_free(&after);
+}
+
+/*
+ * Send the automatic snapshot @name of @slot, and say what came of it: the
+ * attempt's outcome for mark_slot().
+ */
+static int snapshot_slot(struct pass *ps, const char *label, uint64_t disk,
+			 const struct policy *p, int64_t slot, const char *name,
+			 const struct record_list *before)
+{
+	const char *names[1] = { name };
+	struct poolctl_snapshot_attrs attrs = {
+		.names = names, .automatic = true, .policy = p->id, .time = ps->now,
+		.retention = policy_retention_until(ps->now, p->retention_days),
+	};
+	char when[32];
+	uint64_t new_id;
+	int r;
+
+	r = poolctl_snapshot(ps->pool, &disk, 1, &attrs, &new_id);
+	if (r == -EEXIST) {
+		report(ps->d, ps->now, "skip", ps->pool, label, name, 0,
+		       "a snapshot named %s exists already: slot taken", name);
+		return NO_ATTEMPT;
+	}
+	if (r == -EDQUOT) {
+		ps->d->errors++;
+		report(ps->d, ps->now, "error", ps->pool, label, name, 0,
+		       "no automatic snapshot: the pool's automatic quota is 0 (snapctl pool quota %s --auto <n>)",
+		       ps->pool);
+		return ATTEMPT_FAILED;
+	}
+	if (r) {
+		ps->d->errors++;
+		if (first_time(ps->d, "fail %s %" PRIu64 " %" PRId64, ps->uuid, disk, slot))
+			report(ps->d, ps->now, "error", ps->pool, label, name, 0,
+			       "automatic snapshot %s failed: %s; tried again at the next pass", name,
+			       strerror(-r));
+		return -1;	/* tried again at the next pass: no slot marked */
+	}
+	report(ps->d, ps->now, "snapshot", ps->pool, label, name, new_id,
+	       "took %s (id %" PRIu64 ", policy %s, kept %s%s)", name, new_id, p->name,
+	       attrs.retention ? "until " : "forever",
+	       attrs.retention ? clock_format((int64_t)attrs.retention, when, sizeof(when)) : "");
+	forget(ps->d, "fail %s %" PRIu64 " %" PRId64, ps->uuid, disk, slot);
+	/* What the kernel evicted to make room: gone from the chain now. */
+	report_evicted(ps, label, disk, before);
+	return ATTEMPT_OK;
 }
 
 static void take_slot(struct pass *ps, const struct record *disk, const struct policy *p,
 		      int64_t slot)
 {
-	uint64_t id = record_u64(disk, "id"), new_id;
+	uint64_t id = record_u64(disk, "id");
 	struct disk_lock lock = { .fd = -1 };
-	struct record_list before, after;
+	struct record_list before;
 	const struct record *taken;
-	char label[64], name[64], what[160], when[32], msg[512], *answer = NULL;
-	uint64_t retention;
-	unsigned int i, k;
-	int r;
+	char label[64], name[64], what[160], when[32];
+	int outcome, r;
 
 	disk_label(disk, label, sizeof(label));
 	if (policy_snapshot_name(p, slot, name, sizeof(name))) {
@@ -511,72 +557,20 @@ static void take_slot(struct pass *ps, const struct record *disk, const struct p
 		mark_slot(ps, id, p->id, 0, ATTEMPT_FAILED);
 		goto out_unlock;
 	}
-	taken = slot_taken(&before, p, slot, name);
+	taken = schedule_slot_taken(&before, p, slot, name);
 	if (taken) {
 		report(ps->d, ps->now, "skip", ps->pool, label, record_get(taken, "name"),
 		       record_u64(taken, "id"), "slot %s of policy %s was taken already (snapshot %s, id %" PRIu64 ")",
 		       clock_format(slot, when, sizeof(when)), p->name, record_get(taken, "name"),
 		       record_u64(taken, "id"));
 		mark_slot(ps, id, p->id, slot, NO_ATTEMPT);
-		goto out_list;
+	} else {
+		outcome = snapshot_slot(ps, label, id, p, slot, name, &before);
+		if (outcome < 0)
+			mark_slot(ps, id, p->id, 0, ATTEMPT_FAILED);
+		else
+			mark_slot(ps, id, p->id, slot, outcome);
 	}
-
-	retention = policy_retention_until(ps->now, p->retention_days);
-	snprintf(msg, sizeof(msg), "snapshot %" PRIu64 " name=%s kind=auto policy=%" PRIu32
-		 " retention=%" PRIu64 " time=%" PRId64, id, name, p->id, retention, ps->now);
-	r = dmctl_message(ps->pool, msg, &answer);
-	if (r == -EEXIST) {
-		report(ps->d, ps->now, "skip", ps->pool, label, name, 0,
-		       "a snapshot named %s exists already: slot taken", name);
-		mark_slot(ps, id, p->id, slot, NO_ATTEMPT);
-		goto out_answer;
-	}
-	if (r == -EDQUOT) {
-		ps->d->errors++;
-		report(ps->d, ps->now, "error", ps->pool, label, name, 0,
-		       "no automatic snapshot: the pool's automatic quota is 0 (snapctl pool quota %s --auto <n>)",
-		       ps->pool);
-		mark_slot(ps, id, p->id, slot, ATTEMPT_FAILED);
-		goto out_answer;
-	}
-	if (r) {
-		ps->d->errors++;
-		if (first_time(ps->d, "fail %s %" PRIu64 " %" PRId64, ps->uuid, id, slot))
-			report(ps->d, ps->now, "error", ps->pool, label, name, 0,
-			       "automatic snapshot %s failed: %s; tried again at the next pass", name,
-			       strerror(-r));
-		mark_slot(ps, id, p->id, 0, ATTEMPT_FAILED);
-		goto out_answer;
-	}
-	new_id = answer ? strtoull(answer, NULL, 10) : 0;
-	report(ps->d, ps->now, "snapshot", ps->pool, label, name, new_id,
-	       "took %s (id %" PRIu64 ", policy %s, kept %s%s)", name, new_id, p->name,
-	       retention ? "until " : "forever", retention ? clock_format(retention, when, sizeof(when)) : "");
-	forget(ps->d, "fail %s %" PRIu64 " %" PRId64, ps->uuid, id, slot);
-
-	/* What the kernel evicted to make room: gone from the chain now. */
-	if (!list_chain(ps, id, &after)) {
-		for (i = 0; i < before.nr; i++) {
-			const struct record *s = &before.records[i];
-			const char *kind = record_get(s, "kind");
-
-			if (!kind || strcmp(kind, "auto"))
-				continue;
-			for (k = 0; k < after.nr; k++)
-				if (record_u64(&after.records[k], "id") == record_u64(s, "id"))
-					break;
-			if (k == after.nr)
-				report(ps->d, ps->now, "evict", ps->pool, label, record_get(s, "name"),
-				       record_u64(s, "id"),
-				       "automatic quota (%" PRIu64 ") reached: evicted the oldest automatic snapshot %s (id %" PRIu64 ")",
-				       ps->auto_quota, record_get(s, "name"), record_u64(s, "id"));
-		}
-		record_list_free(&after);
-	}
-	mark_slot(ps, id, p->id, slot, ATTEMPT_OK);
-out_answer:
-	free(answer);
-out_list:
 	record_list_free(&before);
 out_unlock:
 	disk_lock_release(&lock);
@@ -588,6 +582,7 @@ static void schedule_disk(struct pass *ps, const struct record *disk, const stru
 	const struct policy_disk *pd = policy_disk_find(ps->store, ps->uuid, id);
 	int64_t applied, last = 0, slot, next;
 	char label[64], when[32];
+	enum slot_due due;
 
 	disk_label(disk, label, sizeof(label));
 	/* Never UTC instead, as the C library would have it. */
@@ -612,10 +607,10 @@ static void schedule_disk(struct pass *ps, const struct record *disk, const stru
 	next = policy_next_slot(p, ps->now);
 	if (next >= 0 && next < ps->next)
 		ps->next = next;
-	slot = policy_last_slot(p, ps->now);
-	if (slot < 0 || slot < applied || slot <= last)
+	due = schedule_slot_due(p, ps->now, applied, last, &slot);
+	if (due == SLOT_NOT_DUE)
 		return;
-	if (ps->now - slot >= POLICY_SLOT_WINDOW) {
+	if (due == SLOT_MISSED) {
 		report(ps->d, ps->now, "missed", ps->pool, label, NULL, 0,
 		       "missed slot %s of policy %s (the daemon was not running then)",
 		       clock_format(slot, when, sizeof(when)), p->name);
@@ -664,7 +659,7 @@ static int pass_pool(void *arg, const struct pool_config_file *cfg)
 	}
 	ps.uuid = record_get(&info, "uuid") ? record_get(&info, "uuid") : "";
 	ps.auto_quota = record_u64(&info, "auto_quota");
-	r = pool_list(cfg->name, "list_disks", "", &disks);
+	r = poolctl_list_disks(cfg->name, &disks);
 	if (r) {
 		pc->d->errors++;
 		report(pc->d, pc->now, "error", cfg->name, NULL, NULL, 0, "cannot list disks: %s",
@@ -685,7 +680,7 @@ static int pass_pool(void *arg, const struct pool_config_file *cfg)
 		if (!p) {
 			/* Deleted while the pool was not active: cancel it here. */
 			disk_label(disk, label, sizeof(label));
-			r = pool_send(cfg->name, NULL, "set_disk %" PRIu64 " policy=0", record_u64(disk, "id"));
+			r = poolctl_set_disk_policy(cfg->name, record_u64(disk, "id"), 0);
 			if (r) {
 				pc->d->errors++;
 				report(pc->d, pc->now, "error", cfg->name, label, NULL, 0,
@@ -810,28 +805,26 @@ static int single_instance(void)
 	return 0;
 }
 
-static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
+/* The command line of 'daemon' into @d: 0, or the exit code of a usage error. */
+static int daemon_parse(const struct snapctl_cmd *cmd, struct snapctl_ctx *ctx, int argc,
+			char **argv, struct daemon *d)
 {
-	const struct snapctl_cmd *cmd = &snapctl_daemon_cmds[0];
-	struct daemon d = { .interval = 60, .lock_timeout_ms = 30000 };
-	char path[512], when[32], end[32];
-	int64_t now, next, started;
 	double seconds;
-	int c, ind, r, sig = 0;
+	int c, ind;
 
 	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		switch (c) {
 		case 'o':
-			d.once = true;
+			d->once = true;
 			break;
 		case 'u':
-			if (clock_parse(optarg, &d.until))
+			if (clock_parse(optarg, &d->until))
 				return snapctl_usage_error(cmd, "--until takes a time (seconds since the epoch or YYYY-MM-DDTHH:MM[:SS] UTC), not '%s'",
 							   optarg);
-			d.until_set = true;
+			d->until_set = true;
 			break;
 		case 'i':
-			if (parse_seconds(optarg, &d.interval) || d.interval < 0.01)
+			if (parse_seconds(optarg, &d->interval) || d->interval < 0.01)
 				return snapctl_usage_error(cmd, "--interval takes seconds (0.01 to 86400), not '%s'",
 							   optarg);
 			break;
@@ -839,12 +832,12 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 			if (parse_seconds(optarg, &seconds))
 				return snapctl_usage_error(cmd, "--lock-timeout takes seconds (0 to 86400), not '%s'",
 							   optarg);
-			d.lock_timeout_ms = (int)(seconds * 1000);
+			d->lock_timeout_ms = (int)(seconds * 1000);
 			break;
 		case 'm':
 			if (!*optarg)
 				return snapctl_usage_error(cmd, "--metrics-file needs a file name");
-			d.metrics_file = optarg;
+			d->metrics_file = optarg;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -852,14 +845,72 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 	}
 	if (ind < argc)
 		return snapctl_usage_error(cmd, "unexpected argument '%s'", argv[ind]);
-	if (d.once && d.until_set)
+	if (d->once && d->until_set)
 		return snapctl_usage_error(cmd, "give --once or --until, not both");
-	if (ctx->json && !d.once && !d.until_set)
+	if (ctx->json && !d->once && !d->until_set)
 		return snapctl_usage_error(cmd, "--json needs --once or --until");
-	d.json = ctx->json;
-	d.virtual_time = d.until_set && clock_is_fake();
+	d->json = ctx->json;
+	d->virtual_time = d->until_set && clock_is_fake();
+	return 0;
+}
 
-	r = single_instance();
+/* How long to sleep at @now before the pass for @next (INT64_MAX: none due). */
+static double daemon_sleep(const struct daemon *d, int64_t now, int64_t next)
+{
+	double seconds = d->interval;
+
+	if (!clock_is_fake() && next != INT64_MAX && (double)(next - now) < seconds)
+		seconds = (double)(next - now);
+	if (d->until_set && !clock_is_fake() && (double)(d->until - now) < seconds)
+		seconds = (double)(d->until - now);
+	return seconds;
+}
+
+/*
+ * Pass after pass until --once or --until says it is over, or SIGTERM or
+ * SIGINT: the signal that ended it (0: none); *now is the time it ended.
+ */
+static int daemon_loop(struct daemon *d, int64_t *now)
+{
+	int64_t next;
+	int sig = 0;
+
+	for (;;) {
+		next = run_pass(d, *now);
+		write_metrics(d, *now);
+		if (d->once || (d->until_set && *now >= d->until))
+			return sig;
+		if (d->virtual_time) {
+			/* Straight to the next event, or the end. */
+			int64_t t = next < d->until ? next : d->until;
+
+			*now = t > *now ? t : *now + 1;
+			clock_set(*now);
+			sig = wait_signal(d, 0);
+			if (sig == SIGTERM || sig == SIGINT)
+				return sig;
+			continue;
+		}
+		sig = wait_signal(d, daemon_sleep(d, *now, next));
+		if (sig == SIGTERM || sig == SIGINT)
+			return sig;
+		if (sig == SIGHUP)
+			fprintf(stderr, "snapctl daemon: SIGHUP: the policy store is read at every pass anyway\n");
+		*now = clock_now();
+	}
+}
+
+static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_daemon_cmds[0];
+	struct daemon d = { .interval = 60, .lock_timeout_ms = 30000 };
+	char path[512], when[32], end[32];
+	int64_t now, started;
+	int r, sig;
+
+	r = daemon_parse(cmd, ctx, argc, argv, &d);
+	if (!r)
+		r = single_instance();
 	if (r)
 		return r;
 	sigemptyset(&d.signals);
@@ -873,34 +924,7 @@ static int cmd_daemon(struct snapctl_ctx *ctx, int argc, char **argv)
 		clock_format(now, when, sizeof(when)), (int)getpid(),
 		policy_store_path(path, sizeof(path)), clock_is_fake() ? "fake" : "real",
 		d.until_set ? ", until " : "", d.until_set ? clock_format(d.until, end, sizeof(end)) : "");
-	for (;;) {
-		next = run_pass(&d, now);
-		write_metrics(&d, now);
-		if (d.once || (d.until_set && now >= d.until))
-			break;
-		if (d.virtual_time) {
-			/* Straight to the next event, or the end. */
-			int64_t t = next < d.until ? next : d.until;
-
-			now = t > now ? t : now + 1;
-			clock_set(now);
-			sig = wait_signal(&d, 0);
-			if (sig == SIGTERM || sig == SIGINT)
-				break;
-			continue;
-		}
-		seconds = d.interval;
-		if (!clock_is_fake() && next != INT64_MAX && (double)(next - now) < seconds)
-			seconds = (double)(next - now);
-		if (d.until_set && !clock_is_fake() && (double)(d.until - now) < seconds)
-			seconds = (double)(d.until - now);
-		sig = wait_signal(&d, seconds);
-		if (sig == SIGTERM || sig == SIGINT)
-			break;
-		if (sig == SIGHUP)
-			fprintf(stderr, "snapctl daemon: SIGHUP: the policy store is read at every pass anyway\n");
-		now = clock_now();
-	}
+	sig = daemon_loop(&d, &now);
 	fprintf(stderr, "snapctl daemon: %s stopped%s\n", clock_format(now, when, sizeof(when)),
 		sig == SIGTERM ? " (SIGTERM)" : sig == SIGINT ? " (SIGINT)" : "");
 	if (d.json)

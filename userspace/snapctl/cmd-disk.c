@@ -120,12 +120,12 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 		.verb = "clone",
 		.usage = "<pool> <snapshot> <new disk name> [--size <size>] [--description <text>]\n"
 			 "            [--tag <key>=<value>]...",
-		.help = "Create a new disk from a snapshot, at once, sharing its blocks; the\n"
-			"snapshot is an id, a name, or <disk>/<name>.  --size makes the disk\n"
-			"larger than the snapshot (rounded up to whole data blocks); past the\n"
-			"snapshot's size it reads zeroes.  It may not be smaller.  The new disk\n"
-			"has the description and tags given here, none of the snapshot's.\n\n"
-			SIZE_HELP,
+		.help = "Create a new disk from a snapshot, at once, sharing its blocks.\n"
+			"--size makes the disk larger than the snapshot (rounded up to whole\n"
+			"data blocks); past the snapshot's size it reads zeroes.  It may not be\n"
+			"smaller.  The new disk has the description and tags given here, none\n"
+			"of the snapshot's.\n\n"
+			SNAPSHOT_HELP "\n" SIZE_HELP,
 		.options = clone_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_clone,
@@ -156,33 +156,6 @@ static int find_disk_or_fail(const char *pool, const char *disk, struct record *
 	if (r)
 		return message_failed("looking up the disk", r);
 	return 0;
-}
-
-static uint64_t next_free_disk_id(const char *pool)
-{
-	struct record_list disks;
-	uint64_t next = 1;
-	unsigned int i;
-
-	if (pool_list(pool, "list_disks", "", &disks))
-		return next;
-	for (i = 0; i < disks.nr; i++)
-		if (record_u64(&disks.records[i], "id") >= next)
-			next = record_u64(&disks.records[i], "id") + 1;
-	record_list_free(&disks);
-	return next;
-}
-
-static int name_is_valid(const char *name)
-{
-	size_t i;
-
-	if (!name[0] || strlen(name) > 63 || (name[0] >= '0' && name[0] <= '9'))
-		return 0;
-	for (i = 0; name[i]; i++)
-		if (name[i] <= ' ' || name[i] > '~' || strchr("/@", name[i]))
-			return 0;
-	return 1;
 }
 
 static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
@@ -231,8 +204,8 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 					   "unexpected argument");
 	if (!bytes)
 		return snapctl_usage_error(cmd, "--size is needed");
-	if (!name_is_valid(argv[ind + 1]))
-		return snapctl_usage_error(cmd, "'%s' is not a valid disk name (printable, no blanks, '/' or '@', not starting with a digit, at most 63 bytes)",
+	if (!poolctl_new_name_valid(argv[ind + 1]))
+		return snapctl_usage_error(cmd, "'%s' is not a valid disk name (" POOLCTL_NAME_RULES ")",
 					   argv[ind + 1]);
 	r = open_pool(argv[ind], &cfg);
 	if (r)
@@ -243,9 +216,8 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		return snapctl_usage_error(cmd, "size must be at most 8 EiB");
 	chosen_id = id != 0;
 	if (!id)
-		id = next_free_disk_id(cfg.name);
-	r = pool_send(cfg.name, NULL, "create_disk %" PRIu64 " %" PRIu64 " %s", id, sectors,
-		      argv[ind + 1]);
+		id = pool_next_disk_id(cfg.name);
+	r = poolctl_create_disk(cfg.name, id, sectors, argv[ind + 1]);
 	if (r == -EEXIST && chosen_id)
 		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' or numbered %" PRIu64 " already",
 				 cfg.name, argv[ind + 1], id);
@@ -255,11 +227,13 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (r)
 		return message_failed("creating the disk", r);
 	if (logical_block_size != 512) {
-		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " logical_block_size=%u", id,
-			      logical_block_size);
+		struct poolctl_disk_attrs attrs = POOLCTL_DISK_ATTRS;
+
+		attrs.logical_block_size = logical_block_size;
+		r = poolctl_set_disk(cfg.name, id, &attrs);
 		if (r) {
 			/* Not half made: a disk with other sectors than asked is removed. */
-			pool_send(cfg.name, NULL, "remove_disk %" PRIu64, id);
+			poolctl_remove_disk(cfg.name, id);
 			return message_failed("setting the disk's logical block size", r);
 		}
 	}
@@ -287,22 +261,102 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	return c ? EXIT_FAILURE_GENERIC : EXIT_OK;
 }
 
-static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
+/* One disk of 'disk list', with its space (in data blocks of @bs bytes). */
+struct disk_row {
+	const struct record *d;
+	const struct tag_set *tags;
+	struct disk_space space;
+	uint64_t bs;
+	char dev[256];			/* its device's name */
+	bool removed;
+};
+
+static void disk_list_json(struct json *j, const struct disk_row *row)
+{
+	const struct record *d = row->d;
+
+	json_begin_object(j, NULL);
+	json_u64(j, "id", record_u64(d, "id"));
+	json_string(j, "name", record_get(d, "name"));
+	json_u64(j, "size_bytes", record_u64(d, "size") << 9);
+	json_u64(j, "created", record_u64(d, "created"));
+	json_bool(j, "removed", row->removed);
+	json_u64(j, "manual_snapshots", record_u64(d, "manual"));
+	json_u64(j, "auto_snapshots", record_u64(d, "auto"));
+	json_u64(j, "chain_bytes", row->space.chain_blocks * row->bs);
+	json_u64(j, "since_last_snapshot_bytes", row->space.live_delta_blocks * row->bs);
+	json_u64(j, "mapped_bytes", row->space.mapped_blocks * row->bs);
+	json_u64(j, "origin_snapshot", record_u64(d, "origin"));
+	json_bool(j, "delete_auto_snapshots", record_u64(d, "delete_auto_snapshots"));
+	json_u64(j, "policy", record_u64(d, "policy"));
+	json_u64(j, "logical_block_size", record_logical_block_size(d));
+	if (!row->removed) {
+		char path[300];
+
+		snprintf(path, sizeof(path), "/dev/mapper/%s", row->dev);
+		json_string(j, "device", path);
+	}
+	tags_json(j, row->tags);
+	json_end_object(j);
+}
+
+static void disk_list_row(struct table *t, const struct disk_row *row)
+{
+	const struct record *d = row->d;
+	const struct tag_set *set = row->tags;
+	char a[32], b[32], c[32], list[1024];
+
+	table_add_row(t, "%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s",
+		      record_u64(d, "id"), record_get(d, "name"),
+		      human_bytes(record_u64(d, "size") << 9, a, sizeof(a)),
+		      record_u64(d, "manual") + record_u64(d, "auto"),
+		      human_bytes(row->space.chain_blocks * row->bs, b, sizeof(b)),
+		      row->removed ? "-" : human_bytes(row->space.live_delta_blocks * row->bs, c,
+						       sizeof(c)),
+		      row->removed ? "removed" : device_in_use(row->dev) ? "in use" : "live",
+		      row->removed ? "-" : row->dev, tag_set_format(set, list, sizeof(list)),
+		      set->description && *set->description ? set->description : "-");
+}
+
+/* Print the disks of @disks that carry every tag of @filter. */
+static void disk_list_print(struct snapctl_ctx *ctx, const char *pool,
+			    const struct record_list *disks, const struct pool_tags *tags,
+			    const struct tag_filter *filter)
 {
 	static const char *const headers[] = {
 		"ID>", "NAME", "SIZE>", "SNAPSHOTS>", "CHAIN>", "SINCE LAST>", "STATE", "DEVICE",
 		"TAGS", "DESCRIPTION"
 	};
+	uint64_t bs = pool_block_bytes(pool);
+	struct listing l;
+	unsigned int i;
+
+	listing_begin(&l, ctx->json, 10, headers);
+	for (i = 0; i < disks->nr; i++) {
+		struct disk_row row = {
+			.d = &disks->records[i], .tags = disk_tags(tags, &disks->records[i]),
+			.bs = bs, .removed = record_u64(&disks->records[i], "removed"),
+		};
+
+		if (!tag_set_matches(row.tags, filter->tags, filter->nr))
+			continue;
+		pool_disk_space(pool, record_u64(row.d, "id"), &row.space);
+		disk_device_name(pool, row.d, row.dev, sizeof(row.dev));
+		if (l.json)
+			disk_list_json(&l.j, &row);
+		else
+			disk_list_row(&l.t, &row);
+	}
+	listing_end(&l);
+}
+
+static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
+{
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_LIST];
 	struct tag_filter filter = { 0 };
 	struct pool_config_file cfg;
 	struct record_list disks;
 	struct pool_tags tags;
-	char a[32], b[32], c[32], dev[256], list[1024];
-	uint64_t bs;
-	struct table t;
-	struct json j;
-	unsigned int i;
 	int opt, ind, r;
 
 	while ((opt = next_option(cmd, argc, argv, &ind)) != -1) {
@@ -325,81 +379,16 @@ static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
 		tag_filter_free(&filter);
 		return r;
 	}
-	bs = pool_block_bytes(cfg.name);
-	r = pool_list(cfg.name, "list_disks", "", &disks);
+	r = poolctl_list_disks(cfg.name, &disks);
 	if (r) {
-		tag_filter_free(&filter);
-		pool_tags_free(&tags);
-		return message_failed("listing disks", r);
-	}
-	if (ctx->json) {
-		json_init(&j, stdout);
-		json_begin_array(&j, NULL);
+		r = message_failed("listing disks", r);
 	} else {
-		table_init(&t, 10, headers);
+		disk_list_print(ctx, cfg.name, &disks, &tags, &filter);
+		record_list_free(&disks);
 	}
-	for (i = 0; i < disks.nr; i++) {
-		const struct record *d = &disks.records[i];
-		const struct tag_set *set = disk_tags(&tags, d);
-		bool removed = record_u64(d, "removed");
-		struct disk_space space;
-		uint64_t chain, delta, mapped;
-
-		if (!tag_set_matches(set, filter.tags, filter.nr))
-			continue;
-
-		pool_disk_space(cfg.name, record_u64(d, "id"), &space);
-		chain = space.chain_blocks;
-		delta = space.live_delta_blocks;
-		mapped = space.mapped_blocks;
-		disk_device_name(cfg.name, d, dev, sizeof(dev));
-		if (ctx->json) {
-			json_begin_object(&j, NULL);
-			json_u64(&j, "id", record_u64(d, "id"));
-			json_string(&j, "name", record_get(d, "name"));
-			json_u64(&j, "size_bytes", record_u64(d, "size") << 9);
-			json_u64(&j, "created", record_u64(d, "created"));
-			json_bool(&j, "removed", removed);
-			json_u64(&j, "manual_snapshots", record_u64(d, "manual"));
-			json_u64(&j, "auto_snapshots", record_u64(d, "auto"));
-			json_u64(&j, "chain_bytes", chain * bs);
-			json_u64(&j, "since_last_snapshot_bytes", delta * bs);
-			json_u64(&j, "mapped_bytes", mapped * bs);
-			json_u64(&j, "origin_snapshot", record_u64(d, "origin"));
-			json_bool(&j, "delete_auto_snapshots", record_u64(d, "delete_auto_snapshots"));
-			json_u64(&j, "policy", record_u64(d, "policy"));
-			json_u64(&j, "logical_block_size", record_logical_block_size(d));
-			if (!removed) {
-				char path[300];
-
-				snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
-				json_string(&j, "device", path);
-			}
-			tags_json(&j, set);
-			json_end_object(&j);
-		} else {
-			table_add_row(&t, "%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s",
-				      record_u64(d, "id"), record_get(d, "name"),
-				      human_bytes(record_u64(d, "size") << 9, a, sizeof(a)),
-				      record_u64(d, "manual") + record_u64(d, "auto"),
-				      human_bytes(chain * bs, b, sizeof(b)),
-				      removed ? "-" : human_bytes(delta * bs, c, sizeof(c)),
-				      removed ? "removed" : device_in_use(dev) ? "in use" : "live",
-				      removed ? "-" : dev, tag_set_format(set, list, sizeof(list)),
-				      set->description && *set->description ? set->description : "-");
-		}
-	}
-	if (ctx->json) {
-		json_end_array(&j);
-		json_finish(&j);
-	} else {
-		table_print(&t, stdout);
-		table_free(&t);
-	}
-	record_list_free(&disks);
 	tag_filter_free(&filter);
 	pool_tags_free(&tags);
-	return EXIT_OK;
+	return r;
 }
 
 /* The pool and disk arguments, after the options: the pool and the disk's record. */
@@ -456,7 +445,7 @@ static int cmd_disk_remove(struct snapctl_ctx *ctx, int argc, char **argv)
 		record_free(&disk);
 		return fail_with(exit_for_errno(r), "cannot remove /dev/mapper/%s: %s", dev, strerror(-r));
 	}
-	r = pool_send(cfg.name, NULL, "remove_disk %" PRIu64, record_u64(&disk, "id"));
+	r = poolctl_remove_disk(cfg.name, record_u64(&disk, "id"));
 	record_free(&disk);
 	if (r)
 		return message_failed("removing the disk", r);
@@ -511,8 +500,7 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 		/* The device goes first: the pool refuses to shrink a disk in use. */
 		dmctl_remove(dev);
 	}
-	r = pool_send(cfg.name, NULL, "resize_disk %" PRIu64 " %" PRIu64, record_u64(&disk, "id"),
-		      sectors);
+	r = poolctl_resize_disk(cfg.name, record_u64(&disk, "id"), sectors);
 	if (r) {
 		record_free(&disk);
 		return message_failed("resizing the disk", r);
@@ -545,33 +533,37 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_SET];
+	struct poolctl_disk_attrs attrs = POOLCTL_DISK_ATTRS;
 	const char *name = NULL;
 	struct pool_config_file cfg;
 	struct record disk;
-	int c, ind, r, del = -1;
+	int c, ind, r;
 
 	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		if (c == 'n') {
-			if (!name_is_valid(optarg))
+			if (!poolctl_new_name_valid(optarg))
 				return snapctl_usage_error(cmd, "'%s' is not a valid disk name", optarg);
 			name = optarg;
 		} else if (c == 'd') {
 			if (!strcmp(optarg, "yes"))
-				del = 1;
+				attrs.delete_auto_snapshots = 1;
 			else if (!strcmp(optarg, "no"))
-				del = 0;
+				attrs.delete_auto_snapshots = 0;
 			else
 				return snapctl_usage_error(cmd, "--delete-auto-snapshots takes yes or no");
 		} else {
 			return EXIT_USAGE;
 		}
 	}
-	if (!name && del < 0)
+	if (!name && attrs.delete_auto_snapshots < 0)
 		return snapctl_usage_error(cmd, "nothing to set: give --name or --delete-auto-snapshots");
 	r = pool_disk_args(cmd, argc - ind, argv + ind, &cfg, &disk);
 	if (r)
 		return r;
-	if (name) {
+	attrs.name = name;
+	if (!name) {
+		r = poolctl_set_disk(cfg.name, record_u64(&disk, "id"), &attrs);
+	} else {
 		char old_dev[256], new_dev[256];
 		struct record renamed;
 
@@ -581,7 +573,8 @@ static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
 			return fail_with(EXIT_BUSY, "/dev/mapper/%s is in use; a disk in use keeps its name",
 					 old_dev);
 		}
-		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " name=%s", record_u64(&disk, "id"), name);
+		/* Both attributes in one message: both are set, or neither. */
+		r = poolctl_set_disk(cfg.name, record_u64(&disk, "id"), &attrs);
 		if (!r) {
 			/* The device is named after the disk: recreate it. */
 			dmctl_remove(old_dev);
@@ -593,9 +586,6 @@ static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv)
 			}
 		}
 	}
-	if (!r && del >= 0)
-		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " delete_auto_snapshots=%d",
-			      record_u64(&disk, "id"), del);
 	record_free(&disk);
 	if (r)
 		return message_failed("setting the disk", r);
@@ -641,7 +631,7 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (argc != 3)
 		return snapctl_usage_error(cmd, argc < 3 ? "missing the pool, the snapshot or the new disk name" :
 					   "expects exactly three arguments");
-	if (!name_is_valid(argv[2]))
+	if (!poolctl_new_name_valid(argv[2]))
 		return snapctl_usage_error(cmd, "'%s' is not a valid disk name", argv[2]);
 	r = open_pool(argv[0], &cfg);
 	if (r)
@@ -660,9 +650,8 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 		record_free(&snap);
 		return r;
 	}
-	id = next_free_disk_id(cfg.name);
-	r = pool_send(cfg.name, NULL, "clone %" PRIu64 " %" PRIu64 " %s %" PRIu64,
-		      record_u64(&snap, "id"), id, argv[2], sectors);
+	id = pool_next_disk_id(cfg.name);
+	r = poolctl_clone(cfg.name, record_u64(&snap, "id"), id, argv[2], sectors);
 	record_free(&snap);
 	if (r == -EEXIST)
 		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' already", cfg.name, argv[2]);

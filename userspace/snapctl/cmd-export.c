@@ -42,6 +42,9 @@ static int cmd_export_gc(struct snapctl_ctx *ctx, int argc, char **argv);
 
 enum { EXPORT_LIST, EXPORT_VERIFY, EXPORT_DELETE, EXPORT_GC, EXPORT, IMPORT };
 
+/* What an import's disk is called until it is complete. */
+#define IMPORTING_SUFFIX ".importing"
+
 #define KEY_FILE_OPTION { "key-file", required_argument, NULL, 'k' }
 #define JOBS_OPTION { "jobs", required_argument, NULL, 'j' }
 #define WAIT_OPTION { "wait", no_argument, NULL, 'w' }
@@ -102,7 +105,7 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 		.noun = "export", .verb = "verify",
 		.usage = "<url> <export> [--key-file <file>] [--jobs <n>] [--json]",
 		.help = "Fetch and check every chunk of an export (exit 7 if one is damaged\n"
-			"or missing, naming it).",
+			"or missing, naming it).\n\n" JOBS_HELP,
 		.options = verify_options,
 		.flags = CMD_JSON,
 		.run = cmd_export_verify,
@@ -140,15 +143,14 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"it becomes visible when its manifest is written, last.  Run again, an\n"
 			"interrupted export skips what is stored already.  --key-file encrypts\n"
 			"a new repository (AES-256-GCM; the key is 32 bytes or 64 hex digits);\n"
-			"--chunk-size sets a new repository's chunk size (default 4M); --jobs\n"
-			"sets the threads that hash, compress and upload (default: the CPUs).\n"
+			"--chunk-size sets a new repository's chunk size (default 4M).\n"
 			"--image exports a block device or raw image file that is in no pool\n"
 			"(a VM image, an LVM volume), fully, in the same format; holes and zero\n"
 			"chunks are skipped.\n" URL_HELP "\n\n"
 			"'snapctl export list', 'verify', 'delete' and 'gc' are verbs of their\n"
 			"own: to export from a pool named like one of them, end the options\n"
 			"before the pool, 'snapctl export [<options>] -- list <snapshot> <url>'.\n\n"
-			SIZE_HELP,
+			SNAPSHOT_HELP "\n" JOBS_HELP "\n" SIZE_HELP,
 		.options = export_verb_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_export,
@@ -170,7 +172,8 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"file is built as <file>.importing and renamed when complete, and\n"
 			"--resume continues into it (or into the device) the same way.\n"
 			"--size makes the new disk or image file larger than the export's image\n"
-			"(the rest reads zeroes); it may not be smaller.\n\n" SIZE_HELP,
+			"(the rest reads zeroes); it may not be smaller.\n\n" JOBS_HELP "\n"
+			SIZE_HELP,
 		.options = import_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_import,
@@ -310,13 +313,11 @@ static int changed_slots(const char *pool, uint64_t disk, uint64_t from, uint64_
 	struct record_list runs;
 	uint64_t *slots = NULL, first, count, s, last;
 	size_t nr = 0, cap = 0;
-	char args[96];
 	unsigned int i;
 	void *p;
 	int r;
 
-	snprintf(args, sizeof(args), "%" PRIu64 " %" PRIu64 " %" PRIu64, disk, from, to);
-	r = pool_list(pool, "diff", args, &runs);
+	r = poolctl_diff(pool, disk, from, to, &runs);
 	if (r)
 		return r;
 	for (i = 0; i < runs.nr && !r; i++) {
@@ -656,16 +657,112 @@ static void log_export(const struct manifest *m, bool ok)
 			export_log_path(path, sizeof(path)), strerror(-r));
 }
 
+/*
+ * The manifest of an export of @snap of @disk (what the pool says, with
+ * the snapshot's and the disk's tags), named --name or <disk>.<snapshot id>.
+ */
+static int export_manifest_init(const char *pool, const struct record *snap,
+				const struct record *disk, const struct export_options *o,
+				struct manifest *m)
+{
+	struct pool_tags tags;
+	struct record info;
+	size_t i;
+	int r;
+
+	r = pool_info(pool, &info);
+	if (r)
+		return message_failed("looking up the snapshot's disk", r);
+	snprintf(m->pool, sizeof(m->pool), "%s", pool);
+	snprintf(m->pool_uuid, sizeof(m->pool_uuid), "%s", record_get(&info, "uuid"));
+	m->block_bytes = record_u64(&info, "block_size") << 9;
+	record_free(&info);
+	m->disk_id = record_u64(disk, "id");
+	if (record_get(disk, "name"))
+		snprintf(m->disk, sizeof(m->disk), "%s", record_get(disk, "name"));
+	else
+		snprintf(m->disk, sizeof(m->disk), "%" PRIu64, m->disk_id);
+	snprintf(m->snapshot, sizeof(m->snapshot), "%s",
+		 record_get(snap, "name") ? record_get(snap, "name") : "");
+	m->snapshot_id = record_u64(snap, "id");
+	m->snapshot_time = record_u64(snap, "created");
+	m->image_bytes = record_u64(snap, "size") << 9;
+
+	r = pool_tags_load(pool, &tags, false);
+	if (r)
+		return r;
+	if (tag_set_copy(&m->tags, snapshot_tags(&tags, m->snapshot_id)) ||
+	    tag_set_copy(&m->disk_tags, disk_tags(&tags, disk)))
+		r = fail_with(EXIT_FAILURE_GENERIC, "out of memory");
+	pool_tags_free(&tags);
+	if (r)
+		return r;
+
+	if (o->name) {
+		snprintf(m->name, sizeof(m->name), "%s", o->name);
+		return 0;
+	}
+	snprintf(m->name, sizeof(m->name), "%.63s.%" PRIu64, m->disk, m->snapshot_id);
+	for (i = 0; m->name[i]; i++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", m->name[i]) ||
+		    (!i && m->name[i] == '.'))
+			m->name[i] = '_';
+	return 0;
+}
+
+/* Open the repository at @url for a new export @m->name, based on --base if given. */
+static int export_repo_open(const struct snapctl_cmd *cmd, struct repo *repo, const char *url,
+			    const struct export_options *o, const struct manifest *m)
+{
+	struct manifest existing;
+	int r;
+
+	r = repo_open(repo, url, o->key_file, o->chunk_size, REPO_CREATE);
+	if (r)
+		return repo_exit(repo, r);
+	r = manifest_read(repo, m->name, &existing);
+	if (!r) {
+		manifest_free(&existing);
+		return fail_with(EXIT_REFUSED, "%s has an export named '%s' already; choose another --name or delete it",
+				 repo->url, m->name);
+	}
+	if (r != -ENOENT)
+		return repo_exit(repo, r);
+	if (o->base && !strcmp(o->base, m->name))
+		return snapctl_usage_error(cmd, "an export cannot be its own base");
+	return 0;
+}
+
+/* Export @snap through a read-only view of it (one made here goes again). */
+static int export_through_view(struct snapctl_ctx *ctx, struct repo *repo,
+			       const struct export_options *o, struct manifest *m,
+			       const char *pool, const struct record *disk,
+			       const struct record *snap)
+{
+	char dev[300], path[320];
+	int code, r;
+
+	view_device_name(pool, disk, snap, dev, sizeof(dev));
+	r = create_snapshot_view(pool, disk, snap, dev);
+	if (r && r != -EEXIST)
+		return fail_with(exit_for_errno(r), "cannot create the view /dev/mapper/%s: %s", dev,
+				 strerror(-r));
+	snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
+	code = do_export(ctx, repo, o, m, pool, path);
+	if (!r && dmctl_remove(dev))
+		fprintf(stderr, "snapctl: could not remove the view /dev/mapper/%s\n", dev);
+	return code;
+}
+
 static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT];
 	struct pool_config_file cfg;
 	struct export_options o;
-	struct record snap, disk, info;
-	struct manifest m = { 0 }, existing;
+	struct record snap, disk;
+	struct manifest m = { 0 };
 	struct repo repo;
-	char dev[300], idbuf[32];
-	bool made_view = false;
+	char idbuf[32];
 	int ind, r, code;
 
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
@@ -687,95 +784,19 @@ static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv)
 		return code;
 	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, record_u64(&snap, "disk"));
 	r = pool_find_disk(cfg.name, idbuf, &disk);
-	if (!r) {
-		r = pool_info(cfg.name, &info);
-		if (r)
-			record_free(&disk);
-	}
 	if (r) {
 		record_free(&snap);
 		return message_failed("looking up the snapshot's disk", r);
 	}
-
-	snprintf(m.pool, sizeof(m.pool), "%s", cfg.name);
-	snprintf(m.pool_uuid, sizeof(m.pool_uuid), "%s", record_get(&info, "uuid"));
-	snprintf(m.disk, sizeof(m.disk), "%s", record_get(&disk, "name") ? record_get(&disk, "name") : idbuf);
-	m.disk_id = record_u64(&disk, "id");
-	snprintf(m.snapshot, sizeof(m.snapshot), "%s", record_get(&snap, "name") ? record_get(&snap, "name") : "");
-	m.snapshot_id = record_u64(&snap, "id");
-	m.snapshot_time = record_u64(&snap, "created");
-	m.image_bytes = record_u64(&snap, "size") << 9;
-	m.block_bytes = record_u64(&info, "block_size") << 9;
-	{
-		struct pool_tags tags;
-
-		code = pool_tags_load(cfg.name, &tags, false);
-		if (!code && (tag_set_copy(&m.tags, snapshot_tags(&tags, m.snapshot_id)) ||
-			      tag_set_copy(&m.disk_tags, disk_tags(&tags, &disk))))
-			code = fail_with(EXIT_FAILURE_GENERIC, "out of memory");
-		if (!code)
-			pool_tags_free(&tags);
-		if (code) {
-			record_free(&info);
-			record_free(&disk);
-			record_free(&snap);
-			manifest_free(&m);
-			return code;
-		}
-	}
-	if (o.name) {
-		snprintf(m.name, sizeof(m.name), "%s", o.name);
-	} else {
-		size_t i;
-
-		snprintf(m.name, sizeof(m.name), "%.63s.%" PRIu64, m.disk, m.snapshot_id);
-		for (i = 0; m.name[i]; i++)
-			if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-", m.name[i]) ||
-			    (!i && m.name[i] == '.'))
-				m.name[i] = '_';
-	}
-	record_free(&info);
-
-	r = repo_open(&repo, argv[ind + 2], o.key_file, o.chunk_size, REPO_CREATE);
-	if (r) {
-		code = repo_exit(&repo, r);
-		goto out_repo;
-	}
-	r = manifest_read(&repo, m.name, &existing);
-	if (!r) {
-		manifest_free(&existing);
-		code = fail_with(EXIT_REFUSED, "%s has an export named '%s' already; choose another --name or delete it",
-				 repo.url, m.name);
-		goto out_repo;
-	}
-	if (r != -ENOENT) {
-		code = repo_exit(&repo, r);
-		goto out_repo;
-	}
-	if (o.base && !strcmp(o.base, m.name)) {
-		code = snapctl_usage_error(cmd, "an export cannot be its own base");
-		goto out_repo;
-	}
-
-	view_device_name(cfg.name, &disk, &snap, dev, sizeof(dev));
-	r = create_snapshot_view(cfg.name, &disk, &snap, dev);
-	if (r && r != -EEXIST) {
-		code = fail_with(exit_for_errno(r), "cannot create the view /dev/mapper/%s: %s", dev,
-				 strerror(-r));
-		goto out_repo;
-	}
-	made_view = !r;
-	{
-		char path[320];
-
-		snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
-		code = do_export(ctx, &repo, &o, &m, cfg.name, path);
-	}
-	if (made_view && dmctl_remove(dev))
-		fprintf(stderr, "snapctl: could not remove the view /dev/mapper/%s\n", dev);
-out_repo:
+	code = export_manifest_init(cfg.name, &snap, &disk, &o, &m);
+	if (code)
+		goto out_records;
+	code = export_repo_open(cmd, &repo, argv[ind + 2], &o, &m);
+	if (!code)
+		code = export_through_view(ctx, &repo, &o, &m, cfg.name, &disk, &snap);
 	log_export(&m, code == EXIT_OK);
 	repo_close(&repo);
+out_records:
 	manifest_free(&m);
 	record_free(&disk);
 	record_free(&snap);
@@ -811,7 +832,7 @@ static void discard_import(const char *pool, const struct record *disk)
 
 	disk_device_name(pool, disk, dev, sizeof(dev));
 	dmctl_remove(dev);
-	if (pool_send(pool, NULL, "remove_disk %" PRIu64, record_u64(disk, "id")))
+	if (poolctl_remove_disk(pool, record_u64(disk, "id")))
 		fprintf(stderr, "snapctl: could not remove the incomplete disk %s; remove it with 'snapctl disk remove %s %s'\n",
 			record_get(disk, "name"), pool, record_get(disk, "name"));
 }
@@ -1053,10 +1074,106 @@ static int restore_tags(const char *pool, const struct record *disk, const struc
 	return r;
 }
 
+/*
+ * The disk an import writes into, @temp_name of @sectors: the one an
+ * interrupted import left, with --resume (*flags gets IMPORT_RESUME), or a
+ * new one.  0 with its record in @disk, or the exit code.
+ */
+static int import_disk(const struct export_options *o, const char *pool, const char *temp_name,
+		       const struct manifest *m, uint64_t sectors, struct record *disk,
+		       unsigned int *flags)
+{
+	char idbuf[32];
+	uint64_t id;
+	int r;
+
+	if (!pool_find_disk(pool, temp_name, disk)) {
+		/* an import that was killed (or failed with --resume) */
+		if (!o->resume) {
+			record_free(disk);
+			return fail_with(EXIT_REFUSED, "pool '%s' holds '%s', an import that did not finish: continue it with --resume, or remove that disk",
+					 pool, temp_name);
+		}
+		/* Without --size, any size that holds the image: it may have been given before. */
+		if (o->size ? record_u64(disk, "size") != sectors : record_u64(disk, "size") < sectors) {
+			r = fail_with(EXIT_REFUSED, "'%s' has %" PRIu64 " sectors, export '%s' needs %" PRIu64 ": remove that disk and import again",
+				      temp_name, record_u64(disk, "size"), m->name, sectors);
+			record_free(disk);
+			return r;
+		}
+		*flags |= IMPORT_RESUME;
+		return 0;
+	}
+	id = pool_next_disk_id(pool);
+	r = poolctl_create_disk(pool, id, sectors, temp_name);
+	if (r)
+		return message_failed("creating the disk to import into", r);
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+	r = pool_find_disk(pool, idbuf, disk);
+	if (r)
+		return message_failed("looking up the new disk", r);
+	return 0;
+}
+
+/* Complete and verified: give the disk its name (its device is named after it). */
+static int import_name_disk(const char *pool, struct record *disk, const char *name)
+{
+	uint64_t id = record_u64(disk, "id");
+	char dev[256], idbuf[32];
+	int r;
+
+	disk_device_name(pool, disk, dev, sizeof(dev));
+	dmctl_remove(dev);
+	r = poolctl_set_disk_name(pool, id, name);
+	if (!r) {
+		record_free(disk);
+		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+		r = pool_find_disk(pool, idbuf, disk);
+		if (!r)
+			r = activate_disk(pool, disk);
+		else
+			memset(disk, 0, sizeof(*disk));
+	}
+	return r ? message_failed("naming the restored disk", r) : 0;
+}
+
+static void import_report(struct snapctl_ctx *ctx, const struct manifest *m, const char *pool,
+			  const char *name, const struct record *disk,
+			  const struct tag_set *restored, const struct transfer_stats *stats,
+			  unsigned int flags)
+{
+	uint64_t id = record_u64(disk, "id");
+	char dev[256], path[300];
+	struct json j;
+
+	disk_device_name(pool, disk, dev, sizeof(dev));
+	if (!ctx->json) {
+		printf("restored '%s' into disk %s of pool %s: /dev/mapper/%s (id %" PRIu64 "), %" PRIu64 " chunks verified\n",
+		       m->name, name, pool, dev, id, stats->chunks);
+		if (flags & IMPORT_RESUME)
+			printf("resumed: %" PRIu64 " chunks were in place already\n", stats->stored_chunks);
+		print_rate("wrote", stats);
+		return;
+	}
+	snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
+	json_init(&j, stdout);
+	json_begin_object(&j, NULL);
+	json_string(&j, "export", m->name);
+	json_string(&j, "pool", pool);
+	json_string(&j, "disk", name);
+	json_u64(&j, "disk_id", id);
+	json_string(&j, "device", path);
+	json_u64(&j, "image_bytes", m->image_bytes);
+	tags_json(&j, restored);
+	stats_json(&j, stats);
+	json_end_object(&j);
+	json_finish(&j);
+}
+
 static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_export_cmds[IMPORT];
-	char temp_name[128], idbuf[32], dev[256];
+	char temp_name[128];
 	struct pool_config_file cfg;
 	struct transfer_stats stats;
 	struct export_options o;
@@ -1064,9 +1181,9 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct manifest m = { 0 };
 	struct tag_set restored = { 0 };
 	struct repo repo;
-	uint64_t block, sectors, id = 1;
-	struct record_list disks;
-	unsigned int i, flags = 0;
+	const char *name;
+	uint64_t block, sectors;
+	unsigned int flags = 0;
 	int ind, r, code;
 
 	code = parse_export_options(cmd, argc, argv, &o, &ind);
@@ -1081,17 +1198,18 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (argc - ind != 4)
 		return snapctl_usage_error(cmd, argc - ind < 4 ? "expects a URL, an export, a pool and a new disk name" :
 					   "unexpected argument '%s'", argv[ind + 4]);
-	if (strlen(argv[ind + 3]) > 53 || strchr(argv[ind + 3], '/') || strchr(argv[ind + 3], '@') ||
-	    (argv[ind + 3][0] >= '0' && argv[ind + 3][0] <= '9') || !argv[ind + 3][0])
-		return snapctl_usage_error(cmd, "'%s' is not a valid disk name here (printable, no '/' or '@', not starting with a digit, at most 53 bytes)",
-					   argv[ind + 3]);
+	name = argv[ind + 3];
+	/* The disk is built as <name>.importing: that must be a name too. */
+	snprintf(temp_name, sizeof(temp_name), "%s" IMPORTING_SUFFIX, name);
+	if (!poolctl_new_name_valid(name) || !poolctl_new_name_valid(temp_name))
+		return snapctl_usage_error(cmd, "'%s' is not a valid disk name here (" POOLCTL_NAME_RULES ", less the %zu of '" IMPORTING_SUFFIX "')",
+					   name, strlen(IMPORTING_SUFFIX));
 	code = open_pool(argv[ind + 2], &cfg);
 	if (code)
 		return code;
-	if (!pool_find_disk(cfg.name, argv[ind + 3], &found)) {
+	if (!pool_find_disk(cfg.name, name, &found)) {
 		record_free(&found);
-		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' already", cfg.name,
-				 argv[ind + 3]);
+		return fail_with(EXIT_USAGE, "pool '%s' has a disk named '%s' already", cfg.name, name);
 	}
 	code = open_export(&repo, argv[ind], argv[ind + 1], o.key_file, &m);
 	if (code)
@@ -1105,44 +1223,9 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 		       fail_with(EXIT_USAGE, "size must be at most 8 EiB");
 		goto out;
 	}
-	snprintf(temp_name, sizeof(temp_name), "%s.importing", argv[ind + 3]);
-	if (!pool_find_disk(cfg.name, temp_name, &disk)) {
-		/* an import that was killed (or failed with --resume) */
-		if (!o.resume) {
-			record_free(&disk);
-			code = fail_with(EXIT_REFUSED, "pool '%s' holds '%s', an import that did not finish: continue it with --resume, or remove that disk",
-					 cfg.name, temp_name);
-			goto out;
-		}
-		/* Without --size, any size that holds the image: it may have been given before. */
-		if (o.size ? record_u64(&disk, "size") != sectors : record_u64(&disk, "size") < sectors) {
-			code = fail_with(EXIT_REFUSED, "'%s' has %" PRIu64 " sectors, export '%s' needs %" PRIu64 ": remove that disk and import again",
-					 temp_name, record_u64(&disk, "size"), m.name, sectors);
-			goto out_disk;
-		}
-		id = record_u64(&disk, "id");
-		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
-		flags |= IMPORT_RESUME;
-	} else {
-		if (!pool_list(cfg.name, "list_disks", "", &disks)) {
-			for (i = 0; i < disks.nr; i++)
-				if (record_u64(&disks.records[i], "id") >= id)
-					id = record_u64(&disks.records[i], "id") + 1;
-			record_list_free(&disks);
-		}
-		r = pool_send(cfg.name, NULL, "create_disk %" PRIu64 " %" PRIu64 " %s", id, sectors,
-			      temp_name);
-		if (r) {
-			code = message_failed("creating the disk to import into", r);
-			goto out;
-		}
-		snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
-		r = pool_find_disk(cfg.name, idbuf, &disk);
-		if (r) {
-			code = message_failed("looking up the new disk", r);
-			goto out;
-		}
-	}
+	code = import_disk(&o, cfg.name, temp_name, &m, sectors, &disk, &flags);
+	if (code)
+		goto out;
 	r = activate_disk(cfg.name, &disk);
 	if (r) {
 		code = fail_with(exit_for_errno(r), "cannot create the new disk's device: %s", strerror(-r));
@@ -1161,47 +1244,11 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 		discard_import(cfg.name, &disk);
 		goto out_disk;
 	}
-	/* Complete and verified: give the disk its name (its device is named after it). */
-	disk_device_name(cfg.name, &disk, dev, sizeof(dev));
-	dmctl_remove(dev);
-	r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " name=%s", id, argv[ind + 3]);
-	if (!r) {
-		record_free(&disk);
-		r = pool_find_disk(cfg.name, idbuf, &disk);
-		if (!r)
-			r = activate_disk(cfg.name, &disk);
-	}
-	if (r) {
-		code = message_failed("naming the restored disk", r);
+	code = import_name_disk(cfg.name, &disk, name);
+	if (code)
 		goto out_disk;
-	}
 	code = restore_tags(cfg.name, &disk, &m, &restored);
-	/* The renamed disk's device, not the one of "<name>.importing". */
-	disk_device_name(cfg.name, &disk, dev, sizeof(dev));
-	if (ctx->json) {
-		char path[300];
-		struct json j;
-
-		snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
-		json_init(&j, stdout);
-		json_begin_object(&j, NULL);
-		json_string(&j, "export", m.name);
-		json_string(&j, "pool", cfg.name);
-		json_string(&j, "disk", argv[ind + 3]);
-		json_u64(&j, "disk_id", id);
-		json_string(&j, "device", path);
-		json_u64(&j, "image_bytes", m.image_bytes);
-		tags_json(&j, &restored);
-		stats_json(&j, &stats);
-		json_end_object(&j);
-		json_finish(&j);
-	} else {
-		printf("restored '%s' into disk %s of pool %s: /dev/mapper/%s (id %" PRIu64 "), %" PRIu64 " chunks verified\n",
-		       m.name, argv[ind + 3], cfg.name, dev, id, stats.chunks);
-		if (flags & IMPORT_RESUME)
-			printf("resumed: %" PRIu64 " chunks were in place already\n", stats.stored_chunks);
-		print_rate("wrote", &stats);
-	}
+	import_report(ctx, &m, cfg.name, name, &disk, &restored, &stats, flags);
 out_disk:
 	record_free(&disk);
 out:

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <linux/dm-row.h>
+
 #include "common.h"
 #include "dmctl.h"
 #include "exportlog.h"
@@ -121,12 +123,10 @@ static int exclusive_blocks(const char *pool, uint64_t disk, uint64_t *blocks)
 	struct record_list snaps;
 	struct snapshot_space sp;
 	unsigned int i;
-	char arg[32];
 	int r;
 
 	*blocks = 0;
-	snprintf(arg, sizeof(arg), "%" PRIu64, disk);
-	r = pool_list(pool, "list_snapshots", arg, &snaps);
+	r = poolctl_list_snapshots(pool, disk, &snaps);
 	for (i = 0; !r && i < snaps.nr; i++) {
 		r = pool_snapshot_space(pool, record_u64(&snaps.records[i], "id"), &sp);
 		if (r == -ENODATA)
@@ -206,7 +206,7 @@ static bool pool_failed(const char *pool)
 
 	if (dmctl_status(pool, &type, &params))
 		return false;
-	failed = params && !strncmp(params, "Fail", 4);
+	failed = params && !strncmp(params, DM_ROW_POOL_STATUS_FAIL, strlen(DM_ROW_POOL_STATUS_FAIL));
 	free(type);
 	free(params);
 	return failed;
@@ -251,7 +251,7 @@ static int collect_pool(void *arg, const struct pool_config_file *cfg)
 	metrics_add_pool(&c->m, &mp);
 
 	uuid = record_get(&info, "uuid") ? record_get(&info, "uuid") : "";
-	r = pool_list(cfg->name, "list_disks", "", &disks);
+	r = poolctl_list_disks(cfg->name, &disks);
 	if (r) {
 		warn(c, "pool %s: cannot list its disks: %s", cfg->name, strerror(-r));
 	} else {

@@ -317,7 +317,7 @@ static int collect_users(void *arg, const struct pool_config_file *cfg)
 		u->skipped = true;
 		return 0;
 	}
-	if (pool_list(cfg->name, "list_disks", "", &disks)) {
+	if (poolctl_list_disks(cfg->name, &disks)) {
 		record_free(&pool);
 		u->skipped = true;
 		return 0;
@@ -365,8 +365,7 @@ static int cmd_policy_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	char err[256], hours[128], days[64], kept[32], disks[512];
 	struct policy_store s;
 	struct users u;
-	struct table t;
-	struct json j;
+	struct listing l;
 	unsigned int i, k;
 	int r;
 
@@ -379,19 +378,16 @@ static int cmd_policy_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (r)
 		return policy_store_failed(r, err);
 	find_users(&u);
-	if (ctx->json) {
-		json_init(&j, stdout);
-		json_begin_array(&j, NULL);
-	} else {
-		table_init(&t, 7, headers);
-	}
+	listing_begin(&l, ctx->json, 7, headers);
 	for (i = 0; i < s.nr_policies; i++) {
 		const struct policy *p = &s.policies[i];
 
-		if (ctx->json) {
-			json_begin_object(&j, NULL);
-			policy_json(&j, p);
-			json_begin_array(&j, "disks");
+		if (l.json) {
+			struct json *j = &l.j;
+
+			json_begin_object(j, NULL);
+			policy_json(j, p);
+			json_begin_array(j, "disks");
 			for (k = 0; k < u.nr; k++) {
 				const struct policy_disk *pd;
 
@@ -400,17 +396,17 @@ static int cmd_policy_list(struct snapctl_ctx *ctx, int argc, char **argv)
 				pd = policy_disk_find(&s, u.v[k].uuid, u.v[k].disk_id);
 				if (pd && pd->policy != p->id)
 					pd = NULL;
-				json_begin_object(&j, NULL);
-				json_string(&j, "pool", u.v[k].pool);
-				json_string(&j, "disk", u.v[k].disk);
-				json_u64(&j, "disk_id", u.v[k].disk_id);
-				json_i64(&j, "last_run", pd ? pd->last_run : 0);
-				json_i64(&j, "last_success", pd ? pd->last_success : 0);
-				json_u64(&j, "failures", pd ? pd->failures : 0);
-				json_end_object(&j);
+				json_begin_object(j, NULL);
+				json_string(j, "pool", u.v[k].pool);
+				json_string(j, "disk", u.v[k].disk);
+				json_u64(j, "disk_id", u.v[k].disk_id);
+				json_i64(j, "last_run", pd ? pd->last_run : 0);
+				json_i64(j, "last_success", pd ? pd->last_success : 0);
+				json_u64(j, "failures", pd ? pd->failures : 0);
+				json_end_object(j);
 			}
-			json_end_array(&j);
-			json_end_object(&j);
+			json_end_array(j);
+			json_end_object(j);
 			continue;
 		}
 		disks[0] = '\0';
@@ -418,23 +414,17 @@ static int cmd_policy_list(struct snapctl_ctx *ctx, int argc, char **argv)
 			if (u.v[k].policy == p->id)
 				snprintf(disks + strlen(disks), sizeof(disks) - strlen(disks), "%s%s/%s",
 					 disks[0] ? "," : "", u.v[k].pool, u.v[k].disk);
-		table_add_row(&t, "%" PRIu32 "\t%s\t%s\t%s\t%s\t%s\t%s", p->id, p->name,
+		table_add_row(&l.t, "%" PRIu32 "\t%s\t%s\t%s\t%s\t%s\t%s", p->id, p->name,
 			      policy_format_hours(p->hours, hours, sizeof(hours)),
 			      policy_format_weekdays(p->weekdays, days, sizeof(days)), policy_zone(p),
 			      policy_format_retention(p->retention_days, kept, sizeof(kept)),
 			      disks[0] ? disks : "-");
 	}
-	if (ctx->json) {
-		json_end_array(&j);
-		json_finish(&j);
-	} else {
-		table_print(&t, stdout);
-		table_free(&t);
-		if (u.skipped && s.nr_policies)
-			fprintf(stderr, "snapctl: note: %s\n", geteuid() ?
-				"disks are only listed for root" :
-				"the disks of inactive pools are not listed");
-	}
+	listing_end(&l);
+	if (!ctx->json && u.skipped && s.nr_policies)
+		fprintf(stderr, "snapctl: note: %s\n", geteuid() ?
+			"disks are only listed for root" :
+			"the disks of inactive pools are not listed");
 	free(u.v);
 	policy_store_free(&s);
 	return EXIT_OK;
@@ -538,7 +528,7 @@ static int cmd_policy_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 	for (k = 0; k < u.nr; k++) {
 		if (u.v[k].policy != gone.id)
 			continue;
-		r = pool_send(u.v[k].pool, NULL, "set_disk %" PRIu64 " policy=0", u.v[k].disk_id);
+		r = poolctl_set_disk_policy(u.v[k].pool, u.v[k].disk_id, 0);
 		if (r) {
 			fprintf(stderr, "snapctl: cannot cancel the policy on disk %s of pool %s: %s\n",
 				u.v[k].disk, u.v[k].pool, strerror(-r));
@@ -659,7 +649,7 @@ static int cmd_policy_apply(struct snapctl_ctx *ctx, int argc, char **argv)
 				       p->name);
 			continue;
 		}
-		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " policy=%" PRIu32, id, p->id);
+		r = poolctl_set_disk_policy(cfg.name, id, p->id);
 		if (r) {
 			r = message_failed("setting the disk's policy", r);
 			goto save;
@@ -731,7 +721,7 @@ static int cmd_policy_cancel(struct snapctl_ctx *ctx, int argc, char **argv)
 				printf("disk %s has no policy\n", disk_label(d, label, sizeof(label)));
 			continue;
 		}
-		r = pool_send(cfg.name, NULL, "set_disk %" PRIu64 " policy=0", id);
+		r = poolctl_set_disk_policy(cfg.name, id, 0);
 		if (r) {
 			r = message_failed("cancelling the disk's policy", r);
 			break;

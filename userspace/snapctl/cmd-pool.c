@@ -198,7 +198,7 @@ static int activate_disks(const char *pool)
 	unsigned int i;
 	int r;
 
-	r = pool_list(pool, "list_disks", "", &disks);
+	r = poolctl_list_disks(pool, &disks);
 	if (r)
 		return message_failed("listing disks", r);
 	for (i = 0; i < disks.nr && !r; i++) {
@@ -213,38 +213,34 @@ static int activate_disks(const char *pool)
 	return r ? exit_for_errno(r) : 0;
 }
 
-static int cmd_pool_create(struct snapctl_ctx *ctx, int argc, char **argv)
+/* The command line of 'pool create' into @cfg: 0, or the exit code of a usage error. */
+static int pool_create_parse(const struct snapctl_cmd *cmd, int argc, char **argv,
+			     struct pool_config_file *cfg, bool *force)
 {
-	const struct snapctl_cmd *cmd = &snapctl_pool_cmds[POOL_CREATE];
-	struct pool_config_file cfg = { .block_sectors = 8 };
-	struct record info;
-	const char *devices[2];
-	uint64_t bytes, sectors;
-	bool force = false;
-	char what[128];
-	int c, ind, r, i;
+	uint64_t bytes;
+	int c, ind;
 
 	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
 		switch (c) {
 		case 'm':
-			snprintf(cfg.metadata, sizeof(cfg.metadata), "%s", optarg);
+			snprintf(cfg->metadata, sizeof(cfg->metadata), "%s", optarg);
 			break;
 		case 'd':
-			snprintf(cfg.data, sizeof(cfg.data), "%s", optarg);
+			snprintf(cfg->data, sizeof(cfg->data), "%s", optarg);
 			break;
 		case 'b':
 			if (parse_size(optarg, &bytes) || bytes < 4096 || bytes > (1 << 20) ||
 			    (bytes & (bytes - 1)))
 				return snapctl_usage_error(cmd, "block size must be a power of two of 4K..1M, not '%s'",
 							   optarg);
-			cfg.block_sectors = bytes >> 9;
+			cfg->block_sectors = bytes >> 9;
 			break;
 		case 'l':
-			if (parse_size(optarg, &cfg.low_water))
+			if (parse_size(optarg, &cfg->low_water))
 				return snapctl_usage_error(cmd, "low water mark must be a number of blocks");
 			break;
 		case 'f':
-			force = true;
+			*force = true;
 			break;
 		default:
 			return EXIT_USAGE;
@@ -257,16 +253,22 @@ static int cmd_pool_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (!config_name_valid(argv[ind]))
 		return snapctl_usage_error(cmd, "'%s' is not a valid pool name (letters, digits, _ . -)",
 					   argv[ind]);
-	snprintf(cfg.name, sizeof(cfg.name), "%s", argv[ind]);
-	if (!cfg.metadata[0] || !cfg.data[0])
+	snprintf(cfg->name, sizeof(cfg->name), "%s", argv[ind]);
+	if (!cfg->metadata[0] || !cfg->data[0])
 		return snapctl_usage_error(cmd, "both --metadata and --data are needed");
-	if (!strcmp(cfg.metadata, cfg.data))
+	if (!strcmp(cfg->metadata, cfg->data))
 		return snapctl_usage_error(cmd, "metadata and data must be different devices");
-	if (!config_load(cfg.name, &(struct pool_config_file){ 0 }))
-		return fail_with(EXIT_USAGE, "pool '%s' exists already", cfg.name);
+	return 0;
+}
 
-	devices[0] = cfg.metadata;
-	devices[1] = cfg.data;
+/* Both devices are block devices, and empty unless @force. */
+static int pool_devices_usable(const struct pool_config_file *cfg, bool force)
+{
+	const char *devices[2] = { cfg->metadata, cfg->data };
+	uint64_t sectors;
+	char what[128];
+	int i, r;
+
 	for (i = 0; i < 2; i++) {
 		r = device_sectors(devices[i], &sectors);
 		if (r == -ENOTBLK)
@@ -281,26 +283,54 @@ static int cmd_pool_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			return fail_with(EXIT_REFUSED, "%s is not empty, it holds: %s; use --force to overwrite it",
 					 devices[i], what);
 	}
+	return 0;
+}
 
-	r = wipe_superblocks(cfg.metadata);
+/* Format the pool (its target does, on empty metadata) and save its definition. */
+static int pool_format(struct pool_config_file *cfg)
+{
+	struct record info;
+	int r;
+
+	r = wipe_superblocks(cfg->metadata);
 	if (r)
-		return fail_with(EXIT_FAILURE_GENERIC, "cannot write %s: %s", cfg.metadata, strerror(-r));
-	r = activate_pool_device(&cfg);
+		return fail_with(EXIT_FAILURE_GENERIC, "cannot write %s: %s", cfg->metadata, strerror(-r));
+	r = activate_pool_device(cfg);
 	if (r)
 		return r;
-	r = pool_info(cfg.name, &info);
+	r = pool_info(cfg->name, &info);
 	if (r) {
-		dmctl_remove(cfg.name);
+		dmctl_remove(cfg->name);
 		return message_failed("reading the new pool", r);
 	}
-	snprintf(cfg.uuid, sizeof(cfg.uuid), "%s", record_get(&info, "uuid"));
+	snprintf(cfg->uuid, sizeof(cfg->uuid), "%s", record_get(&info, "uuid"));
 	record_free(&info);
-	r = config_save(&cfg);
+	r = config_save(cfg);
 	if (r) {
-		dmctl_remove(cfg.name);
+		dmctl_remove(cfg->name);
 		return fail_with(EXIT_FAILURE_GENERIC, "cannot save the pool definition in %s: %s",
 				 config_dir(), strerror(-r));
 	}
+	return 0;
+}
+
+static int cmd_pool_create(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_pool_cmds[POOL_CREATE];
+	struct pool_config_file cfg = { .block_sectors = 8 };
+	bool force = false;
+	int r;
+
+	r = pool_create_parse(cmd, argc, argv, &cfg, &force);
+	if (r)
+		return r;
+	if (!config_load(cfg.name, &(struct pool_config_file){ 0 }))
+		return fail_with(EXIT_USAGE, "pool '%s' exists already", cfg.name);
+	r = pool_devices_usable(&cfg, force);
+	if (!r)
+		r = pool_format(&cfg);
+	if (r)
+		return r;
 	if (!ctx->json)
 		printf("pool %s created: /dev/mapper/%s\n", cfg.name, cfg.name);
 	return EXIT_OK;
@@ -522,12 +552,6 @@ static void pool_json(struct json *j, const struct pool_config_file *cfg, struct
 	json_end_object(j);
 }
 
-struct listing {
-	struct snapctl_ctx *ctx;
-	struct json j;
-	struct table t;
-};
-
 static int list_one(void *context, const struct pool_config_file *cfg)
 {
 	struct listing *l = context;
@@ -536,7 +560,7 @@ static int list_one(void *context, const struct pool_config_file *cfg)
 	uint64_t bs;
 
 	read_pool_state(cfg->name, &st);
-	if (l->ctx->json) {
+	if (l->json) {
 		pool_json(&l->j, cfg, &st);
 	} else if (st.active) {
 		bs = record_u64(&st.info, "block_size") << 9;
@@ -559,7 +583,7 @@ static int cmd_pool_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	static const char *const headers[] = {
 		"NAME", "MODE", "USED>", "SIZE>", "METADATA>", "DATA DEVICE"
 	};
-	struct listing l = { .ctx = ctx };
+	struct listing l;
 	int r;
 
 	r = no_options(&snapctl_pool_cmds[POOL_LIST], argc, argv);
@@ -568,20 +592,9 @@ static int cmd_pool_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (argc > 0)
 		return snapctl_usage_error(&snapctl_pool_cmds[POOL_LIST], "unexpected argument '%s'",
 					   argv[0]);
-	if (ctx->json) {
-		json_init(&l.j, stdout);
-		json_begin_array(&l.j, NULL);
-	} else {
-		table_init(&l.t, 6, headers);
-	}
+	listing_begin(&l, ctx->json, 6, headers);
 	r = config_for_each(list_one, &l);
-	if (ctx->json) {
-		json_end_array(&l.j);
-		json_finish(&l.j);
-	} else {
-		table_print(&l.t, stdout);
-		table_free(&l.t);
-	}
+	listing_end(&l);
 	return r ? fail_with(EXIT_FAILURE_GENERIC, "cannot read %s: %s", config_dir(),
 			     strerror(-r)) : EXIT_OK;
 }
@@ -671,7 +684,7 @@ static int cmd_pool_quota(struct snapctl_ctx *ctx, int argc, char **argv)
 			manual = record_u64(&info, "manual_quota");
 		if (automatic < 0)
 			automatic = record_u64(&info, "auto_quota");
-		r = pool_send(cfg.name, NULL, "set_quota %ld %ld", manual, automatic);
+		r = poolctl_set_quota(cfg.name, (uint32_t)manual, (uint32_t)automatic);
 	} else {
 		/* Only showing them: nothing to change. */
 		manual = record_u64(&info, "manual_quota");

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/dm-row.h>
+
 #include "clock.h"
 #include "common.h"
 #include "disklock.h"
@@ -22,6 +24,7 @@
 #include "freeze.h"
 #include "json.h"
 #include "policy.h"
+#include "quiesce.h"
 #include "statefile.h"
 #include "table.h"
 #include "tagging.h"
@@ -125,7 +128,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	[SNAP_INFO] = {
 		.noun = "snapshot", .verb = "info",
 		.usage = "<pool> <snapshot> [--json]",
-		.help = "Show one snapshot; <snapshot> is an id, a name, or <disk>/<name>.",
+		.help = "Show one snapshot.\n\n" SNAPSHOT_HELP,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_snap_info,
 	},
@@ -134,7 +137,7 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 		.usage = "<pool> <snapshot>... [--yes]",
 		.help = "Delete snapshots.  Blocks a later snapshot still needs are kept for it;\n"
 			"the rest is freed.  A deleted snapshot cannot be brought back: asks\n"
-			"for confirmation, or --yes.",
+			"for confirmation, or --yes.\n\n" SNAPSHOT_HELP,
 		.options = yes_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_delete,
@@ -147,7 +150,8 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			"A disk in use (mounted, open) is refused unless --force.\n"
 			"A disk grown since the snapshot keeps its size (past the snapshot's\n"
 			"size it reads zeroes; grow the filesystem again); --shrink gives it\n"
-			"the snapshot's size instead.",
+			"the snapshot's size instead.\n\n"
+			"The <snapshot> is one of the disk's, by its id or its name.",
 		.options = rollback_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_rollback,
@@ -156,7 +160,8 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 		.noun = "snapshot", .verb = "merge",
 		.usage = "<pool> <first snapshot> <last snapshot> [--yes]",
 		.help = "Collapse consecutive snapshots of one disk into the newest of them.\n"
-			"The ones before it are gone: asks for confirmation, or --yes.",
+			"The ones before it are gone: asks for confirmation, or --yes.\n\n"
+			SNAPSHOT_HELP,
 		.options = yes_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_merge,
@@ -164,14 +169,15 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 	[SNAP_VIEW] = {
 		.noun = "snapshot", .verb = "view",
 		.usage = "<pool> <snapshot>",
-		.help = "Make a read-only device of a snapshot: /dev/mapper/<pool>-<disk>@<snapshot>.",
+		.help = "Make a read-only device of a snapshot: /dev/mapper/<pool>-<disk>@<snapshot>.\n\n"
+			SNAPSHOT_HELP,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_view,
 	},
 	[SNAP_UNVIEW] = {
 		.noun = "snapshot", .verb = "unview",
 		.usage = "<pool> <snapshot>",
-		.help = "Remove a snapshot's read-only device.",
+		.help = "Remove a snapshot's read-only device.\n\n" SNAPSHOT_HELP,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_unview,
 	},
@@ -181,7 +187,8 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 			 "                 [--untag <key>]... [--description <text>]",
 		.help = "Set or remove a snapshot's tags, or change its description (\"\" clears\n"
 			"it).  Tags not named are kept; a key given again gets the new value.\n"
-			"Everything is checked first: on any error nothing is changed.",
+			"Everything is checked first: on any error nothing is changed.\n\n"
+			SNAPSHOT_HELP,
 		.options = tag_edit_options,
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_snap_tag,
@@ -190,63 +197,8 @@ const struct snapctl_cmd snapctl_snapshot_cmds[] = {
 };
 
 /*----------------------------------------------------------------
- * Application consistency: hooks and filesystem freezing
+ * snapshot create: application consistency is quiesce.h's
  *--------------------------------------------------------------*/
-
-/* Run a shell command with a timeout; 0 if it exited 0. */
-static int run_hook(const char *what, const char *command, unsigned int timeout)
-{
-	struct timespec start, now;
-	int status;
-	pid_t pid;
-
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (!pid) {
-		setpgid(0, 0);
-		/* snapctl's standard output is for its results (--json). */
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-		_exit(127);
-	}
-	/* Also here, so that a timeout cannot come before the child's own call. */
-	setpgid(pid, pid);
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	for (;;) {
-		pid_t done = waitpid(pid, &status, WNOHANG);
-
-		if (done == pid)
-			break;
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (now.tv_sec - start.tv_sec >= (time_t)timeout) {
-			kill(-pid, SIGKILL);
-			waitpid(pid, &status, 0);
-			fprintf(stderr, "snapctl: %s '%s' did not finish in %u s and was killed\n",
-				what, command, timeout);
-			return -ETIMEDOUT;
-		}
-		usleep(20 * 1000);
-	}
-	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
-		fprintf(stderr, "snapctl: %s '%s' failed (exit status %d)\n", what, command,
-			WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-		return -ECANCELED;
-	}
-	return 0;
-}
-
-/*
- * A test point: SNAPCTL_TEST_FROZEN_HOOK is a command run while everything
- * is frozen, just before the snapshot, so that tests can look at the frozen
- * filesystems and kill snapctl there (Documentation/testing.rst).
- */
-static int run_test_frozen_hook(unsigned int timeout)
-{
-	const char *command = getenv("SNAPCTL_TEST_FROZEN_HOOK");
-
-	return command && *command ? run_hook("test hook", command, timeout) : 0;
-}
 
 /* The mounts of the filesystem on @major:@minor, once each. */
 static int add_mounts_of(struct freeze_set *fz, unsigned int major, unsigned int minor)
@@ -308,7 +260,7 @@ static int split_names(char *list, char **names, unsigned int max)
 	return n;
 }
 
-#define MAX_DISKS 64
+#define MAX_DISKS DM_ROW_MAX_SNAPSHOT_DISKS
 
 struct lock_wait {
 	const char *disk;
@@ -375,293 +327,368 @@ static int lock_disks(const char *pool, const struct record *disks, unsigned int
 	return 0;
 }
 
-/* Why the snapshot is not application-consistent although a freeze was asked for. */
-static void say_not_held(enum freeze_state state, unsigned int timeout)
+/* What 'snapshot create' is asked to do, from its command line. */
+struct snap_create {
+	const char *pool;
+	char **disk_args;		/* the disks as given */
+	unsigned int nr_disks;
+	char *names[MAX_DISKS];		/* --name, one per disk */
+	unsigned int nr_names;		/* 0: the default name */
+	char *agent_list;		/* --guest-agent */
+	bool freeze;
+	unsigned int freeze_timeout, hook_timeout, wait;	/* seconds */
+	uint32_t retention_days;
+	const char *pre_hook, *post_hook;
+	struct tag_set labels;		/* --tag and --description, for each snapshot */
+};
+
+/* A number of seconds for @c, 0..3600, into @value. */
+static int seconds_option(const struct snapctl_cmd *cmd, int c, const char *arg,
+			  unsigned int *value)
 {
-	if (state == FREEZE_TIMED_OUT)
-		fprintf(stderr, "snapctl: warning: the freeze hit its %u s timeout and everything was thawed before the snapshot; it is crash-consistent\n",
-			timeout);
-	/* FREEZE_LOST: the guardian said which agent and why. */
+	unsigned long v;
+	char *end;
+
+	v = strtoul(arg, &end, 10);
+	if (*end || !*arg || *arg == '-' || v > 3600UL)
+		return snapctl_usage_error(cmd, "--%s takes a number of seconds (0..3600), not '%s'",
+					   c == 'F' ? "freeze-timeout" :
+					   c == 'H' ? "hook-timeout" : "wait", arg);
+	*value = (unsigned int)v;
+	return 0;
+}
+
+static int snap_create_option(const struct snapctl_cmd *cmd, int c, char *arg,
+			      struct snap_create *o, struct tag_edit *tagging)
+{
+	int r;
+
+	switch (c) {
+	case OPT_TAG:
+	case OPT_DESCRIPTION:
+		return tag_option(cmd, c, arg, tagging);
+	case 'n':
+		o->names[0] = arg;	/* split once the disks are known */
+		o->nr_names = 1;
+		return 0;
+	case 'f':
+		o->freeze = true;
+		return 0;
+	case 'g':
+		o->agent_list = arg;
+		return 0;
+	case 'r':
+		if (policy_parse_retention(arg, &o->retention_days))
+			return snapctl_usage_error(cmd, POLICY_RETENTION_ERROR, arg);
+		return 0;
+	case 'F':
+	case 'H':
+		r = seconds_option(cmd, c, arg, c == 'F' ? &o->freeze_timeout : &o->hook_timeout);
+		if (!r && c == 'F' && !o->freeze_timeout)
+			o->freeze_timeout = 1;
+		if (!r && c == 'H' && !o->hook_timeout)
+			o->hook_timeout = 1;
+		return r;
+	case 'w':
+		return seconds_option(cmd, c, arg, &o->wait);
+	case 'p':
+		o->pre_hook = arg;
+		return 0;
+	case 'P':
+		o->post_hook = arg;
+		return 0;
+	default:
+		return EXIT_USAGE;
+	}
+}
+
+/* The command line of 'snapshot create' into @o: 0, or the exit code of a usage error. */
+static int snap_create_parse(const struct snapctl_cmd *cmd, int argc, char **argv,
+			     struct snap_create *o)
+{
+	struct tag_edit tagging;
+	char *name_list;
+	unsigned int i;
+	int c, ind, r, nr;
+
+	memset(o, 0, sizeof(*o));
+	o->hook_timeout = 30;
+	o->wait = 60;
+	o->freeze_timeout = 10;
+	o->retention_days = POLICY_FOREVER;
+	tag_edit_init(&tagging);
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
+		r = snap_create_option(cmd, c, optarg, o, &tagging);
+		if (r) {
+			tag_edit_free(&tagging);
+			return r;
+		}
+	}
+	/* Checked before anything is done; applied to each new snapshot. */
+	r = tag_edit_apply(&tagging, &o->labels, NULL, 0);
+	tag_edit_free(&tagging);
+	if (r)
+		return fail_with(EXIT_FAILURE_GENERIC, "out of memory");
+	r = EXIT_USAGE;
+	if (argc - ind < 2) {
+		snapctl_usage_error(cmd, "missing the pool or the disk");
+		goto out_labels;
+	}
+	o->pool = argv[ind];
+	o->disk_args = argv + ind + 1;
+	o->nr_disks = argc - ind - 1;
+	if (o->nr_disks > MAX_DISKS) {
+		snapctl_usage_error(cmd, "at most %d disks in one snapshot", MAX_DISKS);
+		goto out_labels;
+	}
+	if (o->nr_names) {
+		name_list = o->names[0];
+		nr = split_names(name_list, o->names, MAX_DISKS);
+		if (nr != (int)o->nr_disks) {
+			snapctl_usage_error(cmd, "give one name per disk (%u disk%s)", o->nr_disks,
+					    o->nr_disks == 1 ? "" : "s");
+			goto out_labels;
+		}
+		o->nr_names = nr;
+		for (i = 0; i < o->nr_disks; i++)
+			if (!poolctl_new_name_valid(o->names[i])) {
+				snapctl_usage_error(cmd, "'%s' is not a valid snapshot name (" POOLCTL_NAME_RULES ")",
+						    o->names[i]);
+				goto out_labels;
+			}
+	}
+	return 0;
+out_labels:
+	tag_set_free(&o->labels);
+	return r;
+}
+
+/* The guest agents of --guest-agent into @fz. */
+static int add_agents(const struct snapctl_cmd *cmd, struct snap_create *o,
+		      struct freeze_set *fz)
+{
+	char *agent;
+	int r;
+
+	while (o->agent_list && (agent = strsep(&o->agent_list, ","))) {
+		r = *agent ? freeze_add_agent(fz, agent) : -EINVAL;
+		if (r < 0)
+			return snapctl_usage_error(cmd, "--guest-agent takes the agents' unix socket paths, separated by commas%s",
+						   r == -E2BIG ? " (too many)" :
+						   r == -ENAMETOOLONG ? " (a path is too long)" : "");
+	}
+	return 0;
+}
+
+/*
+ * The disks' records into @disks, each once, and with --freeze the mounts
+ * of their filesystems into @fz (*nr_mounts: the disks that have one).  On
+ * failure, nothing is left to free.
+ */
+static int find_disks(const struct snapctl_cmd *cmd, const struct snap_create *o,
+		      const char *pool, struct record *disks, struct freeze_set *fz,
+		      unsigned int *nr_mounts)
+{
+	unsigned int i, j;
+	int r;
+
+	*nr_mounts = 0;
+	for (i = 0; i < o->nr_disks; i++) {
+		struct dm_device_info dev;
+		char devname[256];
+
+		r = pool_find_disk(pool, o->disk_args[i], &disks[i]);
+		if (r) {
+			const char *missing = o->disk_args[i];
+
+			while (i--)
+				record_free(&disks[i]);
+			if (r != -ENOENT)
+				return message_failed("looking up the disk", r);
+			return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s' (see 'snapctl disk list %s')",
+					 pool, missing, pool);
+		}
+		for (j = 0; j < i; j++)
+			if (record_u64(&disks[j], "id") == record_u64(&disks[i], "id"))
+				break;
+		if (j < i) {
+			/* Its lock would wait for itself. */
+			r = snapctl_usage_error(cmd, "disk '%s' is given twice", o->disk_args[i]);
+			goto out_free;
+		}
+		disk_device_name(pool, &disks[i], devname, sizeof(devname));
+		if (!o->freeze || dmctl_info(devname, &dev) || !dev.exists)
+			continue;
+		r = add_mounts_of(fz, dev.major, dev.minor);
+		if (r > 0)
+			(*nr_mounts)++;
+		if (r >= 0)
+			continue;
+		r = fail_with(EXIT_FAILURE_GENERIC, "snapshot cancelled: the filesystem on /dev/mapper/%s cannot be frozen: %s",
+			      devname, r == -EXDEV ? "every mount point of it has another filesystem mounted over it" :
+			      strerror(-r));
+		goto out_free;
+	}
+	return 0;
+out_free:
+	for (j = 0; j <= i; j++)
+		record_free(&disks[j]);
+	return r;
+}
+
+/* The new snapshots of one 'snapshot create'. */
+struct snap_taken {
+	uint64_t ids[MAX_DISKS];
+	const char *names[MAX_DISKS];
+	bool consistent;		/* application-consistent */
+};
+
+/*
+ * Give each new snapshot the tags asked for, and say what was taken.
+ * EXIT_OK, or EXIT_FAILURE_GENERIC if a snapshot is without its tags.
+ */
+static int snap_create_report(struct snapctl_ctx *ctx, const struct snap_create *o,
+			      const char *pool, const struct record *disks,
+			      const struct snap_taken *taken)
+{
+	const char *consistency = taken->consistent ? "application" : "crash";
+	bool tags_failed = false;
+	unsigned int i;
+	struct json j;
+
+	for (i = 0; i < o->nr_disks && !tag_set_empty(&o->labels); i++) {
+		if (!tags_replace(pool, TAG_SNAPSHOT, taken->ids[i], 0, &o->labels))
+			continue;
+		fprintf(stderr, "snapctl: snapshot %" PRIu64 " was taken without its tags and description; set them with 'snapctl snapshot tag %s %" PRIu64 "'\n",
+			taken->ids[i], pool, taken->ids[i]);
+		tags_failed = true;
+	}
+	if (!ctx->json) {
+		for (i = 0; i < o->nr_disks; i++)
+			printf("snapshot %" PRIu64 " of disk %s: %s (%s-consistent)\n", taken->ids[i],
+			       record_get(&disks[i], "name"), taken->names[i], consistency);
+		return tags_failed ? EXIT_FAILURE_GENERIC : EXIT_OK;
+	}
+	json_init(&j, stdout);
+	json_begin_object(&j, NULL);
+	json_begin_array(&j, "snapshots");
+	for (i = 0; i < o->nr_disks; i++) {
+		json_begin_object(&j, NULL);
+		json_u64(&j, "id", taken->ids[i]);
+		json_string(&j, "disk", record_get(&disks[i], "name"));
+		json_string(&j, "name", taken->names[i]);
+		tags_json(&j, &o->labels);
+		json_end_object(&j);
+	}
+	json_end_array(&j);
+	json_string(&j, "consistency", consistency);
+	json_end_object(&j);
+	json_finish(&j);
+	return tags_failed ? EXIT_FAILURE_GENERIC : EXIT_OK;
+}
+
+/*
+ * Take the snapshots of the locked @disks: hooks and freezes around the
+ * pool's snapshot message (quiesce.h); the locks go as soon as it is sent.
+ */
+static int snap_create_take(struct snapctl_ctx *ctx, const struct snap_create *o,
+			    const char *pool, const struct record *disks, struct disk_lock *locks,
+			    struct freeze_set *fz, unsigned int nr_mounts)
+{
+	struct quiesce q = {
+		.pre_hook = o->pre_hook, .post_hook = o->post_hook,
+		.hook_timeout = o->hook_timeout, .fz = fz,
+	};
+	struct poolctl_snapshot_attrs attrs = { 0 };
+	uint64_t disk_ids[MAX_DISKS];
+	struct snap_taken taken;
+	time_t now = (time_t)clock_now();
+	char autoname[64];
+	unsigned int i;
+	struct tm tm;
+	int r;
+
+	/* Default names: snap_<yyyyMMdd>_<HHmmss>, the same for the whole group. */
+	gmtime_r(&now, &tm);
+	strftime(autoname, sizeof(autoname), "snap_%Y%m%d_%H%M%S", &tm);
+	for (i = 0; i < o->nr_disks; i++) {
+		disk_ids[i] = record_u64(&disks[i], "id");
+		taken.names[i] = o->nr_names ? o->names[i] : autoname;
+	}
+	attrs.names = taken.names;
+	attrs.time = now;
+	if (o->retention_days != POLICY_FOREVER)
+		attrs.retention = policy_retention_until(now, o->retention_days);
+	/* Application-consistent only if there is something to freeze. */
+	if (o->freeze && !nr_mounts && !fz->nr)
+		fprintf(stderr, "snapctl: note: no filesystem is mounted on %s; nothing to freeze, the snapshot is crash-consistent\n",
+			o->nr_disks > 1 ? "these disks" : "this disk");
+
+	r = quiesce_begin(&q);
+	if (r == -ECANCELED)
+		return fail_with(EXIT_FAILURE_GENERIC, "snapshot cancelled: the pre-hook failed");
+	if (r) {
+		r = fail_with(EXIT_FAILURE_GENERIC, "snapshot cancelled: a filesystem could not be frozen");
+		goto post_hook;
+	}
+	attrs.app_consistent = q.held == FREEZE_HELD;
+	r = poolctl_snapshot(pool, disk_ids, o->nr_disks, &attrs, taken.ids);
+	unlock_disks(locks, o->nr_disks);
+	quiesce_thaw(&q);
+	if (q.frozen && q.held == FREEZE_HELD && q.held_through != FREEZE_HELD && !r)
+		fprintf(stderr, "snapctl: warning: the freeze %s while the snapshot was being taken; it is recorded as application-consistent, but the filesystems may have been thawed first\n",
+			q.held_through == FREEZE_TIMED_OUT ? "hit its timeout" : "was lost");
+	taken.consistent = quiesce_consistent(&q);
+	if (r == -EEXIST)
+		/* A taken name is a usage error, as for disks (snapctl(8)). */
+		r = fail_with(EXIT_USAGE, "the name is taken: the disk has a snapshot of that name already");
+	else if (r)
+		r = message_failed("taking the snapshot", r);
+	else
+		r = snap_create_report(ctx, o, pool, disks, &taken);
+	if (q.frozen && fz->thaw_failed && r == EXIT_OK) {
+		fprintf(stderr, "snapctl: the snapshot was taken, but not everything frozen could be thawed (see above)\n");
+		r = EXIT_FAILURE_GENERIC;
+	}
+post_hook:
+	if (quiesce_end(&q) && !r)
+		r = EXIT_FAILURE_GENERIC;
+	return r;
 }
 
 static int cmd_snap_create(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_snapshot_cmds[SNAP_CREATE];
-	struct tag_edit tagging;
-	struct tag_set labels = { 0 };
-	unsigned int hook_timeout = 30, wait = 60, freeze_timeout = 10;
-	uint32_t retention_days = POLICY_FOREVER;
-	unsigned int nr_disks, nr_mounts = 0, i, j;
-	enum freeze_state held = FREEZE_LOST, held_through = FREEZE_LOST;
 	struct disk_lock locks[MAX_DISKS];
-	const char *pre_hook = NULL, *post_hook = NULL;
-	char *names[MAX_DISKS], *name_list = NULL, *agent_list = NULL;
-	char msg[4096], ids[1024], autoname[64];
 	struct record disks[MAX_DISKS];
 	struct pool_config_file cfg;
+	unsigned int nr_mounts, i;
 	struct freeze_set fz;
-	char *raw = NULL;
-	bool freeze = false, frozen = false, tags_failed = false;
-	int c, ind, r, nr_names = 0, hook_error = 0;
-	time_t now = (time_t)clock_now();
-	struct tm tm;
-	char *end;
+	struct snap_create o;
+	int r;
 
-	tag_edit_init(&tagging);
-	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
-		switch (c) {
-		case OPT_TAG:
-		case OPT_DESCRIPTION:
-			r = tag_option(cmd, c, optarg, &tagging);
-			if (r) {
-				tag_edit_free(&tagging);
-				return r;
-			}
-			break;
-		case 'n':
-			name_list = optarg;
-			break;
-		case 'f':
-			freeze = true;
-			break;
-		case 'g':
-			agent_list = optarg;
-			break;
-		case 'r':
-			if (policy_parse_retention(optarg, &retention_days))
-				return snapctl_usage_error(cmd, POLICY_RETENTION_ERROR, optarg);
-			break;
-		case 'F':
-		case 'H':
-		case 'w': {
-			unsigned long v = strtoul(optarg, &end, 10);
-
-			if (*end || !*optarg || *optarg == '-' || v > 3600UL)
-				return snapctl_usage_error(cmd, "--%s takes a number of seconds (0..3600), not '%s'",
-							   c == 'F' ? "freeze-timeout" :
-							   c == 'H' ? "hook-timeout" : "wait", optarg);
-			if (c == 'F')
-				freeze_timeout = v ? v : 1;
-			else if (c == 'H')
-				hook_timeout = v ? v : 1;
-			else
-				wait = v;
-			break;
-		}
-		case 'p':
-			pre_hook = optarg;
-			break;
-		case 'P':
-			post_hook = optarg;
-			break;
-		default:
-			tag_edit_free(&tagging);
-			return EXIT_USAGE;
-		}
-	}
-	/* Checked before anything is done; applied to each new snapshot. */
-	r = tag_edit_apply(&tagging, &labels, NULL, 0);
-	tag_edit_free(&tagging);
-	if (r)
-		return fail_with(EXIT_FAILURE_GENERIC, "out of memory");
-	if (argc - ind < 2)
-		return snapctl_usage_error(cmd, "missing the pool or the disk");
-	nr_disks = argc - ind - 1;
-	if (nr_disks > MAX_DISKS)
-		return snapctl_usage_error(cmd, "at most %d disks in one snapshot", MAX_DISKS);
-	if (name_list) {
-		nr_names = split_names(name_list, names, MAX_DISKS);
-		if (nr_names != (int)nr_disks)
-			return snapctl_usage_error(cmd, "give one name per disk (%u disk%s)", nr_disks,
-						   nr_disks == 1 ? "" : "s");
-		for (i = 0; i < nr_disks; i++)
-			if (!names[i][0] || strlen(names[i]) > 63 || strchr(names[i], ' ') ||
-			    strchr(names[i], '/') || strchr(names[i], '@') ||
-			    (names[i][0] >= '0' && names[i][0] <= '9'))
-				return snapctl_usage_error(cmd, "'%s' is not a valid snapshot name (no blanks, '/' or '@', not starting with a digit, at most 63 bytes)",
-							   names[i]);
-	}
-	freeze_init(&fz, freeze_timeout * 1000);
-	if (agent_list) {
-		char *agent;
-
-		while ((agent = strsep(&agent_list, ","))) {
-			r = *agent ? freeze_add_agent(&fz, agent) : -EINVAL;
-			if (r < 0)
-				return snapctl_usage_error(cmd, "--guest-agent takes the agents' unix socket paths, separated by commas%s",
-							   r == -E2BIG ? " (too many)" :
-							   r == -ENAMETOOLONG ? " (a path is too long)" : "");
-		}
-	}
-	r = open_pool(argv[ind], &cfg);
+	r = snap_create_parse(cmd, argc, argv, &o);
 	if (r)
 		return r;
-
-	ids[0] = '\0';
-	for (i = 0; i < nr_disks; i++) {
-		struct dm_device_info dev;
-		char devname[256];
-
-		r = pool_find_disk(cfg.name, argv[ind + 1 + i], &disks[i]);
-		if (r) {
-			const char *missing = argv[ind + 1 + i];
-
-			while (i--)
-				record_free(&disks[i]);
-			freeze_release(&fz);
-			if (r != -ENOENT)
-				return message_failed("looking up the disk", r);
-			return fail_with(EXIT_NOT_FOUND, "pool '%s' has no disk '%s' (see 'snapctl disk list %s')",
-					 cfg.name, missing, cfg.name);
-		}
-		for (j = 0; j < i; j++) {
-			if (record_u64(&disks[j], "id") != record_u64(&disks[i], "id"))
-				continue;
-			/* Its lock would wait for itself. */
-			for (j = 0; j <= i; j++)
-				record_free(&disks[j]);
-			freeze_release(&fz);
-			return snapctl_usage_error(cmd, "disk '%s' is given twice",
-						   argv[ind + 1 + i]);
-		}
-		snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%" PRIu64, i ? "," : "",
-			 record_u64(&disks[i], "id"));
-		disk_device_name(cfg.name, &disks[i], devname, sizeof(devname));
-		if (!freeze || dmctl_info(devname, &dev) || !dev.exists)
-			continue;
-		r = add_mounts_of(&fz, dev.major, dev.minor);
-		if (r > 0)
-			nr_mounts++;
-		if (r >= 0)
-			continue;
-		for (j = 0; j <= i; j++)
-			record_free(&disks[j]);
-		freeze_release(&fz);
-		return fail_with(EXIT_FAILURE_GENERIC, "snapshot cancelled: the filesystem on /dev/mapper/%s cannot be frozen: %s",
-				 devname, r == -EXDEV ? "every mount point of it has another filesystem mounted over it" :
-				 strerror(-r));
-	}
-
+	freeze_init(&fz, o.freeze_timeout * 1000);
+	r = add_agents(cmd, &o, &fz);
+	if (!r)
+		r = open_pool(o.pool, &cfg);
+	if (!r)
+		r = find_disks(cmd, &o, cfg.name, disks, &fz, &nr_mounts);
+	if (r)
+		goto out;
 	/* One snapshot operation per disk: wait for an automatic one to finish. */
-	r = lock_disks(cfg.name, disks, nr_disks, locks, wait);
-	if (r) {
-		for (i = 0; i < nr_disks; i++)
-			record_free(&disks[i]);
-		freeze_release(&fz);
-		return r;
+	r = lock_disks(cfg.name, disks, o.nr_disks, locks, o.wait);
+	if (!r) {
+		r = snap_create_take(ctx, &o, cfg.name, disks, locks, &fz, nr_mounts);
+		unlock_disks(locks, o.nr_disks);
 	}
-	now = (time_t)clock_now();
-
-	/* Default names: snap_<yyyyMMdd>_<HHmmss>, the same for the whole group. */
-	gmtime_r(&now, &tm);
-	strftime(autoname, sizeof(autoname), "snap_%Y%m%d_%H%M%S", &tm);
-	snprintf(msg, sizeof(msg), "snapshot %s name=", ids);
-	for (i = 0; i < nr_disks; i++)
-		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%s%s", i ? "," : "",
-			 nr_names ? names[i] : autoname);
-	if (retention_days != POLICY_FOREVER)
-		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " retention=%" PRIu64,
-			 policy_retention_until(now, retention_days));
-	/* Application-consistent only if there is something to freeze. */
-	if (freeze && !nr_mounts && !fz.nr)
-		fprintf(stderr, "snapctl: note: no filesystem is mounted on %s; nothing to freeze, the snapshot is crash-consistent\n",
-			nr_disks > 1 ? "these disks" : "this disk");
-
-	if (pre_hook) {
-		r = run_hook("pre-hook", pre_hook, hook_timeout);
-		if (r) {
-			r = fail_with(EXIT_FAILURE_GENERIC, "snapshot cancelled: the pre-hook failed");
-			goto out;
-		}
-	}
-	if (fz.nr) {
-		r = freeze_start(&fz);
-		if (r) {
-			r = fail_with(EXIT_FAILURE_GENERIC, "snapshot cancelled: a filesystem could not be frozen");
-			goto hooks;
-		}
-		frozen = true;
-		run_test_frozen_hook(hook_timeout);
-		/* The record says app only if every freeze holds now. */
-		held = freeze_check(&fz);
-		say_not_held(held, freeze_timeout);
-	}
-	snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " consistency=%s time=%lld",
-		 held == FREEZE_HELD ? "app" : "crash", (long long)now);
-
-	r = dmctl_message(cfg.name, msg, &raw);
-	unlock_disks(locks, nr_disks);
-
-	if (frozen) {
-		held_through = freeze_finish(&fz);
-		if (held == FREEZE_HELD && held_through != FREEZE_HELD && !r)
-			fprintf(stderr, "snapctl: warning: the freeze %s while the snapshot was being taken; it is recorded as application-consistent, but the filesystems may have been thawed first\n",
-				held_through == FREEZE_TIMED_OUT ? "hit its timeout" : "was lost");
-	}
-	if (r == -EEXIST) {
-		/* A taken name is a usage error, as for disks (snapctl(8)). */
-		r = fail_with(EXIT_USAGE, "the name is taken: the disk has a snapshot of that name already");
-	} else if (r) {
-		r = message_failed("taking the snapshot", r);
-	} else {
-		/* The answer is the new ids, one per disk, in order. */
-		const char *consistency = held == FREEZE_HELD && held_through == FREEZE_HELD ?
-					  "application" : "crash";
-		char *cursor = raw;
-		struct json j;
-
-		if (ctx->json) {
-			json_init(&j, stdout);
-			json_begin_object(&j, NULL);
-			json_begin_array(&j, "snapshots");
-		}
-		for (i = 0; i < nr_disks; i++) {
-			uint64_t id = strtoull(cursor, &cursor, 10);
-
-			if (!tag_set_empty(&labels) &&
-			    tags_replace(cfg.name, TAG_SNAPSHOT, id, 0, &labels)) {
-				fprintf(stderr, "snapctl: snapshot %" PRIu64 " was taken without its tags and description; set them with 'snapctl snapshot tag %s %" PRIu64 "'\n",
-					id, cfg.name, id);
-				tags_failed = true;
-			}
-			if (ctx->json) {
-				json_begin_object(&j, NULL);
-				json_u64(&j, "id", id);
-				json_string(&j, "disk", record_get(&disks[i], "name"));
-				json_string(&j, "name", nr_names ? names[i] : autoname);
-				tags_json(&j, &labels);
-				json_end_object(&j);
-			} else {
-				printf("snapshot %" PRIu64 " of disk %s: %s (%s-consistent)\n", id,
-				       record_get(&disks[i], "name"), nr_names ? names[i] : autoname,
-				       consistency);
-			}
-		}
-		if (ctx->json) {
-			json_end_array(&j);
-			json_string(&j, "consistency", consistency);
-			json_end_object(&j);
-			json_finish(&j);
-		}
-		r = tags_failed ? EXIT_FAILURE_GENERIC : EXIT_OK;
-	}
-	free(raw);
-	if (frozen && fz.thaw_failed && r == EXIT_OK) {
-		fprintf(stderr, "snapctl: the snapshot was taken, but not everything frozen could be thawed (see above)\n");
-		r = EXIT_FAILURE_GENERIC;
-	}
-hooks:
-	if (post_hook) {
-		hook_error = run_hook("post-hook", post_hook, hook_timeout);
-		if (hook_error && !r)
-			r = EXIT_FAILURE_GENERIC;
-	}
-out:
-	unlock_disks(locks, nr_disks);
-	for (i = 0; i < nr_disks; i++)
+	for (i = 0; i < o.nr_disks; i++)
 		record_free(&disks[i]);
+out:
 	freeze_release(&fz);
-	tag_set_free(&labels);
+	tag_set_free(&o.labels);
 	return r;
 }
 
@@ -725,6 +752,16 @@ static void snapshot_row(struct table *t, const char *pool, const struct record 
 		      tags->description && *tags->description ? tags->description : "-");
 }
 
+/*
+ * A field of a snapshot's record as 'snapshot info' prints it: as the pool
+ * wrote it, but a retention of 0, which is forever, as "forever" (what
+ * --retention-days and the policies take and print).
+ */
+static const char *snapshot_field_text(const char *key, const char *value)
+{
+	return !strcmp(key, "retention") && !strcmp(value, "0") ? "forever" : value;
+}
+
 static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	static const char *const headers[] = {
@@ -737,10 +774,8 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct pool_config_file cfg;
 	struct pool_tags tags;
 	struct record one;
-	struct table t;
-	struct json j;
+	struct listing l;
 	unsigned int d, s;
-	char arg[32];
 	uint64_t bs;
 	int c, ind, r;
 
@@ -779,22 +814,16 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 			return EXIT_FAILURE_GENERIC;
 		disks.records[0] = one;
 	} else {
-		r = pool_list(cfg.name, "list_disks", "", &disks);
+		r = poolctl_list_disks(cfg.name, &disks);
 		if (r) {
 			tag_filter_free(&filter);
 			pool_tags_free(&tags);
 			return message_failed("listing disks", r);
 		}
 	}
-	if (ctx->json) {
-		json_init(&j, stdout);
-		json_begin_array(&j, NULL);
-	} else {
-		table_init(&t, 10, headers);
-	}
+	listing_begin(&l, ctx->json, 10, headers);
 	for (d = 0; d < disks.nr; d++) {
-		snprintf(arg, sizeof(arg), "%" PRIu64, record_u64(&disks.records[d], "id"));
-		r = pool_list(cfg.name, "list_snapshots", arg, &snaps);
+		r = poolctl_list_snapshots(cfg.name, record_u64(&disks.records[d], "id"), &snaps);
 		if (r)
 			break;
 		for (s = 0; s < snaps.nr; s++) {
@@ -803,20 +832,14 @@ static int cmd_snap_list(struct snapctl_ctx *ctx, int argc, char **argv)
 
 			if (!tag_set_matches(set, filter.tags, filter.nr))
 				continue;
-			if (ctx->json)
-				snapshot_json(&j, cfg.name, &snaps.records[s], bs, set);
+			if (l.json)
+				snapshot_json(&l.j, cfg.name, &snaps.records[s], bs, set);
 			else
-				snapshot_row(&t, cfg.name, &disks.records[d], &snaps.records[s], bs, set);
+				snapshot_row(&l.t, cfg.name, &disks.records[d], &snaps.records[s], bs, set);
 		}
 		record_list_free(&snaps);
 	}
-	if (ctx->json) {
-		json_end_array(&j);
-		json_finish(&j);
-	} else {
-		table_print(&t, stdout);
-		table_free(&t);
-	}
+	listing_end(&l);
 	record_list_free(&disks);
 	tag_filter_free(&filter);
 	pool_tags_free(&tags);
@@ -856,7 +879,8 @@ static int cmd_snap_info(struct snapctl_ctx *ctx, int argc, char **argv)
 		json_finish(&j);
 	} else {
 		for (f = 0; f < snap.nr_fields; f++)
-			printf("%-16s %s\n", snap.keys[f], snap.values[f]);
+			printf("%-16s %s\n", snap.keys[f], snapshot_field_text(snap.keys[f],
+										snap.values[f]));
 		tags_print(snapshot_tags(&tags, record_u64(&snap, "id")));
 	}
 	pool_tags_free(&tags);
@@ -917,7 +941,7 @@ static int cmd_snap_delete(struct snapctl_ctx *ctx, int argc, char **argv)
 		r = snapctl_find_snapshot(cfg.name, argv[i], &snap);
 		if (r)
 			return r;
-		r = pool_send(cfg.name, NULL, "delete_snapshot %" PRIu64, record_u64(&snap, "id"));
+		r = poolctl_delete_snapshot(cfg.name, record_u64(&snap, "id"));
 		if (r == -EBUSY) {
 			record_free(&snap);
 			return fail_with(EXIT_BUSY, "snapshot '%s' has an active view; run 'snapctl snapshot unview %s %s' first",
@@ -995,8 +1019,7 @@ static int cmd_snap_rollback(struct snapctl_ctx *ctx, int argc, char **argv)
 	 * Keeping the size is the pool's work, in the rollback's own commit:
 	 * no crash can leave the disk rolled back but shrunk.
 	 */
-	r = pool_send(cfg.name, NULL, "rollback %" PRIu64 " %" PRIu64 " %s", record_u64(&disk, "id"),
-		      record_u64(&snap, "id"), shrink ? "snapshot_size" : "keep_size");
+	r = poolctl_rollback(cfg.name, record_u64(&disk, "id"), record_u64(&snap, "id"), !shrink);
 	new_size = record_u64(&snap, "size");
 	if (!shrink && record_u64(&disk, "size") > new_size)
 		new_size = record_u64(&disk, "size");
@@ -1063,8 +1086,7 @@ static int cmd_snap_merge(struct snapctl_ctx *ctx, int argc, char **argv)
 				 argv[2]);
 	}
 	if (!r)
-		r = pool_send(cfg.name, NULL, "merge %" PRIu64 " %" PRIu64, record_u64(&first, "id"),
-			      record_u64(&last, "id"));
+		r = poolctl_merge(cfg.name, record_u64(&first, "id"), record_u64(&last, "id"));
 	record_free(&first);
 	record_free(&last);
 	if (!r)

@@ -14,6 +14,29 @@
 #include "dmctl.h"
 #include "policy.h"
 
+void listing_begin(struct listing *l, bool json, unsigned int nr_columns,
+		   const char *const *headers)
+{
+	l->json = json;
+	if (json) {
+		json_init(&l->j, stdout);
+		json_begin_array(&l->j, NULL);
+	} else {
+		table_init(&l->t, nr_columns, headers);
+	}
+}
+
+void listing_end(struct listing *l)
+{
+	if (l->json) {
+		json_end_array(&l->j);
+		json_finish(&l->j);
+	} else {
+		table_print(&l->t, stdout);
+		table_free(&l->t);
+	}
+}
+
 int exit_for_errno(int r)
 {
 	switch (-r) {

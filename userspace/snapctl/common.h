@@ -10,8 +10,10 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "json.h"
 #include "poolctl.h"
 #include "snapctl.h"
+#include "table.h"
 
 /*
  * What parse_size() (poolctl.h) takes, in the help of every command that
@@ -22,6 +24,39 @@
 	"A <size> is a number of bytes, optionally followed by K, M, G, T or P\n" \
 	"(powers of 1024, either case), which may be followed by B or iB:\n" \
 	"4096, 512M, 10G, 1GiB."
+
+/*
+ * How a <snapshot> argument is found (snapctl_find_snapshot()), in the help
+ * of every command that takes one; snapctl.8 says the same under "Names,
+ * snapshots and sizes".
+ */
+#define SNAPSHOT_HELP \
+	"A <snapshot> is its id, its name, or <disk>/<name> (needed when several\n" \
+	"disks have a snapshot of that name)."
+
+/*
+ * What --jobs does (export_chunks(), import_chunks()), in the help of every
+ * command that takes it; snapctl.8 says it in each of their entries.
+ */
+#define JOBS_HELP \
+	"--jobs <n> (1..64, default: the CPUs online) sets the threads that work on\n" \
+	"chunks: for an export, those that hash, compress and encrypt (as many, at\n" \
+	"least four, upload); for an import or a verify, those that fetch, check\n" \
+	"and write (at least four by default)."
+
+/*
+ * What a 'list' command prints: with --json one JSON array (an object per
+ * item, added through .j), else a table with @headers (rows through .t),
+ * printed by listing_end().
+ */
+struct listing {
+	bool json;
+	struct json j;
+	struct table t;
+};
+void listing_begin(struct listing *l, bool json, unsigned int nr_columns,
+		   const char *const *headers);
+void listing_end(struct listing *l);
 
 /* Map a negative errno to snapctl's exit codes (snapctl.h). */
 int exit_for_errno(int r);

@@ -168,12 +168,11 @@ static int pool_objects_read(const char *pool, struct pool_objects *o)
 {
 	struct record_list disks, snaps;
 	unsigned int d, s;
-	char arg[32];
 	void *grown;
 	int r;
 
 	memset(o, 0, sizeof(*o));
-	r = pool_list(pool, "list_disks", "", &disks);
+	r = poolctl_list_disks(pool, &disks);
 	if (r)
 		return r;
 	o->disks = calloc(disks.nr + 1, sizeof(*o->disks));
@@ -187,8 +186,7 @@ static int pool_objects_read(const char *pool, struct pool_objects *o)
 		o->disks[o->nr_disks].id = record_u64(disk, "id");
 		o->disks[o->nr_disks].created = record_u64(disk, "created");
 		o->nr_disks++;
-		snprintf(arg, sizeof(arg), "%" PRIu64, record_u64(disk, "id"));
-		r = pool_list(pool, "list_snapshots", arg, &snaps);
+		r = poolctl_list_snapshots(pool, record_u64(disk, "id"), &snaps);
 		if (r)
 			break;
 		grown = realloc(o->snapshots, (o->nr_snapshots + snaps.nr + 1) * sizeof(uint64_t));

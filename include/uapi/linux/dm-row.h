@@ -49,13 +49,92 @@
  * logical block size the device advertises (default 512; 4096 needs data
  * blocks of 4 KiB or more).
  *
- * Disk status: <disk id> <snapshot id or -> <pool mode> <new block writes>
- *              <partial block copies> <partial block zero fills>
+ * Disk status: the fields of enum dm_row_disk_status_field, in that order.
  */
 #define DM_ROW_LOGICAL_BLOCK_SIZE_ARG	"logical_block_size="
 
+/*
+ * Messages: `dmsetup message <pool> 0 <verb> [<argument>...]`, the grammar
+ * of each in Documentation/dm-row.rst ("Messages").  Ids and sizes are
+ * decimal; sizes are in sectors, a multiple of the data block size.
+ */
+#define DM_ROW_MSG_COMMIT		"commit"
+#define DM_ROW_MSG_CREATE_DISK		"create_disk"	/* <disk> <size> [<name>] */
+#define DM_ROW_MSG_REMOVE_DISK		"remove_disk"	/* <disk> */
+#define DM_ROW_MSG_RESIZE_DISK		"resize_disk"	/* <disk> <size> */
+#define DM_ROW_MSG_SET_DISK		"set_disk"	/* <disk> <attr>=<value>... */
+#define DM_ROW_MSG_SNAPSHOT		"snapshot"	/* <disk>[,<disk>...] [<attr>=<value>...] */
+#define DM_ROW_MSG_DELETE_SNAPSHOT	"delete_snapshot" /* <snapshot> */
+#define DM_ROW_MSG_MERGE		"merge"		/* <first snapshot> <last snapshot> */
+#define DM_ROW_MSG_ROLLBACK		"rollback"	/* <disk> <snapshot> [keep_size|snapshot_size] */
+#define DM_ROW_MSG_CLONE		"clone"		/* <snapshot> <new disk> [<name> [<size>]] */
+#define DM_ROW_MSG_SET_SNAPSHOT		"set_snapshot"	/* <snapshot> <attr>=<value>... */
+#define DM_ROW_MSG_SET_QUOTA		"set_quota"	/* <manual> <auto> */
+#define DM_ROW_MSG_INFO			"info"		/* pool | disk <id> | snapshot <id> */
+#define DM_ROW_MSG_LIST_DISKS		"list_disks"	/* [<from disk>] */
+#define DM_ROW_MSG_LIST_SNAPSHOTS	"list_snapshots" /* <disk> [<from snapshot>] */
+#define DM_ROW_MSG_SPACE		"space"		/* disk <id> | snapshot <id> */
+#define DM_ROW_MSG_DIFF			"diff"		/* <disk> <from|0> <to|0> [<start block>] */
 
-/* Identifier limits. */
+/* set_disk attributes */
+#define DM_ROW_DISK_NAME		"name"
+#define DM_ROW_DISK_DELETE_AUTO_SNAPSHOTS "delete_auto_snapshots"	/* 0 or 1 */
+#define DM_ROW_DISK_POLICY		"policy"
+#define DM_ROW_DISK_LOGICAL_BLOCK_SIZE	"logical_block_size"		/* 512 or 4096 */
+
+/* snapshot attributes (name, policy and retention also of set_snapshot) */
+#define DM_ROW_SNAP_NAME		"name"		/* one per disk, comma separated */
+#define DM_ROW_SNAP_KIND		"kind"		/* manual (default) or auto */
+#define DM_ROW_SNAP_CONSISTENCY		"consistency"	/* crash (default) or app */
+#define DM_ROW_SNAP_POLICY		"policy"
+#define DM_ROW_SNAP_RETENTION		"retention"	/* seconds since the epoch; 0: forever */
+#define DM_ROW_SNAP_TIME		"time"		/* creation time instead of now */
+
+/* rollback's last argument */
+#define DM_ROW_ROLLBACK_KEEP_SIZE	"keep_size"
+#define DM_ROW_ROLLBACK_SNAPSHOT_SIZE	"snapshot_size"
+
+/* Disks in one snapshot message (an instance snapshot). */
+#define DM_ROW_MAX_SNAPSHOT_DISKS	64
+
+/*
+ * Pool status, after "<start> <length> row-pool": these fields, blank
+ * separated, in this order; or "Fail" alone once the pool has failed.
+ */
+enum dm_row_pool_status_field {
+	DM_ROW_POOL_STATUS_TRANSACTION,		/* last committed transaction id */
+	DM_ROW_POOL_STATUS_METADATA,		/* <used>/<total> metadata blocks */
+	DM_ROW_POOL_STATUS_DATA,		/* <used>/<total> data blocks */
+	DM_ROW_POOL_STATUS_MODE,		/* rw, out_of_data_space, ro */
+	DM_ROW_POOL_STATUS_NEEDS_CHECK,		/* needs_check or - */
+	DM_ROW_POOL_STATUS_NO_SPACE,		/* error_if_no_space or queue_if_no_space */
+	DM_ROW_POOL_STATUS_METADATA_LOW,	/* metadata_low or - */
+	DM_ROW_POOL_STATUS_NR_FIELDS
+};
+#define DM_ROW_POOL_STATUS_FAIL		"Fail"
+
+/* Disk status, after "<start> <length> row": these fields, in this order. */
+enum dm_row_disk_status_field {
+	DM_ROW_DISK_STATUS_DISK,		/* disk id */
+	DM_ROW_DISK_STATUS_SNAPSHOT,		/* snapshot id of a view, - for the live head */
+	DM_ROW_DISK_STATUS_POOL_MODE,		/* rw, out_of_data_space, ro, fail */
+	DM_ROW_DISK_STATUS_NEW_BLOCK_WRITES,
+	DM_ROW_DISK_STATUS_PARTIAL_COPIES,
+	DM_ROW_DISK_STATUS_PARTIAL_ZERO_FILLS,
+	DM_ROW_DISK_STATUS_CACHE_BYTES,
+	DM_ROW_DISK_STATUS_CACHE_BUDGET,
+	DM_ROW_DISK_STATUS_CACHE_HITS,
+	DM_ROW_DISK_STATUS_CACHE_MISSES,
+	DM_ROW_DISK_STATUS_EARLY_ACKS,
+	DM_ROW_DISK_STATUS_NR_FIELDS
+};
+
+
+/*
+ * Identifier limits.  A disk or snapshot name is up to DM_ROW_NAME_LEN - 1
+ * printable ASCII characters without blanks (0x21 to 0x7e); an empty name
+ * is no name.  DM_ROW_NAME_LEN is the on-disk DMROW_NAME_LEN.
+ */
 #define DM_ROW_MAX_DISK_ID		((1ULL << 24) - 1)
 #define DM_ROW_NAME_LEN			64	/* including the NUL */
 

@@ -7,7 +7,8 @@
 # exit 3.  After writing exactly 16 MiB the first snapshot's delta is 16 MiB
 # (--json, checked with jq), and merging folds deltas.  Deleting and merging
 # are refused without --yes and a TTY (exit 6).  A retention of 0 and one of
-# 'forever' are both recorded as forever.  A snapshot with an active
+# 'forever' are both recorded as forever, and 'snapshot info' says forever
+# where the pool's record says 0.  A snapshot with an active
 # view is not deleted (exit 4).  Rollback of a mounted disk is refused
 # (exit 4) without --force, and without --yes and a TTY (exit 6); after it
 # the disk reads as the snapshot did.  --freeze on a mounted ext4 records an
@@ -149,6 +150,10 @@ err_has "--retention-days takes 1..65536 or 'forever' \\(or 0\\), not '65537'"
 expect_exit 0 snapctl --json snapshot list tank vm1
 jq -e 'map({(.name): .retention_until}) | add | .r0 == 0 and .rf == 0 and .s2 > 0' "$CMD_OUT" ||
 	fail "a retention of 0 or forever is not recorded as forever"
+expect_exit 0 snapctl snapshot info tank vm1/r0
+out_has "^retention +forever$"
+expect_exit 0 snapctl snapshot info tank vm1/s2
+out_has "^retention +[1-9][0-9]*$"
 log_must snapctl snapshot delete tank vm1/r0 vm1/rf --yes
 [[ $(snap_count tank vm1) == 1 ]] || fail "deleting two snapshots at once"
 
