@@ -293,6 +293,28 @@ static void test_swapped_manifest(void **state)
 	assert_string_equal(sum_b, sum_out);
 }
 
+/* Start snapctl with @args (NULL-terminated) in the background, output to /dev/null. */
+static pid_t spawn_snapctl(struct fixture *fx, const char *const *args)
+{
+	const char *argv[16] = { "snapctl" };
+	pid_t pid;
+	int i;
+
+	for (i = 0; i < 14 && args[i]; i++)
+		argv[i + 1] = args[i];
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		execv(fx->snapctl, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
 /*
  * import --image killed once a quarter of the image is written leaves
  * only "<file>.importing"; a plain import to the same file is refused and
@@ -324,17 +346,8 @@ static void test_image_resume(void **state)
 	assert_true(file_has(log, "to resume"));
 	assert_int_equal(stat(out, &st), -1);
 
-	pid = fork();
-	assert_true(pid >= 0);
-	if (!pid) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, 1);
-		dup2(null, 2);
-		execl(fx->snapctl, "snapctl", "import", repo, "big", "--image", out, "--jobs", "1",
-		      (char *)NULL);
-		_exit(127);
-	}
+	pid = spawn_snapctl(fx, (const char *[]){ "import", repo, "big", "--image", out,
+						 "--jobs", "1", NULL });
 	for (i = 0; i < 60000; i++) {
 		if (!stat(temp, &st) && st.st_blocks * 512 >= (24 << 20))
 			break;
@@ -373,28 +386,6 @@ static void test_image_resume(void **state)
 	file_sha256(img, a);
 	file_sha256(out, b);
 	assert_string_equal(a, b);
-}
-
-/* Start snapctl with @args (NULL-terminated) in the background, output to /dev/null. */
-static pid_t spawn_snapctl(struct fixture *fx, const char *const *args)
-{
-	const char *argv[16] = { "snapctl" };
-	pid_t pid;
-	int i;
-
-	for (i = 0; i < 14 && args[i]; i++)
-		argv[i + 1] = args[i];
-	pid = fork();
-	assert_true(pid >= 0);
-	if (!pid) {
-		int null = open("/dev/null", O_WRONLY);
-
-		dup2(null, 1);
-		dup2(null, 2);
-		execv(fx->snapctl, (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
 }
 
 static int wait_exit(pid_t pid)

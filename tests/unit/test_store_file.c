@@ -421,6 +421,16 @@ static void test_private_modes(void **state)
 	assert_int_equal(st.st_mode & 07777, 0600);
 }
 
+/* A file outside the store's root that no store call may read or change. */
+static void write_secret(const char *path)
+{
+	FILE *o = fopen(path, "w");
+
+	assert_non_null(o);
+	fputs("secret", o);
+	fclose(o);
+}
+
 /* A symlink or a FIFO planted in the tree is refused at once, never followed or waited on. */
 static void test_symlink_and_fifo(void **state)
 {
@@ -429,13 +439,7 @@ static void test_symlink_and_fifo(void **state)
 
 	snprintf(target, sizeof(target), "%s/outside", f->dir);
 	assert_int_equal(store_put(f->s, "dummy", "x", 1), 0);
-	{
-		FILE *o = fopen(target, "w");
-
-		assert_non_null(o);
-		fputs("secret", o);
-		fclose(o);
-	}
+	write_secret(target);
 	snprintf(path, sizeof(path), "%s/link", f->root);
 	assert_int_equal(symlink(target, path), 0);
 	assert_int_not_equal(store_get(f->s, "link", &f->buf), 0);
@@ -460,15 +464,11 @@ static void test_symlinked_directory(void **state)
 	struct fixture *f = *state;
 	char path[1100], outside[900], victim[1000];
 	struct stat st;
-	FILE *o;
 
 	snprintf(outside, sizeof(outside), "%s/outside-dir", f->dir);
 	assert_int_equal(mkdir(outside, 0700), 0);
 	snprintf(victim, sizeof(victim), "%s/obj", outside);
-	o = fopen(victim, "w");
-	assert_non_null(o);
-	fputs("secret", o);
-	fclose(o);
+	write_secret(victim);
 	snprintf(path, sizeof(path), "%s/exports", f->root);
 	assert_int_equal(symlink(outside, path), 0);
 
