@@ -629,17 +629,23 @@ static void refill_stash(struct dmrow_pool *pool)
 /* Worker: give the reserved blocks at hand back (space is short). */
 static bool drain_stash(struct dmrow_pool *pool)
 {
-	u64 blocks[STASH_SIZE];
-	unsigned int nr, i;
+	unsigned int nr, i, drained = 0;
+	u64 blocks[32];
 
-	spin_lock_irq(&pool->lock);
-	nr = pool->stash_end - pool->stash_next;
-	memcpy(blocks, pool->stash + pool->stash_next, nr * sizeof(*blocks));
-	pool->stash_next = pool->stash_end = 0;
-	spin_unlock_irq(&pool->lock);
-	for (i = 0; i < nr; i++)
-		dmrow_md_release_data_block(pool->md, blocks[i]);
-	return nr;
+	/* From the end, a few at a time: map() may still take from the front. */
+	do {
+		spin_lock_irq(&pool->lock);
+		nr = min_t(unsigned int, pool->stash_end - pool->stash_next, ARRAY_SIZE(blocks));
+		pool->stash_end -= nr;
+		memcpy(blocks, pool->stash + pool->stash_end, nr * sizeof(*blocks));
+		if (pool->stash_end == pool->stash_next)
+			pool->stash_next = pool->stash_end = 0;
+		spin_unlock_irq(&pool->lock);
+		for (i = 0; i < nr; i++)
+			dmrow_md_release_data_block(pool->md, blocks[i]);
+		drained += nr;
+	} while (nr);
+	return drained;
 }
 
 /*----------------------------------------------------------------

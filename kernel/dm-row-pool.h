@@ -42,7 +42,7 @@ struct pool_config {
 struct dmrow_bm;
 struct dm_kcopyd_client;
 
-#define DMROW_POOL_STASH_SIZE	128
+#define DMROW_POOL_STASH_SIZE	512
 
 struct dmrow_pool {
 	struct list_head list;		/* in the pool table */
