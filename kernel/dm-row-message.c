@@ -290,7 +290,7 @@ static int msg_set_disk(struct msg_ctx *m)
  * Snapshots
  *--------------------------------------------------------------*/
 
-#define MAX_SNAPSHOT_DISKS 64
+#define MAX_SNAPSHOT_DISKS DM_ROW_MAX_SNAPSHOT_DISKS
 
 /* Split "a,b,c" in place into up to @max strings. */
 static unsigned int split_list(char *list, char **items, unsigned int max)

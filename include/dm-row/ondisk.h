@@ -15,6 +15,7 @@
 
 #include <linux/types.h>
 #include <linux/build_bug.h>
+#include <linux/dm-row.h>
 
 #define DMROW_METADATA_BLOCK_SIZE	4096
 #define DMROW_METADATA_BLOCK_SHIFT	12
@@ -111,7 +112,7 @@ static_assert(sizeof(struct row_disk_btree_node) == 40);
 #define DMROW_MAX_DATA_BLOCKS		(1ULL << DMROW_MAPPING_BLOCK_BITS)
 #define DMROW_MAX_POOL_TIME		((1U << DMROW_MAPPING_TIME_BITS) - 1)
 
-#define DMROW_NAME_LEN			64	/* including the NUL */
+#define DMROW_NAME_LEN			DM_ROW_NAME_LEN	/* the ABI's, NUL included */
 
 /* Disk record flags. */
 #define DMROW_DISK_REMOVED		(1U << 0)	/* live head gone, chain kept */
