@@ -8,6 +8,13 @@
  *   exports/<name>.manifest       one per completed export, written last
  *   exports/<name>.pending        an export under way (or interrupted)
  *
+ * In an encrypted repository of format 2 (every new encrypted one) <name>
+ * is the hex HMAC-SHA256 of the export name under a derived key, and
+ * manifests (format 3) and pending markers are encrypted by the chunk
+ * codec under a key of their own, with that hash authenticated alongside:
+ * a listing of the store shows no name, and listing the exports needs the
+ * key.  Older encrypted repositories keep format 1, described next.
+ *
  * A manifest (format 2) of an encrypted repository ends with an HMAC of
  * its text under a key derived from the repository key: a manifest put
  * in place of another, or edited, by whoever can write to the store but
