@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,6 +370,12 @@ static void image_destroy(struct image *img)
 	free(img->copy);
 }
 
+/*
+ * The pool, disk and snapshot names, description and tags do_export()
+ * gives the next export (then forgets); NULL: plain ones.
+ */
+static const struct manifest *export_meta;
+
 /* Export @slots of @img as @name; returns the transfer statistics. */
 static struct transfer_stats do_export(struct repo *repo, struct image *img, const char *name,
 				       const uint64_t *slots, size_t nr, const char *base_name)
@@ -386,6 +393,15 @@ static struct transfer_stats do_export(struct repo *repo, struct image *img, con
 	m.image_bytes = img->bytes;
 	m.block_bytes = 4096;
 	m.chunk_size = repo->chunk_size;
+	if (export_meta) {
+		strcpy(m.pool, export_meta->pool);
+		strcpy(m.pool_uuid, export_meta->pool_uuid);
+		strcpy(m.disk, export_meta->disk);
+		strcpy(m.snapshot, export_meta->snapshot);
+		assert_int_equal(tag_set_copy(&m.tags, &export_meta->tags), 0);
+		assert_int_equal(tag_set_copy(&m.disk_tags, &export_meta->disk_tags), 0);
+		export_meta = NULL;
+	}
 	if (base_name) {
 		assert_int_equal(manifest_read(repo, base_name, &base), 0);
 		assert_int_equal(manifest_load_entries(repo, codec, &base), 0);
@@ -737,12 +753,22 @@ static void test_encrypted_repository(void **state)
 	repo_close(&repo);
 	assert_int_equal(repo_open(&repo, url, NULL, 0, 0), -EKEYREJECTED);
 	repo_close(&repo);
-	/* listing needs no key */
+	/* the names are hidden: listing needs the key */
 	assert_int_equal(repo_open(&repo, url, NULL, 0, REPO_KEYLESS), 0);
+	assert_int_equal(repo.format, 2);
+	assert_int_equal(repo_list_exports(&repo, &list), -EKEYREJECTED);
+	assert_non_null(strstr(repo.error, "--key-file"));
+	assert_int_equal(manifest_read(&repo, "e", &m), -EKEYREJECTED);
+	assert_int_equal(repo_delete_export(&repo, "e"), -EKEYREJECTED);
+	repo_close(&repo);
+	assert_int_equal(repo_open(&repo, url, fx->key, 0, REPO_KEYLESS), 0);
 	assert_int_equal(repo_list_exports(&repo, &list), 0);
 	assert_int_equal(list.nr, 1);
+	assert_string_equal(list.entries[0].name, "e");
 	assert_true(list.entries[0].complete);
 	assert_int_equal(manifest_read(&repo, "e", &m), 0);
+	assert_int_equal(m.format, MANIFEST_FORMAT_SEALED);
+	assert_true(m.authenticated);
 	manifest_free(&m);
 	export_list_free(&list);
 	repo_close(&repo);
@@ -776,9 +802,11 @@ static void put_edited(struct repo *repo, const char *key, const struct store_bu
 }
 
 /*
- * In an encrypted repository a manifest swapped for another export's, or
- * edited, is refused by import and verify; format 1 manifests are read
- * in a plain repository and refused in an encrypted one.
+ * In an encrypted repository of format 1 (as older versions made them,
+ * and as they stay: exports into one keep its format), a manifest swapped
+ * for another export's, or edited, is refused by import and verify;
+ * format 1 manifests are read in a plain repository and refused in an
+ * encrypted one; listing needs no key.
  */
 static void test_manifest_authenticated(void **state)
 {
@@ -791,10 +819,18 @@ static void test_manifest_authenticated(void **state)
 	char url[160];
 
 	snprintf(url, sizeof(url), "%s/swap", fx->url);
-	assert_int_equal(repo_open(&repo, url, fx->key, SLOT, REPO_CREATE), 0);
+	assert_int_equal(repo_open(&repo, url, fx->key, SLOT, REPO_CREATE | REPO_FORMAT1), 0);
+	assert_int_equal(repo.format, 1);
 	image_create(&img, fx->dir, "swap-a", SLOT);
 	image_write(&img, 0, 4096, 21);
 	do_export(&repo, &img, "a", &slot, 1, NULL);
+	repo_close(&repo);
+	/* opened again by this version: still format 1, names in the keys */
+	assert_int_equal(repo_open(&repo, url, fx->key, 0, REPO_CREATE), 0);
+	assert_int_equal(repo.format, 1);
+	assert_int_equal(store_get(repo.store, "dmrow-repository", &a), 0);
+	assert_memory_equal(a.data, "dm-row-repository 1\n", 20);
+	store_buf_free(&a);
 	image_write(&img, 0, 4096, 22);
 	do_export(&repo, &img, "b", &slot, 1, NULL);
 	do_restore(&repo, "b", &img, fx->dir);
@@ -822,6 +858,15 @@ static void test_manifest_authenticated(void **state)
 	/* listing without the key still reads it */
 	repo_close(&repo);
 	assert_int_equal(repo_open(&repo, url, NULL, 0, REPO_KEYLESS), 0);
+	{
+		struct export_list list;
+
+		assert_int_equal(repo_list_exports(&repo, &list), 0);
+		assert_int_equal(list.nr, 2);
+		assert_string_equal(list.entries[0].name, "a");
+		assert_string_equal(list.entries[1].name, "b");
+		export_list_free(&list);
+	}
 	assert_int_equal(manifest_read(&repo, "b", &m), 0);
 	assert_false(m.authenticated);
 	manifest_free(&m);
@@ -844,6 +889,204 @@ static void test_manifest_authenticated(void **state)
 	assert_int_equal(m.format, 1);
 	manifest_free(&m);
 	do_restore(&repo, "old", &img, fx->dir);
+	repo_close(&repo);
+
+	store_buf_free(&a);
+	store_buf_free(&b);
+	image_destroy(&img);
+}
+
+/* What an encrypted repository must not show to whoever reads its store. */
+static const char *const secrets[] = {
+	"payroll-q3", "financepool", "payrolldisk", "quarterclose", "ledger before audit",
+	"alice-secret", "accounting server", "centre-4711", "custodian", "costcentre",
+};
+
+static char scan_problem[512];
+static unsigned int scan_objects;
+
+static int scan_object(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	uint8_t *data;
+	size_t i;
+	int fd;
+
+	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		if (strstr(path + ftw->base, secrets[i]) && !scan_problem[0])
+			snprintf(scan_problem, sizeof(scan_problem), "%s names '%s'", path,
+				 secrets[i]);
+	if (type != FTW_F)
+		return 0;
+	scan_objects++;
+	data = malloc(st->st_size + 1);
+	assert_non_null(data);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, data, st->st_size), st->st_size);
+	close(fd);
+	for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+		if (memmem(data, st->st_size, secrets[i], strlen(secrets[i])) && !scan_problem[0])
+			snprintf(scan_problem, sizeof(scan_problem), "%s holds '%s'", path,
+				 secrets[i]);
+	free(data);
+	return 0;
+}
+
+/* Every object's key and bytes under @dir: none may hold a secret. */
+static void scan_store(const char *dir)
+{
+	scan_problem[0] = '\0';
+	scan_objects = 0;
+	assert_int_equal(nftw(dir, scan_object, 16, FTW_PHYS), 0);
+	assert_true(scan_objects > 0);
+	if (scan_problem[0])
+		fail_msg("the store shows what it should hide: %s", scan_problem);
+}
+
+/*
+ * An encrypted repository shows no export name, pool, disk or snapshot
+ * name, description or tag, in any object's key or bytes, through a full
+ * and an incremental export, a pending one, restores, verification,
+ * listing (with the key), deletion and garbage collection.
+ */
+static void test_names_hidden(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t all[4] = { 0, 1, 2, 3 }, changed = 2;
+	struct manifest meta = { 0 }, m;
+	struct chunk_codec *codec;
+	struct export_list list;
+	struct transfer_stats s;
+	struct gc_result gc;
+	struct image img;
+	struct repo repo;
+	char url[160], dir[160];
+
+	snprintf(url, sizeof(url), "%s/hidden", fx->url);
+	snprintf(dir, sizeof(dir), "%s/repo/hidden", fx->dir);
+	strcpy(meta.pool, "financepool");
+	strcpy(meta.pool_uuid, "174ffe4b-42e7-1cc2-cca2-6cab98058e20");
+	strcpy(meta.disk, "payrolldisk");
+	strcpy(meta.snapshot, "quarterclose");
+	assert_int_equal(tag_set_describe(&meta.tags, "ledger before audit"), 0);
+	assert_int_equal(tag_set_put(&meta.tags, "custodian", "alice-secret"), 0);
+	assert_int_equal(tag_set_describe(&meta.disk_tags, "accounting server"), 0);
+	assert_int_equal(tag_set_put(&meta.disk_tags, "costcentre", "centre-4711"), 0);
+
+	assert_int_equal(repo_open(&repo, url, fx->key, SLOT, REPO_CREATE), 0);
+	assert_int_equal(repo.format, 2);
+	image_create(&img, fx->dir, "hidden", 4 * SLOT);
+	image_write(&img, 0, 4 * SLOT, 61);
+	export_meta = &meta;
+	do_export(&repo, &img, "payroll-q3.1", all, 4, NULL);
+	image_write(&img, 2 * SLOT, 4096, 62);
+	export_meta = &meta;
+	do_export(&repo, &img, "payroll-q3.2", &changed, 1, "payroll-q3.1");
+	assert_int_equal(repo_mark_pending(&repo, "payroll-q3.3"), 0);
+	scan_store(dir);
+
+	/* with the key: listed by name, metadata intact, restorable, verified */
+	assert_int_equal(repo_list_exports(&repo, &list), 0);
+	assert_int_equal(list.nr, 3);
+	assert_string_equal(list.entries[0].name, "payroll-q3.1");
+	assert_true(list.entries[0].complete);
+	assert_string_equal(list.entries[1].name, "payroll-q3.2");
+	assert_string_equal(list.entries[2].name, "payroll-q3.3");
+	assert_false(list.entries[2].complete);
+	assert_true(list.entries[2].pending);
+	export_list_free(&list);
+	assert_int_equal(repo_clear_pending(&repo, "payroll-q3.3"), 0);
+	assert_int_equal(manifest_read(&repo, "payroll-q3.2", &m), 0);
+	assert_string_equal(m.disk, "payrolldisk");
+	assert_string_equal(m.base, "payroll-q3.1");
+	assert_string_equal(m.tags.description, "ledger before audit");
+	assert_string_equal(tag_set_get(&m.disk_tags, "costcentre"), "centre-4711");
+	codec = chunk_codec_new(&repo.keys, repo.chunk_size);
+	assert_int_equal(manifest_load_entries(&repo, codec, &m), 0);
+	assert_int_equal(import_chunks(&repo, &m, -1, 2, 0, false, &s), 0);	/* verify */
+	manifest_free(&m);
+	do_restore(&repo, "payroll-q3.2", &img, fx->dir);
+
+	/* delete the full export: the incremental one stays restorable */
+	assert_int_equal(repo_delete_export(&repo, "payroll-q3.1"), 0);
+	assert_int_equal(repo_gc(&repo, codec, false, &gc), 0);
+	assert_true(gc.deleted >= 1);
+	assert_int_equal(manifest_read(&repo, "payroll-q3.1", &m), -ENOENT);
+	do_restore(&repo, "payroll-q3.2", &img, fx->dir);
+	assert_int_equal(repo_list_exports(&repo, &list), 0);
+	assert_int_equal(list.nr, 1);
+	assert_string_equal(list.entries[0].name, "payroll-q3.2");
+	export_list_free(&list);
+	scan_store(dir);
+	chunk_codec_free(codec);
+	repo_close(&repo);
+
+	/* the whole cycle again in a plain repository shows them: the scan works */
+	snprintf(url, sizeof(url), "%s/shown", fx->url);
+	snprintf(dir, sizeof(dir), "%s/repo/shown", fx->dir);
+	assert_int_equal(repo_open(&repo, url, NULL, SLOT, REPO_CREATE), 0);
+	export_meta = &meta;
+	do_export(&repo, &img, "payroll-q3.1", all, 4, NULL);
+	repo_close(&repo);
+	scan_problem[0] = '\0';
+	assert_int_equal(nftw(dir, scan_object, 16, FTW_PHYS), 0);
+	assert_true(scan_problem[0]);
+
+	manifest_free(&meta);
+	image_destroy(&img);
+}
+
+/*
+ * In a repository of format 2 the manifests are sealed, each bound to its
+ * export's keyed name: one put in place of another's, a plain one, or a
+ * damaged one is refused (so import and verify refuse it) and makes a
+ * listing fail; the right one put back restores.
+ */
+static void test_sealed_manifest_swapped(void **state)
+{
+	struct fixture *fx = *state;
+	struct store_buf a = { 0 }, b = { 0 };
+	char url[160], key_a[160], key_b[160], id[CHUNK_ID_LEN + 1];
+	const char *plain = "dm-row-export 2\nname=b\nroot=0000000000000000000000000000000000000000000000000000000000000000\nimage_bytes=65536\nchunk_size=65536\nend\n";
+	struct export_list list;
+	struct image img;
+	struct repo repo;
+	struct manifest m;
+	uint64_t slot = 0;
+
+	snprintf(url, sizeof(url), "%s/sealed", fx->url);
+	assert_int_equal(repo_open(&repo, url, fx->key, SLOT, REPO_CREATE), 0);
+	image_create(&img, fx->dir, "sealed", SLOT);
+	image_write(&img, 0, 4096, 71);
+	do_export(&repo, &img, "a", &slot, 1, NULL);
+	image_write(&img, 0, 4096, 72);
+	do_export(&repo, &img, "b", &slot, 1, NULL);
+	chunk_keys_name_id(&repo.keys, "a", id);
+	snprintf(key_a, sizeof(key_a), "exports/%s.manifest", id);
+	chunk_keys_name_id(&repo.keys, "b", id);
+	snprintf(key_b, sizeof(key_b), "exports/%s.manifest", id);
+	assert_int_equal(store_get(repo.store, key_a, &a), 0);
+	assert_int_equal(store_get(repo.store, key_b, &b), 0);
+
+	/* a's manifest under b's name */
+	assert_int_equal(store_put(repo.store, key_b, a.data, a.len), 0);
+	assert_int_equal(manifest_read(&repo, "b", &m), -EBADMSG);
+	assert_non_null(strstr(repo.error, "not authenticated"));
+	assert_int_equal(repo_list_exports(&repo, &list), -EBADMSG);
+	assert_non_null(strstr(repo.error, "not authenticated"));
+	/* a plain (format 2) manifest */
+	assert_int_equal(store_put(repo.store, key_b, plain, strlen(plain)), 0);
+	assert_int_equal(manifest_read(&repo, "b", &m), -EBADMSG);
+	/* one bit of b's own flipped */
+	b.data[b.len / 2] ^= 1;
+	assert_int_equal(store_put(repo.store, key_b, b.data, b.len), 0);
+	assert_int_equal(manifest_read(&repo, "b", &m), -EBADMSG);
+	b.data[b.len / 2] ^= 1;
+	/* put back */
+	repo_close(&repo);
+	assert_int_equal(repo_open(&repo, url, fx->key, 0, 0), 0);
+	assert_int_equal(store_put(repo.store, key_b, b.data, b.len), 0);
+	do_restore(&repo, "b", &img, fx->dir);
 	repo_close(&repo);
 
 	store_buf_free(&a);
@@ -1038,6 +1281,8 @@ int main(void)
 		cmocka_unit_test(test_damaged_manifest),
 		cmocka_unit_test(test_encrypted_repository),
 		cmocka_unit_test(test_manifest_authenticated),
+		cmocka_unit_test(test_names_hidden),
+		cmocka_unit_test(test_sealed_manifest_swapped),
 		cmocka_unit_test(test_gc_races_export),
 		cmocka_unit_test(test_lease_refusals),
 		cmocka_unit_test(test_lease_renewed),

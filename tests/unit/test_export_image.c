@@ -25,6 +25,7 @@
 
 #include <openssl/evp.h>
 
+#include "chunk.h"
 #include "run_snapctl.h"
 
 struct fixture {
@@ -237,14 +238,15 @@ static void copy_edited(const char *from, const char *to, const char *old, const
 
 /*
  * In an encrypted repository, one export's manifest put in place of
- * another's (its name line edited to match) is refused by export verify
- * and by import, which creates nothing; put back, the export verifies and
- * restores with the checksum of its own image, not the other's.
+ * another's is refused by export verify and by import, which creates
+ * nothing; put back, the export verifies and restores with the checksum
+ * of its own image, not the other's.  The manifests are stored under
+ * keyed hashes of the names, so listing needs the key.
  */
 static void test_swapped_manifest(void **state)
 {
 	struct fixture *fx = *state;
-	char repo[128], key[128], log[128], a[128], b[128], out[128], path[2][160];
+	char repo[128], key[128], log[128], a[128], b[128], out[128], path[2][256];
 	char sum_b[65], sum_out[65];
 	uint8_t k[32];
 	struct stat st;
@@ -256,13 +258,22 @@ static void test_swapped_manifest(void **state)
 	snprintf(a, sizeof(a), "%s/a.raw", fx->dir);
 	snprintf(b, sizeof(b), "%s/b.raw", fx->dir);
 	snprintf(out, sizeof(out), "%s/out.raw", fx->dir);
-	snprintf(path[0], sizeof(path[0]), "%s/exports/a.manifest", repo);
-	snprintf(path[1], sizeof(path[1]), "%s/exports/b.manifest", repo);
 	fill_random(k, sizeof(k), 41);
 	f = fopen(key, "w");
 	assert_non_null(f);
 	assert_int_equal(fwrite(k, 1, sizeof(k), f), sizeof(k));
 	fclose(f);
+	{
+		struct chunk_keys keys;
+		const char *why;
+		char id[CHUNK_ID_LEN + 1];
+
+		assert_int_equal(chunk_keys_load(key, &keys, &why), 0);
+		chunk_keys_name_id(&keys, "a", id);
+		snprintf(path[0], sizeof(path[0]), "%s/exports/%s.manifest", repo, id);
+		chunk_keys_name_id(&keys, "b", id);
+		snprintf(path[1], sizeof(path[1]), "%s/exports/%s.manifest", repo, id);
+	}
 	make_seeded(a, 3, 51);
 	make_seeded(b, 3, 52);
 	assert_int_equal(snapctl(fx, log, "export --image %s %s --name a --key-file %s", a, repo,
@@ -274,18 +285,23 @@ static void test_swapped_manifest(void **state)
 
 		snprintf(saved, sizeof(saved), "%s/b.manifest.saved", fx->dir);
 		assert_int_equal(rename(path[1], saved), 0);
-		copy_edited(path[0], path[1], "name=a\n", "name=b\n");
+		copy_edited(path[0], path[1], "", "");
 		assert_int_equal(snapctl(fx, log, "export verify %s b --key-file %s", repo, key), 7);
 		assert_true(file_has(log, "not authenticated"));
 		assert_int_equal(snapctl(fx, log, "import %s b --image %s --key-file %s", repo, out,
 					 key), 7);
 		assert_true(file_has(log, "not authenticated"));
 		assert_int_equal(stat(out, &st), -1);
-		/* listed still: listing needs no key */
-		assert_int_equal(snapctl(fx, log, "export list %s", repo), 0);
-		assert_true(file_has(log, "b"));
+		/* listing needs the key, and refuses the swapped one */
+		assert_int_equal(snapctl(fx, log, "export list %s", repo), 1);
+		assert_true(file_has(log, "--key-file"));
+		assert_int_equal(snapctl(fx, log, "export list %s --key-file %s", repo, key), 7);
+		assert_true(file_has(log, "not authenticated"));
 		assert_int_equal(rename(saved, path[1]), 0);
 	}
+	assert_int_equal(snapctl(fx, log, "export list %s --key-file %s", repo, key), 0);
+	assert_true(file_has(log, "\na "));
+	assert_true(file_has(log, "\nb "));
 	assert_int_equal(snapctl(fx, log, "export verify %s b --key-file %s", repo, key), 0);
 	assert_int_equal(snapctl(fx, log, "import %s b --image %s --key-file %s", repo, out, key), 0);
 	file_sha256(b, sum_b);

@@ -93,6 +93,8 @@ static void derive_keys(const uint8_t master[CHUNK_KEY_BYTES], struct chunk_keys
 	hmac_label(master, "dm-row export: chunk id key", keys->id_key);
 	hmac_label(master, "dm-row export: key check", keys->check_key);
 	hmac_label(master, "dm-row export: manifest key", keys->manifest_key);
+	hmac_label(master, "dm-row export: export name key", keys->name_key);
+	hmac_label(master, "dm-row export: manifest cipher key", keys->manifest_cipher_key);
 }
 
 int chunk_keys_load(const char *path, struct chunk_keys *keys, const char **why)
@@ -157,6 +159,17 @@ void chunk_keys_manifest_mac(const struct chunk_keys *keys, const void *data, si
 	unsigned int n = sizeof(mac);
 
 	HMAC(EVP_sha256(), keys->manifest_key, CHUNK_KEY_BYTES, data, len, mac, &n);
+	to_hex(mac, sizeof(mac), hex);
+}
+
+void chunk_keys_name_id(const struct chunk_keys *keys, const char *name,
+			char hex[CHUNK_ID_LEN + 1])
+{
+	uint8_t mac[32];
+	unsigned int n = sizeof(mac);
+
+	HMAC(EVP_sha256(), keys->name_key, CHUNK_KEY_BYTES, (const uint8_t *)name, strlen(name),
+	     mac, &n);
 	to_hex(mac, sizeof(mac), hex);
 }
 
@@ -318,8 +331,8 @@ int chunk_encode(struct chunk_codec *codec, const void *data, size_t len, const 
 	return 0;
 }
 
-int chunk_decode(struct chunk_codec *codec, const struct store_buf *obj, const char *id,
-		 struct store_buf *out, const char **why)
+static int decode(struct chunk_codec *codec, const struct store_buf *obj, const char *id,
+		  struct store_buf *out, const char **why, bool check_id)
 {
 	const uint8_t *header = obj->data, *payload;
 	uint32_t data_len, payload_len;
@@ -376,12 +389,26 @@ int chunk_decode(struct chunk_codec *codec, const struct store_buf *obj, const c
 		memcpy(out->data, payload, data_len);
 	}
 	out->len = data_len;
+	if (!check_id)
+		return 0;
 	chunk_id(codec, out->data, data_len, actual);
 	if (strcmp(actual, id)) {
 		*why = "content does not match its id";
 		return -EBADMSG;
 	}
 	return 0;
+}
+
+int chunk_decode(struct chunk_codec *codec, const struct store_buf *obj, const char *id,
+		 struct store_buf *out, const char **why)
+{
+	return decode(codec, obj, id, out, why, true);
+}
+
+int chunk_decode_named(struct chunk_codec *codec, const struct store_buf *obj, const char *id,
+		       struct store_buf *out, const char **why)
+{
+	return decode(codec, obj, id, out, why, false);
 }
 
 void chunk_key(const char *id, char *key, size_t len)

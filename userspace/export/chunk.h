@@ -34,7 +34,9 @@ struct chunk_keys {
 	uint8_t cipher_key[CHUNK_KEY_BYTES];	/* AES-256-GCM */
 	uint8_t id_key[CHUNK_KEY_BYTES];	/* keyed chunk ids */
 	uint8_t check_key[CHUNK_KEY_BYTES];	/* proves the right key to a repository */
-	uint8_t manifest_key[CHUNK_KEY_BYTES];	/* authenticates manifests */
+	uint8_t manifest_key[CHUNK_KEY_BYTES];	/* authenticates manifests (format 2) */
+	uint8_t name_key[CHUNK_KEY_BYTES];	/* keyed export names (repository format 2) */
+	uint8_t manifest_cipher_key[CHUNK_KEY_BYTES];	/* encrypts manifests (format 3) */
 };
 
 /*
@@ -50,6 +52,10 @@ void chunk_keys_check(const struct chunk_keys *keys, char hex[CHUNK_ID_LEN + 1])
 /* HMAC-SHA256 of @len bytes of @data under the manifest key, in hex. */
 void chunk_keys_manifest_mac(const struct chunk_keys *keys, const void *data, size_t len,
 			     char hex[CHUNK_ID_LEN + 1]);
+
+/* HMAC-SHA256 of the export name @name under the name key, in hex. */
+void chunk_keys_name_id(const struct chunk_keys *keys, const char *name,
+			char hex[CHUNK_ID_LEN + 1]);
 
 /* One per thread: compression contexts and buffers. */
 struct chunk_codec;
@@ -72,6 +78,14 @@ int chunk_encode(struct chunk_codec *codec, const void *data, size_t len, const 
  */
 int chunk_decode(struct chunk_codec *codec, const struct store_buf *obj, const char *id,
 		 struct store_buf *out, const char **why);
+
+/*
+ * chunk_decode() without the last check (the id of the content): for
+ * objects that are not content addressed, whose @id (64 hex digits) is
+ * only authenticated with them, like an encrypted manifest's keyed name.
+ */
+int chunk_decode_named(struct chunk_codec *codec, const struct store_buf *obj, const char *id,
+		       struct store_buf *out, const char **why);
 
 /* The store key of chunk @id: "chunks/<first two digits>/<id>". */
 void chunk_key(const char *id, char *key, size_t len);

@@ -22,8 +22,13 @@
 
 #define REPO_KEY "dmrow-repository"
 #define REPO_MAGIC "dm-row-repository 1"
+#define REPO_MAGIC_V2 "dm-row-repository 2"
 #define MANIFEST_MAGIC_V1 "dm-row-export 1"
 #define MANIFEST_MAGIC "dm-row-export 2"
+#define MANIFEST_MAGIC_V3 "dm-row-export 3"
+#define PENDING_MAGIC "dm-row-pending 1"
+/* An encrypted manifest holds at most this much text. */
+#define MANIFEST_SEALED_MAX (64u << 20)
 #define MAC_TAIL_LEN (4 + CHUNK_ID_LEN + 5)	/* "mac=<hex>\nend\n" */
 #define LIST_LINE_MAX (20 + 1 + CHUNK_ID_LEN + 1)
 #define REPO_DESCRIPTOR_MAX (64u << 10)
@@ -136,7 +141,8 @@ static int descriptor_field(void *context, const char *key, const char *value)
 	return 0;	/* fields of later versions are ignored */
 }
 
-static int create_repository(struct repo *repo, uint32_t chunk_size, bool encrypted)
+static int create_repository(struct repo *repo, uint32_t chunk_size, bool encrypted,
+			     unsigned int format)
 {
 	char text[256], check[CHUNK_ID_LEN + 1];
 	int n, r;
@@ -147,8 +153,9 @@ static int create_repository(struct repo *repo, uint32_t chunk_size, bool encryp
 	    chunk_size % 4096)
 		return set_error(repo, -EINVAL,
 				 "chunk size must be a multiple of 4 KiB from 64 KiB to 64 MiB");
-	n = snprintf(text, sizeof(text), REPO_MAGIC "\nchunk_size=%u\nencryption=%s\n",
-		     chunk_size, encrypted ? "aes-256-gcm" : "none");
+	n = snprintf(text, sizeof(text), "%s\nchunk_size=%u\nencryption=%s\n",
+		     format >= 2 ? REPO_MAGIC_V2 : REPO_MAGIC, chunk_size,
+		     encrypted ? "aes-256-gcm" : "none");
 	if (encrypted) {
 		chunk_keys_check(&repo->keys, check);
 		n += snprintf(text + n, sizeof(text) - n, "key_check=%s\n", check);
@@ -158,6 +165,7 @@ static int create_repository(struct repo *repo, uint32_t chunk_size, bool encryp
 	if (r)
 		return store_failed(repo, r, "cannot create the repository");
 	repo->chunk_size = chunk_size;
+	repo->format = format;
 	return 0;
 }
 
@@ -185,16 +193,24 @@ int repo_open(struct repo *repo, const char *url, const char *key_file, uint32_t
 	r = store_get_max(repo->store, REPO_KEY, &buf, REPO_DESCRIPTOR_MAX);
 	if (r == -ENOENT && (flags & REPO_CREATE)) {
 		repo->encrypted = key_file != NULL;
-		return create_repository(repo, chunk_size, key_file != NULL);
+		/* only encrypted repositories have names to hide */
+		return create_repository(repo, chunk_size, key_file != NULL,
+					 key_file && !(flags & REPO_FORMAT1) ? REPO_FORMAT : 1);
 	}
 	if (r == -ENOENT)
 		return set_error(repo, r, "%s holds no dm-row exports", url);
 	if (r)
 		return store_failed(repo, r, "cannot read the repository");
 	r = buf_terminate(&buf);
+	repo->format = 1;
+	if (!r && !strncmp((char *)buf.data, REPO_MAGIC_V2 "\n", strlen(REPO_MAGIC_V2) + 1))
+		repo->format = 2;
 	if (!r)
-		r = parse_lines((char *)buf.data, REPO_MAGIC, descriptor_field, &d);
+		r = parse_lines((char *)buf.data, repo->format == 2 ? REPO_MAGIC_V2 : REPO_MAGIC,
+				descriptor_field, &d);
 	store_buf_free(&buf);
+	if (!r && repo->format == 2 && strcmp(d.encryption, "aes-256-gcm"))
+		r = -EBADMSG;
 	if (r || d.chunk_size < REPO_MIN_CHUNK_SIZE || d.chunk_size > REPO_MAX_CHUNK_SIZE ||
 	    (strcmp(d.encryption, "none") && strcmp(d.encryption, "aes-256-gcm")))
 		return set_error(repo, -EBADMSG, "%s: the repository descriptor is damaged or of a newer format",
@@ -262,9 +278,88 @@ uint64_t manifest_slots(const struct manifest *m)
 	return (m->image_bytes + m->chunk_size - 1) / m->chunk_size;
 }
 
-static void manifest_key(const char *name, const char *suffix, char *key, size_t len)
+/*
+ * The store key of export @name's manifest or pending marker: the name
+ * itself in a format 1 repository, its keyed hash in a format 2 one (so
+ * @id gets the hash, the authenticated data of the sealed object).
+ */
+static void manifest_key_id(const struct repo *repo, const char *name, const char *suffix,
+			    char *key, size_t len, char id[CHUNK_ID_LEN + 1])
 {
-	snprintf(key, len, "exports/%s.%s", name, suffix);
+	char hash[CHUNK_ID_LEN + 1] = "";
+
+	if (repo->format >= 2)
+		chunk_keys_name_id(&repo->keys, name, hash);
+	if (id)
+		strcpy(id, hash);
+	snprintf(key, len, "exports/%s.%s", repo->format >= 2 ? hash : name, suffix);
+}
+
+static void manifest_key(const struct repo *repo, const char *name, const char *suffix,
+			 char *key, size_t len)
+{
+	manifest_key_id(repo, name, suffix, key, len, NULL);
+}
+
+/* A codec for the objects of a format 2 repository that are not chunks. */
+static struct chunk_codec *sealed_codec(const struct repo *repo, size_t max_data)
+{
+	struct chunk_keys keys = repo->keys;
+	struct chunk_codec *codec;
+
+	/* a key of their own: no chunk can pass for one, nor one for a chunk */
+	memcpy(keys.cipher_key, keys.manifest_cipher_key, sizeof(keys.cipher_key));
+	codec = chunk_codec_new(&keys, max_data ? max_data : 1);
+	OPENSSL_cleanse(&keys, sizeof(keys));
+	return codec;
+}
+
+/* Store @len bytes of @text encrypted, authenticated with @id, at @key. */
+static int put_sealed(struct repo *repo, const char *key, const char *id, const char *text,
+		      size_t len)
+{
+	struct chunk_codec *codec = sealed_codec(repo, len);
+	struct store_buf obj = { 0 };
+	int r;
+
+	if (!codec)
+		return -ENOMEM;
+	r = chunk_encode(codec, text, len, id, &obj);
+	chunk_codec_free(codec);
+	if (!r)
+		r = store_put(repo->store, key, obj.data, obj.len);
+	store_buf_free(&obj);
+	return r;
+}
+
+/*
+ * Decrypt the object in @obj, which must have been sealed with @id, into
+ * @text (a C string).  -EBADMSG if it was not, or is damaged.
+ */
+static int open_sealed(struct repo *repo, const struct store_buf *obj, const char *id,
+		       struct store_buf *text)
+{
+	struct chunk_codec *codec;
+	const char *why = NULL;
+	size_t max;
+	int r;
+
+	if (obj->len < CHUNK_OVERHEAD)
+		return -EBADMSG;
+	/* the header's data length sizes the codec; bounded */
+	max = obj->data[8] | obj->data[9] << 8 | obj->data[10] << 16 | (size_t)obj->data[11] << 24;
+	if (max < obj->len)
+		max = obj->len;
+	if (max > MANIFEST_SEALED_MAX)
+		return -EBADMSG;
+	codec = sealed_codec(repo, max);
+	if (!codec)
+		return -ENOMEM;
+	r = chunk_decode_named(codec, obj, id, text, &why);
+	chunk_codec_free(codec);
+	if (!r)
+		r = buf_terminate(text);
+	return r;
 }
 
 /* "description=" and "tag=<key>=<value>" (optional, once per key). */
@@ -363,23 +458,68 @@ static int check_manifest_mac(struct repo *repo, const struct store_buf *buf,
 	return 0;
 }
 
+/* The names are hidden: nothing can be done without the key. */
+static int keyless_refused(struct repo *repo)
+{
+	return set_error(repo, -EKEYREJECTED, "%s is encrypted and hides its export names: a key file is needed (--key-file)",
+			 repo->url);
+}
+
+/* A format 2 repository's manifest: encrypted, its keyed name authenticated. */
+static int read_sealed_manifest(struct repo *repo, const char *name, const char *id,
+				struct store_buf *obj, struct manifest *m)
+{
+	struct store_buf text = { 0 };
+	int r;
+
+	r = open_sealed(repo, obj, id, &text);
+	if (r == -EBADMSG || (!r && strncmp((char *)text.data, MANIFEST_MAGIC_V3 "\n",
+					   strlen(MANIFEST_MAGIC_V3) + 1)))
+		r = set_error(repo, -EBADMSG, "the manifest of export '%s' is not authenticated by this repository's key: replaced or damaged",
+			      name);
+	if (!r) {
+		m->format = MANIFEST_FORMAT_SEALED;
+		m->authenticated = true;
+		r = parse_lines((char *)text.data, MANIFEST_MAGIC_V3, manifest_field, m);
+		if (r)
+			r = r == -ENOMEM ? r : -EPROTO;	/* reported below as damaged */
+	}
+	store_buf_free(&text);
+	return r;
+}
+
 int manifest_read(struct repo *repo, const char *name, struct manifest *m)
 {
 	struct store_buf buf = { 0 };
-	char key[160];
+	char key[160], id[CHUNK_ID_LEN + 1];
 	int r;
 
 	memset(m, 0, sizeof(*m));
 	if (!export_name_valid(name))
 		return set_error(repo, -EINVAL, "'%s' is not a valid export name", name);
-	manifest_key(name, "manifest", key, sizeof(key));
+	if (repo->format >= 2 && repo->keyless)
+		return keyless_refused(repo);
+	manifest_key_id(repo, name, "manifest", key, sizeof(key), id);
 	r = store_get(repo->store, key, &buf);
 	if (r == -ENOENT)
 		return set_error(repo, r, "%s has no export '%s'", repo->url, name);
 	if (r)
 		return store_failed(repo, r, "cannot read the manifest");
-	r = buf_terminate(&buf);
-	if (!r && !strncmp((char *)buf.data, MANIFEST_MAGIC_V1 "\n", strlen(MANIFEST_MAGIC_V1) + 1)) {
+	if (repo->format >= 2) {
+		r = read_sealed_manifest(repo, name, id, &buf, m);
+		store_buf_free(&buf);
+		if (r == -EBADMSG) {
+			manifest_free(m);
+			return r;
+		}
+		if (r == -EPROTO)
+			r = -EBADMSG;
+	} else {
+		r = buf_terminate(&buf);
+	}
+	if (repo->format >= 2) {
+		/* read above */
+	} else if (!r && !strncmp((char *)buf.data, MANIFEST_MAGIC_V1 "\n", strlen(MANIFEST_MAGIC_V1) + 1)) {
 		m->format = 1;
 		if (repo->encrypted && !repo->keyless) {
 			store_buf_free(&buf);
@@ -557,13 +697,14 @@ static int write_manifest_text(struct repo *repo, const struct manifest *m)
 {
 	size_t cap = 4096 + (m->nr_lists + 1) * (CHUNK_ID_LEN + 8) +
 		     tag_lines_size(&m->tags) + tag_lines_size(&m->disk_tags), n = 0, i;
-	char *text = malloc(cap), key[160];
+	char *text = malloc(cap), key[160], id[CHUNK_ID_LEN + 1];
+	bool sealed = repo->format >= 2;
 	int r;
 
 	if (!text)
 		return -ENOMEM;
 #define ADD(...) (n += snprintf(text + n, cap - n, __VA_ARGS__))
-	ADD(MANIFEST_MAGIC "\n");
+	ADD("%s\n", sealed ? MANIFEST_MAGIC_V3 : MANIFEST_MAGIC);
 	ADD("name=%s\npool=%s\npool_uuid=%s\ndisk=%s\ndisk_id=%" PRIu64 "\n", m->name, m->pool,
 	    m->pool_uuid, m->disk, m->disk_id);
 	ADD("snapshot=%s\nsnapshot_id=%" PRIu64 "\nsnapshot_time=%" PRIu64 "\nbase=%s\n",
@@ -580,7 +721,7 @@ static int write_manifest_text(struct repo *repo, const struct manifest *m)
 		n += tag_lines(text + n, cap - n, "disk_", &m->disk_tags);
 	for (i = 0; i < m->nr_lists; i++)
 		ADD("list=%s\n", m->lists[i]);
-	if (repo->encrypted && n < cap) {
+	if (repo->encrypted && !sealed && n < cap) {
 		char mac[CHUNK_ID_LEN + 1];
 
 		chunk_keys_manifest_mac(&repo->keys, text, n, mac);
@@ -588,8 +729,14 @@ static int write_manifest_text(struct repo *repo, const struct manifest *m)
 	}
 	ADD("end\n");
 #undef ADD
-	manifest_key(m->name, "manifest", key, sizeof(key));
-	r = n < cap ? store_put(repo->store, key, text, n) : -EOVERFLOW;
+	manifest_key_id(repo, m->name, "manifest", key, sizeof(key), id);
+	if (n >= cap)
+		r = -EOVERFLOW;
+	else if (sealed)
+		r = put_sealed(repo, key, id, text, n);
+	else
+		r = store_put(repo->store, key, text, n);
+	OPENSSL_cleanse(text, n < cap ? n : cap);
 	free(text);
 	return r ? store_failed(repo, r, "cannot write the manifest") : 0;
 }
@@ -637,12 +784,19 @@ int manifest_write(struct repo *repo, struct chunk_codec *codec, struct manifest
 
 int repo_mark_pending(struct repo *repo, const char *name)
 {
-	char key[160], text[64];
+	char key[160], text[64 + EXPORT_NAME_MAX], id[CHUNK_ID_LEN + 1];
 	int n, r;
 
-	manifest_key(name, "pending", key, sizeof(key));
-	n = snprintf(text, sizeof(text), "started=%lld\n", (long long)time(NULL));
-	r = store_put(repo->store, key, text, n);
+	manifest_key_id(repo, name, "pending", key, sizeof(key), id);
+	if (repo->format >= 2) {
+		/* the name, for export list, which sees only its hash */
+		n = snprintf(text, sizeof(text), PENDING_MAGIC "\nname=%s\nstarted=%lld\nend\n",
+			     name, (long long)time(NULL));
+		r = put_sealed(repo, key, id, text, n);
+	} else {
+		n = snprintf(text, sizeof(text), "started=%lld\n", (long long)time(NULL));
+		r = store_put(repo->store, key, text, n);
+	}
 	return r ? store_failed(repo, r, "cannot mark the export as under way") : 0;
 }
 
@@ -651,7 +805,7 @@ int repo_clear_pending(struct repo *repo, const char *name)
 	char key[160];
 	int r;
 
-	manifest_key(name, "pending", key, sizeof(key));
+	manifest_key(repo, name, "pending", key, sizeof(key));
 	r = store_delete(repo->store, key);
 	return r ? store_failed(repo, r, "cannot clear the pending marker") : 0;
 }
@@ -984,15 +1138,99 @@ static int compare_export_names(const void *a, const void *b)
 		      ((const struct export_list_entry *)b)->name);
 }
 
+static int pending_field(void *context, const char *key, const char *value)
+{
+	if (!strcmp(key, "name"))
+		return copy_string(context, EXPORT_NAME_MAX + 1, value);
+	return 0;
+}
+
+/*
+ * The name of the export whose objects a format 2 repository keeps under
+ * the keyed hash @id: in its manifest, or in its pending marker.  1 if
+ * neither is there any more (finished, or deleted meanwhile).
+ */
+static int export_name_of(struct repo *repo, const struct export_list_entry *e,
+			  char name[EXPORT_NAME_MAX + 1])
+{
+	struct store_buf obj = { 0 }, text = { 0 };
+	bool pending = !e->complete;
+	char key[160];
+	int r;
+
+	snprintf(key, sizeof(key), "exports/%s.%s", e->name, pending ? "pending" : "manifest");
+	r = store_get(repo->store, key, &obj);
+	if (r == -ENOENT && pending) {
+		/* it may have just finished */
+		pending = false;
+		snprintf(key, sizeof(key), "exports/%s.manifest", e->name);
+		r = store_get(repo->store, key, &obj);
+	}
+	if (r == -ENOENT)
+		return 1;
+	if (r)
+		return store_failed(repo, r, "cannot read an export");
+	r = open_sealed(repo, &obj, e->name, &text);
+	store_buf_free(&obj);
+	name[0] = '\0';
+	if (!r)
+		r = parse_lines((char *)text.data, pending ? PENDING_MAGIC : MANIFEST_MAGIC_V3,
+				pending_field, name);
+	store_buf_free(&text);
+	return r;
+}
+
+/* Replace every keyed hash in @list by the name it stands for. */
+static int resolve_export_names(struct repo *repo, struct export_list *list)
+{
+	char hash[CHUNK_ID_LEN + 1];
+	size_t i, j;
+	int r;
+
+	for (i = 0, j = 0; i < list->nr; i++) {
+		struct export_list_entry e = list->entries[i];
+
+		if (!chunk_id_valid(e.name))
+			continue;	/* not one of ours */
+		r = export_name_of(repo, &e, list->entries[j].name);
+		if (r == 1)
+			continue;
+		if (!r) {
+			chunk_keys_name_id(&repo->keys, list->entries[j].name, hash);
+			if (strcmp(hash, e.name))
+				r = -EBADMSG;
+		}
+		if (r == -EBADMSG)
+			return set_error(repo, r, "exports/%s: not authenticated by this repository's key: replaced or damaged",
+					 e.name);
+		if (r)
+			return r;
+		list->entries[j].complete = e.complete;
+		list->entries[j].pending = e.pending;
+		j++;
+	}
+	list->nr = j;
+	return 0;
+}
+
 int repo_list_exports(struct repo *repo, struct export_list *list)
 {
 	int r;
 
 	memset(list, 0, sizeof(*list));
+	if (repo->format >= 2 && repo->keyless)
+		return keyless_refused(repo);
 	r = store_list(repo->store, "exports/", collect_export, list);
 	if (r) {
 		export_list_free(list);
 		return r == -ENOMEM ? r : store_failed(repo, r, "cannot list the exports");
+	}
+	if (repo->format >= 2) {
+		r = resolve_export_names(repo, list);
+		if (r) {
+			export_list_free(list);
+			return r;
+		}
 	}
 	qsort(list->entries, list->nr, sizeof(*list->entries), compare_export_names);
 	return 0;
@@ -1010,7 +1248,9 @@ int repo_delete_export(struct repo *repo, const char *name)
 	char key[160];
 	int r;
 
-	manifest_key(name, "manifest", key, sizeof(key));
+	if (repo->format >= 2 && repo->keyless)
+		return keyless_refused(repo);
+	manifest_key(repo, name, "manifest", key, sizeof(key));
 	r = store_delete(repo->store, key);
 	if (!r)
 		r = repo_clear_pending(repo, name);

@@ -8,6 +8,13 @@
  *   exports/<name>.manifest       one per completed export, written last
  *   exports/<name>.pending        an export under way (or interrupted)
  *
+ * In an encrypted repository of format 2 (every new encrypted one) <name>
+ * is the hex HMAC-SHA256 of the export name under a derived key, and
+ * manifests (format 3) and pending markers are encrypted by the chunk
+ * codec under a key of their own, with that hash authenticated alongside:
+ * a listing of the store shows no name, and listing the exports needs the
+ * key.  Older encrypted repositories keep format 1, described next.
+ *
  * A manifest (format 2) of an encrypted repository ends with an HMAC of
  * its text under a key derived from the repository key: a manifest put
  * in place of another, or edited, by whoever can write to the store but
@@ -36,7 +43,9 @@
 #define REPO_MIN_CHUNK_SIZE (64u << 10)
 #define REPO_MAX_CHUNK_SIZE (64u << 20)
 #define EXPORT_NAME_MAX 100
-#define MANIFEST_FORMAT 2		/* written; 1 is still read */
+#define MANIFEST_FORMAT 2		/* written in format 1 repositories; 1 is still read */
+#define MANIFEST_FORMAT_SEALED 3	/* written in format 2 (encrypted) repositories */
+#define REPO_FORMAT 2			/* of new encrypted repositories; 1: plain ones, older */
 
 struct repo {
 	struct store *store;
@@ -45,12 +54,19 @@ struct repo {
 	struct chunk_keys keys;
 	bool encrypted;
 	bool keyless;			/* encrypted, opened without the key */
+	/*
+	 * 1: manifests are plain text under exports/<name>.*, with a MAC if
+	 * encrypted.  2 (encrypted only): manifests and pending markers are
+	 * encrypted, under exports/<keyed hash of the name>.*.
+	 */
+	unsigned int format;
 	char error[512];		/* the last failure, one line */
 };
 
 /* repo_open() flags */
 #define REPO_CREATE	0x1	/* make a repository if the store has none */
 #define REPO_KEYLESS	0x2	/* an encrypted one without its key: manifests only */
+#define REPO_FORMAT1	0x4	/* create format 1 even if encrypted, as older versions did */
 
 /*
  * Open the repository at @url.  With REPO_CREATE, a store with no
@@ -91,8 +107,8 @@ struct manifest {
 	uint64_t read_chunks;		/* read from the disk by this export */
 	uint64_t created;
 	char root[CHUNK_ID_LEN + 1];
-	unsigned int format;		/* 1 or 2 (MANIFEST_FORMAT) */
-	bool authenticated;		/* its MAC was checked with the key */
+	unsigned int format;		/* 1, 2 (MANIFEST_FORMAT) or 3 (..._SEALED) */
+	bool authenticated;		/* its MAC or AEAD tag was checked with the key */
 	/* Optional: the snapshot's and the disk's description and tags. */
 	struct tag_set tags;
 	struct tag_set disk_tags;
@@ -108,9 +124,11 @@ void manifest_free(struct manifest *m);
 uint64_t manifest_slots(const struct manifest *m);
 
 /*
- * Read exports/<name>.manifest (not the chunk lists): -ENOENT if none.
- * In an encrypted repository opened with its key the manifest's MAC must
- * verify (-EBADMSG otherwise); opened REPO_KEYLESS it is read unchecked.
+ * Read the manifest of export @name (not the chunk lists): -ENOENT if none.
+ * In an encrypted repository opened with its key the manifest's MAC (format
+ * 1 repository) or AEAD tag (format 2) must verify (-EBADMSG otherwise);
+ * opened REPO_KEYLESS, a format 1 repository's is read unchecked and a
+ * format 2 repository's cannot be read (-EKEYREJECTED).
  */
 int manifest_read(struct repo *repo, const char *name, struct manifest *m);
 /* Fetch and check the chunk lists of @m into m->entries. -EBADMSG if damaged. */
@@ -133,6 +151,11 @@ struct export_list {
 		bool pending;		/* has a pending marker */
 	} *entries;
 };
+/*
+ * The exports, by name.  A format 2 repository names them only by keyed
+ * hashes: each manifest or pending marker is decrypted to find its name,
+ * so listing one needs the key (-EKEYREJECTED opened REPO_KEYLESS).
+ */
 int repo_list_exports(struct repo *repo, struct export_list *list);
 void export_list_free(struct export_list *list);
 

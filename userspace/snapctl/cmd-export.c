@@ -50,6 +50,11 @@ enum { EXPORT_LIST, EXPORT_VERIFY, EXPORT_DELETE, EXPORT_GC, EXPORT, IMPORT };
 #define WAIT_OPTION { "wait", no_argument, NULL, 'w' }
 #define IMAGE_OPTION { "image", required_argument, NULL, 'i' }
 
+static const struct option list_options[] = {
+	KEY_FILE_OPTION,
+	{ 0 }
+};
+
 static const struct option verify_options[] = {
 	KEY_FILE_OPTION,
 	JOBS_OPTION,
@@ -95,9 +100,12 @@ static const struct option import_options[] = {
 const struct snapctl_cmd snapctl_export_cmds[] = {
 	[EXPORT_LIST] = {
 		.noun = "export", .verb = "list",
-		.usage = "<url> [--json]",
+		.usage = "<url> [--key-file <file>] [--json]",
 		.help = "List the exports at a URL: disk, snapshot, base, size, chunks.\n"
-			"Interrupted exports are listed as such.\n" URL_HELP,
+			"Interrupted exports are listed as such.  An encrypted repository\n"
+			"made by this version hides the export names: listing it needs\n"
+			"--key-file.\n" URL_HELP,
+		.options = list_options,
 		.flags = CMD_JSON,
 		.run = cmd_export_list,
 	},
@@ -1277,7 +1285,7 @@ static int cmd_export_list(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = export_noun_args(cmd, argc - ind, argv + ind, 1, "expects a URL");
 	if (code)
 		return code;
-	r = repo_open(&repo, argv[ind], NULL, 0, REPO_KEYLESS);
+	r = repo_open(&repo, argv[ind], o.key_file, 0, REPO_KEYLESS);
 	if (!r)
 		r = repo_list_exports(&repo, &list);
 	if (r) {

@@ -13,7 +13,8 @@
 # export restore checksum-equal with the key; with a wrong key import,
 # verify, export and delete fail saying "wrong key", and without a key
 # import, verify and export fail too, creating no disk and writing nothing
-# into the repository.
+# into the repository.  The repository is of format 2: no object's key or
+# content names an export, the pool or the disk; listing it needs the key.
 # (c) A 32 MiB export with --jobs 1 killed (SIGKILL) after some chunks are
 # stored is listed as interrupted; 'export gc' refuses to run (exit 4) and
 # deletes nothing; the same command run again completes, finding the
@@ -129,6 +130,7 @@ wrong=$TEST_TMP/wrong
 expect_exit 0 snapctl --json export tank vm/s1 "$eurl" --chunk-size 256K --key-file "$key"
 jq -e '.read_chunks == 17 and .transfer.uploaded_chunks == 17' "$CMD_OUT" || fail "encrypted export of s1"
 grep -qx "encryption=aes-256-gcm" "$enc/dmrow-repository" || fail "the repository is not marked encrypted"
+grep -qx "dm-row-repository 2" "$enc/dmrow-repository" || fail "a new encrypted repository is not of format 2"
 write_random $dev $((12 * MiB + 4096)) 8192 3 >/dev/null	# slot 48
 write_random $dev $((60 * CHUNK)) $CHUNK 4 >/dev/null		# slot 60
 log_must snapctl snapshot create tank vm --name s2
@@ -182,8 +184,14 @@ err_has "not encrypted"
 assert_eq "$(disk_names tank)" "$disks" "disks after refused imports"
 assert_eq "$(ls "$enc/exports")" "$exports" "exports after refused commands"
 assert_eq "$(chunk_files "$enc")" "$encfiles" "chunk objects after refused commands"
-# Listing needs no key; the exports are intact.
-expect_exit 0 snapctl --json export list "$eurl"
+# Names hidden: in no object's key or content.
+! grep -rlF -e "$e1" -e "$e2" -e tank "$enc/exports" "$enc/dmrow-repository" ||
+	fail "the encrypted repository names an export or the pool"
+[[ -z $(compgen -G "$enc/exports/$e1.*") ]] || fail "an export name is in an object key"
+# Listing needs the key; the exports are intact.
+expect_exit 1 snapctl export list "$eurl"
+err_has "--key-file"
+expect_exit 0 snapctl --json export list "$eurl" --key-file "$key"
 jq -e --arg e1 "$e1" --arg e2 "$e2" '(map(.name) | sort) == ([$e1, $e2] | sort) and
 	all(.[]; .complete)' "$CMD_OUT" || fail "export list of the encrypted repository"
 expect_exit 0 snapctl export verify "$eurl" "$e2" --key-file "$key"
