@@ -1873,6 +1873,20 @@ int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block)
 	r = __check_writable(md);
 	if (!r)
 		r = dmrow_sm_find_free(&md->data_sm, data_block);
+	/*
+	 * The allocator never goes round twice in one transaction (-EAGAIN:
+	 * blocks freed in it are still in the committed state).  It can also
+	 * go round without any change, blocks reserved and given back
+	 * unmapped, and then no commit would ever come to end the round (a
+	 * clean transaction has nothing to commit).  With nothing freed and
+	 * nothing changed, every free block is free on disk too: a new round
+	 * may begin now.
+	 */
+	if (r == -EAGAIN && !md->dirty && !md->data_sm.nr_freed_in_txn &&
+	    md->data_sm.index_root == md->data_sm.committed_index_root) {
+		dmrow_sm_committed(&md->data_sm);
+		r = dmrow_sm_find_free(&md->data_sm, data_block);
+	}
 	if (!r)
 		r = __hold(md, *data_block);
 	up_write(&md->lock);
