@@ -76,6 +76,18 @@ static void fill_random(uint8_t *p, size_t len, unsigned int seed)
 	}
 }
 
+/* A repository key file: 32 bytes made from @seed. */
+static void write_key_file(const char *path, unsigned int seed)
+{
+	uint8_t k[32];
+	FILE *f = fopen(path, "w");
+
+	fill_random(k, sizeof(k), seed);
+	assert_non_null(f);
+	assert_int_equal(fwrite(k, 1, sizeof(k), f), sizeof(k));
+	fclose(f);
+}
+
 static void file_sha256(const char *path, char hex[65])
 {
 	unsigned char digest[EVP_MAX_MD_SIZE], buf[65536];
@@ -187,16 +199,10 @@ static void test_image_roundtrip_encrypted(void **state)
 {
 	struct fixture *fx = *state;
 	char repo[128], key[128], opt[160];
-	uint8_t k[32];
-	FILE *f;
 
 	snprintf(repo, sizeof(repo), "file://%s/enc-repo", fx->dir);
 	snprintf(key, sizeof(key), "%s/key", fx->dir);
-	fill_random(k, sizeof(k), 99);
-	f = fopen(key, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(k, 1, sizeof(k), f), sizeof(k));
-	fclose(f);
+	write_key_file(key, 99);
 	snprintf(opt, sizeof(opt), "--key-file %s", key);
 	roundtrip(fx, repo, opt);
 }
@@ -248,9 +254,7 @@ static void test_swapped_manifest(void **state)
 	struct fixture *fx = *state;
 	char repo[128], key[128], log[128], a[128], b[128], out[128], path[2][256];
 	char sum_b[65], sum_out[65];
-	uint8_t k[32];
 	struct stat st;
-	FILE *f;
 
 	snprintf(repo, sizeof(repo), "%s/repo", fx->dir);
 	snprintf(key, sizeof(key), "%s/key", fx->dir);
@@ -258,11 +262,7 @@ static void test_swapped_manifest(void **state)
 	snprintf(a, sizeof(a), "%s/a.raw", fx->dir);
 	snprintf(b, sizeof(b), "%s/b.raw", fx->dir);
 	snprintf(out, sizeof(out), "%s/out.raw", fx->dir);
-	fill_random(k, sizeof(k), 41);
-	f = fopen(key, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(k, 1, sizeof(k), f), sizeof(k));
-	fclose(f);
+	write_key_file(key, 41);
 	{
 		struct chunk_keys keys;
 		const char *why;
