@@ -75,7 +75,7 @@ check: setup
 	$(MAKE) check-vm
 
 # make check runs each fuzzer this long; longer campaigns: make check-fuzz.
-CHECK_FUZZ_TIME ?= 30
+CHECK_FUZZ_TIME ?= 20
 
 # Outside the VM: what the README says 'make', 'make module' and 'make lint'
 # build is there afterwards, in a fresh copy of the tracked tree.
