@@ -697,6 +697,8 @@ static void disk_to_info(const struct row_disk_disk *rec, struct dmrow_disk_info
 	info->nr_auto = le32_to_cpu(rec->nr_auto);
 	info->policy_id = le32_to_cpu(rec->policy_id);
 	info->snapshotted_time = le32_to_cpu(rec->snapshotted_time);
+	info->origin_blocks = le64_to_cpu(rec->origin_blocks);
+	info->hydrated_blocks = le64_to_cpu(rec->hydrated_blocks);
 	memcpy(info->name, rec->name, DMROW_NAME_LEN);
 	info->name[DMROW_NAME_LEN - 1] = '\0';
 }
@@ -1449,6 +1451,9 @@ int dmrow_md_resize_disk(struct dmrow_metadata *md, u64 id, u64 size_blocks)
 	r = __check_writable(md);
 	if (!r)
 		r = __get_live_disk(md, id, &ds);
+	/* Blocks cut off and grown again would read the origin, not zeroes. */
+	if (!r && size_blocks < le64_to_cpu(ds->rec.origin_blocks))
+		r = -EBUSY;
 	if (!r && size_blocks < le64_to_cpu(ds->rec.size_blocks))
 		r = __discard(md, ds, size_blocks, le64_to_cpu(ds->rec.size_blocks), false);
 	if (!r) {
@@ -1558,6 +1563,58 @@ int dmrow_md_set_disk_flags(struct dmrow_metadata *md, u64 id, u32 flags, u32 ma
 int dmrow_md_set_disk_policy(struct dmrow_metadata *md, u64 id, u32 policy_id)
 {
 	return set_disk_field(md, id, NULL, NULL, 0, &policy_id);
+}
+
+/*
+ * An external origin is given to a disk that holds nothing yet (no
+ * mapping, no snapshot, not a clone), so that no image of it ever read
+ * zeroes where it now reads the origin; the superblock's incompat flag
+ * keeps modules that do not know origins away from the pool.  It is taken
+ * away only once hydrated: every image of the disk maps every block the
+ * origin served, so none reads the origin any more.
+ */
+int dmrow_md_set_disk_origin(struct dmrow_metadata *md, u64 id, u64 origin_blocks)
+{
+	struct disk_state *ds;
+	u32 flags;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __get_live_disk(md, id, &ds);
+	if (r)
+		goto out;
+	flags = le32_to_cpu(ds->rec.flags);
+	if (origin_blocks) {
+		if (origin_blocks > le64_to_cpu(ds->rec.size_blocks))
+			r = -EINVAL;
+		else if ((flags & DMROW_DISK_EXTERNAL_ORIGIN) || ds->rec.root ||
+			 ds->rec.first_snapshot || ds->rec.origin_snapshot)
+			r = -EBUSY;
+		if (r)
+			goto out;
+		md->sb.incompat_flags |= cpu_to_le64(DMROW_FEATURE_INCOMPAT_ORIGINS);
+		flags |= DMROW_DISK_EXTERNAL_ORIGIN;
+		ds->rec.hydrated_blocks = 0;
+	} else {
+		if (!(flags & DMROW_DISK_EXTERNAL_ORIGIN)) {
+			r = -ENODATA;
+			goto out;
+		}
+		if (le64_to_cpu(ds->rec.hydrated_blocks) < le64_to_cpu(ds->rec.origin_blocks)) {
+			r = -EBUSY;
+			goto out;
+		}
+		flags &= ~DMROW_DISK_EXTERNAL_ORIGIN;
+		ds->rec.hydrated_blocks = 0;
+	}
+	ds->rec.flags = cpu_to_le32(flags);
+	ds->rec.origin_blocks = cpu_to_le64(origin_blocks);
+	__disk_changed(md, ds);
+out:
+	up_write(&md->lock);
+	return r;
 }
 
 /*----------------------------------------------------------------
@@ -2018,6 +2075,279 @@ out:
 	return r;
 }
 
+/*
+ * Hydration: copying the blocks of a disk's external origin into the pool.
+ *
+ * The pool copies origin block @vblock into a reserved data block and
+ * dmrow_md_hydrate_block() maps it into every image of the disk that does
+ * not map @vblock: the live head and each snapshot, all at once, so that
+ * two images that both read the origin there before share one block
+ * after, and a diff between them still sees no change.  The block is
+ * counted once per image.  In the live head it is shared (written at time
+ * 0, before any snapshot) when a snapshot took it too, so the next write
+ * redirects; taken by the live head alone it is written at the pool's
+ * time and written over in place.
+ *
+ * hydrated_blocks records how far this has gone: every image of the disk
+ * maps every origin block below it.  Nothing undoes that: a new snapshot
+ * or a rollback takes a tree that maps them, a discard leaves the origin's
+ * blocks mapped (see dmrow_md_discard()), and a disk with an origin is not
+ * shrunk below it.  A clone starts its own hydration from block 0.
+ */
+
+/* The first image of @ds's chain after @snap_id (0: the first), or 0. */
+static int __next_origin_image(struct dmrow_metadata *md, struct disk_state *ds,
+			       struct dmrow_chain_walk *walk, u64 *snap_id, u64 *root)
+{
+	struct row_disk_snapshot rec;
+	u64 next;
+	int r;
+
+	lockdep_assert_held(&md->lock);
+	if (!*snap_id) {
+		next = le64_to_cpu(ds->rec.first_snapshot);
+	} else {
+		r = __get_snap(md, *snap_id, &rec);
+		if (r)
+			return r == -ENODATA ? -EILSEQ : r;
+		next = le64_to_cpu(rec.next);
+	}
+	*snap_id = next;
+	if (!next)
+		return 0;
+	if (!dmrow_chain_walk_step(walk, next))
+		return -EILSEQ;
+	r = __get_snap(md, next, &rec);
+	if (r)
+		return r == -ENODATA ? -EILSEQ : r;
+	*root = le64_to_cpu(rec.root);
+	return 0;
+}
+
+static bool __maps(struct dmrow_metadata *md, u64 root, u64 vblock, int *r)
+{
+	__le64 value;
+
+	*r = dmrow_btree_lookup(&md->mapping_info, root, vblock, &value);
+	if (*r == -ENODATA) {
+		*r = 0;
+		return false;
+	}
+	return true;
+}
+
+/* The roots of the images that lack a block, as many as fit here. */
+struct lacking_roots {
+	u64 roots[8];
+	unsigned int nr;
+};
+
+static void lacking_root(struct lacking_roots *lacking, u64 root)
+{
+	if (lacking && lacking->nr < ARRAY_SIZE(lacking->roots))
+		lacking->roots[lacking->nr++] = root;
+}
+
+/*
+ * How many images of @ds lack @vblock, whether one is a snapshot, and
+ * (@lacking, if not NULL) their trees.
+ */
+static int __images_lacking(struct dmrow_metadata *md, struct disk_state *ds, u64 vblock,
+			    unsigned int *nr, bool *snapshot_lacks,
+			    struct lacking_roots *lacking)
+{
+	struct dmrow_chain_walk walk;
+	u64 snap_id = 0, root;
+	int r = 0;
+
+	lockdep_assert_held(&md->lock);
+	*nr = 0;
+	*snapshot_lacks = false;
+	if (!(le32_to_cpu(ds->rec.flags) & DMROW_DISK_REMOVED)) {
+		root = le64_to_cpu(ds->rec.root);
+		if (!__maps(md, root, vblock, &r) && !r) {
+			(*nr)++;
+			lacking_root(lacking, root);
+		}
+		if (r)
+			return r;
+	}
+	dmrow_chain_walk_init(&walk, (u64)le32_to_cpu(ds->rec.nr_manual) +
+			      le32_to_cpu(ds->rec.nr_auto));
+	for (;;) {
+		r = __next_origin_image(md, ds, &walk, &snap_id, &root);
+		if (r || !snap_id)
+			return r;
+		if (!__maps(md, root, vblock, &r) && !r) {
+			(*nr)++;
+			*snapshot_lacks = true;
+			lacking_root(lacking, root);
+		}
+		if (r)
+			return r;
+	}
+}
+
+static int __get_origin_disk(struct dmrow_metadata *md, u64 disk_id, struct disk_state **ds)
+{
+	int r = __get_disk(md, disk_id, ds);
+
+	if (!r && !(le32_to_cpu((*ds)->rec.flags) & DMROW_DISK_EXTERNAL_ORIGIN))
+		r = -ENODATA;
+	return r;
+}
+
+int dmrow_md_hydrate_scan(struct dmrow_metadata *md, u64 disk_id, u64 from, u64 max,
+			  u64 *vblock)
+{
+	struct disk_state *ds;
+	bool snapshot_lacks;
+	unsigned int nr;
+	u64 end;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_readable(md);
+	if (!r)
+		r = __get_origin_disk(md, disk_id, &ds);
+	if (r)
+		goto out;
+	end = le64_to_cpu(ds->rec.origin_blocks);
+	if (from < le64_to_cpu(ds->rec.hydrated_blocks))
+		from = le64_to_cpu(ds->rec.hydrated_blocks);
+	if (max < end - min(from, end))
+		end = from + max;
+	for (*vblock = from; *vblock < end; (*vblock)++) {
+		r = __images_lacking(md, ds, *vblock, &nr, &snapshot_lacks, NULL);
+		if (r || nr)
+			goto out;
+	}
+	r = -ENODATA;
+out:
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_hydrate_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
+			   u64 data_block, unsigned int *images)
+{
+	struct dmrow_chain_walk walk;
+	struct row_disk_snapshot rec;
+	bool snapshot_lacks, replaced;
+	struct lacking_roots lacking = { .nr = 0 };
+	struct disk_state *ds;
+	u64 snap_id = 0, root, fit;
+	__le64 value, old;
+	unsigned int i;
+	int r;
+
+	*images = 0;
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __get_origin_disk(md, disk_id, &ds);
+	if (r)
+		goto out;
+	if (vblock >= le64_to_cpu(ds->rec.origin_blocks) ||
+	    data_block >= md->data_sm.nr_blocks ||
+	    dmrow_delta_map_get(&md->held, data_block) <= 0) {
+		r = -EINVAL;
+		goto out;
+	}
+	r = __images_lacking(md, ds, vblock, images, &snapshot_lacks, &lacking);
+	if (r || !*images)
+		goto out;
+	/*
+	 * The metadata reserve, as for a write's mapping: refused, unchanged.
+	 * One change in each of n trees costs at worst what n changes in the
+	 * tallest of them do.
+	 */
+	r = __changes_that_fit(md, lacking.roots, lacking.nr, *images, __io_budget(md), &fit);
+	if (!r && fit < *images)
+		r = -ENOSPC;
+	if (r) {
+		*images = 0;
+		goto out;
+	}
+
+	/* From here on a failure leaves the transaction to be aborted. */
+	r = __unhold(md, data_block);
+	for (i = 0; !r && i < *images; i++)
+		r = dmrow_sm_inc(&md->data_sm, data_block);
+	if (r)
+		goto out;
+	__mark_dirty(md);
+	value = dmrow_pack_mapping(data_block, snapshot_lacks ? 0 : le32_to_cpu(md->sb.time));
+	if (!(le32_to_cpu(ds->rec.flags) & DMROW_DISK_REMOVED) &&
+	    !__maps(md, le64_to_cpu(ds->rec.root), vblock, &r) && !r) {
+		r = dmrow_btree_insert(&md->mapping_info, le64_to_cpu(ds->rec.root), vblock,
+				       &value, &root, &old, &replaced);
+		if (r)
+			goto out;
+		ds->rec.root = cpu_to_le64(root);
+		__cache_set(md, disk_id, vblock, le64_to_cpu(value), true);
+	}
+	if (r)
+		goto out;
+	dmrow_chain_walk_init(&walk, (u64)le32_to_cpu(ds->rec.nr_manual) +
+			      le32_to_cpu(ds->rec.nr_auto));
+	for (;;) {
+		r = __next_origin_image(md, ds, &walk, &snap_id, &root);
+		if (r || !snap_id)
+			break;
+		if (__maps(md, root, vblock, &r)) {
+			if (r)
+				break;
+			continue;
+		}
+		r = __get_snap(md, snap_id, &rec);
+		if (!r)
+			r = dmrow_btree_insert(&md->mapping_info, root, vblock, &value, &root,
+					       &old, &replaced);
+		if (r)
+			break;
+		rec.root = cpu_to_le64(root);
+		/* It holds one block more than it did: its delta is counted again. */
+		rec.delta_blocks = cpu_to_le64(DMROW_DELTA_UNKNOWN);
+		r = __put_snap(md, &rec);
+		if (!r && rec.next) {
+			struct row_disk_snapshot next;
+
+			r = __get_snap(md, le64_to_cpu(rec.next), &next);
+			if (!r) {
+				next.delta_blocks = cpu_to_le64(DMROW_DELTA_UNKNOWN);
+				r = __put_snap(md, &next);
+			}
+		}
+		if (r)
+			break;
+	}
+	__disk_changed(md, ds);
+out:
+	up_write(&md->lock);
+	return r;
+}
+
+int dmrow_md_set_hydrated(struct dmrow_metadata *md, u64 disk_id, u64 blocks)
+{
+	struct disk_state *ds;
+	int r;
+
+	down_write(&md->lock);
+	r = __check_writable(md);
+	if (!r)
+		r = __get_origin_disk(md, disk_id, &ds);
+	if (!r && (blocks > le64_to_cpu(ds->rec.origin_blocks) ||
+		   blocks < le64_to_cpu(ds->rec.hydrated_blocks)))
+		r = -EINVAL;
+	if (!r && blocks != le64_to_cpu(ds->rec.hydrated_blocks)) {
+		ds->rec.hydrated_blocks = cpu_to_le64(blocks);
+		__disk_changed(md, ds);
+	}
+	up_write(&md->lock);
+	return r;
+}
+
 int dmrow_md_insert_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
 			  u64 data_block)
 {
@@ -2108,7 +2438,14 @@ int dmrow_md_discard(struct dmrow_metadata *md, u64 disk_id, u64 begin, u64 end)
 	r = __check_writable(md);
 	if (!r)
 		r = __get_live_disk(md, disk_id, &ds);
-	if (!r)
+	/*
+	 * An unmapped block of a disk with an external origin reads the
+	 * origin, and hydration maps it for good: the origin's blocks stay
+	 * mapped (a discard is advice) until the origin is taken away.
+	 */
+	if (!r && (le32_to_cpu(ds->rec.flags) & DMROW_DISK_EXTERNAL_ORIGIN))
+		begin = max(begin, le64_to_cpu(ds->rec.origin_blocks));
+	if (!r && begin < end)
 		r = __discard(md, ds, begin, end, true);
 	up_write(&md->lock);
 	return r;
@@ -2476,8 +2813,8 @@ int dmrow_md_clone(struct dmrow_metadata *md, u64 snap_id, u64 new_disk_id,
 		   const char *name, u64 size_blocks, u64 now)
 {
 	struct row_disk_snapshot rec;
-	struct disk_state *ds, *origin;
-	u32 logical_4k;
+	struct disk_state *ds, *source;
+	u32 flags;
 	bool taken;
 	int r;
 
@@ -2500,11 +2837,12 @@ int dmrow_md_clone(struct dmrow_metadata *md, u64 snap_id, u64 new_disk_id,
 		r = -ERANGE;
 		goto out;
 	}
-	/* The clone's data is laid out for its origin's logical block size. */
-	r = __get_disk(md, le64_to_cpu(rec.disk_id), &origin);
+	/* The clone's data is laid out for its source's logical block size. */
+	r = __get_disk(md, le64_to_cpu(rec.disk_id), &source);
 	if (r)
 		goto out;
-	logical_4k = le32_to_cpu(origin->rec.flags) & DMROW_DISK_LOGICAL_4K;
+	flags = le32_to_cpu(source->rec.flags) &
+		(DMROW_DISK_LOGICAL_4K | DMROW_DISK_EXTERNAL_ORIGIN);
 	r = __disk_name_taken(md, name, &taken);
 	if (!r && taken)
 		r = -EEXIST;
@@ -2521,7 +2859,13 @@ int dmrow_md_clone(struct dmrow_metadata *md, u64 snap_id, u64 new_disk_id,
 	ds->rec.id = cpu_to_le64(new_disk_id);
 	ds->rec.root = rec.root;
 	ds->rec.size_blocks = cpu_to_le64(size_blocks);
-	ds->rec.flags = cpu_to_le32(logical_4k);
+	/*
+	 * What the snapshot does not map reads from the disk's external
+	 * origin, if it has one, and so does the clone; it hydrates on its own.
+	 */
+	ds->rec.flags = cpu_to_le32(flags);
+	if (flags & DMROW_DISK_EXTERNAL_ORIGIN)
+		ds->rec.origin_blocks = source->rec.origin_blocks;
 	ds->rec.created = cpu_to_le64(now);
 	ds->rec.origin_snapshot = rec.id;
 	ds->rec.snapshotted_time = md->sb.time;

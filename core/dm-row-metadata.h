@@ -123,6 +123,8 @@ struct dmrow_disk_info {
 	u32 nr_auto;
 	u32 policy_id;
 	u32 snapshotted_time;	/* mappings written before it may be shared */
+	u64 origin_blocks;	/* DMROW_DISK_EXTERNAL_ORIGIN: blocks it serves */
+	u64 hydrated_blocks;	/* ... and below which every image maps them */
 	char name[DMROW_NAME_LEN];
 };
 
@@ -184,6 +186,14 @@ int dmrow_md_set_disk_name(struct dmrow_metadata *md, u64 id, const char *name);
 /* Set the flags in @mask (DELETE_AUTO_SNAPS, LOGICAL_4K) to those of @flags. */
 int dmrow_md_set_disk_flags(struct dmrow_metadata *md, u64 id, u32 flags, u32 mask);
 int dmrow_md_set_disk_policy(struct dmrow_metadata *md, u64 id, u32 policy_id);
+/*
+ * Give a live disk an external origin of @origin_blocks (at most its size):
+ * -EBUSY unless it has none and holds nothing (no mapping, no snapshot,
+ * not a clone).  @origin_blocks 0 takes it away: -ENODATA if none, -EBUSY
+ * until hydrated_blocks reaches origin_blocks.  A disk with an origin is
+ * never shrunk below it (dmrow_md_resize_disk(): -EBUSY).
+ */
+int dmrow_md_set_disk_origin(struct dmrow_metadata *md, u64 id, u64 origin_blocks);
 
 /* The I/O path. */
 struct dmrow_mapping {
@@ -266,6 +276,25 @@ struct dmrow_new_mapping {
 int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *maps,
 			   unsigned int nr);
 /*
+ * Hydration of a disk's external origin (see "Hydration" in
+ * dm-row-metadata.c).  dmrow_md_hydrate_scan(): the first block from
+ * max(@from, hydrated_blocks) on, at most @max blocks on and below
+ * origin_blocks, that some image of the disk does not map, in *@vblock;
+ * -ENODATA when there is none, with *@vblock where the scan stopped.
+ * dmrow_md_hydrate_block(): map the reserved @data_block, which holds the
+ * origin's block @vblock, into every image of the disk that does not map
+ * it; *@images: how many (0: none lacked it, the block stays reserved).
+ * -ENOSPC: it would take metadata kept in reserve, nothing changed.
+ * dmrow_md_set_hydrated(): every image maps every origin block below
+ * @blocks (hydrated_blocks only grows).  -ENODATA: no such disk, or no
+ * origin.
+ */
+int dmrow_md_hydrate_scan(struct dmrow_metadata *md, u64 disk_id, u64 from, u64 max,
+			  u64 *vblock);
+int dmrow_md_hydrate_block(struct dmrow_metadata *md, u64 disk_id, u64 vblock,
+			   u64 data_block, unsigned int *images);
+int dmrow_md_set_hydrated(struct dmrow_metadata *md, u64 disk_id, u64 blocks);
+/*
  * Quarantine, for the I/O path.  While on, a data block whose last
  * reference goes (by insert_block or discard) is held, not free: a bio that
  * looked it up earlier may still be reading it.  Quarantined blocks are
@@ -287,7 +316,8 @@ bool dmrow_md_disk_uncommitted(struct dmrow_metadata *md, u64 disk_id);
  */
 bool dmrow_md_try_disk_committed(struct dmrow_metadata *md, u64 disk_id);
 /*
- * Unmap [@begin, @end) of a live head.  -ENOSPC: it stopped before a
+ * Unmap [@begin, @end) of a live head (of a disk with an external origin,
+ * only what lies past the origin).  -ENOSPC: it stopped before a
  * removal that could take metadata kept in reserve; what it removed
  * before is removed, the transaction is sound.
  */

@@ -36,7 +36,12 @@
  */
 #define DMROW_FEATURE_COMPAT_SUPP	0ULL
 #define DMROW_FEATURE_RO_COMPAT_SUPP	0ULL
-#define DMROW_FEATURE_INCOMPAT_SUPP	0ULL
+/*
+ * Some disk has (or had) an external origin: a module that does not know
+ * origins would read zeroes where the disk reads its origin.
+ */
+#define DMROW_FEATURE_INCOMPAT_ORIGINS	(1ULL << 0)
+#define DMROW_FEATURE_INCOMPAT_SUPP	DMROW_FEATURE_INCOMPAT_ORIGINS
 
 /* Superblock flags. */
 #define DMROW_SB_NEEDS_CHECK		(1U << 0)
@@ -118,6 +123,13 @@ static_assert(sizeof(struct row_disk_btree_node) == 40);
 #define DMROW_DISK_REMOVED		(1U << 0)	/* live head gone, chain kept */
 #define DMROW_DISK_DELETE_AUTO_SNAPS	(1U << 1)	/* on remove, delete auto snapshots */
 #define DMROW_DISK_LOGICAL_4K		(1U << 2)	/* its devices use 4 KiB logical blocks */
+/*
+ * An external origin: a block below origin_blocks that an image of the disk
+ * (its live head, its snapshots) does not map reads from a read-only
+ * device given in the table line, not as zeroes.  Every image of the disk
+ * maps every origin block below hydrated_blocks.
+ */
+#define DMROW_DISK_EXTERNAL_ORIGIN	(1U << 3)
 
 /* A disk: its live head and the ends of its snapshot chain. */
 struct row_disk_disk {
@@ -135,7 +147,9 @@ struct row_disk_disk {
 	__le32 nr_auto;			/* automatic snapshots in the chain */
 	__le32 policy_id;		/* automatic snapshot policy, 0 if none */
 	__le32 reserved;
-	__le64 reserved2[4];
+	__le64 origin_blocks;		/* EXTERNAL_ORIGIN: blocks the origin serves */
+	__le64 hydrated_blocks;		/* EXTERNAL_ORIGIN: hydrated below this */
+	__le64 reserved2[2];
 	char name[DMROW_NAME_LEN];
 } __packed;
 static_assert(sizeof(struct row_disk_disk) == 184);
