@@ -4,6 +4,7 @@
  * read-only view of one of its snapshots.
  *
  *   <pool dev> <disk id> [<snapshot id>] [logical_block_size=<512|4096>]
+ *       [external_origin=<dev>]
  *
  * All the work is the pool's (dm-row-pool.c): map() hands every bio to the
  * pool's worker.
@@ -15,6 +16,14 @@
  * no write after a snapshot ever copies; the guest must support 4 KiB
  * logical sectors (its partition table and filesystem are laid out for
  * them, so the size must stay the same for the life of the data).
+ *
+ * A disk whose record says it has an external origin (set_disk
+ * external_origin=) needs external_origin=<dev> on every device of it, its
+ * live head and views of its snapshots: what the image does not map, below
+ * the origin's length, reads from that device, opened read-only.  A table
+ * line without it, or with it for a disk that has none, is refused; so is
+ * a device shorter than the origin the record names.  Which device it is
+ * cannot be checked: the one the origin was given with, or a copy.
  */
 #include <linux/ctype.h>
 #include <linux/module.h>
@@ -28,12 +37,15 @@
 
 struct disk_c {
 	struct dm_dev *pool_dev;
+	struct dm_dev *origin_dev;		/* external_origin=, or NULL */
+	char *origin_path;
 	struct dmrow_pool *pool;
 	struct dmrow_disk_binding binding;
 	unsigned int logical_block_size;	/* 0: the default, 512 */
 };
 
 #define LOGICAL_BLOCK_SIZE_ARG DM_ROW_LOGICAL_BLOCK_SIZE_ARG
+#define EXTERNAL_ORIGIN_ARG DM_ROW_EXTERNAL_ORIGIN_ARG
 
 static int parse_disk_id(const char *arg, u64 *disk_id, char **error)
 {
@@ -78,10 +90,17 @@ static int parse_optional_args(struct disk_c *dc, unsigned int argc, char **argv
 			}
 			r = parse_logical_block_size(argv[i] + strlen(LOGICAL_BLOCK_SIZE_ARG),
 						     &dc->logical_block_size, error);
+		} else if (!strncmp(argv[i], EXTERNAL_ORIGIN_ARG, strlen(EXTERNAL_ORIGIN_ARG))) {
+			if (dc->origin_path || !argv[i][strlen(EXTERNAL_ORIGIN_ARG)]) {
+				*error = "external_origin given twice, or empty";
+				return -EINVAL;
+			}
+			dc->origin_path = argv[i] + strlen(EXTERNAL_ORIGIN_ARG);
+			r = 0;
 		} else if (i == 0 && isdigit(argv[i][0])) {
 			r = parse_snapshot_id(argv[i], &dc->binding.snap_id, error);
 		} else {
-			*error = "Unknown feature: the only one is logical_block_size=<512|4096>";
+			*error = "Unknown feature: they are logical_block_size=<512|4096> and external_origin=<dev>";
 			r = -EINVAL;
 		}
 		if (r)
@@ -105,6 +124,37 @@ static int check_logical_block_size(struct dm_target *ti, struct disk_c *dc)
 		ti->error = "Target length is not a multiple of logical_block_size";
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/* An external origin where the disk record has one, as long as it says. */
+static int check_origin(struct dm_target *ti, struct disk_c *dc,
+			const struct dmrow_disk_info *disk)
+{
+	struct dmrow_pool *pool = dc->pool;
+	bool has_origin = disk->flags & DMROW_DISK_EXTERNAL_ORIGIN;
+	int r;
+
+	if (has_origin != !!dc->origin_path) {
+		ti->error = has_origin ?
+			"The disk has an external origin: give external_origin=<dev>" :
+			"The disk has no external origin";
+		return -EINVAL;
+	}
+	if (!has_origin)
+		return 0;
+	r = dm_get_device(ti, dc->origin_path, DMROW_OPEN_READ, &dc->origin_dev);
+	if (r) {
+		ti->error = "Cannot open the external origin";
+		return r;
+	}
+	if (bdev_nr_sectors(dc->origin_dev->bdev) < (disk->origin_blocks << pool->block_shift)) {
+		ti->error = "The external origin is shorter than the disk record says";
+		return -EINVAL;
+	}
+	dc->binding.origin_bdev = dc->origin_dev->bdev;
+	dc->binding.origin_blocks = disk->origin_blocks;
+	dc->binding.hydrated_blocks = disk->hydrated_blocks;
 	return 0;
 }
 
@@ -139,7 +189,7 @@ static int check_image(struct dm_target *ti, struct disk_c *dc)
 		ti->error = "Target is longer than the disk";
 		return -EINVAL;
 	}
-	return 0;
+	return check_origin(ti, dc, &disk);
 }
 
 static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
@@ -147,8 +197,8 @@ static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	struct disk_c *dc;
 	int r;
 
-	if (argc < 2 || argc > 4) {
-		ti->error = "Invalid argument count: need <pool dev> <disk id> [<snapshot id>] [logical_block_size=<512|4096>]";
+	if (argc < 2 || argc > 5) {
+		ti->error = "Invalid argument count: need <pool dev> <disk id> [<snapshot id>] [logical_block_size=<512|4096>] [external_origin=<dev>]";
 		return -EINVAL;
 	}
 
@@ -206,6 +256,8 @@ static int disk_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	return 0;
 
 out_put_pool:
+	if (dc->origin_dev)
+		dm_put_device(ti, dc->origin_dev);
 	dmrow_pool_put(dc->pool);
 out_put_dev:
 	dm_put_device(ti, dc->pool_dev);
@@ -220,6 +272,8 @@ static void disk_dtr(struct dm_target *ti)
 	struct disk_c *dc = ti->private;
 
 	dmrow_pool_detach_disk(dc->pool, &dc->binding);
+	if (dc->origin_dev)
+		dm_put_device(ti, dc->origin_dev);
 	dmrow_pool_put(dc->pool);
 	dm_put_device(ti, dc->pool_dev);
 	free_percpu(dc->binding.counts);
@@ -262,7 +316,10 @@ static void disk_resume(struct dm_target *ti)
  * Status: <disk id> <snapshot id or -> <pool mode> <new block writes>
  *         <partial block copies> <partial block zero fills>
  *         <cache bytes> <cache budget bytes> <cache hits> <cache misses>
+ *         <early acks> <hydrated>/<origin blocks> <hydration> <copy errors>
+ *         (the last three "- - 0" without an external origin)
  * Table:  <pool dev> <disk id> [<snapshot id>] [logical_block_size=<n>]
+ *         [external_origin=<dev>]
  */
 static void disk_status(struct dm_target *ti, status_type_t type, unsigned int status_flags,
 			char *result, unsigned int maxlen)
@@ -292,6 +349,14 @@ static void disk_status(struct dm_target *ti, status_type_t type, unsigned int s
 		       (unsigned long long)counts.cache_hits,
 		       (unsigned long long)counts.cache_misses);
 		DMEMIT(" %llu", (unsigned long long)counts.early_acks);
+		if (dc->binding.origin_bdev)
+			DMEMIT(" %llu/%llu %s %llu",
+			       (unsigned long long)READ_ONCE(dc->binding.hydrated_blocks),
+			       (unsigned long long)dc->binding.origin_blocks,
+			       dc->binding.snap_id ? "-" : dmrow_hydrate_state(&dc->binding),
+			       (unsigned long long)READ_ONCE(dc->binding.hydration_errors));
+		else
+			DMEMIT(" - - 0");
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %llu", format_dev_t(buf, dc->pool_dev->bdev->bd_dev),
@@ -300,6 +365,9 @@ static void disk_status(struct dm_target *ti, status_type_t type, unsigned int s
 			DMEMIT(" %llu", (unsigned long long)dc->binding.snap_id);
 		if (dc->logical_block_size)
 			DMEMIT(" " LOGICAL_BLOCK_SIZE_ARG "%u", dc->logical_block_size);
+		if (dc->origin_dev)
+			DMEMIT(" " EXTERNAL_ORIGIN_ARG "%s",
+			       format_dev_t(buf, dc->origin_dev->bdev->bd_dev));
 		break;
 	default:
 		break;

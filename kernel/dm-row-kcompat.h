@@ -10,8 +10,10 @@
 #include "dm-row-probes.h"
 
 #ifdef HAVE_BLK_OPEN_MODE
+#define DMROW_OPEN_READ		BLK_OPEN_READ
 #define DMROW_OPEN_READ_WRITE	(BLK_OPEN_READ | BLK_OPEN_WRITE)
 #else
+#define DMROW_OPEN_READ		FMODE_READ
 #define DMROW_OPEN_READ_WRITE	(FMODE_READ | FMODE_WRITE)
 #endif
 

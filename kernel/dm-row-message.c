@@ -232,6 +232,8 @@ static int msg_set_disk(struct msg_ctx *m)
 	const char *name = NULL, *v;
 	struct dmrow_disk_info info;
 	int del = -1, policy = -1, logical_4k = -1;
+	u64 origin_blocks = 0;
+	bool origin = false;
 	unsigned int i;
 	u32 n;
 	u64 id;
@@ -263,8 +265,15 @@ static int msg_set_disk(struct msg_ctx *m)
 				return -EINVAL;
 			}
 			logical_4k = n == 4096;
+		} else if ((v = value_of(m->argv[i], DM_ROW_DISK_EXTERNAL_ORIGIN))) {
+			origin = true;
+			if (strcmp(v, "none")) {
+				r = parse_size(m, v, &origin_blocks);
+				if (r)
+					return r;
+			}
 		} else {
-			m->why = "unknown disk attribute (name=, delete_auto_snapshots=, policy=, logical_block_size=)";
+			m->why = "unknown disk attribute (name=, delete_auto_snapshots=, policy=, logical_block_size=, external_origin=)";
 			return -EINVAL;
 		}
 	}
@@ -279,6 +288,20 @@ static int msg_set_disk(struct msg_ctx *m)
 					    DMROW_DISK_LOGICAL_4K);
 	if (!r && policy >= 0)
 		r = dmrow_md_set_disk_policy(m->pool->md, id, policy);
+	if (!r && origin) {
+		r = dmrow_md_set_disk_origin(m->pool->md, id, origin_blocks);
+		if (r == -EBUSY)
+			m->why = origin_blocks ?
+				"an external origin is given only to a new disk: no writes, snapshots or clone" :
+				"the external origin is not hydrated yet";
+		else if (r == -EINVAL)
+			m->why = "the external origin is longer than the disk";
+		else if (r == -ENODATA && !origin_blocks)
+			m->why = "the disk has no external origin";
+		else if (!r && !origin_blocks)
+			dmrow_pool_origin_detached(m->pool, id);
+		return r;
+	}
 	if (r == -EEXIST)
 		m->why = "another disk has this name";
 	else if (r == -EINVAL)
@@ -650,14 +673,16 @@ static void emit_name(struct msg_ctx *m, const char *name)
 static void emit_disk(struct msg_ctx *m, const struct dmrow_disk_info *d)
 {
 	/* New fields go before the name, which stays last. */
-	emit(m, "disk id=%llu size=%llu created=%llu first=%llu last=%llu origin=%llu removed=%d delete_auto_snapshots=%d manual=%u auto=%u policy=%u logical_block_size=%u",
+	emit(m, "disk id=%llu size=%llu created=%llu first=%llu last=%llu origin=%llu removed=%d delete_auto_snapshots=%d manual=%u auto=%u policy=%u logical_block_size=%u external_origin=%llu hydrated=%llu",
 	     (unsigned long long)d->id,
 	     (unsigned long long)(d->size_blocks << m->pool->block_shift),
 	     (unsigned long long)d->created, (unsigned long long)d->first_snapshot,
 	     (unsigned long long)d->last_snapshot, (unsigned long long)d->origin_snapshot,
 	     !!(d->flags & DMROW_DISK_REMOVED), !!(d->flags & DMROW_DISK_DELETE_AUTO_SNAPS),
 	     d->nr_manual, d->nr_auto, d->policy_id,
-	     d->flags & DMROW_DISK_LOGICAL_4K ? 4096 : 512);
+	     d->flags & DMROW_DISK_LOGICAL_4K ? 4096 : 512,
+	     (unsigned long long)(d->origin_blocks << m->pool->block_shift),
+	     (unsigned long long)(d->hydrated_blocks << m->pool->block_shift));
 	emit_name(m, d->name);
 	emit(m, "\n");
 }
@@ -943,13 +968,38 @@ static void message_failed(struct msg_ctx *m, const struct msg_handler *h, int r
 	dmrow_pool_metadata_failed(pool, h->verb, r);
 }
 
+/*
+ * hydrate <disk id> <bytes per second>|stop: start copying the disk's
+ * external origin into the pool (0: as fast as it goes), change the rate,
+ * or stop.  It changes nothing itself: the worker commits what it copies
+ * with the next commit.
+ */
+static int msg_hydrate(struct msg_ctx *m)
+{
+	u64 id, rate;
+	int r = parse_u64(m, m->argv[1], &id, "disk id must be a number");
+
+	if (r)
+		return r;
+	if (!strcmp(m->argv[2], "stop"))
+		return dmrow_hydrate_pause(m->pool, id);
+	r = parse_u64(m, m->argv[2], &rate, "rate must be bytes per second, or stop");
+	if (r)
+		return r;
+	if (dmrow_pool_mode(m->pool) != POOL_WRITE) {
+		m->why = "the pool is not writable";
+		return -EROFS;
+	}
+	return dmrow_hydrate_start(m->pool, id, rate, &m->why);
+}
+
 static const struct msg_handler handlers[] = {
 	/* verb		     args  changes frees_space frees_blocks */
 	{ "commit",		0, 0, false, true,  false, msg_commit },
 	{ "create_disk",	2, 3, true,  false, false, msg_create_disk },
 	{ "remove_disk",	1, 1, true,  true,  true,  msg_remove_disk },
 	{ "resize_disk",	2, 2, true,  false, true,  msg_resize_disk },
-	{ "set_disk",		2, 5, true,  false, false, msg_set_disk },
+	{ "set_disk",		2, 6, true,  false, false, msg_set_disk },
 	{ "snapshot",		1, 7, true,  false, false, msg_snapshot },
 	{ "delete_snapshot",	1, 1, true,  true,  true,  msg_delete_snapshot },
 	{ "merge",		2, 2, true,  true,  true,  msg_merge },
@@ -962,6 +1012,7 @@ static const struct msg_handler handlers[] = {
 	{ "list_snapshots",	1, 2, false, true,  false, msg_list_snapshots },
 	{ "space",		2, 2, false, true,  false, msg_space },
 	{ "diff",		3, 4, false, true,  false, msg_diff },
+	{ "hydrate",		2, 2, false, false, false, msg_hydrate },
 };
 
 int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **argv,

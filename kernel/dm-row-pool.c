@@ -190,6 +190,21 @@ static void wake_worker(struct dmrow_pool *pool)
 	queue_work(pool->wq, &pool->worker);
 }
 
+void dmrow_pool_wake(struct dmrow_pool *pool)
+{
+	wake_worker(pool);
+}
+
+void dmrow_pool_wake_later(struct dmrow_pool *pool, unsigned long delay)
+{
+	queue_delayed_work(pool->wq, &pool->delayed_wake, delay);
+}
+
+static void do_delayed_wake(struct work_struct *ws)
+{
+	wake_worker(container_of(to_delayed_work(ws), struct dmrow_pool, delayed_wake));
+}
+
 /*----------------------------------------------------------------
  * Modes
  *--------------------------------------------------------------*/
@@ -224,6 +239,11 @@ static void raise_event(struct dmrow_pool *pool)
 {
 	if (pool->ti)
 		dm_table_event(pool->ti->table);
+}
+
+void dmrow_pool_raise_event(struct dmrow_pool *pool)
+{
+	raise_event(pool);
 }
 
 static void error_bio_list(struct bio_list *bios, blk_status_t status)
@@ -1078,28 +1098,50 @@ static void copy_done(int read_err, unsigned long write_err, void *context)
 	issue(pool, bio, ctx->new_block);
 }
 
+/* Does @vblock of the disk read from its external origin while unmapped? */
+static bool in_origin(struct dmrow_disk_binding *db, u64 vblock)
+{
+	return db->origin_bdev && vblock < READ_ONCE(db->origin_blocks);
+}
+
 /*
  * A write that does not cover its block: fill the rest of the fresh block
- * first.  The bio's epoch covers the copy's read of the old block.
+ * first, from the old block, the external origin or with zeroes.  The
+ * bio's epoch covers the copy's read of the old block.
  */
 static void prepare_partial_block(struct dmrow_pool *pool, struct bio *bio,
 				  u64 old_block, u64 new_block)
 {
+	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 	struct dm_io_region to = {
 		.bdev = pool->data_bdev,
 		.sector = new_block << pool->block_shift,
 		.count = pool->cfg.block_sectors,
 	};
+	struct dm_io_region from = to;
 
-	epoch_enter(pool, bio_ctx(bio));
-	if (old_block == DMROW_UNMAPPED) {
-		dm_kcopyd_zero(pool->copier, 1, &to, 0, copy_done, bio);
-	} else {
-		struct dm_io_region from = to;
-
+	epoch_enter(pool, ctx);
+	if (old_block != DMROW_UNMAPPED) {
 		from.sector = old_block << pool->block_shift;
 		dm_kcopyd_copy(pool->copier, &from, 1, &to, 0, copy_done, bio);
+	} else if (in_origin(ctx->disk, ctx->vblock)) {
+		from.bdev = ctx->disk->origin_bdev;
+		from.sector = ctx->vblock << pool->block_shift;
+		dm_kcopyd_copy(pool->copier, &from, 1, &to, 0, copy_done, bio);
+	} else {
+		dm_kcopyd_zero(pool->copier, 1, &to, 0, copy_done, bio);
 	}
+}
+
+/*
+ * A read of blocks no image maps, below the disk's external origin: the
+ * origin's blocks are the image's (its sectors are the disk's), and it is
+ * never written, so no epoch guards the read.
+ */
+static void read_origin(struct dmrow_disk_binding *db, struct bio *bio)
+{
+	bio_set_dev(bio, db->origin_bdev);
+	dm_submit_bio_remap(bio, NULL);
 }
 
 static bool covers_block(struct dmrow_pool *pool, struct bio *bio)
@@ -1123,7 +1165,10 @@ static void process_read(struct dmrow_pool *pool, struct bio *bio)
 	/* In the epoch before the lookup: what it finds cannot be freed under it. */
 	epoch_enter(pool, ctx);
 	r = dmrow_md_find_block(pool->md, db->disk_id, db->snap_id, ctx->vblock, &m);
-	if (r == -ENODATA) {
+	if (r == -ENODATA && in_origin(db, ctx->vblock)) {
+		epoch_exit(ctx);
+		read_origin(db, bio);
+	} else if (r == -ENODATA) {
 		epoch_exit(ctx);
 		zero_fill_bio(bio);
 		bio_endio(bio);
@@ -1141,7 +1186,7 @@ static void process_read(struct dmrow_pool *pool, struct bio *bio)
 	}
 }
 
-static int alloc_data_block(struct dmrow_pool *pool, u64 *block)
+int dmrow_pool_alloc_data_block(struct dmrow_pool *pool, u64 *block)
 {
 	int r = dmrow_md_alloc_data_block(pool->md, block);
 
@@ -1211,7 +1256,7 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 		fail_bio(bio, pool->metadata_low ? BLK_STS_NOSPC : BLK_STS_IOERR);
 		return;
 	}
-	r = alloc_data_block(pool, &new_block);
+	r = dmrow_pool_alloc_data_block(pool, &new_block);
 	if (r == -ENOSPC) {
 		epoch_exit(ctx);
 		no_space(pool, bio);
@@ -1250,7 +1295,7 @@ static void process_write(struct dmrow_pool *pool, struct bio *bio)
 		issue(pool, bio, new_block);
 		return;
 	}
-	if (old_block == DMROW_UNMAPPED)
+	if (old_block == DMROW_UNMAPPED && !in_origin(db, ctx->vblock))
 		this_cpu_inc(db->counts->partial_zero_fills);
 	else
 		this_cpu_inc(db->counts->partial_copies);
@@ -1571,6 +1616,7 @@ static void do_worker(struct work_struct *ws)
 	process_prepared(pool);
 	process_messages(pool);
 	process_deferred_bios(pool);
+	dmrow_hydrate_work(pool);
 	process_flushes(pool);
 	if (commit_due(pool) && pool->mode < POOL_FAIL)
 		dmrow_pool_commit(pool);
@@ -1774,6 +1820,9 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 	}
 	if (r && !(r == -ENODATA && !write))
 		goto defer;
+	/* An unmapped run reads the origin up to its end, zeroes after. */
+	if (r == -ENODATA && in_origin(db, ctx->vblock))
+		run = min_t(u64, run, READ_ONCE(db->origin_blocks) - ctx->vblock);
 
 	/* The blocks after the run come back to map() as a bio of their own. */
 	if (((sector_t)run << pool->block_shift) - offset < bio_sectors(bio))
@@ -1781,6 +1830,10 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 
 	if (r == -ENODATA) {
 		epoch_exit(ctx);
+		if (in_origin(db, ctx->vblock)) {
+			read_origin(db, bio);
+			return true;
+		}
 		zero_fill_bio(bio);
 		bio_endio(bio);
 		return true;
@@ -1899,6 +1952,7 @@ void dmrow_disk_counts_sum(struct dmrow_disk_binding *db, struct dmrow_disk_coun
 /* No bio of the disk is in flight (its table is going). */
 void dmrow_pool_detach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db)
 {
+	dmrow_hydrate_detach(pool, db);
 	spin_lock_irq(&pool->lock);
 	list_del(&db->list);
 	spin_unlock_irq(&pool->lock);
@@ -1907,6 +1961,17 @@ void dmrow_pool_detach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *
 		dmrow_map_cache_destroy(db->cache);
 		db->cache = NULL;
 	}
+}
+
+void dmrow_pool_origin_detached(struct dmrow_pool *pool, u64 disk_id)
+{
+	struct dmrow_disk_binding *db;
+
+	spin_lock_irq(&pool->lock);
+	list_for_each_entry(db, &pool->disks, list)
+		if (db->disk_id == disk_id)
+			WRITE_ONCE(db->origin_blocks, 0);
+	spin_unlock_irq(&pool->lock);
 }
 
 bool dmrow_pool_disk_active(struct dmrow_pool *pool, u64 disk_id, u64 snap_id,
@@ -1963,6 +2028,7 @@ static void destroy_pool(struct dmrow_pool *pool)
 	cancel_delayed_work_sync(&pool->waker);
 	cancel_delayed_work_sync(&pool->no_space_timeout);
 	commit_on_worker(pool);
+	cancel_delayed_work_sync(&pool->delayed_wake);
 	/* No disk is left, so no bio: the closing epoch drains, if one is. */
 	dmrow_epochs_exit(&pool->epochs);
 	destroy_workqueue(pool->wq);
@@ -2068,11 +2134,14 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 	INIT_LIST_HEAD(&pool->messages);
 	INIT_LIST_HEAD(&pool->written);
 	INIT_LIST_HEAD(&pool->disks);
+	INIT_LIST_HEAD(&pool->hydrations);
+	INIT_LIST_HEAD(&pool->hydrate_done);
 	atomic_set(&pool->data_unflushed, 1);	/* the first commit flushes */
 	init_waitqueue_head(&pool->gate_wait);
 	INIT_WORK(&pool->worker, do_worker);
 	INIT_DELAYED_WORK(&pool->waker, do_waker);
 	INIT_DELAYED_WORK(&pool->no_space_timeout, do_no_space_timeout);
+	INIT_DELAYED_WORK(&pool->delayed_wake, do_delayed_wake);
 	pool->last_commit = jiffies;
 	pool->mode = POOL_WRITE;
 
@@ -2345,4 +2414,6 @@ void dmrow_pool_suspend(struct dmrow_pool *pool)
 	cancel_delayed_work_sync(&pool->waker);
 	commit_on_worker(pool);
 	WRITE_ONCE(pool->suspended, true);
+	/* Hydration starts no copy now; those under way finish on the worker. */
+	wait_event(pool->gate_wait, !atomic_read(&pool->hydrate_copies));
 }

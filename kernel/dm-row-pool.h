@@ -106,6 +106,10 @@ struct dmrow_pool {
 	wait_queue_head_t gate_wait;		/* a gated disk's in-place writes drain */
 	unsigned long last_commit;		/* jiffies */
 	struct list_head disks;			/* active disk targets, under lock */
+	struct list_head hydrations;		/* worker: origins being hydrated */
+	struct list_head hydrate_done;		/* lock: their finished copies */
+	atomic_t hydrate_copies;		/* in flight; pool suspend waits (gate_wait) */
+	struct delayed_work delayed_wake;	/* the worker again, a while later */
 };
 
 /* The pool table: pools by their dm device (disk targets find them so). */
@@ -144,6 +148,17 @@ struct dmrow_disk_binding {
 	struct dmrow_disk_counts __percpu *counts;
 	/* The live head's mappings for map(), lock-free; NULL for a view. */
 	struct dmrow_map_cache *cache;
+	/*
+	 * The external origin of the table line (external_origin=): a block
+	 * below @origin_blocks that the image does not map is read from it.
+	 * Set by the constructor; @origin_blocks drops to 0 (map() reads it
+	 * racily) when the origin is taken away, hydrated.
+	 */
+	struct block_device *origin_bdev;	/* NULL: none */
+	u64 origin_blocks;
+	u64 hydrated_blocks;			/* for the status: as last recorded */
+	u64 hydration_errors;			/* worker: failed copies */
+	struct dmrow_hydration *hydration;	/* pool->lock to set; the worker's */
 };
 
 /*
@@ -244,6 +259,30 @@ void dmrow_pool_end_freeing(struct dmrow_pool *pool);
  */
 void dmrow_pool_gate_writes(struct dmrow_pool *pool, const u64 *disks, unsigned int nr);
 void dmrow_pool_release_writes(struct dmrow_pool *pool);
+/* Have the worker run now, or after @delay jiffies (if not due earlier). */
+void dmrow_pool_wake(struct dmrow_pool *pool);
+void dmrow_pool_wake_later(struct dmrow_pool *pool, unsigned long delay);
+/* Tell userspace to look at the status (a dm event on the pool). */
+void dmrow_pool_raise_event(struct dmrow_pool *pool);
+/*
+ * On the worker: reserve a free data block (dmrow_md_alloc_data_block()),
+ * giving back the blocks kept for map() and committing first if that is
+ * what it takes.  -ENOSPC: none.
+ */
+int dmrow_pool_alloc_data_block(struct dmrow_pool *pool, u64 *block);
+
+/* Hydration of external origins (dm-row-hydrate.c), on the worker but the last. */
+struct dmrow_hydration;
+void dmrow_hydrate_work(struct dmrow_pool *pool);
+int dmrow_hydrate_start(struct dmrow_pool *pool, u64 disk_id, u64 rate, const char **why);
+int dmrow_hydrate_pause(struct dmrow_pool *pool, u64 disk_id);
+/* Any context but map(): -, off, paused, running or done. */
+const char *dmrow_hydrate_state(struct dmrow_disk_binding *db);
+/* The disk's destructor: stop, and wait for the copies reading its origin. */
+void dmrow_hydrate_detach(struct dmrow_pool *pool, struct dmrow_disk_binding *db);
+/* Worker: @disk_id's origin was taken away; its devices stop reading it. */
+void dmrow_pool_origin_detached(struct dmrow_pool *pool, u64 disk_id);
+
 /* On the worker: a metadata change failed; drop it and degrade the pool. */
 void dmrow_pool_metadata_failed(struct dmrow_pool *pool, const char *op, int r);
 /* On the worker: space may have been freed; let waiting writes try again. */

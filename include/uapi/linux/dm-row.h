@@ -19,7 +19,7 @@
 
 /* Target versions: major.minor.patch, reported by `dmsetup targets`. */
 #define DM_ROW_VERSION_MAJOR		0
-#define DM_ROW_VERSION_MINOR		6
+#define DM_ROW_VERSION_MINOR		7
 #define DM_ROW_VERSION_PATCH		0
 
 /*
@@ -42,16 +42,19 @@
  * Disk table line:
  *
  *   <start> <len> row <pool dev> <disk id> [<snapshot id>]
- *                     [logical_block_size=<512|4096>]
+ *                     [logical_block_size=<512|4096>] [external_origin=<dev>]
  *
  * Without a snapshot id the device is the disk's live, writable head; with
  * one it is a read-only view of that snapshot.  logical_block_size is the
  * logical block size the device advertises (default 512; 4096 needs data
- * blocks of 4 KiB or more).
+ * blocks of 4 KiB or more).  external_origin is the read-only device a
+ * disk with an external origin reads where it maps nothing (required for
+ * such a disk, refused for any other).
  *
  * Disk status: the fields of enum dm_row_disk_status_field, in that order.
  */
 #define DM_ROW_LOGICAL_BLOCK_SIZE_ARG	"logical_block_size="
+#define DM_ROW_EXTERNAL_ORIGIN_ARG	"external_origin="	/* <dev> */
 
 /*
  * Messages: `dmsetup message <pool> 0 <verb> [<argument>...]`, the grammar
@@ -75,12 +78,14 @@
 #define DM_ROW_MSG_LIST_SNAPSHOTS	"list_snapshots" /* <disk> [<from snapshot>] */
 #define DM_ROW_MSG_SPACE		"space"		/* disk <id> | snapshot <id> */
 #define DM_ROW_MSG_DIFF			"diff"		/* <disk> <from|0> <to|0> [<start block>] */
+#define DM_ROW_MSG_HYDRATE		"hydrate"	/* <disk> <bytes per second>|stop */
 
 /* set_disk attributes */
 #define DM_ROW_DISK_NAME		"name"
 #define DM_ROW_DISK_DELETE_AUTO_SNAPSHOTS "delete_auto_snapshots"	/* 0 or 1 */
 #define DM_ROW_DISK_POLICY		"policy"
 #define DM_ROW_DISK_LOGICAL_BLOCK_SIZE	"logical_block_size"		/* 512 or 4096 */
+#define DM_ROW_DISK_EXTERNAL_ORIGIN	"external_origin"	/* <sectors>, or none */
 
 /* snapshot attributes (name, policy and retention also of set_snapshot) */
 #define DM_ROW_SNAP_NAME		"name"		/* one per disk, comma separated */
@@ -126,6 +131,9 @@ enum dm_row_disk_status_field {
 	DM_ROW_DISK_STATUS_CACHE_HITS,
 	DM_ROW_DISK_STATUS_CACHE_MISSES,
 	DM_ROW_DISK_STATUS_EARLY_ACKS,
+	DM_ROW_DISK_STATUS_HYDRATED,		/* <hydrated>/<origin> blocks, - without an origin */
+	DM_ROW_DISK_STATUS_HYDRATION,		/* -, off, paused, running, done */
+	DM_ROW_DISK_STATUS_HYDRATION_ERRORS,	/* failed copies from the origin */
 	DM_ROW_DISK_STATUS_NR_FIELDS
 };
 

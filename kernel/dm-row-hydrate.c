@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Hydration: copying a disk's external origin into the pool in the
+ * background, so that the origin can be taken away.
+ *
+ * A disk with an external origin reads every block it has not mapped, below
+ * the origin's length, from the origin device of its table line.  The
+ * `hydrate <disk> <rate>` message starts (or re-rates) a hydration of the
+ * live disk's origin on the pool's worker; it runs while the disk's live
+ * device is loaded, and resumes where it stopped (the disk record's
+ * hydrated_blocks) when the message is sent again after a reload or a
+ * reboot.
+ *
+ * It goes in windows.  The worker scans from hydrated_blocks for blocks
+ * some image of the disk lacks (dmrow_md_hydrate_scan()), reserves a data
+ * block for each, up to HYDRATE_DEPTH, and has kcopyd copy the origin's
+ * block into it.  When a copy completes the worker maps its block into every
+ * image that still lacks the block (dmrow_md_hydrate_block(); a write that
+ * got there first keeps its own block, and an unwanted copy is given back).
+ * When the whole window is mapped, hydrated_blocks moves to its end.
+ *
+ * Crash safety is that of a redirected write: the copy's data is written
+ * before the worker maps it, the completion marks the data device
+ * unflushed, and every commit flushes the data device before it writes the
+ * mappings.  A crash loses at most the copies not yet committed; their
+ * blocks were only reserved, so they are free again, and the images still
+ * read the origin there.  hydrated_blocks is in the same transaction as
+ * the mappings below it.
+ *
+ * The origin may be a network device that fails (an export served over
+ * NBD): a failed copy gives its block back and hydration waits a second
+ * before it scans the window again.  Reads of blocks not hydrated then fail
+ * as the origin fails them; hydrated blocks and writes keep working.
+ *
+ * Rate.  The operator's rate (bytes per second, 0: as fast as it goes) is
+ * kept per tenth of a second.  Foreground I/O comes first: while the disk's
+ * own bios arrived in the last tick, a window holds one block.
+ *
+ * Locking: a hydration belongs to the worker (pool->hydrations), except
+ * @stopping, which the disk's destructor sets under pool->lock, and the
+ * list of finished copies (pool->hydrate_done, under pool->lock), which
+ * kcopyd's callback fills.
+ */
+#include <linux/dm-kcopyd.h>
+#include <linux/jiffies.h>
+#include <linux/slab.h>
+
+#include "dm-row-pool.h"
+
+#define DM_MSG_PREFIX "row-pool"
+
+/* Copies in flight at once, and the most blocks one window scans. */
+#define HYDRATE_DEPTH		16
+#define HYDRATE_SCAN		1024
+#define HYDRATE_TICK		(HZ / 10)
+#define HYDRATE_RETRY		HZ
+
+struct dmrow_hydration {
+	struct list_head list;		/* in pool->hydrations */
+	struct dmrow_disk_binding *db;	/* the live head whose origin it reads */
+	u64 hydrated;			/* every image maps the origin below this */
+	u64 window_end;			/* the window in flight ends here */
+	unsigned int in_flight;		/* copies of the window not mapped yet */
+	bool window_failed;		/* a copy of the window failed: scan it again */
+	u64 rate;			/* blocks per second, 0: no limit */
+	unsigned long tick_start;	/* jiffies */
+	u64 tick_blocks;		/* copied in this tick */
+	u64 foreground;			/* the disk's bios counted at the last look */
+	bool busy;			/* foreground bios in the last tick */
+	unsigned long retry_at;		/* after a failed copy: no scan before */
+	bool paused;			/* by the operator: read racily by the status */
+	bool stopping;			/* pool->lock: the disk's table is going */
+	struct completion stopped;
+};
+
+struct hydrate_copy {
+	struct list_head list;		/* in pool->hydrate_done */
+	struct dmrow_hydration *h;
+	u64 vblock;
+	u64 data_block;
+	bool failed;
+};
+
+/* The bios the disk has seen, summed over the CPUs. */
+static u64 foreground_bios(struct dmrow_disk_binding *db)
+{
+	struct dmrow_disk_counts c;
+
+	dmrow_disk_counts_sum(db, &c);
+	return c.cache_hits + c.cache_misses + c.new_block_writes;
+}
+
+static void copy_done(int read_err, unsigned long write_err, void *context)
+{
+	struct hydrate_copy *copy = context;
+	struct dmrow_pool *pool = copy->h->db->pool;
+	unsigned long flags;
+
+	copy->failed = read_err || write_err;
+	if (!copy->failed)
+		atomic_set(&pool->data_unflushed, 1);	/* before it can be mapped */
+	spin_lock_irqsave(&pool->lock, flags);
+	list_add_tail(&copy->list, &pool->hydrate_done);
+	spin_unlock_irqrestore(&pool->lock, flags);
+	dmrow_pool_wake(pool);
+}
+
+/* Worker: copy origin block @vblock into a reserved block.  -ENOSPC: none free. */
+static int start_copy(struct dmrow_pool *pool, struct dmrow_hydration *h, u64 vblock)
+{
+	struct dm_io_region from, to;
+	struct hydrate_copy *copy;
+	u64 block;
+	int r;
+
+	copy = kmalloc(sizeof(*copy), GFP_NOIO);
+	if (!copy)
+		return -ENOMEM;
+	r = dmrow_pool_alloc_data_block(pool, &block);
+	if (r) {
+		kfree(copy);
+		return r;
+	}
+	copy->h = h;
+	copy->vblock = vblock;
+	copy->data_block = block;
+	copy->failed = false;
+	from.bdev = h->db->origin_bdev;
+	from.sector = vblock << pool->block_shift;
+	from.count = pool->cfg.block_sectors;
+	to.bdev = pool->data_bdev;
+	to.sector = block << pool->block_shift;
+	to.count = pool->cfg.block_sectors;
+	h->in_flight++;
+	h->tick_blocks++;
+	atomic_inc(&pool->hydrate_copies);
+	dm_kcopyd_copy(pool->copier, &from, 1, &to, 0, copy_done, copy);
+	return 0;
+}
+
+/* Worker: a copy is done; map it where it is still lacking. */
+static void finish_copy(struct dmrow_pool *pool, struct hydrate_copy *copy)
+{
+	struct dmrow_hydration *h = copy->h;
+	unsigned int images = 0;
+	int r = 0;
+
+	if (copy->failed) {
+		DMERR_LIMIT("%pg: disk %llu: cannot copy block %llu of its origin",
+			    pool->metadata_bdev, (unsigned long long)h->db->disk_id,
+			    (unsigned long long)copy->vblock);
+		h->window_failed = true;
+		h->retry_at = jiffies + HYDRATE_RETRY;
+		h->db->hydration_errors++;
+	} else {
+		r = dmrow_md_hydrate_block(pool->md, h->db->disk_id, copy->vblock,
+					   copy->data_block, &images);
+		if (r == -ENOSPC) {
+			/* The metadata reserve: commit, which gives shadowed blocks back. */
+			r = dmrow_pool_commit(pool);
+			if (!r)
+				r = dmrow_md_hydrate_block(pool->md, h->db->disk_id, copy->vblock,
+							   copy->data_block, &images);
+		}
+		if (r) {
+			h->window_failed = true;
+			h->retry_at = jiffies + HYDRATE_RETRY;
+			if (r != -ENOSPC && r != -EROFS)
+				dmrow_pool_metadata_failed(pool, "hydrate block", r);
+		}
+	}
+	if (!images)
+		dmrow_md_release_data_block(pool->md, copy->data_block);
+	h->in_flight--;
+	kfree(copy);
+	if (atomic_dec_and_test(&pool->hydrate_copies))
+		wake_up_all(&pool->gate_wait);
+}
+
+static void finish_copies(struct dmrow_pool *pool)
+{
+	struct hydrate_copy *copy, *tmp;
+	LIST_HEAD(done);
+
+	spin_lock_irq(&pool->lock);
+	list_splice_init(&pool->hydrate_done, &done);
+	spin_unlock_irq(&pool->lock);
+	list_for_each_entry_safe(copy, tmp, &done, list)
+		finish_copy(pool, copy);
+}
+
+/* Worker: may the hydration copy one more block in this tick? */
+static bool within_rate(struct dmrow_pool *pool, struct dmrow_hydration *h)
+{
+	u64 bios;
+
+	if (time_after_eq(jiffies, h->tick_start + HYDRATE_TICK)) {
+		bios = foreground_bios(h->db);
+		h->busy = bios != h->foreground;
+		h->foreground = bios;
+		h->tick_start = jiffies;
+		h->tick_blocks = 0;
+	}
+	if (h->rate && h->tick_blocks >= max_t(u64, 1, h->rate / (HZ / HYDRATE_TICK)))
+		return false;
+	return !(h->busy && h->tick_blocks);
+}
+
+/* Worker: the window is mapped; record it and scan the next one. */
+static void next_window(struct dmrow_pool *pool, struct dmrow_hydration *h)
+{
+	u64 from, vblock;
+	unsigned int n;
+	int r;
+
+	if (h->window_end > h->hydrated && !h->window_failed) {
+		r = dmrow_md_set_hydrated(pool->md, h->db->disk_id, h->window_end);
+		if (r) {
+			if (r != -EROFS)
+				dmrow_pool_metadata_failed(pool, "record hydration", r);
+			h->retry_at = jiffies + HYDRATE_RETRY;
+			return;
+		}
+		h->hydrated = h->window_end;
+		WRITE_ONCE(h->db->hydrated_blocks, h->hydrated);
+		if (h->hydrated == h->db->origin_blocks) {
+			DMINFO("%pg: disk %llu: hydrated", pool->metadata_bdev,
+			       (unsigned long long)h->db->disk_id);
+			dmrow_pool_raise_event(pool);
+		}
+	}
+	h->window_failed = false;
+	h->window_end = h->hydrated;
+	if (h->hydrated >= h->db->origin_blocks || h->paused || time_before(jiffies, h->retry_at) ||
+	    READ_ONCE(pool->suspended) || dmrow_pool_mode(pool) != POOL_WRITE)
+		return;
+
+	for (n = 0, from = h->hydrated; n < HYDRATE_DEPTH && within_rate(pool, h); n++) {
+		r = dmrow_md_hydrate_scan(pool->md, h->db->disk_id, from,
+					  h->hydrated + HYDRATE_SCAN - from, &vblock);
+		if (r == -ENODATA) {
+			h->window_end = vblock;
+			return;
+		}
+		if (!r)
+			r = start_copy(pool, h, vblock);
+		if (r) {
+			/* No space or no memory now: what was started ends the window. */
+			h->retry_at = jiffies + HYDRATE_RETRY;
+			return;
+		}
+		from = vblock + 1;
+		h->window_end = from;
+	}
+}
+
+/* Worker, every pass: map finished copies, move windows on. */
+void dmrow_hydrate_work(struct dmrow_pool *pool)
+{
+	struct dmrow_hydration *h, *tmp;
+	bool wait = false;
+	unsigned int i;
+
+	finish_copies(pool);
+	list_for_each_entry_safe(h, tmp, &pool->hydrations, list) {
+		bool stopping;
+
+		spin_lock_irq(&pool->lock);
+		stopping = h->stopping;
+		spin_unlock_irq(&pool->lock);
+		if (stopping) {
+			if (h->in_flight)
+				continue;
+			list_del(&h->list);
+			complete(&h->stopped);
+			continue;
+		}
+		/* Windows the scan found nothing to copy in follow at once, a few. */
+		for (i = 0; i < 16 && !h->in_flight; i++) {
+			u64 scanned = h->window_end;
+
+			next_window(pool, h);
+			if (h->window_end == h->hydrated || h->window_end == scanned)
+				break;
+		}
+		if (!h->in_flight && !h->paused && h->hydrated < h->db->origin_blocks)
+			wait = true;	/* held back by the rate or a failure */
+	}
+	if (wait)
+		dmrow_pool_wake_later(pool, HYDRATE_TICK);
+}
+
+static struct dmrow_disk_binding *live_binding(struct dmrow_pool *pool, u64 disk_id)
+{
+	struct dmrow_disk_binding *db, *found = NULL;
+
+	spin_lock_irq(&pool->lock);
+	list_for_each_entry(db, &pool->disks, list)
+		if (db->disk_id == disk_id && !db->snap_id)
+			found = db;
+	spin_unlock_irq(&pool->lock);
+	return found;
+}
+
+/*
+ * Worker, the hydrate message: start hydrating @disk_id's origin at @rate
+ * bytes a second (0: no limit), or set the rate of the one under way.
+ * -ENODATA: the disk has no origin; -EBUSY: its live device is not loaded.
+ */
+int dmrow_hydrate_start(struct dmrow_pool *pool, u64 disk_id, u64 rate, const char **why)
+{
+	struct dmrow_disk_binding *db = live_binding(pool, disk_id);
+	struct dmrow_disk_info disk;
+	struct dmrow_hydration *h;
+	int r;
+
+	r = dmrow_md_get_disk(pool->md, disk_id, &disk);
+	if (r)
+		return r;
+	if (!(disk.flags & DMROW_DISK_EXTERNAL_ORIGIN)) {
+		*why = "the disk has no external origin";
+		return -ENODATA;
+	}
+	if (!db || !db->origin_bdev) {
+		*why = "the disk's live device, with its origin, is not loaded";
+		return -EBUSY;
+	}
+	h = db->hydration;
+	if (!h) {
+		h = kzalloc(sizeof(*h), GFP_NOIO);
+		if (!h)
+			return -ENOMEM;
+		h->db = db;
+		h->hydrated = disk.hydrated_blocks;
+		h->window_end = h->hydrated;
+		h->tick_start = jiffies;
+		h->foreground = foreground_bios(db);
+		init_completion(&h->stopped);
+		list_add_tail(&h->list, &pool->hydrations);
+		spin_lock_irq(&pool->lock);
+		db->hydration = h;
+		spin_unlock_irq(&pool->lock);
+	}
+	h->rate = div_u64(rate, pool->cfg.block_sectors << SECTOR_SHIFT);
+	if (rate && !h->rate)
+		h->rate = 1;
+	WRITE_ONCE(h->paused, false);
+	h->retry_at = jiffies;
+	dmrow_pool_wake(pool);
+	return 0;
+}
+
+/* Worker, the hydrate message with "stop": nothing new is copied. */
+int dmrow_hydrate_pause(struct dmrow_pool *pool, u64 disk_id)
+{
+	struct dmrow_disk_binding *db = live_binding(pool, disk_id);
+
+	if (db && db->hydration)
+		WRITE_ONCE(db->hydration->paused, true);
+	return 0;
+}
+
+/* For the status: -, off, paused, running or done. */
+const char *dmrow_hydrate_state(struct dmrow_disk_binding *db)
+{
+	struct dmrow_hydration *h;
+	const char *state;
+
+	if (!db->origin_bdev)
+		return "-";
+	spin_lock_irq(&db->pool->lock);
+	h = db->hydration;
+	if (READ_ONCE(db->hydrated_blocks) >= db->origin_blocks)
+		state = "done";
+	else if (!h || h->stopping)
+		state = "off";
+	else if (READ_ONCE(h->paused))
+		state = "paused";
+	else
+		state = "running";
+	spin_unlock_irq(&db->pool->lock);
+	return state;
+}
+
+/*
+ * The disk's table is going: stop its hydration and wait until no copy
+ * reads its origin any more.
+ */
+void dmrow_hydrate_detach(struct dmrow_pool *pool, struct dmrow_disk_binding *db)
+{
+	struct dmrow_hydration *h;
+
+	spin_lock_irq(&pool->lock);
+	h = db->hydration;
+	if (h)
+		h->stopping = true;
+	spin_unlock_irq(&pool->lock);
+	if (!h)
+		return;
+	dmrow_pool_wake(pool);
+	wait_for_completion(&h->stopped);
+	spin_lock_irq(&pool->lock);
+	db->hydration = NULL;
+	spin_unlock_irq(&pool->lock);
+	kfree(h);
+}
