@@ -365,6 +365,28 @@ static int check_chain(struct checker *c, const struct row_disk_disk *disk)
 	return 0;
 }
 
+/* An external origin's fields agree with the flag, the size and each other. */
+static void check_origin(struct checker *c, u64 id, const struct row_disk_disk *disk)
+{
+	u64 origin = le64_to_cpu(disk->origin_blocks);
+	u64 hydrated = le64_to_cpu(disk->hydrated_blocks);
+
+	if (!(le32_to_cpu(disk->flags) & DMROW_DISK_EXTERNAL_ORIGIN)) {
+		if (origin || hydrated)
+			report(c, "disk %llu: no external origin, but origin fields set",
+			       (unsigned long long)id);
+		return;
+	}
+	if (!(le64_to_cpu(c->md->sb.incompat_flags) & DMROW_FEATURE_INCOMPAT_ORIGINS))
+		report(c, "disk %llu has an external origin the superblock does not announce",
+		       (unsigned long long)id);
+	if (!origin || origin > le64_to_cpu(disk->size_blocks) || hydrated > origin)
+		report(c, "disk %llu: external origin of %llu blocks, %llu hydrated, disk of %llu",
+		       (unsigned long long)id, (unsigned long long)origin,
+		       (unsigned long long)hydrated,
+		       (unsigned long long)le64_to_cpu(disk->size_blocks));
+}
+
 static int visit_disk(void *context, u64 id, const void *value)
 {
 	const struct row_disk_disk *disk = value;
@@ -379,6 +401,7 @@ static int visit_disk(void *context, u64 id, const void *value)
 		report(c, "disk %llu: snapshotted in the future", (unsigned long long)id);
 	if ((le32_to_cpu(disk->flags) & DMROW_DISK_REMOVED) && disk->root)
 		report(c, "disk %llu: removed but still has a live head", (unsigned long long)id);
+	check_origin(c, id, disk);
 	r = check_chain(c, disk);
 	if (r)
 		return r;
