@@ -36,6 +36,8 @@
 #
 # CRASH_METADATA_LOW_OK=1 lets a replayed pool load read-only with
 # metadata_low, for a test that runs the metadata down to its reserve.
+# CRASH_ORIGIN=<dev> is the external origin the devices of a disk that
+# has one are made with.
 
 REPLAY=$DMROW_SRC/build/replay-log
 BLOCKSUM=$DMROW_SRC/build/blocksum
@@ -244,7 +246,7 @@ cr_create() {
 crash_replay_states() {
 	local check=$1 g i d s line rec reply replayed=-1 have_check=0 info mode_ok
 	local dm_major MINOR OVL META DATA POOL
-	local -a names paths disks snaps
+	local -a names paths disks snaps origin
 
 	if command -v snapctl >/dev/null && snapctl check --help >/dev/null 2>&1; then
 		have_check=1
@@ -296,7 +298,10 @@ crash_replay_states() {
 		for line in "${disks[@]}"; do
 			[[ $line =~ ^disk\ id=([0-9]+)\  && $line != *" removed=1"* ]] || continue
 			d=${BASH_REMATCH[1]}
-			cr_create "cr-d$d" - rw 0 "$DISK_SECTORS" row "$POOL" "$d" ||
+			origin=()
+			[[ $line == *" external_origin=0 "* ]] ||
+				origin=("external_origin=${CRASH_ORIGIN:?the disk has an external origin}")
+			cr_create "cr-d$d" - rw 0 "$DISK_SECTORS" row "$POOL" "$d" "${origin[@]}" ||
 				fail "entry $g: cannot make a device of disk $d"
 			names+=("d$d")
 			paths+=("/dev/dm-$CR_MINOR")
@@ -305,7 +310,7 @@ crash_replay_states() {
 			for rec in "${snaps[@]}"; do
 				[[ $rec =~ ^snapshot\ id=([0-9]+)\  ]] || continue
 				s=${BASH_REMATCH[1]}
-				cr_create "cr-s$s" - ro 0 "$DISK_SECTORS" row "$POOL" "$d" "$s" ||
+				cr_create "cr-s$s" - ro 0 "$DISK_SECTORS" row "$POOL" "$d" "$s" "${origin[@]}" ||
 					fail "entry $g: cannot make a device of snapshot $s"
 				names+=("s$s")
 				paths+=("/dev/dm-$CR_MINOR")
