@@ -4,7 +4,8 @@
 #
 #   make                 module (for KVER) and userspace
 #   make module          dm-row.ko for KVER (default: the installed Debian 6.1 kernel)
-#   make userspace       snapctl, the unit and S3 test binaries and the crash-test replayer
+#   make userspace       snapctl, its nbdkit plugin, the unit and S3 test binaries and
+#                        the crash-test replayer
 #   make check           set-up, build and unit tests, S3 tests, fuzzers (30 s each),
 #                        then the VM test suite
 #   make check-build     the README's Building commands in a fresh copy of the tree
@@ -21,7 +22,8 @@
 #   make fuzz            libFuzzer harnesses (clang); make check-fuzz runs them
 #   make lint            sparse on the module, cppcheck on the userspace
 #   make setup           install every build and test dependency (Debian packages)
-#   make install         snapctl, its man page, its systemd unit and the module into DESTDIR
+#   make install         snapctl, its man page, its systemd unit, the nbdkit plugin
+#                        (into nbdkit's plugin directory) and the module into DESTDIR
 #   make clean
 
 KVER ?= $(shell scripts/kver 2>/dev/null)
@@ -116,9 +118,15 @@ lint: userspace
 	scripts/build-module $(KVER) lint
 	scripts/lint-userspace
 
+# Where nbdkit looks for plugins: 'nbdkit dmrow' (and snapctl export serve,
+# when no plugin is beside snapctl) finds the installed plugin there.
+NBDKIT_PLUGINDIR ?= $(or $(shell nbdkit --dump-config 2>/dev/null | sed -n 's/^plugindir=//p'),\
+	/usr/lib/$(shell $(CC) -print-multiarch)/nbdkit/plugins)
+
 install: userspace
 	install -D -m 0755 $(BUILD)/snapctl $(DESTDIR)/usr/sbin/snapctl
 	install -D -m 0644 Documentation/snapctl.8 $(DESTDIR)/usr/share/man/man8/snapctl.8
+	install -D -m 0644 $(NBDKIT_PLUGIN) $(DESTDIR)$(NBDKIT_PLUGINDIR)/nbdkit-dmrow-plugin.so
 	install -D -m 0644 userspace/systemd/snapctl-daemon.service \
 		$(DESTDIR)/lib/systemd/system/snapctl-daemon.service
 	if [ -f dm-row.ko ]; then \

@@ -278,6 +278,36 @@ uint64_t manifest_slots(const struct manifest *m)
 	return (m->image_bytes + m->chunk_size - 1) / m->chunk_size;
 }
 
+uint64_t manifest_slot_bytes(const struct manifest *m, uint64_t slot)
+{
+	uint64_t start = slot * m->chunk_size;
+
+	if (start >= m->image_bytes)
+		return 0;
+	return m->image_bytes - start < m->chunk_size ? m->image_bytes - start : m->chunk_size;
+}
+
+size_t manifest_lower_bound(const struct manifest *m, uint64_t slot)
+{
+	size_t lo = 0, hi = m->nr_entries, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (m->entries[mid].index < slot)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct chunk_entry *manifest_find(const struct manifest *m, uint64_t slot)
+{
+	size_t i = manifest_lower_bound(m, slot);
+
+	return i < m->nr_entries && m->entries[i].index == slot ? &m->entries[i] : NULL;
+}
+
 /*
  * The store key of export @name's manifest or pending marker: the name
  * itself in a format 1 repository, its keyed hash in a format 2 one (so

@@ -122,6 +122,15 @@ struct manifest {
 void manifest_free(struct manifest *m);
 /* Number of chunk_size slots the image has. */
 uint64_t manifest_slots(const struct manifest *m);
+/* Image bytes of chunk slot @slot: chunk_size, less for the last slot. */
+uint64_t manifest_slot_bytes(const struct manifest *m, uint64_t slot);
+/*
+ * The index in m->entries of the first entry whose slot is @slot or
+ * above (m->nr_entries if none): a binary search of the sorted entries.
+ */
+size_t manifest_lower_bound(const struct manifest *m, uint64_t slot);
+/* The entry of chunk slot @slot, or NULL if the slot is all zero. */
+const struct chunk_entry *manifest_find(const struct manifest *m, uint64_t slot);
 
 /*
  * Read the manifest of export @name (not the chunk lists): -ENOENT if none.

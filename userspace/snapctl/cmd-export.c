@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * snapctl export / import: snapshots to and from an object store
- * (Documentation/export-format.rst), and export list, verify, delete, gc.
+ * (Documentation/export-format.rst), and export list, verify, delete, gc,
+ * and export serve / unserve: an export as a read-only block device, its
+ * chunks fetched as they are read (nbdserve.h).
  *
  * An export reads the snapshot through a read-only view device.  A full
  * export reads only the chunk slots the kernel's diff against nothing says
@@ -28,6 +30,8 @@
 #include "dmctl.h"
 #include "exportlog.h"
 #include "json.h"
+#include "nbdserve.h"
+#include "readahead.h"
 #include "repo.h"
 #include "table.h"
 #include "tagging.h"
@@ -39,8 +43,11 @@ static int cmd_export_list(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_export_verify(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_export_delete(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_export_gc(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_export_serve(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_export_unserve(struct snapctl_ctx *ctx, int argc, char **argv);
 
-enum { EXPORT_LIST, EXPORT_VERIFY, EXPORT_DELETE, EXPORT_GC, EXPORT, IMPORT };
+enum { EXPORT_LIST, EXPORT_VERIFY, EXPORT_DELETE, EXPORT_GC, EXPORT_SERVE, EXPORT_UNSERVE,
+       EXPORT, IMPORT };
 
 /* What an import's disk is called until it is complete. */
 #define IMPORTING_SUFFIX ".importing"
@@ -71,6 +78,19 @@ static const struct option gc_options[] = {
 	KEY_FILE_OPTION,
 	{ "force", no_argument, NULL, 'f' },
 	WAIT_OPTION,
+	{ 0 }
+};
+
+static const struct option serve_options[] = {
+	KEY_FILE_OPTION,
+	{ "device", required_argument, NULL, 'D' },
+	{ "cache", required_argument, NULL, 'm' },
+	{ "prefetch", required_argument, NULL, 'p' },
+	{ 0 }
+};
+
+static const struct option unserve_options[] = {
+	{ "force", no_argument, NULL, 'f' },
 	{ 0 }
 };
 
@@ -139,6 +159,33 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 		.flags = CMD_JSON,
 		.run = cmd_export_gc,
 	},
+	[EXPORT_SERVE] = {
+		.noun = "export", .verb = "serve",
+		.usage = "<url> <export> [--key-file <file>] [--device <device>] [--cache <size>]\n"
+			 "          [--prefetch <n>] [--json]",
+		.help = "Serve an export read-only as a block device at once: its chunks are\n"
+			"fetched from the repository when they are read, verified, decrypted,\n"
+			"kept in memory and read ahead of sequential reads (nbdkit with the\n"
+			"dmrow plugin, on the kernel's NBD driver).  A chunk that cannot be\n"
+			"fetched or is damaged fails the read with an I/O error, never wrong\n"
+			"data.  Prints the device: --device, else the first free /dev/nbdN.\n"
+			"The server runs until 'snapctl export unserve'.  --cache bounds the\n"
+			"decoded chunks kept in memory (default 256M); --prefetch <n> (0..256,\n"
+			"default 4) sets the chunks read ahead.\n" URL_HELP "\n\n" SIZE_HELP,
+		.options = serve_options,
+		.flags = CMD_NEEDS_ROOT | CMD_JSON,
+		.run = cmd_export_serve,
+	},
+	[EXPORT_UNSERVE] = {
+		.noun = "export", .verb = "unserve",
+		.usage = "<device> [--force] [--json]",
+		.help = "Disconnect a device 'snapctl export serve' made and stop its server.\n"
+			"Refused (exit 4) while the device is mounted or under a device-mapper\n"
+			"table, unless --force.",
+		.options = unserve_options,
+		.flags = CMD_NEEDS_ROOT | CMD_JSON,
+		.run = cmd_export_unserve,
+	},
 	[EXPORT] = {
 		.verb = "export",
 		.usage = "<pool> <snapshot> <url> [--base <export>] [--name <export>]\n"
@@ -155,9 +202,10 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"--image exports a block device or raw image file that is in no pool\n"
 			"(a VM image, an LVM volume), fully, in the same format; holes and zero\n"
 			"chunks are skipped.\n" URL_HELP "\n\n"
-			"'snapctl export list', 'verify', 'delete' and 'gc' are verbs of their\n"
-			"own: to export from a pool named like one of them, end the options\n"
-			"before the pool, 'snapctl export [<options>] -- list <snapshot> <url>'.\n\n"
+			"'snapctl export list', 'verify', 'delete', 'gc', 'serve' and 'unserve'\n"
+			"are verbs of their own: to export from a pool named like one of them,\n"
+			"end the options before the pool,\n"
+			"'snapctl export [<options>] -- list <snapshot> <url>'.\n\n"
 			SNAPSHOT_HELP "\n" JOBS_HELP "\n" SIZE_HELP,
 		.options = export_verb_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
@@ -193,6 +241,9 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 
 struct export_options {
 	const char *image;
+	const char *device;		/* serve */
+	uint64_t cache;			/* serve: bytes, 0: the default */
+	int prefetch;			/* serve: < 0: the default */
 	const char *base;
 	const char *name;
 	const char *key_file;
@@ -211,6 +262,7 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 	int c;
 
 	memset(o, 0, sizeof(*o));
+	o->prefetch = -1;
 	while ((c = next_option(cmd, argc, argv, ind)) != -1) {
 		switch (c) {
 		case 'b':
@@ -248,6 +300,20 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 		case 'r':
 			o->resume = true;
 			break;
+		case 'D':
+			o->device = optarg;
+			break;
+		case 'm':
+			if (parse_size(optarg, &o->cache) || !o->cache)
+				return snapctl_usage_error(cmd, "cache must be a positive size such as 256M, not '%s'",
+							   optarg);
+			break;
+		case 'p':
+			o->prefetch = strtol(optarg, &end, 10);
+			if (*end || !*optarg || o->prefetch < 0 || o->prefetch > READAHEAD_MAX_WINDOW)
+				return snapctl_usage_error(cmd, "--prefetch takes 0..%d",
+							   READAHEAD_MAX_WINDOW);
+			break;
 		case 's':
 			if (parse_size(optarg, &o->size) || !o->size)
 				return snapctl_usage_error(cmd, "size must be a positive size such as 10G, not '%s'",
@@ -261,7 +327,8 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 }
 
 /*
- * The arguments of 'export list', 'verify', 'delete' and 'gc' (after the
+ * The arguments of 'export list', 'verify', 'delete', 'gc', 'serve' and
+ * 'unserve' (after the
  * options): @want of them, or a usage error.  'snapctl export list <snapshot>
  * <url>' meant to export from a pool named 'list', which 'snapctl export'
  * takes after '--': the error says so.
@@ -1490,4 +1557,82 @@ static int cmd_export_gc(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = r ? repo_exit(&repo, r) : gc_and_report(ctx, &repo, o.force, o.wait, NULL, NULL);
 	repo_close(&repo);
 	return code;
+}
+
+/*----------------------------------------------------------------*/
+
+static int serve_exit(int r, const char *why)
+{
+	return fail_with(exit_for_errno(r), "%s", why);
+}
+
+static int cmd_export_serve(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT_SERVE];
+	struct nbd_serve_options so = { 0 };
+	struct export_options o;
+	char device[NBD_DEVICE_MAX], why[512];
+	int ind, r, code;
+
+	code = parse_export_options(cmd, argc, argv, &o, &ind);
+	if (code)
+		return code;
+	code = export_noun_args(cmd, argc - ind, argv + ind, 2, "expects a URL and an export");
+	if (code)
+		return code;
+	if (!export_name_valid(argv[ind + 1]))
+		return snapctl_usage_error(cmd, "'%s' is not a valid export name", argv[ind + 1]);
+	so.url = argv[ind];
+	so.export_name = argv[ind + 1];
+	so.key_file = o.key_file;
+	so.device = o.device;
+	so.cache_bytes = o.cache;
+	so.prefetch = o.prefetch;
+	r = nbd_serve_start(&so, device, why, sizeof(why));
+	if (r)
+		return serve_exit(r, why);
+	if (ctx->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_begin_object(&j, NULL);
+		json_string(&j, "device", device);
+		json_string(&j, "url", so.url);
+		json_string(&j, "export", so.export_name);
+		json_end_object(&j);
+		json_finish(&j);
+	} else {
+		printf("%s\n", device);
+	}
+	return EXIT_OK;
+}
+
+static int cmd_export_unserve(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_export_cmds[EXPORT_UNSERVE];
+	struct export_options o;
+	char why[512];
+	int ind, r, code;
+
+	code = parse_export_options(cmd, argc, argv, &o, &ind);
+	if (code)
+		return code;
+	code = export_noun_args(cmd, argc - ind, argv + ind, 1, "expects a device");
+	if (code)
+		return code;
+	r = nbd_serve_stop(argv[ind], o.force, why, sizeof(why));
+	if (r)
+		return serve_exit(r, why);
+	if (ctx->json) {
+		struct json j;
+
+		json_init(&j, stdout);
+		json_begin_object(&j, NULL);
+		json_string(&j, "unserved", argv[ind]);
+		json_end_object(&j);
+		json_finish(&j);
+	} else {
+		printf("%s disconnected, its server stopped\n", argv[ind]);
+	}
+	return EXIT_OK;
 }
