@@ -139,6 +139,33 @@ void dmrow_pool_release_writes(struct dmrow_pool *pool)
 {
 }
 
+/*
+ * Hydration needs a loaded live device with its origin, which the harness
+ * has none of: a disk with an origin is refused as the pool refuses one
+ * whose device is not loaded; the rest is the message's own parsing.
+ */
+int dmrow_hydrate_start(struct dmrow_pool *pool, u64 disk_id, u64 rate, const char **why)
+{
+	struct dmrow_disk_info disk;
+	int r = dmrow_md_get_disk(pool->md, disk_id, &disk);
+
+	if (r)
+		return r;
+	if (!(disk.flags & DMROW_DISK_EXTERNAL_ORIGIN))
+		return -ENODATA;
+	*why = "the disk's live device, with its origin, is not loaded";
+	return -EBUSY;
+}
+
+int dmrow_hydrate_pause(struct dmrow_pool *pool, u64 disk_id)
+{
+	return 0;
+}
+
+void dmrow_pool_origin_detached(struct dmrow_pool *pool, u64 disk_id)
+{
+}
+
 /* A view belongs to its snapshot's disk, as a disk target's binding does. */
 bool dmrow_pool_disk_active(struct dmrow_pool *pool, u64 disk_id, u64 snap_id,
 			    bool include_suspended)
