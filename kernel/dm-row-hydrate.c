@@ -209,6 +209,7 @@ static bool within_rate(struct dmrow_pool *pool, struct dmrow_hydration *h)
 /* Worker: the window is mapped; record it and scan the next one. */
 static void next_window(struct dmrow_pool *pool, struct dmrow_hydration *h)
 {
+	struct dmrow_disk_info disk;
 	u64 from, vblock;
 	unsigned int n;
 	int r;
@@ -229,6 +230,18 @@ static void next_window(struct dmrow_pool *pool, struct dmrow_hydration *h)
 			dmrow_pool_raise_event(pool);
 		}
 	}
+	/*
+	 * From the record: an aborted transaction (the pool then goes
+	 * read-only, and may come back after a repair) takes the mark back
+	 * with the mappings below it, and the window scans them again.
+	 */
+	if (dmrow_md_get_disk(pool->md, h->db->disk_id, &disk) ||
+	    !(disk.flags & DMROW_DISK_EXTERNAL_ORIGIN)) {
+		h->retry_at = jiffies + HYDRATE_RETRY;
+		return;
+	}
+	h->hydrated = disk.hydrated_blocks;
+	WRITE_ONCE(h->db->hydrated_blocks, h->hydrated);
 	h->window_failed = false;
 	h->window_end = h->hydrated;
 	if (h->hydrated >= h->db->origin_blocks || h->paused || time_before(jiffies, h->retry_at) ||
