@@ -51,6 +51,9 @@
 #define MANUAL_QUOTA	6
 #define AUTO_QUOTA	3
 #define NONE		(~0ULL)
+#define ORIGIN_NV	(NV / 8)	/* the external origin of some disks */
+/* What an origin block holds, as a token: never a write's. */
+#define ORIGIN_TOKEN(v)	((1ULL << 62) | (v))
 
 struct image {
 	bool used;
@@ -59,6 +62,7 @@ struct image {
 	u64 disk;
 	u64 snap;		/* 0 for the live image */
 	bool is_auto;
+	u64 origin;		/* live image: the disk's external origin, blocks (0: none) */
 	u64 block[NV];
 	u64 token[NV];
 };
@@ -78,6 +82,7 @@ static u64 nr_fast_answered, nr_fast_passed;
 /* dmrow_md_try_find_run(): runs answered, and those that ended where the image does. */
 static u64 nr_runs, nr_run_ends;
 static u64 nr_reserve_refusals;	/* changes refused to keep the metadata reserve */
+static u64 nr_hydrated, nr_hydrated_images, nr_marks;	/* origin blocks, their images, marks moved */
 static u64 nr_reverts;	/* failed writes undone */	/* dmrow_md_try_find_block() */
 
 static struct dmrow_bm *bm;
@@ -491,6 +496,30 @@ static void verify_cache_stretch(u64 disk, int v, unsigned int len)
 	}
 }
 
+/* Below a disk's hydrated mark every image of it maps every block. */
+static void verify_hydrated(const struct image *live)
+{
+	struct image *chain[MAX_IMAGES];
+	struct dmrow_disk_info info;
+	int n = chain_of(live->disk, chain);
+
+	check_ok(dmrow_md_get_disk(md, live->disk, &info));
+	check(info.origin_blocks == live->origin &&
+	      !(info.flags & DMROW_DISK_EXTERNAL_ORIGIN) == !live->origin,
+	      "disk %llu: origin of %llu blocks, model %llu", (unsigned long long)live->disk,
+	      (unsigned long long)info.origin_blocks, (unsigned long long)live->origin);
+	for (u64 v = 0; v < info.hydrated_blocks; v++) {
+		check(live->removed || live->block[v] != NONE,
+		      "disk %llu: block %llu below the hydrated mark unmapped",
+		      (unsigned long long)live->disk, (unsigned long long)v);
+		for (int i = 0; i < n; i++)
+			check(chain[i]->block[v] != NONE,
+			      "disk %llu snapshot %llu: block %llu below the hydrated mark unmapped",
+			      (unsigned long long)live->disk, (unsigned long long)chain[i]->snap,
+			      (unsigned long long)v);
+	}
+}
+
 static void verify_all(void)
 {
 	struct dmrow_pool_info pool;
@@ -516,8 +545,10 @@ static void verify_all(void)
 			continue;
 		}
 		verify_image(img);
-		if (img->live)
+		if (img->live) {
 			verify_chain(img->disk);
+			verify_hydrated(img);
+		}
 	}
 	check_ok(dmrow_md_pool_info(md, &pool));
 	if (!dmrow_md_dirty(md)) {
@@ -639,6 +670,9 @@ static void op_discard(void)
 	if (end > NV)
 		end = NV;
 	r = dmrow_md_discard(md, img->disk, begin, end);
+	/* The blocks of an external origin stay mapped. */
+	if (begin < (int)img->origin)
+		begin = end < (int)img->origin ? end : (int)img->origin;
 	if (r == -ENOSPC) {
 		/* Stopped at the reserve: commit and finish it, as the pool does. */
 		nr_reserve_refusals++;
@@ -824,8 +858,82 @@ static void op_clone(void)
 	clone->used = true;
 	clone->live = true;
 	clone->disk = model.next_disk_id++;
+	clone->origin = find_live(snap->disk)->origin;
 	copy_content(clone, snap);
 	attach_cache(clone->disk);
+}
+
+/*
+ * Hydrate one origin block of a disk, as the pool does: scan, copy into a
+ * reserved block, map it into every image that lacks it; or, when a scan
+ * from the mark finds nothing, move the mark.
+ */
+static void hydrate_one(struct image *live)
+{
+	struct image *chain[MAX_IMAGES];
+	unsigned int images, lacking;
+	u64 from, v, b;
+	int n, r;
+
+	from = rnd_below(2) ? 0 : rnd_below(live->origin);
+	r = dmrow_md_hydrate_scan(md, live->disk, from, live->origin, &v);
+	if (r == -ENODATA) {
+		check(v == live->origin, "a scan to the end stopped at %llu", (unsigned long long)v);
+		if (!from) {
+			check_ok(dmrow_md_set_hydrated(md, live->disk, v));
+			nr_marks++;
+		}
+		return;
+	}
+	check(r == 0 && v >= from && v < live->origin, "hydrate scan %d, block %llu", r,
+	      (unsigned long long)v);
+	n = chain_of(live->disk, chain);
+	lacking = live->block[v] == NONE;
+	for (int i = 0; i < n; i++)
+		lacking += chain[i]->block[v] == NONE;
+	check(lacking > 0, "the scan found block %llu, which every image maps",
+	      (unsigned long long)v);
+	r = dmrow_md_alloc_data_block(md, &b);
+	if (r == -EAGAIN) {
+		commit();
+		r = dmrow_md_alloc_data_block(md, &b);
+	}
+	if (r == -ENOSPC)
+		return;
+	check_ok(r);
+	data_tokens[b] = ORIGIN_TOKEN(v);
+	r = dmrow_md_hydrate_block(md, live->disk, v, b, &images);
+	if (r == -ENOSPC) {
+		nr_reserve_refusals++;
+		commit();
+		r = dmrow_md_hydrate_block(md, live->disk, v, b, &images);
+	}
+	if (r == -ENOSPC) {
+		check_ok(dmrow_md_release_data_block(md, b));
+		return;
+	}
+	check(r == 0 && images == lacking, "hydrate block %llu: %d, %u images, model %u",
+	      (unsigned long long)v, r, images, lacking);
+	nr_hydrated++;
+	nr_hydrated_images += images;
+	for (int i = -1; i < n; i++) {
+		struct image *img = i < 0 ? live : chain[i];
+
+		if (img->block[v] == NONE) {
+			img->block[v] = b;
+			img->token[v] = ORIGIN_TOKEN(v);
+		}
+	}
+}
+
+/* A few steps of one disk's hydration. */
+static void op_hydrate(void)
+{
+	struct image *live = random_image(true);
+	int steps = 1 + rnd_below(48);
+
+	while (live && live->origin && steps--)
+		hydrate_one(live);
 }
 
 static void op_create_disk(void)
@@ -842,6 +950,10 @@ static void op_create_disk(void)
 	memset(img, 0, sizeof(*img));
 	img->used = true;
 	img->live = true;
+	if (!rnd_below(3)) {
+		check_ok(dmrow_md_set_disk_origin(md, model.next_disk_id, ORIGIN_NV));
+		img->origin = ORIGIN_NV;
+	}
 	img->disk = model.next_disk_id++;
 	for (int v = 0; v < NV; v++)
 		img->block[v] = NONE;
@@ -967,6 +1079,9 @@ static void run_model(void **state)
 		} else if (dice < 820) {
 			op_name = "remove disk";
 			op_remove_disk();
+		} else if (dice < 850) {
+			op_name = "hydrate";
+			op_hydrate();
 		} else if (dice < 950) {
 			op_name = "commit";
 			commit();
@@ -1003,6 +1118,11 @@ static void run_model(void **state)
 	printf("metadata model: %llu changes refused at the metadata reserve\n",
 	       (unsigned long long)nr_reserve_refusals);
 	check(nr_reverts > 0, "no failed write was undone");
+	printf("metadata model: %llu origin blocks hydrated into %llu images, %llu marks moved\n",
+	       (unsigned long long)nr_hydrated, (unsigned long long)nr_hydrated_images,
+	       (unsigned long long)nr_marks);
+	check(nr_hydrated > 0 && nr_hydrated_images > nr_hydrated && nr_marks > 0,
+	      "hydration was not exercised");
 	printf("metadata model: the fast-path lookup answered %llu lookups and passed %llu\n",
 	       (unsigned long long)nr_fast_answered, (unsigned long long)nr_fast_passed);
 	/* With every block in memory it must answer most lookups itself. */
