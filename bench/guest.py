@@ -16,7 +16,7 @@ Results go to $VM_OUTDIR/bench.json as a list of records; bench/report.py
 turns them into tables and plots.  Nothing here asserts anything: a
 benchmark reports, tests check.
 
-Environment: BENCH_SUITES (letters, default "abcdefgh"), BENCH_REPEATS,
+Environment: BENCH_SUITES (letters, default "abcdefghi"), BENCH_REPEATS,
 BENCH_RUNTIME (seconds per fio run, default 3), BENCH_QUICK=1 (tiny sizes,
 for trying the harness out).
 """
@@ -35,7 +35,7 @@ SNAPCTL = os.path.join(SRC, "build", "snapctl")
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 REPEATS = int(os.environ.get("BENCH_REPEATS", "1" if QUICK else "3"))
 RUNTIME = int(os.environ.get("BENCH_RUNTIME", "2" if QUICK else "3"))
-SUITES = os.environ.get("BENCH_SUITES", "abcdefgh")
+SUITES = os.environ.get("BENCH_SUITES", "abcdefghi")
 MiB = 1 << 20
 REGION_MIB = 16 if QUICK else 128        # the part of each device fio uses
 SCALING_COUNTS = [0, 1, 4] if QUICK else [0, 1, 16, 256, 512]
@@ -864,6 +864,94 @@ def write_delta_random(dev, blocks, span, seed):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def randread_window(dev, offset_mib, mib, seconds):
+    """4k random reads at qd4 over [offset, offset + mib) MiB of dev: IOPS."""
+    job = ("[global]\nioengine=libaio\ndirect=1\nfilename=${TARGET}\n"
+           f"offset={offset_mib}M\nsize={mib}M\ntime_based\nruntime={seconds}\n"
+           "norandommap\nrandrepeat=0\n[r]\nrw=randread\nbs=4k\niodepth=4\n")
+    with tempfile.NamedTemporaryFile("w", suffix=".fio", delete=False) as f:
+        f.write(job)
+    try:
+        out = run("fio", "--output-format=json", f.name, env=dict(os.environ, TARGET=dev))
+    finally:
+        os.unlink(f.name)
+    return json.loads(out[out.index("{"):])["jobs"][0]["read"]["iops"]
+
+
+def hydration(dev):
+    """The live disk's hydration from its status: (hydrated, origin blocks, state)."""
+    words = run("dmsetup", "status", os.path.basename(dev)).split()[3:]
+    done, total = (int(x) for x in words[11].split("/"))
+    return done, total, words[12]
+
+
+def suite_i(backing):
+    """Instant import: first read, hydration and reads under it, against a plain import."""
+    size_mib = 64 if QUICK else 1024
+    block_mib = 4096 / MiB
+    t0 = time.perf_counter()
+    snapctl("--version")
+    process_start = time.perf_counter() - t0
+    for rep in range(REPEATS):
+        backing.reload(2 * size_mib + 256)
+        run("rm", "-rf", "/tmp/bench-pools", "/tmp/bench-instant")
+        repo = "file:///tmp/bench-instant"
+        # The export: a disk of incompressible data, in a pool of its own.
+        meta, data = backing.slice(16), backing.slice(size_mib + 64)
+        zero(meta, 1)
+        snapctl("pool", "create", "src", "--metadata", meta, "--data", data)
+        snapctl("disk", "create", "src", "d", "--size", f"{size_mib}M")
+        t = Target(backing, "dm-row")
+        t.dev = "/dev/mapper/src-d"
+        prefill(t, size_mib)
+        snapctl("snapshot", "create", "src", "d", "--name", "s0")
+        snapctl("export", "src", "d/s0", repo, "--name", "s0")
+        snapctl("pool", "deactivate", "src")
+
+        meta, data = backing.slice(16), backing.slice(size_mib + 64)
+        zero(meta, 1)
+        snapctl("pool", "create", "dst", "--metadata", meta, "--data", data)
+        seconds, _ = timed(snapctl, "import", repo, "s0", "dst", "plain")
+        record(suite="i", operation="plain import", mib=size_mib, seconds=seconds,
+               mibs=size_mib / seconds, repeat=rep)
+        snapctl("disk", "remove", "dst", "plain", "--yes")
+
+        # Instant: from the command to the first 4 KiB read that succeeds.
+        dev = "/dev/mapper/dst-inst"
+        start = time.perf_counter()
+        snapctl("import", "--instant", repo, "s0", "dst", "inst")
+        while subprocess.run(["dd", f"if={dev}", "of=/dev/null", "bs=4k", "count=1",
+                              "iflag=direct", "status=none"], capture_output=True).returncode:
+            time.sleep(0.01)
+        first_read = time.perf_counter() - start
+        record(suite="i", operation="instant import: first read", seconds=first_read,
+               process_start=process_start, repeat=rep)
+        while hydration(dev)[2] != "done":
+            time.sleep(0.1)
+        seconds = time.perf_counter() - start
+        record(suite="i", operation="instant import: hydration", mib=size_mib,
+               seconds=seconds, mibs=size_mib / seconds, repeat=rep)
+        snapctl("disk", "hydrate", "dst", "inst", "--wait")
+        snapctl("disk", "remove", "dst", "inst", "--yes")
+
+        # Reads while a slower hydration runs: of blocks hydrated and not.
+        rate = max(4, size_mib // 32)
+        snapctl("import", "--instant", repo, "s0", "dst", "slow", "--rate", f"{rate}M")
+        dev = "/dev/mapper/dst-slow"
+        window = max(8, size_mib // 16)
+        while hydration(dev)[0] * block_mib < 2 * window:
+            time.sleep(0.2)
+        hydrated = randread_window(dev, 0, window, RUNTIME)
+        unhydrated = randread_window(dev, size_mib - window, window, RUNTIME)
+        done, total, state = hydration(dev)
+        record(suite="i", operation="4k random reads during hydration", rate_mib=rate,
+               hydrated_iops=hydrated, unhydrated_iops=unhydrated, state=state,
+               hydrated_fraction=done / total, repeat=rep)
+        snapctl("pool", "deactivate", "dst")
+        run("rm", "-rf", "/tmp/bench-instant")
+        backing.reset()
 
 
 def suite_g(backing):
