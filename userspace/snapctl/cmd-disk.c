@@ -351,8 +351,11 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	}
 	if (origin) {
 		r = give_template_origin(cfg.name, &disk, origin, origin_sectors);
+		record_free(&disk);
+		/* The record again: it says the disk has an origin now. */
+		if (!r && pool_find_disk(cfg.name, idbuf, &disk))
+			r = fail_with(EXIT_FAILURE_GENERIC, "disk created but not found again");
 		if (r) {
-			record_free(&disk);
 			tag_set_free(&labels);
 			return r;
 		}
