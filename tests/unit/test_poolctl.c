@@ -349,18 +349,27 @@ static void test_disk_table_params(void **state)
 	char buf[128], tiny[24];
 
 	(void)state;
-	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 0, 512), 0);
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 0, 512, NULL), 0);
 	assert_string_equal(buf, "/dev/mapper/tank 7");
-	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 12, 512), 0);
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 12, 512, NULL), 0);
 	assert_string_equal(buf, "/dev/mapper/tank 7 12");
-	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 0, 4096), 0);
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 0, 4096, NULL), 0);
 	assert_string_equal(buf, "/dev/mapper/tank 7 logical_block_size=4096");
-	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 12, 4096), 0);
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 12, 4096, NULL), 0);
 	assert_string_equal(buf, "/dev/mapper/tank 7 12 logical_block_size=4096");
-	/* Cut short is an error, never a table naming another disk. */
-	assert_int_equal(disk_table_params(tiny, sizeof(tiny), "tank", 1234567, 0, 512),
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 12, 512, "/dev/nbd0"), 0);
+	assert_string_equal(buf, "/dev/mapper/tank 7 12 external_origin=/dev/nbd0");
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 0, 4096, "/dev/loop1"), 0);
+	assert_string_equal(buf, "/dev/mapper/tank 7 logical_block_size=4096 external_origin=/dev/loop1");
+	/* A device path that is not one word of the line is refused. */
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 0, 512, "/dev/a b"), -EINVAL);
+	assert_int_equal(disk_table_params(buf, sizeof(buf), "tank", 7, 0, 512, ""), -EINVAL);
+	assert_int_equal(disk_table_params(tiny, sizeof(tiny), "tank", 7, 0, 512, "/dev/nbd0"),
 			 -ENAMETOOLONG);
-	assert_int_equal(disk_table_params(tiny, sizeof(tiny), "tank", 7, 0, 4096), -ENAMETOOLONG);
+	/* Cut short is an error, never a table naming another disk. */
+	assert_int_equal(disk_table_params(tiny, sizeof(tiny), "tank", 1234567, 0, 512, NULL),
+			 -ENAMETOOLONG);
+	assert_int_equal(disk_table_params(tiny, sizeof(tiny), "tank", 7, 0, 4096, NULL), -ENAMETOOLONG);
 }
 
 /*----------------------------------------------------------------
@@ -476,6 +485,18 @@ static void test_msg_set_disk(void **state)
 	assert_int_equal(poolctl_set_disk("tank", 3, &attrs), -EINVAL);
 	assert_int_equal(poolctl_set_disk_name("tank", 3, "a b"), -EINVAL);
 	sent(0);
+}
+
+static void test_msg_origin(void **state)
+{
+	(void)state;
+	assert_int_equal(poolctl_set_disk_origin("tank", 3, 524288), 0);
+	assert_int_equal(poolctl_set_disk_origin("tank", 3, 0), 0);
+	assert_int_equal(poolctl_hydrate("tank", 3, 8388608), 0);
+	assert_int_equal(poolctl_hydrate("tank", 3, 0), 0);
+	assert_int_equal(poolctl_hydrate("tank", 3, -1), 0);
+	sent(5, "set_disk 3 external_origin=524288", "set_disk 3 external_origin=none",
+	     "hydrate 3 8388608", "hydrate 3 0", "hydrate 3 stop");
 }
 
 static void test_msg_snapshot(void **state)
@@ -744,6 +765,7 @@ int main(void)
 		cmocka_unit_test(test_disk_table_params),
 		cmocka_unit_test_setup(test_msg_disks, reset_pool),
 		cmocka_unit_test_setup(test_msg_set_disk, reset_pool),
+		cmocka_unit_test_setup(test_msg_origin, reset_pool),
 		cmocka_unit_test_setup(test_msg_snapshot, reset_pool),
 		cmocka_unit_test_setup(test_msg_snapshot_refused, reset_pool),
 		cmocka_unit_test_setup(test_msg_chain, reset_pool),

@@ -115,11 +115,15 @@ int dmctl_resume(const char *name)
 int dmctl_reload(const char *name, uint64_t sectors, const char *target, const char *params)
 {
 	struct dm_task *dmt = task(DM_DEVICE_RELOAD, name);
+	struct dm_device_info info;
 	int r;
 
 	if (!dmt)
 		return -ENOMEM;
 	r = load_table(dmt, sectors, target, params);
+	/* A read-only device (a snapshot's view) stays read-only. */
+	if (!r && !dmctl_info(name, &info) && info.exists && info.read_only && !dm_task_set_ro(dmt))
+		r = -ENOMEM;
 	if (!r && !dm_task_run(dmt))
 		r = task_errno(dmt);
 	dm_task_destroy(dmt);

@@ -21,7 +21,7 @@ struct dm_device_info {
 
 int dmctl_create(const char *name, const char *uuid, uint64_t sectors, const char *target,
 		 const char *params, bool read_only);
-/* Load a new table and resume: for a device that exists. */
+/* Load a new table and resume: for a device that exists (a read-only one stays so). */
 int dmctl_reload(const char *name, uint64_t sectors, const char *target, const char *params);
 int dmctl_remove(const char *name);
 int dmctl_suspend(const char *name);

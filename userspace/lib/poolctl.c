@@ -428,6 +428,22 @@ int poolctl_set_disk(const char *pool, uint64_t disk, const struct poolctl_disk_
 			 policy, lbs);
 }
 
+int poolctl_set_disk_origin(const char *pool, uint64_t disk, uint64_t sectors)
+{
+	if (!sectors)
+		return pool_send(pool, NULL, DM_ROW_MSG_SET_DISK " %" PRIu64 " "
+				 DM_ROW_DISK_EXTERNAL_ORIGIN "=none", disk);
+	return pool_send(pool, NULL, DM_ROW_MSG_SET_DISK " %" PRIu64 " "
+			 DM_ROW_DISK_EXTERNAL_ORIGIN "=%" PRIu64, disk, sectors);
+}
+
+int poolctl_hydrate(const char *pool, uint64_t disk, int64_t rate)
+{
+	if (rate < 0)
+		return pool_send(pool, NULL, DM_ROW_MSG_HYDRATE " %" PRIu64 " stop", disk);
+	return pool_send(pool, NULL, DM_ROW_MSG_HYDRATE " %" PRIu64 " %" PRId64, disk, rate);
+}
+
 /* The snapshot message for @nr disks, in a new string; NULL if out of memory. */
 static char *snapshot_message(const uint64_t *disks, unsigned int nr,
 			      const struct poolctl_snapshot_attrs *attrs)
@@ -633,7 +649,7 @@ unsigned int record_logical_block_size(const struct record *disk)
 }
 
 int disk_table_params(char *buf, size_t len, const char *pool, uint64_t disk_id,
-		      uint64_t snap_id, unsigned int logical_block_size)
+		      uint64_t snap_id, unsigned int logical_block_size, const char *origin)
 {
 	char snap[32] = "", feature[48] = "";
 	int n;
@@ -642,6 +658,9 @@ int disk_table_params(char *buf, size_t len, const char *pool, uint64_t disk_id,
 		snprintf(snap, sizeof(snap), " %" PRIu64, snap_id);
 	if (logical_block_size != 512)
 		snprintf(feature, sizeof(feature), " logical_block_size=%u", logical_block_size);
-	n = snprintf(buf, len, "/dev/mapper/%s %" PRIu64 "%s%s", pool, disk_id, snap, feature);
+	if (origin && (!*origin || strpbrk(origin, " \t\n")))
+		return -EINVAL;		/* one word of the table line */
+	n = snprintf(buf, len, "/dev/mapper/%s %" PRIu64 "%s%s%s%s", pool, disk_id, snap, feature,
+		     origin ? " " DM_ROW_EXTERNAL_ORIGIN_ARG : "", origin ? origin : "");
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }

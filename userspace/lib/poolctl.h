@@ -96,6 +96,14 @@ static inline int poolctl_set_disk_policy(const char *pool, uint64_t disk, uint3
 	return poolctl_set_disk(pool, disk, &attrs);
 }
 
+/*
+ * set_disk external_origin=: give the disk an external origin of @sectors,
+ * or (@sectors 0) take it away once hydrated.
+ */
+int poolctl_set_disk_origin(const char *pool, uint64_t disk, uint64_t sectors);
+/* hydrate: start or re-rate (bytes per second, 0: as fast as it goes), < 0: stop. */
+int poolctl_hydrate(const char *pool, uint64_t disk, int64_t rate);
+
 /* snapshot: what the new snapshots record; zeroes are the pool's defaults. */
 struct poolctl_snapshot_attrs {
 	const char *const *names;	/* one per disk, or NULL: none */
@@ -180,9 +188,10 @@ unsigned int record_logical_block_size(const struct record *disk);
 /*
  * The "row" target parameters of a disk's device (@snap_id 0) or of a view
  * of one of its snapshots, on /dev/mapper/@pool; 4 KiB logical blocks add
- * the table feature.  -ENAMETOOLONG if @len is too short.
+ * the table feature, and an external origin (@origin, a device path, NULL
+ * for none) its own.  -ENAMETOOLONG if @len is too short.
  */
 int disk_table_params(char *buf, size_t len, const char *pool, uint64_t disk_id,
-		      uint64_t snap_id, unsigned int logical_block_size);
+		      uint64_t snap_id, unsigned int logical_block_size, const char *origin);
 
 #endif

@@ -3,14 +3,21 @@
  * snapctl disk ...: create, list, remove, resize, set, tag; and clone.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <linux/fs.h>
 
 #include "common.h"
 #include "dmctl.h"
 #include "json.h"
+#include "origin.h"
 #include "table.h"
 #include "tagging.h"
 
@@ -21,13 +28,15 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_disk_set(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv);
 static int cmd_disk_tag(struct snapctl_ctx *ctx, int argc, char **argv);
+static int cmd_disk_hydrate(struct snapctl_ctx *ctx, int argc, char **argv);
 
-enum { DISK_CREATE, DISK_LIST, DISK_REMOVE, DISK_RESIZE, DISK_SET, CLONE, DISK_TAG };
+enum { DISK_CREATE, DISK_LIST, DISK_REMOVE, DISK_RESIZE, DISK_SET, CLONE, DISK_TAG, DISK_HYDRATE };
 
 static const struct option create_options[] = {
 	{ "size", required_argument, NULL, 's' },
 	{ "id", required_argument, NULL, 'i' },
 	{ "logical-block-size", required_argument, NULL, 'l' },
+	{ "origin", required_argument, NULL, 'o' },
 	TAG_LONG_OPTIONS,
 	{ 0 }
 };
@@ -54,6 +63,13 @@ static const struct option set_options[] = {
 	{ 0 }
 };
 
+static const struct option hydrate_options[] = {
+	{ "rate", required_argument, NULL, 'r' },
+	{ "stop", no_argument, NULL, 'S' },
+	{ "wait", no_argument, NULL, 'w' },
+	{ 0 }
+};
+
 static const struct option clone_options[] = {
 	{ "size", required_argument, NULL, 's' },
 	TAG_LONG_OPTIONS,
@@ -64,9 +80,14 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 	[DISK_CREATE] = {
 		.noun = "disk", .verb = "create",
 		.usage = "<pool> <name> --size <size> [--id <n>] [--logical-block-size 512|4096]\n"
-			 "                 [--description <text>] [--tag <key>=<value>]...",
+			 "                 [--origin <device>] [--description <text>] [--tag <key>=<value>]...",
 		.help = "Create a disk in a pool and its device /dev/mapper/<pool>-<name>.\n"
 			"The size is rounded up to whole data blocks.\n"
+			"--origin makes a template disk: it starts as a copy of the device (a\n"
+			"golden image, read-only, shared by any number of disks) and holds only\n"
+			"the blocks written to it; --size defaults to the device's size, which\n"
+			"must be a multiple of the pool's block size.  'snapctl disk hydrate'\n"
+			"copies the device in, after which the disk no longer needs it.\n"
 			"--logical-block-size 4096 makes the disk advertise 4 KiB sectors: no\n"
 			"write smaller than 4 KiB reaches it, so none copies a shared block after\n"
 			"a snapshot; only for guests and filesystems that support 4 KiB sectors.\n"
@@ -81,8 +102,9 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 		.noun = "disk", .verb = "list",
 		.usage = "<pool> [--tag <key>[=<value>]]... [--json]",
 		.help = "List a pool's disks: size, snapshots, space their chain holds, space\n"
-			"written since the newest snapshot, tags and description.  With --tag\n"
-			"only those with every tag given (a key alone: any value).",
+			"written since the newest snapshot, external origin and how much of it\n"
+			"is hydrated, tags and description.  With --tag only those with every\n"
+			"tag given (a key alone: any value).",
 		.options = list_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
 		.run = cmd_disk_list,
@@ -141,6 +163,21 @@ const struct snapctl_cmd snapctl_disk_cmds[] = {
 		.flags = CMD_NEEDS_ROOT,
 		.run = cmd_disk_tag,
 	},
+	[DISK_HYDRATE] = {
+		.noun = "disk", .verb = "hydrate",
+		.usage = "<pool> <disk> [--rate <size>/s] [--stop] [--wait]",
+		.help = "Copy a disk's external origin into the pool in the background, so\n"
+			"that the disk no longer needs it; run again to change the rate, or\n"
+			"with --stop to pause (it resumes where it stopped).  --rate caps the\n"
+			"copy (default: as fast as it goes; foreground I/O slows it anyway).\n"
+			"The rate is remembered: 'snapctl pool activate' starts it again.\n"
+			"--wait waits until the disk is hydrated, then takes the origin away\n"
+			"(and stops the NBD server of an instant import no other disk uses);\n"
+			"interrupted, it exits 4 and hydration goes on.\n\n" SIZE_HELP,
+		.options = hydrate_options,
+		.flags = CMD_NEEDS_ROOT,
+		.run = cmd_disk_hydrate,
+	},
 	{ 0 }
 };
 
@@ -158,13 +195,75 @@ static int find_disk_or_fail(const char *pool, const char *disk, struct record *
 	return 0;
 }
 
+/*
+ * A template's origin @path: its size in sectors (a whole number of pool
+ * blocks of @block bytes), and the disk's size in @bytes if not given (it
+ * may not be smaller).  0 or the exit code, said.
+ */
+static int template_origin_size(const struct snapctl_cmd *cmd, const char *path,
+				uint64_t block, uint64_t *bytes, uint64_t *sectors)
+{
+	struct stat st;
+	uint64_t size = 0;
+	int fd, err;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return fail_with(errno == ENOENT ? EXIT_NOT_FOUND : EXIT_FAILURE_GENERIC,
+				 "cannot open the origin %s: %s", path, strerror(errno));
+	err = fstat(fd, &st) || !S_ISBLK(st.st_mode) ? EINVAL :
+	      ioctl(fd, BLKGETSIZE64, &size) ? errno : 0;
+	close(fd);
+	if (err == EINVAL)
+		return snapctl_usage_error(cmd, "the origin %s is not a block device (for an image file, attach it with losetup)",
+					   path);
+	if (err)
+		return fail_with(EXIT_FAILURE_GENERIC, "cannot get the size of %s: %s", path,
+				 strerror(err));
+	if (!size || size % block)
+		return snapctl_usage_error(cmd, "the origin %s holds %" PRIu64 " bytes, not a multiple of the pool's block size (%" PRIu64 " bytes)",
+					   path, size, block);
+	if (strpbrk(path, " \t\n"))
+		return snapctl_usage_error(cmd, "the origin's path may not hold blanks: '%s'", path);
+	if (!*bytes)
+		*bytes = size;
+	if (*bytes < size)
+		return snapctl_usage_error(cmd, "--size is smaller than the origin %s (%" PRIu64 " bytes)",
+					   path, size);
+	*sectors = size >> 9;
+	return 0;
+}
+
+/* The new, empty @disk takes @path as its origin, or is removed: nothing half made. */
+static int give_template_origin(const char *pool, const struct record *disk, const char *path,
+				uint64_t sectors)
+{
+	struct origin o = { .disk_id = record_u64(disk, "id"),
+			    .created = record_u64(disk, "created") };
+	int r;
+
+	snprintf(o.device, sizeof(o.device), "%s", path);
+	r = poolctl_set_disk_origin(pool, o.disk_id, sectors);
+	if (r) {
+		poolctl_remove_disk(pool, o.disk_id);
+		return message_failed("giving the disk its origin", r);
+	}
+	r = origin_remember(pool, &o);
+	if (r) {
+		poolctl_remove_disk(pool, o.disk_id);
+		fprintf(stderr, "snapctl: the disk is not created\n");
+	}
+	return r;
+}
+
 static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_CREATE];
 	struct tag_set labels = { 0 };
 	struct tag_edit edit;
-	uint64_t bytes = 0, id = 0, block, sectors;
+	uint64_t bytes = 0, id = 0, block, sectors, origin_sectors = 0;
 	unsigned int logical_block_size = 512;
+	const char *origin = NULL;
 	bool chosen_id;
 	struct pool_config_file cfg;
 	struct record disk;
@@ -187,6 +286,8 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 			if (parse_logical_block_size(optarg, &logical_block_size))
 				return snapctl_usage_error(cmd, "logical block size must be 512 or 4096, not '%s'",
 							   optarg);
+		} else if (c == 'o') {
+			origin = optarg;
 		} else if (c == 'i') {
 			id = strtoull(optarg, &end, 10);
 			if (*end || !id || id > 16777215)
@@ -202,7 +303,7 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (argc - ind != 2)
 		return snapctl_usage_error(cmd, argc - ind < 2 ? "missing the pool or the disk name" :
 					   "unexpected argument");
-	if (!bytes)
+	if (!bytes && !origin)
 		return snapctl_usage_error(cmd, "--size is needed");
 	if (!poolctl_new_name_valid(argv[ind + 1]))
 		return snapctl_usage_error(cmd, "'%s' is not a valid disk name (" POOLCTL_NAME_RULES ")",
@@ -211,6 +312,11 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (r)
 		return r;
 	block = pool_block_bytes(cfg.name);
+	if (origin) {
+		r = template_origin_size(cmd, origin, block, &bytes, &origin_sectors);
+		if (r)
+			return r;
+	}
 	sectors = (bytes / block + !!(bytes % block)) * (block >> 9);	/* no wrap near 2^64 */
 	if (sectors > (uint64_t)INT64_MAX >> 9)		/* what a block device can be */
 		return snapctl_usage_error(cmd, "size must be at most 8 EiB");
@@ -243,6 +349,17 @@ static int cmd_disk_create(struct snapctl_ctx *ctx, int argc, char **argv)
 		tag_set_free(&labels);
 		return fail_with(exit_for_errno(r), "disk created but not found again: %s", strerror(-r));
 	}
+	if (origin) {
+		r = give_template_origin(cfg.name, &disk, origin, origin_sectors);
+		record_free(&disk);
+		/* The record again: it says the disk has an origin now. */
+		if (!r && pool_find_disk(cfg.name, idbuf, &disk))
+			r = fail_with(EXIT_FAILURE_GENERIC, "disk created but not found again");
+		if (r) {
+			tag_set_free(&labels);
+			return r;
+		}
+	}
 	/* Always written: a disk id used before must not find an old entry. */
 	c = tags_replace(cfg.name, TAG_DISK, id, record_u64(&disk, "created"), &labels);
 	tag_set_free(&labels);
@@ -269,7 +386,35 @@ struct disk_row {
 	uint64_t bs;
 	char dev[256];			/* its device's name */
 	bool removed;
+	const struct origin *origin;	/* NULL: none, or not known to snapctl */
+	struct hydration hydration;
 };
+
+/* What a disk's origin is, for people: its device, or the export served. */
+static const char *origin_text(const struct disk_row *row, char *buf, size_t len)
+{
+	if (!record_u64(row->d, "external_origin"))
+		return "-";
+	if (!row->origin)
+		snprintf(buf, len, "(unknown)");
+	else if (origin_is_export(row->origin))
+		snprintf(buf, len, "%s %s", row->origin->url, row->origin->export_name);
+	else
+		snprintf(buf, len, "%s", row->origin->device);
+	return buf;
+}
+
+/* "42% running": the share of the origin every image of the disk holds, and the state. */
+static const char *hydration_text(const struct disk_row *row, char *buf, size_t len)
+{
+	uint64_t total = record_u64(row->d, "external_origin");
+
+	if (!total)
+		return "-";
+	snprintf(buf, len, "%.0f%% %s", 100.0 * record_u64(row->d, "hydrated") / total,
+		 row->hydration.live ? row->hydration.state : "stopped");
+	return buf;
+}
 
 static void disk_list_json(struct json *j, const struct disk_row *row)
 {
@@ -290,6 +435,22 @@ static void disk_list_json(struct json *j, const struct disk_row *row)
 	json_bool(j, "delete_auto_snapshots", record_u64(d, "delete_auto_snapshots"));
 	json_u64(j, "policy", record_u64(d, "policy"));
 	json_u64(j, "logical_block_size", record_logical_block_size(d));
+	if (record_u64(d, "external_origin")) {
+		json_begin_object(j, "external_origin");
+		if (row->origin && origin_is_export(row->origin)) {
+			json_string(j, "url", row->origin->url);
+			json_string(j, "export", row->origin->export_name);
+		} else if (row->origin) {
+			json_string(j, "device", row->origin->device);
+		}
+		json_u64(j, "bytes", record_u64(d, "external_origin") << 9);
+		json_u64(j, "hydrated_bytes", record_u64(d, "hydrated") << 9);
+		json_string(j, "hydration", row->hydration.live ? row->hydration.state : "stopped");
+		json_u64(j, "hydration_errors", row->hydration.errors);
+		if (row->origin && row->origin->hydrate)
+			json_u64(j, "rate", row->origin->rate);
+		json_end_object(j);
+	}
 	if (!row->removed) {
 		char path[300];
 
@@ -304,9 +465,9 @@ static void disk_list_row(struct table *t, const struct disk_row *row)
 {
 	const struct record *d = row->d;
 	const struct tag_set *set = row->tags;
-	char a[32], b[32], c[32], list[1024];
+	char a[32], b[32], c[32], list[1024], origin[ORIGIN_PATH_MAX + ORIGIN_EXPORT_MAX], hyd[48];
 
-	table_add_row(t, "%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s",
+	table_add_row(t, "%" PRIu64 "\t%s\t%s\t%" PRIu64 "\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s",
 		      record_u64(d, "id"), record_get(d, "name"),
 		      human_bytes(record_u64(d, "size") << 9, a, sizeof(a)),
 		      record_u64(d, "manual") + record_u64(d, "auto"),
@@ -314,7 +475,8 @@ static void disk_list_row(struct table *t, const struct disk_row *row)
 		      row->removed ? "-" : human_bytes(row->space.live_delta_blocks * row->bs, c,
 						       sizeof(c)),
 		      row->removed ? "removed" : device_in_use(row->dev) ? "in use" : "live",
-		      row->removed ? "-" : row->dev, tag_set_format(set, list, sizeof(list)),
+		      row->removed ? "-" : row->dev, origin_text(row, origin, sizeof(origin)),
+		      hydration_text(row, hyd, sizeof(hyd)), tag_set_format(set, list, sizeof(list)),
 		      set->description && *set->description ? set->description : "-");
 }
 
@@ -325,13 +487,16 @@ static void disk_list_print(struct snapctl_ctx *ctx, const char *pool,
 {
 	static const char *const headers[] = {
 		"ID>", "NAME", "SIZE>", "SNAPSHOTS>", "CHAIN>", "SINCE LAST>", "STATE", "DEVICE",
-		"TAGS", "DESCRIPTION"
+		"ORIGIN", "HYDRATED", "TAGS", "DESCRIPTION"
 	};
 	uint64_t bs = pool_block_bytes(pool);
+	struct origin_store origins;
 	struct listing l;
 	unsigned int i;
 
-	listing_begin(&l, ctx->json, 10, headers);
+	if (origin_store_load(pool, &origins, NULL, 0))
+		memset(&origins, 0, sizeof(origins));	/* shown as unknown */
+	listing_begin(&l, ctx->json, 12, headers);
 	for (i = 0; i < disks->nr; i++) {
 		struct disk_row row = {
 			.d = &disks->records[i], .tags = disk_tags(tags, &disks->records[i]),
@@ -342,12 +507,16 @@ static void disk_list_print(struct snapctl_ctx *ctx, const char *pool,
 			continue;
 		pool_disk_space(pool, record_u64(row.d, "id"), &row.space);
 		disk_device_name(pool, row.d, row.dev, sizeof(row.dev));
+		row.origin = origin_store_find(&origins, record_u64(row.d, "id"),
+					       record_u64(row.d, "created"));
+		disk_hydration(pool, row.d, &row.hydration);
 		if (l.json)
 			disk_list_json(&l.j, &row);
 		else
 			disk_list_row(&l.t, &row);
 	}
 	listing_end(&l);
+	origin_store_free(&origins);
 }
 
 static int cmd_disk_list(struct snapctl_ctx *ctx, int argc, char **argv)
@@ -462,7 +631,7 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 	uint64_t bytes = 0, block, sectors, old;
 	struct pool_config_file cfg;
 	struct record disk;
-	char dev[256], params[300];
+	char dev[256], params[PATH_MAX + 128], origin[PATH_MAX];
 	bool yes = false;
 	int c, ind, r;
 
@@ -505,8 +674,10 @@ static int cmd_disk_resize(struct snapctl_ctx *ctx, int argc, char **argv)
 		record_free(&disk);
 		return message_failed("resizing the disk", r);
 	}
-	r = disk_table_params(params, sizeof(params), cfg.name, record_u64(&disk, "id"), 0,
-			      record_logical_block_size(&disk));
+	r = disk_origin_device(cfg.name, &disk, origin, sizeof(origin));
+	if (!r)
+		r = disk_table_params(params, sizeof(params), cfg.name, record_u64(&disk, "id"), 0,
+				      record_logical_block_size(&disk), origin[0] ? origin : NULL);
 	if (r) {
 		record_free(&disk);
 		return fail_with(exit_for_errno(r), "disk resized but its device was not: %s", strerror(-r));
@@ -602,7 +773,7 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 	struct tag_edit edit;
 	char idbuf[32], a[32];
 	const char *size_arg = NULL;
-	uint64_t id, bytes = 0, sectors;
+	uint64_t id, bytes = 0, sectors, source;
 	int c, ind, r, tags_failed = 0;
 
 	tag_edit_init(&edit);
@@ -651,6 +822,7 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 		return r;
 	}
 	id = pool_next_disk_id(cfg.name);
+	source = record_u64(&snap, "disk");
 	r = poolctl_clone(cfg.name, record_u64(&snap, "id"), id, argv[2], sectors);
 	record_free(&snap);
 	if (r == -EEXIST)
@@ -665,6 +837,13 @@ static int cmd_clone(struct snapctl_ctx *ctx, int argc, char **argv)
 		if (tags_failed)
 			fprintf(stderr, "snapctl: disk %s was made without its tags and description; set them with 'snapctl disk tag'\n",
 				argv[2]);
+		/* A clone of a disk with an origin reads it too. */
+		r = origin_remember_clone(cfg.name, source, &disk);
+		if (r) {
+			record_free(&disk);
+			tag_set_free(&labels);
+			return r;
+		}
 		r = activate_disk(cfg.name, &disk);
 		record_free(&disk);
 	}
@@ -701,4 +880,47 @@ out:
 	tag_edit_free(&edit);
 	(void)ctx;
 	return r;
+}
+
+static int cmd_disk_hydrate(struct snapctl_ctx *ctx, int argc, char **argv)
+{
+	const struct snapctl_cmd *cmd = &snapctl_disk_cmds[DISK_HYDRATE];
+	struct pool_config_file cfg;
+	struct record disk;
+	uint64_t rate = 0;
+	bool stop = false, wait = false;
+	int c, ind, r;
+
+	while ((c = next_option(cmd, argc, argv, &ind)) != -1) {
+		if (c == 'r') {
+			if (parse_rate(optarg, &rate) || rate > INT64_MAX)
+				return snapctl_usage_error(cmd, "--rate takes a size per second such as 8M/s (0: as fast as it goes), not '%s'",
+							   optarg);
+		} else if (c == 'S') {
+			stop = true;
+		} else if (c == 'w') {
+			wait = true;
+		} else {
+			return EXIT_USAGE;
+		}
+	}
+	if (stop && wait)
+		return snapctl_usage_error(cmd, "--stop pauses hydration: there is nothing to --wait for");
+	r = pool_disk_args(cmd, argc - ind, argv + ind, &cfg, &disk);
+	if (r)
+		return r;
+	if (!record_u64(&disk, "external_origin")) {
+		record_free(&disk);
+		return fail_with(EXIT_USAGE, "disk %s has no external origin: nothing to hydrate",
+				 argv[ind + 1]);
+	}
+	r = origin_hydrate(cfg.name, &disk, stop ? -1 : (int64_t)rate);
+	record_free(&disk);
+	if (r)
+		return r;
+	if (wait)
+		return origin_wait(cfg.name, argv[ind + 1]);
+	if (!ctx->json)
+		printf("disk %s: hydration %s\n", argv[ind + 1], stop ? "paused" : "started");
+	return EXIT_OK;
 }

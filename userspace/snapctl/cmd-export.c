@@ -31,6 +31,7 @@
 #include "exportlog.h"
 #include "json.h"
 #include "nbdserve.h"
+#include "origin.h"
 #include "readahead.h"
 #include "repo.h"
 #include "table.h"
@@ -110,6 +111,9 @@ static const struct option import_options[] = {
 	KEY_FILE_OPTION,
 	JOBS_OPTION,
 	IMAGE_OPTION,
+	{ "instant", no_argument, NULL, 'I' },
+	{ "rate", required_argument, NULL, 'R' },
+	{ "wait", no_argument, NULL, 'w' },
 	{ 0 }
 };
 
@@ -215,6 +219,8 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 		.verb = "import",
 		.usage = "<url> <export> <pool> <new disk> [--size <size>] [--resume] [--key-file <file>]\n"
 			 "          [--jobs <n>] [--json]\n"
+			 "   or: snapctl import --instant <url> <export> <pool> <new disk> [--size <size>]\n"
+			 "          [--key-file <file>] [--rate <size>/s] [--wait] [--json]\n"
 			 "   or: snapctl import <url> <export> --image <new file or device> [--size <size>]\n"
 			 "          [--resume] [--key-file <file>] [--jobs <n>] [--json]",
 		.help = "Restore an export into a new disk of a pool, verifying every chunk.\n"
@@ -228,7 +234,16 @@ const struct snapctl_cmd snapctl_export_cmds[] = {
 			"file is built as <file>.importing and renamed when complete, and\n"
 			"--resume continues into it (or into the device) the same way.\n"
 			"--size makes the new disk or image file larger than the export's image\n"
-			"(the rest reads zeroes); it may not be smaller.\n\n" JOBS_HELP "\n"
+			"(the rest reads zeroes); it may not be smaller.\n"
+			"--instant makes the disk usable at once: the export is served read-only\n"
+			"on an NBD device (as by 'snapctl export serve') and is the new disk's\n"
+			"external origin; chunks are fetched as they are read, and hydration\n"
+			"copies the rest into the pool in the background (--rate caps it,\n"
+			"default: as fast as it goes).  It prints the device as soon as it\n"
+			"exists.  'snapctl disk list' shows the progress; once hydrated, the\n"
+			"origin is taken away and the server stops ('snapctl disk hydrate\n"
+			"--wait' does it; --wait here waits the same way).  The image's size\n"
+			"must be a multiple of the pool's block size.\n\n" JOBS_HELP "\n"
 			SIZE_HELP,
 		.options = import_options,
 		.flags = CMD_NEEDS_ROOT | CMD_JSON,
@@ -253,6 +268,8 @@ struct export_options {
 	bool force;
 	bool wait;
 	bool resume;
+	bool instant;			/* import: serve and hydrate */
+	const char *rate;		/* import --instant: the hydration rate */
 };
 
 static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **argv,
@@ -302,6 +319,12 @@ static int parse_export_options(const struct snapctl_cmd *cmd, int argc, char **
 			break;
 		case 'D':
 			o->device = optarg;
+			break;
+		case 'I':
+			o->instant = true;
+			break;
+		case 'R':
+			o->rate = optarg;
 			break;
 		case 'm':
 			if (parse_size(optarg, &o->cache) || !o->cache)
@@ -383,7 +406,7 @@ static void print_rate(const char *verb, const struct transfer_stats *s)
 /* Slots of @chunk bytes touched by block runs "<first>+<count>" of the diff. */
 static int changed_slots(const char *pool, uint64_t disk, uint64_t from, uint64_t to,
 			 uint64_t block_bytes, uint64_t chunk, uint64_t nr_slots,
-			 uint64_t **slots_out, size_t *nr_out)
+			 uint64_t origin_bytes, uint64_t **slots_out, size_t *nr_out)
 {
 	struct record_list runs;
 	uint64_t *slots = NULL, first, count, s, last;
@@ -395,6 +418,23 @@ static int changed_slots(const char *pool, uint64_t disk, uint64_t from, uint64_
 	r = poolctl_diff(pool, disk, from, to, &runs);
 	if (r)
 		return r;
+	/*
+	 * A full export of an image that reads an external origin where it
+	 * maps nothing: the diff names only mapped blocks, so every slot the
+	 * origin covers is read (a slot of zeroes is not stored anyway).
+	 */
+	if (!from && origin_bytes) {
+		cap = (origin_bytes + chunk - 1) / chunk;
+		if (cap > nr_slots)
+			cap = nr_slots;
+		slots = malloc((cap ? cap : 1) * sizeof(*slots));
+		if (!slots) {
+			record_list_free(&runs);
+			return -ENOMEM;
+		}
+		for (nr = 0; nr < cap; nr++)
+			slots[nr] = nr;
+	}
 	for (i = 0; i < runs.nr && !r; i++) {
 		if (!strcmp(runs.records[i].kind, "end"))
 			continue;
@@ -501,7 +541,7 @@ static int load_base(struct repo *repo, struct chunk_codec *codec, const char *n
 }
 
 static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct export_options *o,
-		     struct manifest *m, const char *pool, const char *dev)
+		     struct manifest *m, const char *pool, const char *dev, uint64_t origin_bytes)
 {
 	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
 	struct manifest base = { 0 };
@@ -521,7 +561,8 @@ static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct ex
 		snprintf(m->base, sizeof(m->base), "%s", o->base);
 	}
 	r = changed_slots(pool, m->disk_id, o->base ? base.snapshot_id : 0, m->snapshot_id,
-			  m->block_bytes, repo->chunk_size, manifest_slots(m), &slots, &nr_slots);
+			  m->block_bytes, repo->chunk_size, manifest_slots(m), origin_bytes, &slots,
+			  &nr_slots);
 	if (r) {
 		code = message_failed("finding the changed blocks", r);
 		goto out;
@@ -815,6 +856,7 @@ static int export_through_view(struct snapctl_ctx *ctx, struct repo *repo,
 			       const struct record *snap)
 {
 	char dev[300], path[320];
+	uint64_t origin_bytes = 0;
 	int code, r;
 
 	view_device_name(pool, disk, snap, dev, sizeof(dev));
@@ -823,7 +865,10 @@ static int export_through_view(struct snapctl_ctx *ctx, struct repo *repo,
 		return fail_with(exit_for_errno(r), "cannot create the view /dev/mapper/%s: %s", dev,
 				 strerror(-r));
 	snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
-	code = do_export(ctx, repo, o, m, pool, path);
+	/* Unmapped blocks below an origin not yet hydrated read the origin. */
+	if (record_u64(disk, "hydrated") < record_u64(disk, "external_origin"))
+		origin_bytes = record_u64(disk, "external_origin") << 9;
+	code = do_export(ctx, repo, o, m, pool, path, origin_bytes);
 	if (!r && dmctl_remove(dev))
 		fprintf(stderr, "snapctl: could not remove the view /dev/mapper/%s\n", dev);
 	return code;
@@ -1245,6 +1290,136 @@ static void import_report(struct snapctl_ctx *ctx, const struct manifest *m, con
 	json_finish(&j);
 }
 
+/*
+ * snapctl import --instant: serve export @m of @url, create disk @name of
+ * the image's size (or --size) with it as the external origin, make its
+ * device and start hydration.  Nothing half made on failure: no disk, no
+ * record, and no server that no other disk uses.
+ */
+static int import_instant(struct snapctl_ctx *ctx, const struct export_options *o,
+			  const char *url, const struct manifest *m, const char *pool,
+			  const char *name)
+{
+	struct origin or = { 0 };
+	struct tag_set restored = { 0 };
+	struct record disk;
+	uint64_t block, sectors, rate = 0, id, served = 0;
+	char device[NBD_DEVICE_MAX], why[512], idbuf[32], dev[256];
+	int fd, r, code;
+
+	if (o->rate && (parse_rate(o->rate, &rate) || rate > INT64_MAX))
+		return fail_with(EXIT_USAGE, "--rate takes a size per second such as 8M/s (0: as fast as it goes), not '%s'",
+				 o->rate);
+	block = pool_block_bytes(pool);
+	if (!m->image_bytes || m->image_bytes % block)
+		return fail_with(EXIT_USAGE, "the image of export '%s' holds %" PRIu64 " bytes, not a multiple of pool %s's block size (%" PRIu64 " bytes): import it without --instant",
+				 m->name, m->image_bytes, pool, block);
+	sectors = m->image_bytes >> 9;
+	if (o->size && disk_sectors_at_least(o->size, block, sectors, &sectors))
+		return o->size < m->image_bytes ? size_too_small(o->size, m->image_bytes) :
+		       fail_with(EXIT_USAGE, "size must be at most 8 EiB");
+	snprintf(or.url, sizeof(or.url), "%s", url);
+	snprintf(or.export_name, sizeof(or.export_name), "%s", m->name);
+	if (o->key_file)
+		snprintf(or.key_file, sizeof(or.key_file), "%s", o->key_file);
+	or.hydrate = true;
+	or.rate = rate;
+	if (!origin_valid(&or))
+		return fail_with(EXIT_USAGE, "the URL or the key file's path is too long");
+
+	r = origin_serve(&or, device, sizeof(device), why, sizeof(why));
+	if (r)
+		return fail_with(exit_for_errno(r), "cannot serve export '%s': %s", m->name, why);
+	fd = open(device, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (ioctl(fd, BLKGETSIZE64, &served))
+			served = 0;
+		close(fd);
+	}
+	if (served < m->image_bytes) {
+		code = fail_with(EXIT_FAILURE_GENERIC, "%s serves %" PRIu64 " bytes, the image has %" PRIu64,
+				 device, served, m->image_bytes);
+		goto out_unserve;
+	}
+	id = pool_next_disk_id(pool);
+	r = poolctl_create_disk(pool, id, sectors, name);
+	if (r) {
+		code = message_failed("creating the disk", r);
+		goto out_unserve;
+	}
+	r = poolctl_set_disk_origin(pool, id, m->image_bytes >> 9);
+	if (r) {
+		code = message_failed("giving the disk its origin", r);
+		goto out_remove;
+	}
+	snprintf(idbuf, sizeof(idbuf), "%" PRIu64, id);
+	r = pool_find_disk(pool, idbuf, &disk);
+	if (r) {
+		code = message_failed("looking up the new disk", r);
+		goto out_remove;
+	}
+	or.disk_id = id;
+	or.created = record_u64(&disk, "created");
+	code = origin_remember(pool, &or);
+	if (code)
+		goto out_record;
+	r = activate_disk(pool, &disk);
+	if (r) {
+		code = fail_with(exit_for_errno(r), "cannot create the new disk's device: %s",
+				 strerror(-r));
+		goto out_record;
+	}
+	code = origin_hydrate(pool, &disk, (int64_t)rate);
+	if (code) {
+		disk_device_name(pool, &disk, dev, sizeof(dev));
+		dmctl_remove(dev);
+		goto out_record;
+	}
+	restore_tags(pool, &disk, m, &restored);
+	tag_set_free(&restored);
+	disk_device_name(pool, &disk, dev, sizeof(dev));
+	if (ctx->json) {
+		struct json j;
+		char path[300];
+
+		snprintf(path, sizeof(path), "/dev/mapper/%s", dev);
+		json_init(&j, stdout);
+		json_begin_object(&j, NULL);
+		json_string(&j, "export", m->name);
+		json_string(&j, "pool", pool);
+		json_string(&j, "disk", name);
+		json_u64(&j, "disk_id", id);
+		json_string(&j, "device", path);
+		json_string(&j, "origin", device);
+		json_u64(&j, "image_bytes", m->image_bytes);
+		json_end_object(&j);
+		json_finish(&j);
+	} else {
+		printf("/dev/mapper/%s\n", dev);
+	}
+	fflush(stdout);
+	record_free(&disk);
+	return o->wait ? origin_wait(pool, name) : EXIT_OK;
+
+out_record:
+	record_free(&disk);
+	{
+		struct origin_store s;
+		struct origin_txn txn;
+
+		if (!origin_store_begin(&txn, pool, &s, NULL, 0) && origin_store_remove(&s, id))
+			origin_store_commit(&txn, &s);
+		origin_store_end(&txn, &s);
+	}
+out_remove:
+	poolctl_remove_disk(pool, id);
+	fprintf(stderr, "snapctl: nothing was imported: the new disk is removed\n");
+out_unserve:
+	or.disk_id = UINT64_MAX;
+	origin_unserve_unused(pool, &or);
+	return code;
+}
+
 static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 {
 	const struct snapctl_cmd *cmd = &snapctl_export_cmds[IMPORT];
@@ -1268,11 +1443,18 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 		if (argc - ind != 2)
 			return snapctl_usage_error(cmd, argc - ind < 2 ? "--image expects a URL and an export" :
 						   "unexpected argument '%s'", argv[ind + 2]);
+		if (o.instant || o.rate || o.wait)
+			return snapctl_usage_error(cmd, "--image restores a whole image: --instant, --rate and --wait do not apply");
 		return import_image(ctx, &o, argv[ind], argv[ind + 1]);
 	}
 	if (argc - ind != 4)
 		return snapctl_usage_error(cmd, argc - ind < 4 ? "expects a URL, an export, a pool and a new disk name" :
 					   "unexpected argument '%s'", argv[ind + 4]);
+	if (o.instant && (o.resume || o.jobs))
+		return snapctl_usage_error(cmd, "--instant fetches as the disk is read: --%s does not apply",
+					   o.resume ? "resume" : "jobs");
+	if (!o.instant && (o.rate || o.wait))
+		return snapctl_usage_error(cmd, "--%s applies to --instant imports", o.rate ? "rate" : "wait");
 	name = argv[ind + 3];
 	/* The disk is built as <name>.importing: that must be a name too. */
 	snprintf(temp_name, sizeof(temp_name), "%s" IMPORTING_SUFFIX, name);
@@ -1289,6 +1471,10 @@ static int cmd_import(struct snapctl_ctx *ctx, int argc, char **argv)
 	code = open_export(&repo, argv[ind], argv[ind + 1], o.key_file, &m);
 	if (code)
 		goto out;
+	if (o.instant) {
+		code = import_instant(ctx, &o, argv[ind], &m, cfg.name, name);
+		goto out;
+	}
 
 	/* The new disk: whole pool blocks covering the image (or --size); the tail reads zeroes. */
 	block = pool_block_bytes(cfg.name);

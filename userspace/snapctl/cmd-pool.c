@@ -14,6 +14,7 @@
 #include "common.h"
 #include "dmctl.h"
 #include "json.h"
+#include "origin.h"
 #include "probe.h"
 #include "table.h"
 
@@ -201,13 +202,18 @@ static int activate_disks(const char *pool)
 	r = poolctl_list_disks(pool, &disks);
 	if (r)
 		return message_failed("listing disks", r);
-	for (i = 0; i < disks.nr && !r; i++) {
+	/* Every disk that can be: one whose origin is missing does not hold back the others. */
+	for (i = 0; i < disks.nr; i++) {
+		int rr;
+
 		if (record_u64(&disks.records[i], "removed"))
 			continue;
-		r = activate_disk(pool, &disks.records[i]);
-		if (r)
-			fail_with(exit_for_errno(r), "cannot activate disk %s of pool '%s': %s",
-				  record_get(&disks.records[i], "name"), pool, strerror(-r));
+		rr = activate_disk(pool, &disks.records[i]);
+		if (rr)
+			fail_with(exit_for_errno(rr), "cannot activate disk %s of pool '%s': %s",
+				  record_get(&disks.records[i], "name"), pool, strerror(-rr));
+		if (rr && !r)
+			r = rr;
 	}
 	record_list_free(&disks);
 	return r ? exit_for_errno(r) : 0;
@@ -338,7 +344,7 @@ static int cmd_pool_create(struct snapctl_ctx *ctx, int argc, char **argv)
 
 static int activate_one(void *context, const struct pool_config_file *cfg)
 {
-	int *failed = context, r;
+	int *failed = context, origin_failed, r;
 	struct record info;
 
 	r = activate_pool_device(cfg);
@@ -348,10 +354,20 @@ static int activate_one(void *context, const struct pool_config_file *cfg)
 				cfg->name, record_get(&info, "uuid"), cfg->uuid);
 		record_free(&info);
 	}
-	if (!r)
-		r = activate_disks(cfg->name);
-	if (r)
+	if (r) {
 		*failed = r;
+		return 0;
+	}
+	/*
+	 * The origins first (an export served again), then every disk that
+	 * can be, then hydration where it was asked for.
+	 */
+	origin_failed = origins_activate(cfg->name, false);
+	r = activate_disks(cfg->name);
+	if (!r)
+		r = origins_activate(cfg->name, true);
+	if (r || origin_failed)
+		*failed = r ? r : origin_failed;
 	return 0;
 }
 

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "dmctl.h"
 #include "freeze.h"
 #include "json.h"
+#include "origin.h"
 #include "policy.h"
 #include "quiesce.h"
 #include "statefile.h"
@@ -1024,10 +1026,14 @@ static int cmd_snap_rollback(struct snapctl_ctx *ctx, int argc, char **argv)
 	if (!shrink && record_u64(&disk, "size") > new_size)
 		new_size = record_u64(&disk, "size");
 	if (!r && new_size != record_u64(&disk, "size")) {
-		char params[300];
+		char params[PATH_MAX + 128], origin[PATH_MAX];
 
-		rr = disk_table_params(params, sizeof(params), cfg.name, record_u64(&disk, "id"), 0,
-				       record_logical_block_size(&disk));
+		rr = disk_origin_device(cfg.name, &disk, origin, sizeof(origin));
+		if (!rr)
+			rr = disk_table_params(params, sizeof(params), cfg.name,
+					       record_u64(&disk, "id"), 0,
+					       record_logical_block_size(&disk),
+					       origin[0] ? origin : NULL);
 		if (!rr)
 			rr = dmctl_reload(dev, new_size, "row", params);
 	} else {

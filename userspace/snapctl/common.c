@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 
 #include "common.h"
 #include "dmctl.h"
+#include "origin.h"
 #include "policy.h"
 
 void listing_begin(struct listing *l, bool json, unsigned int nr_columns,
@@ -210,21 +212,24 @@ uint64_t pool_block_bytes(const char *pool)
 
 int activate_disk(const char *pool, const struct record *disk)
 {
-	struct record info;
-	char name[256], params[300], uuid[128];
+	char name[256], params[PATH_MAX + 128], uuid[128], origin[PATH_MAX];
 	struct dm_device_info dev;
+	struct record info;
 	int r;
 
 	disk_device_name(pool, disk, name, sizeof(name));
 	if (!dmctl_info(name, &dev) && dev.exists)
 		return 0;
+	r = disk_origin_device(pool, disk, origin, sizeof(origin));
+	if (r)
+		return r;
 	r = pool_info(pool, &info);
 	if (r)
 		return r;
 	device_uuid(record_get(&info, "uuid"), "disk", record_u64(disk, "id"), uuid, sizeof(uuid));
 	record_free(&info);
 	r = disk_table_params(params, sizeof(params), pool, record_u64(disk, "id"), 0,
-			      record_logical_block_size(disk));
+			      record_logical_block_size(disk), origin[0] ? origin : NULL);
 	if (r)
 		return r;
 	return dmctl_create(name, uuid, record_u64(disk, "size"), "row", params, false);
@@ -240,21 +245,25 @@ bool device_in_use(const char *name)
 int create_snapshot_view(const char *pool, const struct record *disk, const struct record *snap,
 			 const char *dev)
 {
+	char params[PATH_MAX + 128], uuid[128], origin[PATH_MAX];
 	struct dm_device_info existing;
 	struct record info;
-	char params[300], uuid[128];
 	int r;
 
 	/* libdevmapper does not report a taken name as such: look first. */
 	if (!dmctl_info(dev, &existing) && existing.exists)
 		return -EEXIST;
+	r = disk_origin_device(pool, disk, origin, sizeof(origin));
+	if (r)
+		return r;
 	r = pool_info(pool, &info);
 	if (r)
 		return r;
 	device_uuid(record_get(&info, "uuid"), "snap", record_u64(snap, "id"), uuid, sizeof(uuid));
 	record_free(&info);
 	r = disk_table_params(params, sizeof(params), pool, record_u64(disk, "id"),
-			      record_u64(snap, "id"), record_logical_block_size(disk));
+			      record_u64(snap, "id"), record_logical_block_size(disk),
+			      origin[0] ? origin : NULL);
 	if (r)
 		return r;
 	return dmctl_create(dev, uuid, record_u64(snap, "size"), "row", params, true);
