@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Helpers of the instant import tests, sourced after common.sh: the S3
-# test server, and an export of a 256 MiB ext4 disk with files on it.
+# test server, and an export of an ext4 disk with files on it.
 
 MiB=$((1 << 20))
 
@@ -29,12 +29,12 @@ unserve_all() {
 	done
 }
 
-# make_export POOL: a 256 MiB disk "src" of POOL with ext4 and files on
-# it, snapshotted and exported to $URL as "img"; sets FILE_SUM[name] of
-# each file; removes the disk.
+# make_export POOL [MIB]: a disk "src" of POOL, MIB MiB (default 256),
+# with ext4 and files on it, snapshotted and exported to $URL as "img";
+# sets FILE_SUM[name] of each file; removes the disk.
 make_export() {
-	local pool=$1 f
-	log_must snapctl disk create "$pool" src --size 256M
+	local pool=$1 mib=${2:-256} f
+	log_must snapctl disk create "$pool" src --size "${mib}M"
 	mount_fs /dev/mapper/"$pool"-src "$TEST_TMP/src"
 	declare -gA FILE_SUM=()
 	for f in 1 2 3; do
