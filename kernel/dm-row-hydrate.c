@@ -12,12 +12,14 @@
  * reboot.
  *
  * It goes in windows.  The worker scans from hydrated_blocks for blocks
- * some image of the disk lacks (dmrow_md_hydrate_scan()), reserves a data
- * block for each, up to HYDRATE_DEPTH, and has kcopyd copy the origin's
- * block into it.  When a copy completes the worker maps its block into every
- * image that still lacks the block (dmrow_md_hydrate_block(); a write that
- * got there first keeps its own block, and an unwanted copy is given back).
- * When the whole window is mapped, hydrated_blocks moves to its end.
+ * some image of the disk lacks (dmrow_md_hydrate_scan()), reserves data
+ * blocks for them, and has kcopyd copy the origin's blocks in, up to
+ * HYDRATE_DEPTH copies of up to HYDRATE_RUN blocks each (a run of lacking
+ * blocks that got consecutive reserved blocks).  When a copy completes the
+ * worker maps each of its blocks into every image that still lacks it
+ * (dmrow_md_hydrate_block(); a write that got there first keeps its own
+ * block, and an unwanted copy is given back).  When the whole window is
+ * mapped, hydrated_blocks moves to its end.
  *
  * Crash safety is that of a redirected write: the copy's data is written
  * before the worker maps it, the completion marks the data device
@@ -49,9 +51,15 @@
 
 #define DM_MSG_PREFIX "row-pool"
 
-/* Copies in flight at once, and the most blocks one window scans. */
+/*
+ * Copies in flight at once, the most blocks one copies (a run of origin
+ * blocks some image lacks, into consecutive reserved blocks: one request
+ * to the origin, which may be a network device), and the most blocks one
+ * window scans.
+ */
 #define HYDRATE_DEPTH		16
-#define HYDRATE_SCAN		1024
+#define HYDRATE_RUN		64
+#define HYDRATE_SCAN		4096
 #define HYDRATE_TICK		(HZ / 10)
 #define HYDRATE_RETRY		HZ
 
@@ -73,11 +81,13 @@ struct dmrow_hydration {
 	struct completion stopped;
 };
 
+/* A run of origin blocks copied into consecutive reserved blocks. */
 struct hydrate_copy {
 	struct list_head list;		/* in pool->hydrate_done */
 	struct dmrow_hydration *h;
 	u64 vblock;
 	u64 data_block;
+	unsigned int nr;
 	bool failed;
 };
 
@@ -105,12 +115,19 @@ static void copy_done(int read_err, unsigned long write_err, void *context)
 	dmrow_pool_wake(pool);
 }
 
-/* Worker: copy origin block @vblock into a reserved block.  -ENOSPC: none free. */
-static int start_copy(struct dmrow_pool *pool, struct dmrow_hydration *h, u64 vblock)
+/*
+ * Worker: copy origin block @vblock, and up to @max - 1 blocks after it
+ * that some image lacks too, into consecutive reserved blocks.  The run
+ * stops at a block no image lacks, at the origin's end, or where the
+ * allocator hands out a block that does not follow.  *@nr: the blocks it
+ * copies.  -ENOSPC: no block free.
+ */
+static int start_copy(struct dmrow_pool *pool, struct dmrow_hydration *h, u64 vblock,
+		      unsigned int max, unsigned int *nr)
 {
 	struct dm_io_region from, to;
 	struct hydrate_copy *copy;
-	u64 block;
+	u64 block, next, found;
 	int r;
 
 	copy = kmalloc(sizeof(*copy), GFP_NOIO);
@@ -121,46 +138,78 @@ static int start_copy(struct dmrow_pool *pool, struct dmrow_hydration *h, u64 vb
 		kfree(copy);
 		return r;
 	}
+	copy->nr = 1;
+	while (copy->nr < max && vblock + copy->nr < h->db->origin_blocks) {
+		if (dmrow_md_hydrate_scan(pool->md, h->db->disk_id, vblock + copy->nr, 1, &found) ||
+		    found != vblock + copy->nr)
+			break;
+		if (dmrow_pool_alloc_data_block(pool, &next))
+			break;
+		if (next != block + copy->nr) {
+			dmrow_md_release_data_block(pool->md, next);
+			break;
+		}
+		copy->nr++;
+	}
+	*nr = copy->nr;
 	copy->h = h;
 	copy->vblock = vblock;
 	copy->data_block = block;
 	copy->failed = false;
 	from.bdev = h->db->origin_bdev;
 	from.sector = vblock << pool->block_shift;
-	from.count = pool->cfg.block_sectors;
+	from.count = (sector_t)copy->nr << pool->block_shift;
 	to.bdev = pool->data_bdev;
 	to.sector = block << pool->block_shift;
-	to.count = pool->cfg.block_sectors;
+	to.count = from.count;
 	h->in_flight++;
-	h->tick_blocks++;
+	h->tick_blocks += copy->nr;
 	atomic_inc(&pool->hydrate_copies);
 	dm_kcopyd_copy(pool->copier, &from, 1, &to, 0, copy_done, copy);
 	return 0;
 }
 
-/* Worker: a copy is done; map it where it is still lacking. */
+/* Worker: map one block of a finished copy where it is still lacking. */
+static int map_copied(struct dmrow_pool *pool, struct dmrow_hydration *h, u64 vblock,
+		      u64 block)
+{
+	unsigned int images = 0;
+	int r = dmrow_md_hydrate_block(pool->md, h->db->disk_id, vblock, block, &images);
+
+	if (r == -ENOSPC) {
+		/* The metadata reserve: commit, which gives shadowed blocks back. */
+		r = dmrow_pool_commit(pool);
+		if (!r)
+			r = dmrow_md_hydrate_block(pool->md, h->db->disk_id, vblock, block, &images);
+	}
+	if (!images)
+		dmrow_md_release_data_block(pool->md, block);
+	return r;
+}
+
+/* Worker: a copy is done; map its blocks where they are still lacking. */
 static void finish_copy(struct dmrow_pool *pool, struct hydrate_copy *copy)
 {
 	struct dmrow_hydration *h = copy->h;
-	unsigned int images = 0;
+	unsigned int i;
 	int r = 0;
 
 	if (copy->failed) {
-		DMERR_LIMIT("%pg: disk %llu: cannot copy block %llu of its origin",
+		DMERR_LIMIT("%pg: disk %llu: cannot copy blocks %llu-%llu of its origin",
 			    pool->metadata_bdev, (unsigned long long)h->db->disk_id,
-			    (unsigned long long)copy->vblock);
+			    (unsigned long long)copy->vblock,
+			    (unsigned long long)(copy->vblock + copy->nr - 1));
 		h->window_failed = true;
 		h->retry_at = jiffies + HYDRATE_RETRY;
 		h->db->hydration_errors++;
+		for (i = 0; i < copy->nr; i++)
+			dmrow_md_release_data_block(pool->md, copy->data_block + i);
 	} else {
-		r = dmrow_md_hydrate_block(pool->md, h->db->disk_id, copy->vblock,
-					   copy->data_block, &images);
-		if (r == -ENOSPC) {
-			/* The metadata reserve: commit, which gives shadowed blocks back. */
-			r = dmrow_pool_commit(pool);
+		for (i = 0; i < copy->nr; i++) {
 			if (!r)
-				r = dmrow_md_hydrate_block(pool->md, h->db->disk_id, copy->vblock,
-							   copy->data_block, &images);
+				r = map_copied(pool, h, copy->vblock + i, copy->data_block + i);
+			else
+				dmrow_md_release_data_block(pool->md, copy->data_block + i);
 		}
 		if (r) {
 			h->window_failed = true;
@@ -169,8 +218,6 @@ static void finish_copy(struct dmrow_pool *pool, struct hydrate_copy *copy)
 				dmrow_pool_metadata_failed(pool, "hydrate block", r);
 		}
 	}
-	if (!images)
-		dmrow_md_release_data_block(pool->md, copy->data_block);
 	h->in_flight--;
 	kfree(copy);
 	if (atomic_dec_and_test(&pool->hydrate_copies))
@@ -189,10 +236,13 @@ static void finish_copies(struct dmrow_pool *pool)
 		finish_copy(pool, copy);
 }
 
-/* Worker: may the hydration copy one more block in this tick? */
-static bool within_rate(struct dmrow_pool *pool, struct dmrow_hydration *h)
+/*
+ * Worker: how many more blocks the hydration may copy in this tick (0:
+ * none), at most HYDRATE_RUN.
+ */
+static unsigned int within_rate(struct dmrow_pool *pool, struct dmrow_hydration *h)
 {
-	u64 bios;
+	u64 bios, budget;
 
 	if (time_after_eq(jiffies, h->tick_start + HYDRATE_TICK)) {
 		bios = foreground_bios(h->db);
@@ -201,17 +251,21 @@ static bool within_rate(struct dmrow_pool *pool, struct dmrow_hydration *h)
 		h->tick_start = jiffies;
 		h->tick_blocks = 0;
 	}
-	if (h->rate && h->tick_blocks >= max_t(u64, 1, h->rate / (HZ / HYDRATE_TICK)))
-		return false;
-	return !(h->busy && h->tick_blocks);
+	if (h->busy)
+		budget = 1;
+	else if (h->rate)
+		budget = max_t(u64, 1, h->rate / (HZ / HYDRATE_TICK));
+	else
+		return HYDRATE_RUN;	/* no limit but the depth */
+	return h->tick_blocks < budget ? min_t(u64, budget - h->tick_blocks, HYDRATE_RUN) : 0;
 }
 
 /* Worker: the window is mapped; record it and scan the next one. */
 static void next_window(struct dmrow_pool *pool, struct dmrow_hydration *h)
 {
 	struct dmrow_disk_info disk;
+	unsigned int n, budget, copied;
 	u64 from, vblock;
-	unsigned int n;
 	int r;
 
 	if (h->window_end > h->hydrated && !h->window_failed) {
@@ -248,7 +302,8 @@ static void next_window(struct dmrow_pool *pool, struct dmrow_hydration *h)
 	    READ_ONCE(pool->suspended) || dmrow_pool_mode(pool) != POOL_WRITE)
 		return;
 
-	for (n = 0, from = h->hydrated; n < HYDRATE_DEPTH && within_rate(pool, h); n++) {
+	for (n = 0, from = h->hydrated; n < HYDRATE_DEPTH && (budget = within_rate(pool, h));
+	     n++) {
 		r = dmrow_md_hydrate_scan(pool->md, h->db->disk_id, from,
 					  h->hydrated + HYDRATE_SCAN - from, &vblock);
 		if (r == -ENODATA) {
@@ -256,13 +311,13 @@ static void next_window(struct dmrow_pool *pool, struct dmrow_hydration *h)
 			return;
 		}
 		if (!r)
-			r = start_copy(pool, h, vblock);
+			r = start_copy(pool, h, vblock, budget, &copied);
 		if (r) {
 			/* No space or no memory now: what was started ends the window. */
 			h->retry_at = jiffies + HYDRATE_RETRY;
 			return;
 		}
-		from = vblock + 1;
+		from = vblock + copied;
 		h->window_end = from;
 	}
 }
