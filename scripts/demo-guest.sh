@@ -81,6 +81,17 @@ same "$(sha256sum <"$TEST_TMP/clone/monday.bin")" "$v2" "restored monday.bin as 
 same "$(sha256sum <"$TEST_TMP/clone/tuesday.bin")" "$t2" "restored tuesday.bin as of Tuesday"
 log_must umount "$TEST_TMP/clone"
 
+step "Instant restore of 'monday': the disk is usable at once, filled in the background"
+show snapctl import --instant "$repo" vm1-monday tank vm1-instant --rate 32M/s
+log_must mount -o ro,noload /dev/mapper/tank-vm1-instant "$TEST_TMP/clone"
+same "$(sha256sum <"$TEST_TMP/clone/monday.bin")" "$v1" "monday.bin, read while the disk hydrates"
+log_must umount "$TEST_TMP/clone"
+show snapctl disk list tank
+show snapctl disk hydrate tank vm1-instant --rate 0 --wait
+log_must mount -o ro,noload /dev/mapper/tank-vm1-instant "$TEST_TMP/clone"
+same "$(sha256sum <"$TEST_TMP/clone/monday.bin")" "$v1" "monday.bin once hydrated, the export no longer served"
+log_must umount "$TEST_TMP/clone"
+
 step "Space: what each snapshot holds, what deleting it would free"
 show snapctl snapshot list tank
 show snapctl disk list tank
