@@ -2089,7 +2089,9 @@ out:
  * time and written over in place.
  *
  * hydrated_blocks records how far this has gone: every image of the disk
- * maps every origin block below it.  Nothing undoes that: a new snapshot
+ * maps every origin block below it that is not all zeroes (the pool does
+ * not copy those: unmapped, they read zeroes with the origin or without
+ * it).  Nothing undoes that: a new snapshot
  * or a rollback takes a tree that maps them, a discard leaves the origin's
  * blocks mapped (see dmrow_md_discard()), and a disk with an origin is not
  * shrunk below it.  A clone starts its own hydration from block 0.

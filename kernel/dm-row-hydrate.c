@@ -13,13 +13,22 @@
  *
  * It goes in windows.  The worker scans from hydrated_blocks for blocks
  * some image of the disk lacks (dmrow_md_hydrate_scan()), reserves data
- * blocks for them, and has kcopyd copy the origin's blocks in, up to
+ * blocks for them, and copies the origin's blocks in with dm-io, up to
  * HYDRATE_DEPTH copies of up to HYDRATE_RUN blocks each (a run of lacking
- * blocks that got consecutive reserved blocks).  When a copy completes the
- * worker maps each of its blocks into every image that still lacks it
- * (dmrow_md_hydrate_block(); a write that got there first keeps its own
- * block, and an unwanted copy is given back).  When the whole window is
- * mapped, hydrated_blocks moves to its end.
+ * blocks that got consecutive reserved blocks): a read of the run into
+ * memory, then a write of it to the reserved blocks.  When a copy
+ * completes the worker maps each of its blocks into every image that
+ * still lacks it (dmrow_md_hydrate_block(); a write that got there first
+ * keeps its own block, and an unwanted copy is given back).  When the
+ * whole window is done, hydrated_blocks moves to its end.
+ *
+ * Blocks of zeroes are not copied: an image that does not map a block
+ * reads the origin's zeroes now and, once the origin is gone, zeroes, the
+ * same.  So a block that reads as zeroes is given back after the read (a
+ * run of nothing but zeroes is not written at all), and hydrated_blocks
+ * means that every image maps every block below it that the origin does
+ * not hold as zeroes.  A sparse image (most restored disks) takes in the
+ * pool only what it holds.
  *
  * Crash safety is that of a redirected write: the copy's data is written
  * before the worker maps it, the completion marks the data device
@@ -41,9 +50,10 @@
  * Locking: a hydration belongs to the worker (pool->hydrations), except
  * @stopping, which the disk's destructor sets under pool->lock, and the
  * list of finished copies (pool->hydrate_done, under pool->lock), which
- * kcopyd's callback fills.
+ * dm-io's callback fills.
  */
-#include <linux/dm-kcopyd.h>
+#include <linux/dm-io.h>
+#include <linux/mm.h>
 #include <linux/jiffies.h>
 #include <linux/slab.h>
 
@@ -79,6 +89,7 @@ struct dmrow_hydration {
 	bool paused;			/* by the operator: read racily by the status */
 	bool stopping;			/* pool->lock: the disk's table is going */
 	struct completion stopped;
+	struct dm_io_client *io;
 };
 
 /* A run of origin blocks copied into consecutive reserved blocks. */
@@ -89,6 +100,9 @@ struct hydrate_copy {
 	u64 data_block;
 	unsigned int nr;
 	bool failed;
+	bool written;			/* the write is done, not only the read */
+	u64 zero_blocks;		/* bit i: block i of the run holds zeroes */
+	void *buf;			/* the run, as read from the origin */
 };
 
 /* The bios the disk has seen, summed over the CPUs. */
@@ -100,19 +114,39 @@ static u64 foreground_bios(struct dmrow_disk_binding *db)
 	return c.cache_hits + c.cache_misses + c.new_block_writes;
 }
 
-static void copy_done(int read_err, unsigned long write_err, void *context)
+/* dm-io's callback, for the read and for the write of a copy. */
+static void copy_io_done(unsigned long error, void *context)
 {
 	struct hydrate_copy *copy = context;
 	struct dmrow_pool *pool = copy->h->db->pool;
 	unsigned long flags;
 
-	copy->failed = read_err || write_err;
-	if (!copy->failed)
+	copy->failed = error;
+	if (copy->written && !error)
 		atomic_set(&pool->data_unflushed, 1);	/* before it can be mapped */
 	spin_lock_irqsave(&pool->lock, flags);
 	list_add_tail(&copy->list, &pool->hydrate_done);
 	spin_unlock_irqrestore(&pool->lock, flags);
 	dmrow_pool_wake(pool);
+}
+
+/* Worker: read the copy's run from the origin, or write it to its blocks. */
+static void run_copy_io(struct dmrow_pool *pool, struct hydrate_copy *copy)
+{
+	struct dm_io_region where;
+	struct dm_io_request req = {
+		.bi_opf = copy->written ? REQ_OP_WRITE : REQ_OP_READ,
+		.mem.type = DM_IO_VMA,
+		.mem.ptr.vma = copy->buf,
+		.notify.fn = copy_io_done,
+		.notify.context = copy,
+		.client = copy->h->io,
+	};
+
+	where.bdev = copy->written ? pool->data_bdev : copy->h->db->origin_bdev;
+	where.sector = (copy->written ? copy->data_block : copy->vblock) << pool->block_shift;
+	where.count = (sector_t)copy->nr << pool->block_shift;
+	dm_io(&req, 1, &where, NULL, IOPRIO_DEFAULT);
 }
 
 /*
@@ -125,7 +159,6 @@ static void copy_done(int read_err, unsigned long write_err, void *context)
 static int start_copy(struct dmrow_pool *pool, struct dmrow_hydration *h, u64 vblock,
 		      unsigned int max, unsigned int *nr)
 {
-	struct dm_io_region from, to;
 	struct hydrate_copy *copy;
 	u64 block, next, found;
 	int r;
@@ -133,8 +166,16 @@ static int start_copy(struct dmrow_pool *pool, struct dmrow_hydration *h, u64 vb
 	copy = kmalloc(sizeof(*copy), GFP_NOIO);
 	if (!copy)
 		return -ENOMEM;
+	/* The worker allocates with I/O off (memalloc_noio_save()). */
+	copy->buf = kvmalloc((size_t)HYDRATE_RUN << (pool->block_shift + SECTOR_SHIFT),
+			     GFP_KERNEL);
+	if (!copy->buf) {
+		kfree(copy);
+		return -ENOMEM;
+	}
 	r = dmrow_pool_alloc_data_block(pool, &block);
 	if (r) {
+		kvfree(copy->buf);
 		kfree(copy);
 		return r;
 	}
@@ -156,16 +197,12 @@ static int start_copy(struct dmrow_pool *pool, struct dmrow_hydration *h, u64 vb
 	copy->vblock = vblock;
 	copy->data_block = block;
 	copy->failed = false;
-	from.bdev = h->db->origin_bdev;
-	from.sector = vblock << pool->block_shift;
-	from.count = (sector_t)copy->nr << pool->block_shift;
-	to.bdev = pool->data_bdev;
-	to.sector = block << pool->block_shift;
-	to.count = from.count;
+	copy->written = false;
+	copy->zero_blocks = 0;
 	h->in_flight++;
 	h->tick_blocks += copy->nr;
 	atomic_inc(&pool->hydrate_copies);
-	dm_kcopyd_copy(pool->copier, &from, 1, &to, 0, copy_done, copy);
+	run_copy_io(pool, copy);
 	return 0;
 }
 
@@ -187,13 +224,34 @@ static int map_copied(struct dmrow_pool *pool, struct dmrow_hydration *h, u64 vb
 	return r;
 }
 
-/* Worker: a copy is done; map its blocks where they are still lacking. */
+/* Which blocks of the run read as zeroes; true if all of them do. */
+static bool find_zero_blocks(struct dmrow_pool *pool, struct hydrate_copy *copy)
+{
+	size_t bytes = (size_t)pool->cfg.block_sectors << SECTOR_SHIFT;
+	unsigned int i;
+
+	for (i = 0; i < copy->nr; i++)
+		if (!memchr_inv(copy->buf + i * bytes, 0, bytes))
+			copy->zero_blocks |= 1ULL << i;
+	return copy->zero_blocks == (copy->nr == 64 ? ~0ULL : (1ULL << copy->nr) - 1);
+}
+
+/*
+ * Worker: a copy's read or write is done.  After the read, a run of
+ * zeroes is done (nothing to map), any other is written; after the
+ * write, its blocks are mapped where they are still lacking.
+ */
 static void finish_copy(struct dmrow_pool *pool, struct hydrate_copy *copy)
 {
 	struct dmrow_hydration *h = copy->h;
 	unsigned int i;
 	int r = 0;
 
+	if (!copy->failed && !copy->written && !find_zero_blocks(pool, copy)) {
+		copy->written = true;
+		run_copy_io(pool, copy);
+		return;
+	}
 	if (copy->failed) {
 		DMERR_LIMIT("%pg: disk %llu: cannot copy blocks %llu-%llu of its origin",
 			    pool->metadata_bdev, (unsigned long long)h->db->disk_id,
@@ -206,7 +264,7 @@ static void finish_copy(struct dmrow_pool *pool, struct hydrate_copy *copy)
 			dmrow_md_release_data_block(pool->md, copy->data_block + i);
 	} else {
 		for (i = 0; i < copy->nr; i++) {
-			if (!r)
+			if (!r && !(copy->zero_blocks & (1ULL << i)))
 				r = map_copied(pool, h, copy->vblock + i, copy->data_block + i);
 			else
 				dmrow_md_release_data_block(pool->md, copy->data_block + i);
@@ -219,6 +277,7 @@ static void finish_copy(struct dmrow_pool *pool, struct hydrate_copy *copy)
 		}
 	}
 	h->in_flight--;
+	kvfree(copy->buf);
 	kfree(copy);
 	if (atomic_dec_and_test(&pool->hydrate_copies))
 		wake_up_all(&pool->gate_wait);
@@ -398,6 +457,12 @@ int dmrow_hydrate_start(struct dmrow_pool *pool, u64 disk_id, u64 rate, const ch
 		h = kzalloc(sizeof(*h), GFP_NOIO);
 		if (!h)
 			return -ENOMEM;
+		h->io = dm_io_client_create();
+		if (IS_ERR(h->io)) {
+			r = PTR_ERR(h->io);
+			kfree(h);
+			return r;
+		}
 		h->db = db;
 		h->hydrated = disk.hydrated_blocks;
 		h->window_end = h->hydrated;
@@ -470,5 +535,6 @@ void dmrow_hydrate_detach(struct dmrow_pool *pool, struct dmrow_disk_binding *db
 	spin_lock_irq(&pool->lock);
 	db->hydration = NULL;
 	spin_unlock_irq(&pool->lock);
+	dm_io_client_destroy(h->io);
 	kfree(h);
 }

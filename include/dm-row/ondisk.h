@@ -127,7 +127,7 @@ static_assert(sizeof(struct row_disk_btree_node) == 40);
  * An external origin: a block below origin_blocks that an image of the disk
  * (its live head, its snapshots) does not map reads from a read-only
  * device given in the table line, not as zeroes.  Every image of the disk
- * maps every origin block below hydrated_blocks.
+ * maps every origin block below hydrated_blocks that is not all zeroes.
  */
 #define DMROW_DISK_EXTERNAL_ORIGIN	(1U << 3)
 

@@ -4,8 +4,9 @@
 # TIMEOUT: 900
 #
 # The dm-log-writes set-up of crash/002 (tests/vm/crash/lib.sh).  A 16 MiB
-# disk has an 8 MiB external origin of random data (a loop device behind
-# dm-delay, 20 ms a read, not logged: it is never written).  Hydration copies the origin into the pool
+# disk has an 8 MiB external origin of random data with a MiB of zeroes
+# (a loop device behind dm-delay, 20 ms a read, not logged: it is never
+# written).  Hydration copies the origin into the pool
 # at 2 MiB/s, so that commits (about one a second) fall in the middle of
 # it; a snapshot is taken half way; the workload also writes and fsyncs
 # 64 KiB past the origin's end before and after the snapshot.
@@ -35,6 +36,8 @@ require_module loop
 
 log_must truncate -s $((ORIGIN_SECTORS * 512)) "$TEST_TMP/origin.img"
 random_stream $((ORIGIN_SECTORS * 512)) 5 | dd of="$TEST_TMP/origin.img" bs=1M conv=notrunc status=none
+# A MiB of zeroes, which hydration leaves unmapped.
+dd if=/dev/zero of="$TEST_TMP/origin.img" bs=1M seek=3 count=1 conv=notrunc status=none
 log_must truncate -s $((ORIGIN_SECTORS * 512)) "$TEST_TMP/zero.img"
 origin_loop=$(losetup --find --show --read-only "$TEST_TMP/origin.img")
 on_exit losetup -d "$origin_loop"

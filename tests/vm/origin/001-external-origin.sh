@@ -12,6 +12,7 @@
 #  - a failing origin fails only the reads of blocks it serves, and a
 #    hydration under way waits and resumes when the origin is back;
 #  - hydration survives a pool reload (it resumes from its record);
+#  - hydration does not copy the origin's 4 MiB of zeroes;
 #  - once hydrated, the origin is taken away, and the disk, its snapshot and
 #    (hydrated too) the clone read the same with the origin zeroed.
 
@@ -28,6 +29,8 @@ origin_sectors=$((origin_bytes / 512))
 
 log_must truncate -s $origin_bytes "$TEST_TMP/origin.img"
 random_stream $origin_bytes 7 | dd of="$TEST_TMP/origin.img" bs=1M conv=notrunc status=none
+# 4 MiB of zeroes at 40 MiB: hydration leaves them unmapped.
+dd if=/dev/zero of="$TEST_TMP/origin.img" bs=1M seek=40 count=4 conv=notrunc status=none
 loopdev=$(losetup --find --show "$TEST_TMP/origin.img")
 on_exit losetup -d "$loopdev"
 dmsetup_create origin "0 $origin_sectors linear $loopdev 0"
@@ -124,6 +127,9 @@ done
 assert_eq "${16}" done "hydration state after the origin came back"
 assert_eq "${15}" "$((origin_bytes / 4096))/$((origin_bytes / 4096))" "hydrated blocks"
 assert_eq "$(sha256_of $dev)" "$(expect_sum)" "the disk after hydration"
+mapped=$(pool_space pool disk 1 mapped_blocks)
+((mapped <= origin_bytes / 4096 - 1024 + 32)) ||
+	fail "hydration mapped $mapped blocks: the origin's 1024 blocks of zeroes were copied"
 assert_eq "$(sha256_of /dev/mapper/pool-d1-s$snap)" "$snap_sum" "the snapshot after hydration"
 
 # The clone hydrates on its own, at a rate, and resumes after a pool reload.

@@ -3,8 +3,8 @@
 # DESCRIPTION: template disks: one golden image shared by three disks made with disk create --origin, each reading it plus its own writes, a snapshot and a clone of one, all back after pool deactivate/activate
 # TIMEOUT: 240
 #
-# A 32 MiB golden image of random data on a loop device is the origin of
-# three 40 MiB disks made with 'snapctl disk create --origin' (an origin
+# An 8 MiB golden image of random data on a loop device is the origin of
+# three 12 MiB disks made with 'snapctl disk create --origin' (an origin
 # whose size is not a whole number of pool blocks is refused, exit 2, and
 # no disk is made).  Each disk writes its own blocks (one a partial block,
 # whose rest comes from the origin) and reads the image with its writes on
@@ -23,8 +23,8 @@ require_module loop
 load_module
 
 MiB=$((1 << 20))
-image_bytes=$((32 * MiB))
-disk_bytes=$((40 * MiB))
+image_bytes=$((8 * MiB))
+disk_bytes=$((12 * MiB))
 
 log_must truncate -s $image_bytes "$TEST_TMP/golden.img"
 random_stream $image_bytes 7 | dd of="$TEST_TMP/golden.img" bs=1M conv=notrunc status=none
@@ -43,7 +43,7 @@ err_has "not a multiple of the pool's block size"
 expect_exit 0 snapctl disk list tank --json
 [[ $(jq length "$CMD_OUT") == 0 ]] || fail "a disk was left behind: $(cat "$CMD_OUT")"
 
-# expect_file NAME: the golden image, zeroes to 40 MiB, then each write of NAME.
+# expect_file NAME: the golden image, zeroes to 12 MiB, then each write of NAME.
 cp "$TEST_TMP/golden.img" "$TEST_TMP/a.img"
 truncate -s $disk_bytes "$TEST_TMP/a.img"
 cp "$TEST_TMP/a.img" "$TEST_TMP/b.img"
@@ -61,7 +61,7 @@ put() {
 file_sum() { sha256sum <"$TEST_TMP/$1.img" | cut -d' ' -f1; }
 
 for d in a b c; do
-	expect_exit 0 snapctl disk create tank $d --origin "$loopdev" --size 40M
+	expect_exit 0 snapctl disk create tank $d --origin "$loopdev" --size 12M
 done
 expect_exit 0 snapctl disk list tank --json
 assert_eq "$(jq -r '.[0].external_origin.device' "$CMD_OUT")" "$loopdev" "disk list: the origin"
@@ -75,8 +75,8 @@ assert_eq "$(jq -r '.[] | select(.name == "d") | .size_bytes' "$CMD_OUT")" $imag
 put a 0 65536 11
 put a $((5 * MiB)) 4096 12
 put b $((5 * MiB + 512)) 1024 21		# a partial block: its rest is the origin's
-put b $((36 * MiB)) 8192 22			# past the origin
-put c $((31 * MiB)) $((2 * MiB)) 31		# across the origin's end
+put b $((10 * MiB)) 8192 22			# past the origin
+put c $((7 * MiB)) $((2 * MiB)) 31		# across the origin's end
 for d in a b c; do
 	assert_eq "$(sha256_of /dev/mapper/tank-$d)" "$(file_sum $d)" "disk $d reads its origin and its writes"
 	dmsetup table tank-$d | grep -q "external_origin=" || fail "tank-$d's table names no origin"
@@ -87,11 +87,11 @@ assert_eq "$(sha256sum <"$TEST_TMP/golden.img" | cut -d' ' -f1)" "$golden_sum" "
 expect_exit 0 snapctl snapshot create tank b --name s1
 expect_exit 0 snapctl snapshot view tank b/s1
 cp "$TEST_TMP/b.img" "$TEST_TMP/s1.img"
-put b $((10 * MiB)) 65536 23
+put b $((3 * MiB)) 65536 23
 assert_eq "$(sha256_of /dev/mapper/tank-b@s1)" "$(file_sum s1)" "the snapshot's view"
 expect_exit 0 snapctl clone tank b/s1 e
 cp "$TEST_TMP/s1.img" "$TEST_TMP/e.img"
-put e $((20 * MiB)) 4096 51
+put e $((6 * MiB)) 4096 51
 assert_eq "$(sha256_of /dev/mapper/tank-e)" "$(file_sum e)" "the clone"
 expect_exit 0 snapctl disk list tank --json
 assert_eq "$(jq -r '.[] | select(.name == "e") | .external_origin.device' "$CMD_OUT")" "$loopdev" \
