@@ -195,16 +195,9 @@ int export_log_record(const char *pool, const char *uuid, uint64_t disk, const c
 	if (r)
 		return r;
 	snprintf(path, sizeof(path), "%s/exports.lock", state_dir());
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	fd = lock_file(path);
 	if (fd < 0)
-		return -errno;
-	while (flock(fd, LOCK_EX)) {
-		if (errno != EINTR) {
-			r = -errno;
-			close(fd);
-			return r;
-		}
-	}
+		return fd;
 	/* A damaged log is replaced: it only ever held figures for metrics. */
 	if (export_log_load(&log))
 		memset(&log, 0, sizeof(log));

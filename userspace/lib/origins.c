@@ -317,16 +317,11 @@ int origin_store_begin(struct origin_txn *txn, const char *pool, struct origin_s
 	if (r)
 		return r;
 	snprintf(path, sizeof(path), "%s/origins-%s.lock", run_dir(), pool);
-	txn->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (txn->lock_fd < 0)
-		return -errno;
-	while (flock(txn->lock_fd, LOCK_EX)) {
-		if (errno != EINTR) {
-			r = -errno;
-			close(txn->lock_fd);
-			txn->lock_fd = -1;
-			return r;
-		}
+	txn->lock_fd = lock_file(path);
+	if (txn->lock_fd < 0) {
+		r = txn->lock_fd;
+		txn->lock_fd = -1;
+		return r;
 	}
 	r = origin_store_load(pool, s, err, errlen);
 	if (r) {

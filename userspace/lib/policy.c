@@ -826,16 +826,11 @@ int policy_store_begin(struct policy_txn *txn, struct policy_store *s, char *err
 	if (r)
 		return r;
 	snprintf(path, sizeof(path), "%s/policies.lock", state_dir());
-	txn->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (txn->lock_fd < 0)
-		return -errno;
-	while (flock(txn->lock_fd, LOCK_EX)) {
-		if (errno != EINTR) {
-			r = -errno;
-			close(txn->lock_fd);
-			txn->lock_fd = -1;
-			return r;
-		}
+	txn->lock_fd = lock_file(path);
+	if (txn->lock_fd < 0) {
+		r = txn->lock_fd;
+		txn->lock_fd = -1;
+		return r;
 	}
 	r = policy_store_load(s, err, errlen);
 	if (r) {

@@ -32,6 +32,13 @@ int make_dirs_mode(const char *dir, unsigned int mode);
 /* mkdir -p, mode 0755. */
 int make_dirs(const char *dir);
 
+/*
+ * Open (creating it, mode 0600) the lock file @path and take an exclusive
+ * flock(2) of it, waiting, again after EINTR: the descriptor (closing it
+ * lets go), or -errno.
+ */
+int lock_file(const char *path);
+
 /* write(2) all of @len bytes, again after EINTR and short writes; 0 or -errno. */
 int write_all(int fd, const void *data, size_t len);
 

@@ -754,16 +754,11 @@ int tag_store_begin(struct tag_txn *txn, struct tag_store *s, char *err, size_t 
 	if (r)
 		return r;
 	snprintf(path, sizeof(path), "%s/tags.lock", state_dir());
-	txn->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (txn->lock_fd < 0)
-		return -errno;
-	while (flock(txn->lock_fd, LOCK_EX)) {
-		if (errno != EINTR) {
-			r = -errno;
-			close(txn->lock_fd);
-			txn->lock_fd = -1;
-			return r;
-		}
+	txn->lock_fd = lock_file(path);
+	if (txn->lock_fd < 0) {
+		r = txn->lock_fd;
+		txn->lock_fd = -1;
+		return r;
 	}
 	r = tag_store_load(s, err, errlen);
 	if (r) {
