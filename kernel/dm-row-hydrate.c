@@ -53,7 +53,7 @@
  * dm-io's callback fills.
  */
 #include <linux/dm-io.h>
-#include <linux/mm.h>
+#include <linux/vmalloc.h>
 #include <linux/jiffies.h>
 #include <linux/slab.h>
 
@@ -166,16 +166,19 @@ static int start_copy(struct dmrow_pool *pool, struct dmrow_hydration *h, u64 vb
 	copy = kmalloc(sizeof(*copy), GFP_NOIO);
 	if (!copy)
 		return -ENOMEM;
-	/* The worker allocates with I/O off (memalloc_noio_save()). */
-	copy->buf = kvmalloc((size_t)HYDRATE_RUN << (pool->block_shift + SECTOR_SHIFT),
-			     GFP_KERNEL);
+	/*
+	 * vmalloc(), not kvmalloc(): dm-io reads a DM_IO_VMA buffer page by
+	 * page through vmalloc_to_page().  The worker allocates with I/O off
+	 * (memalloc_noio_save()).
+	 */
+	copy->buf = vmalloc((size_t)HYDRATE_RUN << (pool->block_shift + SECTOR_SHIFT));
 	if (!copy->buf) {
 		kfree(copy);
 		return -ENOMEM;
 	}
 	r = dmrow_pool_alloc_data_block(pool, &block);
 	if (r) {
-		kvfree(copy->buf);
+		vfree(copy->buf);
 		kfree(copy);
 		return r;
 	}
@@ -277,7 +280,7 @@ static void finish_copy(struct dmrow_pool *pool, struct hydrate_copy *copy)
 		}
 	}
 	h->in_flight--;
-	kvfree(copy->buf);
+	vfree(copy->buf);
 	kfree(copy);
 	if (atomic_dec_and_test(&pool->hydrate_copies))
 		wake_up_all(&pool->gate_wait);
