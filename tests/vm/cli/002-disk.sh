@@ -75,15 +75,15 @@ jq -e --argjson m $MiB '
 	(.[1] | .id == 7 and .name == "vm2" and .size_bytes == 12288 and .mapped_bytes == 0)
 	' "$CMD_OUT" || fail "disk list --json"
 expect_exit 0 snapctl disk list tank
-out_has "^ID +NAME +SIZE +SNAPSHOTS +CHAIN +SINCE LAST +STATE +DEVICE +TAGS +DESCRIPTION$"
-out_has "^ +1 +vm1 +100\.0 MiB +0 +0 B +8\.0 MiB +live +tank-vm1 +- +-$"
-out_has "^ +7 +vm2 +12\.0 KiB +0 +0 B +0 B +live +tank-vm2 +- +-$"
+out_has "^ID +NAME +SIZE +SNAPSHOTS +CHAIN +SINCE LAST +STATE +DEVICE +ORIGIN +HYDRATED +TAGS +DESCRIPTION$"
+out_has "^ +1 +vm1 +100\.0 MiB +0 +0 B +8\.0 MiB +live +tank-vm1 +- +- +- +-$"
+out_has "^ +7 +vm2 +12\.0 KiB +0 +0 B +0 B +live +tank-vm2 +- +- +- +-$"
 
 # --- a mounted disk -----------------------------------------------------------------
 mnt=$TEST_TMP/mnt
 mount_fs /dev/mapper/tank-vm1 "$mnt"
 expect_exit 0 snapctl disk list tank
-out_has "^ +1 +vm1 .* in use +tank-vm1 +- +-$"
+out_has "^ +1 +vm1 .* in use +tank-vm1 +- +- +- +-$"
 expect_exit 4 snapctl disk remove tank vm1 --yes
 err_has "tank-vm1 is in use"
 expect_exit 4 snapctl disk set tank vm1 --name other
@@ -132,4 +132,4 @@ jq -e 'length == 1 and .[0].name == "vm1" and .[0].removed == true and
 	.[0].manual_snapshots == 1 and (.[0] | has("device") | not)' "$CMD_OUT" ||
 	fail "disk list after remove"
 expect_exit 0 snapctl disk list tank
-out_has "^ +1 +vm1 .* removed +- +- +-$"
+out_has "^ +1 +vm1 .* removed +- +- +- +- +-$"

@@ -61,8 +61,8 @@ assert_eq "$(names_of snapctl --json disk list tank --tag env=prod)" "vm1" "disk
 assert_eq "$(names_of snapctl --json disk list tank --tag env)" "vm1 vm2" "disks with env"
 assert_eq "$(names_of snapctl --json disk list tank --tag env=prod --tag tier=db)" "" "no disk has both"
 expect_exit 0 snapctl disk list tank --tag tier=web
-out_has "^ID +NAME +SIZE +SNAPSHOTS +CHAIN +SINCE LAST +STATE +DEVICE +TAGS +DESCRIPTION$"
-out_has "^ +1 +vm1 .* tank-vm1 +env=prod,tier=web +web server, Berlin$"
+out_has "^ID +NAME +SIZE +SNAPSHOTS +CHAIN +SINCE LAST +STATE +DEVICE +ORIGIN +HYDRATED +TAGS +DESCRIPTION$"
+out_has "^ +1 +vm1 .* tank-vm1 +- +- +env=prod,tier=web +web server, Berlin$"
 [[ ${#CMD_OUT_LINES[@]} -eq 2 ]] || fail "the filter let other disks through"
 
 # --- snapshots: at creation, instance snapshots, filters, shown ----------------------

@@ -124,7 +124,7 @@ deny EINVAL remove_disk 2 2
 deny EINVAL resize_disk 2
 deny EINVAL resize_disk 2 8 8
 deny EINVAL set_disk 2
-deny EINVAL set_disk 2 name=a policy=1 delete_auto_snapshots=0 logical_block_size=512 name=b
+deny EINVAL set_disk 2 name=a policy=1 delete_auto_snapshots=0 logical_block_size=512 external_origin=none name=b
 deny EINVAL snapshot
 deny EINVAL snapshot 2 a b c d e f g
 deny EINVAL delete_snapshot

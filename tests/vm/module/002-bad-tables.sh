@@ -63,7 +63,7 @@ refuse "0 2048 row /dev/mapper/pool 7 $lbs=-4096" "Invalid logical_block_size: n
 refuse "0 2048 row /dev/mapper/pool 7 $lbs=4096 $lbs=4096" "logical_block_size given twice"
 refuse "0 2048 row /dev/mapper/pool 7 fast" "Unknown feature"
 refuse "0 2048 row /dev/mapper/pool 7 $lbs=4096 3" "Unknown feature"
-refuse "0 2048 row /dev/mapper/pool 7 3 $lbs=4096 x" "Invalid argument count"
+refuse "0 2048 row /dev/mapper/pool 7 3 $lbs=4096 external_origin=/dev/null x" "Invalid argument count"
 refuse "0 2044 row /dev/mapper/pool 7 $lbs=4096" "Target length is not a multiple of logical_block_size"
 dmsetup_create ok4k "0 2048 row /dev/mapper/pool 7 $lbs=4096"
 assert_eq "$(dmsetup table ok4k | cut -d' ' -f6)" "$lbs=4096" "the feature in the table"
