@@ -20,12 +20,7 @@
 . "$DMROW_SRC/tests/vm/common.sh"
 . "$DMROW_SRC/tests/vm/origin/lib.sh"
 
-require_disks 2
-require_cmd jq python3 node ip nbdkit nbd-client pgrep
-load_module
-s3_start
-on_exit unserve_all
-snapctl_pool tank
+instant_setup tank
 
 if full_scale; then
 	mib=256

@@ -63,3 +63,15 @@ expect_hydrating() {
 	[[ $state == running && $done -lt $total ]] ||
 		fail "hydration of $2 is not under way $3: $state, $done of $total bytes"
 }
+
+# instant_setup POOL: what the instant import tests need: the tools, the
+# module, the S3 test server, and a snapctl pool; served exports are
+# disconnected at the end.
+instant_setup() {
+	require_disks 2
+	require_cmd jq python3 node ip nbdkit nbd-client pgrep
+	load_module
+	s3_start
+	on_exit unserve_all
+	snapctl_pool "$1"
+}
