@@ -47,10 +47,14 @@ struct progress {
 	const char *verb;
 	uint64_t total;
 	atomic_uint_fast64_t done;
-	atomic_bool stop;
 	struct timespec start;
 	pthread_t thread;
 	bool running;
+	/* The line is redrawn every tick until progress_end() sets stop and
+	 * signals wake, so a transfer's end is never held up by a tick. */
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	bool stop;			/* protected by lock */
 };
 
 struct slot_result {
@@ -101,32 +105,61 @@ static void print_progress(struct progress *p, bool final)
 static void *progress_thread(void *arg)
 {
 	struct progress *p = arg;
-	struct timespec tick = { 0, 250 * 1000 * 1000 };
+	struct timespec next;
 
-	while (!atomic_load(&p->stop)) {
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	pthread_mutex_lock(&p->lock);
+	while (!p->stop) {
+		pthread_mutex_unlock(&p->lock);
 		print_progress(p, false);
-		nanosleep(&tick, NULL);
+		pthread_mutex_lock(&p->lock);
+		next.tv_nsec += 250 * 1000 * 1000;
+		if (next.tv_nsec >= 1000000000) {
+			next.tv_sec++;
+			next.tv_nsec -= 1000000000;
+		}
+		while (!p->stop && pthread_cond_timedwait(&p->wake, &p->lock, &next) != ETIMEDOUT)
+			;
 	}
+	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
 
 static void progress_begin(struct progress *p, const char *verb, uint64_t total, bool show)
 {
+	pthread_condattr_t attr;
+
 	p->verb = verb;
 	p->total = total;
 	atomic_store(&p->done, 0);
-	atomic_store(&p->stop, false);
+	p->stop = false;
 	clock_gettime(CLOCK_MONOTONIC, &p->start);
-	p->running = show && isatty(STDERR_FILENO) &&
-		     !pthread_create(&p->thread, NULL, progress_thread, p);
+	p->running = false;
+	if (!show || !isatty(STDERR_FILENO))
+		return;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->wake, &attr);
+	pthread_condattr_destroy(&attr);
+	p->running = !pthread_create(&p->thread, NULL, progress_thread, p);
+	if (!p->running) {
+		pthread_cond_destroy(&p->wake);
+		pthread_mutex_destroy(&p->lock);
+	}
 }
 
 static void progress_end(struct progress *p)
 {
 	if (!p->running)
 		return;
-	atomic_store(&p->stop, true);
+	pthread_mutex_lock(&p->lock);
+	p->stop = true;
+	pthread_cond_signal(&p->wake);
+	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
+	pthread_cond_destroy(&p->wake);
+	pthread_mutex_destroy(&p->lock);
 	print_progress(p, true);
 }
 
