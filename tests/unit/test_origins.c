@@ -75,12 +75,14 @@ static void test_round_trip(void **state)
 	memset(c.key_file, 0, sizeof(c.key_file));
 	c.hydrate = true;
 	c.rate = 0;			/* as fast as it goes, not "not asked" */
+	memset(c.root, 'e', ORIGIN_ROOT_MAX);	/* the export's root checksum */
 	assert_int_equal(origin_store_put(&s, &a), 0);
 	assert_int_equal(origin_store_put(&s, &b), 0);
 	assert_int_equal(origin_store_put(&s, &c), 0);
 	assert_int_equal(origin_store_format(&s, &text, &len), 0);
 	assert_non_null(strstr(text, "device=/dev/disk/by-id/golden%20image%20%251 rate=-"));
 	assert_non_null(strstr(text, "export=vm.12 key_file=/etc/dm-row/key rate=8388608"));
+	assert_non_null(strstr(text, "export=vm.12 root=eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee rate=0"));
 	assert_int_equal(origin_store_parse(&back, text, len, err, sizeof(err)), 0);
 	assert_int_equal(back.nr, 3);
 	assert_memory_equal(origin_store_find(&back, 3, 1003), &a, sizeof(a));
@@ -173,6 +175,10 @@ static char *store_of(const char *line)
 }
 
 /* A record the checksum covers but that says something wrong. */
+/* A root checksum: 64 copies of the one-character string @c. */
+#define ROOT_OF(c) c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c \
+		   c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c c
+
 static void test_malformed_records(void **state)
 {
 	static const char *const records[] = {
@@ -185,6 +191,10 @@ static void test_malformed_records(void **state)
 		"disk id=x created=2 device=/dev/x rate=-",
 		"disk id=1 created=2 device=/dev/%00 rate=-",
 		"disk id=1 created=2 device=/dev/x rate=- color=blue",
+		"disk id=1 created=2 device=/dev/x root=" ROOT_OF("a") " rate=-",	/* root of a device */
+		"disk id=1 created=2 url=u export=e root=abc rate=-",		/* root too short */
+		"disk id=1 created=2 url=u export=e root=" ROOT_OF("A") " rate=-",	/* not lowercase */
+		"disk id=1 created=2 url=u export=e root=" ROOT_OF("a") " root=" ROOT_OF("b") " rate=-",
 		"snapshot id=1 created=2 device=/dev/x rate=-",
 	};
 	struct origin_store s;
@@ -196,6 +206,12 @@ static void test_malformed_records(void **state)
 	assert_int_equal(origin_store_parse(&s, text, strlen(text), NULL, 0), 0);
 	assert_int_equal(s.nr, 1);
 	assert_true(s.entries[0].hydrate);
+	origin_store_free(&s);
+	free(text);
+	/* an export's entry from before roots were kept: served by name */
+	text = store_of("disk id=1 created=2 url=u export=e rate=-");
+	assert_int_equal(origin_store_parse(&s, text, strlen(text), NULL, 0), 0);
+	assert_string_equal(s.entries[0].root, "");
 	origin_store_free(&s);
 	free(text);
 	for (i = 0; i < sizeof(records) / sizeof(records[0]); i++) {

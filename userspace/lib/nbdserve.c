@@ -377,6 +377,7 @@ static int start_server(const struct nbd_serve_options *o, const char *name, pid
 {
 	char sock[PATH_MAX], pidfile[PATH_MAX], log[PATH_MAX], plugin[PATH_MAX];
 	char url[PATH_MAX + 8], exp[160], key[PATH_MAX + 16], cache[48], prefetch[32];
+	char root[NBD_EXPORT_ROOT_MAX + 8];
 	char *argv[24];
 	unsigned int waited;
 	int argc = 0, logfd, nullfd, status;
@@ -422,6 +423,10 @@ static int start_server(const struct nbd_serve_options *o, const char *name, pid
 	if (o->prefetch >= 0) {
 		snprintf(prefetch, sizeof(prefetch), "prefetch=%d", o->prefetch);
 		argv[argc++] = prefetch;
+	}
+	if (o->root && *o->root) {
+		snprintf(root, sizeof(root), "root=%s", o->root);
+		argv[argc++] = root;
 	}
 	argv[argc] = NULL;
 
@@ -518,12 +523,13 @@ static int disconnect_device(const char *name, char *why, size_t why_len)
 
 static int write_info(const char *name, const struct nbd_serve_options *o, pid_t pid)
 {
+	const char *root = o->root ? o->root : "";
 	char path[PATH_MAX], *text;
 	int len, r;
 
 	serve_file(path, sizeof(path), name, "serve");
-	len = asprintf(&text, "# served by snapctl\ndevice=/dev/%s\npid=%d\nurl=%s\nexport=%s\n",
-		       name, (int)pid, o->url, o->export_name);
+	len = asprintf(&text, "# served by snapctl\ndevice=/dev/%s\npid=%d\nurl=%s\nexport=%s\nroot=%s\n",
+		       name, (int)pid, o->url, o->export_name, root);
 	if (len < 0)
 		return -ENOMEM;
 	r = write_file_atomic(path, text, len, 0600);
@@ -621,6 +627,8 @@ static int read_info(const char *name, struct nbd_serve_info *info)
 			snprintf(info->url, sizeof(info->url), "%s", eq);
 		else if (!strcmp(line, "export"))
 			snprintf(info->export_name, sizeof(info->export_name), "%s", eq);
+		else if (!strcmp(line, "root"))
+			snprintf(info->root, sizeof(info->root), "%s", eq);
 	}
 	fclose(f);
 	snprintf(info->device, sizeof(info->device), "/dev/%s", name);

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #define NBD_DEVICE_MAX 32
+#define NBD_EXPORT_ROOT_MAX 64		/* an export's root checksum, in hex */
 
 struct nbd_serve_options {
 	const char *url;
@@ -36,12 +37,19 @@ struct nbd_serve_options {
 	const char *device;		/* "/dev/nbdN", or NULL: the first free one */
 	uint64_t cache_bytes;		/* 0: the plugin's default */
 	int prefetch;			/* chunks; < 0: the plugin's default */
+	/*
+	 * The root checksum the export must have (its manifest's), or NULL:
+	 * the server refuses to start if the export now holds other data, as
+	 * it would once deleted and made again under its name.
+	 */
+	const char *root;
 };
 
 struct nbd_serve_info {
 	char device[NBD_DEVICE_MAX];
 	char url[PATH_MAX];
 	char export_name[128];
+	char root[NBD_EXPORT_ROOT_MAX + 1];	/* "" if none was asked for */
 	pid_t pid;
 	bool server_running;		/* the nbdkit process is there */
 	bool connected;			/* the device is connected */

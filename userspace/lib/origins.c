@@ -35,12 +35,20 @@ say(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* "" or ORIGIN_ROOT_MAX lowercase hex digits. */
+static bool root_valid(const char *root)
+{
+	size_t n = strnlen(root, ORIGIN_ROOT_MAX + 1);
+
+	return !n || (n == ORIGIN_ROOT_MAX && strspn(root, "0123456789abcdef") == n);
+}
+
 bool origin_valid(const struct origin *o)
 {
 	if (o->device[0])
-		return !o->url[0] && !o->export_name[0] && !o->key_file[0] &&
+		return !o->url[0] && !o->export_name[0] && !o->key_file[0] && !o->root[0] &&
 		       strnlen(o->device, sizeof(o->device)) < sizeof(o->device);
-	return o->url[0] && o->export_name[0] &&
+	return o->url[0] && o->export_name[0] && root_valid(o->root) &&
 	       strnlen(o->url, sizeof(o->url)) < sizeof(o->url) &&
 	       strnlen(o->export_name, sizeof(o->export_name)) < sizeof(o->export_name) &&
 	       strnlen(o->key_file, sizeof(o->key_file)) < sizeof(o->key_file);
@@ -94,6 +102,8 @@ int origin_store_format(const struct origin_store *s, char **text, size_t *len)
 				fputs(" key_file=", f);
 				put_encoded(f, o->key_file);
 			}
+			if (o->root[0])
+				fprintf(f, " root=%s", o->root);
 		}
 		if (o->hydrate)
 			fprintf(f, " rate=%" PRIu64 "\n", o->rate);
@@ -197,6 +207,8 @@ static int parse_entry(char *line, struct origin *o)
 			r = decode_into(eq, o->export_name, sizeof(o->export_name));
 		} else if (!strcmp(word, "key_file") && !o->key_file[0]) {
 			r = decode_into(eq, o->key_file, sizeof(o->key_file));
+		} else if (!strcmp(word, "root") && !o->root[0]) {
+			r = decode_into(eq, o->root, sizeof(o->root));
 		} else {
 			r = -EINVAL;
 		}

@@ -16,10 +16,13 @@
  *
  *   dm-row-origins 1
  *   disk id=<id> created=<time> device=<path> rate=<bytes per second|->
- *   disk id=<id> created=<time> url=<url> export=<name> [key_file=<path>] rate=<...>
+ *   disk id=<id> created=<time> url=<url> export=<name> [key_file=<path>] [root=<hex>] rate=<...>
  *   crc32c=<8 hex digits>
  *
  * rate=- is a hydration not asked for, or paused; 0 is as fast as it goes.
+ * root= is the export's root checksum when the disk was made from it: an
+ * export deleted and made again under the same name holds other data, and
+ * is never served as the origin (an entry without it is served by name).
  * Values are %-encoded (every byte outside 0x21-0x7e, and '%').  A disk id
  * can come back after its record is gone: an entry counts only for the disk
  * created at its time.  Written atomically (write_file_atomic()); writers
@@ -35,6 +38,7 @@
 
 #define ORIGIN_PATH_MAX 1024
 #define ORIGIN_EXPORT_MAX 128
+#define ORIGIN_ROOT_MAX 64		/* hex digits of an export's root checksum */
 
 struct origin {
 	uint64_t disk_id;
@@ -43,6 +47,7 @@ struct origin {
 	char url[ORIGIN_PATH_MAX];	/* a served export: its repository, */
 	char export_name[ORIGIN_EXPORT_MAX];	/* its name */
 	char key_file[ORIGIN_PATH_MAX];	/* and its key ("": unencrypted) */
+	char root[ORIGIN_ROOT_MAX + 1];	/* and its root checksum ("": unknown) */
 	bool hydrate;			/* hydration asked for, at @rate */
 	uint64_t rate;			/* bytes per second; 0: as fast as it goes */
 };

@@ -82,6 +82,7 @@ static struct {
 	char *url;
 	char *export_name;
 	char *key_file;
+	char *root;			/* the root checksum the export must have */
 	uint64_t cache_bytes;
 	unsigned int prefetch;
 
@@ -154,6 +155,15 @@ static int dmrow_config(const char *key, const char *value)
 		srv.key_file = nbdkit_absolute_path(value);
 		if (!srv.key_file)
 			return -1;
+	} else if (!strcmp(key, "root")) {
+		if (!chunk_id_valid(value)) {
+			nbdkit_error("dmrow: root= wants a manifest's root checksum (64 hex digits)");
+			return -1;
+		}
+		free(srv.root);
+		srv.root = strdup(value);
+		if (!srv.root)
+			return -1;
 	} else if (!strcmp(key, "cache")) {
 		size = nbdkit_parse_size(value);
 		if (size < 0)
@@ -186,6 +196,7 @@ static int dmrow_config_complete(void)
 	"url=<URL>         (required) the repository: file:///dir, a path, s3://bucket/prefix\n" \
 	"export=<NAME>     (required) the export to serve\n" \
 	"key-file=<FILE>   the key of an encrypted repository\n" \
+	"root=<CHECKSUM>   refuse the export unless its manifest has this root\n" \
 	"cache=<SIZE>      decoded chunks kept in memory (default 256M)\n" \
 	"prefetch=<N>      chunks fetched ahead of sequential reads (default 4, 0: none)"
 
@@ -205,6 +216,12 @@ static int dmrow_get_ready(void)
 	r = manifest_read(&srv.repo, srv.export_name, &srv.m);
 	if (r) {
 		nbdkit_error("dmrow: %s", srv.repo.error[0] ? srv.repo.error : strerror(-r));
+		return -1;
+	}
+	/* Made again under its name since: other data, never to be served as it. */
+	if (srv.root && strcmp(srv.root, srv.m.root)) {
+		nbdkit_error("dmrow: export '%s' of %s is not the export asked for: its root checksum is %s, not %s (it was deleted and made again)",
+			     srv.export_name, srv.repo.url, srv.m.root, srv.root);
 		return -1;
 	}
 	codec = chunk_codec_new(&srv.repo.keys, srv.m.chunk_size);
@@ -610,6 +627,7 @@ static void dmrow_unload(void)
 	free(srv.url);
 	free(srv.export_name);
 	free(srv.key_file);
+	free(srv.root);
 }
 
 static struct nbdkit_plugin plugin = {

@@ -1322,6 +1322,8 @@ static int import_instant(struct snapctl_ctx *ctx, const struct export_options *
 	snprintf(or.export_name, sizeof(or.export_name), "%s", m->name);
 	if (o->key_file)
 		snprintf(or.key_file, sizeof(or.key_file), "%s", o->key_file);
+	/* the server refuses the export if it is ever made again as other data */
+	snprintf(or.root, sizeof(or.root), "%s", m->root);
 	or.hydrate = true;
 	or.rate = rate;
 	if (!origin_valid(&or))

@@ -482,6 +482,7 @@ static int deactivate(const char *pool)
 	if (r && r != -ENXIO && r != -ENODEV)
 		return fail_with(exit_for_errno(r), "cannot remove pool device '%s': %s", pool,
 				 strerror(-r));
+	origins_deactivated(pool);
 	return 0;
 }
 

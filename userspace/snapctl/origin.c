@@ -32,6 +32,7 @@
 
 struct served {
 	const char *url, *export_name;
+	const char *root;		/* "": any; else the served one's must be it */
 	char device[NBD_DEVICE_MAX];	/* a live server's */
 	char dead[NBD_DEVICE_MAX];	/* one whose server or connection is gone */
 };
@@ -41,6 +42,10 @@ static int find_served(void *context, const struct nbd_serve_info *info)
 	struct served *s = context;
 
 	if (strcmp(info->url, s->url) || strcmp(info->export_name, s->export_name))
+		return 0;
+	/* the same name, other data: not this origin (a server for an entry
+	 * that knows no root is taken by name, as it was made) */
+	if (s->root && s->root[0] && info->root[0] && strcmp(info->root, s->root))
 		return 0;
 	if (info->server_running && info->connected)
 		snprintf(s->device, sizeof(s->device), "%s", info->device);
@@ -92,6 +97,7 @@ int disk_origin_device(const char *pool, const struct record *disk, char *dev, s
 	memset(&s, 0, sizeof(s));
 	s.url = o.url;
 	s.export_name = o.export_name;
+	s.root = o.root;
 	nbd_serve_for_each(find_served, &s);
 	if (!s.device[0]) {
 		fprintf(stderr, "snapctl: the origin of disk %s, export '%s' of %s, is not served; run 'snapctl pool activate %s'\n",
@@ -106,7 +112,7 @@ int origin_serve(const struct origin *o, char *dev, size_t len, char *why, size_
 {
 	struct nbd_serve_options so = { .prefetch = -1 };
 	char device[NBD_DEVICE_MAX];
-	struct served s = { .url = o->url, .export_name = o->export_name };
+	struct served s = { .url = o->url, .export_name = o->export_name, .root = o->root };
 	int r;
 
 	nbd_serve_for_each(find_served, &s);
@@ -120,24 +126,34 @@ int origin_serve(const struct origin *o, char *dev, size_t len, char *why, size_
 	so.url = o->url;
 	so.export_name = o->export_name;
 	so.key_file = o->key_file[0] ? o->key_file : NULL;
+	so.root = o->root[0] ? o->root : NULL;
 	r = nbd_serve_start(&so, device, why, why_len);
 	if (!r)
 		snprintf(dev, len, "%s", device);
 	return r;
 }
 
-/* Is the export of @o used by another disk of any pool than @pool's disk @o->disk_id? */
+/*
+ * Is the export of @o used by another disk of any pool than @pool's disk
+ * @o->disk_id?  With @active_only, by a disk of another pool whose device
+ * exists (@pool's own are gone).
+ */
 struct export_user {
 	const char *pool;
 	const struct origin *o;
+	bool active_only;
 	bool used;
 };
 
 static int export_used_in(void *context, const struct pool_config_file *cfg)
 {
 	struct export_user *u = context;
+	struct dm_device_info info;
 	struct origin_store s;
 	bool same = !strcmp(cfg->name, u->pool);
+
+	if (u->active_only && (same || dmctl_info(cfg->name, &info) || !info.exists))
+		return 0;
 
 	if (origin_store_load(cfg->name, &s, NULL, 0)) {
 		u->used = true;		/* cannot tell: keep the server */
@@ -150,10 +166,10 @@ static int export_used_in(void *context, const struct pool_config_file *cfg)
 	return u->used;
 }
 
-void origin_unserve_unused(const char *pool, const struct origin *o)
+static void unserve_unused(const char *pool, const struct origin *o, bool active_only)
 {
-	struct export_user u = { .pool = pool, .o = o };
-	struct served s = { .url = o->url, .export_name = o->export_name };
+	struct export_user u = { .pool = pool, .o = o, .active_only = active_only };
+	struct served s = { .url = o->url, .export_name = o->export_name, .root = o->root };
 	char why[512];
 
 	if (!origin_is_export(o))
@@ -167,6 +183,23 @@ void origin_unserve_unused(const char *pool, const struct origin *o)
 			why);
 	if (s.dead[0])
 		nbd_serve_stop(s.dead, true, why, sizeof(why));
+}
+
+void origin_unserve_unused(const char *pool, const struct origin *o)
+{
+	unserve_unused(pool, o, false);
+}
+
+void origins_deactivated(const char *pool)
+{
+	struct origin_store s;
+	unsigned int i;
+
+	if (origin_store_load(pool, &s, NULL, 0))
+		return;
+	for (i = 0; i < s.nr; i++)
+		unserve_unused(pool, &s.entries[i], true);
+	origin_store_free(&s);
 }
 
 /*----------------------------------------------------------------

@@ -82,4 +82,11 @@ int origin_detach(const char *pool, const struct record *disk);
  */
 int origins_activate(const char *pool, bool after);
 
+/*
+ * 'pool deactivate', once @pool's devices are gone: stop the servers of
+ * its disks' exports that no active pool's disk uses ('pool activate'
+ * serves them again).
+ */
+void origins_deactivated(const char *pool);
+
 #endif /* SNAPCTL_ORIGIN_H */
