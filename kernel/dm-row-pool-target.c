@@ -93,15 +93,15 @@ static int parse_features(struct dm_arg_set *as, struct pool_config *cfg,
 		name = dm_shift_arg(as);
 		argc--;
 
-		if (!strcasecmp(name, "read_only")) {
+		if (!strcasecmp(name, DM_ROW_POOL_READ_ONLY_ARG)) {
 			cfg->read_only = true;
 			continue;
 		}
-		if (!strcasecmp(name, "error_if_no_space")) {
+		if (!strcasecmp(name, DM_ROW_POOL_ERROR_IF_NO_SPACE_ARG)) {
 			cfg->error_if_no_space = true;
 			continue;
 		}
-		if (!strcasecmp(name, "no_space_timeout")) {
+		if (!strcasecmp(name, DM_ROW_POOL_NO_SPACE_TIMEOUT_ARG)) {
 			r = parse_uint_feature_value(&values, &cfg->no_space_timeout,
 						     &ti->error,
 						     "no_space_timeout needs a number of seconds");
@@ -109,7 +109,7 @@ static int parse_features(struct dm_arg_set *as, struct pool_config *cfg,
 				ti->error = "no_space_timeout is at most 86400 seconds";
 				r = -EINVAL;
 			}
-		} else if (!strcasecmp(name, "cache_blocks")) {
+		} else if (!strcasecmp(name, DM_ROW_POOL_CACHE_BLOCKS_ARG)) {
 			r = parse_uint_feature_value(&values, &cfg->cache_blocks,
 						     &ti->error,
 						     "cache_blocks needs a number of metadata blocks");
@@ -267,13 +267,13 @@ static void emit_features(const struct pool_config *cfg, char *result, unsigned 
 	count += cfg->cache_blocks ? 2 : 0;
 	DMEMIT(" %u", count);
 	if (cfg->read_only)
-		DMEMIT(" read_only");
+		DMEMIT(" " DM_ROW_POOL_READ_ONLY_ARG);
 	if (cfg->error_if_no_space)
-		DMEMIT(" error_if_no_space");
+		DMEMIT(" " DM_ROW_POOL_ERROR_IF_NO_SPACE_ARG);
 	if (cfg->no_space_timeout != DM_ROW_DEFAULT_NO_SPACE_TIMEOUT)
-		DMEMIT(" no_space_timeout %u", cfg->no_space_timeout);
+		DMEMIT(" " DM_ROW_POOL_NO_SPACE_TIMEOUT_ARG " %u", cfg->no_space_timeout);
 	if (cfg->cache_blocks)
-		DMEMIT(" cache_blocks %u", cfg->cache_blocks);
+		DMEMIT(" " DM_ROW_POOL_CACHE_BLOCKS_ARG " %u", cfg->cache_blocks);
 	*psz = sz;
 }
 
