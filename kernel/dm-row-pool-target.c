@@ -278,11 +278,58 @@ static void emit_features(const struct pool_config *cfg, char *result, unsigned 
 }
 
 /*
- * Status (see Documentation/dm-row.rst):
+ * The status fields (see Documentation/dm-row.rst):
  *   <transaction id> <metadata used>/<metadata total>
  *   <data used>/<data total> <mode> <needs_check|->
  *   <error_if_no_space|queue_if_no_space> <metadata_low|->
+ *
+ * They are those of enum dm_row_pool_status_field, written in its order by
+ * construction: the switch has no default, so a field the enum has and this
+ * does not write fails the build (-Wswitch and -Werror), as does one written
+ * here that the enum does not name.
  */
+static void emit_pool_status(struct dmrow_pool *pool, enum pool_mode mode,
+			     const struct dmrow_pool_info *info, char *result,
+			     unsigned int maxlen, unsigned int *psz)
+{
+	enum dm_row_pool_status_field field;
+	unsigned int sz = *psz;
+
+	for (field = 0; field < DM_ROW_POOL_STATUS_NR_FIELDS; field++) {
+		if (field)
+			DMEMIT(" ");
+		switch (field) {
+		case DM_ROW_POOL_STATUS_TRANSACTION:
+			DMEMIT("%llu", (unsigned long long)info->transaction_id);
+			break;
+		case DM_ROW_POOL_STATUS_METADATA:
+			DMEMIT("%llu/%llu", (unsigned long long)info->metadata_used,
+			       (unsigned long long)info->metadata_blocks);
+			break;
+		case DM_ROW_POOL_STATUS_DATA:
+			DMEMIT("%llu/%llu", (unsigned long long)info->data_used,
+			       (unsigned long long)info->data_blocks);
+			break;
+		case DM_ROW_POOL_STATUS_MODE:
+			DMEMIT("%s", dmrow_pool_mode_name(mode));
+			break;
+		case DM_ROW_POOL_STATUS_NEEDS_CHECK:
+			DMEMIT("%s", info->needs_check ? "needs_check" : "-");
+			break;
+		case DM_ROW_POOL_STATUS_NO_SPACE:
+			DMEMIT("%s", pool->cfg.error_if_no_space ?
+			       "error_if_no_space" : "queue_if_no_space");
+			break;
+		case DM_ROW_POOL_STATUS_METADATA_LOW:
+			DMEMIT("%s", pool->metadata_low ? "metadata_low" : "-");
+			break;
+		case DM_ROW_POOL_STATUS_NR_FIELDS:
+			break;		/* not a field */
+		}
+	}
+	*psz = sz;
+}
+
 static void pool_status(struct dm_target *ti, status_type_t type, unsigned int status_flags,
 			char *result, unsigned int maxlen)
 {
@@ -297,19 +344,10 @@ static void pool_status(struct dm_target *ti, status_type_t type, unsigned int s
 	case STATUSTYPE_INFO:
 		mode = dmrow_pool_mode(pool);
 		if (mode == POOL_FAIL || dmrow_md_pool_info(pool->md, &info)) {
-			DMEMIT("Fail");
+			DMEMIT(DM_ROW_POOL_STATUS_FAIL);
 			break;
 		}
-		DMEMIT("%llu %llu/%llu %llu/%llu %s %s %s %s",
-		       (unsigned long long)info.transaction_id,
-		       (unsigned long long)info.metadata_used,
-		       (unsigned long long)info.metadata_blocks,
-		       (unsigned long long)info.data_used,
-		       (unsigned long long)info.data_blocks,
-		       dmrow_pool_mode_name(mode),
-		       info.needs_check ? "needs_check" : "-",
-		       pool->cfg.error_if_no_space ? "error_if_no_space" : "queue_if_no_space",
-		       pool->metadata_low ? "metadata_low" : "-");
+		emit_pool_status(pool, mode, &info, result, maxlen, &sz);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s", format_dev_t(buf, pc->metadata_dev->bdev->bd_dev));
