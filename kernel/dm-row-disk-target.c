@@ -313,11 +313,94 @@ static void disk_resume(struct dm_target *ti)
 }
 
 /*
- * Status: <disk id> <snapshot id or -> <pool mode> <new block writes>
- *         <partial block copies> <partial block zero fills>
- *         <cache bytes> <cache budget bytes> <cache hits> <cache misses>
- *         <early acks> <hydrated>/<origin blocks> <hydration> <copy errors>
- *         (the last three "- - 0" without an external origin)
+ * The status fields:
+ *   <disk id> <snapshot id or -> <pool mode> <new block writes>
+ *   <partial block copies> <partial block zero fills>
+ *   <cache bytes> <cache budget bytes> <cache hits> <cache misses>
+ *   <early acks> <hydrated>/<origin blocks> <hydration> <copy errors>
+ *   (the last three "- - 0" without an external origin)
+ *
+ * They are those of enum dm_row_disk_status_field, written in its order by
+ * construction: the switch has no default, so a field the enum has and this
+ * does not write fails the build (-Wswitch and -Werror), as does one written
+ * here that the enum does not name.
+ */
+static void emit_disk_status(struct disk_c *dc, char *result, unsigned int maxlen,
+			     unsigned int *psz)
+{
+	struct dmrow_disk_binding *db = &dc->binding;
+	enum dm_row_disk_status_field field;
+	struct dmrow_disk_counts counts;
+	unsigned int sz = *psz;
+
+	dmrow_disk_counts_sum(db, &counts);
+	for (field = 0; field < DM_ROW_DISK_STATUS_NR_FIELDS; field++) {
+		if (field)
+			DMEMIT(" ");
+		switch (field) {
+		case DM_ROW_DISK_STATUS_DISK:
+			DMEMIT("%llu", (unsigned long long)db->disk_id);
+			break;
+		case DM_ROW_DISK_STATUS_SNAPSHOT:
+			if (db->snap_id)
+				DMEMIT("%llu", (unsigned long long)db->snap_id);
+			else
+				DMEMIT("-");
+			break;
+		case DM_ROW_DISK_STATUS_POOL_MODE:
+			DMEMIT("%s", dmrow_pool_mode_name(dmrow_pool_mode(dc->pool)));
+			break;
+		case DM_ROW_DISK_STATUS_NEW_BLOCK_WRITES:
+			DMEMIT("%llu", (unsigned long long)counts.new_block_writes);
+			break;
+		case DM_ROW_DISK_STATUS_PARTIAL_COPIES:
+			DMEMIT("%llu", (unsigned long long)counts.partial_copies);
+			break;
+		case DM_ROW_DISK_STATUS_PARTIAL_ZERO_FILLS:
+			DMEMIT("%llu", (unsigned long long)counts.partial_zero_fills);
+			break;
+		case DM_ROW_DISK_STATUS_CACHE_BYTES:
+			DMEMIT("%llu", (unsigned long long)(db->cache ?
+							    dmrow_map_cache_bytes(db->cache) : 0));
+			break;
+		case DM_ROW_DISK_STATUS_CACHE_BUDGET:
+			DMEMIT("%llu", (unsigned long long)(db->cache ?
+							    dmrow_map_cache_budget(db->cache) : 0));
+			break;
+		case DM_ROW_DISK_STATUS_CACHE_HITS:
+			DMEMIT("%llu", (unsigned long long)counts.cache_hits);
+			break;
+		case DM_ROW_DISK_STATUS_CACHE_MISSES:
+			DMEMIT("%llu", (unsigned long long)counts.cache_misses);
+			break;
+		case DM_ROW_DISK_STATUS_EARLY_ACKS:
+			DMEMIT("%llu", (unsigned long long)counts.early_acks);
+			break;
+		case DM_ROW_DISK_STATUS_HYDRATED:
+			if (db->origin_bdev)
+				DMEMIT("%llu/%llu",
+				       (unsigned long long)READ_ONCE(db->hydrated_blocks),
+				       (unsigned long long)db->origin_blocks);
+			else
+				DMEMIT("-");
+			break;
+		case DM_ROW_DISK_STATUS_HYDRATION:
+			DMEMIT("%s", db->origin_bdev && !db->snap_id ?
+			       dmrow_hydrate_state(db) : "-");
+			break;
+		case DM_ROW_DISK_STATUS_HYDRATION_ERRORS:
+			DMEMIT("%llu", db->origin_bdev ?
+			       (unsigned long long)READ_ONCE(db->hydration_errors) : 0ULL);
+			break;
+		case DM_ROW_DISK_STATUS_NR_FIELDS:
+			break;		/* not a field */
+		}
+	}
+	*psz = sz;
+}
+
+/*
+ * Status: the fields above.
  * Table:  <pool dev> <disk id> [<snapshot id>] [logical_block_size=<n>]
  *         [external_origin=<dev>]
  */
@@ -325,38 +408,12 @@ static void disk_status(struct dm_target *ti, status_type_t type, unsigned int s
 			char *result, unsigned int maxlen)
 {
 	struct disk_c *dc = ti->private;
-	struct dmrow_disk_counts counts;
 	unsigned int sz = 0;
 	char buf[BDEVNAME_SIZE];
 
 	switch (type) {
 	case STATUSTYPE_INFO:
-		DMEMIT("%llu ", (unsigned long long)dc->binding.disk_id);
-		if (dc->binding.snap_id)
-			DMEMIT("%llu", (unsigned long long)dc->binding.snap_id);
-		else
-			DMEMIT("-");
-		DMEMIT(" %s", dmrow_pool_mode_name(dmrow_pool_mode(dc->pool)));
-		dmrow_disk_counts_sum(&dc->binding, &counts);
-		DMEMIT(" %llu %llu %llu", (unsigned long long)counts.new_block_writes,
-		       (unsigned long long)counts.partial_copies,
-		       (unsigned long long)counts.partial_zero_fills);
-		DMEMIT(" %llu %llu %llu %llu",
-		       (unsigned long long)(dc->binding.cache ?
-					    dmrow_map_cache_bytes(dc->binding.cache) : 0),
-		       (unsigned long long)(dc->binding.cache ?
-					    dmrow_map_cache_budget(dc->binding.cache) : 0),
-		       (unsigned long long)counts.cache_hits,
-		       (unsigned long long)counts.cache_misses);
-		DMEMIT(" %llu", (unsigned long long)counts.early_acks);
-		if (dc->binding.origin_bdev)
-			DMEMIT(" %llu/%llu %s %llu",
-			       (unsigned long long)READ_ONCE(dc->binding.hydrated_blocks),
-			       (unsigned long long)dc->binding.origin_blocks,
-			       dc->binding.snap_id ? "-" : dmrow_hydrate_state(&dc->binding),
-			       (unsigned long long)READ_ONCE(dc->binding.hydration_errors));
-		else
-			DMEMIT(" - - 0");
+		emit_disk_status(dc, result, maxlen, &sz);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s %llu", format_dev_t(buf, dc->pool_dev->bdev->bd_dev),

@@ -244,21 +244,21 @@ static int msg_set_disk(struct msg_ctx *m)
 		return r;
 	/* All attributes are checked before any is applied. */
 	for (i = 2; i < m->argc; i++) {
-		if ((v = value_of(m->argv[i], "name"))) {
+		if ((v = value_of(m->argv[i], DM_ROW_DISK_NAME))) {
 			name = v;
-		} else if ((v = value_of(m->argv[i], "delete_auto_snapshots"))) {
+		} else if ((v = value_of(m->argv[i], DM_ROW_DISK_DELETE_AUTO_SNAPSHOTS))) {
 			if (parse_u32(m, v, &n, "delete_auto_snapshots is 0 or 1") || n > 1) {
 				m->why = "delete_auto_snapshots is 0 or 1";
 				return -EINVAL;
 			}
 			del = n;
-		} else if ((v = value_of(m->argv[i], "policy"))) {
+		} else if ((v = value_of(m->argv[i], DM_ROW_DISK_POLICY))) {
 			if (parse_u32(m, v, &n, "policy must be a number") || n > INT_MAX) {
 				m->why = "policy must be a number up to 2147483647";
 				return -EINVAL;
 			}
 			policy = n;
-		} else if ((v = value_of(m->argv[i], "logical_block_size"))) {
+		} else if ((v = value_of(m->argv[i], DM_ROW_DISK_LOGICAL_BLOCK_SIZE))) {
 			if (parse_u32(m, v, &n, "logical_block_size is 512 or 4096") ||
 			    (n != 512 && n != 4096)) {
 				m->why = "logical_block_size is 512 or 4096";
@@ -267,7 +267,7 @@ static int msg_set_disk(struct msg_ctx *m)
 			logical_4k = n == 4096;
 		} else if ((v = value_of(m->argv[i], DM_ROW_DISK_EXTERNAL_ORIGIN))) {
 			origin = true;
-			if (strcmp(v, "none")) {
+			if (strcmp(v, DM_ROW_DISK_EXTERNAL_ORIGIN_NONE)) {
 				r = parse_size(m, v, &origin_blocks);
 				if (r)
 					return r;
@@ -346,29 +346,29 @@ static int msg_snapshot(struct msg_ctx *m)
 		return -EINVAL;
 	}
 	for (i = 2; i < m->argc; i++) {
-		if ((v = value_of(m->argv[i], "name"))) {
+		if ((v = value_of(m->argv[i], DM_ROW_SNAP_NAME))) {
 			nr_names = split_list((char *)v, names, MAX_SNAPSHOT_DISKS);
-		} else if ((v = value_of(m->argv[i], "kind"))) {
-			if (!strcmp(v, "auto")) {
+		} else if ((v = value_of(m->argv[i], DM_ROW_SNAP_KIND))) {
+			if (!strcmp(v, DM_ROW_SNAP_KIND_AUTO)) {
 				flags |= DMROW_SNAP_AUTO;
-			} else if (strcmp(v, "manual")) {
+			} else if (strcmp(v, DM_ROW_SNAP_KIND_MANUAL)) {
 				m->why = "kind is manual or auto";
 				return -EINVAL;
 			}
-		} else if ((v = value_of(m->argv[i], "consistency"))) {
-			if (!strcmp(v, "app")) {
+		} else if ((v = value_of(m->argv[i], DM_ROW_SNAP_CONSISTENCY))) {
+			if (!strcmp(v, DM_ROW_SNAP_CONSISTENCY_APP)) {
 				flags |= DMROW_SNAP_APP_CONSISTENT;
-			} else if (strcmp(v, "crash")) {
+			} else if (strcmp(v, DM_ROW_SNAP_CONSISTENCY_CRASH)) {
 				m->why = "consistency is crash or app";
 				return -EINVAL;
 			}
-		} else if ((v = value_of(m->argv[i], "policy"))) {
+		} else if ((v = value_of(m->argv[i], DM_ROW_SNAP_POLICY))) {
 			if (parse_u32(m, v, &policy, "policy must be a number"))
 				return -EINVAL;
-		} else if ((v = value_of(m->argv[i], "retention"))) {
+		} else if ((v = value_of(m->argv[i], DM_ROW_SNAP_RETENTION))) {
 			if (parse_u64(m, v, &retention, "retention must be seconds since the epoch"))
 				return -EINVAL;
-		} else if ((v = value_of(m->argv[i], "time"))) {
+		} else if ((v = value_of(m->argv[i], DM_ROW_SNAP_TIME))) {
 			if (parse_u64(m, v, &created, "time must be seconds since the epoch"))
 				return -EINVAL;
 		} else {
@@ -566,9 +566,9 @@ static int msg_rollback(struct msg_ctx *m)
 	if (r)
 		return r;
 	if (m->argc > 3) {
-		if (!strcmp(m->argv[3], "keep_size")) {
+		if (!strcmp(m->argv[3], DM_ROW_ROLLBACK_KEEP_SIZE)) {
 			keep_size = true;
-		} else if (strcmp(m->argv[3], "snapshot_size")) {
+		} else if (strcmp(m->argv[3], DM_ROW_ROLLBACK_SNAPSHOT_SIZE)) {
 			m->why = "the size is keep_size or snapshot_size";
 			return -EINVAL;
 		}
@@ -619,9 +619,9 @@ static int msg_set_snapshot(struct msg_ctx *m)
 	if (r)
 		return r;
 	for (i = 2; i < m->argc; i++) {
-		if ((v = value_of(m->argv[i], "name"))) {
+		if ((v = value_of(m->argv[i], DM_ROW_SNAP_NAME))) {
 			name = v;
-		} else if ((v = value_of(m->argv[i], "retention"))) {
+		} else if ((v = value_of(m->argv[i], DM_ROW_SNAP_RETENTION))) {
 			if (parse_u64(m, v, &retention, "retention must be seconds since the epoch"))
 				return -EINVAL;
 			set_retention = true;
@@ -694,8 +694,9 @@ static void emit_snapshot(struct msg_ctx *m, const struct dmrow_snapshot_info *s
 	     (unsigned long long)s->prev, (unsigned long long)s->next,
 	     (unsigned long long)s->created,
 	     (unsigned long long)(s->size_blocks << m->pool->block_shift),
-	     s->flags & DMROW_SNAP_AUTO ? "auto" : "manual",
-	     s->flags & DMROW_SNAP_APP_CONSISTENT ? "app" : "crash", s->policy_id,
+	     s->flags & DMROW_SNAP_AUTO ? DM_ROW_SNAP_KIND_AUTO : DM_ROW_SNAP_KIND_MANUAL,
+	     s->flags & DMROW_SNAP_APP_CONSISTENT ?
+	     DM_ROW_SNAP_CONSISTENCY_APP : DM_ROW_SNAP_CONSISTENCY_CRASH, s->policy_id,
 	     (unsigned long long)s->retention_until, (unsigned long long)s->group_id);
 	emit_name(m, s->name);
 	emit(m, "\n");
@@ -710,7 +711,7 @@ static int msg_info(struct msg_ctx *m)
 	u64 id;
 	int r;
 
-	if (!strcmp(m->argv[1], "pool")) {
+	if (!strcmp(m->argv[1], DM_ROW_OBJECT_POOL)) {
 		if (m->argc > 2) {
 			m->why = "info pool takes no id";
 			return -EINVAL;
@@ -735,11 +736,11 @@ static int msg_info(struct msg_ctx *m)
 	r = parse_u64(m, m->argv[2], &id, "id must be a number");
 	if (r)
 		return r;
-	if (!strcmp(m->argv[1], "disk")) {
+	if (!strcmp(m->argv[1], DM_ROW_OBJECT_DISK)) {
 		r = dmrow_md_get_disk(m->pool->md, id, &disk);
 		if (!r)
 			emit_disk(m, &disk);
-	} else if (!strcmp(m->argv[1], "snapshot")) {
+	} else if (!strcmp(m->argv[1], DM_ROW_OBJECT_SNAPSHOT)) {
 		r = dmrow_md_get_snapshot(m->pool->md, id, &snap);
 		if (!r)
 			emit_snapshot(m, &snap);
@@ -820,7 +821,7 @@ static int msg_space(struct msg_ctx *m)
 	r = parse_u64(m, m->argv[2], &id, "id must be a number");
 	if (r)
 		return r;
-	if (!strcmp(m->argv[1], "snapshot")) {
+	if (!strcmp(m->argv[1], DM_ROW_OBJECT_SNAPSHOT)) {
 		struct dmrow_snapshot_info snap;
 
 		r = dmrow_md_get_snapshot(m->pool->md, id, &snap);
@@ -834,7 +835,7 @@ static int msg_space(struct msg_ctx *m)
 			emit(m, "snapshot id=%llu delta_blocks=%llu exclusive_blocks=%llu mapped_blocks=%llu\n",
 			     (unsigned long long)id, (unsigned long long)a,
 			     (unsigned long long)b, (unsigned long long)c);
-	} else if (!strcmp(m->argv[1], "disk")) {
+	} else if (!strcmp(m->argv[1], DM_ROW_OBJECT_DISK)) {
 		struct dmrow_disk_info disk;
 
 		r = dmrow_md_get_disk(m->pool->md, id, &disk);
@@ -981,7 +982,7 @@ static int msg_hydrate(struct msg_ctx *m)
 
 	if (r)
 		return r;
-	if (!strcmp(m->argv[2], "stop"))
+	if (!strcmp(m->argv[2], DM_ROW_HYDRATE_STOP))
 		return dmrow_hydrate_pause(m->pool, id);
 	r = parse_u64(m, m->argv[2], &rate, "rate must be bytes per second, or stop");
 	if (r)
@@ -994,25 +995,25 @@ static int msg_hydrate(struct msg_ctx *m)
 }
 
 static const struct msg_handler handlers[] = {
-	/* verb		     args  changes frees_space frees_blocks */
-	{ "commit",		0, 0, false, true,  false, msg_commit },
-	{ "create_disk",	2, 3, true,  false, false, msg_create_disk },
-	{ "remove_disk",	1, 1, true,  true,  true,  msg_remove_disk },
-	{ "resize_disk",	2, 2, true,  false, true,  msg_resize_disk },
-	{ "set_disk",		2, 6, true,  false, false, msg_set_disk },
-	{ "snapshot",		1, 7, true,  false, false, msg_snapshot },
-	{ "delete_snapshot",	1, 1, true,  true,  true,  msg_delete_snapshot },
-	{ "merge",		2, 2, true,  true,  true,  msg_merge },
-	{ "rollback",		2, 3, true,  false, true,  msg_rollback },
-	{ "clone",		2, 4, true,  false, false, msg_clone },
-	{ "set_snapshot",	2, 3, true,  false, false, msg_set_snapshot },
-	{ "set_quota",		2, 2, true,  false, false, msg_set_quota },
-	{ "info",		1, 2, false, true,  false, msg_info },
-	{ "list_disks",		0, 1, false, true,  false, msg_list_disks },
-	{ "list_snapshots",	1, 2, false, true,  false, msg_list_snapshots },
-	{ "space",		2, 2, false, true,  false, msg_space },
-	{ "diff",		3, 4, false, true,  false, msg_diff },
-	{ "hydrate",		2, 2, false, false, false, msg_hydrate },
+	/* verb				args  changes frees_space frees_blocks */
+	{ DM_ROW_MSG_COMMIT,		0, 0, false, true,  false, msg_commit },
+	{ DM_ROW_MSG_CREATE_DISK,	2, 3, true,  false, false, msg_create_disk },
+	{ DM_ROW_MSG_REMOVE_DISK,	1, 1, true,  true,  true,  msg_remove_disk },
+	{ DM_ROW_MSG_RESIZE_DISK,	2, 2, true,  false, true,  msg_resize_disk },
+	{ DM_ROW_MSG_SET_DISK,		2, 6, true,  false, false, msg_set_disk },
+	{ DM_ROW_MSG_SNAPSHOT,		1, 7, true,  false, false, msg_snapshot },
+	{ DM_ROW_MSG_DELETE_SNAPSHOT,	1, 1, true,  true,  true,  msg_delete_snapshot },
+	{ DM_ROW_MSG_MERGE,		2, 2, true,  true,  true,  msg_merge },
+	{ DM_ROW_MSG_ROLLBACK,		2, 3, true,  false, true,  msg_rollback },
+	{ DM_ROW_MSG_CLONE,		2, 4, true,  false, false, msg_clone },
+	{ DM_ROW_MSG_SET_SNAPSHOT,	2, 3, true,  false, false, msg_set_snapshot },
+	{ DM_ROW_MSG_SET_QUOTA,		2, 2, true,  false, false, msg_set_quota },
+	{ DM_ROW_MSG_INFO,		1, 2, false, true,  false, msg_info },
+	{ DM_ROW_MSG_LIST_DISKS,	0, 1, false, true,  false, msg_list_disks },
+	{ DM_ROW_MSG_LIST_SNAPSHOTS,	1, 2, false, true,  false, msg_list_snapshots },
+	{ DM_ROW_MSG_SPACE,		2, 2, false, true,  false, msg_space },
+	{ DM_ROW_MSG_DIFF,		3, 4, false, true,  false, msg_diff },
+	{ DM_ROW_MSG_HYDRATE,		2, 2, false, false, false, msg_hydrate },
 };
 
 int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **argv,

@@ -93,15 +93,15 @@ static int parse_features(struct dm_arg_set *as, struct pool_config *cfg,
 		name = dm_shift_arg(as);
 		argc--;
 
-		if (!strcasecmp(name, "read_only")) {
+		if (!strcasecmp(name, DM_ROW_POOL_READ_ONLY_ARG)) {
 			cfg->read_only = true;
 			continue;
 		}
-		if (!strcasecmp(name, "error_if_no_space")) {
+		if (!strcasecmp(name, DM_ROW_POOL_ERROR_IF_NO_SPACE_ARG)) {
 			cfg->error_if_no_space = true;
 			continue;
 		}
-		if (!strcasecmp(name, "no_space_timeout")) {
+		if (!strcasecmp(name, DM_ROW_POOL_NO_SPACE_TIMEOUT_ARG)) {
 			r = parse_uint_feature_value(&values, &cfg->no_space_timeout,
 						     &ti->error,
 						     "no_space_timeout needs a number of seconds");
@@ -109,7 +109,7 @@ static int parse_features(struct dm_arg_set *as, struct pool_config *cfg,
 				ti->error = "no_space_timeout is at most 86400 seconds";
 				r = -EINVAL;
 			}
-		} else if (!strcasecmp(name, "cache_blocks")) {
+		} else if (!strcasecmp(name, DM_ROW_POOL_CACHE_BLOCKS_ARG)) {
 			r = parse_uint_feature_value(&values, &cfg->cache_blocks,
 						     &ti->error,
 						     "cache_blocks needs a number of metadata blocks");
@@ -267,22 +267,69 @@ static void emit_features(const struct pool_config *cfg, char *result, unsigned 
 	count += cfg->cache_blocks ? 2 : 0;
 	DMEMIT(" %u", count);
 	if (cfg->read_only)
-		DMEMIT(" read_only");
+		DMEMIT(" " DM_ROW_POOL_READ_ONLY_ARG);
 	if (cfg->error_if_no_space)
-		DMEMIT(" error_if_no_space");
+		DMEMIT(" " DM_ROW_POOL_ERROR_IF_NO_SPACE_ARG);
 	if (cfg->no_space_timeout != DM_ROW_DEFAULT_NO_SPACE_TIMEOUT)
-		DMEMIT(" no_space_timeout %u", cfg->no_space_timeout);
+		DMEMIT(" " DM_ROW_POOL_NO_SPACE_TIMEOUT_ARG " %u", cfg->no_space_timeout);
 	if (cfg->cache_blocks)
-		DMEMIT(" cache_blocks %u", cfg->cache_blocks);
+		DMEMIT(" " DM_ROW_POOL_CACHE_BLOCKS_ARG " %u", cfg->cache_blocks);
 	*psz = sz;
 }
 
 /*
- * Status (see Documentation/dm-row.rst):
+ * The status fields (see Documentation/dm-row.rst):
  *   <transaction id> <metadata used>/<metadata total>
  *   <data used>/<data total> <mode> <needs_check|->
  *   <error_if_no_space|queue_if_no_space> <metadata_low|->
+ *
+ * They are those of enum dm_row_pool_status_field, written in its order by
+ * construction: the switch has no default, so a field the enum has and this
+ * does not write fails the build (-Wswitch and -Werror), as does one written
+ * here that the enum does not name.
  */
+static void emit_pool_status(struct dmrow_pool *pool, enum pool_mode mode,
+			     const struct dmrow_pool_info *info, char *result,
+			     unsigned int maxlen, unsigned int *psz)
+{
+	enum dm_row_pool_status_field field;
+	unsigned int sz = *psz;
+
+	for (field = 0; field < DM_ROW_POOL_STATUS_NR_FIELDS; field++) {
+		if (field)
+			DMEMIT(" ");
+		switch (field) {
+		case DM_ROW_POOL_STATUS_TRANSACTION:
+			DMEMIT("%llu", (unsigned long long)info->transaction_id);
+			break;
+		case DM_ROW_POOL_STATUS_METADATA:
+			DMEMIT("%llu/%llu", (unsigned long long)info->metadata_used,
+			       (unsigned long long)info->metadata_blocks);
+			break;
+		case DM_ROW_POOL_STATUS_DATA:
+			DMEMIT("%llu/%llu", (unsigned long long)info->data_used,
+			       (unsigned long long)info->data_blocks);
+			break;
+		case DM_ROW_POOL_STATUS_MODE:
+			DMEMIT("%s", dmrow_pool_mode_name(mode));
+			break;
+		case DM_ROW_POOL_STATUS_NEEDS_CHECK:
+			DMEMIT("%s", info->needs_check ? "needs_check" : "-");
+			break;
+		case DM_ROW_POOL_STATUS_NO_SPACE:
+			DMEMIT("%s", pool->cfg.error_if_no_space ?
+			       "error_if_no_space" : "queue_if_no_space");
+			break;
+		case DM_ROW_POOL_STATUS_METADATA_LOW:
+			DMEMIT("%s", pool->metadata_low ? "metadata_low" : "-");
+			break;
+		case DM_ROW_POOL_STATUS_NR_FIELDS:
+			break;		/* not a field */
+		}
+	}
+	*psz = sz;
+}
+
 static void pool_status(struct dm_target *ti, status_type_t type, unsigned int status_flags,
 			char *result, unsigned int maxlen)
 {
@@ -297,19 +344,10 @@ static void pool_status(struct dm_target *ti, status_type_t type, unsigned int s
 	case STATUSTYPE_INFO:
 		mode = dmrow_pool_mode(pool);
 		if (mode == POOL_FAIL || dmrow_md_pool_info(pool->md, &info)) {
-			DMEMIT("Fail");
+			DMEMIT(DM_ROW_POOL_STATUS_FAIL);
 			break;
 		}
-		DMEMIT("%llu %llu/%llu %llu/%llu %s %s %s %s",
-		       (unsigned long long)info.transaction_id,
-		       (unsigned long long)info.metadata_used,
-		       (unsigned long long)info.metadata_blocks,
-		       (unsigned long long)info.data_used,
-		       (unsigned long long)info.data_blocks,
-		       dmrow_pool_mode_name(mode),
-		       info.needs_check ? "needs_check" : "-",
-		       pool->cfg.error_if_no_space ? "error_if_no_space" : "queue_if_no_space",
-		       pool->metadata_low ? "metadata_low" : "-");
+		emit_pool_status(pool, mode, &info, result, maxlen, &sz);
 		break;
 	case STATUSTYPE_TABLE:
 		DMEMIT("%s", format_dev_t(buf, pc->metadata_dev->bdev->bd_dev));

@@ -1900,7 +1900,7 @@ int dmrow_pool_run_message(struct dmrow_pool *pool, unsigned int argc, char **ar
 /* From outside the worker: have it commit, and wait. */
 static void commit_on_worker(struct dmrow_pool *pool)
 {
-	char *argv[] = { "commit" };
+	char *argv[] = { DM_ROW_MSG_COMMIT };
 
 	if (pool->mode < POOL_READ_ONLY && dmrow_pool_run_message(pool, 1, argv, NULL, 0))
 		DMERR("%pg: commit failed", pool->metadata_bdev);

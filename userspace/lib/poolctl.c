@@ -186,7 +186,7 @@ static int take_first(struct record_list *list, struct record *rec)
 int pool_info(const char *pool, struct record *info)
 {
 	struct record_list list;
-	int r = pool_send(pool, &list, DM_ROW_MSG_INFO " pool");
+	int r = pool_send(pool, &list, DM_ROW_MSG_INFO " " DM_ROW_OBJECT_POOL);
 
 	return r ? r : take_first(&list, info);
 }
@@ -224,7 +224,7 @@ int pool_disk_space(const char *pool, uint64_t disk, struct disk_space *sp)
 	static const char *const keys[3] = { "chain_blocks", "live_delta_blocks", "mapped_blocks" };
 	uint64_t *values[3] = { &sp->chain_blocks, &sp->live_delta_blocks, &sp->mapped_blocks };
 
-	return space_record(pool, "disk", disk, keys, values);
+	return space_record(pool, DM_ROW_OBJECT_DISK, disk, keys, values);
 }
 
 int pool_snapshot_space(const char *pool, uint64_t snapshot, struct snapshot_space *sp)
@@ -232,7 +232,7 @@ int pool_snapshot_space(const char *pool, uint64_t snapshot, struct snapshot_spa
 	static const char *const keys[3] = { "delta_blocks", "exclusive_blocks", "mapped_blocks" };
 	uint64_t *values[3] = { &sp->delta_blocks, &sp->exclusive_blocks, &sp->mapped_blocks };
 
-	return space_record(pool, "snapshot", snapshot, keys, values);
+	return space_record(pool, DM_ROW_OBJECT_SNAPSHOT, snapshot, keys, values);
 }
 
 static bool is_number(const char *s)
@@ -252,7 +252,7 @@ int pool_find_disk(const char *pool, const char *disk, struct record *rec)
 	int r;
 
 	if (is_number(disk)) {
-		r = pool_send(pool, &list, DM_ROW_MSG_INFO " disk %s", disk);
+		r = pool_send(pool, &list, DM_ROW_MSG_INFO " " DM_ROW_OBJECT_DISK " %s", disk);
 		if (r == -ENODATA)
 			return -ENOENT;
 		return r ? r : take_first(&list, rec);
@@ -283,7 +283,7 @@ int pool_find_snapshot(const char *pool, uint64_t disk_id, const char *snap,
 	int r;
 
 	if (is_number(snap)) {
-		r = pool_send(pool, &snaps, DM_ROW_MSG_INFO " snapshot %s", snap);
+		r = pool_send(pool, &snaps, DM_ROW_MSG_INFO " " DM_ROW_OBJECT_SNAPSHOT " %s", snap);
 		if (r == -ENODATA)
 			return -ENOENT;
 		if (r)
@@ -432,7 +432,7 @@ int poolctl_set_disk_origin(const char *pool, uint64_t disk, uint64_t sectors)
 {
 	if (!sectors)
 		return pool_send(pool, NULL, DM_ROW_MSG_SET_DISK " %" PRIu64 " "
-				 DM_ROW_DISK_EXTERNAL_ORIGIN "=none", disk);
+				 DM_ROW_DISK_EXTERNAL_ORIGIN "=" DM_ROW_DISK_EXTERNAL_ORIGIN_NONE, disk);
 	return pool_send(pool, NULL, DM_ROW_MSG_SET_DISK " %" PRIu64 " "
 			 DM_ROW_DISK_EXTERNAL_ORIGIN "=%" PRIu64, disk, sectors);
 }
@@ -440,7 +440,7 @@ int poolctl_set_disk_origin(const char *pool, uint64_t disk, uint64_t sectors)
 int poolctl_hydrate(const char *pool, uint64_t disk, int64_t rate)
 {
 	if (rate < 0)
-		return pool_send(pool, NULL, DM_ROW_MSG_HYDRATE " %" PRIu64 " stop", disk);
+		return pool_send(pool, NULL, DM_ROW_MSG_HYDRATE " %" PRIu64 " " DM_ROW_HYDRATE_STOP, disk);
 	return pool_send(pool, NULL, DM_ROW_MSG_HYDRATE " %" PRIu64 " %" PRId64, disk, rate);
 }
 
@@ -464,9 +464,9 @@ static char *snapshot_message(const uint64_t *disks, unsigned int nr,
 			fprintf(f, "%s%s", i ? "," : "", attrs->names[i]);
 	}
 	if (attrs->automatic)
-		fputs(" " DM_ROW_SNAP_KIND "=auto", f);
+		fputs(" " DM_ROW_SNAP_KIND "=" DM_ROW_SNAP_KIND_AUTO, f);
 	if (attrs->app_consistent)
-		fputs(" " DM_ROW_SNAP_CONSISTENCY "=app", f);
+		fputs(" " DM_ROW_SNAP_CONSISTENCY "=" DM_ROW_SNAP_CONSISTENCY_APP, f);
 	if (attrs->policy)
 		fprintf(f, " " DM_ROW_SNAP_POLICY "=%" PRIu32, attrs->policy);
 	if (attrs->retention)
@@ -657,7 +657,8 @@ int disk_table_params(char *buf, size_t len, const char *pool, uint64_t disk_id,
 	if (snap_id)
 		snprintf(snap, sizeof(snap), " %" PRIu64, snap_id);
 	if (logical_block_size != 512)
-		snprintf(feature, sizeof(feature), " logical_block_size=%u", logical_block_size);
+		snprintf(feature, sizeof(feature), " " DM_ROW_LOGICAL_BLOCK_SIZE_ARG "%u",
+			 logical_block_size);
 	if (origin && (!*origin || strpbrk(origin, " \t\n")))
 		return -EINVAL;		/* one word of the table line */
 	n = snprintf(buf, len, "/dev/mapper/%s %" PRIu64 "%s%s%s%s", pool, disk_id, snap, feature,

@@ -38,6 +38,12 @@
 #define DM_ROW_MAX_BLOCK_SECTORS	2048	/* 1 MiB */
 #define DM_ROW_DEFAULT_NO_SPACE_TIMEOUT	60	/* seconds */
 
+/* Pool feature args: no_space_timeout and cache_blocks take a value. */
+#define DM_ROW_POOL_READ_ONLY_ARG		"read_only"
+#define DM_ROW_POOL_ERROR_IF_NO_SPACE_ARG	"error_if_no_space"
+#define DM_ROW_POOL_NO_SPACE_TIMEOUT_ARG	"no_space_timeout"	/* <seconds> */
+#define DM_ROW_POOL_CACHE_BLOCKS_ARG		"cache_blocks"		/* <n> */
+
 /*
  * Disk table line:
  *
@@ -87,6 +93,9 @@
 #define DM_ROW_DISK_LOGICAL_BLOCK_SIZE	"logical_block_size"		/* 512 or 4096 */
 #define DM_ROW_DISK_EXTERNAL_ORIGIN	"external_origin"	/* <sectors>, or none */
 
+/* set_disk external_origin=none: the disk no longer has one */
+#define DM_ROW_DISK_EXTERNAL_ORIGIN_NONE "none"
+
 /* snapshot attributes (name, policy and retention also of set_snapshot) */
 #define DM_ROW_SNAP_NAME		"name"		/* one per disk, comma separated */
 #define DM_ROW_SNAP_KIND		"kind"		/* manual (default) or auto */
@@ -95,9 +104,23 @@
 #define DM_ROW_SNAP_RETENTION		"retention"	/* seconds since the epoch; 0: forever */
 #define DM_ROW_SNAP_TIME		"time"		/* creation time instead of now */
 
+/* values of kind= and consistency= */
+#define DM_ROW_SNAP_KIND_MANUAL		"manual"
+#define DM_ROW_SNAP_KIND_AUTO		"auto"
+#define DM_ROW_SNAP_CONSISTENCY_CRASH	"crash"
+#define DM_ROW_SNAP_CONSISTENCY_APP	"app"
+
 /* rollback's last argument */
 #define DM_ROW_ROLLBACK_KEEP_SIZE	"keep_size"
 #define DM_ROW_ROLLBACK_SNAPSHOT_SIZE	"snapshot_size"
+
+/* what info and space report on (space: a disk or a snapshot) */
+#define DM_ROW_OBJECT_POOL		"pool"
+#define DM_ROW_OBJECT_DISK		"disk"		/* <id> */
+#define DM_ROW_OBJECT_SNAPSHOT		"snapshot"	/* <id> */
+
+/* hydrate's argument instead of a rate */
+#define DM_ROW_HYDRATE_STOP		"stop"
 
 /* Disks in one snapshot message (an instance snapshot). */
 #define DM_ROW_MAX_SNAPSHOT_DISKS	64
