@@ -332,49 +332,50 @@ static void emit_disk_status(struct disk_c *dc, char *result, unsigned int maxle
 	enum dm_row_disk_status_field field;
 	struct dmrow_disk_counts counts;
 	unsigned int sz = *psz;
+	u64 number;
 
 	dmrow_disk_counts_sum(db, &counts);
 	for (field = 0; field < DM_ROW_DISK_STATUS_NR_FIELDS; field++) {
 		if (field)
 			DMEMIT(" ");
+		/* A field that is a number sets it; the others write themselves. */
 		switch (field) {
 		case DM_ROW_DISK_STATUS_DISK:
-			DMEMIT("%llu", (unsigned long long)db->disk_id);
+			number = db->disk_id;
 			break;
 		case DM_ROW_DISK_STATUS_SNAPSHOT:
-			if (db->snap_id)
-				DMEMIT("%llu", (unsigned long long)db->snap_id);
-			else
+			if (!db->snap_id) {
 				DMEMIT("-");
+				continue;
+			}
+			number = db->snap_id;
 			break;
 		case DM_ROW_DISK_STATUS_POOL_MODE:
 			DMEMIT("%s", dmrow_pool_mode_name(dmrow_pool_mode(dc->pool)));
-			break;
+			continue;
 		case DM_ROW_DISK_STATUS_NEW_BLOCK_WRITES:
-			DMEMIT("%llu", (unsigned long long)counts.new_block_writes);
+			number = counts.new_block_writes;
 			break;
 		case DM_ROW_DISK_STATUS_PARTIAL_COPIES:
-			DMEMIT("%llu", (unsigned long long)counts.partial_copies);
+			number = counts.partial_copies;
 			break;
 		case DM_ROW_DISK_STATUS_PARTIAL_ZERO_FILLS:
-			DMEMIT("%llu", (unsigned long long)counts.partial_zero_fills);
+			number = counts.partial_zero_fills;
 			break;
 		case DM_ROW_DISK_STATUS_CACHE_BYTES:
-			DMEMIT("%llu", (unsigned long long)(db->cache ?
-							    dmrow_map_cache_bytes(db->cache) : 0));
+			number = db->cache ? dmrow_map_cache_bytes(db->cache) : 0;
 			break;
 		case DM_ROW_DISK_STATUS_CACHE_BUDGET:
-			DMEMIT("%llu", (unsigned long long)(db->cache ?
-							    dmrow_map_cache_budget(db->cache) : 0));
+			number = db->cache ? dmrow_map_cache_budget(db->cache) : 0;
 			break;
 		case DM_ROW_DISK_STATUS_CACHE_HITS:
-			DMEMIT("%llu", (unsigned long long)counts.cache_hits);
+			number = counts.cache_hits;
 			break;
 		case DM_ROW_DISK_STATUS_CACHE_MISSES:
-			DMEMIT("%llu", (unsigned long long)counts.cache_misses);
+			number = counts.cache_misses;
 			break;
 		case DM_ROW_DISK_STATUS_EARLY_ACKS:
-			DMEMIT("%llu", (unsigned long long)counts.early_acks);
+			number = counts.early_acks;
 			break;
 		case DM_ROW_DISK_STATUS_HYDRATED:
 			if (db->origin_bdev)
@@ -383,18 +384,18 @@ static void emit_disk_status(struct disk_c *dc, char *result, unsigned int maxle
 				       (unsigned long long)db->origin_blocks);
 			else
 				DMEMIT("-");
-			break;
+			continue;
 		case DM_ROW_DISK_STATUS_HYDRATION:
 			DMEMIT("%s", db->origin_bdev && !db->snap_id ?
 			       dmrow_hydrate_state(db) : "-");
-			break;
+			continue;
 		case DM_ROW_DISK_STATUS_HYDRATION_ERRORS:
-			DMEMIT("%llu", db->origin_bdev ?
-			       (unsigned long long)READ_ONCE(db->hydration_errors) : 0ULL);
+			number = db->origin_bdev ? READ_ONCE(db->hydration_errors) : 0;
 			break;
 		case DM_ROW_DISK_STATUS_NR_FIELDS:
-			break;		/* not a field */
+			continue;	/* not a field */
 		}
+		DMEMIT("%llu", (unsigned long long)number);
 	}
 	*psz = sz;
 }
