@@ -13,13 +13,7 @@
 # way.  hydrate-boot2.sh checks that 'pool activate' brings the server and
 # the hydration back, from where it was, and that it completes.
 . "$DMROW_SRC/tests/vm/common.sh"
-. "$DMROW_SRC/tests/vm/origin/lib.sh"
-
-export SNAPCTL_CONFIG_DIR=$VM_OUTDIR/hydrate-pools
-export SNAPCTL_STATE_DIR=$VM_OUTDIR/hydrate-state
-export SNAPCTL_RUN_DIR=$TEST_TMP/run
-state=$VM_OUTDIR/hydrate
-URL=file://$VM_OUTDIR/hydrate-repo
+. "$DMROW_SRC/tests/reboot/hydrate-env.sh"
 require_disks 2
 require_cmd jq nbdkit nbd-client pgrep mkfs.ext4
 rm -rf "$state" "$SNAPCTL_CONFIG_DIR" "$SNAPCTL_STATE_DIR" "${URL#file://}"
@@ -33,7 +27,6 @@ for f in "${!FILE_SUM[@]}"; do
 done
 
 expect_exit 0 snapctl import --instant "$URL" img tank vm --rate 512K/s
-dev=/dev/mapper/tank-vm
 mkdir -p "$TEST_TMP/vm"
 log_must mount $dev "$TEST_TMP/vm"
 random_stream $((1 * MiB)) new >"$TEST_TMP/vm/new"

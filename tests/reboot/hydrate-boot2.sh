@@ -10,17 +10,11 @@
 # leaves the table, the server stops, the disk reads as before the reset,
 # and the pool's metadata checks clean.
 . "$DMROW_SRC/tests/vm/common.sh"
-. "$DMROW_SRC/tests/vm/origin/lib.sh"
-
-export SNAPCTL_CONFIG_DIR=$VM_OUTDIR/hydrate-pools
-export SNAPCTL_STATE_DIR=$VM_OUTDIR/hydrate-state
-export SNAPCTL_RUN_DIR=$TEST_TMP/run
-state=$VM_OUTDIR/hydrate
+. "$DMROW_SRC/tests/reboot/hydrate-env.sh"
 require_cmd jq nbdkit nbd-client pgrep
 load_module
 on_exit unserve_all
 log_must snapctl pool activate tank
-dev=/dev/mapper/tank-vm
 read -r hstate done total <<<"$(hydration tank vm)"
 before=$(<"$state/hydrated")
 log_note "after activation: $hstate, $done of $total bytes hydrated (before the reset: $before)"
