@@ -698,6 +698,8 @@ ISOLATION_RUNS = [
     ("B, disk C writing with fsync=1",
      "disk C: 4k random writes, psync, fsync after every write, uncapped"),
 ]
+# The control: B and C on plain dm-linear slices of the same backing.
+LINEAR_ISOLATION_RUNS = [ISOLATION_RUNS[0], ISOLATION_RUNS[2]]
 
 
 def suite_h(backing):
@@ -743,6 +745,26 @@ def suite_h(backing):
                    background_iops=other, repeat=rep, region_mib=region_b,
                    **(snapper.figures() if snapper else {}), **space, **figures)
             pool.destroy()
+            backing.reload()
+        # The same pair on dm-linear: how much of B's loss beside C's
+        # write+fsync loop is the emulated CPUs, which any target shares.
+        for label, background in LINEAR_ISOLATION_RUNS:
+            disk_b = Linear(backing, region_b, "dm-linear B")
+            disk_c = Linear(backing, region_ac, "dm-linear C")
+            for disk, mib in ((disk_b, region_b), (disk_c, region_ac)):
+                prefill(disk, mib)
+            proc = None
+            if background:
+                proc = background_fio(disk_c, region_ac, SNAP_RUNTIME + 1, ENGINE="psync",
+                                      FSYNC=1)
+                time.sleep(0.5)
+            log(f"h: dm-linear {label} ({rep + 1}/{REPEATS})")
+            figures = latency_run(disk_b, region_b, SNAP_RUNTIME, f"/tmp/bench-iops-h{rep}")
+            other = background_iops(proc) if proc else None
+            record(suite="h", target="dm-linear B", workload=label, background=background,
+                   background_iops=other, repeat=rep, region_mib=region_b, **figures)
+            disk_c.destroy()
+            disk_b.destroy()
             backing.reload()
 
 
@@ -807,7 +829,7 @@ def suite_f(backing):
     data_mib = 16 if QUICK else 64
     for rep in range(REPEATS):
         meta = backing.slice(16)
-        data = backing.slice(data_mib * 4 + 64)
+        data = backing.slice(data_mib * 6 + 64)
         zero(meta, 1)
         repo = f"file:///tmp/bench-exports-{rep}"
         run("rm", "-rf", "/tmp/bench-pools", repo[7:])
@@ -847,13 +869,42 @@ def suite_f(backing):
                    changed_fraction=fraction, seconds=seconds,
                    read_chunks=out["read_chunks"], chunks=out["stored_chunks"], repeat=rep)
             base = name
+        # The smallest incremental: one 4 KiB write in each of two chunk
+        # slots far apart; timed against a process start.
+        for block in (3, data_mib * 256 - 5):
+            run("dd", "if=/dev/urandom", f"of={dev}", "bs=4096", "count=1", f"seek={block}",
+                "oflag=direct", "status=none")
+        snapctl("snapshot", "create", "bx", "d", "--name", "two")
+        start, _ = timed(snapctl, "--version")
+        seconds, out = timed(lambda: snapctl("export", "bx", "d/two", repo, "--name", "two",
+                                             "--base", base, as_json=True))
+        record(suite="f", operation="incremental export of two chunks", seconds=seconds,
+               process_start=start, read_chunks=out["read_chunks"],
+               chunks=out["stored_chunks"], repeat=rep)
         seconds, out = timed(lambda: snapctl("import", repo, "s0", "bx", "restored",
                                              as_json=True))
         record(suite="f", operation="restore", mib=data_mib, seconds=seconds,
                mibs=data_mib / seconds, repeat=rep)
+        # What restore is measured against: the same bytes written by dd
+        # into a new disk of the pool, first writes as a restore makes.
+        snapctl("disk", "create", "bx", "raw", "--size", f"{data_mib * 2}M")
+        source = random_file(data_mib)
+        seconds, _ = timed(run, "dd", f"if={source}", "of=/dev/mapper/bx-raw", "bs=1M",
+                           "oflag=direct", "conv=fsync", "status=none")
+        record(suite="f", operation="raw sequential write to a new disk", mib=data_mib,
+               seconds=seconds, mibs=data_mib / seconds, repeat=rep)
         snapctl("pool", "deactivate", "bx")
         run("rm", "-rf", repo[7:])
         backing.reset()
+
+
+def random_file(mib):
+    """A tmpfs file of MIB MiB of random bytes, made once: dd's source."""
+    path = f"/tmp/bench-random-{mib}"
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            f.write(os.urandom(mib * MiB))
+    return path
 
 
 def write_delta_random(dev, blocks, span, seed):
@@ -885,6 +936,15 @@ def hydration(dev):
     words = run("dmsetup", "status", os.path.basename(dev)).split()[3:]
     done, total = (int(x) for x in words[11].split("/"))
     return done, total, words[12]
+
+
+def wait_until(done, poll, limit, what):
+    """Poll done() every poll seconds; a run that waits past limit fails."""
+    deadline = time.perf_counter() + limit
+    while not done():
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"not {what} after {limit} s")
+        time.sleep(poll)
 
 
 def suite_i(backing):
@@ -927,12 +987,13 @@ def suite_i(backing):
         snapctl("import", "--instant", repo, "s0", "dst", "inst")
         while subprocess.run(["dd", f"if={dev}", "of=/dev/null", "bs=4k", "count=1",
                               "iflag=direct", "status=none"], capture_output=True).returncode:
+            if time.perf_counter() - start > 60:
+                raise RuntimeError(f"{dev}: no read succeeded within 60 s of the import")
             time.sleep(0.01)
         first_read = time.perf_counter() - start
         record(suite="i", operation="instant import: first read", seconds=first_read,
                process_start=process_start, repeat=rep)
-        while hydration(dev)[2] != "done":
-            time.sleep(0.1)
+        wait_until(lambda: hydration(dev)[2] == "done", 0.1, 600, f"{dev} hydrated")
         seconds = time.perf_counter() - start
         record(suite="i", operation="instant import: hydration", mib=size_mib,
                seconds=seconds, mibs=size_mib / seconds, repeat=rep)
@@ -944,8 +1005,8 @@ def suite_i(backing):
         snapctl("import", "--instant", repo, "s0", "dst", "slow", "--rate", f"{rate}M")
         dev = "/dev/mapper/dst-slow"
         window = max(8, size_mib // 16)
-        while hydration(dev)[0] * block_mib < 2 * window:
-            time.sleep(0.2)
+        wait_until(lambda: hydration(dev)[0] * block_mib >= 2 * window, 0.2, 600,
+                   f"{2 * window} MiB of {dev} hydrated")
         hydrated = randread_window(dev, 0, window, RUNTIME)
         unhydrated = randread_window(dev, size_mib - window, window, RUNTIME)
         done, total, state = hydration(dev)
