@@ -69,12 +69,19 @@ userspace: $(USERSPACE_BINS) $(UNIT_TEST_BINS) $(CRASH_BINS) $(S3_TEST_BIN)
 setup:
 	scripts/setup
 
+# Each step says when it starts (the CI budget is read from these lines).
 check: setup
+	@echo "check: check-build at $$(date +%T)"
 	$(MAKE) check-build
+	@echo "check: check-unit at $$(date +%T)"
 	$(MAKE) check-unit
+	@echo "check: check-s3 at $$(date +%T)"
 	$(MAKE) check-s3
+	@echo "check: check-fuzz at $$(date +%T)"
 	$(MAKE) -j2 check-fuzz FUZZ_TIME=$(CHECK_FUZZ_TIME)
+	@echo "check: check-vm at $$(date +%T)"
 	$(MAKE) check-vm
+	@echo "check: done at $$(date +%T)"
 
 # make check runs each fuzzer this long; longer campaigns: make check-fuzz.
 CHECK_FUZZ_TIME ?= 20

@@ -5,7 +5,8 @@
 #
 # Disks a and b each carry a ring writer (numbered 4 KiB writes, its count
 # of acknowledged writes published) and a looping fio with verification.
-# For STRESS_SECONDS (default 60; at least 6 rounds) the main loop takes
+# For STRESS_SECONDS (default 40, 120 with DMROW_TEST_SCALE=full; at
+# least 6 rounds) the main loop takes
 # instance snapshots of a and b, noting each writer's count just before (LO) and after (HI);
 # deletes and merges snapshots of a from the middle of its chain; clones
 # snapshots of b and runs fio with verification on each clone.  At the same
@@ -23,7 +24,11 @@ require_disks 2
 require_cmd fio python3 jq
 load_module
 
-seconds=${STRESS_SECONDS:-60}
+if full_scale; then
+	seconds=${STRESS_SECONDS:-120}
+else
+	seconds=${STRESS_SECONDS:-40}
+fi
 ring=1024
 MiB=$((1 << 20))
 export SNAPCTL_CONFIG_DIR=$TEST_TMP/pools
