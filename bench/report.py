@@ -358,26 +358,34 @@ class Report:
             self.suite_h_linear(linear, recs)
 
     def suite_h_linear(self, linear, row_recs):
-        """The control runs of suite h: B and C on dm-linear."""
-        self.add("The same pair on two dm-linear slices of the same backing (no pool), "
+        """The control runs of suite h: B beside A or C, all on dm-linear."""
+        self.add("The same runs on two dm-linear slices of the same backing (no pool), "
                  "to tell the emulated CPUs' share from the pool's:", "")
         base = median(values(pick(linear, workload="B alone"), "iops"))
         rows = []
         for label in dict.fromkeys(r["workload"] for r in linear):
             sub = pick(linear, workload=label)
             other = values(sub, "background_iops")
-            rows.append([label, spread(values(sub, "iops")), ratio(median(values(sub, "iops")), base),
+            shown = ("B, disk A at 100 IOPS, no snapshot: a command every second"
+                     if label.startswith("B, disk A") else label)
+            rows.append([shown, spread(values(sub, "iops")), ratio(median(values(sub, "iops")), base),
                          spread(values(sub, "p99_us")), spread(other) if other else "-"])
         self.table(["run (dm-linear)", "B IOPS", "B IOPS / alone", "B p99 us",
                     "other disk's IOPS"], rows)
-        fsync = "B, disk C writing with fsync=1"
-        lin = values(pick(linear, workload=fsync), "iops")
-        row = values(pick(row_recs, workload=fsync), "iops")
+        notes = [f"- dm-linear, {r['background']}." for r in
+                 {r["workload"]: r for r in linear if r.get("background")}.values()]
+        if notes:
+            self.add(*notes, "")
         row_alone = values(pick(row_recs, workload="B alone"), "iops")
-        if lin and row and row_alone and base:
-            r = (median(row) / median(row_alone)) / (median(lin) / base)
-            self.add(f"dm-row's ratio beside C over dm-linear's: **{r:.2f}x** (1.00x = the "
-                     "pool adds nothing to what C's loop costs B on these CPUs).", "")
+        for label, what in (("B, disk A snapshotted every second", "beside A"),
+                            ("B, disk C writing with fsync=1", "beside C")):
+            lin = values(pick(linear, workload=label), "iops")
+            row = values(pick(row_recs, workload=label), "iops")
+            if lin and row and row_alone and base:
+                r = (median(row) / median(row_alone)) / (median(lin) / base)
+                self.add(f"dm-row's ratio {what} over dm-linear's: **{r:.2f}x** (1.00x = the "
+                         "pool adds nothing to what the other disk's load costs B on these "
+                         "CPUs).", "")
 
     def suite_e(self):
         recs = pick(self.records, suite="e")
