@@ -27,8 +27,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "chunk.h"		/* CHUNK_ID_LEN */
+
 #define NBD_DEVICE_MAX 32
-#define NBD_EXPORT_ROOT_MAX 64		/* an export's root checksum, in hex */
+#define NBD_EXPORT_ROOT_MAX CHUNK_ID_LEN	/* an export's root checksum, in hex */
 
 struct nbd_serve_options {
 	const char *url;

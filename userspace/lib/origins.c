@@ -13,6 +13,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "chunk.h"
 #include "config.h"
 #include "origins.h"
 #include "statefile.h"
@@ -35,20 +36,12 @@ say(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* "" or ORIGIN_ROOT_MAX lowercase hex digits. */
-static bool root_valid(const char *root)
-{
-	size_t n = strnlen(root, ORIGIN_ROOT_MAX + 1);
-
-	return !n || (n == ORIGIN_ROOT_MAX && strspn(root, "0123456789abcdef") == n);
-}
-
 bool origin_valid(const struct origin *o)
 {
 	if (o->device[0])
 		return !o->url[0] && !o->export_name[0] && !o->key_file[0] && !o->root[0] &&
 		       strnlen(o->device, sizeof(o->device)) < sizeof(o->device);
-	return o->url[0] && o->export_name[0] && root_valid(o->root) &&
+	return o->url[0] && o->export_name[0] && (!o->root[0] || chunk_id_valid(o->root)) &&
 	       strnlen(o->url, sizeof(o->url)) < sizeof(o->url) &&
 	       strnlen(o->export_name, sizeof(o->export_name)) < sizeof(o->export_name) &&
 	       strnlen(o->key_file, sizeof(o->key_file)) < sizeof(o->key_file);

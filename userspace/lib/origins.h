@@ -36,9 +36,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chunk.h"		/* CHUNK_ID_LEN: an export's root checksum is one */
+
 #define ORIGIN_PATH_MAX 1024
 #define ORIGIN_EXPORT_MAX 128
-#define ORIGIN_ROOT_MAX 64		/* hex digits of an export's root checksum */
+#define ORIGIN_ROOT_MAX CHUNK_ID_LEN	/* hex digits of an export's root checksum */
 
 struct origin {
 	uint64_t disk_id;
