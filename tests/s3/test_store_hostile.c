@@ -8,7 +8,7 @@
  *
  *   test_store_hostile [path of hostile-server.py]
  *
- * Prints "PASS s3-hostile/<test>" or "FAIL s3-hostile/<test>: why" for
+ * Prints "PASS s3-hostile/<test>" or "FAIL s3-hostile/<test> (why)" for
  * each test, then "N passed, N failed"; exits nonzero if any failed.
  */
 #include <errno.h>
@@ -209,7 +209,7 @@ int main(int argc, char **argv)
 
 	pid = start_server(script, &port);
 	if (pid < 0) {
-		printf("FAIL s3-hostile/server: %s did not start\n0 passed, 1 failed\n", script);
+		printf("FAIL s3-hostile/server (%s did not start)\n0 passed, 1 failed\n", script);
 		return 1;
 	}
 	snprintf(endpoint, sizeof(endpoint), "http://127.0.0.1:%d", port);
@@ -220,7 +220,7 @@ int main(int argc, char **argv)
 	setenv("SNAPCTL_S3_CONFIG", "/dev/null", 1);
 	setenv("SNAPCTL_S3_RETRIES", "1", 1);
 	if (store_global_init() || !(s = store_open("s3://bucket/prefix", &why))) {
-		printf("FAIL s3-hostile/open: %s\n0 passed, 1 failed\n", why ? why : "init");
+		printf("FAIL s3-hostile/open (%s)\n0 passed, 1 failed\n", why ? why : "init");
 		kill(pid, SIGTERM);
 		return 1;
 	}
@@ -229,7 +229,7 @@ int main(int argc, char **argv)
 		if (tests[i].fn()) {
 			printf("PASS s3-hostile/%s\n", tests[i].name);
 		} else {
-			printf("FAIL s3-hostile/%s: %s\n", tests[i].name, failure);
+			printf("FAIL s3-hostile/%s (%s)\n", tests[i].name, failure);
 			failed++;
 		}
 		fflush(stdout);

@@ -5,7 +5,7 @@
  *
  *   test_store_s3 s3://<bucket>
  *
- * Prints "PASS s3/<test>" or "FAIL s3/<test>: why" for each test, and
+ * Prints "PASS s3/<test>" or "FAIL s3/<test> (why)" for each test, and
  * exits nonzero if any failed.
  */
 #include <arpa/inet.h>
@@ -646,7 +646,7 @@ int main(int argc, char **argv)
 		if (tests[i].fn()) {
 			printf("PASS s3/%s\n", tests[i].name);
 		} else {
-			printf("FAIL s3/%s: %s\n", tests[i].name, failure);
+			printf("FAIL s3/%s (%s)\n", tests[i].name, failure);
 			failed++;
 		}
 		fflush(stdout);
