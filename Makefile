@@ -15,7 +15,8 @@
 #                        DMROW_TEST_SCALE=full in the environment runs the long
 #                        tests at full strength, Documentation/testing.rst)
 #   make check-debug     the VM suite on a 6.1 debug kernel (KASAN, lockdep, kmemleak)
-#                        built from Debian's linux-source-6.1; long, not in CI
+#                        built from Debian's linux-source-6.1, in parts; long, not
+#                        in CI; DEBUG_PART=K/N runs one part (scripts/check-debug)
 #   make demo            set-up, build, and the main demo in the VM
 #   make bench           the benchmark harness in the VM
 #   make bench-core      userspace micro-benchmark of the metadata core
@@ -106,13 +107,13 @@ check-vm: module userspace
 	wait $$reboot; rebooted=$$?; cat $(BUILD)/reboot.log; \
 	test $$suite = 0 && test $$rebooted = 0
 
-# The debug kernel is slow under emulation: each test gets three times the
-# usual time.  The module is built for it as for any kernel.
+# The debug kernel (scripts/debug-kernel), built first if need be, and the
+# module for it; then the suite and the reboot tests in parts
+# (scripts/check-debug): all of them, or DEBUG_PART=K/N alone.
 check-debug: userspace
 	scripts/debug-kernel >$(BUILD)/debug-kernel.release
 	$(MAKE) module KVER=$$(cat $(BUILD)/debug-kernel.release)
-	scripts/vm run --kver $$(cat $(BUILD)/debug-kernel.release) --timeout 1800 $(TESTS)
-	tests/reboot/run --kver $$(cat $(BUILD)/debug-kernel.release)
+	scripts/check-debug $(DEBUG_PART)
 
 demo: setup
 	$(MAKE) module userspace

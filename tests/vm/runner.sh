@@ -90,17 +90,18 @@ collect_leftovers() {
 	echo "${left# }"
 }
 
-# The "# TIMEOUT: SECS" header line of a test, if any.
+# The "# TIMEOUT: SECS" header line of a test, if any, else the run's
+# timeout; times the run's factor (scripts/vm --timeout-factor).
 test_timeout() {
-	local line
+	local line secs=$VM_TIMEOUT
 	while IFS= read -r line; do
 		[[ $line == "#"* || -z $line ]] || break
 		if [[ $line =~ ^#\ TIMEOUT:\ *([0-9]+) ]]; then
-			echo "${BASH_REMATCH[1]}"
-			return
+			secs=${BASH_REMATCH[1]}
+			break
 		fi
 	done <"$1"
-	echo "$VM_TIMEOUT"
+	echo $((secs * ${VM_TIMEOUT_FACTOR:-1}))
 }
 
 run_one() {
