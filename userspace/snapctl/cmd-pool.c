@@ -208,8 +208,14 @@ static int activate_disks(const char *pool)
 
 		if (record_u64(&disks.records[i], "removed"))
 			continue;
-		rr = activate_disk(pool, &disks.records[i]);
-		if (rr)
+		/* An export that could not be served: said above, with why. */
+		rr = disk_origin_ready(pool, &disks.records[i]);
+		if (rr == -ENXIO)
+			fail_with(exit_for_errno(rr), "disk %s of pool '%s' stays inactive: its origin is not served",
+				  record_get(&disks.records[i], "name"), pool);
+		else
+			rr = activate_disk(pool, &disks.records[i]);
+		if (rr && rr != -ENXIO)
 			fail_with(exit_for_errno(rr), "cannot activate disk %s of pool '%s': %s",
 				  record_get(&disks.records[i], "name"), pool, strerror(-rr));
 		if (rr && !r)

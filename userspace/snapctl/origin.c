@@ -75,7 +75,9 @@ static int find_origin(const char *pool, const struct record *disk, struct origi
 	return e ? 0 : -ENOENT;
 }
 
-int disk_origin_device(const char *pool, const struct record *disk, char *dev, size_t len)
+/* disk_origin_device(), saying why not (@say) or not. */
+static int origin_device(const char *pool, const struct record *disk, char *dev, size_t len,
+			 bool say)
 {
 	struct origin o;
 	struct served s;
@@ -85,7 +87,7 @@ int disk_origin_device(const char *pool, const struct record *disk, char *dev, s
 	if (!record_u64(disk, "external_origin"))
 		return 0;
 	r = find_origin(pool, disk, &o);
-	if (r == -ENOENT)
+	if (r == -ENOENT && say)
 		fprintf(stderr, "snapctl: disk %s has an external origin that snapctl has no record of (in %s/%s.origins); load its tables by hand with external_origin=<device>\n",
 			record_get(disk, "name"), config_dir(), pool);
 	if (r)
@@ -100,12 +102,25 @@ int disk_origin_device(const char *pool, const struct record *disk, char *dev, s
 	s.root = o.root;
 	nbd_serve_for_each(find_served, &s);
 	if (!s.device[0]) {
-		fprintf(stderr, "snapctl: the origin of disk %s, export '%s' of %s, is not served; run 'snapctl pool activate %s'\n",
-			record_get(disk, "name"), o.export_name, o.url, pool);
+		if (say)
+			fprintf(stderr, "snapctl: the origin of disk %s, export '%s' of %s, is not served; run 'snapctl pool activate %s'\n",
+				record_get(disk, "name"), o.export_name, o.url, pool);
 		return -ENXIO;
 	}
 	snprintf(dev, len, "%s", s.device);
 	return 0;
+}
+
+int disk_origin_device(const char *pool, const struct record *disk, char *dev, size_t len)
+{
+	return origin_device(pool, disk, dev, len, true);
+}
+
+int disk_origin_ready(const char *pool, const struct record *disk)
+{
+	char dev[PATH_MAX];
+
+	return origin_device(pool, disk, dev, sizeof(dev), false);
 }
 
 int origin_serve(const struct origin *o, char *dev, size_t len, char *why, size_t why_len)

@@ -24,6 +24,14 @@ struct record;
 int disk_origin_device(const char *pool, const struct record *disk, char *dev, size_t len);
 
 /*
+ * Whether @disk's tables can be loaded as far as its origin goes: 0 when
+ * it has none or it is there, -ENXIO for an export that is not served,
+ * -ENOENT with no record of it.  Says nothing: for 'pool activate', which
+ * has already said why it could not serve the export.
+ */
+int disk_origin_ready(const char *pool, const struct record *disk);
+
+/*
  * Serve @o's export if no live server serves it (one whose server died is
  * disconnected first); its device in @dev.  0 or -errno with @why.
  */

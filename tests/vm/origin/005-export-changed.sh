@@ -56,6 +56,10 @@ expect_exit 0 snapctl export delete "$URL" img
 # The old export is gone: vm cannot come up (exit 3, not found), src does.
 expect_exit 3 snapctl pool activate tank
 err_has "has no export 'img'"
+err_has "disk vm of pool 'tank' stays inactive: its origin is not served"
+# Not the hint for a command run outside activation: this is 'pool activate'.
+! _lines_match "run 'snapctl pool activate" "${CMD_ERR_LINES[@]}" ||
+	fail "pool activate tells the operator to run pool activate"
 expect_exit 0 snapctl export tank src/s2 "$URL" --name img
 expect_exit 0 snapctl pool deactivate tank
 
@@ -67,6 +71,10 @@ grep -q "cannot serve export 'img'" "$TEST_TMP/activate.out" ||
 	fail "pool activate does not name the export it refused"
 grep -q "not the export asked for" "$TEST_TMP/activate.out" ||
 	fail "pool activate does not say the export changed"
+grep -q "stays inactive: its origin is not served" "$TEST_TMP/activate.out" ||
+	fail "pool activate does not say which disk stays inactive"
+! grep -q "run 'snapctl pool activate" "$TEST_TMP/activate.out" ||
+	fail "pool activate tells the operator to run pool activate"
 [[ ! -e $dev ]] || fail "the disk came up on a changed export (it reads $(sha256_of $dev))"
 [[ -z $(pgrep -x nbdkit || true) ]] || fail "a refused export is still served: $(pgrep -a nbdkit)"
 assert_eq "$(sha256_of /dev/mapper/tank-src)" "$s2" "the pool's other disk"
