@@ -209,21 +209,6 @@ static void do_delayed_wake(struct work_struct *ws)
  * Modes
  *--------------------------------------------------------------*/
 
-const char *dmrow_pool_mode_name(enum pool_mode mode)
-{
-	switch (mode) {
-	case POOL_WRITE:
-		return "rw";
-	case POOL_OUT_OF_DATA_SPACE:
-		return "out_of_data_space";
-	case POOL_READ_ONLY:
-		return "ro";
-	case POOL_FAIL:
-		return "fail";
-	}
-	return "unknown";
-}
-
 enum pool_mode dmrow_pool_mode(struct dmrow_pool *pool)
 {
 	enum pool_mode mode;
@@ -265,7 +250,7 @@ static void set_pool_mode(struct dmrow_pool *pool, enum pool_mode mode)
 
 	spin_lock_irqsave(&pool->lock, flags);
 	old = pool->mode;
-	if (old == POOL_FAIL || old == mode) {
+	if (!dmrow_mode_may_change(old, mode)) {
 		spin_unlock_irqrestore(&pool->lock, flags);
 		return;
 	}
@@ -276,10 +261,7 @@ static void set_pool_mode(struct dmrow_pool *pool, enum pool_mode mode)
 	}
 	spin_unlock_irqrestore(&pool->lock, flags);
 
-	if (mode == POOL_FAIL)
-		dmrow_md_set_failed(pool->md);
-	else if (mode == POOL_READ_ONLY && !pool->metadata_low)
-		dmrow_md_set_read_only(pool->md);
+	dmrow_mode_entered(pool->md, mode, pool->metadata_low);
 	error_bio_list(&failed, mode == POOL_FAIL ? BLK_STS_IOERR : BLK_STS_NOSPC);
 
 	if (mode == POOL_WRITE)
@@ -292,26 +274,25 @@ static void set_pool_mode(struct dmrow_pool *pool, enum pool_mode mode)
 
 /*
  * Metadata could not be changed: drop the open transaction and go
- * read-only (or fail, if even the last commit cannot be reloaded).
+ * read-only (or fail, if even the last commit cannot be reloaded), as
+ * dmrow_mode_after_failure() decides.
  */
 void dmrow_pool_metadata_failed(struct dmrow_pool *pool, const char *op, int r)
 {
+	enum pool_mode mode;
+	int needs_check_error;
+
 	DMERR_LIMIT("%pg: metadata operation '%s' failed: error = %d",
 		    pool->metadata_bdev, op, r);
 	/* Before the abort makes every disk look committed: see disk_committed(). */
 	WRITE_ONCE(pool->transaction_dropped, true);
-	if (dmrow_md_abort(pool->md)) {
+	mode = dmrow_mode_after_failure(pool->md, r, &pool->metadata_low, &needs_check_error);
+	if (mode == POOL_FAIL)
 		DMERR("%pg: cannot reload the last commit; failing the pool",
 		      pool->metadata_bdev);
-		set_pool_mode(pool, POOL_FAIL);
-		return;
-	}
-	if (r == -ENOSPC) {
-		pool->metadata_low = true;
-	} else if (dmrow_md_set_needs_check(pool->md)) {
+	else if (needs_check_error)
 		DMERR("%pg: cannot set needs_check", pool->metadata_bdev);
-	}
-	set_pool_mode(pool, POOL_READ_ONLY);
+	set_pool_mode(pool, mode);
 }
 
 /*----------------------------------------------------------------
@@ -1026,9 +1007,15 @@ int dmrow_pool_flush_data(struct dmrow_pool *pool)
 	return r;
 }
 
+/*
+ * What may be committed, and what a failed commit does to the pool, is
+ * the commit rule's (dmrow_mode_commit()): a failed pool commits nothing,
+ * and one read-only after a failure fails every flush.
+ */
 int dmrow_pool_commit(struct dmrow_pool *pool)
 {
 	struct bio_list waiters = BIO_EMPTY_LIST;
+	bool failed;
 	int r = 0;
 
 	spin_lock_irq(&pool->lock);
@@ -1036,30 +1023,17 @@ int dmrow_pool_commit(struct dmrow_pool *pool)
 	bio_list_init(&pool->commit_waiters);
 	spin_unlock_irq(&pool->lock);
 
-	if (pool->mode >= POOL_FAIL) {
-		r = -EIO;
-	} else {
-		/*
-		 * Data first: the mappings about to be committed point at it,
-		 * and a flush must make acknowledged writes durable.  Nothing
-		 * written since the last data flush, nothing to flush.
-		 */
+	/*
+	 * Data first: the mappings about to be committed point at it, and a
+	 * flush must make acknowledged writes durable.  Nothing written since
+	 * the last data flush, nothing to flush; a failed pool flushes nothing.
+	 */
+	if (pool->mode < POOL_FAIL)
 		r = dmrow_pool_flush_data(pool);
-		if (!r && dmrow_md_dirty(pool->md)) {
-			if (pool->mode == POOL_READ_ONLY && !pool->metadata_low) {
-				/*
-				 * Left over by a failure (the needs_check
-				 * commit failed too): it can never be
-				 * committed, and aborting it again would
-				 * forget needs_check.  Fail every flush.
-				 */
-				r = -EIO;
-			} else {
-				r = dmrow_md_commit(pool->md);
-				if (r)
-					dmrow_pool_metadata_failed(pool, "commit", r);
-			}
-		}
+	if (!r) {
+		r = dmrow_mode_commit(pool->md, pool->mode, pool->metadata_low, &failed);
+		if (failed)
+			dmrow_pool_metadata_failed(pool, "commit", r);
 	}
 	pool->last_commit = jiffies;
 	error_bio_list(&waiters, r ? BLK_STS_IOERR : BLK_STS_OK);

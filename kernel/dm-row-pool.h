@@ -17,17 +17,7 @@
 #include "dm-row.h"
 #include "dm-row-epoch.h"
 #include "dm-row-metadata.h"
-
-/*
- * Pool modes, ordered by degradation and compared with >=.  A pool never
- * leaves POOL_FAIL; every change raises a dm event.
- */
-enum pool_mode {
-	POOL_WRITE,		/* normal */
-	POOL_OUT_OF_DATA_SPACE,	/* writes needing a new block wait (then fail) */
-	POOL_READ_ONLY,		/* metadata cannot change: reads, in-place writes */
-	POOL_FAIL,		/* metadata unusable: all I/O fails */
-};
+#include "dm-row-pool-mode.h"
 
 /* What a pool table line asks for, once parsed. */
 struct pool_config {
@@ -127,7 +117,6 @@ int dmrow_pool_bind(struct dmrow_pool *pool, struct dm_target *ti,
 void dmrow_pool_suspend(struct dmrow_pool *pool);
 void dmrow_pool_resume(struct dmrow_pool *pool);
 enum pool_mode dmrow_pool_mode(struct dmrow_pool *pool);
-const char *dmrow_pool_mode_name(enum pool_mode mode);
 
 /* The I/O path, for the disk target. */
 struct dmrow_disk_binding {

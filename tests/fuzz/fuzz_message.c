@@ -5,7 +5,9 @@
  * arbitrary message lines and runs them against the real metadata core on
  * an in-memory pool.  This file provides the few pool functions the
  * message code calls (commit, mode, failure, active devices), doing what
- * kernel/dm-row-pool.c does minus the I/O path.
+ * kernel/dm-row-pool.c does minus the I/O path; what a commit may do and
+ * what a failure does to the pool are the module's own rules
+ * (kernel/dm-row-pool-mode.c), compiled in.
  *
  * Input: two bytes, then text, one message per line, each split into
  * words as dm_split_args() does (blanks separate, a backslash escapes the
@@ -73,41 +75,34 @@ enum pool_mode dmrow_pool_mode(struct dmrow_pool *pool)
 	return pool->mode;
 }
 
-const char *dmrow_pool_mode_name(enum pool_mode mode)
+/*
+ * The pool's own rules (kernel/dm-row-pool-mode.c), without its log, its
+ * events and the bios it fails.
+ */
+static void set_pool_mode(struct dmrow_pool *pool, enum pool_mode mode)
 {
-	static const char *const names[] = { "rw", "out_of_data_space", "ro", "fail" };
-
-	return mode <= POOL_FAIL ? names[mode] : "?";
+	if (!dmrow_mode_may_change(pool->mode, mode))
+		return;
+	pool->mode = mode;
+	dmrow_mode_entered(pool->md, mode, pool->metadata_low);
 }
 
 void dmrow_pool_metadata_failed(struct dmrow_pool *pool, const char *op, int r)
 {
-	if (dmrow_md_abort(pool->md)) {
-		pool->mode = POOL_FAIL;
-		return;
-	}
-	if (r == -ENOSPC)
-		pool->metadata_low = true;
-	else
-		dmrow_md_set_needs_check(pool->md);
-	pool->mode = POOL_READ_ONLY;
+	int needs_check_error;
+
+	set_pool_mode(pool, dmrow_mode_after_failure(pool->md, r, &pool->metadata_low,
+						     &needs_check_error));
 }
 
+/* The data device is not there to flush: the rest is the pool's commit. */
 int dmrow_pool_commit(struct dmrow_pool *pool)
 {
-	int r = 0;
+	bool failed;
+	int r = dmrow_mode_commit(pool->md, pool->mode, pool->metadata_low, &failed);
 
-	if (pool->mode >= POOL_FAIL)
-		return -EIO;
-	if (dmrow_md_dirty(pool->md)) {
-		if (pool->mode == POOL_READ_ONLY && !pool->metadata_low) {
-			r = -EIO;
-		} else {
-			r = dmrow_md_commit(pool->md);
-			if (r)
-				dmrow_pool_metadata_failed(pool, "commit", r);
-		}
-	}
+	if (failed)
+		dmrow_pool_metadata_failed(pool, "commit", r);
 	return r;
 }
 
