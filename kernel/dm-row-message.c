@@ -3,6 +3,8 @@
  * The control plane: pool messages (`dmsetup message <pool> 0 <verb> ...`).
  * Every message runs on the pool's worker, so it is ordered with the I/O
  * path; every message that changes metadata commits before it returns.
+ * It sees its pool only through dm-row-control.h: the metadata, the block
+ * size, the mode, and the services the pool offers it there.
  * The grammar is in include/uapi/linux/dm-row.h and Documentation/dm-row.rst.
  *
  * A message that prints returns 1 with its text in the result buffer, one
@@ -10,17 +12,22 @@
  * before the buffer would overflow and end with "next=<id>" when there is
  * more to fetch.
  */
+#include <linux/device-mapper.h>
+#include <linux/dm-row.h>
 #include <linux/kernel.h>
+#include <linux/kstrtox.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
 
-#include "dm-row-pool.h"
+#include "dm-row-control.h"
 
 #define DM_MSG_PREFIX "row-pool"
 
 struct msg_ctx {
-	struct dmrow_pool *pool;
+	struct dmrow_pool *pool;	/* opaque: see dm-row-control.h */
+	struct dmrow_metadata *md;
+	unsigned int block_shift;	/* log2 of the data block size in sectors */
 	unsigned int argc;
 	char **argv;
 	char *result;
@@ -104,7 +111,7 @@ static u64 now_seconds(void)
 
 static sector_t block_sectors(struct msg_ctx *m)
 {
-	return m->pool->cfg.block_sectors;
+	return (sector_t)1 << m->block_shift;
 }
 
 /* A size in sectors, a whole number of blocks, as blocks. */
@@ -119,7 +126,7 @@ static int parse_size(struct msg_ctx *m, const char *arg, u64 *blocks)
 		m->why = "size must be a positive multiple of the data block size";
 		return -EINVAL;
 	}
-	*blocks = sectors >> m->pool->block_shift;
+	*blocks = sectors >> m->block_shift;
 	return 0;
 }
 
@@ -145,11 +152,11 @@ static bool doomed_view_active(struct msg_ctx *m, u64 disk_id, u32 nr_oldest_aut
 	struct dmrow_chain_walk walk;
 	u64 id;
 
-	if (dmrow_md_get_disk(m->pool->md, disk_id, &disk))
+	if (dmrow_md_get_disk(m->md, disk_id, &disk))
 		return false;
 	dmrow_chain_walk_init(&walk, (u64)disk.nr_manual + disk.nr_auto);
 	for (id = disk.first_snapshot; id && dmrow_chain_walk_step(&walk, id); id = snap.next) {
-		if (dmrow_md_get_snapshot(m->pool->md, id, &snap))
+		if (dmrow_md_get_snapshot(m->md, id, &snap))
 			return false;
 		if (!(snap.flags & DMROW_SNAP_AUTO))
 			continue;
@@ -175,7 +182,7 @@ static int msg_create_disk(struct msg_ctx *m)
 		r = parse_size(m, m->argv[2], &blocks);
 	if (r)
 		return r;
-	r = dmrow_md_create_disk(m->pool->md, id, blocks, m->argc > 3 ? m->argv[3] : "",
+	r = dmrow_md_create_disk(m->md, id, blocks, m->argc > 3 ? m->argv[3] : "",
 				 now_seconds());
 	if (r == -EEXIST)
 		m->why = "a disk with this id or name exists";
@@ -191,7 +198,7 @@ static int msg_remove_disk(struct msg_ctx *m)
 	int r = parse_u64(m, m->argv[1], &id, "disk id must be a number");
 
 	if (!r)
-		r = dmrow_md_get_disk(m->pool->md, id, &disk);
+		r = dmrow_md_get_disk(m->md, id, &disk);
 	if (r)
 		return r;
 	if (dmrow_pool_disk_active(m->pool, id, 0, true)) {
@@ -204,7 +211,7 @@ static int msg_remove_disk(struct msg_ctx *m)
 		m->why = "an automatic snapshot that goes with the disk has an active device";
 		return -EBUSY;
 	}
-	return dmrow_md_remove_disk(m->pool->md, id);
+	return dmrow_md_remove_disk(m->md, id);
 }
 
 static int msg_resize_disk(struct msg_ctx *m)
@@ -217,14 +224,14 @@ static int msg_resize_disk(struct msg_ctx *m)
 	if (!r)
 		r = parse_size(m, m->argv[2], &blocks);
 	if (!r)
-		r = dmrow_md_get_disk(m->pool->md, id, &info);
+		r = dmrow_md_get_disk(m->md, id, &info);
 	if (r)
 		return r;
 	if (blocks < info.size_blocks && dmrow_pool_disk_active(m->pool, id, 0, false)) {
 		m->why = "shrinking a disk needs its device suspended or removed";
 		return -EBUSY;
 	}
-	return dmrow_md_resize_disk(m->pool->md, id, blocks);
+	return dmrow_md_resize_disk(m->md, id, blocks);
 }
 
 static int msg_set_disk(struct msg_ctx *m)
@@ -277,19 +284,19 @@ static int msg_set_disk(struct msg_ctx *m)
 			return -EINVAL;
 		}
 	}
-	r = dmrow_md_get_disk(m->pool->md, id, &info);
+	r = dmrow_md_get_disk(m->md, id, &info);
 	if (!r && name)
-		r = dmrow_md_set_disk_name(m->pool->md, id, name);
+		r = dmrow_md_set_disk_name(m->md, id, name);
 	if (!r && del >= 0)
-		r = dmrow_md_set_disk_flags(m->pool->md, id, del ? DMROW_DISK_DELETE_AUTO_SNAPS : 0,
+		r = dmrow_md_set_disk_flags(m->md, id, del ? DMROW_DISK_DELETE_AUTO_SNAPS : 0,
 					    DMROW_DISK_DELETE_AUTO_SNAPS);
 	if (!r && logical_4k >= 0)
-		r = dmrow_md_set_disk_flags(m->pool->md, id, logical_4k ? DMROW_DISK_LOGICAL_4K : 0,
+		r = dmrow_md_set_disk_flags(m->md, id, logical_4k ? DMROW_DISK_LOGICAL_4K : 0,
 					    DMROW_DISK_LOGICAL_4K);
 	if (!r && policy >= 0)
-		r = dmrow_md_set_disk_policy(m->pool->md, id, policy);
+		r = dmrow_md_set_disk_policy(m->md, id, policy);
 	if (!r && origin) {
-		r = dmrow_md_set_disk_origin(m->pool->md, id, origin_blocks);
+		r = dmrow_md_set_disk_origin(m->md, id, origin_blocks);
 		if (r == -EBUSY)
 			m->why = origin_blocks ?
 				"an external origin is given only to a new disk: no writes, snapshots or clone" :
@@ -402,11 +409,11 @@ static int msg_snapshot(struct msg_ctx *m)
 	if (flags & DMROW_SNAP_AUTO) {
 		struct dmrow_pool_info pool;
 
-		r = dmrow_md_pool_info(m->pool->md, &pool);
+		r = dmrow_md_pool_info(m->md, &pool);
 		for (i = 0; !r && i < nr; i++) {
 			struct dmrow_disk_info disk;
 
-			if (dmrow_md_get_disk(m->pool->md, disks[i], &disk))
+			if (dmrow_md_get_disk(m->md, disks[i], &disk))
 				continue;
 			/*
 			 * A quota lowered below the count evicts several, and a
@@ -442,7 +449,7 @@ static int msg_snapshot(struct msg_ctx *m)
 		if (r)
 			goto out;
 		m->clean_start = true;
-		m->changes_at_start = dmrow_md_changes(m->pool->md);
+		m->changes_at_start = dmrow_md_changes(m->md);
 	}
 	/*
 	 * The commit below flushes the data device first; a device that
@@ -457,7 +464,7 @@ static int msg_snapshot(struct msg_ctx *m)
 	if (flags & DMROW_SNAP_AUTO)
 		dmrow_pool_begin_freeing(m->pool);	/* evicting frees blocks */
 	dmrow_pool_gate_writes(m->pool, disks, nr);
-	r = dmrow_md_create_snapshots(m->pool->md, nr, disks, attrs, snaps);
+	r = dmrow_md_create_snapshots(m->md, nr, disks, attrs, snaps);
 	dmrow_pool_release_writes(m->pool);
 	if (flags & DMROW_SNAP_AUTO)
 		dmrow_pool_end_freeing(m->pool);
@@ -482,7 +489,7 @@ static int msg_snapshot(struct msg_ctx *m)
 		m->why = "the commit failed: the snapshot was taken out again";
 		m->unchanged = dmrow_pool_mode(m->pool) < POOL_READ_ONLY;
 		for (i = 0; m->unchanged && i < nr; i++)
-			if (dmrow_md_delete_snapshot(m->pool->md, snaps[i]))
+			if (dmrow_md_delete_snapshot(m->md, snaps[i]))
 				m->unchanged = false;
 		goto out;
 	}
@@ -505,14 +512,14 @@ static int msg_delete_snapshot(struct msg_ctx *m)
 
 	r = parse_u64(m, m->argv[1], &id, "snapshot id must be a number");
 	if (!r)
-		r = dmrow_md_get_snapshot(m->pool->md, id, &info);
+		r = dmrow_md_get_snapshot(m->md, id, &info);
 	if (r)
 		return r;
 	if (dmrow_pool_disk_active(m->pool, info.disk_id, id, true)) {
 		m->why = "the snapshot's device is active: remove it first";
 		return -EBUSY;
 	}
-	return dmrow_md_delete_snapshot(m->pool->md, id);
+	return dmrow_md_delete_snapshot(m->md, id);
 }
 
 static int msg_merge(struct msg_ctx *m)
@@ -527,9 +534,9 @@ static int msg_merge(struct msg_ctx *m)
 	if (!r)
 		r = parse_u64(m, m->argv[2], &last, "snapshot id must be a number");
 	if (!r)
-		r = dmrow_md_get_snapshot(m->pool->md, first, &info);
+		r = dmrow_md_get_snapshot(m->md, first, &info);
 	if (!r)
-		r = dmrow_md_get_disk(m->pool->md, info.disk_id, &disk);
+		r = dmrow_md_get_disk(m->md, info.disk_id, &disk);
 	if (r)
 		return r;
 	/* None of the snapshots that go may have an active device. */
@@ -540,7 +547,7 @@ static int msg_merge(struct msg_ctx *m)
 			m->unchanged = true;
 			return -EILSEQ;
 		}
-		r = dmrow_md_get_snapshot(m->pool->md, id, &info);
+		r = dmrow_md_get_snapshot(m->md, id, &info);
 		if (!r && dmrow_pool_disk_active(m->pool, info.disk_id, id, true)) {
 			m->why = "a snapshot to be merged has an active device";
 			r = -EBUSY;
@@ -548,7 +555,7 @@ static int msg_merge(struct msg_ctx *m)
 		if (r)
 			return r;
 	}
-	r = dmrow_md_merge_snapshots(m->pool->md, first, last);
+	r = dmrow_md_merge_snapshots(m->md, first, last);
 	if (r == -EINVAL)
 		m->why = "the second snapshot must follow the first in the same chain";
 	return r;
@@ -577,7 +584,7 @@ static int msg_rollback(struct msg_ctx *m)
 		m->why = "rollback needs the disk's device suspended or removed";
 		return -EBUSY;
 	}
-	r = dmrow_md_rollback(m->pool->md, disk, snap, keep_size);
+	r = dmrow_md_rollback(m->md, disk, snap, keep_size);
 	if (r == -EINVAL)
 		m->why = "the snapshot belongs to another disk";
 	return r;
@@ -595,7 +602,7 @@ static int msg_clone(struct msg_ctx *m)
 		r = parse_size(m, m->argv[4], &size_blocks);
 	if (r)
 		return r;
-	r = dmrow_md_clone(m->pool->md, snap, disk, m->argc > 3 ? m->argv[3] : "",
+	r = dmrow_md_clone(m->md, snap, disk, m->argc > 3 ? m->argv[3] : "",
 			   size_blocks, now_seconds());
 	if (r == -ERANGE) {
 		m->why = "a clone cannot be smaller than its snapshot";
@@ -631,9 +638,9 @@ static int msg_set_snapshot(struct msg_ctx *m)
 		}
 	}
 	if (name)
-		r = dmrow_md_set_snapshot_name(m->pool->md, id, name);
+		r = dmrow_md_set_snapshot_name(m->md, id, name);
 	if (!r && set_retention)
-		r = dmrow_md_set_snapshot_retention(m->pool->md, id, retention);
+		r = dmrow_md_set_snapshot_retention(m->md, id, retention);
 	if (r == -EEXIST)
 		m->why = "the disk has a snapshot of this name";
 	else if (r == -EINVAL)
@@ -650,7 +657,7 @@ static int msg_set_quota(struct msg_ctx *m)
 	if (!r)
 		r = parse_u32(m, m->argv[2], &automatic, "quota must be a number");
 	if (!r)
-		r = dmrow_md_set_quota(m->pool->md, manual, automatic);
+		r = dmrow_md_set_quota(m->md, manual, automatic);
 	if (r == -EINVAL)
 		m->why = "quotas are 0..65536";
 	return r;
@@ -675,14 +682,14 @@ static void emit_disk(struct msg_ctx *m, const struct dmrow_disk_info *d)
 	/* New fields go before the name, which stays last. */
 	emit(m, "disk id=%llu size=%llu created=%llu first=%llu last=%llu origin=%llu removed=%d delete_auto_snapshots=%d manual=%u auto=%u policy=%u logical_block_size=%u external_origin=%llu hydrated=%llu",
 	     (unsigned long long)d->id,
-	     (unsigned long long)(d->size_blocks << m->pool->block_shift),
+	     (unsigned long long)(d->size_blocks << m->block_shift),
 	     (unsigned long long)d->created, (unsigned long long)d->first_snapshot,
 	     (unsigned long long)d->last_snapshot, (unsigned long long)d->origin_snapshot,
 	     !!(d->flags & DMROW_DISK_REMOVED), !!(d->flags & DMROW_DISK_DELETE_AUTO_SNAPS),
 	     d->nr_manual, d->nr_auto, d->policy_id,
 	     d->flags & DMROW_DISK_LOGICAL_4K ? 4096 : 512,
-	     (unsigned long long)(d->origin_blocks << m->pool->block_shift),
-	     (unsigned long long)(d->hydrated_blocks << m->pool->block_shift));
+	     (unsigned long long)(d->origin_blocks << m->block_shift),
+	     (unsigned long long)(d->hydrated_blocks << m->block_shift));
 	emit_name(m, d->name);
 	emit(m, "\n");
 }
@@ -693,7 +700,7 @@ static void emit_snapshot(struct msg_ctx *m, const struct dmrow_snapshot_info *s
 	     (unsigned long long)s->id, (unsigned long long)s->disk_id,
 	     (unsigned long long)s->prev, (unsigned long long)s->next,
 	     (unsigned long long)s->created,
-	     (unsigned long long)(s->size_blocks << m->pool->block_shift),
+	     (unsigned long long)(s->size_blocks << m->block_shift),
 	     s->flags & DMROW_SNAP_AUTO ? DM_ROW_SNAP_KIND_AUTO : DM_ROW_SNAP_KIND_MANUAL,
 	     s->flags & DMROW_SNAP_APP_CONSISTENT ?
 	     DM_ROW_SNAP_CONSISTENCY_APP : DM_ROW_SNAP_CONSISTENCY_CRASH, s->policy_id,
@@ -716,7 +723,7 @@ static int msg_info(struct msg_ctx *m)
 			m->why = "info pool takes no id";
 			return -EINVAL;
 		}
-		r = dmrow_md_pool_info(m->pool->md, &pool);
+		r = dmrow_md_pool_info(m->md, &pool);
 		if (r)
 			return r;
 		emit(m, "pool uuid=%pUb block_size=%u transaction=%llu metadata_blocks=%llu metadata_used=%llu data_blocks=%llu data_used=%llu manual_quota=%u auto_quota=%u mode=%s needs_check=%d\n",
@@ -737,11 +744,11 @@ static int msg_info(struct msg_ctx *m)
 	if (r)
 		return r;
 	if (!strcmp(m->argv[1], DM_ROW_OBJECT_DISK)) {
-		r = dmrow_md_get_disk(m->pool->md, id, &disk);
+		r = dmrow_md_get_disk(m->md, id, &disk);
 		if (!r)
 			emit_disk(m, &disk);
 	} else if (!strcmp(m->argv[1], DM_ROW_OBJECT_SNAPSHOT)) {
-		r = dmrow_md_get_snapshot(m->pool->md, id, &snap);
+		r = dmrow_md_get_snapshot(m->md, id, &snap);
 		if (!r)
 			emit_snapshot(m, &snap);
 	} else {
@@ -761,7 +768,7 @@ static int msg_list_disks(struct msg_ctx *m)
 	if (m->argc > 1 && parse_u64(m, m->argv[1], &from, "id must be a number"))
 		return -EINVAL;
 	for (;;) {
-		r = dmrow_md_next_disk(m->pool->md, from, &disk);
+		r = dmrow_md_next_disk(m->md, from, &disk);
 		if (r == -ENODATA)
 			break;
 		if (r)
@@ -788,7 +795,7 @@ static int msg_list_snapshots(struct msg_ctx *m)
 
 	r = parse_u64(m, m->argv[1], &disk_id, "disk id must be a number");
 	if (!r)
-		r = dmrow_md_get_disk(m->pool->md, disk_id, &disk);
+		r = dmrow_md_get_disk(m->md, disk_id, &disk);
 	if (r)
 		return r;
 	id = disk.first_snapshot;
@@ -799,7 +806,7 @@ static int msg_list_snapshots(struct msg_ctx *m)
 			emit(m, "next=%llu\n", (unsigned long long)id);
 			break;
 		}
-		r = dmrow_md_get_snapshot(m->pool->md, id, &snap);
+		r = dmrow_md_get_snapshot(m->md, id, &snap);
 		if (r)
 			return r;
 		if (snap.disk_id != disk_id) {
@@ -824,13 +831,13 @@ static int msg_space(struct msg_ctx *m)
 	if (!strcmp(m->argv[1], DM_ROW_OBJECT_SNAPSHOT)) {
 		struct dmrow_snapshot_info snap;
 
-		r = dmrow_md_get_snapshot(m->pool->md, id, &snap);
+		r = dmrow_md_get_snapshot(m->md, id, &snap);
 		if (!r)
-			r = dmrow_md_snapshot_delta(m->pool->md, id, &a);
+			r = dmrow_md_snapshot_delta(m->md, id, &a);
 		if (!r)
-			r = dmrow_md_snapshot_exclusive(m->pool->md, id, &b);
+			r = dmrow_md_snapshot_exclusive(m->md, id, &b);
 		if (!r)
-			r = dmrow_md_mapped_blocks(m->pool->md, snap.disk_id, id, &c);
+			r = dmrow_md_mapped_blocks(m->md, snap.disk_id, id, &c);
 		if (!r)
 			emit(m, "snapshot id=%llu delta_blocks=%llu exclusive_blocks=%llu mapped_blocks=%llu\n",
 			     (unsigned long long)id, (unsigned long long)a,
@@ -838,14 +845,14 @@ static int msg_space(struct msg_ctx *m)
 	} else if (!strcmp(m->argv[1], DM_ROW_OBJECT_DISK)) {
 		struct dmrow_disk_info disk;
 
-		r = dmrow_md_get_disk(m->pool->md, id, &disk);
+		r = dmrow_md_get_disk(m->md, id, &disk);
 		if (!r)
-			r = dmrow_md_chain_capacity(m->pool->md, id, &a);
+			r = dmrow_md_chain_capacity(m->md, id, &a);
 		b = c = 0;
 		if (!r && !(disk.flags & DMROW_DISK_REMOVED)) {
-			r = dmrow_md_disk_delta(m->pool->md, id, &b);
+			r = dmrow_md_disk_delta(m->md, id, &b);
 			if (!r)
-				r = dmrow_md_mapped_blocks(m->pool->md, id, 0, &c);
+				r = dmrow_md_mapped_blocks(m->md, id, 0, &c);
 		}
 		if (!r)
 			emit(m, "disk id=%llu chain_blocks=%llu live_delta_blocks=%llu mapped_blocks=%llu\n",
@@ -916,7 +923,7 @@ static int msg_diff(struct msg_ctx *m)
 		r = parse_u64(m, m->argv[4], &de.next, "start must be a block number");
 	if (r)
 		return r;
-	r = dmrow_md_diff(m->pool->md, disk, from, to, de.next, diff_block, &de);
+	r = dmrow_md_diff(m->md, disk, from, to, de.next, diff_block, &de);
 	if (r == -ENOENT)
 		r = -ENODATA;	/* the I/O path's "no such image": no such disk or snapshot */
 	if (r < 0)
@@ -948,7 +955,6 @@ static int msg_diff(struct msg_ctx *m)
  */
 static void message_failed(struct msg_ctx *m, const struct msg_handler *h, int r)
 {
-	struct dmrow_pool *pool = m->pool;
 	const char *why = m->why;
 
 	if (!why)
@@ -956,17 +962,17 @@ static void message_failed(struct msg_ctx *m, const struct msg_handler *h, int r
 		      r == -EILSEQ ? "damaged metadata: run 'snapctl check'" :
 		      r == -ENOMEM ? "out of memory" : "error";
 	if (!h->changes || m->unchanged ||
-	    dmrow_md_changes(pool->md) == m->changes_at_start) {
+	    dmrow_md_changes(m->md) == m->changes_at_start) {
 		DMWARN("message '%s' refused: %s", h->verb, why);
 		return;
 	}
 	if (m->clean_start && r != -EIO && r != -ENOSPC) {
 		DMWARN("message '%s' failed part way (%s): undone", h->verb, why);
-		if (dmrow_md_abort(pool->md))
-			dmrow_pool_metadata_failed(pool, h->verb, r);
+		if (dmrow_md_abort(m->md))
+			dmrow_pool_metadata_failed(m->pool, h->verb, r);
 		return;
 	}
-	dmrow_pool_metadata_failed(pool, h->verb, r);
+	dmrow_pool_metadata_failed(m->pool, h->verb, r);
 }
 
 /*
@@ -1020,10 +1026,13 @@ int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **arg
 			  char *result, unsigned int maxlen)
 {
 	struct msg_ctx m = {
-		.pool = pool, .argc = argc, .argv = argv, .result = result, .maxlen = maxlen,
+		.pool = pool, .md = dmrow_pool_metadata(pool),
+		.block_shift = dmrow_pool_block_shift(pool),
+		.argc = argc, .argv = argv, .result = result, .maxlen = maxlen,
 	};
 	const struct msg_handler *h = NULL;
 	enum pool_mode mode;
+	bool metadata_low;
 	unsigned int i;
 	int r;
 
@@ -1047,10 +1056,11 @@ int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **arg
 		DMWARN("message '%s' refused: the pool has failed", h->verb);
 		return -EIO;
 	}
-	if (h->changes && mode == POOL_READ_ONLY && !(pool->metadata_low && h->frees_space)) {
+	metadata_low = dmrow_pool_metadata_low(pool);
+	if (h->changes && mode == POOL_READ_ONLY && !(metadata_low && h->frees_space)) {
 		DMWARN("message '%s' refused: the pool is read-only%s", h->verb,
-		       pool->metadata_low ? " for lack of metadata space: delete snapshots" : "");
-		return pool->metadata_low ? -ENOSPC : -EROFS;
+		       metadata_low ? " for lack of metadata space: delete snapshots" : "");
+		return metadata_low ? -ENOSPC : -EROFS;
 	}
 
 	/*
@@ -1065,7 +1075,7 @@ int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **arg
 			return r;
 		m.clean_start = true;
 	}
-	m.changes_at_start = dmrow_md_changes(pool->md);
+	m.changes_at_start = dmrow_md_changes(m.md);
 	if (h->frees_blocks)
 		dmrow_pool_begin_freeing(pool);
 	r = h->fn(&m);

@@ -220,6 +220,22 @@ enum pool_mode dmrow_pool_mode(struct dmrow_pool *pool)
 	return mode;
 }
 
+/* What a message may read of its pool: see dm-row-control.h. */
+bool dmrow_pool_metadata_low(struct dmrow_pool *pool)
+{
+	return pool->metadata_low;
+}
+
+struct dmrow_metadata *dmrow_pool_metadata(struct dmrow_pool *pool)
+{
+	return pool->md;
+}
+
+unsigned int dmrow_pool_block_shift(struct dmrow_pool *pool)
+{
+	return pool->block_shift;
+}
+
 static void raise_event(struct dmrow_pool *pool)
 {
 	if (pool->ti)

@@ -2,7 +2,8 @@
 /*
  * A pool: the metadata and data devices, the open metadata, the worker
  * that does all metadata work, and the I/O path of the disks in it.
- * Shared by the pool target, the disk target and the message handlers.
+ * Shared by the pool target, the disk target and hydration; the message
+ * handlers see only dm-row-control.h, which this includes.
  */
 #ifndef DM_ROW_POOL_H
 #define DM_ROW_POOL_H
@@ -16,6 +17,7 @@
 
 #include "dm-row.h"
 #include "dm-row-epoch.h"
+#include "dm-row-control.h"
 #include "dm-row-metadata.h"
 #include "dm-row-pool-mode.h"
 
@@ -116,7 +118,6 @@ int dmrow_pool_bind(struct dmrow_pool *pool, struct dm_target *ti,
 		    struct block_device *data_bdev, const struct pool_config *cfg);
 void dmrow_pool_suspend(struct dmrow_pool *pool);
 void dmrow_pool_resume(struct dmrow_pool *pool);
-enum pool_mode dmrow_pool_mode(struct dmrow_pool *pool);
 
 /* The I/O path, for the disk target. */
 struct dmrow_disk_binding {
@@ -211,10 +212,11 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio);
 int dmrow_pool_attach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db,
 			   u64 size_blocks);
 void dmrow_pool_detach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *db);
-bool dmrow_pool_disk_active(struct dmrow_pool *pool, u64 disk_id, u64 snap_id,
-			    bool include_suspended);
 
-/* Control operations (dm-row-message.c) run on the worker through this. */
+/*
+ * Control operations run on the worker through this: a message
+ * (dmrow_process_message(), see dm-row-control.h) or @fn.
+ */
 struct dmrow_message {
 	struct list_head list;
 	int (*fn)(struct dmrow_pool *pool, void *arg);	/* instead of a message */
@@ -229,25 +231,6 @@ struct dmrow_message {
 
 int dmrow_pool_run_message(struct dmrow_pool *pool, unsigned int argc, char **argv,
 			   char *result, unsigned int maxlen);
-/* On the worker: flush the data device if written to, then commit. */
-int dmrow_pool_commit(struct dmrow_pool *pool);
-/* On the worker: flush the data device if written to since its last flush. */
-int dmrow_pool_flush_data(struct dmrow_pool *pool);
-/*
- * On the worker, around a message that frees data blocks (delete, merge,
- * rollback, shrink, remove): wait until every bio admitted before it has
- * completed, so that the blocks it frees are free at once (no quarantine).
- */
-void dmrow_pool_begin_freeing(struct dmrow_pool *pool);
-void dmrow_pool_end_freeing(struct dmrow_pool *pool);
-/*
- * On the worker, for a snapshot of @disks: hold back their new in-place
- * writes (map() defers them) and wait for those in flight; and let them go
- * again.  Reads and other disks are not held.  @disks stays the caller's
- * until released.
- */
-void dmrow_pool_gate_writes(struct dmrow_pool *pool, const u64 *disks, unsigned int nr);
-void dmrow_pool_release_writes(struct dmrow_pool *pool);
 /* Have the worker run now, or after @delay jiffies (if not due earlier). */
 void dmrow_pool_wake(struct dmrow_pool *pool);
 void dmrow_pool_wake_later(struct dmrow_pool *pool, unsigned long delay);
@@ -263,21 +246,9 @@ int dmrow_pool_alloc_data_block(struct dmrow_pool *pool, u64 *block);
 /* Hydration of external origins (dm-row-hydrate.c), on the worker but the last. */
 struct dmrow_hydration;
 void dmrow_hydrate_work(struct dmrow_pool *pool);
-int dmrow_hydrate_start(struct dmrow_pool *pool, u64 disk_id, u64 rate, const char **why);
-int dmrow_hydrate_pause(struct dmrow_pool *pool, u64 disk_id);
 /* Any context but map(): -, off, paused, running or done. */
 const char *dmrow_hydrate_state(struct dmrow_disk_binding *db);
 /* The disk's destructor: stop, and wait for the copies reading its origin. */
 void dmrow_hydrate_detach(struct dmrow_pool *pool, struct dmrow_disk_binding *db);
-/* Worker: @disk_id's origin was taken away; its devices stop reading it. */
-void dmrow_pool_origin_detached(struct dmrow_pool *pool, u64 disk_id);
-
-/* On the worker: a metadata change failed; drop it and degrade the pool. */
-void dmrow_pool_metadata_failed(struct dmrow_pool *pool, const char *op, int r);
-/* On the worker: space may have been freed; let waiting writes try again. */
-void dmrow_pool_space_freed(struct dmrow_pool *pool);
-/* dm-row-message.c */
-int dmrow_process_message(struct dmrow_pool *pool, unsigned int argc, char **argv,
-			  char *result, unsigned int maxlen);
 
 #endif /* DM_ROW_POOL_H */

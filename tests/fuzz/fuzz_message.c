@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * libFuzzer harness: the pool's control plane.  kernel/dm-row-message.c,
- * compiled unchanged (the stand-in headers are in tests/fuzz/shim/), parses
- * arbitrary message lines and runs them against the real metadata core on
- * an in-memory pool.  This file provides the few pool functions the
- * message code calls (commit, mode, failure, active devices), doing what
- * kernel/dm-row-pool.c does minus the I/O path; what a commit may do and
- * what a failure does to the pool are the module's own rules
- * (kernel/dm-row-pool-mode.c), compiled in.
+ * compiled unchanged (the few stand-in kernel headers it needs are in
+ * tests/fuzz/shim/), parses arbitrary message lines and runs them against
+ * the real metadata core on an in-memory pool.  A message sees of its pool
+ * only what kernel/dm-row-control.h declares, and this file implements
+ * that on a pool with no devices and no bios: the modes, commits and
+ * failures are the module's own rules (kernel/dm-row-pool-mode.c, compiled
+ * in), and what is left to stand in for is what only the I/O path gives
+ * meaning to (flushing the data device, waiting for or holding back bios,
+ * loaded devices).
  *
  * Input: two bytes, then text, one message per line, each split into
  * words as dm_split_args() does (blanks separate, a backslash escapes the
@@ -42,7 +44,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "dm-row-pool.h"
+#include "dm-row-control.h"
 #include "dm-row-check.h"
 #include "../../userspace/compat/public/block-cache.h"
 
@@ -64,15 +66,38 @@ static int report_fd = 2;
 static bool verbose;
 
 /*----------------------------------------------------------------
- * The pool functions dm-row-message.c calls
+ * The pool, as dm-row-control.h shows it to messages
  *--------------------------------------------------------------*/
+
+struct dmrow_pool {
+	struct dmrow_bm *bm;
+	struct dmrow_metadata *md;
+	unsigned int block_shift;
+	enum pool_mode mode;
+	bool metadata_low;
+};
 
 static u8 active_mask;
 static bool active_suspended;
 
+struct dmrow_metadata *dmrow_pool_metadata(struct dmrow_pool *pool)
+{
+	return pool->md;
+}
+
+unsigned int dmrow_pool_block_shift(struct dmrow_pool *pool)
+{
+	return pool->block_shift;
+}
+
 enum pool_mode dmrow_pool_mode(struct dmrow_pool *pool)
 {
 	return pool->mode;
+}
+
+bool dmrow_pool_metadata_low(struct dmrow_pool *pool)
+{
+	return pool->metadata_low;
 }
 
 /*
@@ -106,16 +131,24 @@ int dmrow_pool_commit(struct dmrow_pool *pool)
 	return r;
 }
 
-void dmrow_pool_space_freed(struct dmrow_pool *pool)
-{
-}
+/*----------------------------------------------------------------
+ * What only devices and bios give a meaning to
+ *--------------------------------------------------------------*/
 
+/* No data device to flush, and no writes waiting for space. */
 int dmrow_pool_flush_data(struct dmrow_pool *pool)
 {
 	return 0;
 }
 
-/* No bios here: nothing to wait for, nothing to hold back. */
+void dmrow_pool_space_freed(struct dmrow_pool *pool)
+{
+}
+
+/*
+ * No bios here: nothing to wait for before freeing (the metadata's half,
+ * freeing without quarantine, is the pool's), nothing to hold back.
+ */
 void dmrow_pool_begin_freeing(struct dmrow_pool *pool)
 {
 	dmrow_md_quarantine_frees(pool->md, false);
@@ -157,11 +190,15 @@ int dmrow_hydrate_pause(struct dmrow_pool *pool, u64 disk_id)
 	return 0;
 }
 
+/* No devices read the origin. */
 void dmrow_pool_origin_detached(struct dmrow_pool *pool, u64 disk_id)
 {
 }
 
-/* A view belongs to its snapshot's disk, as a disk target's binding does. */
+/*
+ * The devices the input's second byte says are loaded.  A view belongs to
+ * its snapshot's disk, as a disk target's binding does.
+ */
 bool dmrow_pool_disk_active(struct dmrow_pool *pool, u64 disk_id, u64 snap_id,
 			    bool include_suspended)
 {
@@ -346,9 +383,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_fail("cannot open the starting pool: %d\n", r);
 	dmrow_md_quarantine_frees(pool.md, true);	/* as the pool opens it */
 	dmrow_md_set_io_reserve(pool.md, TINY_IO_RESERVE);
-	pool.cfg.block_sectors = 8;
-	pool.cfg.read_only = read_only;
-	pool.block_shift = 3;
+	pool.block_shift = 3;		/* 8 sectors, as make_golden() formats it */
 	switch ((flags >> 3) & 3) {
 	case 0: pool.mode = POOL_WRITE; break;
 	case 1: pool.mode = POOL_OUT_OF_DATA_SPACE; break;

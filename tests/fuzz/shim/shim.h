@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Userspace stand-ins for what kernel/dm-row-message.c needs beyond the
- * metadata core's compat shim (userspace/compat/): the types that
- * kernel/dm-row-pool.h names (opaque where the message code never looks
- * inside), kstrtou64()/kstrtou32() with the kernel's rules, and a fixed
- * clock.  Used by tests/fuzz/fuzz_message.c only, which provides the pool
- * functions the message code calls.
+ * metadata core's compat shim (userspace/compat/): kstrtou64() and
+ * kstrtou32() with the kernel's rules, and a fixed clock.  The message
+ * code sees its pool through kernel/dm-row-control.h only, which
+ * tests/fuzz/fuzz_message.c implements, so nothing of the pool's kernel
+ * headers needs standing in for.
  */
 #ifndef DMROW_FUZZ_SHIM_H
 #define DMROW_FUZZ_SHIM_H
@@ -20,77 +20,6 @@
 #include "../../../userspace/compat/compat.h"
 
 #define __printf(a, b)	__attribute__((format(printf, a, b)))
-
-struct list_head {
-	struct list_head *next, *prev;
-};
-
-struct hlist_head {
-	void *first;
-};
-
-struct hlist_node {
-	void *next, **pprev;
-};
-
-struct bio;
-struct bio_list {
-	struct bio *head, *tail;
-};
-typedef void (bio_end_io_t)(struct bio *bio);
-
-typedef struct { int unused; } spinlock_t;
-typedef struct { int unused; } wait_queue_head_t;
-
-struct completion {
-	unsigned int done;
-};
-
-struct work_struct {
-	int unused;
-};
-
-struct delayed_work {
-	struct work_struct work;
-};
-
-/* The pool's shrinker (dm-row-kcompat.h): declared, never registered. */
-struct shrink_control {
-	unsigned long nr_to_scan;
-};
-
-struct shrinker {
-	unsigned long (*count_objects)(struct shrinker *s, struct shrink_control *sc);
-	unsigned long (*scan_objects)(struct shrinker *s, struct shrink_control *sc);
-	int seeks;
-};
-#define DEFAULT_SEEKS	2
-int register_shrinker(struct shrinker *s, const char *fmt, ...);
-void unregister_shrinker(struct shrinker *s);
-
-/* The pool's I/O epochs (never entered: the fuzzer has no bios). */
-struct percpu_ref {
-	long count;
-};
-
-/* atomic_t and RCU's read side come from the compat shim. */
-#define __percpu
-
-static inline void percpu_ref_get(struct percpu_ref *ref)
-{
-	ref->count++;
-}
-
-static inline void percpu_ref_put(struct percpu_ref *ref)
-{
-	ref->count--;
-}
-
-struct workqueue_struct;
-struct mapped_device;
-struct block_device;
-struct dm_target;
-struct target_type;
 
 /*
  * kstrtoull() in base 10: an optional '+', digits, an optional newline,

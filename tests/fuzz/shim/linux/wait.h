@@ -1,3 +1,0 @@
-/* SPDX-License-Identifier: GPL-2.0 */
-/* Stand-in for <linux/wait.h> in the message fuzzer: see ../shim.h. */
-#include "../shim.h"
