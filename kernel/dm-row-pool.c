@@ -78,9 +78,13 @@
  * (the committed state still points at it).
  *
  * Flushes.  A flush from a disk whose changes are all committed, with no
- * acknowledged write waiting to be mapped, needs only the data device's
- * cache flushed: map() sends it straight down, as dm-linear would, and a
- * REQ_FUA write in place goes down with FUA (disk_committed()).  Such a
+ * acknowledged write of its own waiting to be mapped, needs only the data
+ * device's cache flushed: map() sends it straight down, as dm-linear would,
+ * and a REQ_FUA write in place goes down with FUA (disk_committed()).
+ * Another disk's writes waiting to be mapped do not hold it back: they
+ * change only that disk's tree and the blocks given to it, none of which
+ * the flushing disk's committed mappings point at, and that disk's own
+ * flush still waits for them to be mapped and committed.  Such a
  * flush covers every write completed before it, in place or in a new
  * block whose mapping is committed.  The disk counts as committed only
  * after the superblock is written, so a flush racing a commit goes to the
@@ -421,6 +425,17 @@ static void release_pending(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx)
  * Writes acknowledged before they are mapped
  *--------------------------------------------------------------*/
 
+/*
+ * The count of @disk_id's written blocks not mapped yet, shared with the
+ * disks whose ids hash alike: zero means none of the disk's.  Changed
+ * under pool->lock; map() reads it with acquire (find_written(),
+ * disk_committed()), so a bio of one disk does not wait on another's.
+ */
+static unsigned int *written_slot(struct dmrow_pool *pool, u64 disk_id)
+{
+	return &pool->nr_written[hash_64(disk_id, DMROW_WRITTEN_SLOT_BITS)];
+}
+
 /* A new-block write done and acknowledged: its pending entry until mapped. */
 struct written_block {
 	struct dmrow_pending pending;
@@ -439,6 +454,7 @@ static bool ack_written(struct dmrow_pool *pool, struct bio *bio)
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 	struct written_block *w = kmalloc(sizeof(*w), GFP_ATOMIC | __GFP_NOWARN);
 	unsigned long flags;
+	unsigned int *slot;
 	bool first;
 
 	if (!w)
@@ -456,7 +472,8 @@ static bool ack_written(struct dmrow_pool *pool, struct bio *bio)
 	bio_list_merge(&w->pending.waiters, &ctx->pending.waiters);
 	first = list_empty(&pool->written);
 	list_add_tail(&w->list, &pool->written);
-	WRITE_ONCE(pool->nr_written, pool->nr_written + 1);
+	slot = written_slot(pool, w->pending.disk_id);
+	WRITE_ONCE(*slot, *slot + 1);
 	spin_unlock_irqrestore(&pool->lock, flags);
 
 	ctx->flags &= ~(CTX_PENDING | CTX_NEW_BLOCK | CTX_EARLY_ACK);
@@ -471,9 +488,9 @@ static bool ack_written(struct dmrow_pool *pool, struct bio *bio)
  * map(), a bio of a live disk: a block with a write acknowledged but not
  * mapped yet is read from, and written behind, that write's block, not the
  * one its mapping names.  Looked at before the mapping: the worker maps a
- * written block, then removes its entry (and publishes @nr_written with
- * release), so a block found in neither place was mapped before the
- * lookup that follows.  *@run is cut before the first such block after
+ * written block, then removes its entry (and uncounts it in its disk's
+ * slot with release), so a block found in neither place was mapped before
+ * the lookup that follows.  *@run is cut before the first such block after
  * @ctx->vblock; true if @ctx->vblock is one, its data in *@block.
  */
 static bool find_written(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx, unsigned int *run,
@@ -484,7 +501,7 @@ static bool find_written(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx, uns
 	bool found = false;
 	unsigned int i;
 
-	if (!smp_load_acquire(&pool->nr_written))
+	if (!smp_load_acquire(written_slot(pool, ctx->disk->disk_id)))
 		return false;
 	spin_lock_irqsave(&pool->lock, flags);
 	for (i = 0; i < *run; i++) {
@@ -539,11 +556,13 @@ static void process_written(struct dmrow_pool *pool)
 
 		spin_lock_irq(&pool->lock);
 		for (i = 0; i < nr; i++) {
+			unsigned int *slot = written_slot(pool, batch[i]->pending.disk_id);
+
 			waiters |= !bio_list_empty(&batch[i]->pending.waiters);
 			__remove_pending(pool, &batch[i]->pending);
+			/* After the mappings: see find_written(). */
+			smp_store_release(slot, *slot - 1);
 		}
-		/* After the mappings: see find_written(). */
-		smp_store_release(&pool->nr_written, pool->nr_written - nr);
 		spin_unlock_irq(&pool->lock);
 
 		for (i = 0; i < nr; i++) {
@@ -1699,10 +1718,11 @@ static bool map_redirect(struct dmrow_pool *pool, struct bio *bio)
  * map(): whether every write to @db's disk acknowledged so far is durable
  * once the data device has flushed its cache, because every mapping those
  * writes need is committed.  A write acknowledged before this was asked
- * was counted in @nr_written (early) or mapped (ds->changed set under the
- * metadata lock) before it was acknowledged; the worker maps a written
- * block before it uncounts it, with release.  So reading @nr_written with
- * acquire and then the disk's state under the metadata lock misses none.
+ * was counted in its disk's written slot (early) or mapped (ds->changed
+ * set under the metadata lock) before it was acknowledged; the worker maps
+ * a written block before it uncounts it, with release.  So reading the
+ * slot with acquire and then the disk's state under the metadata lock
+ * misses none.  Other disks' written blocks do not matter here.
  * A failed commit leaves the disk changed, and a failure that drops the
  * transaction sets @transaction_dropped before the abort makes the disks
  * look committed again: whoever sees the aborted state sees the flag.
@@ -1712,7 +1732,7 @@ static bool disk_committed(struct dmrow_pool *pool, struct dmrow_disk_binding *d
 	if (db->snap_id || READ_ONCE(pool->suspended) ||
 	    READ_ONCE(pool->mode) >= POOL_READ_ONLY)
 		return false;
-	if (smp_load_acquire(&pool->nr_written))
+	if (smp_load_acquire(written_slot(pool, db->disk_id)))
 		return false;
 	if (!dmrow_md_try_disk_committed(pool->md, db->disk_id))
 		return false;

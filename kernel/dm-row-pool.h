@@ -35,6 +35,12 @@ struct dmrow_bm;
 struct dm_kcopyd_client;
 
 #define DMROW_POOL_STASH_SIZE	512
+/*
+ * Written blocks not mapped yet are counted per disk, in one of these
+ * slots by a hash of the disk's id, so that a bio of another disk does
+ * not take pool->lock to look for them (find_written()).
+ */
+#define DMROW_WRITTEN_SLOT_BITS	6
 
 struct dmrow_pool {
 	struct list_head list;		/* in the pool table */
@@ -73,7 +79,8 @@ struct dmrow_pool {
 	struct hlist_head *pending;		/* lock: blocks with a new-block write not mapped */
 	unsigned int nr_pending;		/* lock: entries in @pending */
 	struct list_head written;		/* lock: acknowledged, to be mapped, in order */
-	unsigned int nr_written;		/* lock to change, map() reads with acquire */
+	/* lock to change, map() reads with acquire: see written_slot() */
+	unsigned int nr_written[1 << DMROW_WRITTEN_SLOT_BITS];
 	unsigned int ack_credits;		/* lock: promised mappings map() may hand out */
 	u64 stash[DMROW_POOL_STASH_SIZE];	/* lock: reserved blocks at hand for map() */
 	unsigned int stash_next, stash_end;	/* lock: the ones left: [next, end) */
