@@ -40,6 +40,29 @@ snapctl --json export tank b/full file:///tmp/repo --name b-full --chunk-size 64
 	>"$TEST_TMP/export.out" 2>&1 &
 exporter=$!
 
+# The exporter is stopped (SIGSTOP) as soon as 32 chunks are stored, so
+# that it cannot write its manifest before the reset: a fast export, or
+# a slow kernel under the snapshots below (the debug kernel), would
+# otherwise let it finish first now and then.  What the reset interrupts
+# is the same: an exporter between two objects, its later chunks and its
+# manifest never written.  The watcher starts with the exporter, so it
+# does not matter how long the snapshots take.
+(
+	trap - ERR
+	set +e
+	for ((i = 0; i < 12000; i++)); do
+		chunks=$(find /tmp/repo/chunks -type f 2>/dev/null | wc -l)
+		if ((chunks >= 32)); then
+			kill -STOP $exporter 2>/dev/null || exit 1
+			exit 0
+		fi
+		kill -0 $exporter 2>/dev/null || exit 1
+		sleep 0.05
+	done
+	exit 1
+) &
+stopper=$!
+
 # Snapshots under the writer: k<i> holds between LO and HI+1 writes (the
 # write in flight when HI was read may have been taken).  Besides these,
 # a snapshot t<i> is taken every second until the reset, recorded the same
@@ -65,21 +88,9 @@ for i in 1 2 3 4 5 6; do
 	kill -0 $writer 2>/dev/null || fail "the ring writer stopped"
 done
 
-# Reset once the export is well under way, and not finished.  The
-# exporter is stopped (SIGSTOP) as soon as enough chunks are stored, so
-# that it cannot write its manifest in the time the checks below take: a
-# fast export would otherwise finish before the reset now and then.  What
-# the reset interrupts is the same: an exporter between two objects, its
-# later chunks and its manifest never written.
-for ((i = 0; i < 2400; i++)); do
-	chunks=$(find /tmp/repo/chunks -type f 2>/dev/null | wc -l)
-	if ((chunks >= 32)); then
-		kill -STOP $exporter 2>/dev/null
-		break
-	fi
-	kill -0 $exporter 2>/dev/null || break
-	sleep 0.05
-done
+# Reset once the export is well under way (stopped by the watcher above),
+# and not finished.
+wait $stopper || fail "the export ended before it stored 32 chunks: $(<"$TEST_TMP/export.out")"
 kill -0 $exporter 2>/dev/null || fail "the export ended before the reset: $(<"$TEST_TMP/export.out")"
 [[ ! -e /tmp/repo/exports/b-full.manifest ]] ||
 	fail "the export wrote its manifest before the reset: $(<"$TEST_TMP/export.out")"
