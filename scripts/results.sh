@@ -45,3 +45,12 @@ result_summary() {
 	fi
 	((RESULTS_FAILED == 0))
 }
+
+# results_add_up [FILE...]: the sum of every last line in FILEs (or standard
+# input), as one last line with skips if any; false when anything failed or
+# nothing passed.
+results_add_up() {
+	cat "$@" | awk '/^[0-9]+ passed, [0-9]+ failed/ { p += $1; f += $3; s += $5 }
+		END { printf "%d passed, %d failed%s\n", p, f, s ? ", " s " skipped" : ""
+		      exit f > 0 || p == 0 }'
+}
