@@ -44,9 +44,17 @@
  * worker (ack_written()); the worker maps it soon after, in batches
  * (process_written()).  Until then its entry in the pending table says
  * where its data is, and everything that could see the block looks there
- * first: map() reads such a block from the new block and sends writes to
- * it to the worker (find_written()), the worker's own lookups, every
- * message and every flush first map all that was acknowledged before them.
+ * first: map() reads such a block from the new block (find_written()), the
+ * worker's own lookups, every message and every flush first map all that
+ * was acknowledged before them.  A write to such a block needs no look
+ * there: the block still reads as shared or unmapped (the write was
+ * redirected because it did), so map() would redirect it, and
+ * map_redirect() finds the entry and leaves the write to the worker,
+ * behind the first; once the worker has mapped the new block, a write
+ * that finds that mapping goes in place, where the entry points anyway.
+ * A write over several blocks is cut where they stop reading alike (all
+ * unshared, on consecutive data blocks), so it covers no such block that
+ * still reads as before either.
  * So a read, a snapshot, a rollback or a flush that follows the
  * acknowledgement finds the write as if it were mapped.  Durability is
  * unchanged: a write is durable after a flush, and a flush maps every
@@ -56,8 +64,8 @@
  * refused, so room for it is promised before map() may acknowledge early
  * (dmrow_md_promise_io(), "Promises" in dm-row-metadata.c): the worker
  * keeps credits at hand as it keeps blocks, and a redirect without a
- * credit, or without memory for its entry, is acknowledged after it is
- * mapped, as before.  What can still fail is a failure of the metadata
+ * credit, or without a free entry of the pool's own (one per credit,
+ * allocated with the pool), is acknowledged after it is mapped, as before.  What can still fail is a failure of the metadata
  * itself (the pool degrades and aborts the transaction, which drops every
  * write acknowledged since the last commit anyway) or the disk's removal
  * or shrinking under its own writes.
@@ -436,29 +444,40 @@ static unsigned int *written_slot(struct dmrow_pool *pool, u64 disk_id)
 	return &pool->nr_written[hash_64(disk_id, DMROW_WRITTEN_SLOT_BITS)];
 }
 
-/* A new-block write done and acknowledged: its pending entry until mapped. */
-struct written_block {
+/*
+ * A new-block write done and acknowledged: its pending entry until mapped.
+ * The pool owns one per ack credit (pool->written_entries); map_redirect()
+ * gives one to each write it promises an early acknowledgement, so endio
+ * allocates nothing and cannot fail for lack of memory.
+ */
+struct dmrow_written_block {
 	struct dmrow_pending pending;
-	struct list_head list;		/* in pool->written */
+	struct list_head list;		/* in pool->written or pool->written_free */
 };
+
+/* Written blocks queued past which endio wakes the worker to map them. */
+#define WRITTEN_WAKE_BATCH	(2 * PREPARED_BATCH)
 
 /*
  * Endio of a new-block write that holds a promise of room for its mapping
  * (map_redirect()): the write is done, so it is acknowledged now, and its
- * pending entry leaves the bio, with the block that holds the data, for
- * the worker to map (process_written()).  False: no memory for the entry;
- * the write is then mapped first, as any other.
+ * pending entry moves from the bio into the entry map_redirect() gave it,
+ * with the block that holds the data, for the worker to map
+ * (process_written()).  The worker is woken once a batch is queued, not
+ * for each write: until it maps them, their entries answer for them (see
+ * "Acknowledged before mapped"), and anything that needs them mapped (a
+ * flush, a message, a bio for the worker, the stash running low, the
+ * periodic commit) runs the worker, which maps them first.
  */
-static bool ack_written(struct dmrow_pool *pool, struct bio *bio)
+static void ack_written(struct dmrow_pool *pool, struct bio *bio)
 {
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
-	struct written_block *w = kmalloc(sizeof(*w), GFP_ATOMIC | __GFP_NOWARN);
+	struct dmrow_written_block *w = ctx->written;
 	unsigned long flags;
 	unsigned int *slot;
-	bool first;
+	bool wake;
 
-	if (!w)
-		return false;
+	ctx->written = NULL;
 	w->pending.disk_id = ctx->pending.disk_id;
 	w->pending.vblock = ctx->pending.vblock;
 	w->pending.data_block = ctx->new_block;
@@ -470,27 +489,25 @@ static bool ack_written(struct dmrow_pool *pool, struct bio *bio)
 		       pending_bucket(pool, w->pending.disk_id, w->pending.vblock));
 	hlist_del(&ctx->pending.node);
 	bio_list_merge(&w->pending.waiters, &ctx->pending.waiters);
-	first = list_empty(&pool->written);
 	list_add_tail(&w->list, &pool->written);
+	wake = ++pool->nr_written_queued == WRITTEN_WAKE_BATCH;
 	slot = written_slot(pool, w->pending.disk_id);
 	WRITE_ONCE(*slot, *slot + 1);
 	spin_unlock_irqrestore(&pool->lock, flags);
 
 	ctx->flags &= ~(CTX_PENDING | CTX_NEW_BLOCK | CTX_EARLY_ACK);
 	this_cpu_inc(ctx->disk->counts->early_acks);
-	/* The worker takes the whole list: it was woken for the first one. */
-	if (first)
+	if (wake)
 		wake_worker(pool);
-	return true;
 }
 
 /*
- * map(), a bio of a live disk: a block with a write acknowledged but not
- * mapped yet is read from, and written behind, that write's block, not the
- * one its mapping names.  Looked at before the mapping: the worker maps a
- * written block, then removes its entry (and uncounts it in its disk's
- * slot with release), so a block found in neither place was mapped before
- * the lookup that follows.  *@run is cut before the first such block after
+ * map(), a read of a live disk: a block with a write acknowledged but not
+ * mapped yet is read from that write's block, not the one its mapping
+ * names (writes: see "Acknowledged before mapped" above).  Looked at
+ * before the mapping: the worker maps a written block, then removes its
+ * entry (and uncounts it in its disk's slot with release), so a block
+ * found in neither place was mapped before the lookup that follows.  *@run is cut before the first such block after
  * @ctx->vblock; true if @ctx->vblock is one, its data in *@block.
  */
 static bool find_written(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx, unsigned int *run,
@@ -528,7 +545,7 @@ static bool find_written(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx, uns
 static void process_written(struct dmrow_pool *pool)
 {
 	struct dmrow_new_mapping maps[PREPARED_BATCH];
-	struct written_block *batch[PREPARED_BATCH], *w;
+	struct dmrow_written_block *batch[PREPARED_BATCH], *w;
 	unsigned int nr, i, lost = 0;
 	bool waiters = false;
 	LIST_HEAD(written);
@@ -536,11 +553,12 @@ static void process_written(struct dmrow_pool *pool)
 
 	spin_lock_irq(&pool->lock);
 	list_splice_init(&pool->written, &written);
+	pool->nr_written_queued = 0;
 	spin_unlock_irq(&pool->lock);
 
 	while (!list_empty(&written)) {
 		for (nr = 0; nr < PREPARED_BATCH && !list_empty(&written); nr++) {
-			w = list_first_entry(&written, struct written_block, list);
+			w = list_first_entry(&written, struct dmrow_written_block, list);
 			list_del(&w->list);
 			batch[nr] = w;
 			maps[nr] = (struct dmrow_new_mapping){
@@ -562,6 +580,7 @@ static void process_written(struct dmrow_pool *pool)
 			__remove_pending(pool, &batch[i]->pending);
 			/* After the mappings: see find_written(). */
 			smp_store_release(slot, *slot - 1);
+			list_add(&batch[i]->list, &pool->written_free);
 		}
 		spin_unlock_irq(&pool->lock);
 
@@ -570,7 +589,6 @@ static void process_written(struct dmrow_pool *pool)
 				lost++;
 				dmrow_md_release_data_block(pool->md, maps[i].data_block);
 			}
-			kfree(batch[i]);
 		}
 		cond_resched();
 	}
@@ -837,13 +855,19 @@ static void pool_endio(struct bio *bio)
 	inplace_write_done(pool, ctx);
 	epoch_exit(ctx);
 
-	if ((ctx->flags & CTX_EARLY_ACK) && !bio->bi_status && ack_written(pool, bio)) {
+	if ((ctx->flags & CTX_EARLY_ACK) && !bio->bi_status) {
+		ack_written(pool, bio);
 		bio_endio(bio);
 		return;
 	}
 	if (ctx->flags & CTX_NEW_BLOCK) {
 		/* Mapped on the worker, then completed: see process_prepared(). */
 		spin_lock_irqsave(&pool->lock, flags);
+		if (ctx->written) {
+			/* Failed: its promise is spent there, its entry goes back. */
+			list_add(&ctx->written->list, &pool->written_free);
+			ctx->written = NULL;
+		}
 		bio_list_add(&pool->prepared, bio);
 		spin_unlock_irqrestore(&pool->lock, flags);
 		wake_worker(pool);
@@ -1693,8 +1717,11 @@ static bool map_redirect(struct dmrow_pool *pool, struct bio *bio)
 		ctx->new_block = pool->stash[pool->stash_next++];
 		__add_pending(pool, ctx);
 		low = pool->stash_end - pool->stash_next < STASH_LOW;
-		if (pool->ack_credits) {
+		if (pool->ack_credits && !list_empty(&pool->written_free)) {
 			pool->ack_credits--;
+			ctx->written = list_first_entry(&pool->written_free,
+							struct dmrow_written_block, list);
+			list_del(&ctx->written->list);
 			ctx->flags |= CTX_EARLY_ACK;
 		}
 	}
@@ -1785,12 +1812,10 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 	}
 	epoch_enter(pool, ctx);
 
-	if (!db->snap_id) {
+	if (!db->snap_id && !write) {
 		u64 block;
 
 		if (find_written(pool, ctx, &nr_blocks, &block)) {
-			if (write)
-				goto defer;	/* behind that write, on the worker */
 			if (bio_sectors(bio) > pool->cfg.block_sectors - offset)
 				dm_accept_partial_bio(bio, pool->cfg.block_sectors - offset);
 			remap(pool, bio, block);
@@ -2042,14 +2067,7 @@ static void destroy_pool(struct dmrow_pool *pool)
 	/* No disk is left, so no bio: the closing epoch drains, if one is. */
 	dmrow_epochs_exit(&pool->epochs);
 	destroy_workqueue(pool->wq);
-	/* Left only by a pool that could not map them (read-only, failed). */
-	while (!list_empty(&pool->written)) {
-		struct written_block *w = list_first_entry(&pool->written, struct written_block,
-							   list);
-
-		list_del(&w->list);
-		kfree(w);
-	}
+	kvfree(pool->written_entries);
 	dm_kcopyd_client_destroy(pool->copier);
 	dmrow_md_close(pool->md);
 	dmrow_bm_destroy(pool->bm);
@@ -2119,6 +2137,7 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 				      const struct pool_config *cfg, char **error)
 {
 	struct dmrow_pool *pool;
+	unsigned int i;
 	char name[64];
 	int r;
 
@@ -2143,6 +2162,7 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 	bio_list_init(&pool->sealed_discards);
 	INIT_LIST_HEAD(&pool->messages);
 	INIT_LIST_HEAD(&pool->written);
+	INIT_LIST_HEAD(&pool->written_free);
 	INIT_LIST_HEAD(&pool->disks);
 	INIT_LIST_HEAD(&pool->hydrations);
 	INIT_LIST_HEAD(&pool->hydrate_done);
@@ -2161,6 +2181,15 @@ static struct dmrow_pool *create_pool(struct mapped_device *pool_md,
 		r = -ENOMEM;
 		goto out_free_pool;
 	}
+	pool->written_entries = kvcalloc(ACK_CREDITS, sizeof(*pool->written_entries),
+					 GFP_KERNEL);
+	if (!pool->written_entries) {
+		*error = "Cannot allocate written-block entries";
+		r = -ENOMEM;
+		goto out_free_pending;
+	}
+	for (i = 0; i < ACK_CREDITS; i++)
+		list_add_tail(&pool->written_entries[i].list, &pool->written_free);
 	r = dmrow_epochs_init(&pool->epochs, epochs_drained, pool);
 	if (r) {
 		*error = "Cannot allocate I/O epochs";
@@ -2230,6 +2259,7 @@ out_destroy_bm:
 out_exit_epochs:
 	dmrow_epochs_exit(&pool->epochs);
 out_free_pending:
+	kvfree(pool->written_entries);
 	kfree(pool->pending);
 out_free_pool:
 	kfree(pool);

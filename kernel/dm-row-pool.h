@@ -42,6 +42,8 @@ struct dm_kcopyd_client;
  */
 #define DMROW_WRITTEN_SLOT_BITS	6
 
+struct dmrow_written_block;
+
 struct dmrow_pool {
 	struct list_head list;		/* in the pool table */
 	struct mapped_device *pool_md;	/* the pool's own dm device */
@@ -79,6 +81,9 @@ struct dmrow_pool {
 	struct hlist_head *pending;		/* lock: blocks with a new-block write not mapped */
 	unsigned int nr_pending;		/* lock: entries in @pending */
 	struct list_head written;		/* lock: acknowledged, to be mapped, in order */
+	unsigned int nr_written_queued;		/* lock: on @written since the worker took it */
+	struct list_head written_free;		/* lock: entries for map()'s early acks */
+	struct dmrow_written_block *written_entries;	/* all of them, one per ack credit */
 	/* lock to change, map() reads with acquire: see written_slot() */
 	unsigned int nr_written[1 << DMROW_WRITTEN_SLOT_BITS];
 	unsigned int ack_credits;		/* lock: promised mappings map() may hand out */
@@ -196,6 +201,7 @@ struct dmrow_bio_ctx {
 	u64 vblock;
 	u64 new_block;			/* the block a new-block write goes to */
 	struct dmrow_pending pending;	/* while CTX_PENDING */
+	struct dmrow_written_block *written;	/* while CTX_EARLY_ACK: its entry once done */
 	unsigned int flags;
 	bio_end_io_t *saved_end_io;
 	void *saved_private;
