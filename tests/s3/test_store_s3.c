@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -134,6 +135,7 @@ static bool check_small(struct store *s, const char *key, const char *want)
 
 static bool small_tests(struct store *s)
 {
+	const struct iovec parts[3] = { { "sec", 3 }, { NULL, 0 }, { "ond", 3 } };
 	struct store_buf buf = { 0 };
 
 	CHECK(s, store_put(s, "small/one", "first", 5) == 0);
@@ -143,7 +145,8 @@ static bool small_tests(struct store *s)
 	CHECK(s, store_get(s, "small/none", &buf) == -ENOENT);
 	CHECK(s, strstr(store_error(s), "NoSuchKey"));
 	store_buf_free(&buf);
-	CHECK(s, store_put(s, "small/one", "second", 6) == 0);
+	/* replaced by an object put in parts */
+	CHECK(s, store_putv(s, "small/one", parts, 3) == 0);
 	CHECK(s, check_small(s, "small/one", "second"));
 	CHECK(s, store_put(s, "small/empty", NULL, 0) == 0);
 	CHECK(s, check_small(s, "small/empty", ""));
@@ -502,6 +505,178 @@ static bool test_server_busy(void)
 	return ok;
 }
 
+/*
+ * An object put in parts (a chunk's header, its data, an encryption tag)
+ * goes out as their concatenation, with its SHA-256 in
+ * x-amz-content-sha256, and goes out whole again when the request is
+ * retried.  A server of our own answers the first PUT 503, the second 200,
+ * and keeps the head and body of both.
+ */
+#define PARTS_BODY ((200u << 10) + 32)	/* under curl's 1 MiB for Expect: 100-continue */
+
+struct capture_server {
+	int fd;
+	int served;
+	char sha[2][65];		/* x-amz-content-sha256 of each request */
+	size_t len[2];
+	uint8_t *body[2];
+};
+
+static void header_value(const char *head, const char *name, char *out, size_t size)
+{
+	const char *p = strcasestr(head, name);
+	size_t n;
+
+	out[0] = '\0';
+	if (!p)
+		return;
+	p += strlen(name);
+	while (*p == ' ')
+		p++;
+	n = strcspn(p, "\r\n");
+	if (n >= size)
+		n = size - 1;
+	memcpy(out, p, n);
+	out[n] = '\0';
+}
+
+static void *capture_serve(void *arg)
+{
+	static const char busy[] =
+		"HTTP/1.1 503 Slow Down\r\nContent-Type: application/xml\r\n"
+		"Content-Length: 60\r\nConnection: close\r\n\r\n"
+		"<Error><Code>SlowDown</Code><Message>busy</Message></Error>\n";
+	static const char done[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+	struct capture_server *c = arg;
+	char head[8192], length[32];
+
+	while (c->served < 2) {
+		int k = c->served, conn = accept(c->fd, NULL, NULL);
+		size_t got = 0, want;
+		char *end = NULL;
+		ssize_t n;
+
+		if (conn < 0)
+			break;
+		while (got < sizeof(head) - 1 && !end &&
+		       (n = read(conn, head + got, sizeof(head) - 1 - got)) > 0) {
+			got += n;
+			head[got] = '\0';
+			end = strstr(head, "\r\n\r\n");
+		}
+		header_value(head, "x-amz-content-sha256:", c->sha[k], sizeof(c->sha[k]));
+		header_value(head, "content-length:", length, sizeof(length));
+		want = strtoul(length, NULL, 10);
+		c->body[k] = malloc(want ? want : 1);
+		if (end && c->body[k] && want <= PARTS_BODY) {
+			size_t have = got - (end + 4 - head);
+
+			memcpy(c->body[k], end + 4, have);
+			while (have < want && (n = read(conn, c->body[k] + have, want - have)) > 0)
+				have += n;
+			c->len[k] = have;
+		}
+		n = k ? write(conn, done, sizeof(done) - 1) : write(conn, busy, sizeof(busy) - 1);
+		close(conn);
+		c->served++;
+		if (n < 0)
+			break;
+	}
+	return NULL;
+}
+
+static void hex32(const unsigned char md[32], char hex[65])
+{
+	unsigned int i;
+
+	for (i = 0; i < 32; i++)
+		sprintf(hex + 2 * i, "%02x", md[i]);
+}
+
+static bool parts_tests(struct store *s, struct capture_server *c)
+{
+	static const char head[16] = "DMRC-head-bytes", tail[16] = "-the-tail-bytes";
+	uint8_t *data = malloc(PARTS_BODY - 32), *whole = malloc(PARTS_BODY);
+	struct iovec parts[4] = {
+		{ (void *)head, sizeof(head) }, { data, PARTS_BODY - 32 }, { NULL, 0 },
+		{ (void *)tail, sizeof(tail) },
+	};
+	unsigned char md[32];
+	char want[65];
+	struct store_stats st;
+	bool ok = false;
+	int i;
+
+	if (!data || !whole) {
+		fail("out of memory");
+		goto out;
+	}
+	for (i = 0; i < (int)(PARTS_BODY - 32); i++)
+		data[i] = (i * 7919) >> 3;
+	memcpy(whole, head, 16);
+	memcpy(whole + 16, data, PARTS_BODY - 32);
+	memcpy(whole + PARTS_BODY - 16, tail, 16);
+	sha256(whole, PARTS_BODY, md);
+	hex32(md, want);
+	if (store_putv(s, "parts/obj", parts, 4)) {
+		fail("putv: %s", store_error(s));
+		goto out;
+	}
+	store_get_stats(s, &st);
+	for (i = 0; i < 2; i++) {
+		if (c->len[i] != PARTS_BODY || memcmp(c->body[i], whole, PARTS_BODY)) {
+			fail("request %d: %zu bytes of body, or other bytes", i + 1, c->len[i]);
+			goto out;
+		}
+		if (strcmp(c->sha[i], want)) {
+			fail("request %d: x-amz-content-sha256 %s, not %s", i + 1, c->sha[i], want);
+			goto out;
+		}
+	}
+	if (st.puts != 1 || st.put_bytes != PARTS_BODY || st.retries != 1)
+		fail("stats %llu/%llu/%llu", (unsigned long long)st.puts,
+		     (unsigned long long)st.put_bytes, (unsigned long long)st.retries);
+	else
+		ok = true;
+out:
+	free(data);
+	free(whole);
+	return ok;
+}
+
+static bool test_put_parts(void)
+{
+	char *endpoint = strdup(getenv("AWS_ENDPOINT_URL"));
+	struct capture_server c = { 0 };
+	struct store *s = NULL;
+	pthread_t thread;
+	char url[64];
+	bool ok = false;
+	int port, i;
+
+	c.fd = listen_any(&port);
+	if (c.fd < 0 || pthread_create(&thread, NULL, capture_serve, &c)) {
+		free(endpoint);
+		return fail("cannot start the capturing server");
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	setenv("AWS_ENDPOINT_URL", url, 1);
+	setenv("SNAPCTL_S3_RETRIES", "1", 1);
+	s = open_store(base_url);
+	setenv("AWS_ENDPOINT_URL", endpoint, 1);
+	unsetenv("SNAPCTL_S3_RETRIES");
+	free(endpoint);
+	if (s)
+		ok = parts_tests(s, &c);
+	store_close(s);
+	shutdown(c.fd, SHUT_RDWR);
+	pthread_join(thread, NULL);
+	close(c.fd);
+	for (i = 0; i < 2; i++)
+		free(c.body[i]);
+	return ok;
+}
+
 /* Settings from the file named by SNAPCTL_S3_CONFIG; the environment wins. */
 static bool config_tests(const char *path, const char *endpoint)
 {
@@ -618,6 +793,7 @@ static const struct {
 	{ "wrong_secret", test_wrong_secret },
 	{ "unreachable", test_unreachable },
 	{ "server_busy", test_server_busy },
+	{ "put_parts", test_put_parts },
 	{ "config_file", test_config_file },
 	{ "missing_credentials", test_missing_credentials },
 	{ "bad_urls", test_bad_urls },

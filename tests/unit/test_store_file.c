@@ -16,6 +16,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
 #include "store.h"
 
 struct fixture {
@@ -153,6 +155,55 @@ static void test_big_object(void **state)
 	assert_int_equal(store_get(f->s, "big", &f->buf), 0);
 	assert_int_equal(f->buf.len, len);
 	assert_memory_equal(f->buf.data, data, len);
+	free(data);
+}
+
+static void sha256(const void *data, size_t len, unsigned char md[32])
+{
+	unsigned int n = 32;
+
+	assert_true(EVP_Digest(data, len, md, &n, EVP_sha256(), NULL));
+}
+
+/*
+ * An object put in parts (a chunk's header and its data) is their
+ * concatenation, the same bytes as the object put whole, empty parts
+ * and all; no parts is an empty object, more than STORE_PARTS_MAX are
+ * refused.
+ */
+static void test_put_parts(void **state)
+{
+	struct fixture *f = *state;
+	size_t len = 3 * 1024 * 1024 + 17, i;
+	uint8_t *data = malloc(len);
+	struct iovec parts[STORE_PARTS_MAX + 1] = {
+		{ data, 16 }, { NULL, 0 }, { data + 16, len - 16 - 5 }, { data + len - 5, 5 },
+		{ data, 1 },
+	};
+	unsigned char want[32], got[32];
+	struct store_stats stats;
+
+	assert_non_null(data);
+	for (i = 0; i < len; i++)
+		data[i] = (uint8_t)(i * 2654435761u >> 11);
+	sha256(data, len, want);
+	assert_int_equal(store_put(f->s, "whole", data, len), 0);
+	assert_int_equal(store_putv(f->s, "chunks/ab/parts", parts, STORE_PARTS_MAX), 0);
+	assert_int_equal(store_get(f->s, "chunks/ab/parts", &f->buf), 0);
+	assert_int_equal(f->buf.len, len);
+	sha256(f->buf.data, f->buf.len, got);
+	assert_memory_equal(got, want, sizeof(want));
+	assert_int_equal(store_get(f->s, "whole", &f->buf), 0);
+	sha256(f->buf.data, f->buf.len, got);
+	assert_memory_equal(got, want, sizeof(want));
+	store_get_stats(f->s, &stats);
+	assert_int_equal(stats.puts, 2);
+	assert_int_equal(stats.put_bytes, 2 * len);
+
+	assert_int_equal(store_putv(f->s, "none", NULL, 0), 0);
+	assert_object(f, "none", "");
+	assert_int_equal(store_putv(f->s, "too-many", parts, STORE_PARTS_MAX + 1), -EINVAL);
+	assert_int_equal(store_exists(f->s, "too-many"), -ENOENT);
 	free(data);
 }
 
@@ -520,6 +571,7 @@ int main(void)
 		T(test_open_creates_directory),
 		T(test_put_get),
 		T(test_big_object),
+		T(test_put_parts),
 		T(test_empty_object),
 		T(test_overwrite),
 		T(test_missing),

@@ -17,7 +17,9 @@ typedef int (*store_list_fn)(void *context, const char *key, uint64_t size);
 
 struct store_ops {
 	const char *name;
-	int (*put)(struct store *s, const char *key, const void *data, size_t len);
+	/* The object is the @nr (at most STORE_PARTS_MAX) @parts, @len bytes in all. */
+	int (*put)(struct store *s, const char *key, const struct iovec *parts, unsigned int nr,
+		   size_t len);
 	/*
 	 * @out is empty on entry; on failure its contents do not matter.  An
 	 * object of more than @max bytes fails with -EFBIG and never occupies

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "statefile.h"
@@ -125,7 +126,37 @@ static int open_temp(int dfd, const char *key, char *tmp, size_t size)
 	return -EEXIST;
 }
 
-static int write_temp(int dfd, const char *key, const void *data, size_t len,
+/* Write the @nr parts one after the other, as many writev() calls as it takes. */
+static int write_parts(int fd, const struct iovec *parts, unsigned int nr)
+{
+	struct iovec iov[STORE_PARTS_MAX];
+	unsigned int i = 0;
+	ssize_t n;
+
+	memcpy(iov, parts, nr * sizeof(*iov));
+	for (;;) {
+		while (i < nr && !iov[i].iov_len)
+			i++;
+		if (i == nr)
+			return 0;
+		n = writev(fd, iov + i, nr - i);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		for (; n > 0; i++) {
+			size_t k = (size_t)n < iov[i].iov_len ? (size_t)n : iov[i].iov_len;
+
+			iov[i].iov_base = (uint8_t *)iov[i].iov_base + k;
+			iov[i].iov_len -= k;
+			n -= k;
+			if (iov[i].iov_len)
+				break;
+		}
+	}
+}
+
+static int write_temp(int dfd, const char *key, const struct iovec *parts, unsigned int nr,
 		      char *tmp, size_t size)
 {
 	int fd = open_temp(dfd, key, tmp, size);
@@ -133,7 +164,7 @@ static int write_temp(int dfd, const char *key, const void *data, size_t len,
 
 	if (fd < 0)
 		return fd;
-	ret = write_all(fd, data, len);
+	ret = write_parts(fd, parts, nr);
 	if (!ret && fsync(fd))
 		ret = -errno;
 	if (close(fd) && !ret)
@@ -158,7 +189,8 @@ static int reserved(const char *key)
 	}
 }
 
-static int file_put(struct store *s, const char *key, const void *data, size_t len)
+static int file_put(struct store *s, const char *key, const struct iovec *parts, unsigned int nr,
+		    size_t len)
 {
 	char tmp[STORE_KEY_MAX + 64];
 	const char *base;
@@ -175,7 +207,7 @@ static int file_put(struct store *s, const char *key, const void *data, size_t l
 	}
 	if (dfd < 0)
 		return fail(s, "PUT", key, -dfd);
-	ret = write_temp(dfd, base, data, len, tmp, sizeof(tmp));
+	ret = write_temp(dfd, base, parts, nr, tmp, sizeof(tmp));
 	if (!ret && renameat(dfd, tmp, dfd, base)) {
 		ret = -errno;
 		unlinkat(dfd, tmp, 0);

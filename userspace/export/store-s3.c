@@ -61,9 +61,12 @@ struct request {
 	const char *method;	/* GET PUT HEAD DELETE, or LIST (a GET) */
 	const char *key;	/* for messages */
 	const char *url;
-	const uint8_t *data;	/* PUT body */
-	size_t len;
+	const struct iovec *parts;	/* PUT body: these one after the other */
+	unsigned int nr_parts;
+	size_t len;		/* ... of len bytes */
 	size_t sent;
+	unsigned int part;	/* where on_read goes on: parts[part], ... */
+	size_t part_off;	/* ... from this byte of it */
 	struct store_buf *out;	/* where the answer's body goes */
 	size_t max;		/* ... and the most of it we hold */
 	bool too_big;		/* the answer went past max: refused */
@@ -352,13 +355,19 @@ static int list_url(struct s3_store *s3, const char *prefix, const char *token,
 
 /* ---- requests ---- */
 
-static void sha256_hex(const void *data, size_t len, char hex[65])
+/* SHA-256 of the @nr @parts one after the other. */
+static void sha256_hex(const struct iovec *parts, unsigned int nr, char hex[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0, i;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 
-	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL))
+	for (i = 0; ok && i < nr; i++)
+		ok = EVP_DigestUpdate(ctx, parts[i].iov_base, parts[i].iov_len);
+	if (!ok || !EVP_DigestFinal_ex(ctx, md, &mdlen))
 		mdlen = 0;
+	EVP_MD_CTX_free(ctx);
 	for (i = 0; i < mdlen && i < 32; i++)
 		sprintf(hex + 2 * i, "%02x", md[i]);
 	hex[2 * i] = '\0';
@@ -377,16 +386,36 @@ static size_t on_write(char *ptr, size_t size, size_t nmemb, void *arg)
 	return store_buf_append(r->out, ptr, n) ? 0 : n;
 }
 
+/* Send the body from byte @offset on. */
+static void body_seek(struct request *r, size_t offset)
+{
+	r->sent = offset;
+	for (r->part = 0; r->part < r->nr_parts && offset >= r->parts[r->part].iov_len; r->part++)
+		offset -= r->parts[r->part].iov_len;
+	r->part_off = offset;
+}
+
 static size_t on_read(char *ptr, size_t size, size_t nmemb, void *arg)
 {
 	struct request *r = arg;
-	size_t n = size * nmemb;
+	size_t want = size * nmemb, n, done = 0;
 
-	if (n > r->len - r->sent)
-		n = r->len - r->sent;
-	memcpy(ptr, r->data + r->sent, n);
-	r->sent += n;
-	return n;
+	while (done < want && r->part < r->nr_parts) {
+		const struct iovec *p = &r->parts[r->part];
+
+		n = p->iov_len - r->part_off;
+		if (n > want - done)
+			n = want - done;
+		memcpy(ptr + done, (const uint8_t *)p->iov_base + r->part_off, n);
+		done += n;
+		r->part_off += n;
+		if (r->part_off == p->iov_len) {
+			r->part++;
+			r->part_off = 0;
+		}
+	}
+	r->sent += done;
+	return done;
 }
 
 /* curl rewinds the body when it has to send it again on a connection. */
@@ -396,7 +425,7 @@ static int on_seek(void *arg, curl_off_t offset, int origin)
 
 	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > r->len)
 		return CURL_SEEKFUNC_CANTSEEK;
-	r->sent = offset;
+	body_seek(r, offset);
 	return CURL_SEEKFUNC_OK;
 }
 
@@ -440,7 +469,7 @@ static CURLcode perform_once(struct s3_store *s3, struct request *r, struct curl
 	set_method(c, r);
 	s3->curl_error[0] = '\0';
 	r->too_big = false;
-	r->sent = 0;
+	body_seek(r, 0);
 	r->out->len = 0;
 	r->status = 0;
 	res = curl_easy_perform(c);
@@ -488,8 +517,7 @@ static struct curl_slist *make_headers(const struct request *r)
 {
 	char line[80] = "x-amz-content-sha256: ";
 
-	sha256_hex(r->data ? (const void *)r->data : "", r->data ? r->len : 0,
-		   line + strlen(line));
+	sha256_hex(r->parts, r->nr_parts, line + strlen(line));
 	return curl_slist_append(NULL, line);
 }
 
@@ -706,13 +734,13 @@ static int object_request(struct store *s, struct request *r, const char *key)
 	return ret;
 }
 
-static int s3_put(struct store *s, const char *key, const void *data, size_t len)
+static int s3_put(struct store *s, const char *key, const struct iovec *parts, unsigned int nr,
+		  size_t len)
 {
-	struct request r = { .method = "PUT", .data = data, .len = len, .out = &s3_of(s)->body };
+	struct request r = { .method = "PUT", .parts = parts, .nr_parts = nr, .len = len,
+			     .out = &s3_of(s)->body };
 	int ret;
 
-	if (!data)
-		r.data = (const uint8_t *)"";
 	ret = object_request(s, &r, key);
 	return ret ? ret : answer(s, &r, 0);
 }

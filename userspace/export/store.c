@@ -178,18 +178,38 @@ const char *store_url(const struct store *s)
 	return s->url;
 }
 
-int store_put(struct store *s, const char *key, const void *data, size_t len)
+int store_putv(struct store *s, const char *key, const struct iovec *parts, unsigned int nr)
 {
 	int ret = check_key(s, "PUT", key);
+	size_t len = 0;
+	unsigned int i;
 
 	if (ret)
 		return ret;
-	ret = s->ops->put(s, key, data, len);
+	if (nr > STORE_PARTS_MAX) {
+		store_set_error(s, "PUT %s: more than %d parts", key, STORE_PARTS_MAX);
+		return -EINVAL;
+	}
+	for (i = 0; i < nr; i++) {
+		if (parts[i].iov_len > SIZE_MAX - len) {
+			store_set_error(s, "PUT %s: too large", key);
+			return -EINVAL;
+		}
+		len += parts[i].iov_len;
+	}
+	ret = s->ops->put(s, key, parts, nr, len);
 	if (!ret) {
 		s->stats.puts++;
 		s->stats.put_bytes += len;
 	}
 	return ret;
+}
+
+int store_put(struct store *s, const char *key, const void *data, size_t len)
+{
+	struct iovec part = { .iov_base = (void *)data, .iov_len = len };
+
+	return store_putv(s, key, &part, 1);
 }
 
 int store_get_max(struct store *s, const char *key, struct store_buf *out, size_t max)

@@ -39,6 +39,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct store;
 
@@ -67,6 +68,13 @@ const char *store_url(const struct store *s);
 
 /* Create or replace the object @key with @len bytes of @data. */
 int store_put(struct store *s, const char *key, const void *data, size_t len);
+/*
+ * store_put() of the object made of @nr (at most STORE_PARTS_MAX) parts
+ * one after the other: a chunk's header and its data, stored as they lie
+ * without being copied together first.
+ */
+#define STORE_PARTS_MAX 4
+int store_putv(struct store *s, const char *key, const struct iovec *parts, unsigned int nr);
 /*
  * Read the whole object @key into @out (reset first).  An object larger
  * than @max bytes is refused with -EFBIG before more than @max bytes of it
