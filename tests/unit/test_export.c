@@ -294,6 +294,97 @@ static void test_chunk_encrypted(void **state)
 	free(data);
 }
 
+/* The object in @parts, joined into @obj. */
+static void join_parts(const struct chunk_parts *parts, struct store_buf *obj)
+{
+	unsigned int i;
+
+	obj->len = 0;
+	for (i = 0; i < parts->nr; i++) {
+		assert_true(obj->len + parts->iov[i].iov_len <= obj->cap);
+		memcpy(obj->data + obj->len, parts->iov[i].iov_base, parts->iov[i].iov_len);
+		obj->len += parts->iov[i].iov_len;
+	}
+	assert_int_equal(obj->len, parts->len);
+}
+
+/*
+ * chunk_encode_parts() makes the objects chunk_encode() makes, without
+ * copying a chunk stored raw: unencrypted, byte for byte the same object
+ * (raw, compressed, short, big with samples that do not compress); in an
+ * encrypted repository, one as long that decodes to the chunk, the raw
+ * chunk encrypted where it lies.
+ */
+static void test_chunk_parts(void **state)
+{
+	struct fixture *fx = *state;
+	const size_t big = 1u << 20, piece = 8u << 10, step = (big - piece) / 3;
+	struct store_buf obj = { 0 }, joined = { 0 }, zbuf = { 0 }, out = { 0 };
+	struct chunk_parts parts = { 0 };
+	struct chunk_keys keys[2];
+	struct chunk_codec *codec;
+	char id[CHUNK_ID_LEN + 1], want[65], got[65];
+	const char *why;
+	uint8_t *data = calloc(1, big), *copy = malloc(big);
+	size_t lens[4] = { SLOT, SLOT, 1000, big }, i, len;
+	int k, c;
+
+	assert_non_null(data);
+	assert_non_null(copy);
+	joined.data = malloc(big + CHUNK_OVERHEAD);
+	joined.cap = big + CHUNK_OVERHEAD;
+	chunk_keys_plain(&keys[0]);
+	assert_int_equal(chunk_keys_load(fx->key, &keys[1], &why), 0);
+	for (k = 0; k < 2; k++) {
+		codec = chunk_codec_new(&keys[k], big);
+		assert_non_null(codec);
+		for (c = 0; c < 4; c++) {
+			len = lens[c];
+			memset(data, 0, big);
+			if (c == 0)
+				for (i = 0; i < len; i++)
+					data[i] = i % 251;		/* compresses */
+			else if (c < 3)
+				fill_random(data, len, 30 + c);		/* raw */
+			else
+				for (i = 0; i < 4; i++)			/* raw, sampled */
+					fill_random(data + i * step, piece, 40 + i);
+			chunk_id(codec, data, len, id);
+			assert_int_equal(chunk_encode(codec, data, len, id, &obj), 0);
+			memcpy(copy, data, len);
+			assert_int_equal(chunk_encode_parts(codec, copy, len, id, &zbuf, &parts), 0);
+			join_parts(&parts, &joined);
+			assert_int_equal(joined.len, obj.len);
+			if (c) {
+				/* stored raw: the chunk's own buffer is the payload */
+				assert_ptr_equal(parts.iov[1].iov_base, copy);
+				assert_int_equal(parts.iov[1].iov_len, len);
+			}
+			if (!k) {
+				sha256_hex(obj.data, obj.len, want);
+				sha256_hex(joined.data, joined.len, got);
+				assert_string_equal(got, want);
+				assert_memory_equal(copy, data, len);
+			} else {
+				assert_int_equal(parts.nr, 3);
+				assert_memory_equal(joined.data, obj.data, CHUNK_HEADER_BYTES);
+				if (c)
+					assert_memory_not_equal(copy, data, len);
+			}
+			assert_int_equal(chunk_decode(codec, &joined, id, &out, &why), 0);
+			assert_int_equal(out.len, len);
+			assert_memory_equal(out.data, data, len);
+		}
+		chunk_codec_free(codec);
+	}
+	store_buf_free(&obj);
+	store_buf_free(&joined);
+	store_buf_free(&zbuf);
+	store_buf_free(&out);
+	free(data);
+	free(copy);
+}
+
 static void test_key_files(void **state)
 {
 	struct fixture *fx = *state;
@@ -1273,6 +1364,7 @@ int main(void)
 		cmocka_unit_test(test_chunk_sampled),
 		cmocka_unit_test(test_chunk_corruption),
 		cmocka_unit_test(test_chunk_encrypted),
+		cmocka_unit_test(test_chunk_parts),
 		cmocka_unit_test(test_key_files),
 		cmocka_unit_test(test_full_incremental_gc),
 		cmocka_unit_test(test_resized_incremental),

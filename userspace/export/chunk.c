@@ -231,7 +231,7 @@ static int buf_reserve(struct store_buf *buf, size_t len)
 	return 0;
 }
 
-/* AES-256-GCM over @in into @out, authenticating the header and the id. */
+/* AES-256-GCM over @in into @out (which may be @in), authenticating the header and the id. */
 static int gcm_seal(struct chunk_codec *codec, const uint8_t *header, const char *id,
 		    const uint8_t *nonce, const uint8_t *in, size_t len, uint8_t *out,
 		    uint8_t *tag)
@@ -284,31 +284,55 @@ static bool worth_compressing(struct chunk_codec *codec, const uint8_t *data, si
 	return out < in - in / 32;
 }
 
+/*
+ * @data compressed into @out (of @cap bytes, at least ZSTD_compressBound(@len)):
+ * the compressed length, or 0 if that is no smaller than @len.
+ */
+static size_t compress(struct chunk_codec *codec, const uint8_t *data, size_t len, uint8_t *out,
+		       size_t cap)
+{
+	size_t z = ZSTD_compressCCtx(codec->cctx, out, cap, data, len, CHUNK_ZSTD_LEVEL);
+
+	return ZSTD_isError(z) || z >= len ? 0 : z;
+}
+
+static int check_len(struct chunk_codec *codec, size_t len)
+{
+	return len > ZSTD_compressBound(len) || ZSTD_compressBound(len) > codec->scratch_len ?
+	       -EINVAL : 0;
+}
+
+static void make_header(struct chunk_codec *codec, uint8_t *header, size_t len,
+			size_t payload_len, bool compressed)
+{
+	memset(header, 0, CHUNK_HEADER_BYTES);
+	memcpy(header, CHUNK_MAGIC, 4);
+	header[4] = CHUNK_VERSION;
+	header[5] = (compressed ? CHUNK_COMPRESSED : 0) |
+		    (codec->keys.encrypted ? CHUNK_ENCRYPTED : 0);
+	put_le32(header + 8, len);
+	put_le32(header + 12, payload_len);
+}
+
 int chunk_encode(struct chunk_codec *codec, const void *data, size_t len, const char *id,
 		 struct store_buf *out)
 {
 	const uint8_t *payload = data;
-	size_t payload_len = len, zlen;
-	uint8_t header[CHUNK_HEADER_BYTES] = CHUNK_MAGIC;
-	uint8_t flags = 0, *p;
+	size_t payload_len = len, zlen = 0;
+	uint8_t header[CHUNK_HEADER_BYTES];
+	uint8_t *p;
 	int r;
 
-	if (len > ZSTD_compressBound(len) || ZSTD_compressBound(len) > codec->scratch_len)
-		return -EINVAL;
-	zlen = worth_compressing(codec, data, len) ?
-	       ZSTD_compressCCtx(codec->cctx, codec->scratch, codec->scratch_len, data, len,
-				 CHUNK_ZSTD_LEVEL) : len;
-	if (!ZSTD_isError(zlen) && zlen < len) {
+	r = check_len(codec, len);
+	if (r)
+		return r;
+	if (worth_compressing(codec, data, len))
+		zlen = compress(codec, data, len, codec->scratch, codec->scratch_len);
+	if (zlen) {
 		payload = codec->scratch;
 		payload_len = zlen;
-		flags |= CHUNK_COMPRESSED;
 	}
-	if (codec->keys.encrypted)
-		flags |= CHUNK_ENCRYPTED;
-	header[4] = CHUNK_VERSION;
-	header[5] = flags;
-	put_le32(header + 8, len);
-	put_le32(header + 12, payload_len);
+	make_header(codec, header, len, payload_len, zlen);
 
 	r = buf_reserve(out, CHUNK_OVERHEAD + payload_len);
 	if (r)
@@ -328,6 +352,47 @@ int chunk_encode(struct chunk_codec *codec, const void *data, size_t len, const 
 	if (r)
 		return r;
 	out->len = CHUNK_OVERHEAD + payload_len;
+	return 0;
+}
+
+int chunk_encode_parts(struct chunk_codec *codec, void *data, size_t len, const char *id,
+		       struct store_buf *zbuf, struct chunk_parts *parts)
+{
+	uint8_t *payload = data, *nonce = parts->head + CHUNK_HEADER_BYTES;
+	size_t payload_len = len, zlen = 0, head_len = CHUNK_HEADER_BYTES;
+	int r;
+
+	r = check_len(codec, len);
+	if (r)
+		return r;
+	if (worth_compressing(codec, data, len)) {
+		/* pages of @zbuf past what the compressed data fills stay untouched */
+		r = buf_reserve(zbuf, ZSTD_compressBound(len));
+		if (r)
+			return r;
+		zlen = compress(codec, data, len, zbuf->data, zbuf->cap);
+	}
+	if (zlen) {
+		payload = zbuf->data;
+		payload_len = zlen;
+		zbuf->len = zlen;
+	}
+	make_header(codec, parts->head, len, payload_len, zlen);
+	parts->nr = 0;
+	if (codec->keys.encrypted) {
+		if (RAND_bytes(nonce, CHUNK_NONCE_BYTES) != 1)
+			return -EIO;
+		r = gcm_seal(codec, parts->head, id, nonce, payload, payload_len, payload,
+			     parts->tag);
+		if (r)
+			return r;
+		head_len += CHUNK_NONCE_BYTES;
+	}
+	parts->iov[parts->nr++] = (struct iovec){ parts->head, head_len };
+	parts->iov[parts->nr++] = (struct iovec){ payload, payload_len };
+	if (codec->keys.encrypted)
+		parts->iov[parts->nr++] = (struct iovec){ parts->tag, CHUNK_TAG_BYTES };
+	parts->len = head_len + payload_len + (codec->keys.encrypted ? CHUNK_TAG_BYTES : 0);
 	return 0;
 }
 

@@ -72,6 +72,30 @@ int chunk_encode(struct chunk_codec *codec, const void *data, size_t len, const 
 		 struct store_buf *out);
 
 /*
+ * An object as the parts store_putv() takes: the header (with the nonce
+ * when encrypted), the payload and, when encrypted, the tag.  iov[] points
+ * into the structure itself: it is not to be copied.
+ */
+struct chunk_parts {
+	uint8_t head[CHUNK_HEADER_BYTES + CHUNK_NONCE_BYTES];
+	uint8_t tag[CHUNK_TAG_BYTES];
+	struct iovec iov[3];
+	unsigned int nr;
+	size_t len;			/* of the object */
+};
+
+/*
+ * chunk_encode() without copying the chunk: the same object, as @parts.
+ * Its payload is @data itself when the chunk is stored raw (encrypted in
+ * place in an encrypted repository, so @data then no longer holds the
+ * chunk), or else the compressed data in @zbuf, grown as needed and best
+ * kept for the next chunk.  @data and @zbuf must stay until the object is
+ * stored.
+ */
+int chunk_encode_parts(struct chunk_codec *codec, void *data, size_t len, const char *id,
+		       struct store_buf *zbuf, struct chunk_parts *parts);
+
+/*
  * Decode the object @obj that should be chunk @id into @out.  -EBADMSG if
  * it is damaged, not chunk @id, or was not written with these keys; @why
  * then says which check failed.

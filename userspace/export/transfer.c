@@ -509,7 +509,8 @@ struct work {
 	size_t i;			/* index into t->slots and t->results */
 	uint64_t len;			/* bytes of the slot */
 	uint8_t *data;			/* chunk_size rounded up, DIRECT_ALIGN-aligned */
-	struct store_buf obj;		/* the encoded object */
+	struct store_buf obj;		/* compressed data */
+	struct chunk_parts parts;	/* the object: header, payload (data or obj), tag */
 	struct iocb cb;
 };
 
@@ -713,7 +714,8 @@ static void *coder_main(void *arg)
 			r = queue_push(&p->free_q, w);
 			continue;
 		}
-		r = chunk_encode(st->codec, w->data, w->len, res->id, &w->obj);
+		/* a chunk stored raw is not copied: its buffer is the object's data */
+		r = chunk_encode_parts(st->codec, w->data, w->len, res->id, &w->obj, &w->parts);
 		if (r)
 			r = transfer_fail(t, r, "encoding chunk %s (slot %" PRIu64 "): %s", res->id,
 					  t->slots[w->i], strerror(-r));
@@ -752,14 +754,14 @@ static void *uploader_main(void *arg)
 				break;
 			}
 		}
-		r = store_put(st->store, key, w->obj.data, w->obj.len);
+		r = store_putv(st->store, key, w->parts.iov, w->parts.nr);
 		if (r) {
 			r = transfer_fail(t, r, "storing chunk %s (slot %" PRIu64 "): %s", id,
 					  t->slots[w->i], store_error(st->store));
 			break;
 		}
 		st->stats.new_chunks++;
-		st->stats.new_bytes += w->obj.len;
+		st->stats.new_bytes += w->parts.len;
 		r = queue_push(&p->free_q, w);
 	}
 	if (r)
