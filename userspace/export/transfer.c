@@ -830,6 +830,9 @@ static int run_pipeline(struct transfer *t, unsigned int jobs)
 		p.nr_items = PIPELINE_MEMORY / (2 * buf_bytes);
 	if (p.nr_items < READ_DEPTH + 2)
 		p.nr_items = READ_DEPTH + 2;
+	/* an item holds one slot: more items than slots would never be used */
+	if (p.nr_items > t->nr)
+		p.nr_items = t->nr;
 
 	/* what the repository holds: one listing, unless only a few slots are read */
 	if (t->nr >= LIST_THRESHOLD) {
