@@ -671,11 +671,15 @@ static void *reader_main(void *arg)
 			break;
 		inflight -= n;
 	}
-	if (aio)
-		sys_io_destroy(ctx);
 	if (r || atomic_load(&t->failed))
 		pipeline_abort(p);
 	queue_close(&p->read_q);
+	/*
+	 * Last, as the rest of the export goes on: destroying an AIO context
+	 * waits for RCU grace periods, tens of milliseconds.
+	 */
+	if (aio)
+		sys_io_destroy(ctx);
 	return NULL;
 }
 
@@ -889,14 +893,17 @@ static int run_pipeline(struct transfer *t, unsigned int jobs)
 		pipeline_abort(&p);
 		queue_close(&p.read_q);
 	}
-	if (reader_started)
-		pthread_join(reader, NULL);
-	/* the coders end when the reader closed read_q; the uploaders after them */
+	/*
+	 * The coders end when the reader closed read_q, the uploaders after
+	 * them; the reader itself may still be destroying its AIO context.
+	 */
 	join_stages(t, coders, nr_coders);
 	coders = NULL;
 	queue_close(&p.upload_q);
 	join_stages(t, uploaders, nr_uploaders);
 	uploaders = NULL;
+	if (reader_started)
+		pthread_join(reader, NULL);
 out:
 	if (coders)
 		join_stages(t, coders, nr_coders);
