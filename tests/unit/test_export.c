@@ -467,9 +467,14 @@ static void image_destroy(struct image *img)
  */
 static const struct manifest *export_meta;
 
-/* Export @slots of @img as @name; returns the transfer statistics. */
-static struct transfer_stats do_export(struct repo *repo, struct image *img, const char *name,
-				       const uint64_t *slots, size_t nr, const char *base_name)
+/*
+ * Export @slots of @img, read through @fd, as @name, with @done_reading
+ * (export_chunks_then()); returns the transfer statistics.
+ */
+static struct transfer_stats export_then(struct repo *repo, struct image *img, int fd,
+					 const char *name, const uint64_t *slots, size_t nr,
+					 const char *base_name, void (*done_reading)(void *arg),
+					 void *arg)
 {
 	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
 	struct manifest m = { 0 }, base = { 0 };
@@ -500,8 +505,8 @@ static struct transfer_stats do_export(struct repo *repo, struct image *img, con
 	}
 	assert_int_equal(repo_lease_take(repo, "export", 0, &lease), 0);
 	assert_int_equal(repo_mark_pending(repo, name), 0);
-	assert_int_equal(export_chunks(repo, img->fd, slots, nr, base_name ? &base : NULL, &m, 3,
-				       false, &stats), 0);
+	assert_int_equal(export_chunks_then(repo, fd, slots, nr, base_name ? &base : NULL, &m, 3,
+					    false, &stats, done_reading, arg), 0);
 	assert_int_equal(manifest_write(repo, codec, &m), 0);
 	assert_int_equal(repo_clear_pending(repo, name), 0);
 	repo_lease_release(lease);
@@ -509,6 +514,13 @@ static struct transfer_stats do_export(struct repo *repo, struct image *img, con
 	manifest_free(&base);
 	chunk_codec_free(codec);
 	return stats;
+}
+
+/* Export @slots of @img as @name; returns the transfer statistics. */
+static struct transfer_stats do_export(struct repo *repo, struct image *img, const char *name,
+				       const uint64_t *slots, size_t nr, const char *base_name)
+{
+	return export_then(repo, img, img->fd, name, slots, nr, base_name, NULL, NULL);
 }
 
 static void do_restore(struct repo *repo, const char *name, const struct image *img,
@@ -612,6 +624,66 @@ static void test_full_incremental_gc(void **state)
 
 	chunk_codec_free(codec);
 	free(v1);
+	image_destroy(&img);
+	repo_close(&repo);
+}
+
+struct reading {
+	int fd;			/* the export's descriptor of the image */
+	int calls;
+	bool other_thread;
+	pthread_t main;
+};
+
+static void close_image(void *arg)
+{
+	struct reading *rd = arg;
+
+	rd->calls++;
+	rd->other_thread = !pthread_equal(pthread_self(), rd->main);
+	close(rd->fd);
+	rd->fd = -1;
+}
+
+/*
+ * export_chunks_then() says once, from the thread that reads, when the
+ * image is read: the descriptor closed there (a snapshot's view would be
+ * removed) while chunks are still stored, the export is whole.  An export
+ * that reads nothing does not call it.
+ */
+static void test_done_reading(void **state)
+{
+	struct fixture *fx = *state;
+	struct reading rd = { .main = pthread_self() };
+	uint64_t all[16];
+	struct transfer_stats s;
+	struct image img;
+	struct repo repo;
+	size_t i;
+
+	assert_int_equal(repo_open(&repo, fx->url, NULL, SLOT, REPO_CREATE), 0);
+	image_create(&img, fx->dir, "read-once", 16 * SLOT);
+	image_write(&img, 0, 6 * SLOT, 50);
+	image_write(&img, 11 * SLOT, 2 * SLOT + 4096, 51);
+	for (i = 0; i < 16; i++)
+		all[i] = i;
+	rd.fd = dup(img.fd);
+	assert_true(rd.fd >= 0);
+	s = export_then(&repo, &img, rd.fd, "read-once", all, 16, NULL, close_image, &rd);
+	assert_int_equal(rd.calls, 1);
+	assert_true(rd.other_thread);
+	assert_int_equal(rd.fd, -1);
+	assert_int_equal(s.chunks, 16);
+	assert_int_equal(s.new_chunks, 9);
+	do_restore(&repo, "read-once", &img, fx->dir);
+
+	rd.calls = 0;
+	s = export_then(&repo, &img, img.fd, "nothing-read", all, 0, "read-once", close_image,
+			&rd);
+	assert_int_equal(rd.calls, 0);
+	assert_int_equal(s.chunks, 0);
+	do_restore(&repo, "nothing-read", &img, fx->dir);
+
 	image_destroy(&img);
 	repo_close(&repo);
 }
@@ -1367,6 +1439,7 @@ int main(void)
 		cmocka_unit_test(test_chunk_parts),
 		cmocka_unit_test(test_key_files),
 		cmocka_unit_test(test_full_incremental_gc),
+		cmocka_unit_test(test_done_reading),
 		cmocka_unit_test(test_resized_incremental),
 		cmocka_unit_test(test_import_resume),
 		cmocka_unit_test(test_long_chunk_list),

@@ -73,6 +73,8 @@ struct transfer {
 	size_t nr;
 	const struct manifest *m;
 	struct slot_result *results;
+	void (*done_reading)(void *arg);	/* export: the image is read */
+	void *done_arg;
 
 	atomic_size_t next;
 	atomic_bool failed;
@@ -525,7 +527,7 @@ struct pipeline {
 	struct queue free_q, read_q, upload_q;
 	struct work *items;
 	size_t nr_items;
-	int direct_fd;			/* O_DIRECT on the image, or t->fd */
+	int direct_fd;			/* O_DIRECT on the image, or t->fd; -1 once read */
 	bool listed;			/* stored holds the repository's chunks */
 	struct id_list stored;
 };
@@ -675,9 +677,15 @@ static void *reader_main(void *arg)
 		pipeline_abort(p);
 	queue_close(&p->read_q);
 	/*
-	 * Last, as the rest of the export goes on: destroying an AIO context
-	 * waits for RCU grace periods, tens of milliseconds.
+	 * The rest as the export goes on: the image is released (a view of a
+	 * snapshot can go), and destroying an AIO context waits for RCU grace
+	 * periods, tens of milliseconds.
 	 */
+	if (p->direct_fd >= 0 && p->direct_fd != t->fd)
+		close(p->direct_fd);
+	p->direct_fd = -1;
+	if (t->done_reading)
+		t->done_reading(t->done_arg);
 	if (aio)
 		sys_io_destroy(ctx);
 	return NULL;
@@ -1032,9 +1040,10 @@ static int add_resized_slots(const struct manifest *base, const struct manifest 
 	return 0;
 }
 
-int export_chunks(struct repo *repo, int fd, const uint64_t *given, size_t nr_given,
-		  const struct manifest *base, struct manifest *m, unsigned int jobs,
-		  bool progress, struct transfer_stats *stats)
+int export_chunks_then(struct repo *repo, int fd, const uint64_t *given, size_t nr_given,
+		       const struct manifest *base, struct manifest *m, unsigned int jobs,
+		       bool progress, struct transfer_stats *stats,
+		       void (*done_reading)(void *arg), void *arg)
 {
 	struct transfer t;
 	uint64_t total = 0, *slots;
@@ -1052,6 +1061,8 @@ int export_chunks(struct repo *repo, int fd, const uint64_t *given, size_t nr_gi
 	}
 	t.slots = slots;
 	t.nr = nr_slots;
+	t.done_reading = done_reading;
+	t.done_arg = arg;
 	t.results = calloc(nr_slots ? nr_slots : 1, sizeof(*t.results));
 	if (!t.results) {
 		free(slots);
@@ -1075,6 +1086,14 @@ int export_chunks(struct repo *repo, int fd, const uint64_t *given, size_t nr_gi
 	free(slots);
 	pthread_mutex_destroy(&t.lock);
 	return r;
+}
+
+int export_chunks(struct repo *repo, int fd, const uint64_t *slots, size_t nr_slots,
+		  const struct manifest *base, struct manifest *m, unsigned int jobs,
+		  bool progress, struct transfer_stats *stats)
+{
+	return export_chunks_then(repo, fd, slots, nr_slots, base, m, jobs, progress, stats,
+				  NULL, NULL);
 }
 
 /*

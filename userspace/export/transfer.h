@@ -43,6 +43,20 @@ int export_chunks(struct repo *repo, int fd, const uint64_t *slots, size_t nr_sl
 		  const struct manifest *base, struct manifest *m, unsigned int jobs,
 		  bool progress, struct transfer_stats *stats);
 
+/*
+ * export_chunks() that calls @done_reading(@arg) from the reading thread
+ * once the image is read for the last time (every slot read, or the
+ * export failed), while the chunks read are still hashed and stored:
+ * @fd is not used after that and may be closed there, and what it was
+ * opened from released.  It is called at most once, not at all if the
+ * reading never started (no slot to read, a failure before): whatever it
+ * does must be done again if need be once export_chunks_then() returns.
+ */
+int export_chunks_then(struct repo *repo, int fd, const uint64_t *slots, size_t nr_slots,
+		       const struct manifest *base, struct manifest *m, unsigned int jobs,
+		       bool progress, struct transfer_stats *stats,
+		       void (*done_reading)(void *arg), void *arg);
+
 /* import_chunks() @flags */
 #define IMPORT_RESUME	0x1	/* @fd holds part of the image already */
 

@@ -540,19 +540,50 @@ static int load_base(struct repo *repo, struct chunk_codec *codec, const char *n
 	return 0;
 }
 
+/* What an export reads: the snapshot's view, removed once read if made for it. */
+struct export_source {
+	int fd;
+	const char *view;		/* the view to remove, or NULL */
+	bool removed;
+};
+
+/*
+ * The source is read: close it and remove the view.  Called by the export's
+ * reader as soon as it is done, so that the removal (RCU grace periods,
+ * udev) overlaps the hashing and uploading; called again at the end.
+ */
+static void release_source(void *arg)
+{
+	struct export_source *src = arg;
+
+	if (src->fd >= 0)
+		close(src->fd);
+	src->fd = -1;
+	if (src->view && !src->removed) {
+		src->removed = true;
+		if (dmctl_remove(src->view))
+			fprintf(stderr, "snapctl: could not remove the view /dev/mapper/%s\n",
+				src->view);
+	}
+}
+
 static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct export_options *o,
-		     struct manifest *m, const char *pool, const char *dev, uint64_t origin_bytes)
+		     struct manifest *m, const char *pool, const char *dev, const char *view,
+		     uint64_t origin_bytes)
 {
 	struct chunk_codec *codec = chunk_codec_new(&repo->keys, repo->chunk_size);
+	struct export_source src = { .fd = -1, .view = view };
 	struct manifest base = { 0 };
 	struct transfer_stats stats;
 	struct repo_lease *lease = NULL;
 	uint64_t *slots = NULL;
 	size_t nr_slots = 0;
-	int fd = -1, r, code = EXIT_OK;
+	int r, code = EXIT_OK;
 
-	if (!codec)
+	if (!codec) {
+		release_source(&src);
 		return fail_with(EXIT_FAILURE_GENERIC, "out of memory");
+	}
 	m->chunk_size = repo->chunk_size;
 	if (o->base) {
 		code = load_base(repo, codec, o->base, m, pool, &base);
@@ -567,8 +598,8 @@ static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct ex
 		code = message_failed("finding the changed blocks", r);
 		goto out;
 	}
-	fd = open(dev, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	src.fd = open(dev, O_RDONLY | O_CLOEXEC);
+	if (src.fd < 0) {
 		code = fail_with(EXIT_FAILURE_GENERIC, "cannot open %s: %s", dev, strerror(errno));
 		goto out;
 	}
@@ -577,8 +608,9 @@ static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct ex
 	if (!r)
 		r = repo_mark_pending(repo, m->name);
 	if (!r)
-		r = export_chunks(repo, fd, slots, nr_slots, o->base ? &base : NULL, m, o->jobs,
-				  !ctx->json, &stats);
+		r = export_chunks_then(repo, src.fd, slots, nr_slots, o->base ? &base : NULL, m,
+				       o->jobs, !ctx->json, &stats, release_source, &src);
+	release_source(&src);
 	if (!r)
 		r = manifest_write(repo, codec, m);
 	if (!r)
@@ -609,8 +641,7 @@ static int do_export(struct snapctl_ctx *ctx, struct repo *repo, const struct ex
 	}
 out:
 	repo_lease_release(lease);
-	if (fd >= 0)
-		close(fd);
+	release_source(&src);
 	free(slots);
 	manifest_free(&base);
 	chunk_codec_free(codec);
@@ -849,7 +880,7 @@ static int export_repo_open(const struct snapctl_cmd *cmd, struct repo *repo, co
 	return 0;
 }
 
-/* Export @snap through a read-only view of it (one made here goes again). */
+/* Export @snap through a read-only view of it (one made here goes again, once read). */
 static int export_through_view(struct snapctl_ctx *ctx, struct repo *repo,
 			       const struct export_options *o, struct manifest *m,
 			       const char *pool, const struct record *disk,
@@ -857,7 +888,7 @@ static int export_through_view(struct snapctl_ctx *ctx, struct repo *repo,
 {
 	char dev[300], path[320];
 	uint64_t origin_bytes = 0;
-	int code, r;
+	int r;
 
 	view_device_name(pool, disk, snap, dev, sizeof(dev));
 	r = create_snapshot_view(pool, disk, snap, dev);
@@ -868,10 +899,7 @@ static int export_through_view(struct snapctl_ctx *ctx, struct repo *repo,
 	/* Unmapped blocks below an origin not yet hydrated read the origin. */
 	if (record_u64(disk, "hydrated") < record_u64(disk, "external_origin"))
 		origin_bytes = record_u64(disk, "external_origin") << 9;
-	code = do_export(ctx, repo, o, m, pool, path, origin_bytes);
-	if (!r && dmctl_remove(dev))
-		fprintf(stderr, "snapctl: could not remove the view /dev/mapper/%s\n", dev);
-	return code;
+	return do_export(ctx, repo, o, m, pool, path, r ? NULL : dev, origin_bytes);
 }
 
 static int cmd_export(struct snapctl_ctx *ctx, int argc, char **argv)
