@@ -648,8 +648,9 @@ static void close_image(void *arg)
 /*
  * export_chunks_then() says once, from the thread that reads, when the
  * image is read: the descriptor closed there (a snapshot's view would be
- * removed) while chunks are still stored, the export is whole.  An export
- * that reads nothing does not call it.
+ * removed) while chunks are still stored, the export is whole; so too
+ * when the coders read the slots themselves, and when a read fails.  An
+ * export that reads nothing does not call it.
  */
 static void test_done_reading(void **state)
 {
@@ -677,9 +678,39 @@ static void test_done_reading(void **state)
 	assert_int_equal(s.new_chunks, 9);
 	do_restore(&repo, "read-once", &img, fx->dir);
 
+	/* as many slots as coders or fewer: the coders read them, and say so */
+	image_write(&img, 12 * SLOT, 4096, 52);
 	rd.calls = 0;
-	s = export_then(&repo, &img, img.fd, "nothing-read", all, 0, "read-once", close_image,
-			&rd);
+	rd.fd = dup(img.fd);
+	assert_true(rd.fd >= 0);
+	s = export_then(&repo, &img, rd.fd, "read-by-coders", (uint64_t[]){ 3, 12 }, 2,
+			"read-once", close_image, &rd);
+	assert_int_equal(rd.calls, 1);
+	assert_true(rd.other_thread);
+	assert_int_equal(rd.fd, -1);
+	assert_int_equal(s.chunks, 2);
+	assert_int_equal(s.new_chunks, 1);
+	assert_int_equal(s.stored_chunks, 1);
+	do_restore(&repo, "read-by-coders", &img, fx->dir);
+
+	/* a read that fails: the export fails, the image is released all the same */
+	for (i = 0; i < 2; i++) {
+		struct manifest m = { .image_bytes = img.bytes, .chunk_size = SLOT };
+
+		rd.calls = 0;
+		rd.fd = open(fx->dir, O_RDONLY | O_DIRECTORY);
+		assert_true(rd.fd >= 0);
+		assert_int_equal(export_chunks_then(&repo, rd.fd, all, i ? 16 : 2, NULL, &m, 3,
+						    false, &s, close_image, &rd), -EISDIR);
+		assert_int_equal(rd.calls, 1);
+		assert_int_equal(rd.fd, -1);
+		assert_non_null(strstr(repo.error, "reading bytes"));
+		manifest_free(&m);
+	}
+
+	rd.calls = 0;
+	s = export_then(&repo, &img, img.fd, "nothing-read", all, 0, "read-by-coders",
+			close_image, &rd);
 	assert_int_equal(rd.calls, 0);
 	assert_int_equal(s.chunks, 0);
 	do_restore(&repo, "nothing-read", &img, fx->dir);

@@ -10,13 +10,16 @@
  *
  * One reader thread keeps several reads in flight with Linux native AIO
  * on an O_DIRECT descriptor of the image (only the slots it is given, in
- * order), each into a buffer taken from free_q.  Coders (one per job,
- * default one per CPU) drop zero chunks, hash the rest, drop those the
- * repository holds already (known from one listing of chunks/ made when
- * the export starts, not from one request per chunk) and encode the
- * others; uploaders, each with its own store connection, put them.  Every
- * buffer goes back to free_q when its chunk is done, so memory is the
- * fixed set of work items, and a slow stage stops the ones before it.
+ * order), each into a buffer taken from free_q.  (With no more slots
+ * than coders there is no reader: each coder takes the next slot from
+ * t->next and reads it itself, so the reads are made in parallel.)
+ * Coders (one per job, default one per CPU) drop zero chunks, hash the
+ * rest, drop those the repository holds already (known from one listing
+ * of chunks/ made when the export starts, not from one request per
+ * chunk) and encode the others; uploaders, each with its own store
+ * connection, put them.  Every buffer goes back to free_q when its chunk
+ * is done, so memory is the fixed set of work items, and a slow stage
+ * stops the ones before it.
  * The first failure sets t->failed and wakes every queue; each stage then
  * stops and the error is the first one recorded.
  *
@@ -530,6 +533,14 @@ struct pipeline {
 	int direct_fd;			/* O_DIRECT on the image, or t->fd; -1 once read */
 	bool listed;			/* stored holds the repository's chunks */
 	struct id_list stored;
+	/*
+	 * No more slots than coders: each coder reads the next slot itself
+	 * (t->next), in parallel, with no reader thread and no AIO context.
+	 */
+	bool coders_read;
+	atomic_uint reading;		/* coders that may still read */
+	atomic_size_t reads_done;
+	atomic_bool released;		/* reads_over() ran */
 };
 
 static void pipeline_abort(struct pipeline *p)
@@ -594,8 +605,8 @@ static uint64_t slot_offset(const struct transfer *t, size_t i)
 	return t->slots[i] * t->m->chunk_size;
 }
 
-/* A read that came back: complete a short one through the page cache, pass it on. */
-static int read_done(struct pipeline *p, struct work *w, long long res)
+/* A read that came back with @res: complete a short one through the page cache. */
+static int read_finish(struct pipeline *p, struct work *w, long long res)
 {
 	struct transfer *t = p->t;
 	int r = 0;
@@ -608,7 +619,70 @@ static int read_done(struct pipeline *p, struct work *w, long long res)
 		return transfer_fail(t, r, "reading bytes %" PRIu64 "+%" PRIu64 " of the image: %s",
 				     slot_offset(t, w->i), w->len, strerror(-r));
 	atomic_fetch_add(&t->progress.done, w->len);
-	return queue_push(&p->read_q, w);
+	return 0;
+}
+
+/* ... and pass it on to the coders. */
+static int read_done(struct pipeline *p, struct work *w, long long res)
+{
+	int r = read_finish(p, w, res);
+
+	return r ? r : queue_push(&p->read_q, w);
+}
+
+/*
+ * The image is read for the last time: release it as the rest of the
+ * export goes on (a view of a snapshot can go).  Once, from whichever
+ * thread gets here first.
+ */
+static void reads_over(struct pipeline *p)
+{
+	struct transfer *t = p->t;
+
+	if (atomic_exchange(&p->released, true))
+		return;
+	if (p->direct_fd >= 0 && p->direct_fd != t->fd)
+		close(p->direct_fd);
+	p->direct_fd = -1;
+	if (t->done_reading)
+		t->done_reading(t->done_arg);
+}
+
+/*
+ * When the coders read: the next slot, read into a free buffer by the
+ * calling coder; NULL when none is left or the export failed (*@r then
+ * says whether this read did).  The first coder back for more once every
+ * slot is read releases the image, while the others may still hash.
+ */
+static struct work *read_next(struct pipeline *p, int *r)
+{
+	struct transfer *t = p->t;
+	struct work *w;
+	ssize_t n;
+	size_t i;
+
+	if (atomic_load(&p->reads_done) == t->nr) {
+		reads_over(p);
+		return NULL;
+	}
+	i = atomic_fetch_add(&t->next, 1);
+	if (i >= t->nr || atomic_load(&t->failed))
+		return NULL;
+	w = queue_pop(&p->free_q, true);
+	if (!w)
+		return NULL;
+	w->i = i;
+	w->len = slot_bytes(t->m, t->slots[i]);
+	do
+		n = pread(p->direct_fd, w->data,
+			  (w->len + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN,
+			  slot_offset(t, i));
+	while (n < 0 && errno == EINTR);
+	*r = read_finish(p, w, n < 0 ? -errno : n);
+	if (*r)
+		return NULL;
+	atomic_fetch_add(&p->reads_done, 1);
+	return w;
 }
 
 static void *reader_main(void *arg)
@@ -677,15 +751,11 @@ static void *reader_main(void *arg)
 		pipeline_abort(p);
 	queue_close(&p->read_q);
 	/*
-	 * The rest as the export goes on: the image is released (a view of a
-	 * snapshot can go), and destroying an AIO context waits for RCU grace
-	 * periods, tens of milliseconds.
+	 * The rest as the export goes on: the image is released, and
+	 * destroying an AIO context waits for RCU grace periods, tens of
+	 * milliseconds.
 	 */
-	if (p->direct_fd >= 0 && p->direct_fd != t->fd)
-		close(p->direct_fd);
-	p->direct_fd = -1;
-	if (t->done_reading)
-		t->done_reading(t->done_arg);
+	reads_over(p);
 	if (aio)
 		sys_io_destroy(ctx);
 	return NULL;
@@ -708,7 +778,7 @@ static void *coder_main(void *arg)
 	struct work *w;
 	int r = 0;
 
-	while (!r && (w = queue_pop(&p->read_q, true))) {
+	while (!r && (w = p->coders_read ? read_next(p, &r) : queue_pop(&p->read_q, true))) {
 		struct slot_result *res = &t->results[w->i];
 
 		st->stats.chunks++;
@@ -736,6 +806,9 @@ static void *coder_main(void *arg)
 	}
 	if (r)
 		pipeline_abort(p);
+	/* the last coder to stop reading releases the image, if none did */
+	if (p->coders_read && atomic_fetch_sub(&p->reading, 1) == 1)
+		reads_over(p);
 	return NULL;
 }
 
@@ -822,16 +895,24 @@ static int run_pipeline(struct transfer *t, unsigned int jobs)
 {
 	struct pipeline p = { .t = t, .direct_fd = -1 };
 	struct stage *coders = NULL, *uploaders = NULL;
-	unsigned int nr_coders, nr_uploaders, i;
+	unsigned int want, nr_coders, nr_uploaders, i;
 	size_t buf_bytes = (t->m->chunk_size + DIRECT_ALIGN - 1) / DIRECT_ALIGN * DIRECT_ALIGN;
 	const char *why = NULL;
 	pthread_t reader;
 	bool reader_started = false;
 	int r;
 
-	nr_coders = jobs ? jobs : transfer_default_jobs();
-	if (nr_coders > t->nr)
-		nr_coders = t->nr;
+	want = jobs ? jobs : transfer_default_jobs();
+	nr_coders = want < t->nr ? want : t->nr;
+	/*
+	 * A few slots, no more than coders: reading them in parallel beats
+	 * one reader (a read of a view is done by the thread that submits
+	 * it), and an AIO context would cost its teardown.
+	 */
+	p.coders_read = t->nr <= want;
+	atomic_init(&p.reading, nr_coders);
+	atomic_init(&p.reads_done, 0);
+	atomic_init(&p.released, false);
 	/* uploads wait on the store (fsync, network) more than on a CPU */
 	nr_uploaders = nr_coders < MIN_UPLOADERS ? MIN_UPLOADERS : nr_coders;
 	if (nr_uploaders > t->nr)
@@ -892,7 +973,7 @@ static int run_pipeline(struct transfer *t, unsigned int jobs)
 	r = start_stages(coders, nr_coders, coder_main);
 	if (!r)
 		r = start_stages(uploaders, nr_uploaders, uploader_main);
-	if (!r) {
+	if (!r && !p.coders_read) {
 		r = pthread_create(&reader, NULL, reader_main, &p) ? -EAGAIN : 0;
 		reader_started = !r;
 	}
@@ -902,8 +983,9 @@ static int run_pipeline(struct transfer *t, unsigned int jobs)
 		queue_close(&p.read_q);
 	}
 	/*
-	 * The coders end when the reader closed read_q, the uploaders after
-	 * them; the reader itself may still be destroying its AIO context.
+	 * The coders end when the reader closed read_q (or when no slot is
+	 * left for them to read), the uploaders after them; the reader itself
+	 * may still be destroying its AIO context.
 	 */
 	join_stages(t, coders, nr_coders);
 	coders = NULL;

@@ -37,7 +37,7 @@ struct transfer_stats {
  * says, so an incremental export of a resized disk restores exactly.
  * A progress line is drawn on stderr when @progress.  @jobs (0: one per
  * CPU) threads hash and compress, as many (at least four) upload; one
- * thread reads.
+ * thread reads, or with no more slots than @jobs the hashing threads do.
  */
 int export_chunks(struct repo *repo, int fd, const uint64_t *slots, size_t nr_slots,
 		  const struct manifest *base, struct manifest *m, unsigned int jobs,
