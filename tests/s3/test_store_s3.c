@@ -69,6 +69,27 @@ static struct store *open_store(const char *url)
 	return s;
 }
 
+/*
+ * The store opened against a server of the test's own on 127.0.0.1:@port,
+ * retrying @retries times; the endpoint and retries the other tests use
+ * are set back before it returns.
+ */
+static struct store *open_store_at(int port, const char *retries)
+{
+	char *endpoint = strdup(getenv("AWS_ENDPOINT_URL"));
+	struct store *s;
+	char url[64];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	setenv("AWS_ENDPOINT_URL", url, 1);
+	setenv("SNAPCTL_S3_RETRIES", retries, 1);
+	s = open_store(base_url);
+	setenv("AWS_ENDPOINT_URL", endpoint, 1);
+	unsetenv("SNAPCTL_S3_RETRIES");
+	free(endpoint);
+	return s;
+}
+
 static void sha256(const void *data, size_t len, unsigned char md[32])
 {
 	unsigned int n = 32;
@@ -370,21 +391,13 @@ static int closed_port(void)
 
 static bool test_unreachable(void)
 {
-	char *endpoint = strdup(getenv("AWS_ENDPOINT_URL"));
 	struct store_buf buf = { 0 };
 	struct store_stats st;
-	char url[64];
 	struct store *s;
 	bool ok = false;
 	int ret;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", closed_port());
-	setenv("AWS_ENDPOINT_URL", url, 1);
-	setenv("SNAPCTL_S3_RETRIES", "2", 1);
-	s = open_store(base_url);
-	setenv("AWS_ENDPOINT_URL", endpoint, 1);
-	unsetenv("SNAPCTL_S3_RETRIES");
-	free(endpoint);
+	s = open_store_at(closed_port(), "2");
 	if (!s)
 		return false;
 	ret = store_get(s, "small/one", &buf);
@@ -474,26 +487,16 @@ static bool busy_tests(struct store *s)
 
 static bool test_server_busy(void)
 {
-	char *endpoint = strdup(getenv("AWS_ENDPOINT_URL"));
 	struct busy_server b = { .count = 3 };
 	struct store *s = NULL;
 	pthread_t thread;
-	char url[64];
 	bool ok = false;
 	int port;
 
 	b.fd = listen_any(&port);
-	if (b.fd < 0 || pthread_create(&thread, NULL, busy_serve, &b)) {
-		free(endpoint);
+	if (b.fd < 0 || pthread_create(&thread, NULL, busy_serve, &b))
 		return fail("cannot start the busy server");
-	}
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-	setenv("AWS_ENDPOINT_URL", url, 1);
-	setenv("SNAPCTL_S3_RETRIES", "2", 1);
-	s = open_store(base_url);
-	setenv("AWS_ENDPOINT_URL", endpoint, 1);
-	unsetenv("SNAPCTL_S3_RETRIES");
-	free(endpoint);
+	s = open_store_at(port, "2");
 	if (s)
 		ok = busy_tests(s);
 	store_close(s);
@@ -646,26 +649,16 @@ out:
 
 static bool test_put_parts(void)
 {
-	char *endpoint = strdup(getenv("AWS_ENDPOINT_URL"));
 	struct capture_server c = { 0 };
 	struct store *s = NULL;
 	pthread_t thread;
-	char url[64];
 	bool ok = false;
 	int port, i;
 
 	c.fd = listen_any(&port);
-	if (c.fd < 0 || pthread_create(&thread, NULL, capture_serve, &c)) {
-		free(endpoint);
+	if (c.fd < 0 || pthread_create(&thread, NULL, capture_serve, &c))
 		return fail("cannot start the capturing server");
-	}
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-	setenv("AWS_ENDPOINT_URL", url, 1);
-	setenv("SNAPCTL_S3_RETRIES", "1", 1);
-	s = open_store(base_url);
-	setenv("AWS_ENDPOINT_URL", endpoint, 1);
-	unsetenv("SNAPCTL_S3_RETRIES");
-	free(endpoint);
+	s = open_store_at(port, "1");
 	if (s)
 		ok = parts_tests(s, &c);
 	store_close(s);
