@@ -65,10 +65,11 @@
  * (dmrow_md_promise_io(), "Promises" in dm-row-metadata.c): the worker
  * keeps credits at hand as it keeps blocks, and a redirect without a
  * credit, or without a free entry of the pool's own (one per credit,
- * allocated with the pool), is acknowledged after it is mapped, as before.  What can still fail is a failure of the metadata
- * itself (the pool degrades and aborts the transaction, which drops every
- * write acknowledged since the last commit anyway) or the disk's removal
- * or shrinking under its own writes.
+ * allocated with the pool), is acknowledged after it is mapped, as
+ * before.  What can still fail is a failure of the metadata itself (the
+ * pool degrades and aborts the transaction, which drops every write
+ * acknowledged since the last commit anyway) or the disk's removal or
+ * shrinking under its own writes.
  *
  * Freed blocks and in-flight bios.  Mapping a redirected write can free the
  * block it replaces, a discard frees blocks, and a bio that looked the old
@@ -463,11 +464,12 @@ struct dmrow_written_block {
  * (map_redirect()): the write is done, so it is acknowledged now, and its
  * pending entry moves from the bio into the entry map_redirect() gave it,
  * with the block that holds the data, for the worker to map
- * (process_written()).  The worker is woken once a batch is queued, not
- * for each write: until it maps them, their entries answer for them (see
- * "Acknowledged before mapped"), and anything that needs them mapped (a
- * flush, a message, a bio for the worker, the stash running low, the
- * periodic commit) runs the worker, which maps them first.
+ * (process_written()).  The worker is woken once a batch is queued, or
+ * when bios wait behind the write, not for each write: until it maps
+ * them, their entries answer for them (see "Acknowledged before mapped"),
+ * and anything else that needs them mapped (a flush, a message, a bio for
+ * the worker, the stash running low, the periodic commit) runs the
+ * worker, which maps them first.
  */
 static void ack_written(struct dmrow_pool *pool, struct bio *bio)
 {
@@ -490,7 +492,9 @@ static void ack_written(struct dmrow_pool *pool, struct bio *bio)
 	hlist_del(&ctx->pending.node);
 	bio_list_merge(&w->pending.waiters, &ctx->pending.waiters);
 	list_add_tail(&w->list, &pool->written);
-	wake = ++pool->nr_written_queued == WRITTEN_WAKE_BATCH;
+	/* Bios the worker parked behind the write wait for its mapping. */
+	wake = ++pool->nr_written_queued == WRITTEN_WAKE_BATCH ||
+	       !bio_list_empty(&w->pending.waiters);
 	slot = written_slot(pool, w->pending.disk_id);
 	WRITE_ONCE(*slot, *slot + 1);
 	spin_unlock_irqrestore(&pool->lock, flags);
@@ -507,8 +511,9 @@ static void ack_written(struct dmrow_pool *pool, struct bio *bio)
  * names (writes: see "Acknowledged before mapped" above).  Looked at
  * before the mapping: the worker maps a written block, then removes its
  * entry (and uncounts it in its disk's slot with release), so a block
- * found in neither place was mapped before the lookup that follows.  *@run is cut before the first such block after
- * @ctx->vblock; true if @ctx->vblock is one, its data in *@block.
+ * found in neither place was mapped before the lookup that follows.
+ * *@run is cut before the first such block after @ctx->vblock; true if
+ * @ctx->vblock is one, its data in *@block.
  */
 static bool find_written(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx, unsigned int *run,
 			 u64 *block)
