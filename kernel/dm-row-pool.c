@@ -456,20 +456,14 @@ struct dmrow_written_block {
 	struct list_head list;		/* in pool->written or pool->written_free */
 };
 
-/* Written blocks queued past which endio wakes the worker to map them. */
-#define WRITTEN_WAKE_BATCH	(2 * PREPARED_BATCH)
-
 /*
  * Endio of a new-block write that holds a promise of room for its mapping
  * (map_redirect()): the write is done, so it is acknowledged now, and its
  * pending entry moves from the bio into the entry map_redirect() gave it,
  * with the block that holds the data, for the worker to map
- * (process_written()).  The worker is woken once a batch is queued, or
- * when bios wait behind the write, not for each write: until it maps
- * them, their entries answer for them (see "Acknowledged before mapped"),
- * and anything else that needs them mapped (a flush, a message, a bio for
- * the worker, the stash running low, the periodic commit) runs the
- * worker, which maps them first.
+ * (process_written()).  The worker takes the whole list: it is woken for
+ * the first one, so that the pool's status counts a written block soon
+ * after its write is acknowledged.
  */
 static void ack_written(struct dmrow_pool *pool, struct bio *bio)
 {
@@ -477,7 +471,7 @@ static void ack_written(struct dmrow_pool *pool, struct bio *bio)
 	struct dmrow_written_block *w = ctx->written;
 	unsigned long flags;
 	unsigned int *slot;
-	bool wake;
+	bool first;
 
 	ctx->written = NULL;
 	w->pending.disk_id = ctx->pending.disk_id;
@@ -491,17 +485,15 @@ static void ack_written(struct dmrow_pool *pool, struct bio *bio)
 		       pending_bucket(pool, w->pending.disk_id, w->pending.vblock));
 	hlist_del(&ctx->pending.node);
 	bio_list_merge(&w->pending.waiters, &ctx->pending.waiters);
+	first = list_empty(&pool->written);
 	list_add_tail(&w->list, &pool->written);
-	/* Bios the worker parked behind the write wait for its mapping. */
-	wake = ++pool->nr_written_queued == WRITTEN_WAKE_BATCH ||
-	       !bio_list_empty(&w->pending.waiters);
 	slot = written_slot(pool, w->pending.disk_id);
 	WRITE_ONCE(*slot, *slot + 1);
 	spin_unlock_irqrestore(&pool->lock, flags);
 
 	ctx->flags &= ~(CTX_PENDING | CTX_NEW_BLOCK | CTX_EARLY_ACK);
 	this_cpu_inc(ctx->disk->counts->early_acks);
-	if (wake)
+	if (first)
 		wake_worker(pool);
 }
 
@@ -558,7 +550,6 @@ static void process_written(struct dmrow_pool *pool)
 
 	spin_lock_irq(&pool->lock);
 	list_splice_init(&pool->written, &written);
-	pool->nr_written_queued = 0;
 	spin_unlock_irq(&pool->lock);
 
 	while (!list_empty(&written)) {

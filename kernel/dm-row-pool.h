@@ -81,7 +81,6 @@ struct dmrow_pool {
 	struct hlist_head *pending;		/* lock: blocks with a new-block write not mapped */
 	unsigned int nr_pending;		/* lock: entries in @pending */
 	struct list_head written;		/* lock: acknowledged, to be mapped, in order */
-	unsigned int nr_written_queued;		/* lock: on @written since the worker took it */
 	struct list_head written_free;		/* lock: entries for map()'s early acks */
 	struct dmrow_written_block *written_entries;	/* all of them, one per ack credit */
 	/* lock to change, map() reads with acquire: see written_slot() */
