@@ -330,6 +330,13 @@ static void emit_pool_status(struct dmrow_pool *pool, enum pool_mode mode,
 	*psz = sz;
 }
 
+/*
+ * What a target's status is told when the caller asked for no flush
+ * (dmsetup status --noflush): the value the device-mapper core passes
+ * (DM_STATUS_NOFLUSH_FLAG in drivers/md/dm.h, which modules do not see).
+ */
+#define POOL_STATUS_NOFLUSH	(1U << 0)
+
 static void pool_status(struct dm_target *ti, status_type_t type, unsigned int status_flags,
 			char *result, unsigned int maxlen)
 {
@@ -342,6 +349,14 @@ static void pool_status(struct dm_target *ti, status_type_t type, unsigned int s
 
 	switch (type) {
 	case STATUSTYPE_INFO:
+		/*
+		 * Data used counts mapped blocks: the writes acknowledged
+		 * before their mapping are mapped first, unless the caller
+		 * asked for no flush (as dm-thin's status commits unless it
+		 * does) or the pool is suspended.
+		 */
+		if (!(status_flags & POOL_STATUS_NOFLUSH) && !dm_suspended(ti))
+			dmrow_pool_map_written(pool);
 		mode = dmrow_pool_mode(pool);
 		if (mode == POOL_FAIL || dmrow_md_pool_info(pool->md, &info)) {
 			DMEMIT(DM_ROW_POOL_STATUS_FAIL);

@@ -45,8 +45,9 @@
  * (process_written()).  Until then its entry in the pending table says
  * where its data is, and everything that could see the block looks there
  * first: map() reads such a block from the new block (find_written()), the
- * worker's own lookups, every message and every flush first map all that
- * was acknowledged before them.  A write to such a block needs no look
+ * worker's own lookups, every message, every flush and the pool's status
+ * first map all that was acknowledged before them (endio wakes the worker
+ * once per batch, so without them the count of used blocks would lag).  A write to such a block needs no look
  * there: the block still reads as shared or unmapped (the write was
  * redirected because it did), so map() would redirect it, and
  * map_redirect() finds the entry and leaves the write to the worker,
@@ -456,14 +457,20 @@ struct dmrow_written_block {
 	struct list_head list;		/* in pool->written or pool->written_free */
 };
 
+/* Written blocks queued past which endio wakes the worker to map them. */
+#define WRITTEN_WAKE_BATCH	(2 * PREPARED_BATCH)
+
 /*
  * Endio of a new-block write that holds a promise of room for its mapping
  * (map_redirect()): the write is done, so it is acknowledged now, and its
  * pending entry moves from the bio into the entry map_redirect() gave it,
  * with the block that holds the data, for the worker to map
- * (process_written()).  The worker takes the whole list: it is woken for
- * the first one, so that the pool's status counts a written block soon
- * after its write is acknowledged.
+ * (process_written()).  The worker is woken once a batch is queued, or
+ * when bios wait behind the write, not for each write: until it maps
+ * them, their entries answer for them (see "Acknowledged before mapped"),
+ * and anything else that needs them mapped (a flush, a message, the
+ * pool's status, a bio for the worker, the stash running low, the
+ * periodic commit) runs the worker, which maps them first.
  */
 static void ack_written(struct dmrow_pool *pool, struct bio *bio)
 {
@@ -471,7 +478,7 @@ static void ack_written(struct dmrow_pool *pool, struct bio *bio)
 	struct dmrow_written_block *w = ctx->written;
 	unsigned long flags;
 	unsigned int *slot;
-	bool first;
+	bool wake;
 
 	ctx->written = NULL;
 	w->pending.disk_id = ctx->pending.disk_id;
@@ -485,15 +492,17 @@ static void ack_written(struct dmrow_pool *pool, struct bio *bio)
 		       pending_bucket(pool, w->pending.disk_id, w->pending.vblock));
 	hlist_del(&ctx->pending.node);
 	bio_list_merge(&w->pending.waiters, &ctx->pending.waiters);
-	first = list_empty(&pool->written);
 	list_add_tail(&w->list, &pool->written);
+	/* Bios the worker parked behind the write wait for its mapping. */
+	wake = ++pool->nr_written_queued == WRITTEN_WAKE_BATCH ||
+	       !bio_list_empty(&w->pending.waiters);
 	slot = written_slot(pool, w->pending.disk_id);
 	WRITE_ONCE(*slot, *slot + 1);
 	spin_unlock_irqrestore(&pool->lock, flags);
 
 	ctx->flags &= ~(CTX_PENDING | CTX_NEW_BLOCK | CTX_EARLY_ACK);
 	this_cpu_inc(ctx->disk->counts->early_acks);
-	if (first)
+	if (wake)
 		wake_worker(pool);
 }
 
@@ -550,6 +559,7 @@ static void process_written(struct dmrow_pool *pool)
 
 	spin_lock_irq(&pool->lock);
 	list_splice_init(&pool->written, &written);
+	pool->nr_written_queued = 0;
 	spin_unlock_irq(&pool->lock);
 
 	while (!list_empty(&written)) {
@@ -1926,6 +1936,30 @@ int dmrow_pool_run_message(struct dmrow_pool *pool, unsigned int argc, char **ar
 	};
 
 	return run_on_worker(pool, &msg);
+}
+
+static int map_written_on_worker(struct dmrow_pool *pool, void *arg)
+{
+	return 0;	/* process_messages() mapped them before calling this */
+}
+
+/*
+ * From outside the worker, before the pool's status is read: have the
+ * worker map every write acknowledged so far, and wait, so that the data
+ * blocks the status counts as used include them.  endio leaves up to a
+ * batch of them to the next pass of the worker, which may be the periodic
+ * commit's; the status would lag that long.  Nothing is committed.
+ */
+void dmrow_pool_map_written(struct dmrow_pool *pool)
+{
+	struct dmrow_message msg = { .fn = map_written_on_worker };
+	bool queued;
+
+	spin_lock_irq(&pool->lock);
+	queued = !list_empty(&pool->written);
+	spin_unlock_irq(&pool->lock);
+	if (queued)
+		run_on_worker(pool, &msg);
 }
 
 /* From outside the worker: have it commit, and wait. */

@@ -81,6 +81,7 @@ struct dmrow_pool {
 	struct hlist_head *pending;		/* lock: blocks with a new-block write not mapped */
 	unsigned int nr_pending;		/* lock: entries in @pending */
 	struct list_head written;		/* lock: acknowledged, to be mapped, in order */
+	unsigned int nr_written_queued;		/* lock: on @written since the worker took it */
 	struct list_head written_free;		/* lock: entries for map()'s early acks */
 	struct dmrow_written_block *written_entries;	/* all of them, one per ack credit */
 	/* lock to change, map() reads with acquire: see written_slot() */
@@ -243,6 +244,8 @@ struct dmrow_message {
 
 int dmrow_pool_run_message(struct dmrow_pool *pool, unsigned int argc, char **argv,
 			   char *result, unsigned int maxlen);
+/* Have the worker map the writes acknowledged so far, and wait. */
+void dmrow_pool_map_written(struct dmrow_pool *pool);
 /* Have the worker run now, or after @delay jiffies (if not due earlier). */
 void dmrow_pool_wake(struct dmrow_pool *pool);
 void dmrow_pool_wake_later(struct dmrow_pool *pool, unsigned long delay);

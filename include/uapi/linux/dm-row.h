@@ -20,7 +20,7 @@
 /* Target versions: major.minor.patch, reported by `dmsetup targets`. */
 #define DM_ROW_VERSION_MAJOR		0
 #define DM_ROW_VERSION_MINOR		7
-#define DM_ROW_VERSION_PATCH		0
+#define DM_ROW_VERSION_PATCH		1
 
 /*
  * Pool table line:
