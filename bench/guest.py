@@ -199,11 +199,17 @@ class Target:
 
 
 class Linear(Target):
+    """A dm-linear target over its slice, as every other target is a target
+    over its slices: the slice itself would be one device-mapper layer (a
+    clone, a submission, an endio) fewer than anything compared with it."""
     kind = "dm-linear"
 
     def __init__(self, backing, mib, label="dm-linear"):
         super().__init__(backing, label)
-        self.dev = self.slice(mib)
+        backing_dev = self.slice(mib)
+        name = f"bench-linear{len(backing.slices)}"
+        self.dev = dm_create(name, f"0 {sectors(backing_dev)} linear {backing_dev} 0")
+        self.names.append(name)
 
 
 class Row(Target):
