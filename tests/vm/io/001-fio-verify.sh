@@ -69,7 +69,8 @@ read -r -a noflush <<<"$(dmsetup status --noflush pool)"
 (( ${noflush[5]%/*} <= 1024 + 4096 + 5 )) || fail "status --noflush: ${noflush[5]}"
 assert_eq "$(pool_data_used pool)" $((1024 + 4096 + 5)) "data blocks right after a 5-block burst"
 read -r -a status <<<"$(dmsetup status pool-d1)"
-echo "early acks in the burst: $((status[13] - acks_before)) of 5"
+echo "early acks in the burst: $((status[13] - acks_before)) of 5;" \
+	"--noflush counted $((${noflush[5]%/*} - 1024 - 4096)) of them"
 
 # A new device of the same disk reads what was written, from the pool.
 log_must dmsetup_remove pool-d1
