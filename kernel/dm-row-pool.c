@@ -47,12 +47,13 @@
  * first: map() reads such a block from the new block (find_written()), the
  * worker's own lookups, every message, every flush and the pool's status
  * first map all that was acknowledged before them (endio wakes the worker
- * once per batch, so without them the count of used blocks would lag).  A write to such a block needs no look
- * there: the block still reads as shared or unmapped (the write was
- * redirected because it did), so map() would redirect it, and
- * map_redirect() finds the entry and leaves the write to the worker,
- * behind the first; once the worker has mapped the new block, a write
- * that finds that mapping goes in place, where the entry points anyway.
+ * once per batch, so without them the count of used blocks would lag).
+ * A write to such a block needs no look there: the block still reads as
+ * shared or unmapped (the write was redirected because it did), so map()
+ * would redirect it, and map_redirect() finds the entry and leaves the
+ * write to the worker, behind the first; once the worker has mapped the
+ * new block, a write that finds that mapping goes in place, where the
+ * entry points anyway.
  * A write over several blocks is cut where they stop reading alike (all
  * unshared, on consecutive data blocks), so it covers no such block that
  * still reads as before either.
