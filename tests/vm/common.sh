@@ -291,19 +291,20 @@ kernel_log_has() {
 	dmesg | grep -E "$1" >/dev/null
 }
 
-# pool_status_field POOL N: the N-th word (from 1) of the pool's status after
-# the target name: 1 transaction id, 2 metadata used/total, 3 data
-# used/total, 4 mode, 5 needs_check, 6 no-space policy, 7 metadata_low.
+# pool_status_field POOL N [OPTION...]: the N-th word (from 1) of the pool's
+# status after the target name: 1 transaction id, 2 metadata used/total,
+# 3 data used/total, 4 mode, 5 needs_check, 6 no-space policy,
+# 7 metadata_low.  OPTIONs go to dmsetup status (--noflush).
 pool_status_field() {
 	local -a w
-	read -r -a w <<<"$(dmsetup status "$1")"
+	read -r -a w <<<"$(dmsetup status "${@:3}" "$1")"
 	echo "${w[$(($2 + 2))]}"
 }
 
-# pool_data_used POOL: data blocks in use, from the pool's status.
+# pool_data_used POOL [OPTION...]: data blocks in use, from the pool's status.
 pool_data_used() {
 	local f
-	f=$(pool_status_field "$1" 3)
+	f=$(pool_status_field "$1" 3 "${@:2}")
 	echo "${f%/*}"
 }
 

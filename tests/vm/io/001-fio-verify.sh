@@ -65,12 +65,12 @@ for i in 0 1 2 3 4; do
 	log_must dd if=/dev/urandom of="$dev" bs=4k count=1 seek=$((8192 + 7 * i)) \
 		oflag=direct status=none
 done
-read -r -a noflush <<<"$(dmsetup status --noflush pool)"
-(( ${noflush[5]%/*} <= 1024 + 4096 + 5 )) || fail "status --noflush: ${noflush[5]}"
+noflush=$(pool_data_used pool --noflush)
+(( noflush <= 1024 + 4096 + 5 )) || fail "status --noflush: $noflush data blocks used"
 assert_eq "$(pool_data_used pool)" $((1024 + 4096 + 5)) "data blocks right after a 5-block burst"
 read -r -a status <<<"$(dmsetup status pool-d1)"
 echo "early acks in the burst: $((status[13] - acks_before)) of 5;" \
-	"--noflush counted $((${noflush[5]%/*} - 1024 - 4096)) of them"
+	"--noflush counted $((noflush - 1024 - 4096)) of them"
 
 # A new device of the same disk reads what was written, from the pool.
 log_must dmsetup_remove pool-d1
