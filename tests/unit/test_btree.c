@@ -88,13 +88,6 @@ static int value_dec(void *context, const void *value)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	u64 x = *(const u64 *)a, y = *(const u64 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 static void open_cache(void)
 {
 	bm = dmrow_bm_open_fd(meta_fd, NR_BLOCKS, CACHE_BLOCKS, false);

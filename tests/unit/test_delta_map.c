@@ -33,13 +33,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	u64 x = *(const u64 *)a, y = *(const u64 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Structure: power-of-two size, load under 3/4, nr_used right, no duplicates. */
 static void check_shape(void)
 {

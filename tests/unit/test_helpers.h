@@ -26,6 +26,14 @@
 
 static u64 seed, rng_state;
 
+/* qsort() order of u64 keys and blocks. */
+static inline int cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 /* Seed the generator with @s (0 works too: the state is never 0). */
 static inline void rnd_seed(u64 s)
 {
