@@ -53,6 +53,7 @@
 #include <linux/kernel.h>
 #include <linux/errno.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/string.h>
 #include <linux/rwsem.h>
 #include <linux/crc32c.h>
@@ -1922,32 +1923,47 @@ static int __quarantine(struct dmrow_metadata *md, u64 block)
 	return r;
 }
 
-int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block)
+int dmrow_md_alloc_data_blocks(struct dmrow_metadata *md, u64 *blocks, unsigned int max,
+			       unsigned int *nr)
 {
-	int r;
+	unsigned int found, i;
+	int r = 0;
 
+	*nr = 0;
 	down_write(&md->lock);
 	r = __check_writable(md);
-	if (!r)
-		r = dmrow_sm_find_free(&md->data_sm, data_block);
-	/*
-	 * The allocator never goes round twice in one transaction (-EAGAIN:
-	 * blocks freed in it are still in the committed state).  It can also
-	 * go round without any change, blocks reserved and given back
-	 * unmapped, and then no commit would ever come to end the round (a
-	 * clean transaction has nothing to commit).  With nothing freed and
-	 * nothing changed, every free block is free on disk too: a new round
-	 * may begin now.
-	 */
-	if (r == -EAGAIN && !md->dirty && !md->data_sm.nr_freed_in_txn &&
-	    md->data_sm.index_root == md->data_sm.committed_index_root) {
-		dmrow_sm_committed(&md->data_sm);
-		r = dmrow_sm_find_free(&md->data_sm, data_block);
+	while (!r && *nr < max) {
+		r = dmrow_sm_find_free(&md->data_sm, blocks + *nr, max - *nr, &found);
+		/*
+		 * The allocator never goes round twice in one transaction
+		 * (-EAGAIN: blocks freed in it are still in the committed
+		 * state).  It can also go round without any change, blocks
+		 * reserved and given back unmapped, and then no commit would
+		 * ever come to end the round (a clean transaction has nothing
+		 * to commit).  With nothing freed and nothing changed, every
+		 * free block is free on disk too: a new round may begin now.
+		 */
+		if (r == -EAGAIN && !md->dirty && !md->data_sm.nr_freed_in_txn &&
+		    md->data_sm.index_root == md->data_sm.committed_index_root) {
+			dmrow_sm_committed(&md->data_sm);
+			r = dmrow_sm_find_free(&md->data_sm, blocks + *nr, max - *nr, &found);
+		}
+		for (i = 0; !r && i < found; i++) {
+			r = __hold(md, blocks[*nr]);
+			if (!r)
+				(*nr)++;
+		}
 	}
-	if (!r)
-		r = __hold(md, *data_block);
 	up_write(&md->lock);
-	return r;
+	/* Some found: they are the caller's, whatever stopped the search. */
+	return *nr ? 0 : r;
+}
+
+int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block)
+{
+	unsigned int nr;
+
+	return dmrow_md_alloc_data_blocks(md, data_block, 1, &nr);
 }
 
 int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block)
@@ -1957,6 +1973,35 @@ int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block)
 	down_write(&md->lock);
 	r = __unhold(md, data_block);
 	up_write(&md->lock);
+	return r;
+}
+
+static int cmp_block(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The data blocks of @nr (at most 64) overwritten mappings lose a holder
+ * each, as mapping_dec() would drop them one by one; sorted, the blocks
+ * of one refcount block are counted with one shadow, which is what a
+ * batch of first writes after a snapshot mostly overwrites.
+ */
+static int drop_replaced(struct dmrow_metadata *md, u64 *blocks, unsigned int nr)
+{
+	unsigned int i, nr_freed;
+	u64 freed[64];
+	int r;
+
+	lockdep_assert_held_write(&md->lock);
+	if (WARN_ON_ONCE(nr > ARRAY_SIZE(freed)))
+		return -EINVAL;
+	sort(blocks, nr, sizeof(*blocks), cmp_block, NULL);
+	r = dmrow_sm_dec_blocks(&md->data_sm, blocks, nr, freed, &nr_freed);
+	for (i = 0; !r && md->quarantine_frees && i < nr_freed; i++)
+		r = __quarantine(md, freed[i]);
 	return r;
 }
 
@@ -2040,8 +2085,10 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 	r = dmrow_sm_inc_blocks(&md->data_sm, blocks, n);
 	if (r)
 		goto out;
-	for (i = 0; i < nr; i++) {
+	/* blocks[] now gathers what the mappings overwrite: see drop_replaced(). */
+	for (i = 0, n = 0; i < nr; i++) {
 		struct dmrow_new_mapping *map = &maps[i];
+		u32 time;
 
 		if (map->result)
 			continue;
@@ -2057,12 +2104,17 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 		ds->rec.root = cpu_to_le64(root);
 		__disk_changed(md, ds);
 		__cache_set(md, map->disk_id, map->vblock, le64_to_cpu(value), true);
-		if (replaced) {
-			r = mapping_dec(md, &old);
+		if (!replaced)
+			continue;
+		dmrow_unpack_mapping(&old, &blocks[n++], &time);
+		if (n == ARRAY_SIZE(blocks)) {
+			r = drop_replaced(md, blocks, n);
 			if (r)
 				goto out;
+			n = 0;
 		}
 	}
+	r = drop_replaced(md, blocks, n);
 out:
 	/*
 	 * A promise is spent by this call, whatever became of its mapping;

@@ -247,6 +247,14 @@ long dmrow_md_shrink_caches(struct dmrow_metadata *md, unsigned long nr);
  * freed in this transaction).
  */
 int dmrow_md_alloc_data_block(struct dmrow_metadata *md, u64 *data_block);
+/*
+ * The same for up to @max blocks at once, *@nr of them, in the allocator's
+ * ascending order: one lock and one look at each refcount block for a run.
+ * Fewer than @max (but at least one) when space or the round ran out; the
+ * error comes only when none was found.
+ */
+int dmrow_md_alloc_data_blocks(struct dmrow_metadata *md, u64 *blocks, unsigned int max,
+			       unsigned int *nr);
 /* Give back a reserved block that was never mapped (its write failed). */
 int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block);
 /*

@@ -281,9 +281,14 @@ int dmrow_sm_dec(struct dmrow_sm *sm, u64 b)
 	return change_count(sm, b, -1);
 }
 
-/* Add one to the counts of @blocks, all covered by refcount block @index. */
-static int inc_in_refcount_block(struct dmrow_sm *sm, u64 index, const u64 *blocks,
-				 unsigned int nr)
+/*
+ * Add @delta (1 or -1) to the counts of @blocks, all covered by refcount
+ * block @index: one shadow and one index update for them all.  A block
+ * whose count drops to zero is added to @freed.
+ */
+static int change_in_refcount_block(struct dmrow_sm *sm, u64 index, const u64 *blocks,
+				    unsigned int nr, int delta, u64 *freed,
+				    unsigned int *nr_freed)
 {
 	struct row_disk_sm_index_entry entry;
 	struct row_disk_refcount_block *rb;
@@ -294,27 +299,41 @@ static int inc_in_refcount_block(struct dmrow_sm *sm, u64 index, const u64 *bloc
 	int r;
 
 	r = lookup_index(sm, sm->index_root, index, &entry);
-	if (r == -ENODATA) {
+	if (r == -ENODATA && delta > 0) {
 		r = dmrow_tm_new_block(sm->tm, &dmrow_refcount_validator, &blk);
 		nr_free = PER_BLOCK;
 	} else if (!r) {
 		r = dmrow_tm_shadow(sm->tm, le64_to_cpu(entry.blocknr),
 				    &dmrow_refcount_validator, &blk, &unused);
 		nr_free = le32_to_cpu(entry.nr_free);
+	} else if (r == -ENODATA) {
+		DMERR_LIMIT("reference count of block %llu would drop below zero",
+			    (unsigned long long)blocks[0]);
+		return -EILSEQ;
 	}
 	if (r)
 		return r;
 	rb = dmrow_block_data(blk);
 	for (i = 0; i < nr; i++) {
 		count = le32_to_cpu(rb->counts[blocks[i] % PER_BLOCK]);
-		if (count == U32_MAX) {
+		if (delta > 0 && count == U32_MAX) {
 			r = -EOVERFLOW;
 			break;
 		}
-		rb->counts[blocks[i] % PER_BLOCK] = cpu_to_le32(count + 1);
+		if (delta < 0 && !count) {
+			DMERR_LIMIT("reference count of block %llu would drop below zero",
+				    (unsigned long long)blocks[i]);
+			r = -EILSEQ;
+			break;
+		}
+		rb->counts[blocks[i] % PER_BLOCK] = cpu_to_le32(count + delta);
 		if (!count) {
 			nr_free--;
 			sm->nr_allocated++;
+		} else if (count == 1 && delta < 0) {
+			nr_free++;
+			sm->nr_allocated--;
+			freed[(*nr_freed)++] = blocks[i];
 		}
 	}
 	entry.blocknr = cpu_to_le64(dmrow_block_location(blk));
@@ -327,7 +346,8 @@ static int inc_in_refcount_block(struct dmrow_sm *sm, u64 index, const u64 *bloc
 				  &sm->index_root, NULL, NULL);
 }
 
-int dmrow_sm_inc_blocks(struct dmrow_sm *sm, const u64 *blocks, unsigned int nr)
+static int change_blocks(struct dmrow_sm *sm, const u64 *blocks, unsigned int nr, int delta,
+			 u64 *freed, unsigned int *nr_freed)
 {
 	unsigned int first = 0, i;
 	int r;
@@ -346,8 +366,8 @@ int dmrow_sm_inc_blocks(struct dmrow_sm *sm, const u64 *blocks, unsigned int nr)
 	for (i = 1; i <= nr; i++) {
 		if (i < nr && blocks[i] / PER_BLOCK == blocks[first] / PER_BLOCK)
 			continue;
-		r = inc_in_refcount_block(sm, blocks[first] / PER_BLOCK, blocks + first,
-					  i - first);
+		r = change_in_refcount_block(sm, blocks[first] / PER_BLOCK, blocks + first,
+					     i - first, delta, freed, nr_freed);
 		if (r)
 			return r;
 		first = i;
@@ -355,12 +375,27 @@ int dmrow_sm_inc_blocks(struct dmrow_sm *sm, const u64 *blocks, unsigned int nr)
 	return 0;
 }
 
+int dmrow_sm_inc_blocks(struct dmrow_sm *sm, const u64 *blocks, unsigned int nr)
+{
+	unsigned int none = 0;
+
+	return change_blocks(sm, blocks, nr, 1, NULL, &none);
+}
+
+int dmrow_sm_dec_blocks(struct dmrow_sm *sm, const u64 *blocks, unsigned int nr, u64 *freed,
+			unsigned int *nr_freed)
+{
+	*nr_freed = 0;
+	return change_blocks(sm, blocks, nr, -1, freed, nr_freed);
+}
+
 /*
- * Look for a free block among those covered by refcount block @index,
- * from offset @start.  Returns 0 and sets *found, or -ENOSPC if none.
+ * Look for free blocks among those covered by refcount block @index, from
+ * offset @start: up to @max of them, in ascending order, into @found.
+ * Returns 0 with *@nr found, or -ENOSPC if none.
  */
 static int find_free_in_range(struct dmrow_sm *sm, u64 index, unsigned int start,
-			      u64 *found)
+			      u64 *found, unsigned int max, unsigned int *nr)
 {
 	struct row_disk_sm_index_entry cur_entry, old_entry;
 	struct dmrow_block *cur_blk = NULL, *old_blk = NULL;
@@ -407,12 +442,14 @@ static int find_free_in_range(struct dmrow_sm *sm, u64 index, unsigned int start
 		if (sm->held && sm->held(sm->held_context, b))
 			continue;
 		if (sm->no_reuse_in_txn && sm->wrapped && b >= sm->txn_start) {
-			r = -EAGAIN;
+			if (!*nr)
+				r = -EAGAIN;
 			break;
 		}
-		*found = b;
+		found[(*nr)++] = b;
 		r = 0;
-		break;
+		if (*nr == max)
+			break;
 	}
 out:
 	if (old_blk)
@@ -428,7 +465,8 @@ static bool __any_free(struct dmrow_sm *sm)
 	return sm->nr_allocated + sm->nr_held < sm->nr_blocks;
 }
 
-static int __alloc(struct dmrow_sm *sm, u64 *b, bool take)
+/* Up to @max free blocks, the first *@nr of @b; @take counts them (one only). */
+static int __alloc(struct dmrow_sm *sm, u64 *b, unsigned int max, unsigned int *nr, bool take)
 {
 	u64 nr_ranges = DIV_ROUND_UP(sm->nr_blocks, PER_BLOCK);
 	u64 index, scanned;
@@ -448,12 +486,13 @@ static int __alloc(struct dmrow_sm *sm, u64 *b, bool take)
 	start = sm->alloc_hint % PER_BLOCK;
 	/* One more range than there are, to revisit the start of the first. */
 	for (scanned = 0; scanned <= nr_ranges; scanned++) {
-		r = find_free_in_range(sm, index, start, b);
+		*nr = 0;
+		r = find_free_in_range(sm, index, start, b, max, nr);
 		if (!r) {
 			r = take ? dmrow_sm_inc(sm, *b) : 0;
 			if (r)
 				return r;
-			sm->alloc_hint = *b + 1;
+			sm->alloc_hint = b[*nr - 1] + 1;
 			if (sm->alloc_hint >= sm->nr_blocks) {
 				sm->alloc_hint = 0;
 				sm->wrapped = true;
@@ -482,12 +521,16 @@ static int __alloc(struct dmrow_sm *sm, u64 *b, bool take)
 
 int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b)
 {
-	return __alloc(sm, b, true);
+	unsigned int nr;
+
+	return __alloc(sm, b, 1, &nr, true);
 }
 
-int dmrow_sm_find_free(struct dmrow_sm *sm, u64 *b)
+int dmrow_sm_find_free(struct dmrow_sm *sm, u64 *blocks, unsigned int max, unsigned int *nr)
 {
-	return __alloc(sm, b, false);
+	if (WARN_ON_ONCE(!max))
+		return -EINVAL;
+	return __alloc(sm, blocks, max, nr, false);
 }
 
 int dmrow_sm_extend(struct dmrow_sm *sm, u64 nr_blocks)

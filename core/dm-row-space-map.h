@@ -60,6 +60,16 @@ int dmrow_sm_dec(struct dmrow_sm *sm, u64 b);
  * is what copying a shared mapping leaf costs.  The data space map only.
  */
 int dmrow_sm_inc_blocks(struct dmrow_sm *sm, const u64 *blocks, unsigned int nr);
+/*
+ * dmrow_sm_dec() of @nr blocks (repeats allowed), counted in runs as
+ * dmrow_sm_inc_blocks() does: sorted, the blocks of one refcount block
+ * cost one shadow.  The blocks whose count dropped to zero are put in
+ * @freed (room for @nr), *@nr_freed of them.  A count that would drop
+ * below zero is -EILSEQ, with the blocks before it changed: the caller
+ * aborts the transaction, as for any failure part way.
+ */
+int dmrow_sm_dec_blocks(struct dmrow_sm *sm, const u64 *blocks, unsigned int nr, u64 *freed,
+			unsigned int *nr_freed);
 
 /*
  * Find a block free now and in the committed state, and take it (count 1).
@@ -67,8 +77,13 @@ int dmrow_sm_inc_blocks(struct dmrow_sm *sm, const u64 *blocks, unsigned int nr)
  * freed in the open transaction; commit and try again.
  */
 int dmrow_sm_alloc(struct dmrow_sm *sm, u64 *b);
-/* The same, but the block's count stays zero: the caller holds it (see @held). */
-int dmrow_sm_find_free(struct dmrow_sm *sm, u64 *b);
+/*
+ * Find free blocks as dmrow_sm_alloc() does, but leave their counts zero:
+ * the caller holds them (see @held).  Up to @max of them, *@nr, in
+ * ascending order from the first refcount block that has any, so that a
+ * run costs one look at the index, not one per block.
+ */
+int dmrow_sm_find_free(struct dmrow_sm *sm, u64 *blocks, unsigned int max, unsigned int *nr);
 
 /* The device grew. */
 int dmrow_sm_extend(struct dmrow_sm *sm, u64 nr_blocks);

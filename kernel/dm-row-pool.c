@@ -651,8 +651,8 @@ static void refill_stash(struct dmrow_pool *pool)
 {
 	struct dmrow_pool_info info;
 	bool committed = false;
-	unsigned int nr;
-	u64 block;
+	unsigned int nr, got;
+	u64 blocks[32];
 	int r;
 
 	if (pool->mode != POOL_WRITE || READ_ONCE(pool->suspended))
@@ -671,19 +671,24 @@ static void refill_stash(struct dmrow_pool *pool)
 	    data_free(&info) < pool->cfg.low_water_blocks + 4 * STASH_SIZE)
 		return;
 
-	for (; nr < STASH_SIZE; nr++) {
-		r = dmrow_md_alloc_data_block(pool->md, &block);
+	/* In runs: one metadata lock and one look at the space map for many. */
+	while (nr < STASH_SIZE) {
+		r = dmrow_md_alloc_data_blocks(pool->md, blocks,
+					       min_t(unsigned int, STASH_SIZE - nr,
+						     ARRAY_SIZE(blocks)), &got);
 		if (r == -EAGAIN && nr < STASH_LOW && !committed) {
 			/* Only this transaction's frees are left: they come back with a commit. */
 			committed = true;
 			if (!dmrow_pool_commit(pool))
-				r = dmrow_md_alloc_data_block(pool->md, &block);
+				continue;
 		}
 		if (r)
 			break;		/* -ENOSPC and the like: the worker path will say */
 		spin_lock_irq(&pool->lock);
-		pool->stash[pool->stash_end++] = block;
+		memcpy(pool->stash + pool->stash_end, blocks, got * sizeof(*blocks));
+		pool->stash_end += got;
 		spin_unlock_irq(&pool->lock);
+		nr += got;
 	}
 }
 

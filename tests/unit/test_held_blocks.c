@@ -267,6 +267,156 @@ static void test_insert_batch(void **state)
 	assert_int_equal(nr_problems(f), 0);
 }
 
+/* A pool whose data spans several refcount blocks, for runs and batches. */
+#define LARGE_DATA_BLOCKS	3000
+#define LARGE_DISK_BLOCKS	1200
+
+static int setup_large(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	md_image_create(&f->img, 4 * METADATA_BLOCKS, CACHE_BLOCKS, LARGE_DATA_BLOCKS, DISK_ID,
+			LARGE_DISK_BLOCKS, 11);
+	*state = f;
+	return 0;
+}
+
+/*
+ * Reserved in runs: each run ascending, no block twice, every block once
+ * before -ENOSPC; and after some are released and committed, exactly
+ * those come back.
+ */
+static void test_reserved_runs(void **state)
+{
+	struct fixture *f = *state;
+	static bool seen[LARGE_DATA_BLOCKS];
+	u64 run[100], used = data_used(f), total = 0;
+	unsigned int nr, i, want, released = 0;
+	int r;
+
+	memset(seen, 0, sizeof(seen));
+	srandom(5);
+	for (;;) {
+		want = 1 + random() % 100;
+		r = dmrow_md_alloc_data_blocks(f->img.md, run, want, &nr);
+		if (r == -EAGAIN) {
+			assert_int_equal(dmrow_md_commit(f->img.md), 0);
+			continue;
+		}
+		if (r == -ENOSPC)
+			break;
+		assert_int_equal(r, 0);
+		assert_true(nr >= 1 && nr <= want);
+		for (i = 0; i < nr; i++) {
+			assert_true(run[i] < LARGE_DATA_BLOCKS);
+			assert_false(seen[run[i]]);
+			assert_true(!i || run[i] > run[i - 1]);
+			seen[run[i]] = true;
+		}
+		total += nr;
+	}
+	assert_int_equal(data_used(f), used + total);
+	assert_int_equal(used + total, LARGE_DATA_BLOCKS);
+	assert_false(dmrow_md_dirty(f->img.md));
+
+	for (i = 0; i < LARGE_DATA_BLOCKS; i += 7) {
+		if (!seen[i])
+			continue;
+		assert_int_equal(dmrow_md_release_data_block(f->img.md, i), 0);
+		seen[i] = false;
+		released++;
+	}
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
+	for (total = 0; total < released; total += nr) {
+		r = dmrow_md_alloc_data_blocks(f->img.md, run, 100, &nr);
+		assert_int_equal(r, 0);
+		for (i = 0; i < nr; i++) {
+			assert_false(seen[run[i]]);
+			seen[run[i]] = true;
+		}
+	}
+	assert_int_equal(total, released);
+	assert_int_equal(dmrow_md_alloc_data_blocks(f->img.md, run, 100, &nr), -ENOSPC);
+	assert_int_equal(nr_problems(f), 0);
+}
+
+/*
+ * Batches of writes that overwrite mapped blocks, some shared with a
+ * snapshot and some not: the blocks no longer mapped anywhere are freed
+ * (quarantined while quarantine is on), the shared ones stay counted, and
+ * the check finds every count right.
+ */
+static void test_overwrite_batches(void **state)
+{
+	struct fixture *f = *state;
+	struct dmrow_snapshot_attrs attrs = { .name = "", .created = 1 };
+	struct dmrow_new_mapping maps[40];
+	u64 snap, disk = DISK_ID, before, vb = 0;
+	static u64 perm[LARGE_DISK_BLOCKS / 2];
+	unsigned int i, nr, got, round;
+	u64 b[40];
+
+	for (i = 0; i < LARGE_DISK_BLOCKS / 2; i += nr) {
+		assert_int_equal(dmrow_md_alloc_data_blocks(f->img.md, b, 40, &got), 0);
+		nr = min(got, LARGE_DISK_BLOCKS / 2 - i);
+		for (vb = nr; vb < got; vb++)
+			assert_int_equal(dmrow_md_release_data_block(f->img.md, b[vb]), 0);
+		for (vb = 0; vb < nr; vb++)
+			maps[vb] = (struct dmrow_new_mapping){
+				.disk_id = DISK_ID, .vblock = 2 * (i + vb), .data_block = b[vb],
+			};
+		assert_int_equal(dmrow_md_insert_blocks(f->img.md, maps, nr), 0);
+	}
+	assert_int_equal(dmrow_md_create_snapshots(f->img.md, 1, &disk, &attrs, &snap), 0);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
+	before = data_used(f);
+
+	/*
+	 * Round 0 overwrites every block once, breaking sharing.  Round 1
+	 * overwrites at random, a block repeated within a batch too: what it
+	 * replaces was unshared, so it is freed, into the quarantine.
+	 */
+	srandom(9);
+	for (i = 0; i < LARGE_DISK_BLOCKS / 2; i++)
+		perm[i] = i;
+	for (i = LARGE_DISK_BLOCKS / 2 - 1; i > 0; i--) {
+		u64 j = random() % (i + 1), t = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = t;
+	}
+	for (round = 0; round < 2; round++) {
+		dmrow_md_quarantine_frees(f->img.md, round == 1);
+		for (i = 0; i < LARGE_DISK_BLOCKS / 2; i += nr) {
+			assert_int_equal(dmrow_md_alloc_data_blocks(f->img.md, b, 40, &got), 0);
+			nr = min(got, LARGE_DISK_BLOCKS / 2 - i);
+			for (vb = nr; vb < got; vb++)	/* more than the round needs */
+				assert_int_equal(dmrow_md_release_data_block(f->img.md, b[vb]), 0);
+			for (vb = 0; vb < nr; vb++)
+				maps[vb] = (struct dmrow_new_mapping){
+					.disk_id = DISK_ID,
+					.vblock = 2 * (round ? perm[random() % (LARGE_DISK_BLOCKS / 2)] :
+						   perm[i + vb]),
+					.data_block = b[vb],
+				};
+			assert_int_equal(dmrow_md_insert_blocks(f->img.md, maps, nr), 0);
+			for (vb = 0; vb < nr; vb++)
+				assert_int_equal(maps[vb].result, 0);
+		}
+		assert_int_equal(dmrow_md_commit(f->img.md), 0);
+		assert_int_equal(nr_problems(f), 0);
+	}
+	/* The snapshot keeps every original block; the disk maps half of the disk. */
+	assert_true(dmrow_md_nr_quarantined(f->img.md, false) > 0);
+	dmrow_md_seal_quarantine(f->img.md);
+	dmrow_md_release_sealed(f->img.md);
+	dmrow_md_quarantine_frees(f->img.md, false);
+	assert_int_equal(dmrow_md_commit(f->img.md), 0);
+	assert_int_equal(nr_problems(f), 0);
+	assert_int_equal(data_used(f), before + LARGE_DISK_BLOCKS / 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +424,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rounds_without_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quarantine, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_insert_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserved_runs, setup_large, teardown),
+		cmocka_unit_test_setup_teardown(test_overwrite_batches, setup_large, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -660,6 +660,39 @@ static void random_data(bool no_reuse, unsigned int nr_ops)
 			check(!r && !cur[b], "op %u: alloc after commit returned %d", op, r);
 			cur[b] = 1;
 			touched[b] = 1;
+		} else if (dice >= 785 && dice < 800) {
+			/*
+			 * Drop the references a batch of overwritten mappings
+			 * held at once: sorted, with repeats up to each
+			 * block's count; what reaches zero is reported freed.
+			 */
+			u64 batch[40], gone[40];
+			u32 *left = calloc(NR_DATA, sizeof(u32));
+			unsigned int n = 0, nr_gone, j, want = 1 + rnd_below(40);
+
+			memcpy(left, cur, NR_DATA * sizeof(u32));
+			b = rnd_below(NR_DATA);
+			for (i = 0; i < 4 * NR_DATA && n < want; i++) {
+				if (left[b]) {
+					left[b]--;
+					batch[n++] = b;
+				}
+				b = rnd_below(3) ? (b + 1) % NR_DATA : rnd_below(NR_DATA);
+			}
+			qsort(batch, n, sizeof(*batch), cmp_u64);
+			check_ok(dmrow_sm_dec_blocks(&dsm, batch, n, gone, &nr_gone));
+			for (i = 0, j = 0; i < n; i++) {
+				if (--cur[batch[i]])
+					continue;
+				touched[batch[i]] = freed[batch[i]] = 1;
+				check(j < nr_gone && gone[j] == batch[i],
+				      "op %u: block %llu freed, not reported", op,
+				      (unsigned long long)batch[i]);
+				j++;
+			}
+			check(j == nr_gone, "op %u: %u blocks reported freed, %u were", op,
+			      nr_gone, j);
+			free(left);
 		} else if (dice < 800) {
 			/* Drop a reference to a block in use. */
 			for (i = 0, b = rnd_below(NR_DATA); i < NR_DATA && !cur[b]; i++)

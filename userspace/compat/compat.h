@@ -292,4 +292,12 @@ static inline unsigned long rounddown_pow_of_two(unsigned long n)
 	return 1UL << (63 - __builtin_clzl(n));
 }
 
+/* <linux/sort.h>: the core passes no swap function. */
+static inline void sort(void *base, size_t num, size_t size,
+			int (*cmp)(const void *, const void *), void *swap)
+{
+	assert(!swap);
+	qsort(base, num, size, cmp);
+}
+
 #endif /* DMROW_COMPAT_H */
