@@ -641,8 +641,8 @@ static bool is_full(const struct row_disk_btree_node *n)
 	return nr_entries(n) >= le32_to_cpu(n->max_entries);
 }
 
-static int insert_into_leaf(struct dmrow_btree_info *info, struct row_disk_btree_node *leaf,
-			    u64 key, const void *value, void *old_value, bool *replaced)
+static void insert_into_leaf(struct dmrow_btree_info *info, struct row_disk_btree_node *leaf,
+			     u64 key, const void *value, void *old_value, bool *replaced)
 {
 	int i = lower_bound(leaf, key);
 
@@ -652,29 +652,56 @@ static int insert_into_leaf(struct dmrow_btree_info *info, struct row_disk_btree
 		if (replaced)
 			*replaced = true;
 		memcpy(value_ptr(leaf, i), value, info->vt.size);
-		return 0;
+		return;
 	}
 	insert_at(leaf, i + 1, key, value);
-	return 0;
 }
 
-int dmrow_btree_insert(struct dmrow_btree_info *info, u64 root, u64 key,
-		       const void *value, u64 *new_root, void *old_value,
-		       bool *replaced)
+/*
+ * Fill the leaf @n (not full) with the entries of the run that belong in
+ * it: the first always, then each that follows in strictly ascending
+ * order, sorts below @limit (when @has_limit: the first key of the next
+ * leaf) and finds the leaf not full yet.
+ */
+static unsigned int fill_leaf(struct dmrow_btree_info *info, struct row_disk_btree_node *n,
+			      const u64 *keys, const void *values, unsigned int nr,
+			      bool has_limit, u64 limit, void *old_values, bool *replaced)
+{
+	u32 vs = info->vt.size;
+	unsigned int i;
+
+	for (i = 0; i < nr; i++) {
+		if (i && (keys[i] <= keys[i - 1] || (has_limit && keys[i] >= limit) ||
+			  is_full(n)))
+			break;
+		if (replaced)
+			replaced[i] = false;
+		insert_into_leaf(info, n, keys[i], (const u8 *)values + i * vs,
+				 old_values ? (u8 *)old_values + i * vs : NULL,
+				 replaced ? &replaced[i] : NULL);
+	}
+	return i;
+}
+
+int dmrow_btree_insert_run(struct dmrow_btree_info *info, u64 root, const u64 *keys,
+			   const void *values, unsigned int nr, u64 *new_root,
+			   void *old_values, bool *replaced, unsigned int *done)
 {
 	struct row_disk_btree_node *n, *child;
 	struct dmrow_block *blk, *cblk;
+	bool has_limit = false;
 	unsigned int depth;
+	u64 key = keys[0], limit = 0;
 	int r, i;
 
-	if (replaced)
-		*replaced = false;
-
+	*done = 0;
+	if (!nr)
+		return 0;
 	if (!root) {
 		r = new_node(info, true, &blk, &n);
 		if (r)
 			return r;
-		insert_at(n, 0, key, value);
+		*done = fill_leaf(info, n, keys, values, nr, false, 0, old_values, replaced);
 		*new_root = dmrow_block_location(blk);
 		dmrow_tm_unlock(info->tm, blk);
 		return 0;
@@ -711,15 +738,34 @@ int dmrow_btree_insert(struct dmrow_btree_info *info, u64 root, u64 key,
 				dmrow_tm_unlock(info->tm, cblk);
 				goto out;
 			}
+			if (key >= key_at(n, i + 1))
+				i++;		/* the new upper half */
+		}
+		/* The next child's first key bounds this subtree, and so the run. */
+		if ((u32)i + 1 < nr_entries(n)) {
+			limit = key_at(n, i + 1);
+			has_limit = true;
 		}
 		dmrow_tm_unlock(info->tm, blk);
 		blk = cblk;
 		n = child;
 	}
-	r = insert_into_leaf(info, n, key, value, old_value, replaced);
+	*done = fill_leaf(info, n, keys, values, nr, has_limit, limit, old_values, replaced);
 out:
 	dmrow_tm_unlock(info->tm, blk);
 	return r;
+}
+
+int dmrow_btree_insert(struct dmrow_btree_info *info, u64 root, u64 key,
+		       const void *value, u64 *new_root, void *old_value,
+		       bool *replaced)
+{
+	unsigned int done;
+
+	if (replaced)
+		*replaced = false;
+	return dmrow_btree_insert_run(info, root, &key, value, 1, new_root, old_value,
+				      replaced, &done);
 }
 
 /*----------------------------------------------------------------

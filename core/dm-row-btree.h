@@ -76,6 +76,19 @@ int dmrow_btree_lookup_next(struct dmrow_btree_info *info, u64 root, u64 key,
 int dmrow_btree_insert(struct dmrow_btree_info *info, u64 root, u64 key,
 		       const void *value, u64 *new_root, void *old_value,
 		       bool *replaced);
+/*
+ * Insert or overwrite a run of entries with one walk from the root: the
+ * first, and after it each that is strictly greater than the one before
+ * and still belongs in the same leaf, while the leaf has room.  *@done
+ * says how many went in (at least one unless an error is returned); the
+ * caller goes on from there with the new root.  @values, and @old_values
+ * and @replaced when not NULL, hold one value (or flag) per key, as
+ * dmrow_btree_insert() does for one.  Sorted keys that fall in one leaf,
+ * as neighbouring blocks written together do, share its walk and shadow.
+ */
+int dmrow_btree_insert_run(struct dmrow_btree_info *info, u64 root, const u64 *keys,
+			   const void *values, unsigned int nr, u64 *new_root,
+			   void *old_values, bool *replaced, unsigned int *done);
 
 /* Remove @key; its value is copied to @old_value.  -ENODATA if absent. */
 int dmrow_btree_remove(struct dmrow_btree_info *info, u64 root, u64 key,

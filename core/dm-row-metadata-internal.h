@@ -24,6 +24,9 @@ struct disk_state {
 	bool changed;
 };
 
+/* How many mappings of a batch dmrow_md_insert_blocks() sorts at once. */
+#define DMROW_INSERT_CHUNK	64
+
 struct dmrow_metadata {
 	struct rw_semaphore lock;
 	struct dmrow_bm *bm;
@@ -60,6 +63,18 @@ struct dmrow_metadata {
 	bool read_only;
 	bool failed;
 	bool dirty;
+	/*
+	 * dmrow_md_insert_blocks()'s scratch, used under the lock held for
+	 * writing: a chunk of a batch in key order, handed to
+	 * dmrow_btree_insert_run() one disk's run at a time.
+	 */
+	struct {
+		u16 order[DMROW_INSERT_CHUNK];	/* indices into the chunk, sorted */
+		u64 keys[DMROW_INSERT_CHUNK];
+		__le64 values[DMROW_INSERT_CHUNK];
+		__le64 olds[DMROW_INSERT_CHUNK];
+		bool replaced[DMROW_INSERT_CHUNK];
+	} ins;
 };
 
 

@@ -1984,15 +1984,15 @@ static int cmp_block(const void *a, const void *b)
 }
 
 /*
- * The data blocks of @nr (at most 64) overwritten mappings lose a holder
+ * The data blocks of @nr (at most DMROW_INSERT_CHUNK) overwritten mappings lose a holder
  * each, as mapping_dec() would drop them one by one; sorted, the blocks
  * of one refcount block are counted with one shadow, which is what a
  * batch of first writes after a snapshot mostly overwrites.
  */
 static int drop_replaced(struct dmrow_metadata *md, u64 *blocks, unsigned int nr)
 {
+	u64 freed[DMROW_INSERT_CHUNK];
 	unsigned int i, nr_freed;
-	u64 freed[64];
 	int r;
 
 	lockdep_assert_held_write(&md->lock);
@@ -2005,14 +2005,95 @@ static int drop_replaced(struct dmrow_metadata *md, u64 *blocks, unsigned int nr
 	return r;
 }
 
+/*
+ * A chunk's mappings in the order they go into the trees: by disk, then
+ * block, then place in the batch, so that of two writes to one block the
+ * later one is mapped last and wins, as it would one by one.
+ */
+static void sort_chunk(struct dmrow_metadata *md, const struct dmrow_new_mapping *maps,
+		       unsigned int n)
+{
+	u16 *order = md->ins.order;
+	unsigned int i, j;
+
+	for (i = 1; i < n; i++) {
+		u16 x = order[i];
+		const struct dmrow_new_mapping *m = &maps[x];
+
+		for (j = i; j > 0; j--) {
+			const struct dmrow_new_mapping *p = &maps[order[j - 1]];
+
+			if (p->disk_id < m->disk_id ||
+			    (p->disk_id == m->disk_id && p->vblock <= m->vblock))
+				break;
+			order[j] = order[j - 1];
+		}
+		order[j] = x;
+	}
+}
+
+/*
+ * Insert the mappings of @maps[0..@nr) (at most DMROW_INSERT_CHUNK) that
+ * are not refused, leaf by leaf; what they overwrite is added to @olds
+ * (*@nr_olds of DMROW_INSERT_CHUNK), dropped whenever it fills.
+ */
+static int insert_chunk(struct dmrow_metadata *md, struct dmrow_new_mapping *maps,
+			unsigned int nr, u64 *olds, unsigned int *nr_olds)
+{
+	u32 time = le32_to_cpu(md->sb.time), old_time;
+	unsigned int i, n, len, at, done, k;
+	struct disk_state *ds;
+	u64 disk_id, root;
+	int r;
+
+	for (i = 0, n = 0; i < nr; i++)
+		if (!maps[i].result)
+			md->ins.order[n++] = i;
+	sort_chunk(md, maps, n);
+	for (i = 0; i < n; i += len) {
+		disk_id = maps[md->ins.order[i]].disk_id;
+		for (len = 0; i + len < n && maps[md->ins.order[i + len]].disk_id == disk_id; len++) {
+			const struct dmrow_new_mapping *map = &maps[md->ins.order[i + len]];
+
+			md->ins.keys[len] = map->vblock;
+			md->ins.values[len] = dmrow_pack_mapping(map->data_block, time);
+		}
+		r = __get_live_disk(md, disk_id, &ds);
+		if (r)
+			return r;
+		__mark_dirty(md);
+		root = le64_to_cpu(ds->rec.root);
+		for (at = 0; at < len; at += done) {
+			r = dmrow_btree_insert_run(&md->mapping_info, root, md->ins.keys + at,
+						   md->ins.values + at, len - at, &root,
+						   md->ins.olds + at, md->ins.replaced + at, &done);
+			if (r)
+				return r;
+			ds->rec.root = cpu_to_le64(root);
+		}
+		__disk_changed(md, ds);
+		for (k = 0; k < len; k++) {
+			__cache_set(md, disk_id, md->ins.keys[k], le64_to_cpu(md->ins.values[k]), true);
+			if (!md->ins.replaced[k])
+				continue;
+			dmrow_unpack_mapping(&md->ins.olds[k], &olds[(*nr_olds)++], &old_time);
+			if (*nr_olds == DMROW_INSERT_CHUNK) {
+				r = drop_replaced(md, olds, *nr_olds);
+				if (r)
+					return r;
+				*nr_olds = 0;
+			}
+		}
+	}
+	return 0;
+}
+
 int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *maps,
 			   unsigned int nr)
 {
-	struct disk_state *ds;
-	__le64 value, old;
-	u64 blocks[64], roots[8], root, fit;
+	u64 blocks[DMROW_INSERT_CHUNK], roots[8], root, fit;
 	unsigned int i, j, n, nr_roots;
-	bool replaced;
+	struct disk_state *ds;
 	int r;
 
 	down_write(&md->lock);
@@ -2085,34 +2166,16 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 	r = dmrow_sm_inc_blocks(&md->data_sm, blocks, n);
 	if (r)
 		goto out;
-	/* blocks[] now gathers what the mappings overwrite: see drop_replaced(). */
-	for (i = 0, n = 0; i < nr; i++) {
-		struct dmrow_new_mapping *map = &maps[i];
-		u32 time;
-
-		if (map->result)
-			continue;
-		r = __get_live_disk(md, map->disk_id, &ds);
+	/*
+	 * blocks[] now gathers what the mappings overwrite: see
+	 * drop_replaced().  The mappings go in a chunk at a time, in key
+	 * order, one disk's run per dmrow_btree_insert_run() walk.
+	 */
+	for (i = 0, n = 0; i < nr; i += j) {
+		j = min_t(unsigned int, nr - i, DMROW_INSERT_CHUNK);
+		r = insert_chunk(md, maps + i, j, blocks, &n);
 		if (r)
 			goto out;
-		__mark_dirty(md);
-		value = dmrow_pack_mapping(map->data_block, le32_to_cpu(md->sb.time));
-		r = dmrow_btree_insert(&md->mapping_info, le64_to_cpu(ds->rec.root), map->vblock,
-				       &value, &root, &old, &replaced);
-		if (r)
-			goto out;
-		ds->rec.root = cpu_to_le64(root);
-		__disk_changed(md, ds);
-		__cache_set(md, map->disk_id, map->vblock, le64_to_cpu(value), true);
-		if (!replaced)
-			continue;
-		dmrow_unpack_mapping(&old, &blocks[n++], &time);
-		if (n == ARRAY_SIZE(blocks)) {
-			r = drop_replaced(md, blocks, n);
-			if (r)
-				goto out;
-			n = 0;
-		}
 	}
 	r = drop_replaced(md, blocks, n);
 out:

@@ -288,6 +288,53 @@ static void t_insert(u64 *root, u64 *m, unsigned int idx)
 	m[idx] = id;
 }
 
+/*
+ * Insert or overwrite a run of universe keys from @idx on (within @window),
+ * ascending with gaps, a key sometimes repeated, through
+ * dmrow_btree_insert_run() called until the run is in: each call takes at
+ * least one, stops at a repeat, and says what each entry replaced.
+ */
+static void t_insert_run(u64 *root, u64 *m, unsigned int idx, unsigned int window)
+{
+	unsigned int nr = 1 + rnd_below(300), n = 0, i, done, at;
+	static unsigned int idxs[300];
+	static u64 keys[300];
+	static __le64 values[300], olds[300];
+	static bool replaced[300];
+
+	for (i = idx; n < nr && i < window; i += 1 + (rnd_below(4) ? 0 : rnd_below(20))) {
+		idxs[n] = i;
+		if (n && !rnd_below(50))
+			idxs[n] = idxs[n - 1];		/* a repeat: must wait a call */
+		keys[n] = ukeys[idxs[n]];
+		check(next_id < MAX_IDS, "out of value ids");
+		values[n] = cpu_to_le64(next_id++);
+		n++;
+	}
+	for (at = 0; at < n; at += done) {
+		check_ok(dmrow_btree_insert_run(&info, *root, keys + at, values + at, n - at, root,
+						olds + at, replaced + at, &done));
+		check(done >= 1 && done <= n - at, "run of %u at %u: %u done", n - at, at, done);
+		for (i = at; i < at + done; i++) {
+			u64 id = le64_to_cpu(values[i]), was = m[idxs[i]];
+
+			check(i == at || keys[i] > keys[i - 1], "key %llu out of order in a call",
+			      (unsigned long long)keys[i]);
+			check(replaced[i] == (was != ABSENT), "run key %llu: replaced=%d",
+			      (unsigned long long)keys[i], replaced[i]);
+			if (replaced[i]) {
+				check(le64_to_cpu(olds[i]) == was, "run key %llu: overwrote %llu, model %llu",
+				      (unsigned long long)keys[i],
+				      (unsigned long long)le64_to_cpu(olds[i]),
+				      (unsigned long long)was);
+				refs[was]--;
+			}
+			refs[id]++;
+			m[idxs[i]] = id;
+		}
+	}
+}
+
 static void t_remove(u64 *root, u64 *m, unsigned int idx)
 {
 	__le64 old = 0;
@@ -1585,8 +1632,10 @@ static void test_random_forest(void **state)
 		unsigned int idx = rnd_below(NR_UNIVERSE / 8);
 
 		h = rnd_below(NR_HANDLES);
-		if (dice < 450) {
+		if (dice < 400) {
 			t_insert(&root[h], m[h], idx);
+		} else if (dice < 450) {
+			t_insert_run(&root[h], m[h], idx, NR_UNIVERSE / 8);
 		} else if (dice < 900) {
 			/* Remove runs of keys, to empty whole subtrees. */
 			for (i = 0; i < 1 + rnd_below(40); i++)

@@ -352,20 +352,25 @@ static void test_overwrite_batches(void **state)
 	struct fixture *f = *state;
 	struct dmrow_snapshot_attrs attrs = { .name = "", .created = 1 };
 	struct dmrow_new_mapping maps[40];
-	u64 snap, disk = DISK_ID, before, vb = 0;
-	static u64 perm[LARGE_DISK_BLOCKS / 2];
-	unsigned int i, nr, got, round;
+	u64 snap, disk = DISK_ID, before, vb = 0, second = 0;
+	static u64 perm[LARGE_DISK_BLOCKS / 2], want[2][LARGE_DISK_BLOCKS];
+	unsigned int i, nr, got, round, d;
+	struct dmrow_mapping m;
 	u64 b[40];
 
+	assert_int_equal(dmrow_md_create_disk(f->img.md, DISK_ID + 1, LARGE_DISK_BLOCKS, "two", 1), 0);
+	memset(want, 0xff, sizeof(want));
 	for (i = 0; i < LARGE_DISK_BLOCKS / 2; i += nr) {
 		assert_int_equal(dmrow_md_alloc_data_blocks(f->img.md, b, 40, &got), 0);
 		nr = min(got, LARGE_DISK_BLOCKS / 2 - i);
 		for (vb = nr; vb < got; vb++)
 			assert_int_equal(dmrow_md_release_data_block(f->img.md, b[vb]), 0);
-		for (vb = 0; vb < nr; vb++)
+		for (vb = 0; vb < nr; vb++) {
 			maps[vb] = (struct dmrow_new_mapping){
 				.disk_id = DISK_ID, .vblock = 2 * (i + vb), .data_block = b[vb],
 			};
+			want[0][2 * (i + vb)] = b[vb];
+		}
 		assert_int_equal(dmrow_md_insert_blocks(f->img.md, maps, nr), 0);
 	}
 	assert_int_equal(dmrow_md_create_snapshots(f->img.md, 1, &disk, &attrs, &snap), 0);
@@ -373,9 +378,11 @@ static void test_overwrite_batches(void **state)
 	before = data_used(f);
 
 	/*
-	 * Round 0 overwrites every block once, breaking sharing.  Round 1
-	 * overwrites at random, a block repeated within a batch too: what it
-	 * replaces was unshared, so it is freed, into the quarantine.
+	 * Round 0 overwrites every block of the first disk once, breaking
+	 * sharing.  Round 1 writes both disks at random, interleaved in each
+	 * batch, a block repeated within a batch too: what the first disk's
+	 * writes replace was unshared, so it is freed, into the quarantine,
+	 * and of two writes to one block in a batch the later one wins.
 	 */
 	srandom(9);
 	for (i = 0; i < LARGE_DISK_BLOCKS / 2; i++)
@@ -393,13 +400,18 @@ static void test_overwrite_batches(void **state)
 			nr = min(got, LARGE_DISK_BLOCKS / 2 - i);
 			for (vb = nr; vb < got; vb++)	/* more than the round needs */
 				assert_int_equal(dmrow_md_release_data_block(f->img.md, b[vb]), 0);
-			for (vb = 0; vb < nr; vb++)
+			for (vb = 0; vb < nr; vb++) {
+				d = round ? random() % 2 : 0;
 				maps[vb] = (struct dmrow_new_mapping){
-					.disk_id = DISK_ID,
+					.disk_id = DISK_ID + d,
 					.vblock = 2 * (round ? perm[random() % (LARGE_DISK_BLOCKS / 2)] :
 						   perm[i + vb]),
 					.data_block = b[vb],
 				};
+				if (d && want[1][maps[vb].vblock] == ~0ULL)
+					second++;
+				want[d][maps[vb].vblock] = b[vb];
+			}
 			assert_int_equal(dmrow_md_insert_blocks(f->img.md, maps, nr), 0);
 			for (vb = 0; vb < nr; vb++)
 				assert_int_equal(maps[vb].result, 0);
@@ -407,14 +419,29 @@ static void test_overwrite_batches(void **state)
 		assert_int_equal(dmrow_md_commit(f->img.md), 0);
 		assert_int_equal(nr_problems(f), 0);
 	}
-	/* The snapshot keeps every original block; the disk maps half of the disk. */
+	for (d = 0; d < 2; d++) {
+		for (vb = 0; vb < LARGE_DISK_BLOCKS; vb++) {
+			int r = dmrow_md_find_block(f->img.md, DISK_ID + d, 0, vb, &m);
+
+			if (want[d][vb] == ~0ULL) {
+				assert_true(r == -ENODATA || (!r && m.data_block == DMROW_UNMAPPED));
+				continue;
+			}
+			assert_int_equal(r, 0);
+			assert_int_equal(m.data_block, want[d][vb]);
+		}
+	}
+	/*
+	 * The snapshot keeps every original block; the first disk maps half
+	 * of itself, the second what round 1 gave it.
+	 */
 	assert_true(dmrow_md_nr_quarantined(f->img.md, false) > 0);
 	dmrow_md_seal_quarantine(f->img.md);
 	dmrow_md_release_sealed(f->img.md);
 	dmrow_md_quarantine_frees(f->img.md, false);
 	assert_int_equal(dmrow_md_commit(f->img.md), 0);
 	assert_int_equal(nr_problems(f), 0);
-	assert_int_equal(data_used(f), before + LARGE_DISK_BLOCKS / 2);
+	assert_int_equal(data_used(f), before + LARGE_DISK_BLOCKS / 2 + second);
 }
 
 int main(void)
