@@ -122,8 +122,10 @@ class Report:
         recs = pick(self.records, suite="b")
         if not recs:
             return
+        region = recs[0].get("region_mib")
         self.add("## b. First write to a block after a snapshot (4k random, qd32)", "",
-                 "Every block of the region written once, in random order, right after a "
+                 f"Every block of {f'a {region} MiB region' if region else 'the region'} "
+                 "written once, in random order, right after a "
                  "snapshot.  dm-thin's smallest block size is 64 KiB, so '64k and its smallest "
                  "block size' are one run.", "")
         labels = list(dict.fromkeys(r["target"] for r in recs))
