@@ -64,11 +64,14 @@ struct dmrow_metadata {
 	bool failed;
 	bool dirty;
 	/*
-	 * dmrow_md_insert_blocks()'s scratch, used under the lock held for
-	 * writing: a chunk of a batch in key order, handed to
-	 * dmrow_btree_insert_run() one disk's run at a time.
+	 * Scratch, used under the lock held for writing.  For
+	 * dmrow_md_insert_blocks(): a chunk of a batch in key order, handed
+	 * to dmrow_btree_insert_run() one disk's run at a time.  For a shared
+	 * mapping leaf being copied: its data blocks, sorted to be counted
+	 * in runs (a whole leaf of 4 KiB metadata blocks fits).
 	 */
 	struct {
+		u64 leaf_blocks[256];
 		u16 order[DMROW_INSERT_CHUNK];	/* indices into the chunk, sorted */
 		u64 keys[DMROW_INSERT_CHUNK];
 		__le64 values[DMROW_INSERT_CHUNK];

@@ -229,19 +229,27 @@ static int mapping_inc(void *context, const void *value)
 	return dmrow_sm_inc(&md->data_sm, block);
 }
 
-/* A copied leaf's data blocks gain a holder each, counted in runs. */
+static int cmp_block(const void *a, const void *b);
+
+/*
+ * A copied leaf's data blocks gain a holder each, counted in runs: sorted,
+ * since a leaf of blocks written at random over time names them in no
+ * order, and each refcount block they fall in then changes once.
+ */
 static int mapping_inc_many(void *context, const void *values, unsigned int nr)
 {
 	struct dmrow_metadata *md = context;
-	u64 blocks[64];
+	u64 *blocks = md->ins.leaf_blocks;
 	unsigned int i, n;
 	u32 time;
 	int r;
 
+	lockdep_assert_held_write(&md->lock);
 	while (nr) {
-		n = min_t(unsigned int, nr, ARRAY_SIZE(blocks));
+		n = min_t(unsigned int, nr, ARRAY_SIZE(md->ins.leaf_blocks));
 		for (i = 0; i < n; i++)
 			dmrow_unpack_mapping((const __le64 *)values + i, &blocks[i], &time);
+		sort(blocks, n, sizeof(*blocks), cmp_block, NULL);
 		r = dmrow_sm_inc_blocks(&md->data_sm, blocks, n);
 		if (r)
 			return r;

@@ -293,9 +293,9 @@ static int change_in_refcount_block(struct dmrow_sm *sm, u64 index, const u64 *b
 	struct row_disk_sm_index_entry entry;
 	struct row_disk_refcount_block *rb;
 	struct dmrow_block *blk;
+	u32 nr_free, count, was_free;
+	bool unused, moved = true;
 	unsigned int i;
-	bool unused;
-	u32 nr_free, count;
 	int r;
 
 	r = lookup_index(sm, sm->index_root, index, &entry);
@@ -306,6 +306,7 @@ static int change_in_refcount_block(struct dmrow_sm *sm, u64 index, const u64 *b
 		r = dmrow_tm_shadow(sm->tm, le64_to_cpu(entry.blocknr),
 				    &dmrow_refcount_validator, &blk, &unused);
 		nr_free = le32_to_cpu(entry.nr_free);
+		moved = !r && dmrow_block_location(blk) != le64_to_cpu(entry.blocknr);
 	} else if (r == -ENODATA) {
 		DMERR_LIMIT("reference count of block %llu would drop below zero",
 			    (unsigned long long)blocks[0]);
@@ -313,6 +314,7 @@ static int change_in_refcount_block(struct dmrow_sm *sm, u64 index, const u64 *b
 	}
 	if (r)
 		return r;
+	was_free = nr_free;
 	rb = dmrow_block_data(blk);
 	for (i = 0; i < nr; i++) {
 		count = le32_to_cpu(rb->counts[blocks[i] % PER_BLOCK]);
@@ -335,6 +337,15 @@ static int change_in_refcount_block(struct dmrow_sm *sm, u64 index, const u64 *b
 			sm->nr_allocated--;
 			freed[(*nr_freed)++] = blocks[i];
 		}
+	}
+	/*
+	 * A refcount block already copied in this transaction stays where
+	 * it is: unless a count came to or left zero, its index entry is
+	 * unchanged and needs no update, which is most runs of a batch.
+	 */
+	if (!moved && nr_free == was_free) {
+		dmrow_tm_unlock(sm->tm, blk);
+		return r;
 	}
 	entry.blocknr = cpu_to_le64(dmrow_block_location(blk));
 	entry.nr_free = cpu_to_le32(nr_free);
