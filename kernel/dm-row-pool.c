@@ -640,7 +640,7 @@ static void refill_ack_credits(struct dmrow_pool *pool)
  *--------------------------------------------------------------*/
 
 /*
- * The worker keeps a run of reserved blocks (dmrow_md_alloc_data_block():
+ * The worker keeps a run of reserved blocks (dmrow_md_alloc_data_blocks():
  * held, not counted) for map() to take, so that a whole-block write to a
  * shared or unmapped block needs the worker only to be mapped once done.
  * The next-fit allocator hands them out in ascending order, so sequential
