@@ -1992,10 +1992,10 @@ static int cmp_block(const void *a, const void *b)
 }
 
 /*
- * The data blocks of @nr (at most DMROW_INSERT_CHUNK) overwritten mappings lose a holder
- * each, as mapping_dec() would drop them one by one; sorted, the blocks
- * of one refcount block are counted with one shadow, which is what a
- * batch of first writes after a snapshot mostly overwrites.
+ * The data blocks of @nr (at most DMROW_INSERT_CHUNK) overwritten mappings
+ * lose a holder each, as mapping_dec() would drop them one by one; sorted,
+ * the blocks of one refcount block are counted with one shadow, which is
+ * what a batch of first writes after a snapshot mostly overwrites.
  */
 static int drop_replaced(struct dmrow_metadata *md, u64 *blocks, unsigned int nr)
 {
