@@ -229,7 +229,12 @@ static int mapping_inc(void *context, const void *value)
 	return dmrow_sm_inc(&md->data_sm, block);
 }
 
-static int cmp_block(const void *a, const void *b);
+static int cmp_block(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
 
 /*
  * A copied leaf's data blocks gain a holder each, counted in runs: sorted,
@@ -261,21 +266,36 @@ static int mapping_inc_many(void *context, const void *values, unsigned int nr)
 
 static int __quarantine(struct dmrow_metadata *md, u64 block);
 
-static int mapping_dec(void *context, const void *value)
+/*
+ * The data blocks @blocks[0..@nr) (at most DMROW_INSERT_CHUNK, sorted in
+ * place) lose a holder each; those left with none are quarantined while
+ * the I/O path asks for it.  Sorted, the blocks of one refcount block are
+ * counted with one shadow, which is what a batch of first writes after a
+ * snapshot mostly overwrites.
+ */
+static int drop_data_blocks(struct dmrow_metadata *md, u64 *blocks, unsigned int nr)
 {
-	struct dmrow_metadata *md = context;
-	u64 block;
-	u32 time, count;
+	u64 freed[DMROW_INSERT_CHUNK];
+	unsigned int i, nr_freed;
 	int r;
 
-	dmrow_unpack_mapping(value, &block, &time);
-	r = dmrow_sm_dec(&md->data_sm, block);
-	if (r || !md->quarantine_frees)
-		return r;
-	r = dmrow_sm_get_count(&md->data_sm, block, &count);
-	if (!r && !count)
-		r = __quarantine(md, block);
+	lockdep_assert_held_write(&md->lock);
+	if (WARN_ON_ONCE(nr > ARRAY_SIZE(freed)))
+		return -EINVAL;
+	sort(blocks, nr, sizeof(*blocks), cmp_block, NULL);
+	r = dmrow_sm_dec_blocks(&md->data_sm, blocks, nr, freed, &nr_freed);
+	for (i = 0; !r && md->quarantine_frees && i < nr_freed; i++)
+		r = __quarantine(md, freed[i]);
 	return r;
+}
+
+static int mapping_dec(void *context, const void *value)
+{
+	u64 block;
+	u32 time;
+
+	dmrow_unpack_mapping(value, &block, &time);
+	return drop_data_blocks(context, &block, 1);
 }
 
 static void drop_disk_states(struct dmrow_metadata *md)
@@ -1935,7 +1955,7 @@ int dmrow_md_alloc_data_blocks(struct dmrow_metadata *md, u64 *blocks, unsigned 
 			       unsigned int *nr)
 {
 	unsigned int found, i;
-	int r = 0;
+	int r;
 
 	*nr = 0;
 	down_write(&md->lock);
@@ -1981,35 +2001,6 @@ int dmrow_md_release_data_block(struct dmrow_metadata *md, u64 data_block)
 	down_write(&md->lock);
 	r = __unhold(md, data_block);
 	up_write(&md->lock);
-	return r;
-}
-
-static int cmp_block(const void *a, const void *b)
-{
-	u64 x = *(const u64 *)a, y = *(const u64 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/*
- * The data blocks of @nr (at most DMROW_INSERT_CHUNK) overwritten mappings
- * lose a holder each, as mapping_dec() would drop them one by one; sorted,
- * the blocks of one refcount block are counted with one shadow, which is
- * what a batch of first writes after a snapshot mostly overwrites.
- */
-static int drop_replaced(struct dmrow_metadata *md, u64 *blocks, unsigned int nr)
-{
-	u64 freed[DMROW_INSERT_CHUNK];
-	unsigned int i, nr_freed;
-	int r;
-
-	lockdep_assert_held_write(&md->lock);
-	if (WARN_ON_ONCE(nr > ARRAY_SIZE(freed)))
-		return -EINVAL;
-	sort(blocks, nr, sizeof(*blocks), cmp_block, NULL);
-	r = dmrow_sm_dec_blocks(&md->data_sm, blocks, nr, freed, &nr_freed);
-	for (i = 0; !r && md->quarantine_frees && i < nr_freed; i++)
-		r = __quarantine(md, freed[i]);
 	return r;
 }
 
@@ -2086,7 +2077,7 @@ static int insert_chunk(struct dmrow_metadata *md, struct dmrow_new_mapping *map
 				continue;
 			dmrow_unpack_mapping(&md->ins.olds[k], &olds[(*nr_olds)++], &old_time);
 			if (*nr_olds == DMROW_INSERT_CHUNK) {
-				r = drop_replaced(md, olds, *nr_olds);
+				r = drop_data_blocks(md, olds, *nr_olds);
 				if (r)
 					return r;
 				*nr_olds = 0;
@@ -2176,7 +2167,7 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 		goto out;
 	/*
 	 * blocks[] now gathers what the mappings overwrite: see
-	 * drop_replaced().  The mappings go in a chunk at a time, in key
+	 * drop_data_blocks().  The mappings go in a chunk at a time, in key
 	 * order, one disk's run per dmrow_btree_insert_run() walk.
 	 */
 	for (i = 0, n = 0; i < nr; i += j) {
@@ -2185,7 +2176,7 @@ int dmrow_md_insert_blocks(struct dmrow_metadata *md, struct dmrow_new_mapping *
 		if (r)
 			goto out;
 	}
-	r = drop_replaced(md, blocks, n);
+	r = drop_data_blocks(md, blocks, n);
 out:
 	/*
 	 * A promise is spent by this call, whatever became of its mapping;
