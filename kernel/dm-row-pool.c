@@ -130,8 +130,9 @@
  * judged before the snapshot would land in a block the snapshot now shares:
  * so the snapshot message gates its disks (map() sends their new in-place
  * writes to the worker, behind the message), waits for their in-place
- * writes in flight, shares the live trees, lifts the gate and commits once.
- * Reads and other disks never wait.
+ * writes in flight (counted per CPU: inplace_write_admit()), shares the
+ * live trees, lifts the gate and commits once.  Reads and other disks
+ * never wait.
  */
 #include <linux/blkdev.h>
 #include <linux/dm-kcopyd.h>
@@ -174,7 +175,7 @@ MODULE_PARM_DESC(map_cache_mb,
 #define CTX_PENDING		(1U << 1)	/* owns the block's pending entry */
 #define CTX_NEW_BLOCK		(1U << 2)	/* written to a reserved block, mapped when done */
 #define CTX_COMMIT		(1U << 3)	/* FUA: complete after a commit */
-#define CTX_INPLACE		(1U << 4)	/* counted in the disk's inplace_writes */
+#define CTX_INPLACE		(1U << 4)	/* counted in its disk's inplace_writes */
 #define CTX_EARLY_ACK		(1U << 5)	/* promised: acknowledged once written */
 
 /* Promised mappings the worker keeps at hand for map()'s redirects. */
@@ -352,6 +353,38 @@ static void epochs_drained(void *context)
 	wake_worker(context);
 }
 
+/*
+ * In-place writes in flight, per disk, for its snapshot gate.  They are
+ * counted per CPU, so that no write touches a line shared by the CPUs,
+ * and only a snapshot sums the counts (inplace_writes_sum()).
+ *
+ * Why a sum of zero after the gate closed means that every write admitted
+ * before has completed: map() counts a write up, then (after a full
+ * barrier) looks at the gate; the snapshot closes the gate, then (after a
+ * full barrier) sums.  So either the write sees the gate, or the sum sees
+ * its count.  A write that sees the gate counts itself down again on the
+ * same CPU, preemption off, before anyone can see it complete; a write
+ * admitted is counted down on whichever CPU completes it, and a sum that
+ * sees that count down sees the count up too, as the write was admitted
+ * before the gate closed.  Every term is then at least what it should
+ * be, and the sum never falls below the writes still in flight.
+ */
+static bool inplace_write_admit(struct dmrow_disk_binding *db, struct dmrow_bio_ctx *ctx)
+{
+	bool gated;
+
+	preempt_disable();
+	this_cpu_inc(db->counts->inplace_writes);
+	smp_mb();
+	gated = READ_ONCE(db->writes_gated);
+	if (gated)
+		this_cpu_dec(db->counts->inplace_writes);
+	preempt_enable();
+	if (!gated)
+		ctx->flags |= CTX_INPLACE;
+	return !gated;
+}
+
 static void inplace_write_done(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx)
 {
 	struct dmrow_disk_binding *db = ctx->disk;
@@ -359,8 +392,21 @@ static void inplace_write_done(struct dmrow_pool *pool, struct dmrow_bio_ctx *ct
 	if (!(ctx->flags & CTX_INPLACE))
 		return;
 	ctx->flags &= ~CTX_INPLACE;
-	if (atomic_dec_and_test(&db->inplace_writes) && READ_ONCE(db->writes_gated))
+	this_cpu_dec(db->counts->inplace_writes);
+	/* Pairs with the gate's barrier: see dmrow_pool_gate_writes(). */
+	smp_mb();
+	if (READ_ONCE(db->writes_gated))
 		wake_up_all(&pool->gate_wait);
+}
+
+static long inplace_writes_sum(struct dmrow_disk_binding *db)
+{
+	long sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += READ_ONCE(per_cpu_ptr(db->counts, cpu)->inplace_writes);
+	return sum;
 }
 
 static struct hlist_head *pending_bucket(struct dmrow_pool *pool, u64 disk_id, u64 vblock)
@@ -811,7 +857,7 @@ static bool gated_writes_in_flight(struct dmrow_pool *pool)
 
 	spin_lock_irq(&pool->lock);
 	list_for_each_entry(db, &pool->disks, list)
-		if (db->writes_gated && atomic_read(&db->inplace_writes))
+		if (db->writes_gated && inplace_writes_sum(db))
 			busy = true;
 	spin_unlock_irq(&pool->lock);
 	return busy;
@@ -828,7 +874,10 @@ void dmrow_pool_gate_writes(struct dmrow_pool *pool, const u64 *disks, unsigned 
 		if (!db->snap_id && __disk_gated(pool, db->disk_id))
 			WRITE_ONCE(db->writes_gated, true);
 	spin_unlock_irq(&pool->lock);
-	/* Pairs with map()'s count-then-check: see dmrow_pool_map_fast(). */
+	/*
+	 * Pairs with the barriers of inplace_write_admit() (close, then sum)
+	 * and inplace_write_done() (count down, then look for a waiter).
+	 */
 	smp_mb();
 	wait_event(pool->gate_wait, !gated_writes_in_flight(pool));
 }
@@ -926,7 +975,8 @@ static void issue_in_place(struct dmrow_pool *pool, struct bio *bio, u64 block)
 {
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 
-	atomic_inc(&ctx->disk->inplace_writes);
+	/* The worker closes the gates itself: this one is open. */
+	this_cpu_inc(ctx->disk->counts->inplace_writes);
 	ctx->flags |= CTX_INPLACE;
 	issue(pool, bio, block);
 }
@@ -1815,13 +1865,8 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 			  (offset + bio_sectors(bio) + pool->cfg.block_sectors - 1) >>
 			  pool->block_shift);
 
-	if (write) {
-		atomic_inc(&db->inplace_writes);
-		ctx->flags |= CTX_INPLACE;
-		smp_mb__after_atomic();
-		if (READ_ONCE(db->writes_gated))
-			goto defer;
-	}
+	if (write && !inplace_write_admit(db, ctx))
+		return false;
 	epoch_enter(pool, ctx);
 
 	if (!db->snap_id && !write) {
@@ -1994,7 +2039,6 @@ int dmrow_pool_attach_disk(struct dmrow_pool *pool, struct dmrow_disk_binding *d
 			return -ENOMEM;
 		dmrow_md_attach_cache(pool->md, db->cache);
 	}
-	atomic_set(&db->inplace_writes, 0);
 	spin_lock_irq(&pool->lock);
 	/* A table loaded while its disk is being snapshotted starts gated. */
 	db->writes_gated = !db->snap_id && __disk_gated(pool, db->disk_id);

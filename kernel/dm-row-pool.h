@@ -140,13 +140,12 @@ struct dmrow_disk_binding {
 	u64 snap_id;			/* 0: the live head */
 	bool suspended;
 	/*
-	 * Writes that went to their block in place and are in flight, and
-	 * whether a snapshot of this disk holds new ones back (map() defers
-	 * them to the worker).  A snapshot waits for the count to drain.
+	 * Whether a snapshot of this disk holds new writes in place back
+	 * (map() defers them to the worker).  The snapshot waits for those
+	 * in flight, counted per CPU in @counts, to drain.
 	 */
-	atomic_t inplace_writes;
 	bool writes_gated;
-	/* For the status; per CPU, so that map() writes no shared line. */
+	/* Per CPU, so that map() writes no shared line. */
 	struct dmrow_disk_counts __percpu *counts;
 	/* The live head's mappings for map(), lock-free; NULL for a view. */
 	struct dmrow_map_cache *cache;
@@ -175,6 +174,12 @@ struct dmrow_disk_counts {
 	u64 cache_hits;			/* bios map() remapped from the cache */
 	u64 cache_misses;		/* bios whose first block it did not hold */
 	u64 early_acks;			/* new-block writes acknowledged before mapped */
+	/*
+	 * Not for the status: writes in place in flight, counted up on the
+	 * CPU that admits one and down on the one that completes it, so
+	 * only the sum over the CPUs means anything (inplace_writes_sum()).
+	 */
+	long inplace_writes;
 };
 
 void dmrow_disk_counts_sum(struct dmrow_disk_binding *db, struct dmrow_disk_counts *sum);
