@@ -23,8 +23,10 @@
  * reserved (dmrow_md_alloc_data_block(): held in memory, not counted), the
  * bio is sent to it, and when the write has completed the worker maps the
  * block (dmrow_md_insert_block()).  The worker keeps a run of reserved
- * blocks at hand, so that map() redirects a whole-block write itself and
- * the worker only maps it (map_redirect()).  A write smaller than a block
+ * blocks at hand, so that map() redirects a write of whole blocks itself,
+ * to as many consecutive reserved blocks as it covers (up to
+ * REDIRECT_RUN_MAX, as one bio), and the worker only maps them
+ * (map_redirect()).  A write smaller than a block
  * first has the rest of the block copied from the old one (or zeroed) by
  * kcopyd.  Nothing is ever copied aside before a write, which is what
  * makes this redirect-on-write rather than copy-on-write.  Mapping after
@@ -56,7 +58,12 @@
  * entry points anyway.
  * A write over several blocks is cut where they stop reading alike (all
  * unshared, on consecutive data blocks), so it covers no such block that
- * still reads as before either.
+ * still reads as before either.  A redirected write over several blocks
+ * puts an entry for each of them in the table before it is sent
+ * (__take_run()), and they are marked written together when it
+ * completes: each block is then to readers and writers what the block
+ * of a one-block write is.  If the write fails, every block of it is
+ * given back and its entry goes, as for one block (drop_run()).
  * So a read, a snapshot, a rollback or a flush that follows the
  * acknowledgement finds the write as if it were mapped.  Durability is
  * unchanged: a write is durable after a flush, and a flush maps every
@@ -166,6 +173,9 @@ MODULE_PARM_DESC(map_cache_mb,
 
 /* New-block writes mapped together, under one metadata lock. */
 #define PREPARED_BATCH		32
+
+/* Most blocks one new-block write takes from the stash at once. */
+#define REDIRECT_RUN_MAX	64
 
 /* Quarantined blocks past which the worker waits rather than hold more. */
 #define QUARANTINE_MAX		65536
@@ -501,7 +511,7 @@ static unsigned int *written_slot(struct dmrow_pool *pool, u64 disk_id)
  */
 struct dmrow_written_block {
 	struct dmrow_pending pending;
-	struct list_head list;		/* in pool->written or pool->written_free */
+	struct list_head list;		/* in pool->written, pool->written_free or a ctx's run */
 };
 
 /* Written blocks queued past which endio wakes the worker to map them. */
@@ -522,9 +532,9 @@ struct dmrow_written_block {
 static void ack_written(struct dmrow_pool *pool, struct bio *bio)
 {
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
-	struct dmrow_written_block *w = ctx->written;
+	struct dmrow_written_block *w = ctx->written, *run;
+	unsigned int *slot, queued;
 	unsigned long flags;
-	unsigned int *slot;
 	bool wake;
 
 	ctx->written = NULL;
@@ -539,18 +549,96 @@ static void ack_written(struct dmrow_pool *pool, struct bio *bio)
 		       pending_bucket(pool, w->pending.disk_id, w->pending.vblock));
 	hlist_del(&ctx->pending.node);
 	bio_list_merge(&w->pending.waiters, &ctx->pending.waiters);
-	list_add_tail(&w->list, &pool->written);
 	/* Bios the worker parked behind the write wait for its mapping. */
-	wake = ++pool->nr_written_queued == WRITTEN_WAKE_BATCH ||
-	       !bio_list_empty(&w->pending.waiters);
+	wake = !bio_list_empty(&w->pending.waiters);
+	list_add_tail(&w->list, &pool->written);
+	/* The blocks after the first have their entries in the table already. */
+	if (ctx->run_blocks) {
+		list_for_each_entry(run, &ctx->run, list) {
+			run->pending.written = true;
+			wake |= !bio_list_empty(&run->pending.waiters);
+		}
+		list_splice_tail_init(&ctx->run, &pool->written);
+	}
+	queued = pool->nr_written_queued;
+	pool->nr_written_queued += 1 + ctx->run_blocks;
+	wake |= queued < WRITTEN_WAKE_BATCH && pool->nr_written_queued >= WRITTEN_WAKE_BATCH;
 	slot = written_slot(pool, w->pending.disk_id);
-	WRITE_ONCE(*slot, *slot + 1);
+	WRITE_ONCE(*slot, *slot + 1 + ctx->run_blocks);
 	spin_unlock_irqrestore(&pool->lock, flags);
 
+	this_cpu_add(ctx->disk->counts->early_acks, 1 + ctx->run_blocks);
 	ctx->flags &= ~(CTX_PENDING | CTX_NEW_BLOCK | CTX_EARLY_ACK);
-	this_cpu_inc(ctx->disk->counts->early_acks);
+	ctx->run_blocks = 0;
 	if (wake)
 		wake_worker(pool);
+}
+
+/*
+ * map_redirect(): the blocks after @ctx's first, for a write of up to @max
+ * more.  Each one must be the next block of the stash (so that the write
+ * goes down as one bio), have a promise and an entry at hand (it is
+ * acknowledged early, as the first), and have no new-block write of its
+ * own pending.  Each gets its own pending entry, in the table from now on,
+ * so that it is to every reader and writer of the block what the first
+ * block's entry is to the first: endio marks them written
+ * (ack_written()), and the worker maps them one by one as any other
+ * (process_written()), or drops them if the write failed (drop_run()).
+ */
+static unsigned int __take_run(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx,
+			       unsigned int max)
+{
+	struct dmrow_written_block *w;
+	u64 vblock;
+
+	lockdep_assert_held(&pool->lock);
+	INIT_LIST_HEAD(&ctx->run);
+	for (ctx->run_blocks = 0; ctx->run_blocks < max; ctx->run_blocks++) {
+		vblock = ctx->vblock + 1 + ctx->run_blocks;
+		if (pool->stash_next == pool->stash_end ||
+		    pool->stash[pool->stash_next] != ctx->new_block + 1 + ctx->run_blocks ||
+		    !pool->ack_credits || list_empty(&pool->written_free) ||
+		    __find_pending(pool, ctx->disk->disk_id, vblock))
+			break;
+		w = list_first_entry(&pool->written_free, struct dmrow_written_block, list);
+		list_move_tail(&w->list, &ctx->run);
+		pool->ack_credits--;
+		w->pending.disk_id = ctx->disk->disk_id;
+		w->pending.vblock = vblock;
+		w->pending.data_block = pool->stash[pool->stash_next++];
+		w->pending.written = false;
+		bio_list_init(&w->pending.waiters);
+		hlist_add_head(&w->pending.node, pending_bucket(pool, w->pending.disk_id, vblock));
+		pool->nr_pending++;
+	}
+	return ctx->run_blocks;
+}
+
+/*
+ * Worker: a new-block write of several blocks failed: the blocks after the
+ * first lose nothing that was there before, go back with their promises,
+ * and the bios that waited behind them go to the worker.
+ */
+static void drop_run(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx)
+{
+	struct dmrow_written_block *w;
+	unsigned int nr = ctx->run_blocks;
+	LIST_HEAD(run);
+
+	if (!nr)
+		return;
+	spin_lock_irq(&pool->lock);
+	list_for_each_entry(w, &ctx->run, list)
+		__remove_pending(pool, &w->pending);
+	list_splice_init(&ctx->run, &run);
+	spin_unlock_irq(&pool->lock);
+	list_for_each_entry(w, &run, list)
+		dmrow_md_release_data_block(pool->md, w->pending.data_block);
+	dmrow_md_unpromise_io(pool->md, nr);
+	spin_lock_irq(&pool->lock);
+	list_splice(&run, &pool->written_free);
+	spin_unlock_irq(&pool->lock);
+	ctx->run_blocks = 0;
 }
 
 /*
@@ -1410,6 +1498,7 @@ static void complete_prepared(struct dmrow_pool *pool, struct bio *bio, int r)
 					 BLK_STS_NOSPC : BLK_STS_IOERR;
 	}
 	release_pending(pool, ctx);
+	drop_run(pool, ctx);		/* only a failed write has one here */
 	ctx->flags &= ~CTX_NEW_BLOCK;
 	if (!bio->bi_status && (ctx->flags & CTX_COMMIT)) {
 		spin_lock_irq(&pool->lock);
@@ -1755,37 +1844,45 @@ static void do_waker(struct work_struct *ws)
  *    goes to the worker.
  */
 /*
- * map(): a write of whole blocks to a shared or unmapped block goes to a
- * reserved block at hand, one block per bio, and is mapped by the worker
- * once written (process_prepared()).  It reads nothing, so it joins no
- * epoch; it owns its block's pending entry, so later writes to the block
- * wait for it.  False: no block at hand, or one write to the block is in
- * flight already: the worker takes it.
+ * map(): a write of whole blocks to a shared or unmapped run of @max
+ * blocks goes to reserved blocks at hand, and is mapped by the worker once
+ * written (process_written(), process_prepared()).  Its first block owns
+ * its pending entry, so later writes to the block wait for it; a write of
+ * several blocks takes the stash's next blocks while they follow on
+ * (__take_run()), so that sequential writes go down whole, to consecutive
+ * data blocks.  It reads nothing, so it joins no epoch.  False: no block
+ * at hand, or one write to the first block is in flight already: the
+ * worker takes it.
  */
-static bool map_redirect(struct dmrow_pool *pool, struct bio *bio)
+static bool map_redirect(struct dmrow_pool *pool, struct bio *bio, unsigned int max)
 {
 	struct dmrow_bio_ctx *ctx = bio_ctx(bio);
 	sector_t block_sectors = pool->cfg.block_sectors;
+	unsigned int nr_blocks = 1;
 	unsigned long flags;
 	bool low = false, go;
 
 	if ((bio->bi_iter.bi_sector & (block_sectors - 1)) || bio_sectors(bio) < block_sectors ||
 	    READ_ONCE(pool->mode) != POOL_WRITE)
 		return false;
+	max = min3(max, (unsigned int)(bio_sectors(bio) >> pool->block_shift),
+		   (unsigned int)REDIRECT_RUN_MAX);
 	spin_lock_irqsave(&pool->lock, flags);
 	go = pool->stash_next < pool->stash_end &&
 	     !__find_pending(pool, ctx->disk->disk_id, ctx->vblock);
 	if (go) {
 		ctx->new_block = pool->stash[pool->stash_next++];
 		__add_pending(pool, ctx);
-		low = pool->stash_end - pool->stash_next < STASH_LOW;
 		if (pool->ack_credits && !list_empty(&pool->written_free)) {
 			pool->ack_credits--;
 			ctx->written = list_first_entry(&pool->written_free,
 							struct dmrow_written_block, list);
 			list_del(&ctx->written->list);
 			ctx->flags |= CTX_EARLY_ACK;
+			if (max > 1)
+				nr_blocks += __take_run(pool, ctx, max - 1);
 		}
+		low = pool->stash_end - pool->stash_next < STASH_LOW;
 	}
 	spin_unlock_irqrestore(&pool->lock, flags);
 	if (low)
@@ -1793,10 +1890,10 @@ static bool map_redirect(struct dmrow_pool *pool, struct bio *bio)
 	if (!go)
 		return false;
 
-	if (bio_sectors(bio) > block_sectors)
-		dm_accept_partial_bio(bio, block_sectors);
+	if (bio_sectors(bio) > (sector_t)nr_blocks << pool->block_shift)
+		dm_accept_partial_bio(bio, (sector_t)nr_blocks << pool->block_shift);
 	ctx->flags |= CTX_NEW_BLOCK;
-	this_cpu_inc(ctx->disk->counts->new_block_writes);
+	this_cpu_add(ctx->disk->counts->new_block_writes, nr_blocks);
 	remap(pool, bio, ctx->new_block);
 	hook(bio);
 	dm_submit_bio_remap(bio, NULL);
@@ -1905,10 +2002,10 @@ bool dmrow_pool_map_fast(struct dmrow_pool *pool, struct bio *bio)
 	if (write && ((!r && m.shared) || r == -ENODATA)) {
 		if (fua)
 			goto defer;	/* durable only once mapped and committed */
-		/* Redirect-on-write: to a block at hand, or by the worker. */
+		/* Redirect-on-write: to blocks at hand, or by the worker. */
 		epoch_exit(ctx);
 		inplace_write_done(pool, ctx);
-		return map_redirect(pool, bio);
+		return map_redirect(pool, bio, run);
 	}
 	if (r && !(r == -ENODATA && !write))
 		goto defer;

@@ -207,6 +207,12 @@ struct dmrow_bio_ctx {
 	u64 new_block;			/* the block a new-block write goes to */
 	struct dmrow_pending pending;	/* while CTX_PENDING */
 	struct dmrow_written_block *written;	/* while CTX_EARLY_ACK: its entry once done */
+	/*
+	 * A new-block write of several blocks: the blocks after the first,
+	 * each with its own pending entry, in @run (see map_redirect()).
+	 */
+	struct list_head run;		/* if @run_blocks */
+	unsigned int run_blocks;
 	unsigned int flags;
 	bio_end_io_t *saved_end_io;
 	void *saved_private;

@@ -7,7 +7,9 @@
 # dm-flakey while the pool runs; data blocks are 64 KiB, so a 4 KiB write
 # after a snapshot goes to a fresh block that is first filled from the old
 # one.  With every data write failing: that write, a write to a block never
-# written and an overwrite in place all fail with EIO, and reads still work.
+# written, an overwrite in place and writes of several whole blocks (which
+# go to a run of new blocks as one bio) all fail with EIO, keep none of the
+# blocks they took, leave no write pending on them, and reads still work.
 # A failed redirected write must leave its block mapped as before: the
 # other 60 KiB of the block, and the 4 KiB itself, read back as they were
 # (undoing it by unmapping would lose them).  With every data I/O failing,
@@ -79,9 +81,16 @@ dd_fails "a write to a block never written" \
 	if=/dev/urandom of=$dev bs=4k count=1 seek=$((20 * MiB / 4096)) oflag=direct
 dd_fails "an overwrite in place" \
 	if=/dev/urandom of=$dev bs=4k count=1 seek=$((16 * MiB / 4096 + 1)) oflag=direct
+# Writes of several whole blocks go down as one bio to a run of new blocks.
+dd_fails "a 1 MiB write to blocks never written" \
+	if=/dev/urandom of=$dev bs=1M count=1 seek=21 oflag=direct
+dd_fails "a 256 KiB write over shared blocks" \
+	if=/dev/urandom of=$dev bs=256k count=1 seek=8 oflag=direct
 assert_eq "$(sha256_of $dev 0 $((16 * MiB)))" "$sum_a" "the disk's first 16 MiB after failed writes"
 assert_eq "$(sha256_of $dev $((20 * MiB)) 4096)" "$(head -c 4096 /dev/zero | sha256sum | cut -d' ' -f1)" \
 	"a block whose only write failed"
+assert_eq "$(sha256_of $dev $((21 * MiB)) $MiB)" "$(head -c $MiB /dev/zero | sha256sum | cut -d' ' -f1)" \
+	"blocks whose only write (1 MiB at once) failed"
 pool_healthy
 # A snapshot needs a commit, and a commit needs the data device to flush:
 # refused with EIO, and nothing changes.
@@ -116,8 +125,11 @@ log_note "data blocks used: $used before the faults, $(pool_data_used pool) afte
 	fail "failed writes kept blocks: $used before, $(pool_data_used pool) after"
 sum_new=$(write_random $dev 4096 4096 4)
 assert_eq "$(sha256_of $dev 4096 4096)" "$sum_new" "a new write into the shared block"
+# The failed run left no write pending on its blocks.
+sum_run=$(write_random $dev $((21 * MiB)) $MiB 5)
+assert_eq "$(sha256_of $dev $((21 * MiB)) $MiB)" "$sum_run" "a 1 MiB write where one failed"
 assert_eq "$(sha256_of /dev/mapper/pool-d1-s$snap 0 $((16 * MiB)))" "$sum_a" "the snapshot after the new write"
-sum_live=$(sha256_of $dev 0 $((16 * MiB)))
+sum_live=$(sha256_of $dev 0 $((22 * MiB)))
 log_must blockdev --flushbufs $dev
 log_must sync
 
@@ -129,6 +141,6 @@ log_must snapctl check "$(disk 0)"
 pool_create pool "$(disk 0)" /dev/mapper/data 128
 dmsetup_create pool-d1 "0 $size row /dev/mapper/pool 1"
 snap_view pool 1 "$snap" $size
-assert_eq "$(sha256_of $dev 0 $((16 * MiB)))" "$sum_live" "the disk after a reopen"
+assert_eq "$(sha256_of $dev 0 $((22 * MiB)))" "$sum_live" "the disk after a reopen"
 assert_eq "$(sha256_of /dev/mapper/pool-d1-s$snap 0 $((16 * MiB)))" "$sum_a" "the snapshot after a reopen"
 pool_healthy
