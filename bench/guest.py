@@ -460,13 +460,18 @@ def suite_a(backing):
         t.destroy()
 
 
+SEQ_FIRST_WRITE = "1M sequential first write after snapshot qd4"
+
+
 def suite_b(backing):
-    """The first write to each block after a snapshot."""
+    """The first write to each block after a snapshot: 4k at random, then
+    (dm-linear, dm-row and dm-thin, after another snapshot) 1 MiB in order,
+    as a restore or a copy into the disk writes."""
     mib = FIRST_WRITE_MIB
     specs = [
         ("dm-linear (no snapshot)", lambda: Linear(backing, mib)),
-        ("dm-row 4k", lambda: Row(backing, 2 * mib + 16)),
-        ("dm-thin 64k", lambda: Thin(backing, 2 * mib + 32, block_sectors=128)),
+        ("dm-row 4k", lambda: Row(backing, 3 * mib + 16)),
+        ("dm-thin 64k", lambda: Thin(backing, 3 * mib + 32, block_sectors=128)),
         ("dm-snapshot 4k", lambda: OldSnapshot(backing, mib, chunk_sectors=8,
                                                cow_mib=mib + 16)),
         ("dm-snapshot 64k", lambda: OldSnapshot(backing, mib, chunk_sectors=128,
@@ -482,7 +487,14 @@ def suite_b(backing):
             log(f"b: first writes on {label} ({rep + 1}/{REPEATS})")
             record(suite="b", workload="4k first write after snapshot qd32", target=label,
                    repeat=rep, region_mib=mib,
-                   **fio("first-write", t, SIZE=mib * MiB, BS="4k", QD=32))
+                   **fio("first-write", t, SIZE=mib * MiB, RW="randwrite", BS="4k", QD=32))
+            if not isinstance(t, OldSnapshot):
+                if not isinstance(t, Linear):
+                    t.snapshot()
+                log(f"b: sequential first writes on {label} ({rep + 1}/{REPEATS})")
+                record(suite="b", workload=SEQ_FIRST_WRITE, target=label, repeat=rep,
+                       region_mib=mib,
+                       **fio("first-write", t, SIZE=mib * MiB, RW="write", BS="1M", QD=4))
             t.destroy()
             backing.reset()
 

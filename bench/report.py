@@ -119,7 +119,7 @@ class Report:
                               f"worst {worst[0]:.2f}x ({worst[1]})", worst[0] >= 0.95))
 
     def suite_b(self):
-        recs = pick(self.records, suite="b")
+        recs = pick(self.records, suite="b", workload="4k first write after snapshot qd32")
         if not recs:
             return
         region = recs[0].get("region_mib")
@@ -151,6 +151,25 @@ class Report:
                               f"{row / base:.2f}x dm-linear, {row / thin:.2f}x dm-thin, "
                               f"{row / snap:.2f}x dm-snapshot",
                               row >= 0.8 * base and row >= 1.3 * thin and row >= 2 * snap))
+        self.suite_b_sequential(region)
+
+    def suite_b_sequential(self, region):
+        recs = pick(self.records, suite="b", workload="1M sequential first write after snapshot qd4")
+        if not recs:
+            return
+        self.add("The same region written again in order, 1 MiB at a time (qd4), right "
+                 "after another snapshot, as a restore or a copy into the disk writes it "
+                 "(dm-linear, dm-row and dm-thin):", "")
+        base = median(values(pick(recs, target="dm-linear (no snapshot)"), "mibs"))
+        rows = []
+        for label in dict.fromkeys(r["target"] for r in recs):
+            sub = pick(recs, target=label)
+            wa = values(sub, "write_amplification")
+            cpu = values(sub, "cpu_us_per_io")
+            rows.append([label, spread(values(sub, "mibs")), ratio(median(values(sub, "mibs")), base),
+                         f"{median(wa):.2f}" if wa else "-",
+                         f"{median(cpu):.0f}" if cpu else "-"])
+        self.table(["target", "MiB/s", "vs dm-linear", "WA", "CPU us per 1 MiB"], rows)
 
     def suite_c(self):
         recs = pick(self.records, suite="c", workload="4k randwrite qd32")
