@@ -41,6 +41,14 @@ def values(records, key):
     return [r[key] for r in records if r.get(key) is not None]
 
 
+def grouped(records, key, metric, base):
+    """Per value of @key, in first-seen order: the value, its records, and
+    the cells of @metric's spread and its median's ratio to @base."""
+    for label in dict.fromkeys(r[key] for r in records):
+        sub = pick(records, **{key: label})
+        yield label, sub, [spread(values(sub, metric)), ratio(median(values(sub, metric)), base)]
+
+
 class Report:
     def __init__(self, records, out):
         self.records = records
@@ -162,12 +170,10 @@ class Report:
                  "(dm-linear, dm-row and dm-thin):", "")
         base = median(values(pick(recs, target="dm-linear (no snapshot)"), "mibs"))
         rows = []
-        for label in dict.fromkeys(r["target"] for r in recs):
-            sub = pick(recs, target=label)
+        for label, sub, cells in grouped(recs, "target", "mibs", base):
             wa = values(sub, "write_amplification")
             cpu = values(sub, "cpu_us_per_io")
-            rows.append([label, spread(values(sub, "mibs")), ratio(median(values(sub, "mibs")), base),
-                         f"{median(wa):.2f}" if wa else "-",
+            rows.append([label, *cells, f"{median(wa):.2f}" if wa else "-",
                          f"{median(cpu):.0f}" if cpu else "-"])
         self.table(["target", "MiB/s", "vs dm-linear", "WA", "CPU us per 1 MiB"], rows)
 
@@ -386,13 +392,12 @@ class Report:
                  "to tell the emulated CPUs' share from the pool's:", "")
         base = median(values(pick(linear, workload="B alone"), "iops"))
         rows = []
-        for label in dict.fromkeys(r["workload"] for r in linear):
-            sub = pick(linear, workload=label)
+        for label, sub, cells in grouped(linear, "workload", "iops", base):
             other = values(sub, "background_iops")
             shown = ("B, disk A at 100 IOPS, no snapshot: a command every second"
                      if label.startswith("B, disk A") else label)
-            rows.append([shown, spread(values(sub, "iops")), ratio(median(values(sub, "iops")), base),
-                         spread(values(sub, "p99_us")), spread(other) if other else "-"])
+            rows.append([shown, *cells, spread(values(sub, "p99_us")),
+                         spread(other) if other else "-"])
         self.table(["run (dm-linear)", "B IOPS", "B IOPS / alone", "B p99 us",
                     "other disk's IOPS"], rows)
         notes = [f"- dm-linear, {r['background']}." for r in
