@@ -452,18 +452,23 @@ static bool wait_if_pending(struct dmrow_pool *pool, u64 disk_id, u64 vblock, st
 	return p;
 }
 
+/* A new-block write to @vblock, not written yet: its entry goes in the table. */
+static void __insert_pending(struct dmrow_pool *pool, struct dmrow_pending *p, u64 disk_id,
+			     u64 vblock)
+{
+	lockdep_assert_held(&pool->lock);
+	p->disk_id = disk_id;
+	p->vblock = vblock;
+	p->written = false;
+	bio_list_init(&p->waiters);
+	hlist_add_head(&p->node, pending_bucket(pool, disk_id, vblock));
+	pool->nr_pending++;
+}
+
 /* @ctx's new-block write owns its block's entry in the pending table. */
 static void __add_pending(struct dmrow_pool *pool, struct dmrow_bio_ctx *ctx)
 {
-	struct dmrow_pending *p = &ctx->pending;
-
-	lockdep_assert_held(&pool->lock);
-	p->disk_id = ctx->disk->disk_id;
-	p->vblock = ctx->vblock;
-	p->written = false;
-	bio_list_init(&p->waiters);
-	hlist_add_head(&p->node, pending_bucket(pool, p->disk_id, p->vblock));
-	pool->nr_pending++;
+	__insert_pending(pool, &ctx->pending, ctx->disk->disk_id, ctx->vblock);
 	ctx->flags |= CTX_PENDING;
 }
 
@@ -603,13 +608,8 @@ static unsigned int __take_run(struct dmrow_pool *pool, struct dmrow_bio_ctx *ct
 		w = list_first_entry(&pool->written_free, struct dmrow_written_block, list);
 		list_move_tail(&w->list, &ctx->run);
 		pool->ack_credits--;
-		w->pending.disk_id = ctx->disk->disk_id;
-		w->pending.vblock = vblock;
 		w->pending.data_block = pool->stash[pool->stash_next++];
-		w->pending.written = false;
-		bio_list_init(&w->pending.waiters);
-		hlist_add_head(&w->pending.node, pending_bucket(pool, w->pending.disk_id, vblock));
-		pool->nr_pending++;
+		__insert_pending(pool, &w->pending, ctx->disk->disk_id, vblock);
 	}
 	return ctx->run_blocks;
 }
